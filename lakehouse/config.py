@@ -1,0 +1,142 @@
+"""One place for every knob of the platform.
+
+Every service, the pipeline and the CLI read their configuration through `get_settings()`,
+which builds a single `Settings` object from the environment (and an optional `.env` file).
+Each location has its own override; everything local defaults to a folder under
+`LAKEHOUSE_DATA_DIR` so the embedded mode needs no configuration at all.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The embedded mode must work out of the box, so it ships a fixed, public demo key for the
+# card-number HMAC. Any other mode must bring its own key (see `require_card_hash_key`).
+EMBEDDED_CARD_HASH_KEY = "lakehouse-embedded-demo-key-not-secret"
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """All configuration, read from the environment (see `.env.example`)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    mode: Literal["embedded", "containers", "cloud"] = Field(
+        "embedded", validation_alias=_env("LAKEHOUSE_MODE")
+    )
+    data_dir: Path = Field(Path("./data"), validation_alias=_env("LAKEHOUSE_DATA_DIR"))
+    raw_dir: Path | None = Field(None, validation_alias=_env("LAKEHOUSE_RAW_DIR"))
+    lake_uri: str | None = Field(None, validation_alias=_env("LAKEHOUSE_LAKE_URI"))
+    source_db_url: str | None = Field(None, validation_alias=_env("LAKEHOUSE_SOURCE_DB_URL"))
+    analytics_db_url: str | None = Field(
+        None, validation_alias=_env("LAKEHOUSE_ANALYTICS_DB_URL")
+    )
+    mlflow_tracking_uri: str | None = Field(
+        None, validation_alias=_env("MLFLOW_TRACKING_URI", "LAKEHOUSE_MLFLOW_TRACKING_URI")
+    )
+
+    # Engines
+    engine: Literal["duckdb", "spark"] = Field("duckdb", validation_alias=_env("LAKEHOUSE_ENGINE"))
+    spark_master: str = Field("local[*]", validation_alias=_env("SPARK_MASTER"))
+
+    # Service URLs (how services and the pipeline find each other)
+    sources_api_url: str = Field(
+        "http://127.0.0.1:9998", validation_alias=_env("LAKEHOUSE_SOURCES_API_URL")
+    )
+    api_url: str = Field("http://127.0.0.1:9999", validation_alias=_env("LAKEHOUSE_API_URL"))
+    api_ml_url: str = Field("http://127.0.0.1:9997", validation_alias=_env("LAKEHOUSE_API_ML_URL"))
+
+    # Security
+    api_key: str | None = Field(None, validation_alias=_env("LAKEHOUSE_API_KEY"))
+    card_hash_key: str | None = Field(None, validation_alias=_env("LAKEHOUSE_CARD_HASH_KEY"))
+    max_upload_mb: int = Field(512, ge=1, validation_alias=_env("LAKEHOUSE_MAX_UPLOAD_MB"))
+
+    # Pipeline and ML
+    label_delay_days: int = Field(7, ge=0, validation_alias=_env("LAKEHOUSE_LABEL_DELAY_DAYS"))
+    model_name: str = Field("fraud-detector", validation_alias=_env("LAKEHOUSE_MODEL_NAME"))
+    pipeline_metrics_port: int = Field(8000, validation_alias=_env("LAKEHOUSE_PIPELINE_METRICS_PORT"))
+
+    # Observability
+    elasticsearch_url: str | None = Field(None, validation_alias=_env("ELASTICSEARCH_URL"))
+    log_level: str = Field("INFO", validation_alias=_env("LAKEHOUSE_LOG_LEVEL"))
+
+    # S3-compatible object storage for the lake (MinIO in containers)
+    s3_endpoint_url: str | None = Field(
+        None, validation_alias=_env("AWS_ENDPOINT_URL", "LAKEHOUSE_S3_ENDPOINT_URL")
+    )
+    aws_access_key_id: str | None = Field(None, validation_alias=_env("AWS_ACCESS_KEY_ID"))
+    aws_secret_access_key: str | None = Field(None, validation_alias=_env("AWS_SECRET_ACCESS_KEY"))
+    aws_region: str = Field("us-east-1", validation_alias=_env("AWS_REGION", "AWS_DEFAULT_REGION"))
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"LAKEHOUSE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {value!r}")
+        return level
+
+    @model_validator(mode="after")
+    def _derive_locations(self) -> Settings:
+        data = self.data_dir
+        if self.raw_dir is None:
+            self.raw_dir = data / "raw"
+        if self.lake_uri is None:
+            self.lake_uri = str((data / "lake").resolve())
+        if self.source_db_url is None:
+            self.source_db_url = f"sqlite:///{(data / 'sources.db').resolve()}"
+        if self.analytics_db_url is None:
+            self.analytics_db_url = f"sqlite:///{(data / 'analytics.db').resolve()}"
+        if self.mlflow_tracking_uri is None:
+            self.mlflow_tracking_uri = f"sqlite:///{(data / 'mlflow.db').resolve()}"
+        if self.mode != "embedded" and not self.card_hash_key:
+            raise ValueError(
+                "LAKEHOUSE_CARD_HASH_KEY must be set outside the embedded mode: the lake stores "
+                "card numbers only as an HMAC with this key. Generate one with "
+                "`python -c 'import secrets; print(secrets.token_hex(32))'`."
+            )
+        return self
+
+    @property
+    def raw_path(self) -> Path:
+        assert self.raw_dir is not None
+        return self.raw_dir
+
+    @property
+    def lake(self) -> str:
+        assert self.lake_uri is not None
+        return self.lake_uri
+
+    @property
+    def effective_card_hash_key(self) -> str:
+        """The HMAC key for card numbers; the public demo key only in embedded mode."""
+        return self.card_hash_key or EMBEDDED_CARD_HASH_KEY
+
+    def storage_options(self) -> dict[str, str]:
+        """Options for delta-rs / object stores when the lake is on S3."""
+        options: dict[str, str] = {}
+        if self.s3_endpoint_url:
+            options["AWS_ENDPOINT_URL"] = self.s3_endpoint_url
+            options["AWS_ALLOW_HTTP"] = "true"
+            options["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
+        if self.aws_access_key_id:
+            options["AWS_ACCESS_KEY_ID"] = self.aws_access_key_id
+        if self.aws_secret_access_key:
+            options["AWS_SECRET_ACCESS_KEY"] = self.aws_secret_access_key
+        if self.lake.startswith("s3://"):
+            options["AWS_REGION"] = self.aws_region
+        return options
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests call `get_settings.cache_clear()` after changing env."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Metrics, structured logs and log shipping shared by the pipeline and every HTTP service."""
