@@ -30,6 +30,8 @@ PG_ADMIN_URL = os.environ.get(
 SMALL_CLIENTS = 60
 SMALL_TRANSACTIONS = 40_000
 SMALL_SEED = 7
+SMALL_START = "2018-01-01"
+SMALL_END = "2018-12-31"
 
 
 @pytest.fixture
@@ -50,7 +52,14 @@ def small_raw_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from lakehouse.datagen import generate
 
     out = tmp_path_factory.mktemp("raw")
-    generate(out, clients=SMALL_CLIENTS, transactions=SMALL_TRANSACTIONS, seed=SMALL_SEED)
+    generate(
+        out,
+        clients=SMALL_CLIENTS,
+        transactions=SMALL_TRANSACTIONS,
+        seed=SMALL_SEED,
+        start=SMALL_START,
+        end=SMALL_END,
+    )
     return out
 
 

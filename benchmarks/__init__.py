@@ -1,0 +1,1 @@
+"""`make bench`: timed runs at scale, each printing figures and ratios against a baseline."""
