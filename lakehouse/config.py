@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     label_delay_days: int = Field(7, ge=0, validation_alias=_env("LAKEHOUSE_LABEL_DELAY_DAYS"))
     model_name: str = Field("fraud-detector", validation_alias=_env("LAKEHOUSE_MODEL_NAME"))
     pipeline_metrics_port: int = Field(8000, validation_alias=_env("LAKEHOUSE_PIPELINE_METRICS_PORT"))
+    model_poll_seconds: float = Field(30, ge=0, validation_alias=_env("LAKEHOUSE_MODEL_POLL_SECONDS"))
 
     # Observability
     elasticsearch_url: str | None = Field(None, validation_alias=_env("ELASTICSEARCH_URL"))
