@@ -1,0 +1,115 @@
+"""Delta Lake tables on local disk or S3: open, read, write, history.
+
+The stage runner and the feeder are the only callers: they name a table through the catalog,
+this module turns the location into `deltalake` calls with `Settings.storage_options()`
+(empty on local disk, endpoint and credentials for MinIO/S3). Every write is one Delta commit,
+so a crash leaves the previous version readable; commits carry a small metadata dictionary
+(content hash, input versions) that later runs read back to decide whether work is needed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from lakehouse.config import Settings, get_settings
+
+# Commit metadata is namespaced so it never collides with delta-rs' own keys.
+METADATA_KEY = "lakehouse"
+
+
+def _options(settings: Settings | None) -> dict[str, str]:
+    return (settings or get_settings()).storage_options()
+
+
+def _is_local(uri: str) -> bool:
+    return "://" not in uri or uri.startswith("file://")
+
+
+def open_table(uri: str, settings: Settings | None = None) -> DeltaTable | None:
+    """The Delta table at `uri`, or None when no table was ever committed there."""
+    if _is_local(uri) and not (Path(uri.removeprefix("file://")) / "_delta_log").is_dir():
+        return None
+    try:
+        return DeltaTable(uri, storage_options=_options(settings))
+    except TableNotFoundError:
+        return None
+
+
+def exists(uri: str, settings: Settings | None = None) -> bool:
+    return open_table(uri, settings) is not None
+
+
+def version(uri: str, settings: Settings | None = None) -> int | None:
+    """Current version of the table, None when it does not exist."""
+    table = open_table(uri, settings)
+    return None if table is None else table.version()
+
+
+def read_dataset(uri: str, settings: Settings | None = None) -> ds.Dataset:
+    """The latest snapshot as a lazy Arrow dataset (engines scan only what they need)."""
+    table = open_table(uri, settings)
+    if table is None:
+        raise FileNotFoundError(f"Delta table {uri} does not exist yet; run the upstream stage")
+    return table.to_pyarrow_dataset()
+
+
+def read_table(uri: str, settings: Settings | None = None, **scan: Any) -> pa.Table:
+    """The latest snapshot fully in memory (small tables, tests)."""
+    return read_dataset(uri, settings).to_table(**scan)
+
+
+def write(
+    uri: str,
+    data: pa.Table | pa.RecordBatchReader,
+    *,
+    mode: str = "overwrite",
+    predicate: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    settings: Settings | None = None,
+) -> int:
+    """Commit `data` to the table at `uri` in one Delta transaction; returns the new version.
+
+    `mode="overwrite"` with a `predicate` replaces only the matching rows (a partition
+    replace); without one it replaces the whole table. The schema is overwritten on full
+    replaces so a model whose columns change does not wedge its table.
+    """
+    commit = CommitProperties(custom_metadata={METADATA_KEY: json.dumps(dict(metadata or {}))})
+    schema_mode = "overwrite" if mode == "overwrite" and predicate is None else None
+    write_deltalake(
+        uri,
+        data,
+        mode=mode,  # type: ignore[arg-type]
+        predicate=predicate,
+        schema_mode=schema_mode,  # type: ignore[arg-type]
+        storage_options=_options(settings),
+        commit_properties=commit,
+    )
+    current = version(uri, settings)
+    assert current is not None
+    return current
+
+
+def last_metadata(uri: str, settings: Settings | None = None) -> dict[str, Any]:
+    """The lakehouse metadata of the latest commit that carried some (empty when none)."""
+    table = open_table(uri, settings)
+    if table is None:
+        return {}
+    for commit in table.history(limit=20):
+        raw = commit.get(METADATA_KEY)
+        if raw:
+            return dict(json.loads(raw))
+    return {}
+
+
+def history(uri: str, settings: Settings | None = None, limit: int | None = None) -> list[dict]:
+    """Commit history, newest first, as delta-rs reports it."""
+    table = open_table(uri, settings)
+    return [] if table is None else table.history(limit=limit)
