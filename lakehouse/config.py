@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     # Engines
     engine: Literal["duckdb", "spark"] = Field("duckdb", validation_alias=_env("LAKEHOUSE_ENGINE"))
     spark_master: str = Field("local[*]", validation_alias=_env("SPARK_MASTER"))
+    # DuckDB caps: the full 13.3 M-row run must stay well under 8 GiB; beyond the limit it spills.
+    duckdb_memory_limit: str = Field("4GB", validation_alias=_env("LAKEHOUSE_DUCKDB_MEMORY_LIMIT"))
+    duckdb_threads: int | None = Field(
+        None, ge=1, validation_alias=_env("LAKEHOUSE_DUCKDB_THREADS")
+    )
 
     # Service URLs (how services and the pipeline find each other)
     sources_api_url: str = Field(
