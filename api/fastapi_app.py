@@ -1,0 +1,56 @@
+"""The datamarts API (port 9999): the published gold datamarts over HTTP.
+
+The pipeline publishes five datamarts into the analytics DB (`Settings.analytics_db_url`);
+this app serves them read-only as JSON — a page and a by-key route per datamart, generated
+from the one registry `api.datamarts.DATAMARTS`, plus `/summary` for the UI and Grafana,
+`/health` (database reachable and datamarts published) and `/metrics` (Prometheus).
+Start it with `lakehouse serve api [--host H] [--port P]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from api.database import ServiceUnavailable, engine_for
+from api.datamarts import DATAMARTS
+from api.routers import datamart, health, summary
+from lakehouse.config import Settings, get_settings
+from lakehouse.observability.http import instrument_app
+
+DESCRIPTION = (
+    "Fraud datamarts published by the Lakehouse pipeline: per client, card, client velocity, "
+    "merchant category (MCC) and hour of day. Rates are over labeled purchases only."
+)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The datamarts API; `settings` overrides `get_settings()` (the tests use this)."""
+    settings = settings or get_settings()
+    assert settings.analytics_db_url is not None  # derived by Settings when unset
+    # Built now so a malformed URL stops the service at start-up with SQLAlchemy's message.
+    engine = engine_for(settings.analytics_db_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Lakehouse datamarts API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan
+    )
+    app.dependency_overrides[get_settings] = lambda: settings
+    instrument_app(app, "api")
+
+    @app.exception_handler(ServiceUnavailable)
+    async def _unavailable(_: Request, exc: ServiceUnavailable) -> JSONResponse:
+        return JSONResponse({"error": str(exc), "status": 503}, status_code=503)
+
+    app.include_router(health.router)
+    app.include_router(summary.router)
+    for name, entry in DATAMARTS.items():
+        app.include_router(datamart.datamart_router(name, entry))
+    return app

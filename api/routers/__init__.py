@@ -1,0 +1,1 @@
+"""The routers of the datamarts API, gathered by `api.fastapi_app.create_app`."""

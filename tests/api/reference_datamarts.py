@@ -1,0 +1,125 @@
+"""An independent, plain-pandas build of the five datamarts, for testing the API alone.
+
+The API must not depend on the pipeline being finished to be tested: this module reads the
+five raw files of DATA.md (as the generator writes them), computes the five datamarts with
+the contract's columns (docs/CONTRACTS.md, gold) in the simplest way, and publishes them
+into an analytics DB with a `publish_log` row each — the shape `lakehouse.pipeline.publish`
+produces. `drop_count` here counts purchases carrying an error (declined); the tests only
+need the API to return what the tables hold, not this exact definition.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+RATE_COLUMNS = ("fraud_rate", "drop_rate")
+
+
+def _purchases(raw_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    tx = pd.read_csv(raw_dir / "transactions_data.csv", dtype={"zip": "string"})
+    tx["amount"] = tx["amount"].str.replace("$", "", regex=False).astype(float)
+    labels = json.loads((raw_dir / "train_fraud_labels.json").read_text())["target"]
+    label_by_id = pd.Series({int(k): 1.0 if v == "Yes" else 0.0 for k, v in labels.items()})
+    tx["label"] = tx["id"].map(label_by_id)
+    tx["hour"] = tx["date"].str.slice(11, 13).astype(int)
+    tx["tx_date"] = tx["date"].str.slice(0, 10)
+    tx["is_fraud"] = (tx["label"] == 1).astype(int)
+    tx["is_labeled"] = tx["label"].notna().astype(int)
+    tx["is_drop"] = tx["errors"].notna().astype(int)
+    return tx[tx["amount"] > 0].copy(), tx
+
+
+def _label_counts(grouped: pd.core.groupby.DataFrameGroupBy) -> pd.DataFrame:
+    frame = grouped.agg(
+        tx_count=("id", "size"),
+        fraud_count=("is_fraud", "sum"),
+        drop_count=("is_drop", "sum"),
+        labeled_count=("is_labeled", "sum"),
+        avg_amount=("amount", "mean"),
+    )
+    labeled = frame["labeled_count"].where(frame["labeled_count"] > 0)
+    frame["fraud_rate"] = frame["fraud_count"] / labeled
+    frame["drop_rate"] = frame["drop_count"] / labeled
+    return frame
+
+
+def build_datamarts(raw_dir: Path) -> dict[str, pd.DataFrame]:
+    """The five datamarts, by table name, with exactly the contract's columns."""
+    purchases, everything = _purchases(raw_dir)
+    marts: dict[str, pd.DataFrame] = {}
+
+    clients = _label_counts(purchases.groupby("client_id"))
+    clients["std_amount"] = purchases.groupby("client_id")["amount"].std()
+    refunds = everything[everything["amount"] < 0].groupby("client_id").size()
+    clients["refund_count"] = refunds.reindex(clients.index, fill_value=0)
+    clients["unique_merchants"] = purchases.groupby("client_id")["merchant_id"].nunique()
+    marts["dm_client_features"] = clients.reset_index()[
+        ["client_id", "tx_count", "avg_amount", "std_amount", "fraud_count", "drop_count",
+         "labeled_count", "refund_count", "unique_merchants", "fraud_rate", "drop_rate"]
+    ]
+
+    cards = pd.read_csv(raw_dir / "cards_data.csv", usecols=["id", "card_type"])
+    by_card = _label_counts(purchases.groupby("card_id")).reset_index()
+    by_card = by_card.merge(cards, left_on="card_id", right_on="id", how="left")
+    marts["dm_card_features"] = by_card.rename(columns={"card_id": "tx_card_id"})[
+        ["tx_card_id", "card_type", "tx_count", "fraud_count", "avg_amount", "drop_count",
+         "labeled_count", "fraud_rate", "drop_rate"]
+    ]
+
+    daily = purchases.groupby(["client_id", "tx_date"]).size().rename("n").reset_index()
+    velocity = daily.groupby("client_id")["n"].agg(
+        active_days="size", total="sum", max_daily_txn="max"
+    )
+    velocity["avg_daily_txn"] = velocity["total"] / velocity["active_days"]
+    marts["dm_client_velocity"] = velocity.reset_index()[
+        ["client_id", "active_days", "avg_daily_txn", "max_daily_txn"]
+    ]
+
+    descriptions = json.loads((raw_dir / "mcc_codes.json").read_text())
+    mcc = _label_counts(purchases.groupby("mcc")).reset_index().rename(columns={"mcc": "mcc_code"})
+    mcc["mcc_description"] = mcc["mcc_code"].astype(str).map(descriptions)
+    marts["dm_mcc_fraud_risk"] = mcc[
+        ["mcc_code", "mcc_description", "tx_count", "fraud_count", "drop_count",
+         "labeled_count", "fraud_rate", "drop_rate"]
+    ]
+
+    hours = _label_counts(purchases.groupby("hour")).reindex(range(24))
+    counts = ["tx_count", "fraud_count", "drop_count", "labeled_count"]
+    hours[counts] = hours[counts].fillna(0).astype("int64")
+    marts["dm_time_of_day_fraud"] = hours.rename_axis("hour").reset_index()[
+        ["hour", "tx_count", "fraud_count", "drop_count", "labeled_count", "fraud_rate",
+         "drop_rate"]
+    ]
+    return marts
+
+
+def _sql_types(frame: pd.DataFrame) -> dict[str, sa.types.TypeEngine]:
+    types: dict[str, sa.types.TypeEngine] = {}
+    for name, dtype in frame.dtypes.items():
+        if name in RATE_COLUMNS or name.startswith(("avg_", "std_")):
+            types[name] = sa.Float(precision=53)
+        elif pd.api.types.is_numeric_dtype(dtype):
+            types[name] = sa.BigInteger()
+        else:
+            types[name] = sa.String()
+    return types
+
+
+def publish_datamarts(url: str, marts: dict[str, pd.DataFrame]) -> None:
+    """Write each datamart as a table of the analytics DB at `url`, plus `publish_log`."""
+    engine = sa.create_engine(url)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    log = []
+    with engine.begin() as connection:
+        for table, frame in marts.items():
+            frame.to_sql(table, connection, if_exists="replace", index=False,
+                         dtype=_sql_types(frame))
+            log.append({"table_name": table, "published_at": now,
+                        "row_count": len(frame), "lake_version": 0})
+        pd.DataFrame(log).to_sql("publish_log", connection, if_exists="append", index=False)
+    engine.dispose()
