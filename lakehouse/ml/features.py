@@ -1,0 +1,443 @@
+"""The one feature contract of the fraud model, shared by training and by the scoring API.
+
+Data reaches this module as `silver_transactions` rows (docs/CONTRACTS.md). The gold model
+`ml_features` (`FEATURES_MODEL`) turns them, with one engine-neutral SQL statement, into one row
+per transaction of point-in-time features; the pipeline writes that table to
+`<lake>/gold/ml_features`, training reads it, and the scoring API calls
+`compute_features_for_events`, which runs the *same* SQL in-process over a small in-memory
+history plus the new events — so a feature can never mean one thing in training and another in
+serving (DESIGN.md rule 7, Feast's "one feature list, one function").
+
+Point in time, by construction:
+- behavioural windows use `RANGE BETWEEN n PRECEDING AND 1 PRECEDING` over epoch seconds, so
+  only strictly earlier transactions count, never the current one or a later one;
+- merchant, MCC and global fraud rates use only labels already known: the label of a
+  transaction on day d is taken as known once day d has ended plus `label_delay_seconds`, so a
+  transaction on day D sees days d with (D - d) * 86400 >= 86400 + label_delay_seconds;
+- every look-back is bounded by `HISTORY_DAYS`, except the label tallies, which serving keeps as
+  a compact per-merchant/per-MCC summary (`label_summary`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pyarrow as pa
+
+if TYPE_CHECKING:  # the pipeline package is only needed when the model object is asked for
+    from lakehouse.pipeline.model import Model
+
+# Bump whenever a feature is added, removed or its definition changes: it is logged with every
+# model, and the scoring API refuses a model whose feature set it does not compute.
+FEATURE_SET_VERSION = "2026.11.1"
+
+HISTORY_DAYS = 30
+_DAY = 86_400
+_WINDOWS: dict[str, int] = {"1h": 3_600, "24h": _DAY, "7d": 7 * _DAY, "30d": HISTORY_DAYS * _DAY}
+_HISTORY_SECONDS = HISTORY_DAYS * _DAY
+# A merchant with few known labels is pulled toward the global rate, as if it had this many
+# labeled transactions at that rate (Bayesian smoothing with a pseudo-count).
+RISK_PRIOR_WEIGHT = 50
+
+# Category codes: the SQL CASE expressions and `basic_feature_frame` are both generated from
+# these dicts, so the batch table and a scored payload encode a category identically.
+CARD_BRAND_CODES: dict[str, int] = {"visa": 0, "mastercard": 1, "amex": 2, "discover": 3}
+CARD_TYPE_CODES: dict[str, int] = {"debit": 0, "credit": 1, "debit (prepaid)": 2}
+USE_CHIP_CODES: dict[str, int] = {
+    "swipe transaction": 0, "chip transaction": 1, "online transaction": 2,
+}
+US_STATES: tuple[str, ...] = (
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA",
+    "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ",
+    "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT",
+    "VA", "WA", "WV", "WI", "WY", "DC", "PR", "AA", "AE", "AP",
+)
+# merchant_state as a model input: the seed's field, reduced to where the card was used.
+MERCHANT_STATE_CODES: dict[str, int] = {"us": 0, "online": 1, "abroad": 2}
+UNKNOWN_CODE = -1
+
+BASIC_FEATURE_COLUMNS: list[str] = [
+    "amount", "card_brand", "card_type", "merchant_state", "use_chip", "credit_limit",
+    "per_capita_income", "yearly_income", "total_debt", "credit_score", "num_credit_cards",
+]
+ERROR_FLAGS: dict[str, str] = {
+    "err_bad_cvv": "Bad CVV",
+    "err_bad_card_number": "Bad Card Number",
+    "err_bad_expiration": "Bad Expiration",
+    "err_bad_pin": "Bad PIN",
+    "err_insufficient_balance": "Insufficient Balance",
+}
+_WINDOW_COLUMNS = [
+    f"{entity}_{kind}_{window}"
+    for entity in ("card", "client")
+    for window in _WINDOWS
+    for kind in ("tx_count", "amount_sum")
+]
+BEHAVIOUR_COLUMNS: list[str] = [
+    *_WINDOW_COLUMNS,
+    "client_amount_mean_30d", "client_amount_std_30d", "amount_to_client_mean_30d",
+    "amount_zscore_client_30d", "seconds_since_prev_card", "seconds_since_prev_client",
+    "is_new_merchant", "is_new_state", "is_first_abroad", "is_first_online",
+    "merchant_fraud_risk", "merchant_labels_known", "mcc_fraud_risk", "global_fraud_rate",
+]
+STATIC_COLUMNS: list[str] = [
+    "hour", "is_refund", "is_online", "is_abroad", "has_chip", *ERROR_FLAGS, "has_error",
+]
+FEATURE_COLUMNS: list[str] = [*BASIC_FEATURE_COLUMNS, *STATIC_COLUMNS, *BEHAVIOUR_COLUMNS]
+KEY_COLUMNS: list[str] = [
+    "transaction_id", "ts", "tx_date", "card_id", "client_id", "merchant_id", "label",
+]
+# The silver columns the SQL reads: what a caller of `compute_features_for_events` must supply.
+SILVER_INPUT_COLUMNS: list[str] = [
+    "transaction_id", "ts", "tx_date", "hour", "client_id", "card_id", "merchant_id", "amount",
+    "is_refund", "use_chip", "merchant_state", "mcc_code", "errors", "has_error", "is_online",
+    "is_abroad", "label", "card_brand", "card_type", "has_chip", "credit_limit",
+    "per_capita_income", "yearly_income", "total_debt", "credit_score", "num_credit_cards",
+]
+LABEL_SUMMARY_COLUMNS: list[str] = ["merchant_id", "mcc_code", "day_n", "fraud_n", "labeled_n"]
+
+
+def _case(column: str, codes: Mapping[str, int]) -> str:
+    arms = " ".join(f"WHEN '{name}' THEN {code}" for name, code in codes.items())
+    return f"CASE lower({column}) {arms} ELSE {UNKNOWN_CODE} END"
+
+
+def _state_case(column: str) -> str:
+    states = ", ".join(f"'{state}'" for state in US_STATES)
+    return (
+        f"CASE WHEN upper({column}) = 'ONLINE' THEN {MERCHANT_STATE_CODES['online']} "
+        f"WHEN upper({column}) IN ({states}) THEN {MERCHANT_STATE_CODES['us']} "
+        f"ELSE {MERCHANT_STATE_CODES['abroad']} END"
+    )
+
+
+def _window(partition: str, seconds: int, order: str = "ts_s") -> str:
+    return (
+        f"OVER (PARTITION BY {partition} ORDER BY {order} "
+        f"RANGE BETWEEN {seconds} PRECEDING AND 1 PRECEDING)"
+    )
+
+
+# Labels of day d are usable on day D when (D - d) * 86400 >= 86400 + delay (see docstring).
+_KNOWN_FRAME = (
+    "ORDER BY day_s RANGE BETWEEN UNBOUNDED PRECEDING AND ({label_delay_seconds} + 86400) PRECEDING"
+)
+
+_LABELS_DAILY_BODY = """
+    SELECT merchant_id, mcc_code, day_n,
+           CAST(SUM(label) AS BIGINT) AS fraud_n, CAST(COUNT(label) AS BIGINT) AS labeled_n
+    FROM tx WHERE label IS NOT NULL
+    GROUP BY merchant_id, mcc_code, day_n"""
+
+
+def _risk_ctes() -> str:
+    """Cumulative known-label tallies per merchant, MCC and overall, one row per (key, day)."""
+    parts = []
+    for key, name in (("merchant_id", "merchant"), ("mcc_code", "mcc"), (None, "global")):
+        keys = f"{key}, " if key else ""
+        partition = f"PARTITION BY {key} " if key else ""
+        parts.append(f"""
+{name}_days AS (
+    SELECT {keys}day_n, SUM(fraud_n) AS fraud_n, SUM(labeled_n) AS labeled_n
+    FROM (SELECT {keys}day_n, fraud_n, labeled_n FROM labels_daily
+          UNION ALL SELECT DISTINCT {keys}day_n, 0, 0 FROM tx) AS u
+    GROUP BY {keys}day_n),
+{name}_known AS (
+    SELECT {keys}day_n,
+           COALESCE(SUM(fraud_n) OVER ({partition}{_KNOWN_FRAME}), 0) AS fraud_known,
+           COALESCE(SUM(labeled_n) OVER ({partition}{_KNOWN_FRAME}), 0) AS labeled_known
+    FROM (SELECT {keys}day_n, fraud_n, labeled_n, day_n * 86400 AS day_s FROM {name}_days) AS d)""")
+    return ",".join(parts)
+
+
+def _behaviour_selects() -> list[str]:
+    """The trailing-window expressions, each over strictly earlier rows only."""
+    selects = []
+    for entity, partition in (("card", "card_id"), ("client", "client_id")):
+        for window, seconds in _WINDOWS.items():
+            over = _window(partition, seconds)
+            selects.append(f"COUNT(*) {over} AS {entity}_tx_count_{window}")
+            selects.append(f"COALESCE(SUM(amount) {over}, 0.0) AS {entity}_amount_sum_{window}")
+        selects.append(
+            f"COALESCE(ts_s - MAX(ts_s) {_window(partition, _HISTORY_SECONDS)}, "
+            f"{_HISTORY_SECONDS}) AS seconds_since_prev_{entity}"
+        )
+    client_30d = _window("client_id", _HISTORY_SECONDS)
+    selects += [
+        f"AVG(amount) {client_30d} AS client_amount_mean_30d",
+        f"STDDEV_SAMP(amount) {client_30d} AS client_amount_std_30d",
+        f"COUNT(*) {_window('client_id, merchant_id', _HISTORY_SECONDS)} AS prior_at_merchant",
+        f"COUNT(*) {_window('client_id, merchant_state', _HISTORY_SECONDS)} AS prior_in_state",
+        f"SUM(is_abroad_i) {client_30d} AS prior_abroad",
+        f"SUM(is_online_i) {client_30d} AS prior_online",
+    ]
+    return selects
+
+
+def features_sql(label_summary_relation: str | None = None) -> str:
+    """The `ml_features` SQL; `{label_delay_seconds}` is the one parameter.
+
+    With `label_summary_relation`, the known-label tallies come from that relation (columns
+    `LABEL_SUMMARY_COLUMNS`) instead of from the labels of the input rows — how serving keeps a
+    bounded state while computing the same numbers.
+    """
+    labels_daily = (
+        f"SELECT {', '.join(LABEL_SUMMARY_COLUMNS)} FROM {label_summary_relation}"
+        if label_summary_relation
+        else _LABELS_DAILY_BODY
+    )
+    errors = ",\n        ".join(
+        f"CASE WHEN errors LIKE '%{text}%' THEN 1 ELSE 0 END AS {name}"
+        for name, text in ERROR_FLAGS.items()
+    )
+    behaviour = ",\n        ".join(_behaviour_selects())
+    smoothed = (
+        "(COALESCE({k}.fraud_known, 0) + {w} * g.rate) / (COALESCE({k}.labeled_known, 0) + {w})"
+    )
+    return f"""
+WITH tx AS (
+    SELECT transaction_id, ts, tx_date, card_id, client_id, merchant_id, mcc_code, label,
+        CAST(epoch(ts) AS BIGINT) AS ts_s,
+        CAST(FLOOR(epoch(ts) / 86400) AS BIGINT) AS day_n,
+        CAST(amount AS DOUBLE) AS amount,
+        {_case('card_brand', CARD_BRAND_CODES)} AS card_brand,
+        {_case('card_type', CARD_TYPE_CODES)} AS card_type,
+        {_state_case('merchant_state')} AS merchant_state,
+        merchant_state AS merchant_state_raw,
+        {_case('use_chip', USE_CHIP_CODES)} AS use_chip,
+        CAST(credit_limit AS DOUBLE) AS credit_limit,
+        CAST(per_capita_income AS DOUBLE) AS per_capita_income,
+        CAST(yearly_income AS DOUBLE) AS yearly_income,
+        CAST(total_debt AS DOUBLE) AS total_debt,
+        CAST(credit_score AS DOUBLE) AS credit_score,
+        CAST(num_credit_cards AS DOUBLE) AS num_credit_cards,
+        CAST(hour AS INT) AS hour,
+        CASE WHEN is_refund THEN 1 ELSE 0 END AS is_refund,
+        CASE WHEN is_online THEN 1 ELSE 0 END AS is_online_i,
+        CASE WHEN is_abroad THEN 1 ELSE 0 END AS is_abroad_i,
+        CASE WHEN has_chip THEN 1 ELSE 0 END AS has_chip,
+        {errors},
+        CASE WHEN has_error THEN 1 ELSE 0 END AS has_error
+    FROM silver_transactions),
+labels_daily AS ({labels_daily}),{_risk_ctes()},
+windowed AS (
+    SELECT tx.*,
+        {behaviour}
+    FROM tx),
+global_rate AS (
+    SELECT day_n, CASE WHEN labeled_known > 0 THEN CAST(fraud_known AS DOUBLE) / labeled_known
+                       ELSE 0.0 END AS rate
+    FROM global_known)
+SELECT w.transaction_id, w.ts, w.tx_date, w.card_id, w.client_id, w.merchant_id, w.label,
+    {", ".join(f"w.{c}" for c in BASIC_FEATURE_COLUMNS)},
+    w.hour, w.is_refund, w.is_online_i AS is_online, w.is_abroad_i AS is_abroad, w.has_chip,
+    {", ".join(f"w.{c}" for c in ERROR_FLAGS)}, w.has_error,
+    {", ".join(f"w.{c}" for c in _WINDOW_COLUMNS)},
+    w.client_amount_mean_30d, w.client_amount_std_30d,
+    w.amount / NULLIF(w.client_amount_mean_30d, 0) AS amount_to_client_mean_30d,
+    (w.amount - w.client_amount_mean_30d) / NULLIF(w.client_amount_std_30d, 0)
+        AS amount_zscore_client_30d,
+    w.seconds_since_prev_card, w.seconds_since_prev_client,
+    CASE WHEN w.prior_at_merchant = 0 THEN 1 ELSE 0 END AS is_new_merchant,
+    CASE WHEN w.prior_in_state = 0 THEN 1 ELSE 0 END AS is_new_state,
+    CASE WHEN w.is_abroad_i = 1 AND COALESCE(w.prior_abroad, 0) = 0 THEN 1 ELSE 0 END
+        AS is_first_abroad,
+    CASE WHEN w.is_online_i = 1 AND COALESCE(w.prior_online, 0) = 0 THEN 1 ELSE 0 END
+        AS is_first_online,
+    {smoothed.format(k="m", w=RISK_PRIOR_WEIGHT)} AS merchant_fraud_risk,
+    CAST(COALESCE(m.labeled_known, 0) AS BIGINT) AS merchant_labels_known,
+    {smoothed.format(k="c", w=RISK_PRIOR_WEIGHT)} AS mcc_fraud_risk,
+    g.rate AS global_fraud_rate
+FROM windowed AS w
+JOIN global_rate AS g ON g.day_n = w.day_n
+LEFT JOIN merchant_known AS m ON m.merchant_id = w.merchant_id AND m.day_n = w.day_n
+LEFT JOIN mcc_known AS c ON c.mcc_code = w.mcc_code AND c.day_n = w.day_n
+"""
+
+
+def feature_params(label_delay_days: int | None = None) -> dict[str, int]:
+    """The SQL parameters, from `Settings.label_delay_days` unless given."""
+    if label_delay_days is None:
+        from lakehouse.config import get_settings
+
+        label_delay_days = get_settings().label_delay_days
+    return {"label_delay_seconds": int(label_delay_days) * _DAY}
+
+
+def render_sql(sql: str, params: Mapping[str, Any] | None) -> str:
+    """Substitute the numeric parameters; anything non-numeric is refused, never spliced."""
+    values = dict(feature_params() if params is None else params)
+    delay = values.get("label_delay_seconds")
+    if isinstance(delay, bool) or not isinstance(delay, int | float):
+        raise ValueError(f"label_delay_seconds must be a number of seconds, not {delay!r}")
+    return sql.replace("{label_delay_seconds}", str(int(delay)))
+
+
+def _run_duckdb(sql: str, inputs: Mapping[str, pa.Table]) -> pa.Table:
+    import duckdb
+
+    # A private in-memory connection per call: thread-safe under a threaded web server and
+    # nothing leaks between calls; opening one costs well under a millisecond.
+    connection = duckdb.connect()
+    try:
+        connection.execute("SET threads TO 1")
+        for name, table in inputs.items():
+            connection.register(name, table)
+        return connection.sql(sql).to_arrow_table()
+    finally:
+        connection.close()
+
+
+def _silver_frame(table: pa.Table) -> pa.Table:
+    """Keep the columns the SQL reads, in a fixed order; a missing label means 'not known'."""
+    if "label" not in table.column_names:
+        table = table.append_column("label", pa.nulls(table.num_rows, pa.int32()))
+    missing = [c for c in SILVER_INPUT_COLUMNS if c not in table.column_names]
+    if missing:
+        raise ValueError(f"transactions lack the silver columns {missing}")
+    return table.select(SILVER_INPUT_COLUMNS)
+
+
+def _union(history: pa.Table, events: pa.Table) -> pa.Table:
+    history = _silver_frame(history)
+    events = _silver_frame(events).cast(history.schema)
+    # An event already present in the history is the same transaction: the event copy wins.
+    import pyarrow.compute as pc
+
+    keep = pc.invert(pc.is_in(history["transaction_id"], value_set=events["transaction_id"]))
+    return pa.concat_tables([history.filter(keep), events])
+
+
+def compute_features_for_events(
+    history: pa.Table,
+    events: pa.Table,
+    params: Mapping[str, Any] | None = None,
+    *,
+    label_summary: pa.Table | None = None,
+) -> pa.Table:
+    """Feature rows of `events`, computed by the `ml_features` SQL over `history` ∪ `events`.
+
+    Args:
+        history: silver rows of the events' cards and clients over the last `HISTORY_DAYS`
+            (more rows are harmless). Their labels feed the merchant/MCC risk unless
+            `label_summary` is given.
+        events: the transactions to score, with the `SILVER_INPUT_COLUMNS` (label optional).
+        params: `{"label_delay_seconds": n}`; `None` reads the settings.
+        label_summary: known-label tallies from `label_summary(...)`, the bounded state that
+            replaces the full labeled history for the risk features.
+
+    Returns:
+        One row per event, columns `KEY_COLUMNS` + `FEATURE_COLUMNS`, in the events' order.
+    """
+    combined = _union(history, events)
+    inputs = {"silver_transactions": combined}
+    relation = None
+    if label_summary is not None:
+        inputs["label_summary"] = label_summary.select(LABEL_SUMMARY_COLUMNS)
+        relation = "label_summary"
+    sql = render_sql(features_sql(relation), params)
+    ids = pa.table({"transaction_id": events["transaction_id"].cast(pa.int64()),
+                    "event_order": pa.array(range(events.num_rows), pa.int64())})
+    inputs["event_ids"] = ids
+    wrapped = (
+        f"SELECT f.* FROM ({sql}) AS f JOIN event_ids AS e "
+        "ON f.transaction_id = e.transaction_id ORDER BY e.event_order"
+    )
+    return _run_duckdb(wrapped, inputs)
+
+
+def label_summary(
+    silver: pa.Table, params: Mapping[str, Any] | None = None, *, as_of_day: int | None = None
+) -> pa.Table:
+    """Known-label tallies per (merchant, MCC, day) — the bounded risk state for serving.
+
+    With `as_of_day` (days since 1970-01-01 of the first day to be scored), every day whose
+    labels are already usable on that day is folded into one row per (merchant, MCC) dated on
+    the last such day: the cumulative sums the risk features need stay identical for any event
+    on or after `as_of_day`, and the state shrinks to one row per pair plus the last few days.
+    """
+    daily_sql = (
+        "WITH tx AS (SELECT merchant_id, mcc_code, label, "
+        "CAST(FLOOR(epoch(ts) / 86400) AS BIGINT) AS day_n FROM silver_transactions)"
+        f"{_LABELS_DAILY_BODY}"
+    )
+    if as_of_day is not None:
+        delay = int(render_sql("{label_delay_seconds}", params))
+        cutoff = int(as_of_day) - 1 - (delay + _DAY - 1) // _DAY
+        daily_sql = f"""
+            SELECT merchant_id, mcc_code, CASE WHEN day_n <= {cutoff} THEN {cutoff}
+                   ELSE day_n END AS day_n,
+                   CAST(SUM(fraud_n) AS BIGINT) AS fraud_n,
+                   CAST(SUM(labeled_n) AS BIGINT) AS labeled_n
+            FROM ({daily_sql}) AS daily GROUP BY 1, 2, 3"""
+    return _run_duckdb(daily_sql, {"silver_transactions": _silver_frame(silver)})
+
+
+def basic_feature_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The seed's eleven request fields (dataset vocabulary) -> the basic model matrix.
+
+    Categories are matched case-insensitively and coded exactly as the SQL codes them; an
+    unknown category becomes `UNKNOWN_CODE` (the API rejects those before scoring).
+    """
+    missing = [c for c in BASIC_FEATURE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"missing request fields {missing}")
+
+    def codes(column: str, mapping: Mapping[str, int]) -> pd.Series:
+        lowered = frame[column].astype("string").str.strip().str.lower()
+        return lowered.map(mapping).fillna(UNKNOWN_CODE).astype("int64")
+
+    state = frame["merchant_state"].astype("string").str.strip().str.upper()
+    state_code = pd.Series(MERCHANT_STATE_CODES["abroad"], index=frame.index, dtype="int64")
+    state_code[state.isin(US_STATES).fillna(False)] = MERCHANT_STATE_CODES["us"]
+    state_code[(state == "ONLINE").fillna(False)] = MERCHANT_STATE_CODES["online"]
+    out = pd.DataFrame(index=frame.index)
+    for column in BASIC_FEATURE_COLUMNS:
+        if column == "card_brand":
+            out[column] = codes(column, CARD_BRAND_CODES)
+        elif column == "card_type":
+            out[column] = codes(column, CARD_TYPE_CODES)
+        elif column == "use_chip":
+            out[column] = codes(column, USE_CHIP_CODES)
+        elif column == "merchant_state":
+            out[column] = state_code
+        else:
+            out[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    return out
+
+
+def __getattr__(name: str) -> Model:
+    # FEATURES_MODEL is built on first use so the scoring API can import this module without
+    # the pipeline package, and the pipeline registry can import it without a cycle.
+    if name == "FEATURES_MODEL":
+        return _features_model()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _features_model() -> Model:
+    from lakehouse.pipeline.model import Check, Model
+
+    return Model(
+        name="ml_features",
+        layer="gold",
+        inputs=("silver_transactions",),
+        sql=features_sql(),
+        grain="one row per transaction (purchases and refunds), point in time",
+        description=(
+            "Point-in-time fraud features: trailing card/client windows over strictly earlier "
+            "transactions, amount against the client's own history, first-time flags, "
+            "merchant/MCC fraud risk from labels already known, error flags, static fields. "
+            f"Feature set {FEATURE_SET_VERSION}."
+        ),
+        checks=(
+            Check("unique", "transaction_id"),
+            Check("not_null", "transaction_id"),
+            Check("not_null", "ts"),
+            Check("accepted_values", "label", [0, 1, None]),
+            Check("expression", None, "merchant_fraud_risk BETWEEN 0 AND 1"),
+            Check("expression", None, "card_tx_count_1h <= card_tx_count_24h"),
+        ),
+        params=("label_delay_seconds",),
+    )
