@@ -1,0 +1,26 @@
+-- dm_mcc_fraud_risk — grain: one row per merchant category code (mcc_code, with its description).
+-- Over purchases (amount > 0); "labeled" = label IS NOT NULL; rates NULL when nothing labeled.
+WITH per_mcc AS (
+    SELECT
+        mcc_code,
+        mcc_description,
+        COUNT(*) AS tx_count,
+        COUNT(CASE WHEN label = 1 THEN 1 END) AS fraud_count,
+        COUNT(CASE WHEN label = 0 THEN 1 END) AS drop_count,
+        COUNT(label) AS labeled_count
+    FROM silver_transactions
+    WHERE amount > 0
+    GROUP BY mcc_code, mcc_description
+)
+
+SELECT
+    mcc_code,
+    mcc_description,
+    tx_count,
+    fraud_count,
+    drop_count,
+    labeled_count,
+    CAST(fraud_count AS DOUBLE) / NULLIF(labeled_count, 0) AS fraud_rate,
+    CAST(drop_count AS DOUBLE) / NULLIF(labeled_count, 0) AS drop_rate
+FROM per_mcc
+ORDER BY mcc_code

@@ -1,0 +1,24 @@
+-- dm_time_of_day_fraud — grain: one row per hour of the day (0-23) that has purchases.
+-- Over purchases (amount > 0); "labeled" = label IS NOT NULL; rates NULL when nothing labeled.
+WITH per_hour AS (
+    SELECT
+        hour,
+        COUNT(*) AS tx_count,
+        COUNT(CASE WHEN label = 1 THEN 1 END) AS fraud_count,
+        COUNT(CASE WHEN label = 0 THEN 1 END) AS drop_count,
+        COUNT(label) AS labeled_count
+    FROM silver_transactions
+    WHERE amount > 0
+    GROUP BY hour
+)
+
+SELECT
+    hour,
+    tx_count,
+    fraud_count,
+    drop_count,
+    labeled_count,
+    CAST(fraud_count AS DOUBLE) / NULLIF(labeled_count, 0) AS fraud_rate,
+    CAST(drop_count AS DOUBLE) / NULLIF(labeled_count, 0) AS drop_rate
+FROM per_hour
+ORDER BY hour

@@ -1,0 +1,101 @@
+-- silver_transactions — grain: one row per transaction (transaction_id), purchases and refunds.
+-- Reads one or more bronze batches (situation_dates), drops duplicate ids — inside the batches
+-- (keeping the earliest situation_date) and against `known_transaction_ids` (ids silver already
+-- holds for other situation_dates) — types and cleans every column, and joins card, user, MCC
+-- and label attributes. Left joins throughout: a transaction is never lost for a missing
+-- reference row, and an unlabeled transaction keeps label NULL (unknown, never "legitimate").
+WITH ranked AS (
+    SELECT
+        b.*,
+        ROW_NUMBER() OVER (
+            PARTITION BY b.id ORDER BY b.situation_date, b.date, b.amount, b.merchant_id
+        ) AS copy_rank
+    FROM bronze_transactions AS b
+),
+
+fresh AS (
+    SELECT r.*
+    FROM ranked AS r
+    WHERE r.copy_rank = 1
+        AND NOT EXISTS (
+            SELECT 1 FROM known_transaction_ids AS k WHERE k.transaction_id = r.id
+        )
+),
+
+typed AS (
+    SELECT
+        CAST(f.id AS BIGINT) AS transaction_id,
+        CAST(f.date AS TIMESTAMP) AS ts,
+        CAST(f.situation_date AS DATE) AS situation_date,
+        CAST(f.client_id AS BIGINT) AS client_id,
+        CAST(f.card_id AS BIGINT) AS card_id,
+        -- '$-77.00' -> -77.0 (a thousands separator, if any, goes too)
+        CAST(replace(replace(f.amount, '$', ''), ',', '') AS DOUBLE) AS amount,
+        f.use_chip,
+        CAST(f.merchant_id AS BIGINT) AS merchant_id,
+        f.merchant_city,
+        NULLIF(trim(f.merchant_state), '') AS raw_state,
+        NULLIF(trim(f.zip), '') AS raw_zip,
+        CAST(f.mcc AS INT) AS mcc_code,
+        NULLIF(trim(f.errors), '') AS raw_errors
+    FROM fresh AS f
+)
+
+SELECT
+    t.transaction_id,
+    t.ts,
+    CAST(t.ts AS DATE) AS tx_date,
+    CAST(hour(t.ts) AS INT) AS hour,
+    t.situation_date,
+    t.client_id,
+    t.card_id,
+    t.amount,
+    t.amount < 0 AS is_refund,
+    t.use_chip,
+    t.merchant_id,
+    t.merchant_city,
+    -- online purchases carry no state in the source; the original platform named them ONLINE
+    COALESCE(t.raw_state, 'ONLINE') AS merchant_state,
+    -- '2134.0' -> '02134': the source stores zips as floats, which lose leading zeros
+    CASE
+        WHEN t.raw_zip IS NOT NULL
+            THEN lpad(CAST(CAST(CAST(t.raw_zip AS DOUBLE) AS BIGINT) AS STRING), 5, '0')
+    END AS zip,
+    t.mcc_code,
+    m.mcc_description,
+    COALESCE(t.raw_errors, 'no error') AS errors,
+    t.raw_errors IS NOT NULL AS has_error,
+    (t.use_chip = 'Online Transaction' OR t.merchant_city = 'ONLINE') AS is_online,
+    -- abroad: a state that is neither ONLINE nor a US state/DC code is a country name
+    COALESCE(
+        t.raw_state <> 'ONLINE'
+        AND t.raw_state NOT IN (
+            'AL', 'AK', 'AZ', 'AR', 'CA', 'CO', 'CT', 'DE', 'DC', 'FL', 'GA', 'HI', 'ID',
+            'IL', 'IN', 'IA', 'KS', 'KY', 'LA', 'ME', 'MD', 'MA', 'MI', 'MN', 'MS', 'MO',
+            'MT', 'NE', 'NV', 'NH', 'NJ', 'NM', 'NY', 'NC', 'ND', 'OH', 'OK', 'OR', 'PA',
+            'RI', 'SC', 'SD', 'TN', 'TX', 'UT', 'VT', 'VA', 'WA', 'WV', 'WI', 'WY'
+        ),
+        FALSE
+    ) AS is_abroad,
+    CAST(CASE l.target WHEN 'Yes' THEN 1 WHEN 'No' THEN 0 END AS INT) AS label,
+    c.card_brand,
+    c.card_type,
+    c.has_chip,
+    c.num_cards_issued,
+    c.credit_limit,
+    c.card_on_dark_web,
+    c.acct_open_date,
+    u.current_age,
+    u.gender,
+    u.latitude,
+    u.longitude,
+    u.per_capita_income,
+    u.yearly_income,
+    u.total_debt,
+    u.credit_score,
+    u.num_credit_cards
+FROM typed AS t
+LEFT JOIN silver_cards AS c ON t.card_id = c.card_id
+LEFT JOIN silver_users AS u ON t.client_id = u.client_id
+LEFT JOIN bronze_mcc_codes AS m ON t.mcc_code = m.mcc_code
+LEFT JOIN bronze_fraud_labels AS l ON t.transaction_id = l.transaction_id
