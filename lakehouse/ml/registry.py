@@ -1,0 +1,183 @@
+"""The model registry: how a trained model is stored in MLflow and loaded back for scoring.
+
+Training (`lakehouse/ml/train.py`) writes each model as two plain files in its MLflow run —
+`model/booster.txt` (the LightGBM booster as text) and `model/metadata.json` (feature list,
+feature-set version, calibration, threshold, metrics, Delta versions) — and registers that
+folder as a version of `fraud-detector` or `fraud-detector-basic`. The scoring API calls
+`load_model` once (one MLflow round trip and two small files, no pickle, no MLflow model
+flavour to import) and then scores in memory; it polls `current_version` to hot-reload when a
+new champion is promoted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+FULL_MODEL_NAME = "fraud-detector"
+BASIC_MODEL_NAME = "fraud-detector-basic"
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+MODEL_DIR = "model"
+BOOSTER_FILE = "booster.txt"
+METADATA_FILE = "metadata.json"
+
+
+class ModelNotFoundError(LookupError):
+    """No registered model version carries the requested alias."""
+
+
+@dataclass
+class LoadedModel:
+    """A registered model in memory: calibrated scores and reason codes without any I/O."""
+
+    name: str
+    version: str
+    flavour: str
+    feature_columns: list[str]
+    feature_set_version: str
+    threshold: float
+    metrics: dict[str, float]
+    data_versions: dict[str, int]
+    run_id: str
+    trained_at: str
+    booster: Any = field(repr=False)
+    calibration: dict[str, float] = field(default_factory=lambda: {"a": 1.0, "b": 0.0})
+
+    def _matrix(self, features: pd.DataFrame) -> np.ndarray:
+        missing = [c for c in self.feature_columns if c not in features.columns]
+        if missing:
+            raise ValueError(f"features lack the model inputs {missing}")
+        # Pandas' nullable dtypes become NaN here, which LightGBM treats as "missing".
+        return features[self.feature_columns].astype("float64").to_numpy(na_value=np.nan)
+
+    def raw_score(self, features: pd.DataFrame) -> np.ndarray:
+        """The booster's log-odds before calibration."""
+        return np.asarray(self.booster.predict(self._matrix(features), raw_score=True))
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        """Calibrated P(fraud) per row (Platt scaling fitted on the validation window)."""
+        return platt(self.raw_score(features), self.calibration)
+
+    def contributions(
+        self, features: pd.DataFrame, top: int = 3
+    ) -> list[list[tuple[str, float]]]:
+        """Per row, the `top` features pushing the score most toward fraud (SHAP log-odds)."""
+        contrib = np.asarray(self.booster.predict(self._matrix(features), pred_contrib=True))
+        per_feature = contrib[:, : len(self.feature_columns)]  # last column is the bias
+        reasons = []
+        for row in per_feature:
+            order = np.argsort(-row)[:top]
+            reasons.append([(self.feature_columns[i], round(float(row[i]), 6)) for i in order])
+        return reasons
+
+
+def platt(raw: np.ndarray, calibration: dict[str, float]) -> np.ndarray:
+    """Map log-odds to a probability with the fitted slope `a` and intercept `b`."""
+    z = calibration["a"] * np.asarray(raw, dtype="float64") + calibration["b"]
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+def write_model_files(folder: Path, booster: Any, metadata: dict[str, Any]) -> Path:
+    """Write the two files `load_model` needs into `folder` (logged as the run's `model/`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / BOOSTER_FILE).write_text(booster.model_to_string(), encoding="utf-8")
+    (folder / METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str), "utf-8")
+    return folder
+
+
+def model_from_files(
+    folder: Path, *, name: str, version: str, run_id: str
+) -> LoadedModel:
+    """Build a `LoadedModel` from a folder written by `write_model_files`."""
+    import lightgbm as lgb
+
+    metadata = json.loads((folder / METADATA_FILE).read_text("utf-8"))
+    booster = lgb.Booster(model_str=(folder / BOOSTER_FILE).read_text("utf-8"))
+    return LoadedModel(
+        name=name,
+        version=str(version),
+        flavour=metadata["flavour"],
+        feature_columns=list(metadata["feature_columns"]),
+        feature_set_version=metadata["feature_set_version"],
+        threshold=float(metadata["threshold"]),
+        metrics={k: float(v) for k, v in metadata.get("metrics", {}).items()},
+        data_versions={k: int(v) for k, v in metadata.get("data_versions", {}).items()},
+        run_id=run_id,
+        trained_at=metadata["trained_at"],
+        booster=booster,
+        calibration={k: float(v) for k, v in metadata["calibration"].items()},
+    )
+
+
+def resolve_tracking_uri(tracking_uri: str | None) -> str:
+    if tracking_uri:
+        return tracking_uri
+    from lakehouse.config import get_settings
+
+    uri = get_settings().mlflow_tracking_uri
+    assert uri is not None
+    return uri
+
+
+def _client(tracking_uri: str | None):  # type: ignore[no-untyped-def]
+    from mlflow.tracking import MlflowClient
+
+    uri = resolve_tracking_uri(tracking_uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri), uri
+
+
+def _version_by_alias(client: Any, name: str, alias: str) -> Any | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        # Both "no such model" and "no such alias" mean: nothing to load yet.
+        return None
+
+
+def current_version(
+    name: str, alias: str = CHAMPION, tracking_uri: str | None = None
+) -> str | None:
+    """The version number behind `alias`, or None — one small registry query, for hot reload."""
+    client, _ = _client(tracking_uri)
+    found = _version_by_alias(client, name, alias)
+    return None if found is None else str(found.version)
+
+
+def load_model(
+    name: str, alias: str = CHAMPION, tracking_uri: str | None = None
+) -> LoadedModel:
+    """Download the version behind `alias` once and return it ready to score in memory.
+
+    Raises:
+        ModelNotFoundError: nothing is registered under that name and alias yet.
+    """
+    import mlflow.artifacts
+
+    client, uri = _client(tracking_uri)
+    found = _version_by_alias(client, name, alias)
+    if found is None:
+        raise ModelNotFoundError(
+            f"no version of model {name!r} has alias {alias!r} in the MLflow registry at "
+            f"{uri}; run `lakehouse train` first"
+        )
+    with tempfile.TemporaryDirectory(prefix="lakehouse-model-") as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=found.source, dst_path=tmp, tracking_uri=uri
+        )
+        model = model_from_files(
+            Path(local), name=name, version=str(found.version), run_id=found.run_id or ""
+        )
+    log.info("loaded model %s version %s (%s)", name, model.version, alias)
+    return model
