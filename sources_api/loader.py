@@ -68,7 +68,7 @@ class BatchRejected(LoadError):
         self.truncated = truncated
         count = f"{len(errors)}{'+' if truncated else ''}"
         first = "; ".join(str(e) for e in errors[:3])
-        super().__init__(f"batch rejected, nothing written: {count} invalid row(s) — {first}")
+        super().__init__(f"batch rejected, nothing written: {count} problem(s) — {first}")
 
 
 class SituationDateConflict(LoadError):

@@ -1,0 +1,213 @@
+"""sources_api: the source system of the platform, over HTTP (port 9998).
+
+Two jobs. It serves the reference files of the raw folder (`Settings.raw_path`: cards, users,
+MCC codes, fraud labels) as they are, for the pipeline's feeder to fetch into bronze. And it
+receives transaction batches — a JSON list or a transactions_data.csv upload — and appends
+them to table `transaction_data` of the source DB through the one loader
+(`sources_api.loader.load_batch`: validated, atomic, idempotent, stamped with a
+`situation_date`), from which the feeder extracts them incrementally.
+
+`lakehouse serve sources-api` runs `create_app()`; `/docs` is the OpenAPI page, `/metrics`
+the Prometheus endpoint, `/health` checks the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, File, HTTPException, Query, Request, UploadFile, status
+from fastapi.responses import FileResponse, JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from lakehouse.config import get_settings
+from lakehouse.formats import REFERENCE_FILES
+from lakehouse.observability.http import instrument_app
+from sources_api.db import latest_situation_date, table_stats
+from sources_api.deps import EngineDep, SettingsDep, WriteAccess, engine_for
+from sources_api.limits import UploadLimit
+from sources_api.loader import BatchRejected, LoadResult, SituationDateConflict, load_batch
+from sources_api.schemas import (
+    BatchLoadedPublic,
+    BatchRejectedPublic,
+    ErrorPublic,
+    HealthPublic,
+    ReferenceFilePublic,
+    ReferenceFilesPublic,
+    TransactionIn,
+    TransactionStatsPublic,
+    transactions_frame,
+)
+
+SERVICE = "sources_api"
+MEDIA_TYPES = {".csv": "text/csv", ".json": "application/json"}
+SituationDateQuery = Annotated[
+    date | None,
+    Query(description="Business date of the batch (YYYY-MM-DD). Default: max(latest present "
+                      "+ 1 day, latest transaction date in the batch). Never earlier than the "
+                      "latest present."),
+]
+WRITE_RESPONSES: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorPublic, "description": "X-API-Key missing (key configured)"},
+    403: {"model": ErrorPublic, "description": "X-API-Key wrong"},
+    409: {"model": ErrorPublic, "description": "situation_date earlier than the latest present"},
+    413: {"model": ErrorPublic, "description": "body over LAKEHOUSE_MAX_UPLOAD_MB"},
+    422: {"model": BatchRejectedPublic, "description": "invalid rows; nothing written"},
+}
+
+
+def reference_file(raw_dir: Path, name: str) -> Path | None:
+    """The allow-listed reference file `name` inside `raw_dir`, or None.
+
+    Only the four names of DATA.md are served, and only if the resolved path (symlinks
+    followed) is still inside the raw folder — no traversal can reach anything else.
+    """
+    if name not in REFERENCE_FILES:
+        return None
+    root = raw_dir.resolve()
+    candidate = (root / name).resolve()
+    if not candidate.is_relative_to(root) or not candidate.is_file():
+        return None
+    return candidate
+
+
+def _loaded(result: LoadResult) -> BatchLoadedPublic:
+    return BatchLoadedPublic(
+        situation_date=result.situation_date, received=result.received,
+        inserted=result.inserted, skipped=result.skipped,
+    )
+
+
+def _install_load_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(BatchRejected)
+    async def _rejected(_: Request, exc: BatchRejected) -> JSONResponse:
+        body = BatchRejectedPublic(
+            error=str(exc), detail=[e.__dict__ for e in exc.errors], truncated=exc.truncated
+        )
+        return JSONResponse(body.model_dump(), status_code=422)
+
+    @app.exception_handler(SituationDateConflict)
+    async def _conflict(_: Request, exc: SituationDateConflict) -> JSONResponse:
+        return JSONResponse({"error": str(exc), "status": 409}, status_code=409)
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(_: Request, exc: OperationalError) -> JSONResponse:
+        message = f"source database unavailable: {str(exc.orig).strip().splitlines()[0]}"
+        return JSONResponse({"error": message, "status": 503}, status_code=503)
+
+
+files_router = APIRouter(tags=["files"])
+transactions_router = APIRouter(tags=["transactions"])
+health_router = APIRouter(tags=["health"])
+
+
+
+@files_router.get("/files", response_model=ReferenceFilesPublic)
+def list_files(settings: SettingsDep) -> ReferenceFilesPublic:
+    """The reference files present in the raw folder, with their sizes."""
+    found = [
+        (name, path) for name in REFERENCE_FILES
+        if (path := reference_file(settings.raw_path, name)) is not None
+    ]
+    data = [ReferenceFilePublic(name=name, size_bytes=path.stat().st_size,
+                                url=f"/files/{name}") for name, path in found]
+    return ReferenceFilesPublic(data=data, count=len(data))
+
+
+@files_router.get(
+    "/files/{name}", response_class=FileResponse, responses={404: {"model": ErrorPublic}}
+)
+def get_file(name: str, settings: SettingsDep) -> FileResponse:
+    """One reference file, streamed byte for byte."""
+    path = reference_file(settings.raw_path, name)
+    if path is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"no reference file {name!r}; available names: {', '.join(REFERENCE_FILES)}",
+        )
+    return FileResponse(path, media_type=MEDIA_TYPES[path.suffix], filename=name)
+
+
+@transactions_router.post(
+    "/transactions", status_code=201, response_model=BatchLoadedPublic,
+    dependencies=[WriteAccess], responses=WRITE_RESPONSES,
+)
+def post_transactions(
+    batch: list[TransactionIn], engine: EngineDep, situation_date: SituationDateQuery = None
+) -> BatchLoadedPublic:
+    """Append a JSON list of transactions as one batch (all or nothing)."""
+    return _loaded(load_batch(engine, transactions_frame(batch), situation_date))
+
+
+@transactions_router.post(
+    "/transactions/csv", status_code=201, response_model=BatchLoadedPublic,
+    dependencies=[WriteAccess], responses=WRITE_RESPONSES,
+)
+def post_transactions_csv(
+    file: Annotated[UploadFile, File(description="A transactions_data.csv file.")],
+    engine: EngineDep,
+    situation_date: SituationDateQuery = None,
+) -> BatchLoadedPublic:
+    """Append an uploaded transactions CSV as one batch (all or nothing)."""
+    return _loaded(load_batch(engine, file.file, situation_date))
+
+
+@transactions_router.get("/transactions/stats", response_model=TransactionStatsPublic)
+def transaction_stats(engine: EngineDep) -> TransactionStatsPublic:
+    """Rows in `transaction_data`, first/last situation date, rows per situation date."""
+    return TransactionStatsPublic.model_validate(table_stats(engine))
+
+
+@health_router.get(
+    "/health", response_model=HealthPublic, responses={503: {"model": HealthPublic}}
+)
+def health(request: Request, settings: SettingsDep) -> JSONResponse:
+    """Whether the source DB answers; also reports missing reference files."""
+    missing = [n for n in REFERENCE_FILES if reference_file(settings.raw_path, n) is None]
+    body = HealthPublic(status="ok", service=SERVICE, database="ok",
+                        reference_files="ok" if not missing else "missing: " + ", ".join(missing))
+    code = 200
+    try:
+        engine = engine_for(request.app, settings)
+        body.dialect = engine.dialect.name
+        body.latest_situation_date = latest_situation_date(engine)
+    except (DBAPIError, OSError) as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        body.status, body.database, code = "error", f"unavailable: {reason}", 503
+    return JSONResponse(body.model_dump(mode="json"), status_code=code)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    for engine in app.state.engines.values():
+        engine.dispose()
+
+
+def create_app() -> FastAPI:
+    """The sources_api application (settings are read now, so bad configuration fails here)."""
+    get_settings()
+    app = FastAPI(
+        title="Lakehouse sources_api",
+        description="The source system: reference files, and transaction batches loaded into "
+                    "the source DB with an immutable situation_date.",
+        version="1.0.0",
+        lifespan=_lifespan,
+    )
+    app.state.engines = {}
+
+    def upload_limit_bytes() -> int:
+        # Honour test overrides of the settings dependency, like the routes do.
+        settings = app.dependency_overrides.get(get_settings, get_settings)()
+        return settings.max_upload_mb * 1024 * 1024
+
+    # Added before instrument_app so the metrics middleware (outermost) also counts its 413s.
+    app.add_middleware(UploadLimit, limit_bytes=upload_limit_bytes)
+    instrument_app(app, SERVICE)
+    _install_load_error_handlers(app)
+    for router in (files_router, transactions_router, health_router):
+        app.include_router(router)
+    return app
