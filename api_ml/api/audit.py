@@ -1,0 +1,91 @@
+"""Audit trail of predictions: every score shipped to Elasticsearch, never waited for.
+
+When `ELASTICSEARCH_URL` is set, `from_settings` returns a `PredictionAudit` that turns each
+scored transaction into one document (the request as sent, the score, the decision, the model
+name and version) and hands it to the platform's bulk shipper
+(`lakehouse.observability.elasticsearch.ElasticsearchHandler`) writing into the
+`lakehouse-predictions-*` indices. Handing over is a non-blocking queue put: a slow or absent
+Elasticsearch costs the request nothing (documents are dropped and counted instead).
+Without the variable, `NullAudit` does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from api_ml.api.schemas import PredictionResponse, TransactionRequest
+from lakehouse.config import Settings
+
+logger = logging.getLogger("lakehouse.api_ml.audit")
+INDEX_PREFIX = "lakehouse-predictions"
+
+
+class Audit(Protocol):
+    def ship(
+        self, requests: Sequence[TransactionRequest], answers: Sequence[PredictionResponse]
+    ) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class NullAudit:
+    """No Elasticsearch configured: predictions are only counted in /metrics."""
+
+    def ship(
+        self, requests: Sequence[TransactionRequest], answers: Sequence[PredictionResponse]
+    ) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class PredictionAudit:
+    """Queues one document per prediction on a background bulk shipper."""
+
+    def __init__(self, shipper: Any) -> None:
+        self.shipper = shipper
+
+    def ship(
+        self, requests: Sequence[TransactionRequest], answers: Sequence[PredictionResponse]
+    ) -> None:
+        now = datetime.now(UTC).isoformat()
+        for request, answer in zip(requests, answers, strict=True):
+            document = {
+                "@timestamp": now,
+                "event": "prediction",
+                "request": request.model_dump(mode="json", exclude_none=True),
+                **answer.model_dump(mode="json", exclude={"features"}),
+            }
+            self.shipper.enqueue(document)
+
+    def close(self) -> None:
+        self.shipper.close()
+
+
+def _shipper(url: str) -> Any:
+    import queue
+
+    from lakehouse.observability.elasticsearch import ElasticsearchHandler
+
+    class PredictionShipper(ElasticsearchHandler):
+        """The log shipper's buffer and bulk thread, fed documents instead of log records."""
+
+        def enqueue(self, document: dict[str, object]) -> None:
+            try:
+                self.queue.put_nowait(document)
+            except queue.Full:
+                self.dropped += 1
+
+    return PredictionShipper(url, index_prefix=INDEX_PREFIX)
+
+
+def from_settings(settings: Settings) -> Audit:
+    """`PredictionAudit` when `ELASTICSEARCH_URL` is set, else `NullAudit`."""
+    if not settings.elasticsearch_url:
+        return NullAudit()
+    logger.info("predictions audited to %s/%s-*", settings.elasticsearch_url, INDEX_PREFIX)
+    return PredictionAudit(_shipper(settings.elasticsearch_url))

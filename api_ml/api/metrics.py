@@ -1,0 +1,71 @@
+"""Scoring metrics, added to the service's Prometheus registry next to the HTTP ones.
+
+`instrument_app` already counts and times every request; this module adds what only the
+scoring API knows: how long the model itself takes per transaction, the distribution of the
+scores it hands out, its decisions by flavour, and which model version is live (a gauge set
+to 1 for the serving version, so Grafana can draw version changes over time).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+SCORE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+MODEL_BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+
+class ScoringMetrics:
+    """Prediction latency, score distribution, decisions and model version, by flavour."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.latency = Histogram(
+            "api_ml_prediction_seconds",
+            "Time to score one request (normalise, features, model), by flavour.",
+            ["flavour"],
+            buckets=MODEL_BUCKETS,
+            registry=registry,
+        )
+        self.scores = Histogram(
+            "api_ml_fraud_probability",
+            "Distribution of the fraud probabilities returned, by flavour.",
+            ["flavour"],
+            buckets=SCORE_BUCKETS,
+            registry=registry,
+        )
+        self.decisions = Counter(
+            "api_ml_decisions_total",
+            "Scored transactions by flavour and decision (fraud / legitimate).",
+            ["flavour", "decision"],
+            registry=registry,
+        )
+        self.model_info = Gauge(
+            "api_ml_model_info",
+            "1 for the model version being served, by flavour.",
+            ["flavour", "name", "version"],
+            registry=registry,
+        )
+        self.reloads = Counter(
+            "api_ml_model_reloads_total",
+            "Model swaps, by flavour and outcome (loaded / failed).",
+            ["flavour", "outcome"],
+            registry=registry,
+        )
+
+    def observe(
+        self, flavour: str, seconds: float, scores: list[float], decisions: list[bool]
+    ) -> None:
+        self.latency.labels(flavour).observe(seconds)
+        histogram = self.scores.labels(flavour)
+        for score in scores:
+            histogram.observe(score)
+        frauds = sum(decisions)
+        if frauds:
+            self.decisions.labels(flavour, "fraud").inc(frauds)
+        if len(decisions) - frauds:
+            self.decisions.labels(flavour, "legitimate").inc(len(decisions) - frauds)
+
+    def serving(self, flavour: str, name: str, version: str | None, previous: str | None) -> None:
+        if previous is not None and previous != version:
+            self.model_info.remove(flavour, name, previous)
+        if version is not None:
+            self.model_info.labels(flavour, name, version).set(1)

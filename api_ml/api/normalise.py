@@ -1,0 +1,219 @@
+"""Turn a client's transaction into the dataset's vocabulary, or say exactly what is allowed.
+
+Requests reach this module already type-checked by `schemas.py`. Clients write `VISA`,
+`visa` or `Visa`; `CREDIT` or `Credit`; `prepaid` for `Debit (Prepaid)`; `use_chip` as the
+seed's "True"/"False" or as the dataset's `Swipe Transaction` ... The model was trained on
+the dataset's spelling, so each value is mapped onto it here, and a value the model never
+saw is refused with the list of allowed values (HTTP 422) instead of being scored blindly.
+
+The allowed values are a `Vocabulary` built from the model being served (what its training
+data contained), so a model trained on other data brings its own vocabulary along. Rows leave
+as dicts keyed by the seed's field names, in the dataset's spelling, ready for
+`lakehouse.ml.features.basic_feature_frame` or for the full model's event rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lakehouse.ml.features import US_STATES as FEATURE_US_STATES
+
+# The dataset's own spellings (DATA.md); used only when a model carries no vocabulary.
+DATASET_BRANDS = ("Visa", "Mastercard", "Amex", "Discover")
+DATASET_CARD_TYPES = ("Debit", "Credit", "Debit (Prepaid)")
+USE_CHIP_VALUES = ("Swipe Transaction", "Chip Transaction", "Online Transaction")
+ONLINE = "ONLINE"
+# A US merchant state is any code the feature contract treats as US, seen in training or not.
+US_STATES = frozenset(FEATURE_US_STATES)
+
+_BRAND_ALIASES = {"americanexpress": "Amex", "mc": "Mastercard", "master": "Mastercard"}
+_TYPE_ALIASES = {
+    "prepaid": "Debit (Prepaid)",
+    "debitprepaid": "Debit (Prepaid)",
+    "prepaiddebit": "Debit (Prepaid)",
+}
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f"}
+
+
+def _key(value: str) -> str:
+    """Case, spaces, dashes, underscores and brackets never change meaning."""
+    return re.sub(r"[\s_\-()]+", "", value).lower()
+
+
+class InvalidValue(ValueError):
+    """A value outside what the model knows; carries what is allowed for the 422 answer."""
+
+    def __init__(
+        self, field_name: str, value: object, allowed: Iterable[str], hint: str = ""
+    ) -> None:
+        self.field = field_name
+        self.value = value
+        self.allowed = sorted(allowed)
+        self.hint = hint
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        shown = ", ".join(self.allowed[:20]) + (" ..." if len(self.allowed) > 20 else "")
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{self.field}: {self.value!r} is not allowed{hint}; allowed: {shown}"
+
+    def as_detail(self, prefix: str = "body") -> dict[str, object]:
+        return {
+            "location": f"{prefix}.{self.field}",
+            "message": self.message,
+            "type": "value_not_allowed",
+            "allowed": self.allowed,
+        }
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The categorical values a model was trained on, in the dataset's spelling."""
+
+    card_brand: tuple[str, ...] = DATASET_BRANDS
+    card_type: tuple[str, ...] = DATASET_CARD_TYPES
+    use_chip: tuple[str, ...] = USE_CHIP_VALUES
+    countries: tuple[str, ...] = ()
+    _lookup: dict[str, dict[str, str]] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("card_brand", "card_type", "use_chip", "countries"):
+            self._lookup[name] = {_key(v): v for v in getattr(self, name)}
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Iterable[object]]) -> Vocabulary:
+        """Build from `{column: distinct training values}` (missing columns: dataset defaults)."""
+
+        def clean(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+            found = sorted({str(v) for v in values.get(name, ()) if v is not None and str(v)})
+            return tuple(found) or default
+
+        states = {str(v) for v in values.get("merchant_state", ()) if v is not None}
+        countries = sorted(s for s in states if s and s != ONLINE and s.upper() not in US_STATES)
+        return cls(
+            card_brand=clean("card_brand", DATASET_BRANDS),
+            card_type=clean("card_type", DATASET_CARD_TYPES),
+            use_chip=clean("use_chip", USE_CHIP_VALUES),
+            countries=tuple(countries),
+        )
+
+    def allowed_states(self) -> list[str]:
+        return ["<US state code>", ONLINE, *self.countries]
+
+    def card_brand_of(self, value: str) -> str:
+        return self._match("card_brand", value, _BRAND_ALIASES)
+
+    def card_type_of(self, value: str) -> str:
+        return self._match("card_type", value, _TYPE_ALIASES)
+
+    def merchant_state_of(self, value: str) -> str:
+        text = value.strip()
+        if text.upper() in US_STATES:
+            return text.upper()
+        if text.upper() == ONLINE:
+            return ONLINE
+        country = self._lookup["countries"].get(_key(text))
+        if country is None:
+            raise InvalidValue(
+                "merchant_state",
+                value,
+                self.allowed_states(),
+                "a US state code, ONLINE, or a country present in the training data",
+            )
+        return country
+
+    def use_chip_of(self, value: str | bool, merchant_state: str) -> str:
+        """Seed booleans: True = chip; False = swipe, or online when the merchant is ONLINE."""
+        text = str(value).strip().lower() if not isinstance(value, bool) else str(value).lower()
+        if text in _TRUE:
+            return self._pick("Chip Transaction", value)
+        if text in _FALSE:
+            wanted = "Online Transaction" if merchant_state == ONLINE else "Swipe Transaction"
+            return self._pick(wanted, value)
+        key = _key(text)
+        for dataset_value in self.use_chip:
+            # "chip", "swipe", "online" are accepted for "<X> Transaction".
+            if key in (_key(dataset_value), _key(dataset_value.split()[0])):
+                return dataset_value
+        raise InvalidValue("use_chip", value, ["True", "False", *self.use_chip])
+
+    def _pick(self, wanted: str, original: object) -> str:
+        if wanted not in self.use_chip:
+            raise InvalidValue("use_chip", original, ["True", "False", *self.use_chip])
+        return wanted
+
+    def _match(self, name: str, value: str, aliases: Mapping[str, str]) -> str:
+        key = _key(value)
+        known = self._lookup[name]
+        found = known.get(key) or known.get(_key(aliases.get(key, "")))
+        if found is None:
+            raise InvalidValue(name, value, getattr(self, name))
+        return found
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {
+            "card_brand": list(self.card_brand),
+            "card_type": list(self.card_type),
+            "use_chip": ["True", "False", *self.use_chip],
+            "merchant_state": self.allowed_states(),
+        }
+
+
+SEED_NUMERIC = (
+    "amount",
+    "credit_limit",
+    "per_capita_income",
+    "yearly_income",
+    "total_debt",
+    "credit_score",
+    "num_credit_cards",
+)
+
+
+class InvalidRequest(ValueError):
+    """Every refused value of one request (or of a batch), so a client fixes them at once."""
+
+    def __init__(self, problems: list[tuple[str, InvalidValue]]) -> None:
+        self.problems = problems  # (location prefix, problem)
+        super().__init__("; ".join(problem.message for _, problem in problems))
+
+    def details(self) -> list[dict[str, object]]:
+        return [problem.as_detail(prefix) for prefix, problem in self.problems]
+
+
+def normalise_seed_fields(payload: Mapping[str, Any], vocabulary: Vocabulary) -> dict[str, Any]:
+    """The eleven seed fields in the dataset's spelling.
+
+    Args:
+        payload: a validated request as a dict (seed field names).
+        vocabulary: what the serving model was trained on.
+    Returns:
+        A new dict with the same eleven keys; numbers as floats (None stays None).
+    Raises:
+        InvalidRequest: listing every value outside the vocabulary.
+    """
+    problems: list[tuple[str, InvalidValue]] = []
+    row: dict[str, Any] = {}
+
+    def attempt(name: str, convert: Any, *args: Any) -> None:
+        try:
+            row[name] = convert(*args)
+        except InvalidValue as problem:
+            problems.append(("body", problem))
+
+    attempt("card_brand", vocabulary.card_brand_of, payload["card_brand"])
+    attempt("card_type", vocabulary.card_type_of, payload["card_type"])
+    attempt("merchant_state", vocabulary.merchant_state_of, payload["merchant_state"])
+    state = row.get("merchant_state", "")
+    attempt("use_chip", vocabulary.use_chip_of, payload["use_chip"], state)
+    if problems:
+        raise InvalidRequest(problems)
+    for name in SEED_NUMERIC:
+        value = payload[name]
+        row[name] = None if value is None else float(value)
+    return row

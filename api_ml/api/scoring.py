@@ -1,0 +1,188 @@
+"""Score transactions: normalise, build the model inputs, predict, explain.
+
+Validated requests arrive from the routes together with the `Snapshot` they read once.
+Requests carrying only the seed's eleven fields go to the basic model through
+`lakehouse.ml.features.basic_feature_frame`; requests with identifiers (`card_id`, ...) go to
+the full model, whose behavioural features come from
+`lakehouse.ml.features.compute_features_for_events` over the in-memory online state — the
+training code, not a copy of it. A batch is scored with one model call per flavour.
+Answers leave as `PredictionResponse` objects; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from api_ml.api.normalise import InvalidRequest, InvalidValue, normalise_seed_fields
+from api_ml.api.schemas import (
+    FULL_MODEL_REQUIRED,
+    OPTIONAL_FIELDS,
+    PredictionResponse,
+    Reason,
+    TransactionRequest,
+)
+from api_ml.api.state import ServingModel, Snapshot
+
+# The seed answered "Haute" when |p - 0.5| > 0.3, i.e. when p sat more than 60 % of the way
+# from its 0.5 threshold to 0 or 1. The same rule, relative to the model's own threshold.
+HIGH_CONFIDENCE_MARGIN = 0.6
+REASONS = 3
+
+
+class ModelUnavailable(RuntimeError):
+    """The flavour a request needs is not loaded; the message says why (503)."""
+
+
+def confidence(probability: float, threshold: float) -> tuple[str, float]:
+    """The seed's confidence label and the margin it is based on (0 on the threshold, 1 sure)."""
+    span = threshold if probability < threshold else 1.0 - threshold
+    margin = abs(probability - threshold) / span if span > 0 else 1.0
+    margin = min(max(margin, 0.0), 1.0)
+    return ("Haute" if margin > HIGH_CONFIDENCE_MARGIN else "Moyenne"), margin
+
+
+def flavour_of(request: TransactionRequest) -> str:
+    return "full" if request.wants_full_model() else "basic"
+
+
+def _served(snapshot: Snapshot, flavour: str) -> ServingModel:
+    served = snapshot.models.get(flavour)
+    if served is None:
+        reason = snapshot.unavailable.get(flavour, "not loaded")
+        raise ModelUnavailable(f"the {flavour} model is not available: {reason}")
+    return served
+
+
+def _missing_for_full(request: TransactionRequest, prefix: str) -> list[tuple[str, InvalidValue]]:
+    given = [name for name in OPTIONAL_FIELDS if getattr(request, name) is not None]
+    return [
+        (
+            prefix,
+            InvalidValue(
+                name,
+                None,
+                FULL_MODEL_REQUIRED,
+                f"the full model needs {', '.join(FULL_MODEL_REQUIRED)} "
+                f"because {', '.join(given)} was given",
+            ),
+        )
+        for name in FULL_MODEL_REQUIRED
+        if getattr(request, name) is None
+    ]
+
+
+def basic_inputs(seeds: list[dict[str, Any]]) -> pd.DataFrame:
+    """The basic model's input matrix, built by the training code."""
+    from lakehouse.ml.features import basic_feature_frame
+
+    return basic_feature_frame(pd.DataFrame(seeds))
+
+
+def full_inputs(
+    served: ServingModel, seeds: list[dict[str, Any]], requests: Sequence[TransactionRequest]
+) -> pd.DataFrame:
+    """The full model's inputs for these events, computed over the online state, in order."""
+    online = served.online
+    assert online is not None, "a full model is always loaded with its online state"
+    rows = [
+        online.event_row(seed, request.model_dump())
+        for seed, request in zip(seeds, requests, strict=True)
+    ]
+    return _as_frame(online.features(online.events_table(rows)))
+
+
+def _as_frame(features: pa.Table | pd.DataFrame) -> pd.DataFrame:
+    return features.to_pandas() if isinstance(features, pa.Table) else features
+
+
+def _responses(
+    served: ServingModel, flavour: str, inputs: pd.DataFrame, include_features: bool
+) -> list[PredictionResponse]:
+    model = served.model
+    matrix = inputs[list(model.feature_columns)]
+    probabilities = np.asarray(model.predict_proba(matrix), dtype=float)
+    contributions = model.contributions(matrix, top=REASONS)
+    threshold = float(model.threshold)
+    answers = []
+    for i, probability in enumerate(probabilities):
+        label, margin = confidence(float(probability), threshold)
+        answers.append(
+            PredictionResponse(
+                fraud_probability=float(probability),
+                is_fraud=bool(probability >= threshold),
+                confidence=label,
+                confidence_score=round(margin, 4),
+                model_name=model.name,
+                model_version=str(model.version),
+                flavour=flavour,
+                threshold=threshold,
+                reasons=[Reason(feature=f, contribution=float(c)) for f, c in contributions[i]],
+                features=_feature_dict(matrix.iloc[i]) if include_features else None,
+            )
+        )
+    return answers
+
+
+def _feature_dict(row: pd.Series) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for name, value in row.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = None  # categorical inputs are shown as missing rather than guessed
+        out[str(name)] = None if number is None or math.isnan(number) else number
+    return out
+
+
+def score(
+    snapshot: Snapshot,
+    requests: Sequence[TransactionRequest],
+    *,
+    include_features: bool = False,
+    batch: bool = False,
+) -> list[PredictionResponse]:
+    """Score requests in order, one model call per flavour.
+
+    Raises:
+        InvalidRequest: any value outside the vocabulary (all of them, with positions).
+        ModelUnavailable: a needed flavour is not loaded.
+    """
+    groups: dict[str, list[int]] = {"basic": [], "full": []}
+    for i, request in enumerate(requests):
+        groups[flavour_of(request)].append(i)
+    problems: list[tuple[str, InvalidValue]] = []
+    seeds: dict[int, dict[str, Any]] = {}
+    served = {flavour: _served(snapshot, flavour) for flavour, idx in groups.items() if idx}
+    for flavour, indices in groups.items():
+        for i in indices:
+            prefix = f"body.{i}" if batch else "body"
+            if flavour == "full":
+                problems.extend(_missing_for_full(requests[i], prefix))
+            try:
+                seeds[i] = normalise_seed_fields(
+                    requests[i].model_dump(), served[flavour].vocabulary
+                )
+            except InvalidRequest as invalid:
+                problems.extend((prefix, problem) for _, problem in invalid.problems)
+    if problems:
+        raise InvalidRequest(problems)
+    answers: list[PredictionResponse | None] = [None] * len(requests)
+    for flavour, indices in groups.items():
+        if not indices:
+            continue
+        rows = [seeds[i] for i in indices]
+        if flavour == "basic":
+            inputs = basic_inputs(rows)
+        else:
+            inputs = full_inputs(served[flavour], rows, [requests[i] for i in indices])
+        for i, answer in zip(
+            indices, _responses(served[flavour], flavour, inputs, include_features), strict=True
+        ):
+            answers[i] = answer
+    return [a for a in answers if a is not None]

@@ -1,0 +1,168 @@
+"""What the scoring API is serving right now: the models, their vocabularies, the online state.
+
+Models come from the MLflow registry (`lakehouse.ml.registry`), champions of
+`fraud-detector` (full) and `fraud-detector-basic` (basic). `ModelHolder.refresh` asks the
+registry for the champion versions (a cheap call), and when one changed it loads the new
+model completely — and, for the full model, the lake history it needs — *before* replacing a
+single reference to an immutable `Snapshot`. A request reads that reference once, so it is
+scored entirely by the old models or entirely by the new ones: a swap drops no request.
+
+The hot-reload loop (`reload.py`) and `POST /model/reload` both call `refresh`; `/health`
+and `/model/info` read the snapshot's `unavailable` reasons ("no champion registered: run
+`lakehouse train`").
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from api_ml.api.metrics import ScoringMetrics
+from api_ml.api.normalise import Vocabulary
+from api_ml.api.online import OnlineState, StateUnavailable
+from lakehouse.config import Settings
+
+logger = logging.getLogger("lakehouse.api_ml.state")
+
+FLAVOURS: tuple[Literal["basic", "full"], ...] = ("basic", "full")
+ALIAS = "champion"
+VOCABULARY_COLUMNS = ("card_brand", "card_type", "use_chip", "merchant_state")
+
+
+def registered_name(settings: Settings, flavour: str) -> str:
+    """`fraud-detector` for the full model, `fraud-detector-basic` for the basic one."""
+    return settings.model_name if flavour == "full" else f"{settings.model_name}-basic"
+
+
+@dataclass(frozen=True)
+class ServingModel:
+    """One loaded champion, ready to score without any I/O."""
+
+    model: Any  # lakehouse.ml.registry.LoadedModel
+    vocabulary: Vocabulary
+    loaded_at: str
+    online: OnlineState | None = None
+
+    @property
+    def version(self) -> str:
+        return str(self.model.version)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a request needs, replaced as a whole on reload."""
+
+    models: dict[str, ServingModel] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+    def versions(self) -> dict[str, str]:
+        return {flavour: served.version for flavour, served in self.models.items()}
+
+
+def vocabulary_of(model: Any, online: OnlineState | None) -> Vocabulary:
+    """The categorical values the model was trained on.
+
+    The registry records them with the model when training did (`model.vocabulary`);
+    otherwise the lake's training rows (the full model's history) give them; the dataset's
+    documented spellings are the last resort.
+    """
+    recorded = getattr(model, "vocabulary", None) or getattr(model, "categories", None)
+    if isinstance(recorded, dict) and recorded:
+        return Vocabulary.from_values(recorded)
+    if online is not None:
+        history = online.history
+        values = {
+            c: history.column(c).unique().to_pylist()
+            for c in VOCABULARY_COLUMNS
+            if c in history.column_names
+        }
+        return Vocabulary.from_values(values)
+    return Vocabulary()
+
+
+class ModelHolder:
+    """Holds the current `Snapshot`; `refresh` swaps in newly promoted champions."""
+
+    def __init__(self, settings: Settings, metrics: ScoringMetrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self._snapshot = Snapshot(unavailable={f: "not loaded yet" for f in FLAVOURS})
+        self._refresh_lock = threading.Lock()  # one reload at a time; readers never wait
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def refresh(self, force: bool = False) -> bool:
+        """Load champions whose version changed (all of them with `force`); True if any did."""
+        with self._refresh_lock:
+            current = self._snapshot
+            models = dict(current.models)
+            unavailable: dict[str, str] = {}
+            changed = False
+            for flavour in FLAVOURS:
+                try:
+                    loaded = self._load_if_changed(flavour, current.models.get(flavour), force)
+                except _NoChampion as exc:
+                    unavailable[flavour] = str(exc)
+                    models.pop(flavour, None)
+                    continue
+                except Exception as exc:  # a broken registry or lake must not stop the service
+                    logger.exception("loading the %s model failed", flavour)
+                    self._count(flavour, "failed")
+                    if flavour not in models:  # otherwise keep serving the previous champion
+                        unavailable[flavour] = f"loading failed: {exc}"
+                    continue
+                if loaded is not None:
+                    previous = models.get(flavour)
+                    models[flavour] = loaded
+                    changed = True
+                    self._count(flavour, "loaded")
+                    if self.metrics:
+                        self.metrics.serving(
+                            flavour,
+                            loaded.model.name,
+                            loaded.version,
+                            previous.version if previous else None,
+                        )
+            self._snapshot = Snapshot(models, unavailable)  # the atomic swap
+            return changed
+
+    def _count(self, flavour: str, outcome: str) -> None:
+        if self.metrics:
+            self.metrics.reloads.labels(flavour, outcome).inc()
+
+    def _load_if_changed(
+        self, flavour: str, serving: ServingModel | None, force: bool
+    ) -> ServingModel | None:
+        from lakehouse.ml import registry
+
+        name = registered_name(self.settings, flavour)
+        uri = self.settings.mlflow_tracking_uri
+        version = registry.current_version(name, ALIAS, tracking_uri=uri)
+        if version is None:
+            raise _NoChampion(f"no champion registered for {name}: run `lakehouse train`")
+        if serving is not None and serving.version == str(version) and not force:
+            return None
+        model = registry.load_model(name, ALIAS, tracking_uri=uri)
+        online = None
+        if flavour == "full":
+            from lakehouse.ml.features import HISTORY_DAYS
+
+            try:
+                online = OnlineState.load(self.settings, HISTORY_DAYS)
+            except StateUnavailable as exc:
+                raise StateUnavailable(f"{name} v{model.version} is registered but {exc}") from exc
+        logger.info("serving %s version %s", name, model.version)
+        return ServingModel(model, vocabulary_of(model, online), _now(), online)
+
+
+class _NoChampion(RuntimeError):
+    """Nothing to serve for a flavour; the message says what to run."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
