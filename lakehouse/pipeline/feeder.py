@@ -15,11 +15,14 @@ import hashlib
 import hmac
 import io
 import json
+import time
+from collections.abc import Iterator
 from datetime import date
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import sqlalchemy as sa
 
 # Columns of `transaction_data` / transactions_data.csv and their bronze types.
 TRANSACTION_TYPES: dict[str, pa.DataType] = {
@@ -159,3 +162,113 @@ def bronze_transactions(raw: pa.Table, situation_date: date | str | None = None)
         raise ValueError(f"transaction rows lack columns {missing}")
     typed = _cast_columns(raw.select(list(TRANSACTION_TYPES)), TRANSACTION_TYPES)
     return typed.append_column("situation_date", column).cast(BRONZE_TRANSACTIONS_SCHEMA)
+
+
+# ----------------------------------------------------------------------------------------
+# Reaching the source system: reference files over HTTP, transaction batches from its DB.
+# ----------------------------------------------------------------------------------------
+
+REFERENCE_FILES: dict[str, str] = {
+    "bronze_cards": "cards_data.csv",
+    "bronze_users": "users_data.csv",
+    "bronze_mcc_codes": "mcc_codes.json",
+    "bronze_fraud_labels": "train_fraud_labels.json",
+}
+EXTRACT_COLUMNS = (*TRANSACTION_TYPES, "situation_date")
+
+
+class SourceUnavailableError(RuntimeError):
+    """The source system could not be reached; transient, so the orchestrator retries it."""
+
+
+def fetch_reference_file(base_url: str, name: str, *, attempts: int = 3,
+                         timeout: float = 120.0) -> bytes:
+    """GET `{base_url}/files/{name}` from sources_api, retrying connection errors and 5xx."""
+    import httpx
+
+    url = f"{base_url.rstrip('/')}/files/{name}"
+    last_error: Exception | None = None
+    for attempt in range(attempts):
+        try:
+            response = httpx.get(url, timeout=timeout)
+            if response.status_code < 500:
+                if response.status_code != 200:
+                    raise RuntimeError(
+                        f"sources_api answered {response.status_code} for {url}: "
+                        f"{response.text[:200]}; check that the raw folder holds {name}"
+                    )
+                return response.content
+            last_error = RuntimeError(f"HTTP {response.status_code}")
+        except httpx.TransportError as exc:
+            last_error = exc
+        time.sleep(min(0.5 * 2**attempt, 5.0))
+    raise SourceUnavailableError(
+        f"sources_api not reachable at {url} ({last_error}); start it with "
+        "`lakehouse serve sources-api` or point LAKEHOUSE_SOURCES_API_URL at it"
+    )
+
+
+def reference_table(table_name: str, data: bytes, card_hash_key: str) -> pa.Table:
+    """The bronze table for one reference file's bytes."""
+    if table_name == "bronze_cards":
+        return bronze_cards(read_reference_csv(data), card_hash_key)
+    if table_name == "bronze_users":
+        return bronze_users(read_reference_csv(data))
+    if table_name == "bronze_mcc_codes":
+        return bronze_mcc_codes(data)
+    if table_name == "bronze_fraud_labels":
+        return bronze_fraud_labels(data)
+    raise KeyError(f"{table_name} is not a reference table")
+
+
+def content_fingerprint(data: bytes, card_hash_key: str) -> str:
+    """SHA-256 of the file plus a digest of the HMAC key (a new key must rewrite cards)."""
+    digest = hashlib.sha256(data)
+    digest.update(hashlib.sha256(card_hash_key.encode()).digest())
+    return digest.hexdigest()
+
+
+def source_engine(url: str) -> sa.Engine:
+    """The source DB engine, built the way sources_api builds it (same pragmas, same driver)."""
+    from sources_api.db import create_engine_for
+
+    return create_engine_for(url)
+
+
+def source_batch_counts(engine: sa.Engine, since: date | None) -> dict[str, int]:
+    """Row count per situation_date ('YYYY-MM-DD') in the source, from `since` on."""
+    query = "SELECT situation_date, COUNT(*) FROM transaction_data"
+    params: dict[str, object] = {}
+    if since is not None:
+        query += " WHERE situation_date >= :since"
+        params["since"] = since
+    query += " GROUP BY situation_date"
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text(query), params).all()
+    return {str(day)[:10]: int(count) for day, count in rows}
+
+
+def extract_batches(engine: sa.Engine, days: list[str], *,
+                    chunk_rows: int = 250_000) -> Iterator[pa.RecordBatch]:
+    """Stream the source rows of the given situation_dates as bronze record batches.
+
+    Server-side cursors (`stream_results`) keep memory flat: only `chunk_rows` rows are in
+    Python at a time, whatever the size of the history being extracted.
+    """
+    if not days:
+        return
+    params = {f"d{i}": date.fromisoformat(day) for i, day in enumerate(days)}
+    placeholders = ", ".join(f":d{i}" for i in range(len(days)))
+    query = sa.text(
+        f"SELECT {', '.join(EXTRACT_COLUMNS)} FROM transaction_data "
+        f"WHERE situation_date IN ({placeholders})"
+    )
+    with engine.connect() as connection:
+        result = connection.execution_options(stream_results=True, yield_per=chunk_rows).execute(
+            query, params
+        )
+        for rows in result.partitions(chunk_rows):
+            columns = list(zip(*rows, strict=True))
+            raw = pa.table({name: pa.array(col) for name, col in zip(EXTRACT_COLUMNS, columns,
+                                                                      strict=True)})
+            yield from bronze_transactions(raw).to_batches()

@@ -1,0 +1,71 @@
+"""Prometheus metrics of the pipeline (the HTTP services have theirs in `http.py`).
+
+The orchestrator calls `PipelineMetrics.record(result)` after each stage; `lakehouse pipeline
+serve` exposes the registry on `Settings.pipeline_metrics_port` (8000) for Prometheus to
+scrape, and Grafana's pipeline dashboard reads these series. The first two names are the
+original platform's, kept so its dashboards and alerts still work.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+STAGE_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+
+
+class StageOutcome(Protocol):
+    stage: str
+    status: str
+    rows_in: int
+    rows_out: int
+    seconds: float
+
+
+class PipelineMetrics:
+    """The pipeline's series, in a registry of their own (several can live in one process)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.duration = Histogram(
+            "pipeline_stage_duration_seconds",
+            "Wall time of each pipeline stage run.",
+            ["stage"],
+            buckets=STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        self.status = Counter(
+            "pipeline_stage_status_total",
+            "Stage runs by final status (success, up_to_date, failed, skipped).",
+            ["stage", "status"],
+            registry=self.registry,
+        )
+        self.rows = Counter(
+            "pipeline_rows_processed_total",
+            "Rows read (direction=in) and written (direction=out) by each stage.",
+            ["stage", "direction"],
+            registry=self.registry,
+        )
+        self.last_success = Gauge(
+            "pipeline_last_success_timestamp_seconds",
+            "Unix time of the last successful (or already up-to-date) run of each stage.",
+            ["stage"],
+            registry=self.registry,
+        )
+
+    def record(self, outcome: StageOutcome) -> None:
+        """Account one finished stage."""
+        self.status.labels(outcome.stage, outcome.status).inc()
+        if outcome.status == "skipped":
+            return
+        self.duration.labels(outcome.stage).observe(outcome.seconds)
+        self.rows.labels(outcome.stage, "in").inc(outcome.rows_in)
+        self.rows.labels(outcome.stage, "out").inc(outcome.rows_out)
+        if outcome.status in ("success", "up_to_date"):
+            self.last_success.labels(outcome.stage).set(time.time())
+
+    def serve(self, port: int, host: str = "0.0.0.0") -> None:
+        """Serve `/metrics` on `port` from a background thread."""
+        start_http_server(port, addr=host, registry=self.registry)

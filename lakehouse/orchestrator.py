@@ -1,0 +1,178 @@
+"""The orchestrator: pipeline stages as a small DAG — order, retries, metrics, logs, summary.
+
+`run_pipeline()` runs `bronze → silver → gold → publish → train` in dependency order (or one
+stage with `only=`), each through the stage runner (`lakehouse.pipeline.runner`) or the
+publisher. Transient failures (sources_api or a database not reachable) are retried with
+backoff; anything else fails the stage at once. A failed stage skips everything downstream,
+and because every table write is one Delta commit (or one DB transaction for publish) the
+previous tables stay intact. Each result feeds the Prometheus metrics and a JSON log line;
+`lakehouse pipeline run` prints the summary table.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+import sqlalchemy.exc
+
+from lakehouse.config import Settings, get_settings
+from lakehouse.observability.metrics import PipelineMetrics
+from lakehouse.pipeline.feeder import SourceUnavailableError
+from lakehouse.pipeline.runner import StageResult
+
+logger = logging.getLogger("lakehouse.orchestrator")
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    SourceUnavailableError,
+    httpx.TransportError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+)
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    upstream: tuple[str, ...]
+    reads: str  # what the stage reads, for `--stage NAME` and the docs
+    run: Callable[[Settings, str | None], StageResult]
+
+
+def _bronze(settings: Settings, engine_name: str | None) -> StageResult:
+    from lakehouse.pipeline.runner import run_bronze
+
+    return run_bronze(settings)
+
+
+def _silver(settings: Settings, engine_name: str | None) -> StageResult:
+    from lakehouse.engines import get_engine
+    from lakehouse.pipeline.runner import run_silver
+
+    return run_silver(settings, get_engine(engine_name or settings.engine))
+
+
+def _gold(settings: Settings, engine_name: str | None) -> StageResult:
+    from lakehouse.engines import get_engine
+    from lakehouse.pipeline.runner import run_gold
+
+    return run_gold(settings, get_engine(engine_name or settings.engine))
+
+
+def _publish(settings: Settings, engine_name: str | None) -> StageResult:
+    from lakehouse.pipeline.publish import publish_datamarts
+
+    return publish_datamarts(settings)
+
+
+def _train(settings: Settings, engine_name: str | None) -> StageResult:
+    from lakehouse.pipeline.ml import run_training_stage
+
+    outcome = run_training_stage(settings)
+    return StageResult(
+        "train",
+        status=str(getattr(outcome, "status", "success")),
+        rows_in=int(getattr(outcome, "rows_in", 0)),
+        rows_out=int(getattr(outcome, "rows_out", 0)),
+        message=str(getattr(outcome, "message", "")),
+    )
+
+
+STAGES: dict[str, Stage] = {
+    s.name: s
+    for s in (
+        Stage("bronze", (), "sources_api files + source DB transaction_data", _bronze),
+        Stage("silver", ("bronze",), "bronze tables", _silver),
+        Stage("gold", ("silver",), "silver tables", _gold),
+        Stage("publish", ("gold",), "gold datamarts", _publish),
+        Stage("train", ("gold",), "gold ml_features", _train),
+    )
+}
+
+
+def training_available() -> bool:
+    """The train stage exists only once the ML package provides `pipeline/ml.py`."""
+    return importlib.util.find_spec("lakehouse.pipeline.ml") is not None
+
+
+def plan(only: str | None = None) -> list[Stage]:
+    """The stages to run, in dependency order."""
+    if only is not None:
+        if only not in STAGES:
+            raise ValueError(f"unknown stage {only!r}: choose one of {', '.join(STAGES)}")
+        return [STAGES[only]]
+    return list(STAGES.values())
+
+
+def run_stage(stage: Stage, settings: Settings, engine_name: str | None, *,
+              attempts: int = 3, backoff: float = 2.0) -> StageResult:
+    """Run one stage, retrying transient errors with exponential backoff."""
+    start = time.perf_counter()
+    for attempt in range(1, attempts + 1):
+        try:
+            result = stage.run(settings, engine_name)
+            break
+        except TRANSIENT_ERRORS as exc:
+            if attempt == attempts:
+                result = _failed(stage.name, exc)
+                break
+            logger.warning("transient error, retrying", extra={
+                "stage": stage.name, "attempt": attempt, "error": str(exc)})
+            time.sleep(backoff * 2 ** (attempt - 1))
+        except Exception as exc:
+            logger.exception("stage failed", extra={"stage": stage.name})
+            result = _failed(stage.name, exc)
+            break
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _failed(stage: str, exc: BaseException) -> StageResult:
+    message = f"{exc.__class__.__name__}: {exc}"
+    return StageResult(stage, status="failed", message=message)
+
+
+def run_pipeline(
+    settings: Settings | None = None,
+    *,
+    only: str | None = None,
+    engine_name: str | None = None,
+    metrics: PipelineMetrics | None = None,
+    on_stage: Callable[[str, StageResult | None], None] | None = None,
+) -> list[StageResult]:
+    """Run the plan; returns one result per stage (failed upstream → downstream `skipped`).
+
+    `on_stage(name, None)` is called when a stage starts and `on_stage(name, result)` when it
+    ends, so a caller can drive a progress display.
+    """
+    settings = settings or get_settings()
+    results: dict[str, StageResult] = {}
+    for stage in plan(only):
+        blocked = [u for u in stage.upstream if results.get(u) and results[u].status in
+                   ("failed", "skipped")]
+        if stage.name == "train" and not training_available():
+            result = StageResult("train", status="skipped",
+                                 message="lakehouse.pipeline.ml is not installed yet")
+        elif blocked:
+            result = StageResult(stage.name, status="skipped",
+                                 message=f"upstream stage {blocked[0]} did not succeed")
+        else:
+            if on_stage:
+                on_stage(stage.name, None)
+            logger.info("stage started", extra={"stage": stage.name, "reads": stage.reads})
+            result = run_stage(stage, settings, engine_name)
+        results[stage.name] = result
+        log = logger.error if result.status == "failed" else logger.info
+        log("stage finished", extra={
+            "stage": result.stage, "status": result.status, "rows_in": result.rows_in,
+            "rows_out": result.rows_out, "seconds": round(result.seconds, 3),
+            "tables": result.tables, "reason": result.message})
+        if metrics:
+            metrics.record(result)
+        if on_stage:
+            on_stage(stage.name, result)
+    return list(results.values())

@@ -1,0 +1,137 @@
+"""`lakehouse pipeline run | serve`: run the medallion pipeline once, or on a schedule.
+
+`run` drives the orchestrator with a rich progress display and ends with a summary table
+(stage, status, rows in, rows out, seconds); a failed stage names itself, says what to do,
+and exits non-zero. `serve --interval N` reruns the pipeline every N seconds and serves the
+pipeline's Prometheus metrics on `Settings.pipeline_metrics_port` (8000).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lakehouse.config import get_settings
+from lakehouse.observability.metrics import PipelineMetrics
+
+app = typer.Typer(help="Run the medallion pipeline (bronze → silver → gold → publish → train).",
+                  no_args_is_help=True)
+console = Console(stderr=True)
+
+StageOption = Annotated[str | None, typer.Option(
+    "--stage", help="Run only this stage: bronze, silver, gold, publish or train.")]
+EngineOption = Annotated[str | None, typer.Option(
+    "--engine", help="Engine for silver and gold: duckdb or spark (default: LAKEHOUSE_ENGINE).")]
+
+NEXT_STEP = {
+    "bronze": "check that sources_api is running (`lakehouse serve sources-api`) and that the "
+              "source DB holds batches (`lakehouse sources load`)",
+    "silver": "fix the reported check or SQL error, then rerun `lakehouse pipeline run`",
+    "gold": "fix the reported check or SQL error, then rerun `lakehouse pipeline run`",
+    "publish": "check LAKEHOUSE_ANALYTICS_DB_URL and that the database accepts connections",
+    "train": "see the training error above; the published datamarts are unaffected",
+}
+STATUS_STYLE = {"success": "green", "up_to_date": "cyan", "failed": "bold red", "skipped": "yellow"}
+
+
+def _setup_logging() -> object:
+    from lakehouse.observability.elasticsearch import install_elasticsearch_handler
+    from lakehouse.observability.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return install_elasticsearch_handler(settings.elasticsearch_url)
+
+
+def run_once(stage: str | None, engine: str | None, metrics: PipelineMetrics | None) -> bool:
+    """Run the pipeline with a progress display and print the summary; True on success."""
+    from lakehouse.orchestrator import STAGES, run_pipeline
+
+    if stage is not None and stage in STAGES and STAGES[stage].upstream:
+        console.print(f"Running stage [bold]{stage}[/] alone; it reads {STAGES[stage].reads} "
+                      f"as left by the last `{STAGES[stage].upstream[0]}` run.")
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        tasks: dict[str, int] = {}
+
+        def on_stage(name: str, result: object) -> None:
+            if result is None:
+                tasks[name] = progress.add_task(f"{name}: running", total=None)
+            elif name in tasks:
+                status = getattr(result, "status", "")
+                progress.update(tasks[name], description=f"{name}: {status}", total=1, completed=1)
+
+        results = run_pipeline(get_settings(), only=stage, engine_name=engine, metrics=metrics,
+                               on_stage=on_stage)
+    table = Table(title="Pipeline summary")
+    for column in ("stage", "status", "rows in", "rows out", "seconds", "tables written"):
+        table.add_column(column, justify="right" if column.startswith(("rows", "sec")) else "left")
+    for r in results:
+        style = STATUS_STYLE.get(r.status, "")
+        table.add_row(r.stage, f"[{style}]{r.status}[/]", f"{r.rows_in:,}", f"{r.rows_out:,}",
+                      f"{r.seconds:.1f}", _tables_cell(r))
+    console.print(table)
+    failed = [r for r in results if r.status == "failed"]
+    for r in failed:
+        console.print(f"[bold red]Stage {r.stage} failed:[/] {r.message}\n"
+                      f"Previous tables are intact. Next: {NEXT_STEP.get(r.stage, 'see the log')}.")
+    return not failed
+
+
+def _tables_cell(result: object) -> str:
+    tables = getattr(result, "tables", {})
+    if tables:
+        return f"{len(tables)}: " + ", ".join(sorted(tables))[:48]
+    return str(getattr(result, "message", ""))[:60]
+
+
+@app.command("run")
+def run(stage: StageOption = None, engine: EngineOption = None) -> None:
+    """Run the pipeline once (all stages in dependency order, or one with --stage)."""
+    from lakehouse.orchestrator import STAGES
+
+    if stage is not None and stage not in STAGES:
+        console.print(f"[red]Unknown stage {stage!r}.[/] Choose one of: {', '.join(STAGES)}.")
+        raise typer.Exit(2)
+    if engine is not None and engine not in ("duckdb", "spark"):
+        console.print(f"[red]Unknown engine {engine!r}.[/] Choose duckdb or spark.")
+        raise typer.Exit(2)
+    shipper = _setup_logging()
+    ok = run_once(stage, engine, PipelineMetrics())
+    if shipper is not None:
+        shipper.flush()  # type: ignore[attr-defined]
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command("serve")
+def serve(
+    interval: Annotated[float, typer.Option(min=1, help="Seconds between runs.")] = 3600,
+    engine: EngineOption = None,
+    port: Annotated[int | None, typer.Option(
+        help="Metrics port (default: LAKEHOUSE_PIPELINE_METRICS_PORT, 8000).")] = None,
+) -> None:
+    """Run the pipeline every --interval seconds; serve its metrics for Prometheus."""
+    settings = get_settings()
+    _setup_logging()
+    metrics = PipelineMetrics()
+    metrics_port = port or settings.pipeline_metrics_port
+    try:
+        metrics.serve(metrics_port)
+    except OSError as exc:
+        console.print(f"[red]Cannot serve metrics on port {metrics_port}: {exc}.[/] "
+                      "Pick another with --port or LAKEHOUSE_PIPELINE_METRICS_PORT.")
+        raise typer.Exit(1) from exc
+    console.print(f"Metrics on http://0.0.0.0:{metrics_port}/metrics; a run every {interval:g} s "
+                  "(Ctrl-C to stop).")
+    try:
+        while True:
+            started = time.monotonic()
+            run_once(None, engine, metrics)
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+    except KeyboardInterrupt:
+        console.print("Stopped.")

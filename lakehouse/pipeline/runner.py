@@ -1,0 +1,346 @@
+"""The stage runner: every Delta read and write of the pipeline happens here.
+
+Models (`lakehouse.pipeline.models`) are pure SQL from tables to a table. This module gives
+them their inputs — Delta snapshots opened through the catalog as Arrow datasets — checks
+their outputs (`assert_checks`: a failed check fails the stage and leaves the previous table
+untouched) and commits the results as Delta versions. Each commit records what it was built
+from (input table versions, the SQL's hash, the batches it covers), so a rerun with nothing
+new is a no-op and a run killed halfway converges on the next one: Delta commits are atomic,
+and whatever was not committed is simply recomputed.
+
+Stages: `run_bronze` (feeder), `run_silver` (incremental `silver_transactions`), `run_gold`
+(datamarts and ML features, recomputed from silver). Publishing lives in `publish.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from lakehouse import catalog, storage
+from lakehouse.config import Settings
+from lakehouse.engines import Engine
+from lakehouse.pipeline import feeder
+
+logger = logging.getLogger("lakehouse.pipeline.runner")
+
+KNOWN_IDS = "known_transaction_ids"
+# Rows of bronze handed to one run of the silver_transactions SQL: bounds memory at full
+# scale while keeping DuckDB's per-call overhead negligible.
+SILVER_CHUNK_ROWS = 2_000_000
+
+
+@dataclass
+class StageResult:
+    """What one stage did; the orchestrator turns it into the summary, metrics and logs."""
+
+    stage: str
+    status: str = "success"  # success | up_to_date | failed | skipped
+    rows_in: int = 0
+    rows_out: int = 0
+    seconds: float = 0.0
+    tables: dict[str, int] = field(default_factory=dict)  # table -> Delta version written
+    message: str = ""
+
+
+def pause_point(stage: str) -> None:
+    """Test hook: with LAKEHOUSE_TEST_PAUSE_AT=<stage>, sleep here so a SIGKILL lands mid-stage."""
+    if os.environ.get("LAKEHOUSE_TEST_PAUSE_AT") != stage:
+        return
+    logger.warning("test pause point reached", extra={"event": "test_pause", "stage": stage})
+    time.sleep(float(os.environ.get("LAKEHOUSE_TEST_PAUSE_SECONDS", "60")))
+
+
+def _uri(name: str, settings: Settings) -> str:
+    return catalog.location(name, settings)
+
+
+def _sql_hash(sql: str, params: Mapping[str, Any]) -> str:
+    return hashlib.sha256(f"{sql}|{sorted(params.items())}".encode()).hexdigest()[:16]
+
+
+def _input_versions(names: tuple[str, ...], settings: Settings) -> dict[str, int | None]:
+    return {n: storage.version(_uri(n, settings), settings) for n in names if n in catalog.CATALOG}
+
+
+def model_params(model: Any, settings: Settings) -> dict[str, float | int]:
+    """Numbers the models may ask for by name (see `Model.params`)."""
+    available: dict[str, float | int] = {
+        "label_delay_seconds": settings.label_delay_days * 86_400,
+        "label_delay_days": settings.label_delay_days,
+    }
+    return {name: available[name] for name in model.params}
+
+
+# ---------------------------------------------------------------- bronze -----------------
+
+
+def run_bronze(settings: Settings) -> StageResult:
+    """Feed bronze: reference files from sources_api, new transaction batches from the DB."""
+    result = StageResult("bronze")
+    for table_name, file_name in feeder.REFERENCE_FILES.items():
+        data = feeder.fetch_reference_file(settings.sources_api_url, file_name)
+        uri = _uri(table_name, settings)
+        fingerprint = feeder.content_fingerprint(data, settings.effective_card_hash_key)
+        if storage.last_metadata(uri, settings).get("content_sha256") == fingerprint:
+            continue  # unchanged file: no new version, so downstream sees nothing moved
+        table = feeder.reference_table(table_name, data, settings.effective_card_hash_key)
+        result.tables[table_name] = storage.write(
+            uri, table, metadata={"content_sha256": fingerprint, "source": file_name},
+            settings=settings,
+        )
+        result.rows_in += table.num_rows
+        result.rows_out += table.num_rows
+        logger.info("bronze table written", extra={"table": table_name, "rows": table.num_rows})
+    pause_point("bronze")
+    _feed_transactions(settings, result)
+    if not result.tables:
+        result.status = "up_to_date"
+    return result
+
+
+def bronze_batch_counts(uri: str, settings: Settings) -> dict[str, int]:
+    """Row count per situation_date ('YYYY-MM-DD') in a Delta table (empty when absent)."""
+    if not storage.exists(uri, settings):
+        return {}
+    days = storage.read_dataset(uri, settings).to_table(columns=["situation_date"])
+    counts = days.group_by("situation_date").aggregate([("situation_date", "count")])
+    return {
+        str(day): int(n)
+        for day, n in zip(counts.column(0).to_pylist(), counts.column(1).to_pylist(), strict=True)
+    }
+
+
+def _feed_transactions(settings: Settings, result: StageResult) -> None:
+    """Extract the batches at or after the bronze watermark that differ from bronze.
+
+    The latest bronze date is re-checked because a batch of the same date may have grown;
+    a date whose row count matches the source is left alone, so a rerun writes nothing.
+    """
+    uri = _uri("bronze_transactions", settings)
+    bronze = bronze_batch_counts(uri, settings)
+    watermark = max(bronze) if bronze else None
+    engine = feeder.source_engine(settings.source_db_url or "")
+    try:
+        since = None if watermark is None else date.fromisoformat(watermark)
+        source = feeder.source_batch_counts(engine, since)
+        changed = sorted(day for day, count in source.items() if bronze.get(day) != count)
+        if not changed:
+            return
+        batches = feeder.extract_batches(engine, changed)
+        reader = pa.RecordBatchReader.from_batches(
+            feeder.BRONZE_TRANSACTIONS_SCHEMA, _with_pause(batches, "bronze_transactions")
+        )
+        predicate = None if not bronze else _dates_predicate(changed)
+        result.tables["bronze_transactions"] = storage.write(
+            uri, reader, mode="overwrite", predicate=predicate,
+            metadata={"batches": {d: source[d] for d in changed}}, settings=settings,
+        )
+    finally:
+        engine.dispose()
+    rows = sum(source[d] for d in changed)
+    result.rows_in += rows
+    result.rows_out += rows
+    logger.info("bronze transactions written", extra={"batches": changed, "rows": rows})
+
+
+def _with_pause(batches: Iterator[pa.RecordBatch], stage: str) -> Iterator[pa.RecordBatch]:
+    # The pause sits after the first batch so a crash test kills the writer mid-stream.
+    for index, batch in enumerate(batches):
+        yield batch
+        if index == 0:
+            pause_point(stage)
+
+
+def _dates_predicate(days: list[str]) -> str:
+    # Dates come from Arrow date values we formatted ourselves, never from user text.
+    return "situation_date IN (" + ", ".join(f"'{d}'" for d in days) + ")"
+
+
+# ---------------------------------------------------------------- models -----------------
+
+
+def _read_inputs(names: tuple[str, ...], settings: Settings) -> dict[str, ds.Dataset]:
+    return {n: storage.read_dataset(_uri(n, settings), settings) for n in names if n != KNOWN_IDS}
+
+
+def build_model(
+    name: str, engine: Engine, settings: Settings, *, force: bool = False
+) -> tuple[int, int, int | None]:
+    """Recompute one model in full and overwrite its table; (rows_in, rows_out, version).
+
+    Skips (version None) when the inputs' versions and the SQL are those of the last build.
+    """
+    from lakehouse.pipeline.checks import assert_checks
+    from lakehouse.pipeline.models import MODELS, run_model
+
+    model = MODELS[name]
+    params = model_params(model, settings)
+    uri = _uri(name, settings)
+    lineage = {"inputs": _input_versions(model.inputs, settings),
+               "sql": _sql_hash(model.sql, params)}
+    previous = storage.last_metadata(uri, settings)
+    if not force and all(previous.get(k) == v for k, v in lineage.items()):
+        return 0, 0, None
+    inputs = _read_inputs(model.inputs, settings)
+    rows_in = sum(d.count_rows() for d in inputs.values())
+    table = run_model(engine, name, inputs, params)
+    assert_checks(model, table)
+    written = storage.write(uri, table, metadata={**lineage, "rows": table.num_rows},
+                            settings=settings)
+    logger.info("table written", extra={"table": name, "rows": table.num_rows, "version": written})
+    return rows_in, table.num_rows, written
+
+
+def run_silver(settings: Settings, engine: Engine) -> StageResult:
+    """Silver: typed cards and users, then `silver_transactions` incrementally."""
+    result = StageResult("silver")
+    for name in ("silver_cards", "silver_users"):
+        rows_in, rows_out, written = build_model(name, engine, settings)
+        result.rows_in += rows_in
+        result.rows_out += rows_out
+        if written is not None:
+            result.tables[name] = written
+    _build_silver_transactions(settings, engine, result)
+    if not result.tables:
+        result.status = "up_to_date"
+    return result
+
+
+def run_gold(settings: Settings, engine: Engine) -> StageResult:
+    """Gold: the five datamarts and `ml_features`, each recomputed from silver."""
+    from lakehouse.pipeline.models import MODELS
+
+    result = StageResult("gold")
+    for name in catalog.GOLD_TABLES:
+        if name not in MODELS:
+            logger.warning("no model defines this gold table yet", extra={"table": name})
+            continue
+        rows_in, rows_out, written = build_model(name, engine, settings)
+        result.rows_in += rows_in
+        result.rows_out += rows_out
+        if written is not None:
+            result.tables[name] = written
+            pause_point("gold")
+    if not result.tables:
+        result.status = "up_to_date"
+    return result
+
+
+# ------------------------------------------------------ silver_transactions ---------------
+
+
+def _build_silver_transactions(settings: Settings, engine: Engine, result: StageResult) -> None:
+    """Replace the situation_dates of silver that changed in bronze, or rebuild it all.
+
+    A full rebuild happens on the first run, when the SQL changed, or when a reference input
+    (labels arrive late; cards, users, MCC codes) moved since silver was last built — silver
+    must carry current labels. Otherwise only new or grown batches are recomputed, with the
+    ids already in silver passed as `known_transaction_ids` so cross-batch duplicates drop.
+    """
+    from lakehouse.pipeline.models import MODELS
+
+    model = MODELS["silver_transactions"]
+    params = model_params(model, settings)
+    uri = _uri("silver_transactions", settings)
+    references = tuple(n for n in model.inputs if n not in ("bronze_transactions", KNOWN_IDS))
+    lineage = {"inputs": _input_versions(references, settings), "sql": _sql_hash(model.sql, params)}
+    previous = storage.last_metadata(uri, settings)
+    bronze = bronze_batch_counts(_uri("bronze_transactions", settings), settings)
+    if not bronze:
+        raise RuntimeError("bronze_transactions is empty: load batches into the source DB "
+                           "(`lakehouse sources load`) and run the bronze stage first")
+    full = not storage.exists(uri, settings) or any(
+        previous.get(k) != v for k, v in lineage.items()
+    )
+    done: dict[str, int] = {} if full else dict(previous.get("batches", {}))
+    changed = sorted(day for day, count in bronze.items() if done.get(day) != count)
+    if not changed:
+        return
+    known = _known_ids(uri, changed, settings) if not full else pa.table(
+        {"transaction_id": pa.array([], pa.int64())})
+    groups = _group_days(changed, bronze)
+    chunks = _silver_chunks(model, engine, settings, groups, known, params)
+    first = next(chunks)
+    failures: list[BaseException] = []
+    reader = pa.RecordBatchReader.from_batches(first.schema, _chain(first, chunks, failures))
+    batches = {**done, **{d: bronze[d] for d in changed}}
+    try:
+        result.tables["silver_transactions"] = storage.write(
+            uri, reader, mode="overwrite", predicate=None if full else _dates_predicate(changed),
+            metadata={**lineage, "batches": batches, "full_rebuild": full}, settings=settings,
+        )
+    except Exception:
+        if failures:  # a failed check inside the stream: report it, not delta-rs' wrapper
+            raise failures[0] from None
+        raise
+    rows_in = sum(bronze[d] for d in changed)
+    result.rows_in += rows_in
+    result.rows_out += storage.read_dataset(uri, settings).count_rows(
+        filter=pc.field("situation_date").isin(pa.array(changed).cast(pa.date32())))
+    logger.info("silver_transactions written",
+                extra={"full_rebuild": full, "batches": len(changed), "rows_in": rows_in})
+
+
+def _known_ids(uri: str, changed: list[str], settings: Settings) -> pa.Table:
+    days = pa.array(changed).cast(pa.date32())
+    return storage.read_dataset(uri, settings).to_table(
+        columns=["transaction_id"], filter=~pc.field("situation_date").isin(days)
+    )
+
+
+def _group_days(days: list[str], counts: Mapping[str, int]) -> list[list[str]]:
+    """Consecutive situation_dates packed into groups of about SILVER_CHUNK_ROWS rows."""
+    groups: list[list[str]] = [[]]
+    rows = 0
+    for day in days:
+        if groups[-1] and rows + counts[day] > SILVER_CHUNK_ROWS:
+            groups.append([])
+            rows = 0
+        groups[-1].append(day)
+        rows += counts[day]
+    return groups
+
+
+def _silver_chunks(model: Any, engine: Engine, settings: Settings, groups: list[list[str]],
+                   known: pa.Table, params: dict[str, float | int]) -> Iterator[pa.Table]:
+    """Run the silver SQL group by group, oldest first, each seeing the ids before it."""
+    from lakehouse.pipeline.checks import assert_checks
+    from lakehouse.pipeline.models import run_model
+
+    bronze = storage.read_dataset(_uri("bronze_transactions", settings), settings)
+    inputs: dict[str, Any] = _read_inputs(
+        tuple(n for n in model.inputs if n != "bronze_transactions"), settings)
+    for index, group in enumerate(groups):
+        in_group = pc.field("situation_date").isin(pa.array(group).cast(pa.date32()))
+        inputs["bronze_transactions"] = bronze.to_table(filter=in_group)
+        inputs[KNOWN_IDS] = known
+        table = run_model(engine, model.name, inputs, params)
+        assert_checks(model, table)
+        yield table
+        if index == 0:
+            pause_point("silver")
+        known = pa.concat_tables([known, table.select(["transaction_id"])])
+
+
+def _chain(first: pa.Table, rest: Iterator[pa.Table],
+           failures: list[BaseException]) -> Iterator[pa.RecordBatch]:
+    # Each chunk's schema follows the first one (DuckDB may infer nullability differently).
+    # An exception raised here reaches Python again only wrapped by delta-rs, so keep it.
+    try:
+        yield from first.to_batches()
+        for table in rest:
+            yield from table.cast(first.schema).to_batches()
+    except Exception as exc:
+        failures.append(exc)
+        raise
