@@ -35,9 +35,11 @@ class ElasticsearchHandler(logging.Handler):
         batch_size: int = 500,
         flush_interval: float = 1.0,
         timeout: float = 2.0,
+        index_prefix: str = INDEX_PREFIX,
     ) -> None:
         super().__init__()
         self.url = url.rstrip("/")
+        self.index_prefix = index_prefix  # api_ml ships its prediction audit to its own indices
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.timeout = timeout
@@ -84,7 +86,7 @@ class ElasticsearchHandler(logging.Handler):
                     backoff = min(max(backoff * 2, 0.5), 30.0)
 
     def _post(self, client: httpx.Client, batch: list[dict[str, object]]) -> bool:
-        index = f"{INDEX_PREFIX}-{datetime.now(UTC):%Y.%m.%d}"
+        index = f"{self.index_prefix}-{datetime.now(UTC):%Y.%m.%d}"
         action = json.dumps({"index": {"_index": index}})
         body = "".join(f"{action}\n{json.dumps(doc, default=str)}\n" for doc in batch)
         try:
