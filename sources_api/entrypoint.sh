@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Container entrypoint of sources_api: make sure the source DB has its table, then serve.
+#
+# The database (LAKEHOUSE_SOURCE_DB_URL, PostgreSQL in containers) may still be starting when
+# this container starts, so the schema step retries for a while before giving up with a
+# message; extra arguments are passed on to `lakehouse serve sources-api`.
+set -euo pipefail
+
+attempts="${SOURCES_API_DB_WAIT_ATTEMPTS:-30}"
+
+ensure_schema() {
+  python - <<'PY'
+from lakehouse.config import get_settings
+from sources_api.db import create_engine_for, ensure_schema
+
+engine = create_engine_for(get_settings().source_db_url)
+ensure_schema(engine)
+engine.dispose()
+PY
+}
+
+for attempt in $(seq 1 "$attempts"); do
+  if ensure_schema; then
+    break
+  fi
+  if [ "$attempt" -eq "$attempts" ]; then
+    echo "sources_api: the source DB is unreachable after $attempts attempts;" \
+      "check LAKEHOUSE_SOURCE_DB_URL and that the database is up" >&2
+    exit 1
+  fi
+  echo "sources_api: source DB not ready (attempt $attempt/$attempts), retrying in 2 s" >&2
+  sleep 2
+done
+
+exec lakehouse serve sources-api --host 0.0.0.0 "$@"
