@@ -33,3 +33,17 @@ class Engine(Protocol):
     def run_sql(self, sql: str, inputs: Mapping[str, TableLike]) -> pa.Table:
         """Run `sql`, in which each key of `inputs` is a relation name; return the result."""
         ...
+
+
+def translate_sql(sql: str, dialect: str) -> str:
+    """A model's SQL (written in DuckDB's dialect) rewritten for `dialect`, e.g. "spark".
+
+    The models stick to the SQL both engines share, so this is mostly the identity; it exists
+    so an engine whose dialect differs in a detail (a function name, a cast spelling) fixes it
+    in one tested place instead of keeping a second copy of the model.
+    """
+    if dialect == "duckdb":
+        return sql
+    import sqlglot
+
+    return ";\n".join(sqlglot.transpile(sql, read="duckdb", write=dialect, pretty=True))

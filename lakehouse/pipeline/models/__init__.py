@@ -40,9 +40,7 @@ def _read_sql(name: str) -> tuple[str, str, str]:
     return sql, grain, " ".join(rest)
 
 
-def _sql_model(
-    name: str, layer: str, inputs: tuple[str, ...], checks: tuple[Check, ...]
-) -> Model:
+def _sql_model(name: str, layer: str, inputs: tuple[str, ...], checks: tuple[Check, ...]) -> Model:
     sql, grain, description = _read_sql(name)
     return Model(name, layer, inputs, sql, grain, description, checks)
 

@@ -8,13 +8,14 @@ SELECT
     card_type,
     card_number_hash,
     card_last4,
-    -- 'MM/YYYY' -> first day of that month, written as an ISO date both engines can cast
-    CAST(concat(substr(expires, 4, 4), '-', substr(expires, 1, 2), '-01') AS DATE) AS expires,
+    -- 'MM/YYYY' -> the first day of that month (NULL stays NULL)
+    make_date(CAST(substr(expires, 4, 4) AS INT), CAST(substr(expires, 1, 2) AS INT), 1)
+        AS expires,
     CASE upper(has_chip) WHEN 'YES' THEN TRUE WHEN 'NO' THEN FALSE END AS has_chip,
     CAST(num_cards_issued AS INT) AS num_cards_issued,
     CAST(replace(replace(credit_limit, '$', ''), ',', '') AS DOUBLE) AS credit_limit,
-    CAST(
-        concat(substr(acct_open_date, 4, 4), '-', substr(acct_open_date, 1, 2), '-01') AS DATE
+    make_date(
+        CAST(substr(acct_open_date, 4, 4) AS INT), CAST(substr(acct_open_date, 1, 2) AS INT), 1
     ) AS acct_open_date,
     CAST(year_pin_last_changed AS INT) AS year_pin_last_changed,
     CASE upper(card_on_dark_web) WHEN 'YES' THEN TRUE WHEN 'NO' THEN FALSE END AS card_on_dark_web

@@ -1,0 +1,131 @@
+"""The engine adapters: DuckDB runs SQL over Arrow tables, datasets and readers; every model's
+SQL is portable to Spark's dialect (a guard for the Spark adapter, which runs it unchanged)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+import pytest
+import sqlglot
+
+from lakehouse.engines import ENGINE_NAMES, EngineError, get_engine
+from lakehouse.engines.base import Engine, translate_sql
+from lakehouse.engines.duckdb import DuckDBEngine
+from lakehouse.pipeline.models import MODELS
+
+AMOUNTS = pa.table({"client_id": [1, 1, 2], "amount": [10.0, 20.0, 5.0]})
+TOTALS_SQL = "SELECT client_id, SUM(amount) AS total FROM tx GROUP BY client_id ORDER BY client_id"
+
+
+def _totals(table: pa.Table) -> list[dict]:
+    return table.to_pylist()
+
+
+def test_duckdb_engine_satisfies_the_protocol() -> None:
+    engine = DuckDBEngine()
+    assert isinstance(engine, Engine)
+    assert engine.name == "duckdb"
+
+
+def test_run_sql_over_an_arrow_table() -> None:
+    result = DuckDBEngine().run_sql(TOTALS_SQL, {"tx": AMOUNTS})
+    assert isinstance(result, pa.Table)
+    assert _totals(result) == [{"client_id": 1, "total": 30.0}, {"client_id": 2, "total": 5.0}]
+
+
+def test_run_sql_over_a_parquet_dataset(tmp_path: Path) -> None:
+    pq.write_table(AMOUNTS.slice(0, 2), tmp_path / "part-0.parquet")
+    pq.write_table(AMOUNTS.slice(2), tmp_path / "part-1.parquet")
+    dataset = pads.dataset(tmp_path, format="parquet")
+    result = DuckDBEngine().run_sql(TOTALS_SQL, {"tx": dataset})
+    assert _totals(result) == [{"client_id": 1, "total": 30.0}, {"client_id": 2, "total": 5.0}]
+
+
+def test_run_sql_over_a_record_batch_reader() -> None:
+    reader = pa.RecordBatchReader.from_batches(AMOUNTS.schema, AMOUNTS.to_batches(max_chunksize=1))
+    result = DuckDBEngine().run_sql(TOTALS_SQL, {"tx": reader})
+    assert _totals(result) == [{"client_id": 1, "total": 30.0}, {"client_id": 2, "total": 5.0}]
+
+
+def test_several_inputs_join_by_name() -> None:
+    clients = pa.table({"client_id": [1, 2], "name": ["ann", "bob"]})
+    sql = (
+        "SELECT c.name, SUM(t.amount) AS total FROM tx AS t "
+        "JOIN clients AS c ON t.client_id = c.client_id GROUP BY c.name ORDER BY c.name"
+    )
+    result = DuckDBEngine().run_sql(sql, {"tx": AMOUNTS, "clients": clients})
+    assert result.to_pylist() == [{"name": "ann", "total": 30.0}, {"name": "bob", "total": 5.0}]
+
+
+def test_calls_share_no_state() -> None:
+    engine = DuckDBEngine()
+    engine.run_sql("SELECT * FROM tx", {"tx": AMOUNTS})
+    with pytest.raises(EngineError, match="tx"):
+        engine.run_sql("SELECT * FROM tx", {})
+
+
+def test_bad_sql_raises_a_clear_engine_error() -> None:
+    with pytest.raises(EngineError, match=r"DuckDB failed.*no_such_column"):
+        DuckDBEngine().run_sql("SELECT no_such_column FROM tx", {"tx": AMOUNTS})
+
+
+def test_settings_cap_memory_and_threads(
+    isolated_settings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakehouse.config import get_settings
+
+    monkeypatch.setenv("LAKEHOUSE_DUCKDB_MEMORY_LIMIT", "256MB")
+    monkeypatch.setenv("LAKEHOUSE_DUCKDB_THREADS", "1")
+    get_settings.cache_clear()
+    engine = get_engine()
+    assert isinstance(engine, DuckDBEngine)
+    settings = engine.run_sql(
+        "SELECT current_setting('threads') AS threads, "
+        "current_setting('memory_limit') AS memory_limit",
+        {},
+    ).to_pylist()[0]
+    assert settings["threads"] == 1
+    assert settings["memory_limit"].startswith("244") or "256" in settings["memory_limit"]
+
+
+def test_invalid_memory_limit_names_the_setting() -> None:
+    with pytest.raises(EngineError, match="LAKEHOUSE_DUCKDB_MEMORY_LIMIT"):
+        DuckDBEngine(memory_limit="lots").run_sql("SELECT 1", {})
+
+
+def test_unknown_engine_is_refused_with_the_choices() -> None:
+    with pytest.raises(ValueError, match="duckdb"):
+        get_engine("oracle")
+    assert "duckdb" in ENGINE_NAMES and "spark" in ENGINE_NAMES
+
+
+def _rendered(name: str) -> str:
+    model = MODELS[name]
+    return model.render_sql({param: 604800 for param in model.params})
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("dialect", ["duckdb", "spark"])
+def test_every_model_parses_in_both_dialects(name: str, dialect: str) -> None:
+    statements = sqlglot.parse(_rendered(name), read=dialect)
+    assert len(statements) == 1
+    assert isinstance(statements[0], sqlglot.exp.Query)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_reads_only_its_declared_inputs(name: str) -> None:
+    statement = sqlglot.parse_one(_rendered(name), read="duckdb")
+    ctes = {cte.alias for cte in statement.find_all(sqlglot.exp.CTE)}
+    tables = {table.name for table in statement.find_all(sqlglot.exp.Table)} - ctes
+    assert tables == set(MODELS[name].inputs)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_translation_to_spark_keeps_the_sql_portable(name: str) -> None:
+    spark_sql = translate_sql(_rendered(name), "spark")
+    # Spark must not see DuckDB-only syntax; the translation parses back in Spark's dialect.
+    assert "::" not in spark_sql and " QUALIFY " not in spark_sql.upper()
+    assert sqlglot.parse_one(spark_sql, read="spark") is not None
