@@ -10,7 +10,7 @@ labeled (an unlabeled transaction is unknown, not legitimate).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -171,3 +171,26 @@ class HealthPublic(BaseModel):
     status: str
     database: str = Field(description="SQL dialect of the analytics DB.")
     datamarts: list[TablePublication]
+
+
+class ErrorPublic(BaseModel):
+    """Every error the API answers (the shape of `lakehouse.observability.http`)."""
+
+    error: str = Field(description="What went wrong, and what to do about it.")
+    status: int
+    detail: Any | None = Field(None, description="The offending fields of a 422.")
+
+
+ERROR_DESCRIPTIONS = {
+    404: "No row with this key.",
+    422: "A parameter is invalid: the message names it and the accepted values.",
+    503: "The analytics DB is unreachable, or the datamarts are not published yet.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI documentation of the error answers of a route, all in the `ErrorPublic` shape."""
+    return {
+        status: {"model": ErrorPublic, "description": ERROR_DESCRIPTIONS[status]}
+        for status in statuses
+    }

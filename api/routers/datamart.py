@@ -78,7 +78,9 @@ def _list_query(datamart: Datamart, params: BaseModel) -> ListQuery:
 
 def datamart_router(name: str, datamart: Datamart) -> APIRouter:
     """`GET /<name>` and `GET /<name>/{key}` for one registry entry."""
-    router = APIRouter(prefix=f"/{name}", tags=["datamarts"])
+    router = APIRouter(
+        prefix=f"/{name}", tags=["datamarts"], responses=schemas.error_responses(422, 503)
+    )
     params_model = list_parameters(name, datamart)
     key = datamart.key
     KeyParam = Annotated[int, Path(alias=key, description=f"The {key}.", **_bounds(datamart, key))]
@@ -95,7 +97,7 @@ def datamart_router(name: str, datamart: Datamart) -> APIRouter:
         f"/{{{key}}}",
         response_model=datamart.schema,
         summary=f"One {name} row by {key}",
-        responses={404: {"description": f"No {name} row for this {key}."}},
+        responses=schemas.error_responses(404),
     )
     def get_datamart_row(engine: EngineDep, key_value: KeyParam) -> dict:
         row = get_row(engine, datamart, key_value)

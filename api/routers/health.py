@@ -27,7 +27,7 @@ router = APIRouter(tags=["health"])
 @router.get(
     "/health",
     response_model=schemas.HealthPublic,
-    responses={503: {"description": "Database down, or datamarts not published yet."}},
+    responses=schemas.error_responses(503),
 )
 def health(engine: EngineDep) -> dict:
     """200 when the datamarts are published and readable, else 503 with the reason."""

@@ -17,7 +17,7 @@ from api import schemas
 from api.datamarts import DATAMARTS, latest_publications, reading, riskiest, totals
 from api.deps import EngineDep
 
-router = APIRouter(tags=["summary"])
+router = APIRouter(tags=["summary"], responses=schemas.error_responses(422, 503))
 
 MAX_TOP = 100
 DEFAULT_TOP = 5

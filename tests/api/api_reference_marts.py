@@ -11,11 +11,15 @@ need the API to return what the tables hold, not this exact definition.
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
+
+from api.datamarts import DATAMARTS, columns
 
 RATE_COLUMNS = ("fraud_rate", "drop_rate")
 
@@ -123,3 +127,15 @@ def publish_datamarts(url: str, marts: dict[str, pd.DataFrame]) -> None:
                         "row_count": len(frame), "lake_version": 0})
         pd.DataFrame(log).to_sql("publish_log", connection, if_exists="append", index=False)
     engine.dispose()
+
+
+def read_table(engine: sa.Engine, name: str) -> list[dict[str, Any]]:
+    """Every row of the datamart `name` as the database holds it, ordered by key."""
+    datamart = DATAMARTS[name]
+    table = sa.table(datamart.table, *(sa.column(c) for c in columns(datamart.schema)))
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(table).order_by(table.c[datamart.key])).mappings()
+        return [
+            {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+            for row in rows
+        ]
