@@ -52,7 +52,7 @@ US_STATES: tuple[str, ...] = (
     "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA",
     "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ",
     "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT",
-    "VA", "WA", "WV", "WI", "WY", "DC", "PR", "AA", "AE", "AP",
+    "VA", "WA", "WV", "WI", "WY", "DC",
 )
 # merchant_state as a model input: the seed's field, reduced to where the card was used.
 MERCHANT_STATE_CODES: dict[str, int] = {"us": 0, "online": 1, "abroad": 2}
@@ -435,7 +435,7 @@ def _features_model() -> Model:
             Check("unique", "transaction_id"),
             Check("not_null", "transaction_id"),
             Check("not_null", "ts"),
-            Check("accepted_values", "label", [0, 1, None]),
+            Check("accepted_values", "label", (0, 1)),
             Check("expression", None, "merchant_fraud_risk BETWEEN 0 AND 1"),
             Check("expression", None, "card_tx_count_1h <= card_tx_count_24h"),
         ),

@@ -1,0 +1,302 @@
+"""MLflow tracking, registration and the champion/challenger promotion rule.
+
+`train_and_register` is the whole training job used by `lakehouse train` and by the
+pipeline's train stage: it opens the gold feature table (recording its Delta version), splits
+it by time, fits both flavours (`lakehouse.ml.train`), and for each one logs an MLflow run
+(params, metrics of the model and of its logistic-regression baseline, plots, feature list,
+feature-set version, Delta versions, and the model files of `lakehouse.ml.registry`),
+registers a new version of `fraud-detector` / `fraud-detector-basic`, then decides promotion:
+the new version becomes `champion` only if it beats the current champion's average precision
+re-measured on the *same* new test window; otherwise it gets the alias `challenger` and the
+reason is written to the version's tags, the run's tags and the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import average_precision_score
+
+from lakehouse import catalog, storage
+from lakehouse.config import Settings
+from lakehouse.ml import evaluate
+from lakehouse.ml.features import FEATURE_SET_VERSION
+from lakehouse.ml.registry import (
+    BASIC_MODEL_NAME,
+    CHALLENGER,
+    CHAMPION,
+    FULL_MODEL_NAME,
+    MODEL_DIR,
+    ModelNotFoundError,
+    load_model,
+    write_model_files,
+)
+from lakehouse.ml.train import (
+    FLAVOUR_COLUMNS,
+    FlavourResult,
+    TrainConfig,
+    TrainingError,
+    Windows,
+    check_windows,
+    load_windows,
+    time_split,
+    train_flavour,
+)
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "lakehouse-fraud"
+FLAVOUR_MODEL_NAMES = {"full": FULL_MODEL_NAME, "basic": BASIC_MODEL_NAME}
+
+
+@dataclass
+class FlavourOutcome:
+    """What happened to one flavour: its registered version and the promotion decision."""
+
+    flavour: str
+    model_name: str
+    version: str
+    run_id: str
+    promoted: bool
+    reason: str
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    champion_ap: float | None
+    threshold: float
+
+
+@dataclass
+class TrainingReport:
+    """The whole job: the split, the data versions read, one outcome per flavour."""
+
+    split: dict[str, str]
+    data_versions: dict[str, int]
+    labeled_rows: int
+    outcomes: list[FlavourOutcome] = field(default_factory=list)
+
+
+def _client(settings: Settings):  # type: ignore[no-untyped-def]
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = settings.mlflow_tracking_uri
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def ensure_experiment(client: Any, settings: Settings) -> str:
+    """The experiment id; local stores keep artifacts under LAKEHOUSE_DATA_DIR/mlartifacts."""
+    found = client.get_experiment_by_name(EXPERIMENT)
+    if found is not None:
+        return str(found.experiment_id)
+    uri = str(settings.mlflow_tracking_uri)
+    location = None
+    if not uri.startswith(("http://", "https://", "databricks")):
+        folder = (settings.data_dir / "mlartifacts").resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        location = folder.as_uri()
+    return str(client.create_experiment(EXPERIMENT, artifact_location=location))
+
+
+def open_features(settings: Settings) -> tuple[Any, int]:
+    """The gold feature table as an Arrow dataset plus the Delta version read."""
+    uri = catalog.location("ml_features", settings)
+    table = storage.open_table(uri, settings)
+    if table is None:
+        raise TrainingError(
+            f"the feature table gold/ml_features does not exist at {uri}; "
+            "run `lakehouse pipeline run` first"
+        )
+    return table.to_pyarrow_dataset(), int(table.version())
+
+
+def _labeled_period(dataset: Any) -> tuple[Any, Any, int, int]:
+    import duckdb
+
+    connection = duckdb.connect()
+    try:
+        connection.register("ml_features", dataset)
+        return connection.execute(
+            "SELECT MIN(tx_date), MAX(tx_date), COUNT(*), COALESCE(SUM(label), 0) "
+            "FROM ml_features WHERE label IS NOT NULL"
+        ).fetchall()[0]
+    finally:
+        connection.close()
+
+
+def _champion_ap(client: Any, name: str, settings: Settings, windows: Windows) -> tuple[
+    float | None, str
+]:
+    """Average precision of the current champion on the new test window (None: no rival)."""
+    try:
+        champion = load_model(name, CHAMPION, settings.mlflow_tracking_uri)
+    except ModelNotFoundError:
+        return None, "first registered version"
+    missing = [c for c in champion.feature_columns if c not in windows.test.columns]
+    if champion.feature_set_version != FEATURE_SET_VERSION or missing:
+        return None, (
+            f"champion v{champion.version} uses feature set {champion.feature_set_version}, "
+            f"not computed any more ({FEATURE_SET_VERSION}); replaced"
+        )
+    probability = champion.predict_proba(windows.test)
+    ap = float(average_precision_score(windows.test["label"].to_numpy("int64"), probability))
+    return ap, f"champion v{champion.version}"
+
+
+def decide_promotion(new_ap: float, champion_ap: float | None, rival: str) -> tuple[bool, str]:
+    """The rule: promote only a strictly better average precision on the same test window."""
+    if champion_ap is None:
+        return True, f"promoted: {rival}"
+    if new_ap > champion_ap:
+        return True, (
+            f"promoted: average precision {new_ap:.4f} beats {rival} at {champion_ap:.4f} "
+            "on the same test window"
+        )
+    return False, (
+        f"kept as challenger: average precision {new_ap:.4f} does not beat {rival} at "
+        f"{champion_ap:.4f} on the same test window"
+    )
+
+
+def _log_run(result: FlavourResult, report: TrainingReport, trained_at: str) -> str:
+    """Log params, metrics, plots and model files in the active run; returns the model URI."""
+    import matplotlib.pyplot as plt
+    import mlflow
+
+    mlflow.log_params({**result.params, **report.split, "flavour": result.flavour,
+                       "feature_set_version": FEATURE_SET_VERSION,
+                       "feature_count": len(result.feature_columns),
+                       **{f"delta_version_{k}": v for k, v in report.data_versions.items()}})
+    mlflow.log_metrics({f"test_{k}": v for k, v in result.test_metrics.items()})
+    mlflow.log_metrics({f"val_{k}": v for k, v in result.val_metrics.items()})
+    mlflow.log_metrics({f"baseline_test_{k}": v for k, v in result.baseline_metrics.items()})
+    mlflow.log_metric("threshold", result.threshold)
+    mlflow.log_dict({"feature_set_version": FEATURE_SET_VERSION,
+                     "feature_columns": result.feature_columns}, "features.json")
+    for name, figure in evaluate.figures(
+        result.test_labels, {result.flavour: result.test_probability,
+                        "logistic baseline": result.baseline_probability},
+        result.importance, result.threshold,
+    ).items():
+        mlflow.log_figure(figure, f"plots/{name}")
+        plt.close(figure)
+    metadata = {
+        "flavour": result.flavour,
+        "feature_columns": result.feature_columns,
+        "feature_set_version": FEATURE_SET_VERSION,
+        "threshold": result.threshold,
+        "calibration": result.calibration,
+        "metrics": result.test_metrics,
+        "baseline_metrics": result.baseline_metrics,
+        "data_versions": report.data_versions,
+        "split": report.split,
+        "trained_at": trained_at,
+    }
+    with tempfile.TemporaryDirectory(prefix="lakehouse-train-") as tmp:
+        folder = write_model_files(Path(tmp) / MODEL_DIR, result.booster, metadata)
+        mlflow.log_artifacts(str(folder), MODEL_DIR)
+    return str(mlflow.get_artifact_uri(MODEL_DIR))
+
+
+def _register(client: Any, name: str, source: str, run_id: str) -> str:
+    from mlflow.exceptions import MlflowException
+
+    # Already registered is fine: a new version is added below.
+    with contextlib.suppress(MlflowException):
+        client.create_registered_model(
+            name, description="Fraud scoring model of the lakehouse (see README, ML section)."
+        )
+    return str(client.create_model_version(name, source, run_id=run_id).version)
+
+
+def _record_outcome(
+    client: Any, result: FlavourResult, windows: Windows, settings: Settings,
+    run_id: str, source: str,
+) -> FlavourOutcome:
+    """Register the run's model, apply the promotion rule, tag the decision."""
+    import mlflow
+
+    name = FLAVOUR_MODEL_NAMES[result.flavour]
+    # Re-score the champion before registering, so "the champion" is never this new version.
+    champion_ap, rival = _champion_ap(client, name, settings, windows)
+    version = _register(client, name, source, run_id)
+    new_ap = result.test_metrics["average_precision"]
+    promoted, reason = decide_promotion(new_ap, champion_ap, rival)
+    client.set_registered_model_alias(name, CHAMPION if promoted else CHALLENGER, version)
+    client.set_model_version_tag(name, version, "promotion", reason)
+    client.set_model_version_tag(name, version, "feature_set_version", FEATURE_SET_VERSION)
+    mlflow.set_tags({"promotion": reason, "promoted": str(promoted).lower(),
+                     "registered_model": name, "registered_version": version})
+    if champion_ap is not None:
+        mlflow.log_metric("champion_test_average_precision", champion_ap)
+    log.info("%s v%s: %s", name, version, reason)
+    return FlavourOutcome(
+        flavour=result.flavour, model_name=name, version=version, run_id=run_id,
+        promoted=promoted, reason=reason, metrics=result.test_metrics,
+        baseline_metrics=result.baseline_metrics, champion_ap=champion_ap,
+        threshold=result.threshold,
+    )
+
+
+def train_and_register(
+    settings: Settings,
+    config: TrainConfig = TrainConfig(),
+    flavours: tuple[str, ...] = ("full", "basic"),
+    on_step: Callable[[str], None] | None = None,
+) -> TrainingReport:
+    """Train every flavour on the current feature table; log, register, promote each.
+
+    Raises:
+        TrainingError: no feature table, a period too short, or too few labeled frauds.
+    """
+    step = on_step or (lambda message: log.info(message))
+    step("reading gold/ml_features")
+    dataset, version = open_features(settings)
+    first, last, labeled, frauds = _labeled_period(dataset)
+    if not labeled or frauds < 3 * config.min_frauds_per_window:
+        raise TrainingError(
+            f"gold/ml_features holds {labeled} labeled rows with {frauds} frauds; training "
+            f"needs at least {3 * config.min_frauds_per_window} frauds — load more history "
+            "and run `lakehouse pipeline run`"
+        )
+    split = time_split(first, last, settings.label_delay_days, config)
+    columns = sorted({c for f in flavours for c in FLAVOUR_COLUMNS[f]})
+    windows = load_windows(dataset, columns, split, config)
+    check_windows(windows, config)
+    report = TrainingReport(split.as_params(), {"ml_features": version}, int(labeled))
+    client = _client(settings)
+    experiment_id = ensure_experiment(client, settings)
+    trained_at = datetime.now(UTC).isoformat(timespec="seconds")
+    import mlflow
+
+    for flavour in flavours:
+        step(f"training the {flavour} model")
+        result = train_flavour(windows, flavour, config)
+        step(f"logging and registering the {flavour} model")
+        run_name = f"{FLAVOUR_MODEL_NAMES[flavour]}-{trained_at}"
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+            source = _log_run(result, report, trained_at)
+            report.outcomes.append(
+                _record_outcome(client, result, windows, settings, run.info.run_id, source)
+            )
+    return report
+
+
+def report_as_dict(report: TrainingReport) -> dict[str, Any]:
+    """A JSON-friendly summary (the CLI's `--json` and the pipeline stage message)."""
+    return json.loads(json.dumps({
+        "split": report.split, "data_versions": report.data_versions,
+        "labeled_rows": report.labeled_rows,
+        "outcomes": [o.__dict__ for o in report.outcomes],
+    }, default=lambda v: float(v) if isinstance(v, np.floating) else str(v)))
+
