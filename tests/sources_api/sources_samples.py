@@ -1,0 +1,37 @@
+"""Tiny, valid transaction CSVs for the source-system tests, built from DATA.md's sample rows.
+
+The rows cover amount strings, ONLINE rows, an abroad row and a quoted multi-error field, so they
+are valid under `lakehouse.formats` without needing the generator.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+from lakehouse.formats import TRANSACTION_COLUMNS
+
+HEADER = ",".join(TRANSACTION_COLUMNS)
+# DATA.md's four sample rows without id and date: (client, card, amount, chip, merchant, rest).
+TEMPLATES = [
+    "1556,2972,$-77.00,Swipe Transaction,59935,Beulah,ND,58523.0,5499,",
+    "1129,102,$80.00,Swipe Transaction,27092,Vista,CA,92084.0,4829,",
+    "1319,3006,$12.33,Online Transaction,39021,ONLINE,,,5815,",
+    '566,3640,$94.50,Chip Transaction,61195,Rome,Italy,,5411,"Bad PIN,Insufficient Balance"',
+]
+
+
+def transaction_lines(first_id: int, count: int, first_day: date, per_day: int = 3) -> list[str]:
+    """`count` valid data lines with ids from `first_id`, `per_day` rows a day, sorted by date."""
+    lines = []
+    for index in range(count):
+        day = first_day + timedelta(days=index // per_day)
+        minute = index % per_day
+        stamp = f"{day.isoformat()} 10:{minute:02d}:00"
+        lines.append(f"{first_id + index},{stamp},{TEMPLATES[index % len(TEMPLATES)]}")
+    return lines
+
+
+def write_csv(path: Path, lines: list[str], header: str = HEADER) -> Path:
+    path.write_text(header + "\n" + "".join(line + "\n" for line in lines))
+    return path

@@ -1,0 +1,186 @@
+"""The batch loader against real SQLite and real PostgreSQL: atomicity, idempotence, dates."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from sources_samples import HEADER, transaction_lines, write_csv
+
+from sources_api.db import create_engine_for, latest_situation_date, table_stats, transaction_data
+from sources_api.loader import (
+    BatchRejected,
+    SituationDateConflict,
+    load_batch,
+    resolve_situation_date,
+)
+from sources_api.staging import PostgresStager, SqliteStager, open_stager
+
+
+def _rows(engine: sa.Engine) -> list[sa.Row]:
+    with engine.connect() as connection:
+        return list(connection.execute(sa.select(transaction_data).order_by("id")))
+
+
+def test_rows_are_stored_as_the_source_sent_them(source_engine, make_csv) -> None:
+    path = make_csv("batch.csv", 100, 4, date(2010, 1, 1), per_day=4)
+    result = load_batch(source_engine, path)
+    assert (result.received, result.inserted, result.skipped) == (4, 4, 0)
+    rows = _rows(source_engine)
+    assert [r.id for r in rows] == [100, 101, 102, 103]
+    first, online, abroad = rows[0], rows[2], rows[3]
+    assert (first.date, first.amount, first.zip, first.mcc) == (
+        "2010-01-01 10:00:00", "$-77.00", "58523.0", 5499)
+    assert (online.merchant_city, online.merchant_state, online.zip) == ("ONLINE", None, None)
+    assert (abroad.merchant_state, abroad.errors) == ("Italy", "Bad PIN,Insufficient Balance")
+    assert first.errors is None
+    assert all(r.situation_date == date(2010, 1, 1) for r in rows)
+    assert all(r.loaded_at is not None for r in rows)
+
+
+def test_resending_a_batch_inserts_nothing(source_engine, make_csv) -> None:
+    path = make_csv("batch.csv", 1, 6, date(2010, 1, 1))
+    load_batch(source_engine, path)
+    again = load_batch(source_engine, path)
+    assert (again.received, again.inserted, again.skipped) == (6, 0, 6)
+    rows = _rows(source_engine)
+    assert len(rows) == 6
+    # The resent rows keep the date of the batch that brought them first.
+    assert {r.situation_date for r in rows} == {date(2010, 1, 2)}
+
+
+def test_overlapping_batch_inserts_only_new_ids(source_engine, make_csv) -> None:
+    load_batch(source_engine, make_csv("a.csv", 1, 6, date(2010, 1, 1)))
+    result = load_batch(source_engine, make_csv("b.csv", 4, 6, date(2010, 1, 2)))
+    assert (result.received, result.inserted, result.skipped) == (6, 3, 3)
+    assert [r.id for r in _rows(source_engine)] == list(range(1, 10))
+
+
+def test_an_invalid_row_in_a_later_chunk_rejects_the_whole_batch(
+    source_engine, make_csv, tmp_path
+) -> None:
+    load_batch(source_engine, make_csv("first.csv", 1, 3, date(2010, 1, 1)))
+    before = _rows(source_engine)
+    lines = transaction_lines(10, 9, date(2010, 1, 2))
+    lines[5] = lines[5].replace("$80.00", "80 dollars")
+    path = write_csv(tmp_path / "bad.csv", lines)
+    with pytest.raises(BatchRejected) as caught:
+        # Two-row chunks: the first chunks are staged before the bad one is read.
+        load_batch(source_engine, path, chunk_rows=2)
+    errors = caught.value.errors
+    assert [(e.row, e.column) for e in errors] == [(6, "amount")]
+    assert "80 dollars" in errors[0].reason
+    assert _rows(source_engine) == before
+
+
+def test_errors_are_reported_for_every_bad_row(source_engine, tmp_path) -> None:
+    lines = transaction_lines(1, 5, date(2010, 1, 1))
+    lines[0] = lines[0].replace("Swipe Transaction", "Swipe")
+    lines[3] = lines[3].replace("2010-01-02", "2010-02-30")
+    with pytest.raises(BatchRejected) as caught:
+        load_batch(source_engine, write_csv(tmp_path / "bad.csv", lines))
+    assert [(e.row, e.column) for e in caught.value.errors] == [(1, "use_chip"), (4, "date")]
+    assert _rows(source_engine) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "empty"),
+        (HEADER.encode() + b"\n", "no rows"),
+        (b"id,date\n1,2010-01-01 00:00:00\n", "missing column"),
+        (HEADER.encode() + b"\n1,2010-01-01 00:01:00,1,1,$1.00,Swipe Transaction,1,X,CA,,"
+         b"5411,,extra,fields\n", "malformed CSV"),
+        (HEADER.encode() + b'\n1,"2010-01-01 00:01:00,1,1\n', "malformed CSV"),
+        (HEADER.encode() + b"\n1,2010-01-01 00:01:00,1,1,$1.00,Swipe Transaction,1,Z\xfcrich,"
+         b"CA,,5411,\n", "not UTF-8"),
+    ],
+    ids=["empty", "header-only", "missing-columns", "extra-fields", "open-quote", "latin1"],
+)
+def test_unreadable_input_is_rejected_with_a_message(source_engine, content, expected) -> None:
+    with pytest.raises(BatchRejected) as caught:
+        load_batch(source_engine, io.BytesIO(content))
+    assert expected in str(caught.value)
+    assert _rows(source_engine) == []
+
+
+def test_default_situation_date_moves_forward(source_engine, make_csv) -> None:
+    # Empty table: the latest transaction date of the batch.
+    first = load_batch(source_engine, make_csv("a.csv", 1, 6, date(2010, 1, 1)))
+    assert first.situation_date == date(2010, 1, 2)
+    # A batch of older transactions still gets the day after the latest present.
+    older = load_batch(source_engine, make_csv("b.csv", 100, 3, date(2009, 6, 1)))
+    assert older.situation_date == date(2010, 1, 3)
+    # A batch reaching further than that gets its own latest transaction date.
+    newer = load_batch(source_engine, make_csv("c.csv", 200, 3, date(2010, 3, 1)))
+    assert newer.situation_date == date(2010, 3, 1)
+    assert latest_situation_date(source_engine) == date(2010, 3, 1)
+
+
+def test_given_situation_date_may_not_go_back(source_engine, make_csv) -> None:
+    load_batch(source_engine, make_csv("a.csv", 1, 3, date(2010, 1, 1)), date(2010, 1, 10))
+    before = _rows(source_engine)
+    with pytest.raises(SituationDateConflict, match="earlier than the latest"):
+        load_batch(source_engine, make_csv("b.csv", 10, 3, date(2010, 1, 1)), date(2010, 1, 9))
+    assert _rows(source_engine) == before
+    same_day = load_batch(source_engine, make_csv("c.csv", 20, 3, date(2010, 1, 1)),
+                          date(2010, 1, 10))
+    assert same_day.situation_date == date(2010, 1, 10)
+    stats = table_stats(source_engine)
+    assert stats["rows"] == 6
+    assert stats["batches"] == [{"situation_date": date(2010, 1, 10), "rows": 6}]
+
+
+def test_resolve_situation_date_rules() -> None:
+    assert resolve_situation_date(None, None, date(2010, 1, 5)) == date(2010, 1, 5)
+    assert resolve_situation_date(None, date(2010, 1, 9), date(2010, 1, 5)) == date(2010, 1, 10)
+    assert resolve_situation_date(None, date(2010, 1, 3), date(2010, 1, 5)) == date(2010, 1, 5)
+    assert resolve_situation_date(date(2010, 1, 3), date(2010, 1, 3), date(2011, 1, 1)) == date(
+        2010, 1, 3)
+    with pytest.raises(SituationDateConflict):
+        resolve_situation_date(date(2010, 1, 2), date(2010, 1, 3), date(2010, 1, 1))
+
+
+def test_frames_with_numbers_load_like_csv_text(source_engine) -> None:
+    frame = pd.DataFrame([{
+        "id": 7475327, "date": "2010-01-01 00:01:00", "client_id": 1556, "card_id": 2972,
+        "amount": "$-77.00", "use_chip": "Swipe Transaction", "merchant_id": 59935,
+        "merchant_city": "Beulah", "merchant_state": "ND", "zip": 58523.0, "mcc": 5499,
+        "errors": None,
+    }])
+    result = load_batch(source_engine, frame)
+    assert result.inserted == 1
+    row = _rows(source_engine)[0]
+    assert (row.id, row.zip, row.errors) == (7475327, "58523.0", None)
+
+
+def test_each_dialect_uses_its_bulk_path(source_engine) -> None:
+    expected = PostgresStager if source_engine.dialect.name == "postgresql" else SqliteStager
+    with open_stager(source_engine) as stager:
+        assert isinstance(stager, expected)
+
+
+def test_bulk_load_in_many_chunks(source_engine, make_csv) -> None:
+    path = make_csv("big.csv", 1, 5000, date(2011, 1, 1), per_day=50)
+    seen: list[int] = []
+    result = load_batch(source_engine, path, chunk_rows=700, on_progress=seen.append)
+    assert (result.received, result.inserted) == (5000, 5000)
+    assert seen[-1] == 5000 and seen == sorted(seen)
+    with source_engine.connect() as connection:
+        count, distinct = connection.execute(
+            sa.select(sa.func.count(), sa.func.count(sa.distinct(transaction_data.c.id)))
+        ).one()
+    assert count == distinct == 5000
+
+
+def test_postgresql_urls_use_psycopg3(pg_url) -> None:
+    engine = create_engine_for(pg_url.replace("postgresql+psycopg://", "postgresql://"))
+    try:
+        assert engine.url.drivername == "postgresql+psycopg"
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT 1")).scalar() == 1
+    finally:
+        engine.dispose()
