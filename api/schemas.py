@@ -9,14 +9,23 @@ labeled (an unlabeled transaction is unknown, not legitimate).
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Generic, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 # SQL BIGINT range: larger values cannot be bound as query parameters by either database.
 INT64_MAX = 2**63 - 1
 
+
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # The publish log stores UTC; SQLite returns it without an offset, and RFC 3339 needs one.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 RowT = TypeVar("RowT", bound=BaseModel)
 
@@ -157,13 +166,13 @@ class SummaryPublic(BaseModel):
     riskiest_hours: list[HourFraudPublic]
     riskiest_clients: list[ClientFeaturePublic]
     riskiest_cards: list[CardFeaturePublic]
-    published_at: datetime | None = Field(description="When the datamarts were last published.")
+    published_at: UtcDatetime | None = Field(description="When the datamarts were last published.")
 
 
 class TablePublication(BaseModel):
     table: str
     row_count: int | None
-    published_at: datetime | None
+    published_at: UtcDatetime | None
     lake_version: int | None
 
 
