@@ -266,6 +266,32 @@ class OnlineState:
         }
 
 
+def training_vocabulary(settings: Settings, columns: tuple[str, ...]) -> dict[str, list] | None:
+    """Distinct values of `columns` over all of `silver_transactions` (the training rows).
+
+    DuckDB streams the Delta snapshot, so this stays cheap in memory at any lake size.
+    """
+    import duckdb
+
+    table = _open(settings, TRANSACTIONS)
+    if table is None:
+        return None
+    connection = duckdb.connect()
+    try:
+        connection.register("silver_transactions", table.to_pyarrow_dataset())
+        return {
+            column: [
+                row[0]
+                for row in connection.execute(
+                    f"SELECT DISTINCT {column} FROM silver_transactions WHERE {column} IS NOT NULL"
+                ).fetchall()
+            ]
+            for column in columns
+        }
+    finally:
+        connection.close()
+
+
 def _positions(values: np.ndarray) -> dict[int, np.ndarray]:
     groups = pd.Series(np.arange(len(values))).groupby(values).indices
     return {int(k): v for k, v in groups.items()}

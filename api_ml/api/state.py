@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from api_ml.api.metrics import ScoringMetrics
 from api_ml.api.normalise import Vocabulary
-from api_ml.api.online import OnlineState, StateUnavailable
+from api_ml.api.online import OnlineState, StateUnavailable, training_vocabulary
 from lakehouse.config import Settings
 
 logger = logging.getLogger("lakehouse.api_ml.state")
@@ -62,25 +62,22 @@ class Snapshot:
         return {flavour: served.version for flavour, served in self.models.items()}
 
 
-def vocabulary_of(model: Any, online: OnlineState | None) -> Vocabulary:
+def vocabulary_of(model: Any, settings: Settings) -> Vocabulary:
     """The categorical values the model was trained on.
 
-    The registry records them with the model when training did (`model.vocabulary`);
-    otherwise the lake's training rows (the full model's history) give them; the dataset's
-    documented spellings are the last resort.
+    Taken from the model when training recorded them (`model.vocabulary`), otherwise from
+    the lake's training rows (`silver_transactions`); the dataset's documented spellings
+    (and no foreign country) are the last resort when neither exists.
     """
-    recorded = getattr(model, "vocabulary", None) or getattr(model, "categories", None)
+    recorded = getattr(model, "vocabulary", None)
     if isinstance(recorded, dict) and recorded:
         return Vocabulary.from_values(recorded)
-    if online is not None:
-        history = online.history
-        values = {
-            c: history.column(c).unique().to_pylist()
-            for c in VOCABULARY_COLUMNS
-            if c in history.column_names
-        }
-        return Vocabulary.from_values(values)
-    return Vocabulary()
+    try:
+        found = training_vocabulary(settings, VOCABULARY_COLUMNS)
+    except Exception:  # an unreadable lake must not stop the basic model from serving
+        logger.warning("cannot read the training vocabulary from the lake", exc_info=True)
+        found = None
+    return Vocabulary.from_values(found) if found else Vocabulary()
 
 
 class ModelHolder:
@@ -157,7 +154,7 @@ class ModelHolder:
             except StateUnavailable as exc:
                 raise StateUnavailable(f"{name} v{model.version} is registered but {exc}") from exc
         logger.info("serving %s version %s", name, model.version)
-        return ServingModel(model, vocabulary_of(model, online), _now(), online)
+        return ServingModel(model, vocabulary_of(model, self.settings), _now(), online)
 
 
 class _NoChampion(RuntimeError):
