@@ -29,8 +29,8 @@ run: install ## Run the whole platform on embedded defaults (lakehouse demo)
 test: install ## Run the whole test suite
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-lint: install ## Static checks: ruff, compose, Dockerfiles, shell, Ansible, Terraform
-	$(VENV)/bin/ruff check .
+lint: install ## Static checks: ruff, compose, Dockerfiles, shell, Ansible, Terraform, checkov, promtool
+	VENV=$(VENV) bash scripts/lint.sh
 
 bench: install ## Benchmarks at scale; prints figures and ratios against baselines
 	$(PY) -m benchmarks.run $(BENCH_ARGS)

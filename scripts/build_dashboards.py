@@ -207,13 +207,32 @@ def model_monitoring() -> dict:
     ])
 
 
+BUILDERS = {
+    "platform-health": platform_health,
+    "fraud-analytics": fraud_analytics,
+    "model-monitoring": model_monitoring,
+}
+
+
 def main() -> None:
+    """Write the dashboards; with `--check`, only verify the committed files are current."""
+    check = "--check" in sys.argv[1:]
     OUT.mkdir(parents=True, exist_ok=True)
-    for name, build in (("platform-health", platform_health), ("fraud-analytics", fraud_analytics),
-                        ("model-monitoring", model_monitoring)):
+    stale = []
+    for name, build in BUILDERS.items():
         path = OUT / f"{name}.json"
-        path.write_text(json.dumps(build(), indent=2, ensure_ascii=False) + "\n")
+        text = json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+        if check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(str(path))
+            continue
+        path.write_text(text)
         sys.stdout.write(f"wrote {path}\n")
+    if stale:
+        sys.stderr.write(f"out of date: {', '.join(stale)}; run scripts/build_dashboards.py\n")
+        raise SystemExit(1)
+    if check:
+        sys.stdout.write("dashboards are up to date\n")
 
 
 if __name__ == "__main__":
