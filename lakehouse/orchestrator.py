@@ -140,11 +140,14 @@ def run_pipeline(
     settings: Settings | None = None,
     *,
     only: str | None = None,
+    skip: tuple[str, ...] = (),
     engine_name: str | None = None,
     metrics: PipelineMetrics | None = None,
     on_stage: Callable[[str, StageResult | None], None] | None = None,
 ) -> list[StageResult]:
     """Run the plan; returns one result per stage (failed upstream → downstream `skipped`).
+
+    `skip` names stages left out of this run (e.g. `train` when only the tables are wanted).
 
     `on_stage(name, None)` is called when a stage starts and `on_stage(name, result)` when it
     ends, so a caller can drive a progress display.
@@ -154,7 +157,9 @@ def run_pipeline(
     for stage in plan(only):
         blocked = [u for u in stage.upstream if results.get(u) and results[u].status in
                    ("failed", "skipped")]
-        if stage.name == "train" and not training_available():
+        if stage.name in skip:
+            result = StageResult(stage.name, status="skipped", message="skipped on request")
+        elif stage.name == "train" and not training_available():
             result = StageResult("train", status="skipped",
                                  message="lakehouse.pipeline.ml is not installed yet")
         elif blocked:

@@ -25,6 +25,8 @@ console = Console(stderr=True)
 
 StageOption = Annotated[str | None, typer.Option(
     "--stage", help="Run only this stage: bronze, silver, gold, publish or train.")]
+SkipOption = Annotated[list[str] | None, typer.Option(
+    "--skip", help="Leave this stage out (repeatable), e.g. --skip train.")]
 EngineOption = Annotated[str | None, typer.Option(
     "--engine", help="Engine for silver and gold: duckdb or spark (default: LAKEHOUSE_ENGINE).")]
 
@@ -48,7 +50,8 @@ def _setup_logging() -> object:
     return install_elasticsearch_handler(settings.elasticsearch_url)
 
 
-def run_once(stage: str | None, engine: str | None, metrics: PipelineMetrics | None) -> bool:
+def run_once(stage: str | None, engine: str | None, metrics: PipelineMetrics | None,
+             skip: tuple[str, ...] = ()) -> bool:
     """Run the pipeline with a progress display and print the summary; True on success."""
     from lakehouse.orchestrator import STAGES, run_pipeline
 
@@ -66,8 +69,8 @@ def run_once(stage: str | None, engine: str | None, metrics: PipelineMetrics | N
                 status = getattr(result, "status", "")
                 progress.update(tasks[name], description=f"{name}: {status}", total=1, completed=1)
 
-        results = run_pipeline(get_settings(), only=stage, engine_name=engine, metrics=metrics,
-                               on_stage=on_stage)
+        results = run_pipeline(get_settings(), only=stage, skip=skip, engine_name=engine,
+                               metrics=metrics, on_stage=on_stage)
     table = Table(title="Pipeline summary")
     for column in ("stage", "status", "rows in", "rows out", "seconds", "tables written"):
         table.add_column(column, justify="right" if column.startswith(("rows", "sec")) else "left")
@@ -91,18 +94,23 @@ def _tables_cell(result: object) -> str:
 
 
 @app.command("run")
-def run(stage: StageOption = None, engine: EngineOption = None) -> None:
+def run(stage: StageOption = None, engine: EngineOption = None, skip: SkipOption = None) -> None:
     """Run the pipeline once (all stages in dependency order, or one with --stage)."""
     from lakehouse.orchestrator import STAGES
 
     if stage is not None and stage not in STAGES:
         console.print(f"[red]Unknown stage {stage!r}.[/] Choose one of: {', '.join(STAGES)}.")
         raise typer.Exit(2)
+    unknown = [name for name in skip or [] if name not in STAGES]
+    if unknown:
+        console.print(f"[red]Unknown stage {unknown[0]!r} in --skip.[/] "
+                      f"Choose from: {', '.join(STAGES)}.")
+        raise typer.Exit(2)
     if engine is not None and engine not in ("duckdb", "spark"):
         console.print(f"[red]Unknown engine {engine!r}.[/] Choose duckdb or spark.")
         raise typer.Exit(2)
     shipper = _setup_logging()
-    ok = run_once(stage, engine, PipelineMetrics())
+    ok = run_once(stage, engine, PipelineMetrics(), tuple(skip or ()))
     if shipper is not None:
         shipper.flush()  # type: ignore[attr-defined]
     raise typer.Exit(0 if ok else 1)

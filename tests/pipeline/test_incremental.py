@@ -27,7 +27,7 @@ def _use_data_dir(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
 
 
 def _run_ok() -> None:
-    for result in run_pipeline(get_settings()):
+    for result in run_pipeline(get_settings(), skip=("train",)):
         if result.stage in PIPELINE_STAGES:
             assert result.status in ("success", "up_to_date"), (result.stage, result.message)
 
