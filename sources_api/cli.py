@@ -134,11 +134,12 @@ def split(
         raise _fail(f"--by must be month, day or parts, not {by!r}")
     if parts is not None and by != "parts":
         by = "parts"  # `--parts N` alone is an unambiguous request
-    size = file.stat().st_size if file.is_file() else None
+    if not file.is_file():
+        raise _fail(f"{file} does not exist or is not a file")
     try:
         with Progress(TextColumn("split {task.description}"), BarColumn(), DownloadColumn(),
                       TimeElapsedColumn(), console=errors_console) as progress:
-            task = progress.add_task(file.name, total=size)
+            task = progress.add_task(file.name, total=file.stat().st_size)
             report = split_transactions(file, by, parts, out,  # type: ignore[arg-type]
                                         on_progress=lambda n: progress.update(task, completed=n))
     except SplitError as exc:
