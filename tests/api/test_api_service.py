@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
-from api_reference_marts import publish_datamarts, read_table
+from api_pipeline_marts import publish_with_pipeline
+from api_reference_marts import read_table
 
 from api.datamarts import DATAMARTS
 from api.routers.summary import DEFAULT_MIN_LABELED, DEFAULT_TOP
@@ -25,7 +26,7 @@ HINT = "datamarts not published yet: run `lakehouse pipeline run`"
 
 
 def test_health_is_503_before_publish_and_200_after(
-    analytics_url: str, serve_api: Any, reference_marts: dict[str, pd.DataFrame]
+    analytics_url: str, serve_api: Any, pipeline_marts: dict[str, pa.Table]
 ) -> None:
     with serve_api(analytics_url) as base:
         response = httpx.get(f"{base}/health")
@@ -35,14 +36,14 @@ def test_health_is_503_before_publish_and_200_after(
         assert listing.status_code == 503 and listing.json()["error"] == HINT
         assert httpx.get(f"{base}/summary").status_code == 503
 
-        publish_datamarts(analytics_url, reference_marts)
+        publish_with_pipeline(analytics_url, pipeline_marts)
         response = httpx.get(f"{base}/health")
         assert response.status_code == 200
         body = response.json()
         assert body["status"] == "ok"
         assert body["database"] == analytics_url.split(":")[0].split("+")[0]
         rows = {entry["table"]: entry["row_count"] for entry in body["datamarts"]}
-        assert rows == {table: len(reference_marts[table]) for table in TABLES}
+        assert rows == {table: pipeline_marts[table].num_rows for table in TABLES}
 
 
 def test_health_names_a_datamart_missing_from_publish_log(
