@@ -14,12 +14,15 @@ from typing import Any
 
 import httpx
 import pyarrow as pa
+import pytest
 import sqlalchemy as sa
 from api_pipeline_marts import publish_with_pipeline
 from api_reference_marts import read_table
 
 from api.datamarts import DATAMARTS
+from api.fastapi_app import create_app
 from api.routers.summary import DEFAULT_MIN_LABELED, DEFAULT_TOP
+from lakehouse.config import Settings
 
 TABLES = [datamart.table for datamart in DATAMARTS.values()]
 HINT = "datamarts not published yet: run `lakehouse pipeline run`"
@@ -129,3 +132,16 @@ def test_metrics_count_requests_per_route_template(api_url: str) -> None:
     refused = 'method="GET",route="/velocity",service="api",status="422"'
     assert series[f"http_requests_total{{{refused}}}"] == 1
     assert series[f"http_request_duration_seconds_count{{{by_key}}}"] == 3
+
+
+def test_a_malformed_database_url_fails_at_start_up() -> None:
+    with pytest.raises(ValueError, match="LAKEHOUSE_ANALYTICS_DB_URL is not a database URL"):
+        create_app(Settings(analytics_db_url="analytics.db"))
+
+
+def test_a_plain_postgresql_url_uses_psycopg(
+    pg_url: str, serve_api: Any, pipeline_marts: dict[str, pa.Table]
+) -> None:
+    publish_with_pipeline(pg_url, pipeline_marts)
+    with serve_api(pg_url.replace("postgresql+psycopg://", "postgresql://")) as base:
+        assert httpx.get(f"{base}/health").status_code == 200
