@@ -1,0 +1,140 @@
+"""Normal spending: the legitimate transactions of one chunk of days, as numpy arrays.
+
+The generator calls `normal_rows` once per chunk with the chunk's day range and row count;
+every draw is vectorized over the chunk. Clients pick a channel (online, abroad, travel in
+another state, or a favourite merchant at home), a card (the first one most often), an amount
+around the category's median scaled by their own spending level, and sometimes an error.
+The resulting `Rows` go to the fraud overlay and then to the CSV writer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from lakehouse import formats
+from lakehouse.datagen import geography, mcc
+from lakehouse.datagen.params import GeneratorParams
+from lakehouse.datagen.population import KIND_ABROAD, KIND_US, Population
+from lakehouse.datagen.timeline import SECONDS_PER_DAY, Timeline, draw_minutes
+
+SWIPE, CHIP, ONLINE = 0, 1, 2
+
+
+@dataclass
+class Rows:
+    """Transactions as parallel arrays (merchant and card are positions in the population)."""
+
+    ts: np.ndarray
+    client: np.ndarray
+    card: np.ndarray
+    merchant: np.ndarray
+    cents: np.ndarray
+    chip: np.ndarray
+    errors: np.ndarray  # bit k set = ERROR_VALUES[k]
+    fraud: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def take(self, index: np.ndarray) -> Rows:
+        return Rows(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    @staticmethod
+    def concat(parts: list[Rows]) -> Rows:
+        return Rows(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])
+                       for f in fields(Rows)})
+
+    @staticmethod
+    def empty() -> Rows:
+        return Rows(*(np.empty(0, dtype=d) for d in (np.int64, np.int64, np.int64, np.int64,
+                                                     np.int64, np.int8, np.int16, bool)))
+
+
+def pick_cumulative(rng: np.random.Generator, cum: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Column chosen per row from per-row cumulative probabilities `cum[rows]`."""
+    u = rng.random(len(rows))
+    return (cum[rows] < u[:, None]).sum(axis=1).clip(max=cum.shape[1] - 1)
+
+
+def pick_card(rng: np.random.Generator, population: Population, client: np.ndarray) -> np.ndarray:
+    """A card of each client; the first card is the everyday one (u**2 favours low ranks)."""
+    count = population.card_count[client]
+    rank = np.minimum((count * rng.random(len(client)) ** 2).astype(np.int64), count - 1)
+    return population.card_start[client] + rank
+
+
+def draw_errors(rng: np.random.Generator, rates: tuple[float, ...], online: np.ndarray,
+                second_share: float) -> np.ndarray:
+    """Error bit masks: independent errors, Bad PIN only in person, a few combinations."""
+    n = len(online)
+    bits = np.zeros(n, dtype=np.int16)
+    for k, rate in enumerate(rates):
+        hit = rng.random(n) < rate
+        if formats.ERROR_VALUES[k] == "Bad PIN":
+            hit &= ~online
+        bits |= hit.astype(np.int16) << k
+    combo = (bits != 0) & (rng.random(n) < second_share)
+    extra = rng.choice(len(rates), size=int(combo.sum()), p=np.array(rates) / sum(rates))
+    bits[combo] |= (1 << extra).astype(np.int16)
+    return bits
+
+
+def chip_share(params: GeneratorParams, timeline: Timeline, ts: np.ndarray) -> np.ndarray:
+    """Share of in-person chip-card rows written as Chip Transaction at each time."""
+    start = timeline.day_of(params.chip_start) * SECONDS_PER_DAY
+    ramp = np.clip((ts - start) / (params.chip_adoption_days * SECONDS_PER_DAY), 0.0, 1.0)
+    return params.chip_final_share * ramp
+
+
+def draw_chip(rng: np.random.Generator, population: Population, card: np.ndarray,
+              online: np.ndarray, share: np.ndarray) -> np.ndarray:
+    chip = np.where(population.card_has_chip[card] & (rng.random(len(card)) < share), CHIP, SWIPE)
+    return np.where(online, ONLINE, chip).astype(np.int8)
+
+
+def country_weights(population: Population, pool: np.ndarray) -> np.ndarray:
+    """Chance of each abroad merchant for legitimate travel (per-country shares)."""
+    share = np.array([c[2] for c in geography.COUNTRIES])
+    country = population.merchant_country[pool]
+    per_country = np.bincount(country, minlength=len(share))
+    w = share[country] / per_country[country]
+    return w / w.sum()
+
+
+def normal_rows(rng: np.random.Generator, population: Population, params: GeneratorParams,
+                timeline: Timeline, rows: int, days: tuple[int, int]) -> Rows:
+    """`rows` legitimate transactions on days `[days[0], days[1])`, unsorted."""
+    client = rng.choice(population.clients, size=rows, p=population.rate)
+    day = rng.integers(days[0], days[1], rows)
+    ts = draw_minutes(rng, day, np.array(params.hours), population.hour_shift[client])
+    online = rng.random(rows) < population.online_share[client]
+    abroad = ~online & (rng.random(rows) < params.abroad_share)
+    travel = ~online & ~abroad & (rng.random(rows) >= params.home_state_share)
+    home = ~(online | abroad | travel)
+    merchant = np.empty(rows, dtype=np.int64)
+    merchant[home] = population.favourites[
+        client[home], pick_cumulative(rng, population.favourite_cum, client[home])]
+    merchant[online] = population.online_favourites[
+        client[online], pick_cumulative(rng, population.online_favourite_cum, client[online])]
+    us_pool = np.flatnonzero(population.merchant_kind == KIND_US)
+    merchant[travel] = rng.choice(us_pool, size=int(travel.sum()))
+    abroad_pool = np.flatnonzero(population.merchant_kind == KIND_ABROAD)
+    merchant[abroad] = rng.choice(abroad_pool, size=int(abroad.sum()),
+                                  p=country_weights(population, abroad_pool))
+    card = pick_card(rng, population, client)
+    median = (mcc.MEDIAN_AMOUNT[population.merchant_mcc[merchant]] * params.amount_scale
+              * population.amount_scale[client])
+    cents = np.maximum(np.round(rng.lognormal(np.log(median), params.amount_sigma) * 100), 1)
+    refund = rng.random(rows) < params.refund_share
+    return Rows(
+        ts=ts,
+        client=client,
+        card=card,
+        merchant=merchant,
+        cents=np.where(refund, -cents, cents).astype(np.int64),
+        chip=draw_chip(rng, population, card, online, chip_share(params, timeline, ts)),
+        errors=draw_errors(rng, params.error_rates, online, params.second_error_share),
+        fraud=np.zeros(rows, dtype=bool),
+    )
