@@ -43,6 +43,7 @@ CARDS = "silver/cards"
 USERS = "silver/users"
 CARD_STATIC = ("has_chip", "num_cards_issued", "card_on_dark_web", "acct_open_date")
 USER_STATIC = ("current_age", "gender", "latitude", "longitude")
+REPLAY_MARGIN_DAYS = 1
 # Synthetic ids for scored events: negative, so they never meet a real transaction id.
 _event_ids = itertools.count(1)
 
@@ -102,7 +103,9 @@ class OnlineState:
         ts_max = pc.max(dataset.to_table(columns=["ts"]).column("ts")).as_py()
         if ts_max is None:
             raise StateUnavailable(f"silver_transactions under {settings.lake} is empty")
-        since = ts_max - timedelta(days=history_days)
+        # One more day than any look-back: transactions of the latest day (replayed, or
+        # arriving late) still find their full history.
+        since = ts_max - timedelta(days=history_days + REPLAY_MARGIN_DAYS)
         history = dataset.to_table(
             filter=pc.field("ts") >= pa.scalar(since, dataset.schema.field("ts").type)
         ).sort_by([("ts", "ascending"), ("transaction_id", "ascending")])
@@ -207,7 +210,7 @@ class OnlineState:
         card = self.cards.get(int(extra["card_id"]), {})
         user = self.users.get(int(extra["client_id"]), {})
         row = {
-            "transaction_id": -next(_event_ids),
+            "transaction_id": extra.get("transaction_id") or -next(_event_ids),
             "ts": ts,
             "tx_date": ts.date(),
             "hour": ts.hour,

@@ -84,6 +84,13 @@ class TransactionBase(BaseModel):
 class TransactionRequest(TransactionBase):
     """Seed payload plus the optional fields that select the full (behavioural) model."""
 
+    transaction_id: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_ID,
+        description="Re-score a transaction the lake already holds: its stored copy is "
+        "replaced by this one instead of counting twice in the card's history.",
+    )
     card_id: int | None = Field(None, ge=0, le=MAX_ID)
     client_id: int | None = Field(None, ge=0, le=MAX_ID)
     merchant_id: int | None = Field(None, ge=0, le=MAX_ID)
@@ -103,6 +110,7 @@ class TransactionRequest(TransactionBase):
 
 
 OPTIONAL_FIELDS = (
+    "transaction_id",
     "card_id",
     "client_id",
     "merchant_id",

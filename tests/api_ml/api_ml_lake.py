@@ -101,7 +101,7 @@ def _normal(
 
 def _fraud(rng: np.random.Generator, cards: pd.DataFrame) -> pd.DataFrame:
     bursts = []
-    for card in cards.sample(10, random_state=int(rng.integers(1 << 30))).itertuples():
+    for card in cards.sample(24, random_state=int(rng.integers(1 << 30))).itertuples():
         start = START + timedelta(
             days=int(rng.integers(10, DAYS - 2)), hours=int(rng.integers(0, 20))
         )
@@ -214,6 +214,7 @@ def payload_from_silver(row: dict[str, object]) -> dict[str, object]:
     assert isinstance(ts, datetime)
     errors = row["errors"]
     return {
+        "transaction_id": row["transaction_id"],
         "amount": row["amount"],
         "card_brand": row["card_brand"],
         "card_type": row["card_type"],
