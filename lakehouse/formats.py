@@ -138,7 +138,7 @@ def text_column(frame: pd.DataFrame, name: str) -> pd.Series:
     return column.astype(str)
 
 
-class _Collector:
+class ErrorCollector:
     """Gathers bad-row masks per column, keeping at most `limit` messages of each."""
 
     def __init__(self, first_row: int, limit: int) -> None:
@@ -164,7 +164,7 @@ def _arrow(values: pd.Series) -> pa.Array:
     return array
 
 
-def _bad(values: pd.Series, pattern: str, allow_empty: bool = False) -> np.ndarray:
+def mismatches(values: pd.Series, pattern: str, allow_empty: bool = False) -> np.ndarray:
     """Rows whose text does not match `pattern` entirely (optionally allowing "")."""
     anchored = f"^(?:{pattern})$"
     if allow_empty:
@@ -173,8 +173,8 @@ def _bad(values: pd.Series, pattern: str, allow_empty: bool = False) -> np.ndarr
     return ~ok.to_numpy(zero_copy_only=False)
 
 
-def _check_dates(values: pd.Series, out: _Collector) -> None:
-    shape_bad = _bad(values, DATE_RE)
+def _check_dates(values: pd.Series, out: ErrorCollector) -> None:
+    shape_bad = mismatches(values, DATE_RE)
     out.add(shape_bad, values, "date", "{value} is not a date like 2010-01-01 00:01:00")
     # The shape is right but the calendar may not be (2019-02-30, 25:00): parse to be sure.
     # Arrow's strptime rolls 02-30 over to 03-02, so the parsed day must equal the written one.
@@ -187,8 +187,8 @@ def _check_dates(values: pd.Series, out: _Collector) -> None:
     out.add(not_real, values, "date", "{value} is not a real date and time")
 
 
-def _check_ids(values: pd.Series, out: _Collector) -> None:
-    bad = _bad(values, INTEGER_RE)
+def _check_ids(values: pd.Series, out: ErrorCollector) -> None:
+    bad = mismatches(values, INTEGER_RE)
     out.add(bad, values, "id", "{value} is not a positive integer id")
     duplicated = values.duplicated(keep="first").to_numpy() & ~bad
     positions = np.flatnonzero(duplicated)[: out.limit]
@@ -202,7 +202,7 @@ def _check_ids(values: pd.Series, out: _Collector) -> None:
             ))
 
 
-def _check_location(frame: pd.DataFrame, out: _Collector) -> None:
+def _check_location(frame: pd.DataFrame, out: ErrorCollector) -> None:
     city = text_column(frame, "merchant_city")
     state = text_column(frame, "merchant_state")
     zip_code = text_column(frame, "zip")
@@ -212,7 +212,7 @@ def _check_location(frame: pd.DataFrame, out: _Collector) -> None:
             "{value} must be empty when merchant_city is ONLINE")
     out.add(online & (zip_code != "").to_numpy(), zip_code, "zip",
             "{value} must be empty when merchant_city is ONLINE")
-    out.add(_bad(zip_code, ZIP_RE, allow_empty=True), zip_code, "zip",
+    out.add(mismatches(zip_code, ZIP_RE, allow_empty=True), zip_code, "zip",
             "{value} is not a zip like 58523.0 (or empty)")
 
 
@@ -228,23 +228,24 @@ def validate_transactions(
     header = validate_transaction_header(list(frame.columns))
     if header:
         return header[:max_errors]
-    out = _Collector(first_row, max_errors)
+    out = ErrorCollector(first_row, max_errors)
     _check_ids(text_column(frame, "id"), out)
     _check_dates(text_column(frame, "date"), out)
     for name in ("client_id", "card_id", "merchant_id"):
         values = text_column(frame, name)
-        out.add(_bad(values, INTEGER_RE), values, name, "{value} is not a positive integer id")
+        out.add(mismatches(values, INTEGER_RE), values, name,
+                "{value} is not a positive integer id")
     amount = text_column(frame, "amount")
-    out.add(_bad(amount, AMOUNT_RE), amount, "amount",
+    out.add(mismatches(amount, AMOUNT_RE), amount, "amount",
             "{value} is not a dollar amount like $-77.00")
     use_chip = text_column(frame, "use_chip")
     out.add(~use_chip.isin(USE_CHIP_VALUES), use_chip, "use_chip",
             "{value} is not one of " + ", ".join(USE_CHIP_VALUES))
     _check_location(frame, out)
     mcc = text_column(frame, "mcc")
-    out.add(_bad(mcc, MCC_RE), mcc, "mcc", "{value} is not a 4-digit merchant category code")
+    out.add(mismatches(mcc, MCC_RE), mcc, "mcc", "{value} is not a 4-digit merchant category code")
     errors = text_column(frame, "errors")
-    out.add(_bad(errors, ERRORS_RE, allow_empty=True), errors, "errors",
+    out.add(mismatches(errors, ERRORS_RE, allow_empty=True), errors, "errors",
             "{value} is not empty or a comma-joined list of " + ", ".join(ERROR_VALUES))
     column_order = {name: i for i, name in enumerate(TRANSACTION_COLUMNS)}
     out.errors.sort(key=lambda e: (e.row, column_order.get(e.column, 99)))
