@@ -20,10 +20,7 @@ Rules, in the words of the contract:
 
 from __future__ import annotations
 
-import csv
-import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -32,19 +29,15 @@ from typing import IO, Any
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from lakehouse.formats import (
-    TRANSACTION_COLUMNS,
-    RowError,
-    validate_transaction_header,
-    validate_transactions,
-)
+from lakehouse.formats import RowError, validate_transactions
 from sources_api.db import ensure_schema, latest_situation_date
+from sources_api.reading import CsvUnreadable, read_csv_chunks
 from sources_api.staging import open_stager
 
 DEFAULT_CHUNK_ROWS = 200_000
 DEFAULT_MAX_ERRORS = 1000
 
-BatchSource = pd.DataFrame | Path | str | IO[bytes] | IO[str]
+BatchSource = pd.DataFrame | Path | str | IO[bytes]
 
 
 @dataclass(frozen=True)
@@ -103,67 +96,15 @@ def _as_text_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.fillna("").astype(str)
 
 
-def _parse_failure(exc: Exception) -> RowError:
-    message = str(exc).strip()
-    # pandas counts file lines from 1 with the header as line 1, i.e. data row = line - 1.
-    line = re.search(r"line (\d+)", message)
-    row = max(int(line.group(1)) - 1, 1) if line else 0
-    fields = re.search(r"Expected (\d+) fields in line \d+, saw (\d+)", message)
-    if fields:
-        return RowError(row, "", f"malformed CSV: {fields.group(2)} fields where the header "
-                                 f"has {fields.group(1)}")
-    return RowError(row, "", f"malformed CSV: {message}")
-
-
-@contextmanager
-def _binary(source: Path | str | IO[bytes] | IO[str]) -> Iterator[IO[Any]]:
-    if isinstance(source, str | Path):
-        with Path(source).open("rb") as handle:
-            yield handle
-    else:
-        yield source  # the caller's file object: the caller closes it
-
-
-def _check_header(handle: IO[Any]) -> None:
-    """Reject a file whose first line is not the transactions header, then rewind it."""
-    first = handle.readline()
-    if not first:
-        raise BatchRejected([RowError(0, "", "the file is empty: expected the header "
-                                      + ",".join(TRANSACTION_COLUMNS) + " and rows")])
-    text = first.decode("utf-8-sig") if isinstance(first, bytes) else first.lstrip("\ufeff")
-    errors = validate_transaction_header(next(csv.reader([text.rstrip("\r\n")]), []))
-    if errors:
-        raise BatchRejected(errors)
-    handle.seek(0)
-
-
 def read_chunks(source: BatchSource, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """The batch as text frames of at most `chunk_rows` rows; unreadable input → BatchRejected.
-
-    The header is checked on its own first, then the file is parsed with the header as a
-    data line (`header=None`): that way pandas measures every row against the header's
-    field count and refuses a row with extra fields instead of silently shifting it into an
-    index. A row with missing trailing fields reads as empty values, which the format rules
-    then judge like any empty field.
-    """
+    """The batch as text frames of about `chunk_rows` rows; unreadable input → BatchRejected."""
     if isinstance(source, pd.DataFrame):
         yield _as_text_frame(source)
         return
     try:
-        with _binary(source) as handle:
-            _check_header(handle)
-            # utf-8-sig: a spreadsheet's byte-order mark must not turn "id" into "\ufeffid".
-            with pd.read_csv(handle, header=None, dtype=str, keep_default_na=False,
-                             na_filter=False, chunksize=chunk_rows,
-                             encoding="utf-8-sig") as reader:
-                for index, chunk in enumerate(reader):
-                    chunk = chunk.iloc[1:] if index == 0 else chunk
-                    yield chunk.set_axis(list(TRANSACTION_COLUMNS), axis=1).reset_index(drop=True)
-    except (pd.errors.ParserError, csv.Error) as exc:
-        raise BatchRejected([_parse_failure(exc)]) from None
-    except UnicodeDecodeError as exc:
-        raise BatchRejected([RowError(0, "", f"the file is not UTF-8 text ({exc.reason} "
-                                      f"at byte {exc.start})")]) from None
+        yield from read_csv_chunks(source, chunk_rows)
+    except CsvUnreadable as exc:
+        raise BatchRejected(exc.errors) from None
 
 
 def _latest_day(chunk: pd.DataFrame) -> date:

@@ -16,12 +16,15 @@ at the end (it may depend on the latest transaction date in the batch).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, Protocol
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 from sqlalchemy.engine import Engine
 
 from sources_api.db import SOURCE_COLUMNS, _as_date
@@ -61,12 +64,15 @@ class PostgresStager:
         self.cursor.execute(f"CREATE TEMP TABLE {STAGING_TABLE} ({_STAGING_DDL}) ON COMMIT DROP")
 
     def stage(self, chunk: pd.DataFrame) -> None:
-        # CSV text is the fastest thing COPY ingests; an unquoted empty field is read as NULL.
-        text = chunk.loc[:, list(SOURCE_COLUMNS)].to_csv(index=False, header=False)
+        # CSV is the fastest text COPY ingests, and Arrow writes it in C++ (pandas' to_csv is
+        # several times slower). Empty strings stay "" here; the final NULLIF maps them.
+        table = pa.Table.from_pandas(chunk.loc[:, list(SOURCE_COLUMNS)], preserve_index=False)
+        buffer = io.BytesIO()
+        pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False))
         with self.cursor.copy(
             f"COPY {STAGING_TABLE} ({_COLUMN_LIST}) FROM STDIN WITH (FORMAT csv)"
         ) as copy:
-            copy.write(text)
+            copy.write(buffer.getbuffer())
 
     def latest_situation_date(self) -> date | None:
         # Blocks other loaders (not readers) until commit, so "latest" cannot change under us.

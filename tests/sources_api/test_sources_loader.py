@@ -64,14 +64,16 @@ def test_an_invalid_row_in_a_later_chunk_rejects_the_whole_batch(
 ) -> None:
     load_batch(source_engine, make_csv("first.csv", 1, 3, date(2010, 1, 1)))
     before = _rows(source_engine)
-    lines = transaction_lines(10, 9, date(2010, 1, 2))
-    lines[5] = lines[5].replace("$80.00", "80 dollars")
+    lines = transaction_lines(10, 150, date(2010, 1, 2))
+    lines[101] = lines[101].replace("$80.00", "80 dollars")
     path = write_csv(tmp_path / "bad.csv", lines)
+    seen: list[int] = []
     with pytest.raises(BatchRejected) as caught:
-        # Two-row chunks: the first chunks are staged before the bad one is read.
-        load_batch(source_engine, path, chunk_rows=2)
+        # Small chunks: the first ones are staged before the bad one is read.
+        load_batch(source_engine, path, chunk_rows=10, on_progress=seen.append)
+    assert seen and seen[0] < 102
     errors = caught.value.errors
-    assert [(e.row, e.column) for e in errors] == [(6, "amount")]
+    assert [(e.row, e.column) for e in errors] == [(102, "amount")]
     assert "80 dollars" in errors[0].reason
     assert _rows(source_engine) == before
 
@@ -184,3 +186,14 @@ def test_postgresql_urls_use_psycopg3(pg_url) -> None:
             assert connection.execute(sa.text("SELECT 1")).scalar() == 1
     finally:
         engine.dispose()
+
+
+def test_malformed_row_is_located(source_engine, tmp_path) -> None:
+    lines = transaction_lines(1, 300, date(2010, 1, 1))
+    lines[250] += ",surplus"
+    with pytest.raises(BatchRejected) as caught:
+        load_batch(source_engine, write_csv(tmp_path / "t.csv", lines), chunk_rows=40)
+    error = caught.value.errors[-1]
+    assert error.row == 251
+    assert "13 fields where the header has 12" in error.reason
+    assert _rows(source_engine) == []
