@@ -76,8 +76,8 @@ class ElasticsearchHandler(logging.Handler):
                     self._idle.set()
                     continue
                 self._idle.clear()
-                if backoff and not self._stop.is_set():
-                    time.sleep(backoff)
+                if backoff:
+                    self._stop.wait(backoff)  # closing cuts the wait short
                 if self._post(client, batch):
                     self.shipped += len(batch)
                     backoff = 0.0

@@ -1,0 +1,127 @@
+"""Shipping logs to Elasticsearch in bulk without ever blocking or crashing the caller.
+
+Elasticsearch itself cannot run on this machine, so `FakeElasticsearch` stands in for it: a
+real HTTP server on loopback that accepts `POST /_bulk` NDJSON the way Elasticsearch does and
+records what it received. The failure cases use a closed port and a server that hangs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from conftest import free_port
+
+from lakehouse.observability.elasticsearch import (
+    ElasticsearchHandler,
+    install_elasticsearch_handler,
+)
+
+
+class FakeElasticsearch(ThreadingHTTPServer):
+    """Stand-in for Elasticsearch's `_bulk` endpoint (records every request body)."""
+
+    def __init__(self, hang: threading.Event | None = None) -> None:
+        self.requests: list[list[dict]] = []
+        self.hang = hang
+        super().__init__(("127.0.0.1", 0), _BulkHandler)
+
+
+class _BulkHandler(BaseHTTPRequestHandler):
+    server: FakeElasticsearch
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        if self.server.hang is not None:
+            self.server.hang.wait(10)
+        lines = [json.loads(line) for line in body.splitlines() if line]
+        self.server.requests.append(lines)
+        answer = json.dumps({"took": 1, "errors": False, "items": []}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def fake_es(hang: threading.Event | None = None) -> Iterator[FakeElasticsearch]:
+    server = FakeElasticsearch(hang)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        if hang is not None:
+            hang.set()
+        server.shutdown()
+        server.server_close()
+
+
+def _logger(handler: logging.Handler, name: str) -> logging.Logger:
+    logger = logging.getLogger(f"lakehouse.test.{name}")
+    logger.handlers = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    return logger
+
+
+def test_records_are_shipped_in_bulk_ndjson() -> None:
+    with fake_es() as server:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        handler = ElasticsearchHandler(url, batch_size=50, flush_interval=0.1)
+        logger = _logger(handler, "bulk")
+        for i in range(120):
+            logger.info("stage finished", extra={"stage": "silver", "i": i})
+        handler.flush(timeout=10)
+        handler.close()
+    actions = [line for request in server.requests for line in request[0::2]]
+    documents = [line for request in server.requests for line in request[1::2]]
+    assert len(documents) == 120 and handler.shipped == 120 and handler.dropped == 0
+    assert len(server.requests) >= 3  # batches, not one request per record
+    assert all(a["index"]["_index"].startswith("lakehouse-logs-") for a in actions)
+    assert documents[0]["message"] == "stage finished" and documents[0]["stage"] == "silver"
+    assert sorted(d["i"] for d in documents) == list(range(120))
+
+
+def test_elasticsearch_down_drops_and_counts_never_raises() -> None:
+    handler = ElasticsearchHandler(f"http://127.0.0.1:{free_port()}", batch_size=1000,
+                                   flush_interval=0.05, timeout=0.5)
+    logger = _logger(handler, "down")
+    for i in range(500):
+        logger.info("record %d", i)  # must return at once even though nothing listens
+    handler.flush(timeout=10)
+    handler.close()
+    assert handler.shipped == 0 and handler.dropped == 500
+
+
+def test_a_full_buffer_drops_instead_of_blocking() -> None:
+    hang = threading.Event()
+    with fake_es(hang) as server:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        handler = ElasticsearchHandler(url, capacity=10, batch_size=5, flush_interval=0.05,
+                                       timeout=5)
+        logger = _logger(handler, "full")
+        for i in range(200):
+            logger.info("record %d", i)  # the shipper is stuck in a hanging request
+        assert handler.dropped >= 200 - 10 - 5
+        hang.set()
+        handler.close()
+
+
+def test_install_is_idempotent_and_off_without_url() -> None:
+    root = logging.getLogger("lakehouse")
+    assert install_elasticsearch_handler(None) is None
+    first = install_elasticsearch_handler(f"http://127.0.0.1:{free_port()}")
+    second = install_elasticsearch_handler(f"http://127.0.0.1:{free_port()}")
+    shippers = [h for h in root.handlers if isinstance(h, ElasticsearchHandler)]
+    assert shippers == [second] and first is not second
+    install_elasticsearch_handler(None)
+    assert not any(isinstance(h, ElasticsearchHandler) for h in root.handlers)
