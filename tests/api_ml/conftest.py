@@ -2,8 +2,8 @@
 
 Once per session: `write_small_lake` writes silver tables and builds `gold/ml_features` with
 the pipeline; both flavours are trained on it and registered as champions in a temporary
-MLflow SQLite store. Training is the platform's own
-(`lakehouse.ml.tracking.train_and_register`) with a small configuration; `promote_copy` makes a new champion version for the reload tests.
+MLflow SQLite store. Training is the platform's own (`train_and_register`) with a
+small configuration; `promote_copy` makes a new champion version for the reload tests.
 """
 
 from __future__ import annotations
