@@ -200,3 +200,24 @@ def test_ids_already_in_silver_are_dropped(
 @pytest.mark.parametrize("name", ["silver_cards", "silver_users", "silver_transactions"])
 def test_declared_checks_pass(engine: DuckDBEngine, silver: dict[str, pa.Table], name: str) -> None:
     assert [failure.message for failure in run_checks(MODELS[name], silver[name], engine)] == []
+
+
+def test_three_copies_of_an_id_leave_one_the_earliest(engine: DuckDBEngine) -> None:
+    inputs = _bronze((DAY2, DAY1, DAY2))  # 7475329 three times, on days 1, 2 and 3
+    rows = build_silver(engine, inputs)["silver_transactions"]
+    resent = [row for row in rows.to_pylist() if row["transaction_id"] == 7475329]
+    assert len(resent) == 1
+    assert (resent[0]["situation_date"], resent[0]["amount"]) == (date(2010, 1, 1), 81.0)
+    assert rows.num_rows == 6
+
+
+def test_bronze_may_arrive_as_a_stream(engine: DuckDBEngine, silver: dict[str, pa.Table]) -> None:
+    bronze = _bronze()
+    table = bronze["bronze_transactions"]
+    stream = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=2))
+    rows = silver_transactions(
+        engine,
+        {**bronze, **silver, "bronze_transactions": stream},
+    )
+    expected = silver["silver_transactions"].sort_by("transaction_id")
+    assert rows.sort_by("transaction_id").equals(expected)

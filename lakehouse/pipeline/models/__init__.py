@@ -11,10 +11,14 @@ registry here, so the runner treats every gold table alike.
 from __future__ import annotations
 
 import importlib.util
+from collections import Counter
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 
 import pyarrow as pa
+import sqlglot
+from sqlglot import exp
 
 from lakehouse.engines.base import Engine, TableLike
 from lakehouse.pipeline.model import Check, Model
@@ -215,9 +219,22 @@ def run_model(
     missing = [relation for relation in model.inputs if relation not in inputs]
     if missing:
         raise ValueError(f"model {name} needs input(s) {missing}; got {sorted(inputs)}")
-    return engine.run_sql(
-        model.render_sql(params), {relation: inputs[relation] for relation in model.inputs}
-    )
+    sql = model.render_sql(params)
+    tables = {relation: inputs[relation] for relation in model.inputs}
+    for relation in _read_more_than_once(name):
+        # A stream can be scanned once only; a model that reads a relation twice gets a copy.
+        if isinstance(tables[relation], pa.RecordBatchReader):
+            tables[relation] = tables[relation].read_all()
+    return engine.run_sql(sql, tables)
+
+
+@cache
+def _read_more_than_once(name: str) -> frozenset[str]:
+    """The inputs that `name`'s SQL scans more than once (from its parse tree)."""
+    model = MODELS[name]
+    tree = sqlglot.parse_one(model.render_sql(dict.fromkeys(model.params, 0)), read="duckdb")
+    reads = Counter(table.name for table in tree.find_all(exp.Table))
+    return frozenset(relation for relation in model.inputs if reads[relation] > 1)
 
 
 def _register_features_model() -> None:

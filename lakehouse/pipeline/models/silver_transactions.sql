@@ -4,22 +4,46 @@
 -- holds for other situation_dates) — types and cleans every column, and joins card, user, MCC
 -- and label attributes. Left joins throughout: a transaction is never lost for a missing
 -- reference row, and an unlabeled transaction keeps label NULL (unknown, never "legitimate").
-WITH ranked AS (
+-- Deduplication ranks only the ids that repeat: a window over every row would double the cost
+-- of the stage for the rare resent row (bronze_transactions is therefore read three times).
+WITH repeated AS (
+    -- ids present more than once in these batches (usually none: a resent file, a replay)
+    SELECT id FROM bronze_transactions GROUP BY id HAVING COUNT(*) > 1
+),
+
+first_of_repeated AS (
+    -- only the repeated ids pay for a ranking; the first copy by situation_date wins
     SELECT
-        b.*,
+        b.id, b.date, b.client_id, b.card_id, b.amount, b.use_chip, b.merchant_id,
+        b.merchant_city, b.merchant_state, b.zip, b.mcc, b.errors, b.situation_date,
         ROW_NUMBER() OVER (
             PARTITION BY b.id ORDER BY b.situation_date, b.date, b.amount, b.merchant_id
         ) AS copy_rank
     FROM bronze_transactions AS b
+    WHERE EXISTS (SELECT 1 FROM repeated AS r WHERE r.id = b.id)
+),
+
+deduplicated AS (
+    SELECT
+        b.id, b.date, b.client_id, b.card_id, b.amount, b.use_chip, b.merchant_id,
+        b.merchant_city, b.merchant_state, b.zip, b.mcc, b.errors, b.situation_date
+    FROM bronze_transactions AS b
+    WHERE NOT EXISTS (SELECT 1 FROM repeated AS r WHERE r.id = b.id)
+    UNION ALL
+    SELECT
+        f.id, f.date, f.client_id, f.card_id, f.amount, f.use_chip, f.merchant_id,
+        f.merchant_city, f.merchant_state, f.zip, f.mcc, f.errors, f.situation_date
+    FROM first_of_repeated AS f
+    WHERE f.copy_rank = 1
 ),
 
 fresh AS (
-    SELECT r.*
-    FROM ranked AS r
-    WHERE r.copy_rank = 1
-        AND NOT EXISTS (
-            SELECT 1 FROM known_transaction_ids AS k WHERE k.transaction_id = r.id
-        )
+    -- ids silver already holds for other situation_dates are not new
+    SELECT d.*
+    FROM deduplicated AS d
+    WHERE NOT EXISTS (
+        SELECT 1 FROM known_transaction_ids AS k WHERE k.transaction_id = d.id
+    )
 ),
 
 typed AS (
