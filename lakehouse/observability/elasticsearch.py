@@ -61,6 +61,7 @@ class ElasticsearchHandler(logging.Handler):
         batch: list[dict[str, object]] = []
         try:
             batch.append(self.queue.get(timeout=self.flush_interval))
+            self._idle.clear()  # a batch is in flight until the next loop turn
             while len(batch) < self.batch_size:
                 batch.append(self.queue.get_nowait())
         except queue.Empty:
@@ -71,11 +72,10 @@ class ElasticsearchHandler(logging.Handler):
         backoff = 0.0
         with httpx.Client(timeout=self.timeout) as client:
             while not (self._stop.is_set() and self.queue.empty()):
+                self._idle.set()
                 batch = self._take_batch()
                 if not batch:
-                    self._idle.set()
                     continue
-                self._idle.clear()
                 if backoff:
                     self._stop.wait(backoff)  # closing cuts the wait short
                 if self._post(client, batch):

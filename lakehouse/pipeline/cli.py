@@ -112,7 +112,7 @@ def run(stage: StageOption = None, engine: EngineOption = None, skip: SkipOption
     shipper = _setup_logging()
     ok = run_once(stage, engine, PipelineMetrics(), tuple(skip or ()))
     if shipper is not None:
-        shipper.flush()  # type: ignore[attr-defined]
+        shipper.flush(timeout=2.0)  # type: ignore[attr-defined]
     raise typer.Exit(0 if ok else 1)
 
 
