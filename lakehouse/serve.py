@@ -83,11 +83,15 @@ def ui(
     raise typer.Exit(subprocess.call(ui_command(host, port)))
 
 
-def start_all(host: str, names: list[str] | None = None, with_ui: bool = True) -> list[subprocess.Popen[bytes]]:
-    """Start the services (and the UI) as child processes; returns them."""
+def start_all(host: str, names: list[str] | None = None, with_ui: bool = True,
+              ports: dict[str, int] | None = None) -> list[subprocess.Popen[bytes]]:
+    """Start the services (and the UI) as child processes; returns them.
+
+    `ports` overrides the default port of some services (the demo's tests use free ports).
+    """
     processes = []
     for name in names or list(SERVICES):
-        port = SERVICES[name][1]
+        port = (ports or {}).get(name, SERVICES[name][1])
         command = [sys.executable, "-m", "lakehouse.cli", "serve", name, "--host", host, "--port", str(port)]
         processes.append(subprocess.Popen(command, env=os.environ.copy()))
         console.print(f"  {name:<12} http://{host}:{port}/docs")
