@@ -75,7 +75,8 @@ class RowError:
     """One problem in a source file.
 
     `row` is the 1-based data-row number (the header is not counted; 0 means the header
-    itself); `column` is "" when the problem concerns the whole row or file.
+    itself, or the whole file when `column` is ""); `column` is "" when the problem concerns
+    the whole row or file.
     """
 
     row: int
@@ -83,6 +84,8 @@ class RowError:
     reason: str
 
     def __str__(self) -> str:
+        if self.row == 0 and not self.column:
+            return self.reason  # a whole-file problem
         where = "header" if self.row == 0 else f"row {self.row}"
         if self.column:
             where += f", column {self.column}"

@@ -35,6 +35,9 @@ class FormatError:
     reason: str
 
     def __str__(self) -> str:
+        if self.row == 0 and self.column and not self.reason.startswith(
+                ("missing column", "unknown column", "column ")):
+            return f"{self.file}, column {self.column}: {self.reason}"  # about the whole file
         return f"{self.file}: {RowError(self.row, self.column, self.reason)}"
 
 

@@ -76,7 +76,8 @@ def _card_weights(population: Population, params: GeneratorParams) -> np.ndarray
     usage = np.sqrt((rank + 1) / count) - np.sqrt(rank / count)  # pick_card's u**2 rule
     brand = np.array(params.brand_fraud_factor)[population.card_brand]
     kind = np.array(params.type_fraud_factor)[population.card_type]
-    w = population.rate[client] * usage * brand * kind
+    chip = np.where(population.card_has_chip, 1.0, params.no_chip_fraud_factor)
+    w = population.rate[client] * usage * brand * kind * chip
     return w / w.sum()
 
 

@@ -76,8 +76,11 @@ class GeneratorParams:
     """Share of bursts that start with one or two tiny test purchases ($0.50-$5)."""
     fraud_amount_median: float = 70.0
     fraud_amount_sigma: float = 1.0
-    fraud_chip_share: float = 0.8
-    """Share of in-person card fraud after the chip start written as Chip Transaction."""
+    fraud_chip_share: float = 1.0
+    """Share of in-person fraud on chip cards, after the chip start, written as Chip."""
+    no_chip_fraud_factor: float = 0.3
+    """Relative chance a card without a chip gets compromised (fraud follows chip cards, so
+    Chip rows carry a higher fraud rate than Swipe rows, as in the real dataset)."""
     fraud_error_rates: tuple[float, ...] = (0.012, 0.015, 0.003, 0.007, 0.012, 0.012, 0.002)
     """Per-row probability of each error on fraudulent rows (Bad CVV, Bad Card Number...)."""
     brand_fraud_factor: tuple[float, float, float, float] = (1.0, 1.0, 1.07, 1.4)
