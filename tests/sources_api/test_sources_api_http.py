@@ -252,3 +252,19 @@ def test_unreachable_database_gives_503_not_500(raw_dir, live_server, monkeypatc
         write = httpx.post(f"{base}/transactions", json=_json_rows(1, 3, date(2010, 1, 1)))
         assert write.status_code == 503
         assert "source database unavailable" in write.json()["error"]
+
+
+def test_generated_reference_files_are_served_as_they_are(
+    small_raw_dir: Path, isolated_settings, live_server, monkeypatch
+) -> None:
+    monkeypatch.setenv("LAKEHOUSE_RAW_DIR", str(small_raw_dir))
+    get_settings.cache_clear()
+    with live_server(create_app()) as base:
+        names = [f["name"] for f in httpx.get(f"{base}/files").json()["data"]]
+        assert names == ["cards_data.csv", "users_data.csv", "mcc_codes.json",
+                         "train_fraud_labels.json"]
+        for name in names:
+            with httpx.stream("GET", f"{base}/files/{name}") as response:
+                assert response.status_code == 200
+                assert response.read() == (small_raw_dir / name).read_bytes()
+        assert httpx.get(f"{base}/files/transactions_data.csv").status_code == 404

@@ -197,3 +197,14 @@ def test_malformed_row_is_located(source_engine, tmp_path) -> None:
     assert error.row == 251
     assert "13 fields where the header has 12" in error.reason
     assert _rows(source_engine) == []
+
+
+def test_generated_dataset_loads_whole(source_engine, small_raw_dir) -> None:
+    # The generator's file is the real-world shape: every row must pass and land once.
+    path = small_raw_dir / "transactions_data.csv"
+    expected = sum(1 for _ in path.open()) - 1
+    result = load_batch(source_engine, path, chunk_rows=15_000)
+    assert (result.received, result.inserted, result.skipped) == (expected, expected, 0)
+    last_day = pd.read_csv(path, usecols=["date"], dtype=str)["date"].max()[:10]
+    assert result.situation_date == date.fromisoformat(last_day)
+    assert table_stats(source_engine)["rows"] == expected
