@@ -129,3 +129,19 @@ def test_translation_to_spark_keeps_the_sql_portable(name: str) -> None:
     # Spark must not see DuckDB-only syntax; the translation parses back in Spark's dialect.
     assert "::" not in spark_sql and " QUALIFY " not in spark_sql.upper()
     assert sqlglot.parse_one(spark_sql, read="spark") is not None
+
+
+def test_calls_from_several_threads_run_side_by_side() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    engine = DuckDBEngine(threads=1)
+
+    def total(client: int) -> float:
+        table = pa.table({"client_id": [client] * 3, "amount": [1.0, 2.0, float(client)]})
+        result = engine.run_sql("SELECT SUM(amount) AS total FROM tx", {"tx": table})
+        return result.column("total")[0].as_py()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(total, range(8))) == [3.0 + client for client in range(8)]
+    engine.close()
+    assert total(1) == 4.0  # a closed engine reopens on the next call
