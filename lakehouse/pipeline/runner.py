@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -269,8 +270,8 @@ def _build_silver_transactions(settings: Settings, engine: Engine, result: Stage
         return
     known = _known_ids(uri, changed, settings) if not full else pa.table(
         {"transaction_id": pa.array([], pa.int64())})
-    groups = _group_days(changed, bronze)
-    chunks = _silver_chunks(model, engine, settings, groups, known, params)
+    chunks = _silver_chunks(model, engine, settings, _chunk_filters(changed, bronze), known,
+                            params)
     first = next(chunks)
     failures: list[BaseException] = []
     reader = pa.RecordBatchReader.from_batches(first.schema, _chain(first, chunks, failures))
@@ -299,38 +300,41 @@ def _known_ids(uri: str, changed: list[str], settings: Settings) -> pa.Table:
     )
 
 
-def _group_days(days: list[str], counts: Mapping[str, int]) -> list[list[str]]:
-    """Consecutive situation_dates packed into groups of about SILVER_CHUNK_ROWS rows."""
-    groups: list[list[str]] = [[]]
-    rows = 0
-    for day in days:
-        if groups[-1] and rows + counts[day] > SILVER_CHUNK_ROWS:
-            groups.append([])
-            rows = 0
-        groups[-1].append(day)
-        rows += counts[day]
-    return groups
+def _chunk_filters(days: list[str], counts: Mapping[str, int]) -> list[pc.Expression]:
+    """Filters cutting the changed batches into chunks of about SILVER_CHUNK_ROWS rows.
+
+    Chunks are buckets of the transaction id (its low bits), not of dates: one batch may hold
+    the whole history, and every copy of an id lands in the same bucket, so deduplication
+    inside a chunk is deduplication inside the batch, and chunks never share an id.
+    """
+    rows = sum(counts[d] for d in days)
+    buckets = 1 << max(0, math.ceil(math.log2(max(rows, 1) / SILVER_CHUNK_ROWS)))
+    in_days = pc.field("situation_date").isin(pa.array(days).cast(pa.date32()))
+    if buckets == 1:
+        return [in_days]
+    mask = pa.scalar(buckets - 1, pa.int64())
+    return [in_days & (pc.bit_wise_and(pc.field("id"), mask) == bucket)
+            for bucket in range(buckets)]
 
 
-def _silver_chunks(model: Any, engine: Engine, settings: Settings, groups: list[list[str]],
-                   known: pa.Table, params: dict[str, float | int]) -> Iterator[pa.Table]:
-    """Run the silver SQL group by group, oldest first, each seeing the ids before it."""
+def _silver_chunks(model: Any, engine: Engine, settings: Settings,
+                   filters: list[pc.Expression], known: pa.Table,
+                   params: dict[str, float | int]) -> Iterator[pa.Table]:
+    """Run the silver SQL chunk by chunk over the changed bronze rows."""
     from lakehouse.pipeline.checks import assert_checks
     from lakehouse.pipeline.models import run_model
 
     bronze = storage.read_dataset(_uri("bronze_transactions", settings), settings)
     inputs: dict[str, Any] = _read_inputs(
         tuple(n for n in model.inputs if n != "bronze_transactions"), settings)
-    for index, group in enumerate(groups):
-        in_group = pc.field("situation_date").isin(pa.array(group).cast(pa.date32()))
-        inputs["bronze_transactions"] = bronze.to_table(filter=in_group)
-        inputs[KNOWN_IDS] = known
+    inputs[KNOWN_IDS] = known
+    for index, chunk_filter in enumerate(filters):
+        inputs["bronze_transactions"] = bronze.to_table(filter=chunk_filter)
         table = run_model(engine, model.name, inputs, params)
         assert_checks(model, table)
         yield table
         if index == 0:
             pause_point("silver")
-        known = pa.concat_tables([known, table.select(["transaction_id"])])
 
 
 def _chain(first: pa.Table, rest: Iterator[pa.Table],

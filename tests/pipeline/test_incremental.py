@@ -17,6 +17,7 @@ from runtime_helpers import (
 from lakehouse import catalog, storage
 from lakehouse.config import get_settings
 from lakehouse.orchestrator import run_pipeline
+from lakehouse.pipeline import runner
 
 PIPELINE_STAGES = ("bronze", "silver", "gold", "publish")
 
@@ -52,6 +53,8 @@ def test_three_batches_equal_one(isolated_settings: Path, tmp_path: Path, live_s
         incremental_silver = sorted_table("silver_transactions", settings)
 
         _use_data_dir(monkeypatch, tmp_path / "full")
+        # The one big batch is also cut into id buckets (as at full scale): 900 rows → 8 chunks.
+        monkeypatch.setattr(runner, "SILVER_CHUNK_ROWS", 120)
         load_parts(get_settings(), raw, 1, [0])
         _run_ok()
         full = gold_snapshot(get_settings())
