@@ -1,7 +1,9 @@
 """Tiny, valid transaction CSVs for the source-system tests, built from DATA.md's sample rows.
 
 The rows cover amount strings, ONLINE rows, an abroad row and a quoted multi-error field, so they
-are valid under `lakehouse.formats` without needing the generator.
+are valid under `lakehouse.formats` without the generator. (A helper module rather than a
+`conftest.py`: a second `conftest` module would shadow the suite's top-level one for the test
+modules that do `from conftest import ...`.)
 """
 
 from __future__ import annotations

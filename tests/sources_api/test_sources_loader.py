@@ -1,16 +1,28 @@
-"""The batch loader against real SQLite and real PostgreSQL: atomicity, idempotence, dates."""
+"""The batch loader against real SQLite and real PostgreSQL: atomicity, idempotence, dates.
+
+`source_engine` runs each test once on a SQLite file and once on a fresh PostgreSQL database.
+"""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Iterator
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 from sources_samples import HEADER, transaction_lines, write_csv
+from sqlalchemy.engine import Engine
 
-from sources_api.db import create_engine_for, latest_situation_date, table_stats, transaction_data
+from sources_api.db import (
+    create_engine_for,
+    ensure_schema,
+    latest_situation_date,
+    table_stats,
+    transaction_data,
+)
 from sources_api.loader import (
     BatchRejected,
     SituationDateConflict,
@@ -18,6 +30,29 @@ from sources_api.loader import (
     resolve_situation_date,
 )
 from sources_api.staging import PostgresStager, SqliteStager, open_stager
+
+
+@pytest.fixture
+def make_csv(tmp_path: Path) -> Callable[..., Path]:
+    """`make_csv(name, first_id, count, first_day)` writes a valid transactions CSV."""
+
+    def build(name: str, first_id: int, count: int, first_day: date, per_day: int = 3) -> Path:
+        return write_csv(tmp_path / name, transaction_lines(first_id, count, first_day, per_day))
+
+    return build
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def source_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty source DB with its schema: SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'sources.db'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    engine = create_engine_for(url)
+    ensure_schema(engine)
+    yield engine
+    engine.dispose()
 
 
 def _rows(engine: sa.Engine) -> list[sa.Row]:
