@@ -3,10 +3,11 @@
 Each `Model` declares `Check`s (DESIGN.md rule 6). After a stage computes a table, the runner
 calls `assert_checks(model, table)`; a failure stops the stage before anything is written, so
 the previous version of the table stays in place. Tests call `run_checks` to see every
-failure. The checks are compiled into ONE SQL query of scalar subqueries — one count of
-offending rows per check — run by an engine (DuckDB in-process by default: the table is
-already in memory as Arrow), then a few offending values are fetched for each failing check
-so the message shows what is wrong, not only that something is.
+failure. The checks are compiled into ONE SQL query — a single scan counts the offending rows
+of every row-level check, and each unique check adds a GROUP BY — run by an engine (DuckDB
+in-process by default: the table is already in memory as Arrow); then a few offending values
+are fetched for each failing check so the message shows what is wrong, not only that
+something is.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from lakehouse.pipeline.model import Check, Model
 
 RELATION = "model_output"
 EXAMPLES = 5
+_ENGINES: dict[tuple[object, ...], Engine] = {}
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,7 @@ def run_checks(model: Model, table: pa.Table, engine: Engine | None = None) -> l
         return []
     engine = engine or _default_engine()
     inputs = {RELATION: table}
-    counts_sql = "SELECT " + ", ".join(
-        f"({_violations_sql(check)}) AS c{i}" for i, check in enumerate(model.checks)
-    )
-    counts = engine.run_sql(counts_sql, inputs).to_pylist()[0]
+    counts = engine.run_sql(_counts_sql(model.checks), inputs).to_pylist()[0]
     failures = []
     for i, check in enumerate(model.checks):
         found = int(counts[f"c{i}"] or 0)
@@ -89,9 +88,15 @@ def assert_checks(model: Model, table: pa.Table, engine: Engine | None = None) -
 
 
 def _default_engine() -> Engine:
+    """One DuckDB engine per configuration, reused: checks run after every stage."""
+    from lakehouse.config import get_settings
     from lakehouse.engines.duckdb import DuckDBEngine
 
-    return DuckDBEngine()
+    settings = get_settings()
+    key = (settings.duckdb_memory_limit, settings.duckdb_threads, str(settings.data_dir))
+    if key not in _ENGINES:
+        _ENGINES[key] = DuckDBEngine.from_settings()
+    return _ENGINES[key]
 
 
 def _key_columns(check: Check) -> list[str]:
@@ -118,17 +123,27 @@ def _violation_predicate(check: Check) -> str:
     return f"NOT ({check.arg})"
 
 
-def _violations_sql(check: Check) -> str:
-    """A scalar query: rows offending `check` (for row_count_min: the row count)."""
-    if check.kind == "row_count_min":
-        return f"SELECT COUNT(*) FROM {RELATION}"
-    if check.kind == "unique":
-        keys = ", ".join(_key_columns(check))
-        return (
-            f"SELECT COALESCE(SUM(n), 0) FROM (SELECT COUNT(*) AS n FROM {RELATION} "
-            f"GROUP BY {keys} HAVING COUNT(*) > 1) AS duplicated"
-        )
-    return f"SELECT COUNT(*) FROM {RELATION} WHERE {_violation_predicate(check)}"
+def _counts_sql(checks: Sequence[Check]) -> str:
+    """One query, column `c<i>` per check: offending rows (for row_count_min: all rows).
+
+    Row-level checks share a single scan of the table; each unique check adds a GROUP BY.
+    """
+    row_level = ["COUNT(*) AS n_rows"]
+    joins = []
+    for i, check in enumerate(checks):
+        if check.kind == "row_count_min":
+            row_level.append(f"COUNT(*) AS c{i}")
+        elif check.kind == "unique":
+            keys = ", ".join(_key_columns(check))
+            joins.append(
+                f"CROSS JOIN (SELECT COALESCE(SUM(n), 0) AS c{i} FROM (SELECT COUNT(*) AS n "
+                f"FROM {RELATION} GROUP BY {keys} HAVING COUNT(*) > 1) AS copies_{i}) AS u{i}"
+            )
+        else:
+            row_level.append(f"COUNT(CASE WHEN {_violation_predicate(check)} THEN 1 END) AS c{i}")
+    return " ".join(
+        [f"SELECT * FROM (SELECT {', '.join(row_level)} FROM {RELATION}) AS row_level", *joins]
+    )
 
 
 def _examples_sql(check: Check) -> str:

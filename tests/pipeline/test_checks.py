@@ -170,3 +170,12 @@ def test_run_model_names_missing_inputs_and_unknown_models(engine: DuckDBEngine)
         run_model(engine, "dm_client_features", {"silver": CLEAN_HOURS})
     with pytest.raises(KeyError, match="no SQL model named 'dm_nothing'"):
         run_model(engine, "dm_nothing", {})
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_the_checks_query_is_portable_to_spark(name: str) -> None:
+    import sqlglot
+
+    from lakehouse.pipeline.checks import _counts_sql
+
+    assert sqlglot.parse_one(_counts_sql(MODELS[name].checks), read="spark") is not None
