@@ -64,7 +64,7 @@ class GeneratorParams:
     """Share of fraud from compromised cards, compromised merchants, account takeovers."""
     card_burst_size: float = 7.0
     """Mean number of fraudulent rows in one compromised-card burst (at least 2)."""
-    card_burst_days: float = 1.5
+    card_burst_days: float = 1.0
     """Mean length of a burst in days (hours to a few days)."""
     card_burst_channels: tuple[float, float, float] = (0.74, 0.22, 0.04)
     """Where a stolen card is used: online, abroad, in person far from home (US)."""
@@ -97,7 +97,7 @@ class GeneratorParams:
     """Mean number of fraudulent rows in one account takeover."""
     takeover_online_share: float = 0.7
     """Share of takeover rows made online (the rest at the client's usual merchants)."""
-    takeover_amount_factor: tuple[float, float] = (4.0, 15.0)
+    takeover_amount_factor: tuple[float, float] = (5.0, 20.0)
     """Range of the factor on the client's usual amount during a takeover."""
     fraud_time_sigma: float = 1.1
     """Log-normal spread of fraud intensity between months (fraud comes in waves)."""
