@@ -124,16 +124,23 @@ def load(
 def split(
     file: Annotated[Path, typer.Argument(help="A transactions_data.csv file, sorted by date.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the batch files.")],
-    by: Annotated[str, typer.Option(help="month, day, or parts (with --parts N).")] = "month",
-    parts: Annotated[int | None, typer.Option(help="Number of files for --by parts.")] = None,
+    by: Annotated[str | None, typer.Option(
+        help="month, day, or parts N (N files of equal row counts).", show_default="month")] = None,
+    count: Annotated[int | None, typer.Argument(
+        metavar="[N]", help="With --by parts: the number of files.", show_default=False)] = None,
+    parts: Annotated[int | None, typer.Option(help="Same as `--by parts N`.")] = None,
 ) -> None:
     """Cut a transactions CSV by time into files that replay history batch by batch."""
     from sources_api.split import SplitError, split_transactions
 
+    parts = parts if parts is not None else count
+    by = by or ("parts" if parts is not None else "month")
     if by not in {"month", "day", "parts"}:
         raise _fail(f"--by must be month, day or parts, not {by!r}")
-    if parts is not None and by != "parts":
-        by = "parts"  # `--parts N` alone is an unambiguous request
+    if by == "parts" and parts is None:
+        raise _fail("--by parts needs the number of files: --by parts 12 (or --parts 12)")
+    if by != "parts" and parts is not None:
+        raise _fail(f"a number of files only goes with --by parts, not --by {by}")
     if not file.is_file():
         raise _fail(f"{file} does not exist or is not a file")
     try:

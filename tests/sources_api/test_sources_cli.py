@@ -55,11 +55,21 @@ def test_split_then_load_replays_history(isolated_settings: Path, tmp_path: Path
 def test_split_by_parts(isolated_settings: Path, tmp_path: Path) -> None:
     source = write_csv(tmp_path / "t.csv", transaction_lines(1, 10, date(2010, 1, 1)))
     out = tmp_path / "parts"
-    result = runner.invoke(app, ["sources", "split", str(source), "--by", "parts", "--parts", "3",
+    result = runner.invoke(app, ["sources", "split", str(source), "--by", "parts", "3",
                                  "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["part_001.csv", "part_002.csv",
                                                       "part_003.csv"]
+    option = runner.invoke(app, ["sources", "split", str(source), "--parts", "2",
+                                 "--out", str(tmp_path / "two")])
+    assert option.exit_code == 0, option.output
+    assert len(list((tmp_path / "two").iterdir())) == 2
+    missing_n = runner.invoke(app, ["sources", "split", str(source), "--by", "parts",
+                                    "--out", str(out)])
+    assert missing_n.exit_code == 1 and "--by parts 12" in _text(missing_n)
+    mixed = runner.invoke(app, ["sources", "split", str(source), "--by", "day", "--parts", "2",
+                                "--out", str(out)])
+    assert mixed.exit_code == 1 and "only goes with --by parts" in _text(mixed)
 
 
 def test_invalid_rows_exit_1_and_write_nothing(isolated_settings: Path, tmp_path: Path) -> None:
