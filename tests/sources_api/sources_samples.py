@@ -29,7 +29,7 @@ def transaction_lines(first_id: int, count: int, first_day: date, per_day: int =
     for index in range(count):
         day = first_day + timedelta(days=index // per_day)
         minute = index % per_day
-        stamp = f"{day.isoformat()} 10:{minute:02d}:00"
+        stamp = f"{day.isoformat()} {8 + minute // 60:02d}:{minute % 60:02d}:00"
         lines.append(f"{first_id + index},{stamp},{TEMPLATES[index % len(TEMPLATES)]}")
     return lines
 

@@ -68,7 +68,7 @@ def test_rows_are_stored_as_the_source_sent_them(source_engine, make_csv) -> Non
     assert [r.id for r in rows] == [100, 101, 102, 103]
     first, online, abroad = rows[0], rows[2], rows[3]
     assert (first.date, first.amount, first.zip, first.mcc) == (
-        "2010-01-01 10:00:00", "$-77.00", "58523.0", 5499)
+        "2010-01-01 08:00:00", "$-77.00", "58523.0", 5499)
     assert (online.merchant_city, online.merchant_state, online.zip) == ("ONLINE", None, None)
     assert (abroad.merchant_state, abroad.errors) == ("Italy", "Bad PIN,Insufficient Balance")
     assert first.errors is None
@@ -243,3 +243,15 @@ def test_generated_dataset_loads_whole(source_engine, small_raw_dir) -> None:
     last_day = pd.read_csv(path, usecols=["date"], dtype=str)["date"].max()[:10]
     assert result.situation_date == date.fromisoformat(last_day)
     assert table_stats(source_engine)["rows"] == expected
+
+
+def test_concurrent_loads_of_the_same_batch_insert_each_row_once(source_engine, make_csv) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = make_csv("batch.csv", 1, 3000, date(2012, 1, 1), per_day=100)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda _: load_batch(source_engine, path, chunk_rows=500),
+                                range(3)))
+    assert sum(r.inserted for r in results) == 3000
+    assert sorted(r.skipped for r in results) == [0, 3000, 3000]
+    assert table_stats(source_engine)["rows"] == 3000
