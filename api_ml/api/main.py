@@ -105,6 +105,7 @@ def _public(served: ServingModel, flavour: str) -> ModelPublic:
         run_id=model.run_id,
         trained_at=str(model.trained_at),
         loaded_at=served.loaded_at,
+        vocabulary=served.vocabulary.as_dict(),
     )
 
 

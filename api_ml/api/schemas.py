@@ -167,6 +167,9 @@ class ModelPublic(BaseModel):
     run_id: str
     trained_at: str
     loaded_at: str
+    vocabulary: dict[str, list[str]] = Field(
+        default_factory=dict, description="Values the model accepts per categorical field."
+    )
 
 
 class ModelInfoResponse(BaseModel):
