@@ -10,12 +10,18 @@ attempts="${SOURCES_API_DB_WAIT_ATTEMPTS:-30}"
 
 ensure_schema() {
   python - <<'PY'
+import sys
+
 from lakehouse.config import get_settings
 from sources_api.db import create_engine_for, ensure_schema
 
 engine = create_engine_for(get_settings().source_db_url)
-ensure_schema(engine)
-engine.dispose()
+try:
+    ensure_schema(engine)
+except Exception as exc:  # one line per attempt, not a traceback
+    sys.exit(f"sources_api: {str(getattr(exc, 'orig', exc)).splitlines()[0]}")
+finally:
+    engine.dispose()
 PY
 }
 
