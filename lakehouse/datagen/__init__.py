@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,42 @@ def _validate(clients: int, transactions: int, params: GeneratorParams) -> None:
         raise ValueError("fraud_rate and fraud_multiplier must not be negative")
 
 
+@dataclass
+class _Tally:
+    rows: int = 0
+    frauds: int = 0
+    labeled: int = 0
+    labeled_frauds: int = 0
+
+
+def _stream_transactions(out: Path, seed: int, population: Population,
+                         settings: GeneratorParams, timeline: Timeline, plan: FraudPlan,
+                         chunks: list[tuple[tuple[int, int], int]],
+                         progress: Progress | None, total: int) -> _Tally:
+    """Generate chunk after chunk, writing the transactions CSV and the labels JSON."""
+    tally = _Tally()
+    last_id = settings.first_id - 1
+    csv_path = out / (formats.TRANSACTIONS_FILE + PARTIAL)
+    labels_path = out / (formats.LABELS_FILE + PARTIAL)
+    with open(csv_path, "wb") as csv_file, open(labels_path, "w+b") as labels_file:
+        writer = TransactionWriter(population, csv_file, labels_file)
+        for index, (days, rows) in enumerate(chunks):
+            chunk = _chunk(seed, index, population, settings, timeline, plan, rows, days)
+            chunk_rng = np.random.default_rng([seed, 3, index])
+            ids = last_id + np.cumsum(chunk_rng.integers(1, 4, len(chunk)))
+            last_id = int(ids[-1]) if len(ids) else last_id
+            is_labeled = chunk_rng.random(len(chunk)) < settings.label_share
+            writer.write(chunk, ids, is_labeled)
+            tally.rows += len(chunk)
+            tally.frauds += int(chunk.fraud.sum())
+            tally.labeled += int(is_labeled.sum())
+            tally.labeled_frauds += int((chunk.fraud & is_labeled).sum())
+            if progress is not None:
+                progress(tally.rows, total)
+        writer.close()
+    return tally
+
+
 def generate(
     out_dir: Path,
     *,
@@ -86,38 +123,21 @@ def generate(
     rng = np.random.default_rng([seed, 1])
     population = build_population(rng, clients, settings, timeline.last_year)
     plan = plan_fraud(rng, population, settings, timeline, transactions)
-    write_reference_csvs(population, out, rng)  # temporary names are not needed: small files
+    write_reference_csvs(population, out, rng, suffix=PARTIAL)
     write_mcc_json(out / (formats.MCC_FILE + PARTIAL))
-
     bounds = timeline.chunk_bounds(transactions, settings.chunk_rows)
     spans = np.array([b - a for a, b in bounds], dtype=float)
-    normal_total = transactions - len(plan.rows)
-    counts = rng.multinomial(normal_total, spans / spans.sum())
-    last_id = settings.first_id - 1
-    written = frauds = labeled = labeled_frauds = 0
-    csv_path = out / (formats.TRANSACTIONS_FILE + PARTIAL)
-    labels_path = out / (formats.LABELS_FILE + PARTIAL)
-    with open(csv_path, "wb") as csv_file, open(labels_path, "w+b") as labels_file:
-        writer = TransactionWriter(population, csv_file, labels_file)
-        for index, (days, rows) in enumerate(zip(bounds, counts.tolist(), strict=True)):
-            chunk = _chunk(seed, index, population, settings, timeline, plan, rows, days)
-            chunk_rng = np.random.default_rng([seed, 3, index])
-            ids = last_id + np.cumsum(chunk_rng.integers(1, 4, len(chunk)))
-            last_id = int(ids[-1]) if len(ids) else last_id
-            is_labeled = chunk_rng.random(len(chunk)) < settings.label_share
-            writer.write(chunk, ids, is_labeled)
-            written += len(chunk)
-            frauds += int(chunk.fraud.sum())
-            labeled += int(is_labeled.sum())
-            labeled_frauds += int((chunk.fraud & is_labeled).sum())
-            if progress is not None:
-                progress(written, transactions)
-        writer.close()
-    for name in (formats.TRANSACTIONS_FILE, formats.LABELS_FILE, formats.MCC_FILE):
+    # Injected fraud rows count towards the total, so the file has exactly `transactions` rows.
+    counts = rng.multinomial(transactions - len(plan.rows), spans / spans.sum())
+    tally = _stream_transactions(out, seed, population, settings, timeline, plan,
+                                 list(zip(bounds, counts.tolist(), strict=True)), progress,
+                                 transactions)
+    for name in formats.ALL_FILES:
         os.replace(out / (name + PARTIAL), out / name)
     return GenerationSummary(
-        out_dir=out, rows=written, frauds=frauds, labeled=labeled, labeled_frauds=labeled_frauds,
-        clients=clients, cards=len(population.card_ids), merchants=len(population.merchant_ids),
+        out_dir=out, rows=tally.rows, frauds=tally.frauds, labeled=tally.labeled,
+        labeled_frauds=tally.labeled_frauds, clients=clients, cards=len(population.card_ids),
+        merchants=len(population.merchant_ids),
         files={name: (out / name).stat().st_size for name in formats.ALL_FILES},
         seconds=time.perf_counter() - began,
     )

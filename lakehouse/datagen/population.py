@@ -265,10 +265,11 @@ def build_population(rng: np.random.Generator, clients: int, params: GeneratorPa
     )
 
 
-def write_reference_csvs(population: Population, out_dir: Path,
-                         rng: np.random.Generator) -> None:
-    """Write users_data.csv and cards_data.csv (rows in a shuffled order, like the source)."""
+def write_reference_csvs(population: Population, out_dir: Path, rng: np.random.Generator,
+                         suffix: str = "") -> None:
+    """Write users_data.csv and cards_data.csv (rows in a shuffled order, like the source);
+    `suffix` is appended to the file names (the generator renames them when all is done)."""
     users = population.users.iloc[rng.permutation(len(population.users))]
-    users.to_csv(out_dir / formats.USERS_FILE, index=False, lineterminator="\n")
+    users.to_csv(out_dir / (formats.USERS_FILE + suffix), index=False, lineterminator="\n")
     cards = population.cards.iloc[rng.permutation(len(population.cards))]
-    cards.to_csv(out_dir / formats.CARDS_FILE, index=False, lineterminator="\n")
+    cards.to_csv(out_dir / (formats.CARDS_FILE + suffix), index=False, lineterminator="\n")
