@@ -73,6 +73,8 @@ def _train(settings: Settings, engine_name: str | None) -> StageResult:
     from lakehouse.pipeline.ml import run_training_stage
 
     outcome = run_training_stage(settings)
+    if isinstance(outcome, StageResult):
+        return outcome
     return StageResult(
         "train",
         status=str(getattr(outcome, "status", "success")),
