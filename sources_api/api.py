@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from lakehouse.config import get_settings
 from lakehouse.formats import REFERENCE_FILES
 from lakehouse.observability.http import instrument_app
-from sources_api.db import latest_situation_date, table_stats
+from sources_api.db import latest_situation_date, source_db_url, table_stats
 from sources_api.deps import EngineDep, SettingsDep, WriteAccess, engine_for
 from sources_api.limits import UploadLimit
 from sources_api.loader import BatchRejected, LoadResult, SituationDateConflict, load_batch
@@ -189,7 +189,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app() -> FastAPI:
     """The sources_api application (settings are read now, so bad configuration fails here)."""
-    get_settings()
+    source_db_url(get_settings().source_db_url or "")
     app = FastAPI(
         title="Lakehouse sources_api",
         description="The source system: reference files, and transaction batches loaded into "

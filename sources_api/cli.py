@@ -87,7 +87,10 @@ def load(
         raise _fail(f"no such file: {', '.join(missing)}")
     url = db_url or get_settings().source_db_url
     assert url is not None
-    engine = create_engine_for(url)
+    try:
+        engine = create_engine_for(url)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     summary = Table(title=f"Loaded into {engine.url.render_as_string(hide_password=True)}")
     for column in ("file", "situation_date", "received", "inserted", "skipped"):
         summary.add_column(column, justify="right" if column != "file" else "left")

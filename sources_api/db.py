@@ -60,15 +60,33 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def source_db_url(url: str) -> sa.URL:
+    """`url` checked and normalised: SQLite or PostgreSQL (psycopg 3), else a clear ValueError."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError:
+        raise ValueError(
+            f"LAKEHOUSE_SOURCE_DB_URL {url!r} is not a database URL; use "
+            "sqlite:///path/sources.db or postgresql://user:password@host:5432/db"
+        ) from None
+    # The project installs psycopg 3; SQLAlchemy's bare `postgresql://` would look for psycopg2.
+    if parsed.drivername in {"postgresql", "postgres"}:
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in {"sqlite", "postgresql"}:
+        raise ValueError(
+            f"the source DB must be SQLite or PostgreSQL, not {parsed.get_backend_name()!r} "
+            f"(LAKEHOUSE_SOURCE_DB_URL={parsed.render_as_string(hide_password=True)})"
+        )
+    return parsed
+
+
 def create_engine_for(url: str) -> Engine:
     """An engine for the source DB at `url` (SQLite file or PostgreSQL), tuned for loading.
 
     `postgresql://` URLs are pointed at psycopg 3 (the driver the project installs), and the
     folder of a SQLite file is created so the embedded mode needs no setup.
     """
-    parsed = make_url(url)
-    if parsed.drivername in {"postgresql", "postgres"}:
-        parsed = parsed.set(drivername="postgresql+psycopg")
+    parsed = source_db_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):

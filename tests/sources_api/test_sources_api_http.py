@@ -268,3 +268,11 @@ def test_generated_reference_files_are_served_as_they_are(
                 assert response.status_code == 200
                 assert response.read() == (small_raw_dir / name).read_bytes()
         assert httpx.get(f"{base}/files/transactions_data.csv").status_code == 404
+
+
+@pytest.mark.parametrize("url", ["not a url", "mysql://root@127.0.0.1/x"])
+def test_bad_database_url_fails_at_start_up(isolated_settings, monkeypatch, url: str) -> None:
+    monkeypatch.setenv("LAKEHOUSE_SOURCE_DB_URL", url)
+    get_settings.cache_clear()
+    with pytest.raises(ValueError, match=r"LAKEHOUSE_SOURCE_DB_URL|SQLite or PostgreSQL"):
+        create_app()

@@ -110,3 +110,10 @@ def test_bad_arguments_say_what_is_wrong(isolated_settings: Path, tmp_path: Path
     no_file = runner.invoke(app, ["sources", "split", str(tmp_path / "x.csv"), "--out",
                                   str(tmp_path / "o")])
     assert no_file.exit_code == 1 and "does not exist" in _text(no_file)
+
+
+def test_bad_db_url_says_what_to_use(isolated_settings: Path, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "a.csv", transaction_lines(1, 3, date(2010, 1, 1)))
+    result = runner.invoke(app, ["sources", "load", str(path), "--db-url", "oracle://x@y/z"])
+    assert result.exit_code == 1
+    assert "SQLite or PostgreSQL" in _text(result)
