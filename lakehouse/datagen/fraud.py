@@ -174,7 +174,13 @@ def _takeovers(rng: np.random.Generator, population: Population, params: Generat
     ts = draw_minutes(rng, day, np.array(params.fraud_hours))
     online = rng.random(n) < params.takeover_online_share
     pool = np.flatnonzero(population.merchant_kind == KIND_ONLINE)
-    merchant = population.favourites[client, rng.integers(0, population.favourites.shape[1], n)]
+    # In person, the thief shops at the client's usual merchants, preferring risky categories
+    # (never tolls or utilities, which carry no fraud in the real dataset).
+    choices = population.favourites[client]
+    weight = mcc.FRAUD_WEIGHT[population.merchant_mcc[choices]] + 1e-9
+    cum = np.cumsum(weight, axis=1)
+    pick = (cum / cum[:, -1:] < rng.random(n)[:, None]).sum(axis=1).clip(max=choices.shape[1] - 1)
+    merchant = choices[np.arange(n), pick]
     merchant[online] = _pick(rng, pool, _merchant_sampler(population, pool), int(online.sum()))
     usual = 30.0 * params.amount_scale * population.amount_scale[client]
     factor = rng.uniform(*params.takeover_amount_factor, n) * rng.lognormal(0, 0.3, n)
