@@ -21,7 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
 
 VENV="${VENV:-.venv}"
 LINT_VENV="${LINT_VENV:-.venv-lint}"
-LINT_BIN="$LINT_VENV/bin"
+LINT_BIN="$(realpath -m "$LINT_VENV")/bin"
 declare -a RESULTS=()
 FAILED=0
 
@@ -91,8 +91,8 @@ check_ansible() {
   (
     cd srv/ansible || exit 1
     export ANSIBLE_CONFIG=ansible.cfg
-    "../../$LINT_BIN/ansible-playbook" -i inventory.example.ini --syntax-check playbook.yml \
-      && PATH="../../$LINT_BIN:$PATH" "../../$LINT_BIN/ansible-lint" --offline playbook.yml
+    "$LINT_BIN/ansible-playbook" -i inventory.example.ini --syntax-check playbook.yml \
+      && PATH="$LINT_BIN:$PATH" "$LINT_BIN/ansible-lint" --offline playbook.yml
   )
 }
 
@@ -107,7 +107,8 @@ check_terraform() {
       "parsed by tests/ops/test_infra.py and scanned by checkov)" >&2
     return 0
   fi
-  "$tf" fmt -check -recursive -diff srv/infra
+  # No user CLI config is needed to format-check (and its absence only prints a warning).
+  TF_CLI_CONFIG_FILE=/dev/null "$tf" fmt -check -recursive -diff srv/infra
 }
 
 check_checkov() {
