@@ -85,12 +85,11 @@ class TrainingReport:
 
 
 def _client(settings: Settings):  # type: ignore[no-untyped-def]
-    import mlflow
     from mlflow.tracking import MlflowClient
 
+    # An explicit client, never `mlflow.set_tracking_uri`: that one also rewrites the
+    # MLFLOW_TRACKING_URI environment variable, which would leak into every later Settings.
     uri = settings.mlflow_tracking_uri
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
@@ -168,27 +167,40 @@ def decide_promotion(new_ap: float, champion_ap: float | None, rival: str) -> tu
     )
 
 
-def _log_run(result: FlavourResult, report: TrainingReport, trained_at: str) -> str:
-    """Log params, metrics, plots and model files in the active run; returns the model URI."""
-    import matplotlib.pyplot as plt
-    import mlflow
+def _log_run(
+    client: Any, run: Any, result: FlavourResult, report: TrainingReport, trained_at: str
+) -> str:
+    """Log params, metrics, plots and model files in `run`; returns the model's artifact URI."""
+    import time
 
-    mlflow.log_params({**result.params, **report.split, "flavour": result.flavour,
-                       "feature_set_version": FEATURE_SET_VERSION,
-                       "feature_count": len(result.feature_columns),
-                       **{f"delta_version_{k}": v for k, v in report.data_versions.items()}})
-    mlflow.log_metrics({f"test_{k}": v for k, v in result.test_metrics.items()})
-    mlflow.log_metrics({f"val_{k}": v for k, v in result.val_metrics.items()})
-    mlflow.log_metrics({f"baseline_test_{k}": v for k, v in result.baseline_metrics.items()})
-    mlflow.log_metric("threshold", result.threshold)
-    mlflow.log_dict({"feature_set_version": FEATURE_SET_VERSION,
-                     "feature_columns": result.feature_columns}, "features.json")
+    import matplotlib.pyplot as plt
+    from mlflow.entities import Metric, Param
+
+    run_id = run.info.run_id
+    params = {**result.params, **report.split, "flavour": result.flavour,
+              "feature_set_version": FEATURE_SET_VERSION,
+              "feature_count": len(result.feature_columns),
+              **{f"delta_version_{k}": v for k, v in report.data_versions.items()}}
+    now = int(time.time() * 1000)
+    metrics = {
+        **{f"test_{k}": v for k, v in result.test_metrics.items()},
+        **{f"val_{k}": v for k, v in result.val_metrics.items()},
+        **{f"baseline_test_{k}": v for k, v in result.baseline_metrics.items()},
+        "threshold": result.threshold,
+    }
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+        params=[Param(k, str(v)) for k, v in params.items()],
+    )
+    client.log_dict(run_id, {"feature_set_version": FEATURE_SET_VERSION,
+                             "feature_columns": result.feature_columns}, "features.json")
     for name, figure in evaluate.figures(
         result.test_labels, {result.flavour: result.test_probability,
-                        "logistic baseline": result.baseline_probability},
+                             "logistic baseline": result.baseline_probability},
         result.importance, result.threshold,
     ).items():
-        mlflow.log_figure(figure, f"plots/{name}")
+        client.log_figure(run_id, figure, f"plots/{name}")
         plt.close(figure)
     metadata = {
         "flavour": result.flavour,
@@ -204,8 +216,8 @@ def _log_run(result: FlavourResult, report: TrainingReport, trained_at: str) -> 
     }
     with tempfile.TemporaryDirectory(prefix="lakehouse-train-") as tmp:
         folder = write_model_files(Path(tmp) / MODEL_DIR, result.booster, metadata)
-        mlflow.log_artifacts(str(folder), MODEL_DIR)
-    return str(mlflow.get_artifact_uri(MODEL_DIR))
+        client.log_artifacts(run_id, str(folder), MODEL_DIR)
+    return f"{run.info.artifact_uri.rstrip('/')}/{MODEL_DIR}"
 
 
 def _register(client: Any, name: str, source: str, run_id: str) -> str:
@@ -224,8 +236,6 @@ def _record_outcome(
     run_id: str, source: str,
 ) -> FlavourOutcome:
     """Register the run's model, apply the promotion rule, tag the decision."""
-    import mlflow
-
     name = FLAVOUR_MODEL_NAMES[result.flavour]
     # Re-score the champion before registering, so "the champion" is never this new version.
     champion_ap, rival = _champion_ap(client, name, settings, windows)
@@ -235,10 +245,12 @@ def _record_outcome(
     client.set_registered_model_alias(name, CHAMPION if promoted else CHALLENGER, version)
     client.set_model_version_tag(name, version, "promotion", reason)
     client.set_model_version_tag(name, version, "feature_set_version", FEATURE_SET_VERSION)
-    mlflow.set_tags({"promotion": reason, "promoted": str(promoted).lower(),
-                     "registered_model": name, "registered_version": version})
+    tags = {"promotion": reason, "promoted": str(promoted).lower(),
+            "registered_model": name, "registered_version": version}
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
     if champion_ap is not None:
-        mlflow.log_metric("champion_test_average_precision", champion_ap)
+        client.log_metric(run_id, "champion_test_average_precision", champion_ap)
     log.info("%s v%s: %s", name, version, reason)
     return FlavourOutcome(
         flavour=result.flavour, model_name=name, version=version, run_id=run_id,
@@ -277,18 +289,21 @@ def train_and_register(
     client = _client(settings)
     experiment_id = ensure_experiment(client, settings)
     trained_at = datetime.now(UTC).isoformat(timespec="seconds")
-    import mlflow
-
     for flavour in flavours:
         step(f"training the {flavour} model")
         result = train_flavour(windows, flavour, config)
         step(f"logging and registering the {flavour} model")
-        run_name = f"{FLAVOUR_MODEL_NAMES[flavour]}-{trained_at}"
-        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-            source = _log_run(result, report, trained_at)
+        run = client.create_run(experiment_id,
+                                run_name=f"{FLAVOUR_MODEL_NAMES[flavour]}-{trained_at}")
+        try:
+            source = _log_run(client, run, result, report, trained_at)
             report.outcomes.append(
                 _record_outcome(client, result, windows, settings, run.info.run_id, source)
             )
+        except BaseException:
+            client.set_terminated(run.info.run_id, "FAILED")
+            raise
+        client.set_terminated(run.info.run_id, "FINISHED")
     return report
 
 
