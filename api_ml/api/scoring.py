@@ -11,6 +11,7 @@ Answers leave as `PredictionResponse` objects; nothing here does I/O.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +29,9 @@ from api_ml.api.schemas import (
     TransactionRequest,
 )
 from api_ml.api.state import ServingModel, Snapshot
+from lakehouse.ml.features import BASIC_FEATURE_COLUMNS
+
+CATEGORICAL = ("card_brand", "card_type", "merchant_state", "use_chip")
 
 # The seed answered "Haute" when |p - 0.5| > 0.3, i.e. when p sat more than 60 % of the way
 # from its 0.5 threshold to 0 or 1. The same rule, relative to the model's own threshold.
@@ -78,10 +82,38 @@ def _missing_for_full(request: TransactionRequest, prefix: str) -> list[tuple[st
 
 
 def basic_inputs(seeds: list[dict[str, Any]]) -> pd.DataFrame:
-    """The basic model's input matrix, built by the training code."""
+    """The basic model's input matrix, coded by the training code's `basic_feature_frame`.
+
+    `basic_feature_frame` is pandas string work costing milliseconds per call, far more than
+    the model itself; its categorical codes depend only on the four categorical fields, so
+    they are computed by that function once per distinct combination and cached, and the
+    seven numbers pass through as floats exactly as it passes them (None becomes NaN).
+    `tests/api_ml/test_scoring.py` checks this matrix equals the function's own output.
+    """
+    matrix = np.empty((len(seeds), len(BASIC_FEATURE_COLUMNS)), dtype="float64")
+    positions = [BASIC_FEATURE_COLUMNS.index(c) for c in CATEGORICAL]
+    numeric = [(i, c) for i, c in enumerate(BASIC_FEATURE_COLUMNS) if c not in CATEGORICAL]
+    for row, seed in enumerate(seeds):
+        matrix[row, positions] = category_codes(*(seed[c] for c in CATEGORICAL))
+        for i, column in numeric:
+            value = seed[column]
+            matrix[row, i] = np.nan if value is None else float(value)
+    return pd.DataFrame(matrix, columns=BASIC_FEATURE_COLUMNS)
+
+
+@functools.lru_cache(maxsize=8192)
+def category_codes(
+    card_brand: str, card_type: str, merchant_state: str, use_chip: str
+) -> tuple[float, ...]:
+    """The codes `basic_feature_frame` gives these four categorical values."""
     from lakehouse.ml.features import basic_feature_frame
 
-    return basic_feature_frame(pd.DataFrame(seeds))
+    row: dict[str, Any] = dict.fromkeys(BASIC_FEATURE_COLUMNS, 0.0)
+    row.update(
+        card_brand=card_brand, card_type=card_type, merchant_state=merchant_state, use_chip=use_chip
+    )
+    coded = basic_feature_frame(pd.DataFrame([row]))
+    return tuple(float(coded[c].iloc[0]) for c in CATEGORICAL)
 
 
 def full_inputs(

@@ -1,0 +1,245 @@
+"""Benchmark of the scoring API (`api_ml/api`): latency and throughput of `/predict` on loopback.
+
+The platform's own path builds what the service serves: `lakehouse.datagen.generate` writes
+the five files, `sources_api` loads and serves them, the pipeline builds silver and gold, and
+`train_and_register` trains and registers both flavours in a local MLflow store. Then
+`lakehouse serve api-ml` starts as a subprocess (uvicorn) and is timed with 1 and 32
+concurrent clients (httpx, one keep-alive connection each, a bounded number of requests),
+on the basic path (the seed's eleven fields) and the full path (identifiers, behavioural
+features from the in-memory lake state), plus `/predict/batch` throughput in rows/s.
+Baseline, measured in the same run: the in-process call the service makes per request
+(`LoadedModel.predict_proba` on one row); the ratio says what HTTP, validation and
+normalisation cost on top of the model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pyarrow.compute as pc
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+# (clients, transactions, requests per cell, batch rows)
+SIZES = {"small": (60, 40_000, 300, 500), "medium": (300, 300_000, 2_000, 1_000),
+         "full": (2_000, 1_500_000, 5_000, 1_000)}
+CONCURRENCY = (1, 32)
+SEED_FIELDS = ("amount", "card_brand", "card_type", "merchant_state", "use_chip", "credit_limit",
+               "per_capita_income", "yearly_income", "total_debt", "credit_score",
+               "num_credit_cards")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _sources_api() -> Iterator[str]:
+    """sources_api in a thread: the pipeline's bronze stage fetches reference files from it."""
+    import uvicorn
+
+    from sources_api.api import create_app
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def build_platform(workdir: Path, clients: int, transactions: int) -> None:
+    """Generate, load, run the pipeline and train, all with the platform's own code."""
+    from lakehouse.config import get_settings
+    from lakehouse.datagen import generate
+    from lakehouse.ml.tracking import report_as_dict, train_and_register
+    from lakehouse.orchestrator import run_pipeline
+    from sources_api.db import create_engine_for
+    from sources_api.loader import load_batch
+
+    os.environ["LAKEHOUSE_DATA_DIR"] = str(workdir / "data")
+    get_settings.cache_clear()
+    settings = get_settings()
+    with console.status("generating data"):
+        generate(settings.raw_path, clients=clients, transactions=transactions, seed=7,
+                 start="2018-01-01", end="2019-10-31")
+    with console.status("loading the source DB"):
+        engine = create_engine_for(str(settings.source_db_url))
+        load_batch(engine, settings.raw_path / "transactions_data.csv")
+        engine.dispose()
+    with _sources_api() as url, console.status("running the pipeline"):
+        os.environ["LAKEHOUSE_SOURCES_API_URL"] = url
+        get_settings.cache_clear()
+        results = run_pipeline(get_settings(), skip=("publish", "train"))
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        raise RuntimeError(f"pipeline failed: {failed[0].stage}: {failed[0].message}")
+    with console.status("training both flavours"):
+        report = train_and_register(get_settings())
+    console.print({o.flavour: o.metrics.get("average_precision") for o in report.outcomes}
+                  if report.outcomes else report_as_dict(report))
+
+
+def payloads(settings, count: int) -> tuple[list[dict], list[dict]]:  # type: ignore[no-untyped-def]
+    """Basic and full request bodies from the lake's latest transactions (new ids)."""
+    from lakehouse import catalog, storage
+
+    silver = storage.read_dataset(catalog.location("silver_transactions", settings), settings)
+    last = pc.max(silver.to_table(columns=["ts"]).column("ts")).as_py()
+    recent = silver.to_table(filter=pc.field("ts") >= pd.Timestamp(last - timedelta(days=3)))
+    frame = recent.to_pandas().sample(count, replace=True, random_state=3)
+    basic, full = [], []
+    for row in frame.to_dict("records"):
+        seed = {name: (None if pd.isna(row[name]) else row[name]) for name in SEED_FIELDS}
+        seed["amount"] = float(seed["amount"])
+        basic.append(seed)
+        full.append({**seed, "card_id": int(row["card_id"]), "client_id": int(row["client_id"]),
+                     "merchant_id": int(row["merchant_id"]), "mcc": int(row["mcc_code"]),
+                     "timestamp": (row["ts"] + timedelta(minutes=5)).isoformat()})
+    return basic, full
+
+
+def _summary(latencies: list[float], wall: float) -> dict[str, float]:
+    ordered = sorted(latencies)
+    return {"rps": len(ordered) / wall, "p50_ms": 1000 * statistics.median(ordered),
+            "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]}
+
+
+def _load(base: str, bodies: list[dict], concurrency: int) -> tuple[dict[str, float], int]:
+    """POST every body to /predict with `concurrency` clients; (figures, errors)."""
+    chunks = [bodies[i::concurrency] for i in range(concurrency)]
+    errors = 0
+
+    def worker(chunk: list[dict]) -> list[float]:
+        nonlocal errors
+        timings = []
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for body in chunk:
+                start = time.perf_counter()
+                response = client.post("/predict", json=body)
+                timings.append(time.perf_counter() - start)
+                errors += response.status_code != 200
+        return timings
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        latencies = [t for timings in pool.map(worker, chunks) for t in timings]
+    return _summary(latencies, time.perf_counter() - start), errors
+
+
+def _baseline(settings, bodies: list[dict]) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """In-process `predict_proba` of the basic champion on one row, as the service calls it."""
+    from api_ml.api.normalise import Vocabulary, normalise_seed_fields
+    from lakehouse.ml.features import basic_feature_frame
+    from lakehouse.ml.registry import load_model
+
+    model = load_model("fraud-detector-basic", tracking_uri=settings.mlflow_tracking_uri)
+    frames = [basic_feature_frame(pd.DataFrame([normalise_seed_fields(b, Vocabulary())]))
+              for b in bodies]
+    latencies = []
+    start = time.perf_counter()
+    for frame in frames:
+        begin = time.perf_counter()
+        model.predict_proba(frame)
+        latencies.append(time.perf_counter() - begin)
+    return _summary(latencies, time.perf_counter() - start)
+
+
+def _start_service(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = {**os.environ, "LAKEHOUSE_DATA_DIR": str(workdir / "data"),
+           "LAKEHOUSE_LOG_LEVEL": "WARNING", "LAKEHOUSE_MODEL_POLL_SECONDS": "0"}
+    command = [sys.executable, "-m", "lakehouse.cli", "serve", "api-ml", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return process, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    process.terminate()
+    raise RuntimeError(f"api-ml did not become healthy on {base}: see its stderr above")
+
+
+def _batch(base: str, bodies: list[dict], rounds: int = 5) -> float:
+    """Rows per second through /predict/batch."""
+    with httpx.Client(base_url=base, timeout=120) as client:
+        client.post("/predict/batch", json=bodies).raise_for_status()  # warm-up
+        start = time.perf_counter()
+        for _ in range(rounds):
+            client.post("/predict/batch", json=bodies).raise_for_status()
+        return rounds * len(bodies) / (time.perf_counter() - start)
+
+
+def _row(figure: str, value: float, unit: str) -> dict:
+    return {"benchmark": "api_ml", "figure": figure, "value": value, "unit": unit}
+
+
+def run(scale: str, workdir: Path) -> list[dict]:
+    from lakehouse.config import get_settings
+
+    clients, transactions, requests, batch_rows = SIZES[scale]
+    build_platform(workdir, clients, transactions)
+    settings = get_settings()
+    basic, full = payloads(settings, requests)
+    rows: list[dict] = []
+    table = Table(title=f"api_ml /predict on loopback ({transactions:,} generated transactions, "
+                        f"{requests:,} requests per cell)")
+    for column in ("path", "mode", "req/s", "p50 ms", "p99 ms", "errors", "p50 vs in-process"):
+        table.add_column(column)
+    baseline = _baseline(settings, basic)
+    table.add_row("basic", "in-process predict_proba (baseline)", f"{baseline['rps']:,.0f}",
+                  f"{baseline['p50_ms']:.3f}", f"{baseline['p99_ms']:.3f}", "0", "1.0")
+    rows.append(_row("in-process predict_proba p50 (baseline)", baseline["p50_ms"], "ms"))
+    process, base = _start_service(workdir)
+    try:
+        for path, bodies in (("basic", basic), ("full", full)):
+            _load(base, bodies[:50], 1)  # warm-up: first calls pay imports and caches
+            for concurrency in CONCURRENCY:
+                figures, errors = _load(base, bodies, concurrency)
+                ratio = figures["p50_ms"] / baseline["p50_ms"]
+                table.add_row(path, f"HTTP, {concurrency} client(s)", f"{figures['rps']:,.0f}",
+                              f"{figures['p50_ms']:.2f}", f"{figures['p99_ms']:.2f}",
+                              str(errors), f"{ratio:.1f}")
+                prefix = f"/predict {path}, {concurrency} client(s)"
+                rows += [_row(f"{prefix}: requests/s", figures["rps"], "req/s"),
+                         _row(f"{prefix}: p50 latency", figures["p50_ms"], "ms"),
+                         _row(f"{prefix}: p99 latency", figures["p99_ms"], "ms"),
+                         _row(f"{prefix}: errors", float(errors), "requests"),
+                         _row(f"{prefix}: p50 vs in-process predict_proba", ratio, "x")]
+        for path, bodies in (("basic", basic[:batch_rows]), ("full", full[:batch_rows])):
+            rate = _batch(base, bodies)
+            table.add_row(path, f"/predict/batch of {len(bodies)}", f"{rate:,.0f} rows/s",
+                          "", "", "0", "")
+            rows.append(_row(f"/predict/batch {path} ({len(bodies)} rows)", rate, "rows/s"))
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    console.print(table)
+    return rows
