@@ -98,12 +98,19 @@ def test_playbook_installs_docker_starts_the_stack_and_waits_for_health() -> Non
     assert "docker-compose-plugin" in (roles / "docker" / "defaults" / "main.yml").read_text()
     assert "ansible.builtin.apt" in docker
     tasks = yaml.safe_load((roles / "lakehouse" / "tasks" / "main.yml").read_text())
-    uri = [t for t in tasks if "ansible.builtin.uri" in t]
-    assert uri and uri[0]["until"] == "lakehouse_health.status == 200"
-    health = yaml.safe_load((roles / "lakehouse" / "defaults" / "main.yml").read_text())
-    urls = health["lakehouse_health_urls"].values()
+    waits = [t for t in tasks if "ansible.builtin.uri" in t]
+    assert [t["until"] for t in waits] == ["lakehouse_live.status == 200",
+                                           "lakehouse_health.status == 200"]
+    defaults = yaml.safe_load((roles / "lakehouse" / "defaults" / "main.yml").read_text())
+    urls = [*defaults["lakehouse_live_urls"].values(), *defaults["lakehouse_ready_urls"].values()]
     for port in (9998, 9999, 9997, 8501, 8000, 5000, 9090, 3000, 9200, 9000):
         assert any(f":{port}/" in url for url in urls), f"no health check on {port}"
+    assert defaults["lakehouse_ready_urls"] == {"api": "http://127.0.0.1:9999/health",
+                                                "api_ml": "http://127.0.0.1:9997/health"}
+    bootstrap = yaml.safe_load((roles / "lakehouse" / "tasks" / "bootstrap.yml").read_text())
+    commands = " ".join(t["ansible.builtin.command"]["cmd"] for t in bootstrap[1]["block"])
+    for step in ("lakehouse generate", "sources load", "pipeline run", "lakehouse train"):
+        assert step in commands
 
 
 def test_playbook_syntax_check() -> None:
