@@ -10,7 +10,7 @@
 # (AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), the SSH key pair from your
 # ~/.ssh, the service secrets from the project's .env (copied from .env.example).
 #
-# Usage: srv/deploy_pipeline.sh [--plan-only] [--destroy] [--ssh-key PATH] [--ssh-cidr CIDR]
+# Usage: srv/deploy_pipeline.sh [--plan-only] [--destroy] [--no-bootstrap] [--ssh-key PATH] [--ssh-cidr CIDR]
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,6 +21,7 @@ SSH_KEY="${LAKEHOUSE_SSH_KEY:-$HOME/.ssh/id_ed25519}"
 SSH_CIDR="${LAKEHOUSE_SSH_CIDR:-}"
 ENV_FILE="${LAKEHOUSE_ENV_FILE:-$ROOT/.env}"
 ACTION="apply"
+BOOTSTRAP=true
 
 usage() {
   sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
@@ -29,6 +30,7 @@ usage() {
 Options:
   --plan-only       show what Terraform would change, then stop
   --destroy         tear everything down (asks for confirmation)
+  --no-bootstrap    do not generate demo data, run the pipeline and train on a fresh stack
   --ssh-key PATH    private key whose .pub is installed on the instance
                     (default $LAKEHOUSE_SSH_KEY or ~/.ssh/id_ed25519)
   --ssh-cidr CIDR   the only CIDR allowed to SSH (default $LAKEHOUSE_SSH_CIDR,
@@ -46,6 +48,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --plan-only) ACTION="plan" ;;
     --destroy) ACTION="destroy" ;;
+    --no-bootstrap) BOOTSTRAP=false ;;
     --ssh-key) SSH_KEY="${2:?--ssh-key needs a path}"; shift ;;
     --ssh-cidr) SSH_CIDR="${2:?--ssh-cidr needs a CIDR}"; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -118,7 +121,8 @@ until ansible -i "$WORK/inventory.ini" lakehouse -m ansible.builtin.ping >/dev/n
   sleep 10
 done
 ansible-playbook -i "$WORK/inventory.ini" "$HERE/ansible/playbook.yml" \
-  --extra-vars "lakehouse_archive=$WORK/lakehouse.tar.gz lakehouse_env_file=$ENV_FILE"
+  --extra-vars "lakehouse_archive=$WORK/lakehouse.tar.gz lakehouse_env_file=$ENV_FILE" \
+  --extra-vars "lakehouse_bootstrap=$BOOTSTRAP"
 
 echo
 echo "Lakehouse is up on $IP:"
