@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from lakehouse import formats
 from lakehouse.formats import ErrorCollector, RowError, mismatches, text_column
@@ -204,22 +206,62 @@ def check_mcc_json(path: Path) -> list[RowError]:
             if not re.fullmatch(r"\d{3,4}", str(key)) or not isinstance(value, str) or not value]
 
 
+LABELS_PREFIX = '{"target": {'
+_LABEL_ENTRY_RE = r'^"(?P<key>[^"]*)": "(?P<value>[^"]*)"$'
+
+
+def _label_entries_fast(text: str) -> tuple[pd.Series, pd.Series] | None:
+    """Keys and values of a one-line labels file, split by Arrow without building a dict.
+
+    The real file and the generator's are one line, `{"target": {"1": "No", "2": "Yes"}}`;
+    9 M entries as a Python dict would take gigabytes. Anything else returns None and goes
+    through the JSON parser.
+    """
+    if not (text.startswith(LABELS_PREFIX) and text.endswith("}}")):
+        return None
+    inner = text[len(LABELS_PREFIX):-2]
+    if not inner:
+        return pd.Series([], dtype=str), pd.Series([], dtype=str)
+    entries = pc.split_pattern(pa.array([inner], pa.large_string()), pattern=", ").flatten()
+    parts = pc.extract_regex(entries, _LABEL_ENTRY_RE)
+    if parts.null_count:
+        return None
+    return (pd.Series(parts.field("key").to_pandas(), dtype=str),
+            pd.Series(parts.field("value").to_pandas(), dtype=str))
+
+
+def _label_entries(path: Path) -> tuple[tuple[pd.Series, pd.Series] | None, list[RowError]]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [RowError(0, "", f"is not valid UTF-8 JSON: {exc}")]
+    fast = _label_entries_fast(text)
+    if fast is not None:
+        return fast, []
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, [RowError(0, "", f"is not valid JSON: {exc}")]
+    target = data.get("target") if isinstance(data, dict) else None
+    if not isinstance(target, dict) or set(data) != {"target"}:
+        return None, [RowError(0, "", 'must be a JSON object {"target": {"<id>": "Yes"|"No"}}')]
+    return (pd.Series(list(target.keys()), dtype=str),
+            pd.Series(list(target.values()), dtype=object).astype(str)), []
+
+
 def check_labels_json(path: Path, transaction_ids: np.ndarray | None = None,
                       max_errors: int = 100) -> list[RowError]:
     """train_fraud_labels.json: {"target": {id: "Yes"|"No"}} naming existing transactions."""
-    data, errors = _load_json(path)
-    if errors:
+    entries, errors = _label_entries(path)
+    if entries is None:
         return errors
-    target = data.get("target") if isinstance(data, dict) else None
-    if not isinstance(target, dict) or set(data) != {"target"}:  # type: ignore[arg-type]
-        return [RowError(0, "", 'must be a JSON object {"target": {"<id>": "Yes"|"No", ...}}')]
-    keys = pd.Series(list(data["target"].keys()), dtype=str)
-    values = pd.Series(list(data["target"].values()), dtype=object).astype(str)
+    keys, values = entries
     out = ErrorCollector(1, max_errors)
     bad_key = mismatches(keys, formats.INTEGER_RE)
     out.add(bad_key, keys, "id", "label key {value} is not a transaction id")
     out.add(~values.isin(formats.LABEL_VALUES).to_numpy(), values, "target",
             "label {value} is not Yes or No")
+    out.add(keys.duplicated().to_numpy(), keys, "id", "label id {value} appears twice")
     if transaction_ids is not None and not bad_key.any():
         unknown = ~np.isin(keys.astype(np.int64).to_numpy(), transaction_ids)
         out.add(unknown, keys, "id", "label for id {value}, which is not in the transactions")

@@ -155,3 +155,12 @@ def test_per_file_checks_are_usable_alone(small_raw_dir: Path) -> None:
     assert checker.check_users_csv(small_raw_dir / formats.USERS_FILE) == []
     assert checker.check_mcc_json(small_raw_dir / formats.MCC_FILE) == []
     assert checker.check_labels_json(small_raw_dir / formats.LABELS_FILE) == []
+
+
+def test_labels_pretty_printed_or_duplicated(sample_dir: Path) -> None:
+    path = sample_dir / formats.LABELS_FILE
+    path.write_text(json.dumps({"target": {"7475327": "No", "7475401": "Yes"}}, indent=2))
+    assert messages(sample_dir) == []
+    path.write_text('{"target": {"7475327": "No", "7475327": "Yes"}}')
+    assert messages(sample_dir) == [
+        "train_fraud_labels.json: row 2, column id: label id '7475327' appears twice"]
