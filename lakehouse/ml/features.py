@@ -166,7 +166,6 @@ def _behaviour_selects() -> list[str]:
         )
     client_30d = _window("client_id", _HISTORY_SECONDS)
     selects += [
-        f"AVG(amount) {client_30d} AS client_amount_mean_30d",
         f"STDDEV_SAMP(amount) {client_30d} AS client_amount_std_30d",
         f"COUNT(*) {_window('client_id, merchant_id', _HISTORY_SECONDS)} AS prior_at_merchant",
         f"COUNT(*) {_window('client_id, merchant_state', _HISTORY_SECONDS)} AS prior_in_state",
@@ -222,10 +221,14 @@ WITH tx AS (
         CASE WHEN has_error THEN 1 ELSE 0 END AS has_error
     FROM silver_transactions),
 labels_daily AS ({labels_daily}),{_risk_ctes()},
-windowed AS (
+windowed_raw AS (
     SELECT tx.*,
         {behaviour}
     FROM tx),
+windowed AS (
+    -- the mean from the 30-day sum and count already computed: one window aggregate less
+    SELECT *, client_amount_sum_30d / NULLIF(client_tx_count_30d, 0) AS client_amount_mean_30d
+    FROM windowed_raw),
 global_rate AS (
     SELECT day_n, CASE WHEN labeled_known > 0 THEN CAST(fraud_known AS DOUBLE) / labeled_known
                        ELSE 0.0 END AS rate
