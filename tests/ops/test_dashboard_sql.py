@@ -38,7 +38,8 @@ def sql_panels() -> list[tuple[str, dict]]:
 @pytest.fixture(scope="module")
 def analytics_url(small_raw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A PostgreSQL analytics DB filled by the real pipeline from the generated files."""
-    from conftest import PG_ADMIN_URL, _pg_unavailable_reason, serve_app
+    from testkit import PG_ADMIN_URL, serve_app
+    from testkit import pg_unavailable_reason as _pg_unavailable_reason
 
     reason = _pg_unavailable_reason()
     if reason:

@@ -29,8 +29,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from conftest import free_port, serve_app, wait_http
 from prometheus_client import start_http_server
+from testkit import free_port, serve_app, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "5m", "$__interval": "15s"}
