@@ -33,7 +33,9 @@ def discover() -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", choices=["small", "medium", "full"], default="medium")
-    parser.add_argument("--only", action="append", default=[], help="bench module suffix, e.g. datagen")
+    parser.add_argument(
+        "--only", action="append", default=[], help="bench module suffix, e.g. datagen"
+    )
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
 
@@ -55,7 +57,12 @@ def main() -> None:
         table.add_column(column)
     for row in rows:
         value = row["value"]
-        table.add_row(row["benchmark"], row["figure"], f"{value:,.3f}" if isinstance(value, float) else str(value), row.get("unit", ""))
+        table.add_row(
+            row["benchmark"],
+            row["figure"],
+            f"{value:,.3f}" if isinstance(value, float) else str(value),
+            row.get("unit", ""),
+        )
     console.print(table)
     results = HERE / "results"
     results.mkdir(exist_ok=True)

@@ -36,9 +36,7 @@ class Settings(BaseSettings):
     raw_dir: Path | None = Field(None, validation_alias=_env("LAKEHOUSE_RAW_DIR"))
     lake_uri: str | None = Field(None, validation_alias=_env("LAKEHOUSE_LAKE_URI"))
     source_db_url: str | None = Field(None, validation_alias=_env("LAKEHOUSE_SOURCE_DB_URL"))
-    analytics_db_url: str | None = Field(
-        None, validation_alias=_env("LAKEHOUSE_ANALYTICS_DB_URL")
-    )
+    analytics_db_url: str | None = Field(None, validation_alias=_env("LAKEHOUSE_ANALYTICS_DB_URL"))
     mlflow_tracking_uri: str | None = Field(
         None, validation_alias=_env("MLFLOW_TRACKING_URI", "LAKEHOUSE_MLFLOW_TRACKING_URI")
     )
@@ -67,8 +65,12 @@ class Settings(BaseSettings):
     # Pipeline and ML
     label_delay_days: int = Field(7, ge=0, validation_alias=_env("LAKEHOUSE_LABEL_DELAY_DAYS"))
     model_name: str = Field("fraud-detector", validation_alias=_env("LAKEHOUSE_MODEL_NAME"))
-    pipeline_metrics_port: int = Field(8000, validation_alias=_env("LAKEHOUSE_PIPELINE_METRICS_PORT"))
-    model_poll_seconds: float = Field(30, ge=0, validation_alias=_env("LAKEHOUSE_MODEL_POLL_SECONDS"))
+    pipeline_metrics_port: int = Field(
+        8000, validation_alias=_env("LAKEHOUSE_PIPELINE_METRICS_PORT")
+    )
+    model_poll_seconds: float = Field(
+        30, ge=0, validation_alias=_env("LAKEHOUSE_MODEL_POLL_SECONDS")
+    )
 
     # Observability
     elasticsearch_url: str | None = Field(None, validation_alias=_env("ELASTICSEARCH_URL"))
@@ -87,7 +89,9 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: str) -> str:
         level = value.upper()
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-            raise ValueError(f"LAKEHOUSE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {value!r}")
+            raise ValueError(
+                f"LAKEHOUSE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {value!r}"
+            )
         return level
 
     @model_validator(mode="after")

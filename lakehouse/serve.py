@@ -67,9 +67,19 @@ for _name in SERVICES:
 
 def ui_command(host: str, port: int) -> list[str]:
     return [
-        sys.executable, "-m", "streamlit", "run", str(UI_SCRIPT),
-        "--server.address", host, "--server.port", str(port),
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(UI_SCRIPT),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
     ]
 
 
@@ -83,8 +93,12 @@ def ui(
     raise typer.Exit(subprocess.call(ui_command(host, port)))
 
 
-def start_all(host: str, names: list[str] | None = None, with_ui: bool = True,
-              ports: dict[str, int] | None = None) -> list[subprocess.Popen[bytes]]:
+def start_all(
+    host: str,
+    names: list[str] | None = None,
+    with_ui: bool = True,
+    ports: dict[str, int] | None = None,
+) -> list[subprocess.Popen[bytes]]:
     """Start the services (and the UI) as child processes; returns them.
 
     `ports` overrides the default port of some services (the demo's tests use free ports).
@@ -92,7 +106,17 @@ def start_all(host: str, names: list[str] | None = None, with_ui: bool = True,
     processes = []
     for name in names or list(SERVICES):
         port = (ports or {}).get(name, SERVICES[name][1])
-        command = [sys.executable, "-m", "lakehouse.cli", "serve", name, "--host", host, "--port", str(port)]
+        command = [
+            sys.executable,
+            "-m",
+            "lakehouse.cli",
+            "serve",
+            name,
+            "--host",
+            host,
+            "--port",
+            str(port),
+        ]
         processes.append(subprocess.Popen(command, env=os.environ.copy()))
         console.print(f"  {name:<12} http://{host}:{port}/docs")
     if with_ui:

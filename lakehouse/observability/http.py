@@ -17,8 +17,13 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client import generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("lakehouse.http")
@@ -90,7 +95,9 @@ def install_error_handlers(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         summary = "; ".join(f"{e['location']}: {e['message']}" for e in errors[:5])
-        return JSONResponse(_error_body(422, f"invalid request: {summary}", errors), status_code=422)
+        return JSONResponse(
+            _error_body(422, f"invalid request: {summary}", errors), status_code=422
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
