@@ -53,9 +53,16 @@ class Rows:
 
 
 def pick_cumulative(rng: np.random.Generator, cum: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Column chosen per row from per-row cumulative probabilities `cum[rows]`."""
+    """Column chosen per row from per-row cumulative probabilities `cum[rows]`.
+
+    Row r's cumulative values are shifted by r, so all rows form one increasing array and a
+    single binary search serves every draw (no rows x columns temporary).
+    """
+    width = cum.shape[1]
+    flat = (cum + np.arange(len(cum))[:, None]).ravel()
     u = rng.random(len(rows))
-    return (cum[rows] < u[:, None]).sum(axis=1).clip(max=cum.shape[1] - 1)
+    position = np.searchsorted(flat, rows + u, side="left") - rows * width
+    return position.clip(0, width - 1)
 
 
 def pick_card(rng: np.random.Generator, population: Population, client: np.ndarray) -> np.ndarray:
