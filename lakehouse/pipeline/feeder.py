@@ -237,6 +237,11 @@ def source_engine(url: str) -> sa.Engine:
 
 def source_batch_counts(engine: sa.Engine, since: date | None) -> dict[str, int]:
     """Row count per situation_date ('YYYY-MM-DD') in the source, from `since` on."""
+    if not sa.inspect(engine).has_table("transaction_data"):
+        raise RuntimeError(
+            f"the source DB {engine.url.render_as_string(hide_password=True)} has no "
+            "transaction_data table yet: load a batch first (`lakehouse sources load FILE`)"
+        )
     query = "SELECT situation_date, COUNT(*) FROM transaction_data"
     params: dict[str, object] = {}
     if since is not None:

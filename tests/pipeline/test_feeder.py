@@ -149,8 +149,15 @@ def test_a_grown_batch_of_the_latest_date_is_replaced_not_appended(
 
 
 def test_unreachable_sources_api_is_a_clear_transient_error() -> None:
-    from conftest import free_port
+    from testkit import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(feeder.SourceUnavailableError, match="lakehouse serve sources-api"):
         feeder.fetch_reference_file(url, "cards_data.csv", attempts=1)
+
+
+def test_an_empty_source_db_says_what_to_do(isolated_settings: Path) -> None:
+    engine = feeder.source_engine(get_settings().source_db_url or "")
+    with pytest.raises(RuntimeError, match="lakehouse sources load"):
+        feeder.source_batch_counts(engine, None)
+    engine.dispose()
