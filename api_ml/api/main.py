@@ -201,6 +201,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         holder: ModelHolder = app.state.holder
+        # Started here, not in create_app: uvicorn's logging set-up closes every logging
+        # handler that exists before it runs, the shipper included.
+        app.state.audit = audit.from_settings(settings)
         await asyncio.to_thread(holder.refresh)
         poller = None
         if settings.model_poll_seconds > 0:
@@ -224,6 +227,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.scoring_metrics = ScoringMetrics(http_metrics.registry)
     app.state.holder = ModelHolder(settings, app.state.scoring_metrics)
-    app.state.audit = audit.from_settings(settings)
+    app.state.audit = audit.NullAudit()
     _add_routes(app)
     return app

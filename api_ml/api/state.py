@@ -24,6 +24,7 @@ from api_ml.api.metrics import ScoringMetrics
 from api_ml.api.normalise import Vocabulary
 from api_ml.api.online import OnlineState, StateUnavailable, training_vocabulary
 from lakehouse.config import Settings
+from lakehouse.ml.features import FEATURE_SET_VERSION, HISTORY_DAYS
 
 logger = logging.getLogger("lakehouse.api_ml.state")
 
@@ -145,10 +146,15 @@ class ModelHolder:
         if serving is not None and serving.version == str(version) and not force:
             return None
         model = registry.load_model(name, ALIAS, tracking_uri=uri)
+        if model.feature_set_version != FEATURE_SET_VERSION:
+            # Its inputs would be computed by different definitions than it learned from.
+            raise RuntimeError(
+                f"{name} v{model.version} was trained on feature set "
+                f"{model.feature_set_version}, this service computes {FEATURE_SET_VERSION}: "
+                "retrain with `lakehouse train` or deploy the matching service version"
+            )
         online = None
         if flavour == "full":
-            from lakehouse.ml.features import HISTORY_DAYS
-
             try:
                 online = OnlineState.load(self.settings, HISTORY_DAYS)
             except StateUnavailable as exc:
