@@ -37,6 +37,11 @@ def get_engine(name: str | None = None) -> Engine:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
+        if exc.name == module_name:  # the adapter itself, not one of its libraries
+            raise ValueError(
+                f"engine {name!r} has no adapter in this installation ({module_name}); "
+                "use LAKEHOUSE_ENGINE=duckdb"
+            ) from exc
         raise ValueError(
             f"engine {name!r} is not available ({exc}); install its extra "
             f"(`pip install 'lakehouse[{name}]'`) or use LAKEHOUSE_ENGINE=duckdb"
