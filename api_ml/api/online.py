@@ -269,6 +269,12 @@ class OnlineState:
         }
 
 
+def lake_version(settings: Settings) -> int | None:
+    """Current Delta version of `silver_transactions` (None before the pipeline ran)."""
+    table = _open(settings, TRANSACTIONS)
+    return None if table is None else table.version()
+
+
 def training_vocabulary(settings: Settings, columns: tuple[str, ...]) -> dict[str, list] | None:
     """Distinct values of `columns` over all of `silver_transactions` (the training rows).
 

@@ -16,13 +16,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from api_ml.api.metrics import ScoringMetrics
 from api_ml.api.normalise import Vocabulary
-from api_ml.api.online import OnlineState, StateUnavailable, training_vocabulary
+from api_ml.api.online import (
+    OnlineState,
+    StateUnavailable,
+    lake_version,
+    training_vocabulary,
+)
 from lakehouse.config import Settings
 from lakehouse.ml.features import FEATURE_SET_VERSION, HISTORY_DAYS
 
@@ -144,7 +149,7 @@ class ModelHolder:
         if version is None:
             raise _NoChampion(f"no champion registered for {name}: run `lakehouse train`")
         if serving is not None and serving.version == str(version) and not force:
-            return None
+            return self._with_fresh_lake(serving) if flavour == "full" else None
         model = registry.load_model(name, ALIAS, tracking_uri=uri)
         if model.feature_set_version != FEATURE_SET_VERSION:
             # Its inputs would be computed by different definitions than it learned from.
@@ -161,6 +166,15 @@ class ModelHolder:
                 raise StateUnavailable(f"{name} v{model.version} is registered but {exc}") from exc
         logger.info("serving %s version %s", name, model.version)
         return ServingModel(model, vocabulary_of(model, self.settings), _now(), online)
+
+    def _with_fresh_lake(self, serving: ServingModel) -> ServingModel | None:
+        """Same model, newer lake: a pipeline run since the last load rebuilds the state."""
+        assert serving.online is not None
+        if lake_version(self.settings) == serving.online.versions.get("silver_transactions"):
+            return None
+        online = OnlineState.load(self.settings, HISTORY_DAYS)
+        logger.info("online state reloaded: %s", online.summary())
+        return replace(serving, online=online, loaded_at=_now())
 
 
 class _NoChampion(RuntimeError):

@@ -81,3 +81,39 @@ def test_reload_endpoint_needs_the_api_key_when_set(
         assert body["changed"] is True and body["models"]["full"] == new
         again = httpx.post(f"{url}/model/reload", headers={"X-API-Key": "test-key"}, timeout=60)
         assert again.json()["changed"] is False
+
+
+def test_reload_picks_up_a_newer_lake_for_the_same_model(
+    trained_lake,
+    live_server,
+    tmp_path,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    import shutil
+
+    from lakehouse import catalog, storage
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(trained_lake.data_dir / "lake", data_dir / "lake")
+    monkeypatch.setenv("LAKEHOUSE_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_lake.tracking_uri)
+    monkeypatch.setenv("LAKEHOUSE_MODEL_POLL_SECONDS", "0")
+    get_settings.cache_clear()
+    settings = get_settings()
+    with live_server(create_app(settings)) as url:
+        before = httpx.get(f"{url}/model/info").json()["online_state"]
+        uri = catalog.location("silver_transactions", settings)
+        last = trained_lake.silver.slice(trained_lake.silver.num_rows - 1, 1)
+        storage.write(
+            uri,
+            last.set_column(0, "transaction_id", [[99_999_999]]),
+            mode="append",
+            settings=settings,
+        )
+        response = httpx.post(f"{url}/model/reload", timeout=60)
+        after = httpx.get(f"{url}/model/info").json()["online_state"]
+    assert response.json()["changed"] is True
+    assert after["table_versions"]["silver_transactions"] == (
+        before["table_versions"]["silver_transactions"] + 1
+    )
+    assert after["history_rows"] == before["history_rows"] + 1
