@@ -1,0 +1,166 @@
+"""The UI's typed client for the platform's three HTTP services.
+
+The Streamlit pages never call HTTP themselves: they ask a `LakehouseClient` built from the
+sidebar's URLs (defaults from `LAKEHOUSE_API_URL`, `LAKEHOUSE_API_ML_URL`,
+`LAKEHOUSE_SOURCES_API_URL`). Answers come back as plain dicts and lists, exactly the JSON the
+services document; every failure — service down, timeout, 4xx/5xx, non-JSON body — leaves as
+one `ServiceError` whose message says which service failed and what to do, so a page can show
+it instead of a stack trace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from lakehouse.config import Settings, get_settings
+
+# Services by the key the UI uses: (label shown to the analyst, command that starts it).
+SERVICES: dict[str, tuple[str, str]] = {
+    "api_ml": ("scoring API", "lakehouse serve api-ml"),
+    "api": ("datamarts API", "lakehouse serve api"),
+    "sources_api": ("source system", "lakehouse serve sources-api"),
+}
+DATAMART_ROUTES = ("client_features", "card_features", "velocity", "mcc_risk",
+                   "time_distribution")
+
+
+class ServiceError(RuntimeError):
+    """A service did not give a usable answer; `str()` is the message for the analyst."""
+
+    def __init__(self, service: str, message: str, status: int | None = None) -> None:
+        self.service = service
+        self.status = status
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Base URLs of the three services (no trailing slash)."""
+
+    api_url: str
+    api_ml_url: str
+    sources_api_url: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Endpoints:
+        settings = settings or get_settings()
+        return cls(settings.api_url, settings.api_ml_url, settings.sources_api_url)
+
+    def url_of(self, service: str) -> str:
+        return {"api": self.api_url, "api_ml": self.api_ml_url,
+                "sources_api": self.sources_api_url}[service].rstrip("/")
+
+
+@dataclass(frozen=True)
+class ServiceHealth:
+    """One line of the sidebar: is the service up, and if not, why."""
+
+    service: str
+    label: str
+    url: str
+    ok: bool
+    message: str
+
+
+def _error_text(response: httpx.Response) -> str:
+    """The service's own JSON message (`{"error": ...}`), else the start of the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200] or response.reason_phrase
+    if isinstance(body, dict) and body.get("error"):
+        return str(body["error"])
+    return str(body)[:300]
+
+
+class LakehouseClient:
+    """Blocking HTTP calls to the platform's services, with analyst-readable errors."""
+
+    def __init__(self, endpoints: Endpoints, timeout: float = 10.0) -> None:
+        self.endpoints = endpoints
+        self.timeout = timeout
+
+    def _request(self, service: str, method: str, path: str, http: httpx.Client | None = None,
+                 **kwargs: Any) -> Any:
+        label, start_command = SERVICES[service]
+        url = f"{self.endpoints.url_of(service)}{path}"
+        try:
+            if http is None:
+                response = httpx.request(method, url, timeout=self.timeout, **kwargs)
+            else:
+                response = http.request(method, url, **kwargs)
+        except httpx.InvalidURL as exc:
+            raise ServiceError(service, f"The {label} URL is not valid ({exc}).") from exc
+        except httpx.HTTPError as exc:
+            raise ServiceError(
+                service,
+                f"The {label} does not answer at {self.endpoints.url_of(service)} "
+                f"({exc.__class__.__name__}). Start it with `{start_command}` or fix its URL "
+                "in the sidebar.",
+            ) from exc
+        if response.status_code >= 400:
+            raise ServiceError(
+                service, f"The {label} answered {response.status_code}: {_error_text(response)}",
+                response.status_code,
+            )
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ServiceError(
+                service, f"The {label} at {url} did not answer JSON; is the URL right?"
+            ) from exc
+
+    # -- health -------------------------------------------------------------------------
+    def health_of(self, service: str) -> ServiceHealth:
+        """`GET /health` of one service; a 503 body's reason becomes the message."""
+        label = SERVICES[service][0]
+        url = self.endpoints.url_of(service)
+        try:
+            body = self._request(service, "GET", "/health")
+        except ServiceError as exc:
+            return ServiceHealth(service, label, url, False, str(exc))
+        status = body.get("status", "ok") if isinstance(body, dict) else "ok"
+        return ServiceHealth(service, label, url, True, str(status))
+
+    def health(self) -> list[ServiceHealth]:
+        return [self.health_of(service) for service in SERVICES]
+
+    # -- scoring API --------------------------------------------------------------------
+    def model_info(self) -> dict[str, Any]:
+        return dict(self._request("api_ml", "GET", "/model/info"))
+
+    def predict(self, transaction: dict[str, Any]) -> dict[str, Any]:
+        return dict(self._request("api_ml", "POST", "/predict", json=transaction))
+
+    def predict_each(self, transactions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`POST /predict` once per transaction, each scored alone, over one connection.
+
+        Not `/predict/batch`: there the batch's rows are part of each other's card history,
+        which changes the full model's behavioural features.
+        """
+        with httpx.Client(timeout=self.timeout) as http:
+            return [dict(self._request("api_ml", "POST", "/predict", http=http, json=t))
+                    for t in transactions]
+
+    def predict_batch(self, transactions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        body = self._request("api_ml", "POST", "/predict/batch", json=transactions)
+        return list(body["data"])
+
+    # -- datamarts API ------------------------------------------------------------------
+    def datamart(self, route: str, **params: Any) -> list[dict[str, Any]]:
+        """One page of a datamart (`limit`, `offset`, `sort`, `min_*` / `max_*`)."""
+        if route not in DATAMART_ROUTES:
+            raise ValueError(f"unknown datamart route {route!r}; one of {DATAMART_ROUTES}")
+        body = self._request("api", "GET", f"/{route}", params=params)
+        return list(body["data"])
+
+    def summary(self, top: int = 10, min_labeled: int = 20) -> dict[str, Any]:
+        return dict(self._request("api", "GET", "/summary",
+                                  params={"top": top, "min_labeled": min_labeled}))
+
+    # -- source system ------------------------------------------------------------------
+    def source_stats(self) -> dict[str, Any]:
+        return dict(self._request("sources_api", "GET", "/transactions/stats"))
