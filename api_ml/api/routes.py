@@ -1,0 +1,188 @@
+"""The scoring API's routes: thin functions over `scoring.py`, `state.py` and the schemas.
+
+`create_app` (main.py) mounts `router`. Each route declares what it needs through the
+`Annotated` dependencies of `deps.py` (the current model snapshot, the holder for reloads),
+hands the validated request to `scoring.score`, and turns its domain errors into JSON
+answers: 422 with the allowed values, 503 with the reason no model is loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from api_ml.api.deps import HolderDep, SnapshotDep, require_api_key
+from api_ml.api.metrics import ScoringMetrics
+from api_ml.api.normalise import InvalidRequest
+from api_ml.api.schemas import (
+    MAX_BATCH,
+    BatchResponse,
+    HealthResponse,
+    ModelInfoResponse,
+    ModelPublic,
+    PredictionResponse,
+    ReloadResponse,
+    TransactionRequest,
+)
+from api_ml.api.scoring import ModelUnavailable, flavour_of, score
+from api_ml.api.state import ServingModel, Snapshot
+
+router = APIRouter()
+
+IncludeFeatures = Annotated[
+    bool, Query(description="Also return the model inputs computed for the transaction.")
+]
+ERROR_RESPONSES: dict[int | str, dict[str, str]] = {
+    422: {"description": "A value the model does not know; `detail` lists what is allowed."},
+    503: {"description": "No model is loaded for this kind of request; the message says why."},
+}
+
+
+def _error(status: int, message: str, detail: object | None = None) -> JSONResponse:
+    body: dict[str, object] = {"error": message, "status": status}
+    if detail is not None:
+        body["detail"] = detail
+    return JSONResponse(body, status_code=status)
+
+
+async def _score(
+    request_app: FastAPI,
+    snapshot: Snapshot,
+    transactions: list[TransactionRequest],
+    include_features: bool,
+    batch: bool,
+) -> list[PredictionResponse] | JSONResponse:
+    """Score and record; turns domain errors into 422/503 answers."""
+    metrics: ScoringMetrics = request_app.state.scoring_metrics
+    start = time.perf_counter()
+    try:
+        needs_state = any(flavour_of(t) == "full" for t in transactions)
+        # The full model runs DuckDB over the online state: keep it off the event loop.
+        if needs_state:
+            answers = await run_in_threadpool(
+                score, snapshot, transactions, include_features=include_features, batch=batch
+            )
+        else:
+            answers = score(snapshot, transactions, include_features=include_features, batch=batch)
+    except InvalidRequest as invalid:
+        return _error(422, f"invalid request: {invalid}", invalid.details())
+    except ModelUnavailable as missing:
+        return _error(503, str(missing))
+    elapsed = time.perf_counter() - start
+    for flavour in {a.flavour for a in answers}:
+        mine = [a for a in answers if a.flavour == flavour]
+        metrics.observe(
+            flavour, elapsed, [a.fraud_probability for a in mine], [a.is_fraud for a in mine]
+        )
+    request_app.state.audit.ship(transactions, answers)
+    return answers
+
+
+def _public(served: ServingModel, flavour: str) -> ModelPublic:
+    model = served.model
+    return ModelPublic(
+        name=model.name,
+        version=str(model.version),
+        flavour=flavour,  # type: ignore[arg-type]
+        threshold=float(model.threshold),
+        metrics=dict(model.metrics),
+        data_versions=dict(model.data_versions),
+        feature_set_version=model.feature_set_version,
+        feature_columns=list(model.feature_columns),
+        run_id=model.run_id,
+        trained_at=str(model.trained_at),
+        loaded_at=served.loaded_at,
+        vocabulary=served.vocabulary.as_dict(),
+    )
+
+
+@router.post(
+    "/predict",
+    response_model=PredictionResponse,
+    responses=ERROR_RESPONSES,
+    response_model_exclude_none=True,
+)
+async def predict(
+    request: Request,
+    transaction: TransactionRequest,
+    snapshot: SnapshotDep,
+    include_features: IncludeFeatures = False,
+) -> PredictionResponse | JSONResponse:
+    """Score one transaction: basic model for the seed's fields, full model with ids."""
+    result = await _score(request.app, snapshot, [transaction], include_features, False)
+    return result if isinstance(result, JSONResponse) else result[0]
+
+
+@router.post(
+    "/predict/batch",
+    response_model=BatchResponse,
+    response_model_exclude_none=True,
+    responses={**ERROR_RESPONSES, 413: {"description": f"More than {MAX_BATCH} rows."}},
+)
+async def predict_batch(
+    request: Request,
+    transactions: list[TransactionRequest],
+    snapshot: SnapshotDep,
+    include_features: IncludeFeatures = False,
+) -> BatchResponse | JSONResponse:
+    """Score up to MAX_BATCH transactions with one model call per flavour."""
+    if len(transactions) > MAX_BATCH:
+        return _error(
+            413,
+            f"a batch holds at most {MAX_BATCH} transactions, got {len(transactions)}: split it",
+        )
+    if not transactions:
+        return _error(422, "a batch needs at least one transaction")
+    result = await _score(request.app, snapshot, transactions, include_features, True)
+    if isinstance(result, JSONResponse):
+        return result
+    return BatchResponse(data=result, count=len(result))
+
+
+@router.get("/model/info", response_model=ModelInfoResponse)
+def model_info(snapshot: SnapshotDep) -> ModelInfoResponse:
+    """Name, version, metrics, threshold, data versions and feature set of each flavour."""
+    full = snapshot.models.get("full")
+    return ModelInfoResponse(
+        models={
+            f: (_public(s, f) if (s := snapshot.models.get(f)) else None) for f in ("basic", "full")
+        },
+        unavailable=snapshot.unavailable,
+        online_state=full.online.summary() if full and full.online else None,
+    )
+
+
+@router.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
+def health(snapshot: SnapshotDep) -> HealthResponse | JSONResponse:
+    """200 when both flavours are served; 503 with the reasons otherwise."""
+    body = HealthResponse(
+        status="ok" if not snapshot.unavailable else "degraded",
+        models=snapshot.versions(),
+        unavailable=snapshot.unavailable,
+    )
+    if snapshot.unavailable:
+        reasons = "; ".join(f"{f}: {why}" for f, why in snapshot.unavailable.items())
+        return _error(503, f"not ready: {reasons}", body.model_dump())
+    return body
+
+
+@router.post(
+    "/model/reload", response_model=ReloadResponse, dependencies=[Depends(require_api_key)]
+)
+async def reload_model(holder: HolderDep) -> ReloadResponse:
+    """Load the current champions now (instead of waiting for the next poll)."""
+    changed = await asyncio.to_thread(holder.refresh)
+    snapshot = holder.snapshot
+    return ReloadResponse(
+        changed=changed, models=snapshot.versions(), unavailable=snapshot.unavailable
+    )
+
+
+@router.get("/", include_in_schema=False)
+def root() -> dict[str, object]:
+    return {"service": "api_ml", "docs": "/docs", "predict": "POST /predict"}
