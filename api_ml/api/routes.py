@@ -159,13 +159,17 @@ def model_info(snapshot: SnapshotDep) -> ModelInfoResponse:
 
 @router.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
 def health(snapshot: SnapshotDep) -> HealthResponse | JSONResponse:
-    """200 when both flavours are served; 503 with the reasons otherwise."""
+    """200 while a model is served ("degraded" lists a missing flavour); 503 with no model.
+
+    One flavour missing leaves the other answering, so the service stays in rotation; its
+    reason is in the body and in `/model/info`.
+    """
     body = HealthResponse(
         status="ok" if not snapshot.unavailable else "degraded",
         models=snapshot.versions(),
         unavailable=snapshot.unavailable,
     )
-    if snapshot.unavailable:
+    if not snapshot.models:
         reasons = "; ".join(f"{f}: {why}" for f, why in snapshot.unavailable.items())
         return _error(503, f"not ready: {reasons}", body.model_dump())
     return body

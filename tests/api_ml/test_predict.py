@@ -201,3 +201,23 @@ def test_no_model_means_503(
         predict = httpx.post(f"{url}/predict", json=seed_payload())
         assert predict.status_code == 503
         assert "lakehouse train" in predict.json()["error"]
+
+
+def test_without_a_lake_the_basic_model_serves_and_full_requests_get_503(
+    trained_lake, isolated_settings, live_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakehouse.config import get_settings
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_lake.tracking_uri)
+    monkeypatch.setenv("LAKEHOUSE_MODEL_POLL_SECONDS", "0")
+    get_settings.cache_clear()
+    with live_server(create_app(get_settings())) as url:
+        health = httpx.get(f"{url}/health").json()
+        assert health["status"] == "degraded"
+        assert "lakehouse pipeline run" in health["unavailable"]["full"]
+        assert httpx.post(f"{url}/predict", json=seed_payload()).status_code == 200
+        full = httpx.post(
+            f"{url}/predict", json=seed_payload(card_id=1, client_id=1, merchant_id=1, mcc=5411)
+        )
+        assert full.status_code == 503
+        assert "lakehouse pipeline run" in full.json()["error"]
