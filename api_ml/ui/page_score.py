@@ -125,8 +125,13 @@ def _init_form(choices: dict[str, list[str]]) -> None:
 
 
 def _apply_scenario(name: str, found: dict[str, dict[str, Any]]) -> None:
-    st.session_state.update(form_values_from_request(found[name]["request"]))
+    picked = found[name]
+    st.session_state.update(form_values_from_request(picked["request"]))
     st.session_state["scenario"] = name
+    truth = "a labeled fraud" if picked["label"] else "labeled legitimate"
+    st.session_state["scenario_note"] = (
+        f"Scenario **{name}**: lake transaction #{picked['request'].get('transaction_id')}, "
+        f"{truth}; the model scored it {picked['probability']:.2%} when it was picked.")
 
 
 def _scenario_buttons(client: LakehouseClient, info: dict[str, Any]) -> None:
@@ -143,6 +148,8 @@ def _scenario_buttons(client: LakehouseClient, info: dict[str, Any]) -> None:
             column.button(f"Scenario: {name}", key=f"scenario_{name}", on_click=_apply_scenario,
                           args=(name, found), help=f"A real transaction labeled {truth}.",
                           width="stretch")
+    if "scenario_note" in st.session_state:
+        st.caption(st.session_state["scenario_note"])
 
 
 def _form(choices: dict[str, list[str]]) -> dict[str, Any] | None:
@@ -175,6 +182,7 @@ def _show_result(result: dict[str, Any]) -> None:
                                                 result["threshold"]), width="stretch")
     decision = "FRAUD" if result["is_fraud"] else "legitimate"
     verdict.metric("Decision", decision)
+    verdict.metric("Fraud probability", f"{result['fraud_probability']:.2%}")
     verdict.metric("Confidence", f"{result['confidence']} ({result['confidence_score']:.0%})")
     verdict.caption(f"{result['model_name']} v{result['model_version']} ({result['flavour']} "
                     f"model), threshold {result['threshold']:.3f}")

@@ -3,7 +3,7 @@
 The URLs start from the environment (`LAKEHOUSE_API_URL`, `LAKEHOUSE_API_ML_URL`,
 `LAKEHOUSE_SOURCES_API_URL`, through `lakehouse.config.Settings`) and can be edited here for
 this browser session; the `LakehouseClient` built from them is what every page uses. Each
-service's `/health` is shown as one line — a green tick, or the service's own reason and the
+service's `/health` is shown as one coloured box — ok, or the service's own reason and the
 command that starts it — so a service that is down reads as a message, never a stack trace.
 """
 
@@ -18,13 +18,14 @@ URL_FIELDS = {"api_ml_url": "Scoring API (api_ml)", "api_url": "Datamarts API (a
               "sources_api_url": "Source system (sources_api)"}
 
 
-def health_line(health: ServiceHealth) -> str:
-    """Markdown for one service: tick and status, or cross and what went wrong."""
+def show_health(health: ServiceHealth) -> None:
+    """One coloured box per service: ok, degraded with its reason, or down with what to do."""
     if health.ok and health.message == "ok":
-        return f"✅ **{health.label}** — ok"
-    if health.ok:
-        return f"⚠️ **{health.label}** — {health.message}"
-    return f"❌ **{health.label}** — {health.message}"
+        st.success(f"**{health.label}** — ok")
+    elif health.ok:
+        st.warning(f"**{health.label}** — {health.message}")
+    else:
+        st.error(f"**{health.label}** — {health.message}")
 
 
 def render_sidebar() -> tuple[str, LakehouseClient]:
@@ -42,7 +43,7 @@ def render_sidebar() -> tuple[str, LakehouseClient]:
         st.subheader("Health")
         for health in client.health():
             # The scoring API answers 503 "not ready" with its reason while models load.
-            st.markdown(health_line(health))
+            show_health(health)
         if st.button("Refresh", key="refresh_health"):
             st.rerun()
     return str(page), client

@@ -138,3 +138,30 @@ def down_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     get_settings.cache_clear()
     yield tmp_path / "data"
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def ui_server(ui_stack: UiStack) -> Iterator[str]:
+    """`streamlit run` of the app in a subprocess (as `lakehouse serve ui` starts it)."""
+    import subprocess
+
+    from lakehouse.serve import ui_command
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("LAKEHOUSE_") and k != "MLFLOW_TRACKING_URI"}
+    env.update(ui_stack.env)
+    log = ui_stack.settings.data_dir / "streamlit.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(ui_command("127.0.0.1", port), env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        suite.wait_http(f"{url}/_stcore/health", timeout=60)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -41,10 +41,10 @@ def _metric(at: AppTest, label: str) -> str:
 
 def test_services_down_show_messages_not_tracebacks(down_env: Path) -> None:
     at = _app()
-    health = " ".join(m.value for m in at.sidebar.markdown)
+    health = " ".join(e.value for e in at.sidebar.error)
     for command in ("lakehouse serve api-ml", "lakehouse serve api", "lakehouse serve sources-api"):
         assert command in health
-    assert health.count("❌") == 3
+    assert len(at.sidebar.error) == 3 and not at.sidebar.success
     assert "Cannot score right now" in at.error[0].value
     _open(at, "Explore the datamarts")
     assert "does not answer" in at.error[0].value
@@ -58,7 +58,8 @@ def test_form_choices_are_the_models_vocabulary(ui_env) -> None:  # type: ignore
     info = httpx.get(f"{ui_env.env['LAKEHOUSE_API_ML_URL']}/model/info").json()
     vocabulary = info["models"]["basic"]["vocabulary"]
     at = _app()
-    assert at.sidebar.markdown[0].value.startswith("✅")
+    assert [e.value for e in at.sidebar.success] == [
+        "**scoring API** — ok", "**datamarts API** — ok", "**source system** — ok"]
     assert list(at.selectbox(key="f_card_brand").options) == vocabulary["card_brand"]
     assert list(at.selectbox(key="f_card_type").options) == vocabulary["card_type"]
     assert "True" not in at.selectbox(key="f_use_chip").options
