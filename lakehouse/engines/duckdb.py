@@ -58,6 +58,8 @@ class DuckDBEngine:
         if self.threads:
             config["threads"] = self.threads
         if self.temp_directory is not None:
+            # DuckDB creates only the last folder of the path; spilling must not fail on it.
+            self.temp_directory.mkdir(parents=True, exist_ok=True)
             config["temp_directory"] = str(self.temp_directory)
         try:
             return duckdb.connect(":memory:", config=config)
