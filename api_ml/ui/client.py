@@ -86,6 +86,9 @@ class LakehouseClient:
     def _request(self, service: str, method: str, path: str, http: httpx.Client | None = None,
                  **kwargs: Any) -> Any:
         label, start_command = SERVICES[service]
+        if not self.endpoints.url_of(service).startswith(("http://", "https://")):
+            raise ServiceError(service, f"The {label} URL must start with http:// or https://, "
+                               f"not {self.endpoints.url_of(service)!r}; fix it in the sidebar.")
         url = f"{self.endpoints.url_of(service)}{path}"
         try:
             if http is None:
