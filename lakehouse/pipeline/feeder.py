@@ -265,6 +265,9 @@ def extract_batches(engine: sa.Engine, days: list[str], *,
     if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
         yield from _extract_sqlite_arrow(str(engine.url.database), days, chunk_rows)
         return
+    if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
+        yield from _extract_postgres_copy(engine, days)
+        return
     params = {f"d{i}": date.fromisoformat(day) for i, day in enumerate(days)}
     placeholders = ", ".join(f":d{i}" for i in range(len(days)))
     query = sa.text(
@@ -309,3 +312,45 @@ def _extract_sqlite_arrow(database: str, days: list[str],
                 raw = raw.set_column(index, name, pc.if_else(
                     pc.equal(column, ""), pa.scalar(None, column.type), column))
             yield from bronze_transactions(raw).to_batches()
+
+
+class _ChunkStream(io.RawIOBase):
+    """A read-only file over an iterator of byte chunks (what COPY TO STDOUT yields)."""
+
+    def __init__(self, chunks: Iterator[bytes | memoryview]) -> None:
+        self._chunks = chunks
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = bytes(chunk)
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
+def _extract_postgres_copy(engine: sa.Engine, days: list[str]) -> Iterator[pa.RecordBatch]:
+    """PostgreSQL rows as CSV through `COPY ... TO STDOUT`, parsed by Arrow as they arrive."""
+    literals = ", ".join(f"'{date.fromisoformat(day).isoformat()}'" for day in days)
+    query = (f"COPY (SELECT {', '.join(EXTRACT_COLUMNS)} FROM transaction_data "
+             f"WHERE situation_date IN ({literals})) TO STDOUT (FORMAT csv)")
+    options = pacsv.ConvertOptions(column_types=dict.fromkeys(EXTRACT_COLUMNS, pa.string()),
+                                   null_values=[""], strings_can_be_null=True)
+    with engine.connect() as connection:
+        dbapi = connection.connection.dbapi_connection
+        assert dbapi is not None
+        with dbapi.cursor() as cursor, cursor.copy(query) as copy:  # type: ignore[attr-defined]
+            stream = io.BufferedReader(_ChunkStream(iter(copy)), buffer_size=1 << 20)
+            reader = pacsv.open_csv(
+                stream, read_options=pacsv.ReadOptions(column_names=list(EXTRACT_COLUMNS),
+                                                       block_size=16 << 20),
+                convert_options=options)
+            for batch in reader:
+                yield from bronze_transactions(pa.Table.from_batches([batch])).to_batches()
