@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -90,6 +91,7 @@ class OnlineState:
     params: dict[str, int]
     _rows_by_key: dict[str, dict[int, np.ndarray]] = field(default_factory=dict, repr=False)
     labels_by_day: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    _threads: threading.local = field(default_factory=threading.local, repr=False)
 
     @classmethod
     def load(cls, settings: Settings, history_days: int) -> OnlineState:
@@ -196,8 +198,23 @@ class OnlineState:
     def features(self, events: pa.Table) -> pa.Table:
         """The training SQL's feature rows for `events` (in order), from memory only."""
         return compute_features_for_events(
-            self.history_for(events), events, self.params, label_summary=self.labels_for(events)
+            self.history_for(events),
+            events,
+            self.params,
+            label_summary=self.labels_for(events),
+            connection=self._connection(),
         )
+
+    def _connection(self) -> Any:
+        """This thread's DuckDB connection: reused across requests, never shared by threads."""
+        connection = getattr(self._threads, "duckdb", None)
+        if connection is None:
+            import duckdb
+
+            connection = duckdb.connect()
+            connection.execute("SET threads TO 1")  # one request, one core
+            self._threads.duckdb = connection
+        return connection
 
     def event_row(self, seed: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         """One transaction as `silver_transactions` would hold it (label unknown)."""
