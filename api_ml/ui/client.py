@@ -79,9 +79,12 @@ def _error_text(response: httpx.Response) -> str:
 class LakehouseClient:
     """Blocking HTTP calls to the platform's services, with analyst-readable errors."""
 
-    def __init__(self, endpoints: Endpoints, timeout: float = 10.0) -> None:
+    def __init__(self, endpoints: Endpoints, timeout: float = 10.0,
+                 api_key: str | None = None) -> None:
         self.endpoints = endpoints
         self.timeout = timeout
+        # The services' shared key (LAKEHOUSE_API_KEY), sent when configured; reads need none.
+        self.headers = {"X-API-Key": api_key} if api_key else {}
 
     def _request(self, service: str, method: str, path: str, http: httpx.Client | None = None,
                  **kwargs: Any) -> Any:
@@ -92,9 +95,10 @@ class LakehouseClient:
         url = f"{self.endpoints.url_of(service)}{path}"
         try:
             if http is None:
-                response = httpx.request(method, url, timeout=self.timeout, **kwargs)
+                response = httpx.request(method, url, timeout=self.timeout,
+                                         headers=self.headers, **kwargs)
             else:
-                response = http.request(method, url, **kwargs)
+                response = http.request(method, url, headers=self.headers, **kwargs)
         except httpx.InvalidURL as exc:
             raise ServiceError(service, f"The {label} URL is not valid ({exc}).") from exc
         except httpx.HTTPError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import streamlit as st
 
 from api_ml.ui.client import Endpoints, LakehouseClient, ServiceHealth
+from lakehouse.config import get_settings
 
 PAGES = ("Score a transaction", "Explore the datamarts", "Model")
 URL_FIELDS = {"api_ml_url": "Scoring API (api_ml)", "api_url": "Datamarts API (api)",
@@ -39,7 +40,7 @@ def render_sidebar() -> tuple[str, LakehouseClient]:
             urls = {field: st.text_input(label, value=getattr(defaults, field), key=field)
                     for field, label in URL_FIELDS.items()}
         client = LakehouseClient(Endpoints(**{k: v.strip() for k, v in urls.items()}),
-                                 timeout=15.0)
+                                 timeout=15.0, api_key=get_settings().api_key)
         st.subheader("Health")
         for health in client.health():
             # The scoring API answers 503 "not ready" with its reason while models load.
