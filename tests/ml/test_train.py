@@ -146,6 +146,23 @@ def test_train_cli_without_feature_table_says_what_to_do(isolated_settings) -> N
     assert "lakehouse pipeline run" in result.output
 
 
+def test_train_cli_prints_the_metrics_and_the_decision(  # type: ignore[no-untyped-def]
+    isolated_settings, feature_lake, monkeypatch
+) -> None:
+    from lakehouse.cli import app
+    from lakehouse.config import get_settings
+
+    monkeypatch.setenv("LAKEHOUSE_LAKE_URI", feature_lake)
+    monkeypatch.setenv("LAKEHOUSE_LABEL_DELAY_DAYS", str(LABEL_DELAY_DAYS))
+    monkeypatch.setenv("COLUMNS", "200")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["train", "--flavour", "basic"])
+    assert result.exit_code == 0, result.output
+    for text in ("average precision", "logistic baseline", "fraud-detector-basic v1 is champion",
+                 "first registered version", "mlflow ui --backend-store-uri"):
+        assert text in result.output
+
+
 def test_too_few_frauds_is_refused(tmp_path, ml_features_table) -> None:  # type: ignore[no-untyped-def]
     settings = lake_settings(tmp_path / "data")
     labels = np.where(ml_features_table["label"].is_null().to_numpy(zero_copy_only=False),
