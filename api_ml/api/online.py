@@ -87,10 +87,10 @@ class OnlineState:
     versions: dict[str, int]
     history_days: int
     latest_ts: datetime | None
-    labels: pd.DataFrame  # known-label tallies per (merchant, MCC, day): `label_summary`
+    labels: pa.Table  # known-label tallies per (merchant, MCC, day): `label_summary`
     params: dict[str, int]
     _rows_by_key: dict[str, dict[int, np.ndarray]] = field(default_factory=dict, repr=False)
-    labels_by_day: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    _days: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _threads: threading.local = field(default_factory=threading.local, repr=False)
 
     @classmethod
@@ -112,7 +112,7 @@ class OnlineState:
             filter=pc.field("ts") >= pa.scalar(since, dataset.schema.field("ts").type)
         ).sort_by([("ts", "ascending"), ("transaction_id", "ascending")])
         params = feature_params(settings.label_delay_days)
-        labels = _label_state(dataset, params, as_of_day=_day_number(since)).to_pandas()
+        labels = _label_state(dataset, params, as_of_day=_day_number(since))
         versions = {"silver_transactions": table.version()}
         cards, users = cls._static_lookups(settings, history, versions)
         mcc = cls._mcc_lookup(history)
@@ -166,8 +166,13 @@ class OnlineState:
             values = self.history.column(key).to_numpy(zero_copy_only=False)
             self._rows_by_key[key] = _positions(values)
         for key in ("merchant_id", "mcc_code"):
-            self._rows_by_key[key] = _positions(self.labels[key].to_numpy())
-        self.labels_by_day = self.labels.groupby("day_n")[["fraud_n", "labeled_n"]].sum()
+            self._rows_by_key[key] = _positions(self.labels.column(key).to_numpy())
+        days, day_of_row = np.unique(self.labels.column("day_n").to_numpy(), return_inverse=True)
+        self._days.update(days=days, day_of_row=day_of_row)
+        for name in ("fraud_n", "labeled_n"):
+            values = self.labels.column(name).to_numpy().astype("int64")
+            self._days[name] = values
+            self._days[f"{name}_total"] = np.bincount(day_of_row, values, len(days)).astype("int64")
 
     def history_for(self, events: pa.Table) -> pa.Table:
         """The history rows of the events' cards and clients.
@@ -186,14 +191,19 @@ class OnlineState:
         -1, which match nothing) gives the same three numbers from a few dozen rows.
         """
         rows = _select(self._rows_by_key, events, ("merchant_id", "mcc_code"))
-        picked = self.labels.iloc[rows]
-        rest = self.labels_by_day.subtract(
-            picked.groupby("day_n")[["fraud_n", "labeled_n"]].sum(), fill_value=0
-        ).reset_index()
-        rest.insert(0, "mcc_code", -1)
-        rest.insert(0, "merchant_id", -1)
-        combined = pd.concat([picked, rest[picked.columns]], ignore_index=True)
-        return pa.Table.from_pandas(combined.astype(picked.dtypes.to_dict()), preserve_index=False)
+        picked = self.labels.take(pa.array(rows, pa.int64()))
+        days = self._days
+        rest: dict[str, Any] = {"day_n": days["days"]}
+        for name in ("fraud_n", "labeled_n"):
+            mine = np.bincount(days["day_of_row"][rows], days[name][rows], len(days["days"]))
+            rest[name] = days[f"{name}_total"] - mine.astype("int64")
+        rest = {
+            "merchant_id": np.full(len(days["days"]), -1),
+            "mcc_code": np.full(len(days["days"]), -1),
+            **rest,
+        }
+        folded = pa.table({c: rest[c] for c in picked.column_names}).cast(picked.schema)
+        return pa.concat_tables([picked, folded])
 
     def features(self, events: pa.Table) -> pa.Table:
         """The training SQL's feature rows for `events` (in order), from memory only."""
