@@ -4,9 +4,9 @@ The orchestrator (`lakehouse/orchestrator.py`) calls `run_training_stage(setting
 has written `gold/ml_features`. It runs the same job as `lakehouse train`
 (`lakehouse.ml.tracking.train_and_register`): both flavours on a time split, logged to MLflow,
 registered, promoted only when they beat the champion. What leaves it is a `StageResult`
-(rows in = labeled feature rows read, rows out = model versions registered). When the feature
-table has not changed since the last registered model was trained on it, the stage reports
-`up_to_date` instead of training the same model again, so a scheduled pipeline stays cheap.
+(rows in = labeled feature rows read, rows out = model versions registered). When the champion
+or the latest challenger was already trained on the current version of the feature table,
+the stage reports `up_to_date` instead of training again, so a scheduled pipeline stays cheap.
 """
 
 from __future__ import annotations
@@ -22,14 +22,26 @@ log = logging.getLogger("lakehouse.pipeline.ml")
 
 
 def _already_trained_on(settings: Settings, version: int) -> bool:
-    """True when the current champion was trained on this exact feature-table version."""
-    from lakehouse.ml.registry import FULL_MODEL_NAME, ModelNotFoundError, load_model
+    """True when the champion or the latest challenger was trained on this table version.
 
-    try:
-        champion = load_model(FULL_MODEL_NAME, tracking_uri=settings.mlflow_tracking_uri)
-    except ModelNotFoundError:
-        return False
-    return champion.data_versions.get("ml_features") == version
+    A challenger counts too: retraining on the same data would only reach the same verdict.
+    """
+    from lakehouse.ml.registry import (
+        CHALLENGER,
+        CHAMPION,
+        FULL_MODEL_NAME,
+        ModelNotFoundError,
+        load_model,
+    )
+
+    for alias in (CHAMPION, CHALLENGER):
+        try:
+            model = load_model(FULL_MODEL_NAME, alias, settings.mlflow_tracking_uri)
+        except ModelNotFoundError:
+            continue
+        if model.data_versions.get("ml_features") == version:
+            return True
+    return False
 
 
 def run_training_stage(settings: Settings) -> StageResult:
@@ -45,7 +57,7 @@ def run_training_stage(settings: Settings) -> StageResult:
     version = storage.version(catalog.location("ml_features", settings), settings)
     if version is not None and _already_trained_on(settings, version):
         result.status = "up_to_date"
-        result.message = f"champion already trained on gold/ml_features v{version}"
+        result.message = f"a model was already trained on gold/ml_features v{version}"
         log.info(result.message)
         return result
     report = train_and_register(settings)

@@ -180,4 +180,4 @@ def test_pipeline_stage_skips_an_unchanged_feature_table(trained) -> None:  # ty
     settings, _ = trained
     result = run_training_stage(settings)
     assert result.stage == "train" and result.status == "up_to_date"
-    assert "ml_features v" in result.message
+    assert "already trained on gold/ml_features v" in result.message
