@@ -69,10 +69,12 @@ def rate_bars(rows: list[dict[str, Any]], category: str, title: str,
     order: Any = "-x" if sort_by_rate else None
     return alt.Chart(frame).mark_bar(color=FRAUD_COLOUR).encode(
         x=alt.X("fraud_rate:Q", title="fraud rate (labeled purchases)", axis=alt.Axis(format="%")),
-        y=alt.Y(f"{category}:N", sort=order, title=title),
-        tooltip=[category, alt.Tooltip("fraud_rate:Q", format=".2%"), "fraud_count",
+        # No axis title: the tab names the grouping, and a title would overlap long labels.
+        y=alt.Y(f"{category}:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
+        tooltip=[alt.Tooltip(f"{category}:N", title=title),
+                 alt.Tooltip("fraud_rate:Q", format=".2%"), "fraud_count",
                  "labeled_count", "tx_count"],
-    ).properties(height=max(160, 18 * len(frame)))
+    ).properties(height=max(160, 26 * len(frame)))
 
 
 def hourly_chart(rows: list[dict[str, Any]]) -> alt.LayerChart:

@@ -48,7 +48,9 @@ def _view(rows: list[dict[str, Any]], category: str, title: str, empty: str) -> 
         st.info(empty)
         return
     st.altair_chart(charts.rate_bars(rows, category, title), width="stretch")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    # "category" only labels the chart's axis; the table already has code and description.
+    table = pd.DataFrame(rows).drop(columns=["category"], errors="ignore")
+    st.dataframe(table, hide_index=True, width="stretch")
 
 
 def render(client: LakehouseClient) -> None:
