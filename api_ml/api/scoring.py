@@ -11,7 +11,7 @@ Answers leave as `PredictionResponse` objects; nothing here does I/O.
 
 from __future__ import annotations
 
-import functools
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -20,7 +20,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from api_ml.api.normalise import InvalidRequest, InvalidValue, normalise_seed_fields
+from api_ml.api.normalise import (
+    ONLINE,
+    US_STATES,
+    InvalidRequest,
+    InvalidValue,
+    Vocabulary,
+    normalise_seed_fields,
+)
 from api_ml.api.schemas import (
     FULL_MODEL_REQUIRED,
     OPTIONAL_FIELDS,
@@ -86,8 +93,9 @@ def basic_inputs(seeds: list[dict[str, Any]]) -> pd.DataFrame:
 
     `basic_feature_frame` is pandas string work costing milliseconds per call, far more than
     the model itself; its categorical codes depend only on the four categorical fields, so
-    they are computed by that function once per distinct combination and cached, and the
-    seven numbers pass through as floats exactly as it passes them (None becomes NaN).
+    they are computed by that function for every allowed combination when the model loads
+    (`warm_category_codes`), and the seven numbers pass through as floats exactly as it
+    passes them (None becomes NaN).
     `tests/api_ml/test_scoring.py` checks this matrix equals the function's own output.
     """
     matrix = np.empty((len(seeds), len(BASIC_FEATURE_COLUMNS)), dtype="float64")
@@ -101,19 +109,41 @@ def basic_inputs(seeds: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(matrix, columns=BASIC_FEATURE_COLUMNS)
 
 
-@functools.lru_cache(maxsize=8192)
-def category_codes(
-    card_brand: str, card_type: str, merchant_state: str, use_chip: str
-) -> tuple[float, ...]:
-    """The codes `basic_feature_frame` gives these four categorical values."""
+# (card_brand, card_type, merchant_state, use_chip) -> their codes, filled at model load.
+_CODES: dict[tuple[str, ...], tuple[float, ...]] = {}
+
+
+def warm_category_codes(vocabulary: Vocabulary) -> int:
+    """Code every combination the vocabulary allows, in one `basic_feature_frame` call.
+
+    Done when a model is loaded, so no request pays for a first-time combination.
+    """
+    states = [*sorted(US_STATES), ONLINE, *vocabulary.countries]
+    combos = list(
+        itertools.product(vocabulary.card_brand, vocabulary.card_type, states, vocabulary.use_chip)
+    )
+    _store_codes(combos)
+    return len(combos)
+
+
+def _store_codes(combos: list[tuple[str, ...]]) -> None:
     from lakehouse.ml.features import basic_feature_frame
 
-    row: dict[str, Any] = dict.fromkeys(BASIC_FEATURE_COLUMNS, 0.0)
-    row.update(
-        card_brand=card_brand, card_type=card_type, merchant_state=merchant_state, use_chip=use_chip
-    )
-    coded = basic_feature_frame(pd.DataFrame([row]))
-    return tuple(float(coded[c].iloc[0]) for c in CATEGORICAL)
+    frame = pd.DataFrame(combos, columns=list(CATEGORICAL))
+    for column in BASIC_FEATURE_COLUMNS:
+        if column not in CATEGORICAL:
+            frame[column] = 0.0
+    coded = basic_feature_frame(frame)[list(CATEGORICAL)].astype("float64").to_numpy()
+    _CODES.update(zip(combos, map(tuple, coded), strict=True))
+
+
+def category_codes(*values: str) -> tuple[float, ...]:
+    """The codes `basic_feature_frame` gives these four categorical values."""
+    found = _CODES.get(values)
+    if found is None:  # a value outside the warmed vocabulary: code it now, once
+        _store_codes([values])
+        found = _CODES[values]
+    return found
 
 
 def full_inputs(

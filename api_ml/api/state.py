@@ -164,8 +164,13 @@ class ModelHolder:
                 online = OnlineState.load(self.settings, HISTORY_DAYS)
             except StateUnavailable as exc:
                 raise StateUnavailable(f"{name} v{model.version} is registered but {exc}") from exc
+        vocabulary = vocabulary_of(model, self.settings)
+        if flavour == "basic":
+            from api_ml.api.scoring import warm_category_codes  # scoring imports this module
+
+            warm_category_codes(vocabulary)
         logger.info("serving %s version %s", name, model.version)
-        return ServingModel(model, vocabulary_of(model, self.settings), _now(), online)
+        return ServingModel(model, vocabulary, _now(), online)
 
     def _with_fresh_lake(self, serving: ServingModel) -> ServingModel | None:
         """Same model, newer lake: a pipeline run since the last load rebuilds the state."""
