@@ -45,6 +45,6 @@ def render_sidebar() -> tuple[str, LakehouseClient]:
         for health in client.health():
             # The scoring API answers 503 "not ready" with its reason while models load.
             show_health(health)
-        if st.button("Refresh", key="refresh_health"):
-            st.rerun()
+        # A click re-runs the script, and with it every health check above.
+        st.button("Refresh", key="refresh_health")
     return str(page), client

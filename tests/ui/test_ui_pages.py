@@ -142,3 +142,18 @@ def test_model_page_shows_champion_plots_and_challenger(ui_env) -> None:  # type
     basic = next(t for t in comparison if any("challenger" in c for c in t.columns))
     assert "average_precision" in basic["metric"].tolist()
     assert "logistic baseline" in basic.columns
+
+
+def test_scoring_api_without_a_model_says_so(down_env: Path, live_server,  # type: ignore[no-untyped-def]
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from api_ml.api.main import create_app
+
+    monkeypatch.setenv("LAKEHOUSE_MODEL_POLL_SECONDS", "0")
+    get_settings.cache_clear()
+    with live_server(create_app(get_settings())) as url:
+        monkeypatch.setenv("LAKEHOUSE_API_ML_URL", url)
+        get_settings.cache_clear()
+        at = _app()
+    assert "scoring API answered 503: not ready" in at.sidebar.error[0].value
+    assert "serves no model yet" in at.warning[0].value
+    assert "lakehouse train" in at.warning[0].value
