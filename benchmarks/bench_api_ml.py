@@ -204,12 +204,14 @@ def _baselines(settings, basic: list[dict], full: list[dict]) -> dict[str, dict[
     from api_ml.api.normalise import Vocabulary, normalise_seed_fields
     from api_ml.api.online import OnlineState
     from api_ml.api.scoring import basic_inputs, warm_category_codes
+    from api_ml.api.state import single_threaded
     from lakehouse.ml.features import FEATURE_COLUMNS, HISTORY_DAYS
     from lakehouse.ml.registry import load_model
 
     uri = settings.mlflow_tracking_uri
-    basic_model = load_model("fraud-detector-basic", tracking_uri=uri)
-    full_model = load_model("fraud-detector", tracking_uri=uri)
+    # As the service holds them: predictions on the calling thread (see `single_threaded`).
+    basic_model = single_threaded(load_model("fraud-detector-basic", tracking_uri=uri))
+    full_model = single_threaded(load_model("fraud-detector", tracking_uri=uri))
     vocabulary = Vocabulary.from_values({"merchant_state": [b["merchant_state"] for b in basic]})
     warm_category_codes(vocabulary)  # as the service does when it loads the model
     state = OnlineState.load(settings, HISTORY_DAYS)
