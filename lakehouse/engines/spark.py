@@ -116,6 +116,7 @@ def session_config(master: str, driver_memory: str, shuffle_partitions: int | No
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
         "spark.ui.enabled": str(ui).lower(),
+        "spark.ui.showConsoleProgress": "false",  # the CLI draws its own progress
         "spark.sql.ansi.enabled": "false",
     }
     # 200 shuffle partitions (Spark's default) is for clusters; on one machine a few per core.

