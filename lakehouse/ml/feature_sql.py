@@ -104,12 +104,16 @@ def _behaviour_selects() -> list[str]:
     return selects
 
 
-def features_sql(label_summary_relation: str | None = None) -> str:
+def features_sql(
+    label_summary_relation: str | None = None, source_filter: str | None = None
+) -> str:
     """The `ml_features` SQL; `{label_delay_seconds}` is the one parameter.
 
     With `label_summary_relation`, the known-label tallies come from that relation (columns
     `LABEL_SUMMARY_COLUMNS`) instead of from the labels of the input rows — how serving keeps a
-    bounded state while computing the same numbers.
+    bounded state while computing the same numbers. `source_filter` (a SQL condition built by
+    `features.feature_batches`, never user text) restricts the rows featurised, e.g. to one
+    bucket of clients.
     """
     labels_daily = (
         f"SELECT {', '.join(LABEL_SUMMARY_COLUMNS)} FROM {label_summary_relation}"
@@ -148,7 +152,7 @@ WITH tx AS (
         CASE WHEN has_chip THEN 1 ELSE 0 END AS has_chip,
         {errors},
         CASE WHEN has_error THEN 1 ELSE 0 END AS has_error
-    FROM silver_transactions),
+    FROM silver_transactions{f" WHERE {source_filter}" if source_filter else ""}),
 labels_daily AS ({labels_daily}),{_risk_ctes()},
 windowed_raw AS (
     SELECT tx.*,

@@ -188,3 +188,13 @@ def test_parameters_are_numbers_only() -> None:
     with pytest.raises(ValueError, match="number"):
         F.render_sql(F.features_sql(), {"label_delay_seconds": "0) OR (1=1"})
     assert "{label_delay_seconds}" not in F.render_sql(F.features_sql(), PARAMS)
+
+
+def test_feature_batches_by_client_bucket_equal_the_one_shot_table(
+    engine: DuckDBEngine, silver: pa.Table, batch: pd.DataFrame
+) -> None:
+    pieces = list(F.feature_batches(engine, silver, PARAMS, buckets=3))
+    assert len(pieces) == 3 and all(p.num_rows > 0 for p in pieces)
+    combined = pa.concat_tables(pieces).to_pandas().set_index("transaction_id").sort_index()
+    _assert_same_features(combined, batch)
+    assert combined["label"].equals(batch["label"])
