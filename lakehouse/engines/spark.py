@@ -195,15 +195,18 @@ class SparkEngine:
     def session(self) -> SparkSession:
         return spark_session(self.config, self.java)
 
-    def dataframe(self, sql: str, inputs: Mapping[str, TableLike | DataFrame]) -> DataFrame:
-        """`sql` (DuckDB dialect) as a lazy Spark DataFrame over `inputs` in a fresh session.
+    def dataframe(self, sql: str, inputs: Mapping[str, TableLike | DataFrame],
+                  session: SparkSession | None = None) -> DataFrame:
+        """`sql` (DuckDB dialect) as a lazy Spark DataFrame over `inputs`.
 
         Inputs may be Arrow (copied to Spark) or Spark DataFrames (used as they are, e.g.
-        from `lakehouse.storage.spark_delta.read_delta`).
+        from `lakehouse.storage.spark_delta.read_delta`); the views live in `session`, by
+        default a fresh one. DataFrame inputs must come from that same `session` (temporary
+        views belong to the session of the frame).
         """
         from pyspark.sql import DataFrame
 
-        session = self.session.newSession()
+        session = session or self.session.newSession()
         for relation, table in inputs.items():
             frame = table if isinstance(table, DataFrame) else _arrow_frame(session, table)
             frame.createOrReplaceTempView(relation)
