@@ -23,7 +23,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -163,24 +162,31 @@ def _summary(latencies: list[float], wall: float) -> dict[str, float]:
 
 
 def _load(base: str, bodies: list[dict], concurrency: int) -> tuple[dict[str, float], int]:
-    """POST every body to /predict with `concurrency` clients; (figures, errors)."""
+    """POST every body to /predict with `concurrency` clients; (figures, errors).
+
+    The clients are asyncio tasks on one thread, each with its own keep-alive connection:
+    32 client threads would spend the shared CPU on the GIL instead of on the server.
+    """
+    import asyncio
+
     chunks = [bodies[i::concurrency] for i in range(concurrency)]
+    latencies: list[float] = []
     errors = 0
 
-    def worker(chunk: list[dict]) -> list[float]:
+    async def client(chunk: list[dict]) -> None:
         nonlocal errors
-        timings = []
-        with httpx.Client(base_url=base, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
             for body in chunk:
                 start = time.perf_counter()
-                response = client.post("/predict", json=body)
-                timings.append(time.perf_counter() - start)
+                response = await http.post("/predict", json=body)
+                latencies.append(time.perf_counter() - start)
                 errors += response.status_code != 200
-        return timings
+
+    async def all_clients() -> None:
+        await asyncio.gather(*(client(chunk) for chunk in chunks))
 
     start = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        latencies = [t for timings in pool.map(worker, chunks) for t in timings]
+    asyncio.run(all_clients())
     return _summary(latencies, time.perf_counter() - start), errors
 
 
@@ -289,6 +295,43 @@ def _row(figure: str, value: float, unit: str) -> dict:
     return {"benchmark": "api_ml", "figure": figure, "value": value, "unit": unit}
 
 
+def _measure_http(
+    base: str, bodies: dict[str, list[dict]], baselines: dict, table: Table, batch_rows: int
+) -> list[dict]:
+    """/predict with 1 and 32 clients on each path, then /predict/batch; the summary rows."""
+    rows = []
+    for path, payloads_ in bodies.items():
+        _load(base, payloads_[:50], 1)  # warm-up: first calls pay imports and caches
+        for concurrency in CONCURRENCY:
+            figures, errors = _load(base, payloads_, concurrency)
+            ratio = figures["p50_ms"] / baselines[path]["p50_ms"]
+            table.add_row(
+                path,
+                f"HTTP, {concurrency} client(s)",
+                f"{figures['rps']:,.0f}",
+                f"{figures['p50_ms']:.2f}",
+                f"{figures['p99_ms']:.2f}",
+                str(errors),
+                f"{ratio:.1f}",
+            )
+            prefix = f"/predict {path}, {concurrency} client(s)"
+            rows += [
+                _row(f"{prefix}: requests/s", figures["rps"], "req/s"),
+                _row(f"{prefix}: p50 latency", figures["p50_ms"], "ms"),
+                _row(f"{prefix}: p99 latency", figures["p99_ms"], "ms"),
+                _row(f"{prefix}: errors", float(errors), "requests"),
+                _row(f"{prefix}: p50 vs in-process", ratio, "x"),
+            ]
+    for path, payloads_ in bodies.items():
+        batch = payloads_[:batch_rows]
+        rate = _batch(base, batch)
+        table.add_row(
+            path, f"/predict/batch of {len(batch)}", f"{rate:,.0f} rows/s", "", "", "0", ""
+        )
+        rows.append(_row(f"/predict/batch {path} ({len(batch)} rows)", rate, "rows/s"))
+    return rows
+
+
 def run(scale: str, workdir: Path) -> list[dict]:
     from lakehouse.config import get_settings
 
@@ -322,34 +365,7 @@ def run(scale: str, workdir: Path) -> list[dict]:
         rows.append(_row(f"{path}: in-process p50 (baseline)", baseline["p50_ms"], "ms"))
     process, base = _start_service(workdir)
     try:
-        for path, bodies in (("basic", basic), ("full", full)):
-            _load(base, bodies[:50], 1)  # warm-up: first calls pay imports and caches
-            for concurrency in CONCURRENCY:
-                figures, errors = _load(base, bodies, concurrency)
-                ratio = figures["p50_ms"] / baselines[path]["p50_ms"]
-                table.add_row(
-                    path,
-                    f"HTTP, {concurrency} client(s)",
-                    f"{figures['rps']:,.0f}",
-                    f"{figures['p50_ms']:.2f}",
-                    f"{figures['p99_ms']:.2f}",
-                    str(errors),
-                    f"{ratio:.1f}",
-                )
-                prefix = f"/predict {path}, {concurrency} client(s)"
-                rows += [
-                    _row(f"{prefix}: requests/s", figures["rps"], "req/s"),
-                    _row(f"{prefix}: p50 latency", figures["p50_ms"], "ms"),
-                    _row(f"{prefix}: p99 latency", figures["p99_ms"], "ms"),
-                    _row(f"{prefix}: errors", float(errors), "requests"),
-                    _row(f"{prefix}: p50 vs in-process", ratio, "x"),
-                ]
-        for path, bodies in (("basic", basic[:batch_rows]), ("full", full[:batch_rows])):
-            rate = _batch(base, bodies)
-            table.add_row(
-                path, f"/predict/batch of {len(bodies)}", f"{rate:,.0f} rows/s", "", "", "0", ""
-            )
-            rows.append(_row(f"/predict/batch {path} ({len(bodies)} rows)", rate, "rows/s"))
+        rows += _measure_http(base, {"basic": basic, "full": full}, baselines, table, batch_rows)
     finally:
         process.terminate()
         process.wait(timeout=15)
