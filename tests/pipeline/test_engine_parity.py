@@ -104,3 +104,29 @@ def test_features_carry_labels_and_windows(lakes: tuple[Settings, Settings]) -> 
     assert pc.sum(pc.equal(features.column("label"), 1)).as_py() > 0
     assert pc.max(features.column("card_tx_count_30d")).as_py() > 1
     assert pc.max(features.column("merchant_labels_known")).as_py() > 0
+
+
+def test_the_cli_runs_silver_and_gold_on_spark(
+    lakes: tuple[Settings, Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`lakehouse pipeline run --engine spark` and `LAKEHOUSE_ENGINE=spark` both reach Spark."""
+    from typer.testing import CliRunner
+
+    from lakehouse.cli import app
+
+    reference = lakes[0]
+    settings = _lake(tmp_path / "data", {
+        name: storage.read_table(catalog.location(name, reference), reference)
+        for name in catalog.BRONZE_TABLES})
+    monkeypatch.setenv("LAKEHOUSE_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    runner = CliRunner()
+    silver = runner.invoke(app, ["pipeline", "run", "--stage", "silver", "--engine", "spark"])
+    assert silver.exit_code == 0, silver.output
+    monkeypatch.setenv("LAKEHOUSE_ENGINE", "spark")
+    get_settings.cache_clear()
+    gold = runner.invoke(app, ["pipeline", "run", "--stage", "gold"])
+    assert gold.exit_code == 0, gold.output
+    get_settings.cache_clear()
+    for table in ("silver_transactions", "dm_client_features", "ml_features"):
+        assert_tables_match(sorted_table(table, reference), sorted_table(table, settings), table)
