@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 
 from api_ml.api.normalise import ONLINE, US_STATES
+from api_ml.api.prepared import PreparedConnection
 from lakehouse.config import Settings
 from lakehouse.ml.features import (
     SILVER_INPUT_COLUMNS,
@@ -168,7 +169,8 @@ class OnlineState:
         for key in ("merchant_id", "mcc_code"):
             self._rows_by_key[key] = _positions(self.labels.column(key).to_numpy())
         days, day_of_row = np.unique(self.labels.column("day_n").to_numpy(), return_inverse=True)
-        self._days.update(days=days, day_of_row=day_of_row)
+        mcc = self.labels.column("mcc_code").fill_null(-1).to_numpy().astype("int64")
+        self._days.update(days=days, day_of_row=day_of_row, mcc=mcc)
         for name in ("fraud_n", "labeled_n"):
             values = self.labels.column(name).to_numpy().astype("int64")
             self._days[name] = values
@@ -184,25 +186,39 @@ class OnlineState:
         return self.history.take(pa.array(rows, pa.int64()))
 
     def labels_for(self, events: pa.Table) -> pa.Table:
-        """The label tallies of the events' merchants and MCCs, the rest folded per day.
+        """The label tallies of the events' merchants, their MCCs folded per day, the rest too.
 
-        Merchant and MCC risk read only their own key's rows; the global rate reads every
-        row. Keeping the events' rows and one "everything else" row per day (merchant and MCC
-        -1, which match nothing) gives the same three numbers from a few dozen rows.
+        Merchant risk reads only its merchant's rows, MCC risk only its MCC's rows, the global
+        rate every row. So the events' merchants keep their rows; the other rows of the events'
+        MCCs become one row per (MCC, day) with merchant -1; everything else one row per day
+        with merchant and MCC -1 (-1 matches no event). Every sum the three risks take is
+        unchanged, and a request's input stays a few dozen rows however many merchants share
+        a popular MCC.
         """
-        rows = _select(self._rows_by_key, events, ("merchant_id", "mcc_code"))
-        picked = self.labels.take(pa.array(rows, pa.int64()))
+        merchant_rows = _select(self._rows_by_key, events, ("merchant_id",))
+        mcc_rows = np.setdiff1d(
+            _select(self._rows_by_key, events, ("mcc_code",)), merchant_rows, assume_unique=True
+        )
+        picked = self.labels.take(pa.array(merchant_rows, pa.int64()))
         days = self._days
-        rest: dict[str, Any] = {"day_n": days["days"]}
-        for name in ("fraud_n", "labeled_n"):
-            mine = np.bincount(days["day_of_row"][rows], days[name][rows], len(days["days"]))
-            rest[name] = days[f"{name}_total"] - mine.astype("int64")
-        rest = {
-            "merchant_id": np.full(len(days["days"]), -1),
-            "mcc_code": np.full(len(days["days"]), -1),
-            **rest,
+        n_days = len(days["days"])
+        # (MCC, day) groups of the MCC rows, keyed as mcc * n_days + day index.
+        keys, group = np.unique(
+            days["mcc"][mcc_rows] * n_days + days["day_of_row"][mcc_rows], return_inverse=True
+        )
+        taken = np.concatenate([merchant_rows, mcc_rows])
+        columns: dict[str, Any] = {
+            "merchant_id": np.full(len(keys) + n_days, -1),
+            "mcc_code": np.concatenate([keys // n_days, np.full(n_days, -1)]),
+            "day_n": np.concatenate([days["days"][keys % n_days], days["days"]]),
         }
-        folded = pa.table({c: rest[c] for c in picked.column_names}).cast(picked.schema)
+        for name in ("fraud_n", "labeled_n"):
+            per_mcc_day = np.bincount(group, days[name][mcc_rows], len(keys)).astype("int64")
+            mine = np.bincount(days["day_of_row"][taken], days[name][taken], n_days)
+            columns[name] = np.concatenate(
+                [per_mcc_day, days[f"{name}_total"] - mine.astype("int64")]
+            )
+        folded = pa.table({c: columns[c] for c in picked.column_names}).cast(picked.schema)
         return pa.concat_tables([picked, folded])
 
     def features(self, events: pa.Table) -> pa.Table:
@@ -215,15 +231,15 @@ class OnlineState:
             connection=self._connection(),
         )
 
-    def _connection(self) -> Any:
+    def _connection(self) -> PreparedConnection:
         """This thread's DuckDB connection: reused across requests, never shared by threads."""
         connection = getattr(self._threads, "duckdb", None)
         if connection is None:
             import duckdb
 
-            connection = duckdb.connect()
-            connection.execute("SET threads TO 1")  # one request, one core
-            self._threads.duckdb = connection
+            raw = duckdb.connect()
+            raw.execute("SET threads TO 1")  # one request, one core
+            connection = self._threads.duckdb = PreparedConnection(raw)
         return connection
 
     def event_row(self, seed: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
