@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
-from conftest import free_port
+from testkit import free_port
 from typer.testing import CliRunner
 
 from lakehouse import catalog, storage

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from conftest import free_port
+from testkit import free_port
 
 from lakehouse.observability.elasticsearch import (
     ElasticsearchHandler,

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import free_port, wait_http
 from prometheus_client import generate_latest
+from testkit import free_port, wait_http
 
 from lakehouse.observability.metrics import PipelineMetrics
 from lakehouse.pipeline.runner import StageResult

@@ -106,7 +106,7 @@ def test_transient_errors_are_retried_and_others_are_not() -> None:
 
 def test_cli_runs_one_stage_and_fails_clearly(pipeline_env: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from conftest import free_port
+    from testkit import free_port
 
     # Elasticsearch "configured" but down: the run must neither block nor fail because of it.
     monkeypatch.setenv("ELASTICSEARCH_URL", f"http://127.0.0.1:{free_port()}")
