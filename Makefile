@@ -27,7 +27,9 @@ run: install ## Run the whole platform on embedded defaults (lakehouse demo)
 	$(VENV)/bin/lakehouse demo
 
 test: install ## Run the whole test suite
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	@$(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (check PYTEST_ARGS)"; exit 0; fi; \
+	exit $$rc
 
 lint: install ## Static checks: ruff, compose, Dockerfiles, shell, Ansible, Terraform, checkov, promtool
 	VENV=$(VENV) bash scripts/lint.sh
