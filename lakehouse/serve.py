@@ -44,7 +44,9 @@ def run_service(name: str, host: str, port: int) -> None:
 
     configure_logging(get_settings().log_level)
     module = importlib.import_module(SERVICES[name][0])
-    uvicorn.run(module.create_app(), host=host, port=port, log_level="warning")
+    # log_config=None: uvicorn's own dictConfig would close every handler installed before it
+    # (the JSON handler, an Elasticsearch shipper); its warnings still reach stderr.
+    uvicorn.run(module.create_app(), host=host, port=port, log_level="warning", log_config=None)
 
 
 def _service_command(name: str) -> None:
