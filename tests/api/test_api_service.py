@@ -8,7 +8,6 @@ Prometheus metrics count requests per route template.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from api_pipeline_marts import publish_with_pipeline
 from api_reference_marts import read_table
+from testkit import free_port
 
 from api.datamarts import DATAMARTS
 from api.fastapi_app import create_app
@@ -62,15 +62,9 @@ def test_health_names_a_datamart_missing_from_publish_log(
     assert "no publish_log entry for: dm_card_features" in response.json()["error"]
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_database_down_is_503_on_every_route(serve_api: Any, tmp_path: Path) -> None:
     unreachable = [
-        f"postgresql+psycopg://postgres@127.0.0.1:{_closed_port()}/analytics",
+        f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/analytics",
         f"sqlite:///{tmp_path / 'no-such-folder' / 'analytics.db'}",
     ]
     for url in unreachable:
