@@ -86,13 +86,20 @@ def _event_days(rng: np.random.Generator, timeline: Timeline, intensity: np.ndar
     return timeline.first_day + rng.choice(timeline.days, size=events, p=intensity)
 
 
+def _event_sizes(rng: np.random.Generator, target: int,
+                 mean_size: float) -> tuple[int, np.ndarray, np.ndarray]:
+    """Split about `target` rows into events of at least two rows averaging `mean_size`:
+    the number of events, each event's size, and each row's event index."""
+    events = max(1, round(target / mean_size))
+    size = 2 + rng.poisson(max(mean_size - 2, 0), events)
+    return events, size, np.repeat(np.arange(events), size)
+
+
 def _card_bursts(rng: np.random.Generator, population: Population, params: GeneratorParams,
                  timeline: Timeline, intensity: np.ndarray, target: int) -> tuple[Rows, int]:
     if target <= 0:
         return Rows.empty(), 0
-    events = max(1, round(target / params.card_burst_size))
-    size = 2 + rng.poisson(max(params.card_burst_size - 2, 0), events)
-    event = np.repeat(np.arange(events), size)
+    events, size, event = _event_sizes(rng, target, params.card_burst_size)
     n = len(event)
     weights = _card_weights(population, params)
     card = rng.choice(len(population.card_ids), size=events, p=weights)[event]
@@ -161,9 +168,7 @@ def _takeovers(rng: np.random.Generator, population: Population, params: Generat
                timeline: Timeline, intensity: np.ndarray, target: int) -> tuple[Rows, int]:
     if target <= 0:
         return Rows.empty(), 0
-    events = max(1, round(target / params.takeover_size))
-    size = 2 + rng.poisson(max(params.takeover_size - 2, 0), events)
-    event = np.repeat(np.arange(events), size)
+    events, _, event = _event_sizes(rng, target, params.takeover_size)
     n = len(event)
     client = rng.choice(population.clients, size=events, p=population.rate)[event]
     lo, hi = params.takeover_days
