@@ -13,7 +13,7 @@ from lakehouse.engines.base import Engine, EngineError, TableLike
 
 __all__ = ["ENGINE_NAMES", "Engine", "EngineError", "TableLike", "get_engine"]
 
-# name -> (module, factory); the Spark adapter registers itself here when it exists.
+# name -> (module, factory), imported on first use so a JVM starts only for Spark.
 _FACTORIES: dict[str, tuple[str, str]] = {
     "duckdb": ("lakehouse.engines.duckdb", "DuckDBEngine"),
     "spark": ("lakehouse.engines.spark", "SparkEngine"),
