@@ -40,19 +40,6 @@ SIZES = {
     "full": (2_000, 1_500_000, 5_000, 1_000),
 }
 CONCURRENCY = (1, 32)
-SEED_FIELDS = (
-    "amount",
-    "card_brand",
-    "card_type",
-    "merchant_state",
-    "use_chip",
-    "credit_limit",
-    "per_capita_income",
-    "yearly_income",
-    "total_debt",
-    "credit_score",
-    "num_credit_cards",
-)
 
 
 def _free_port() -> int:
@@ -128,6 +115,7 @@ def build_platform(workdir: Path, clients: int, transactions: int) -> None:
 
 def payloads(settings, count: int) -> tuple[list[dict], list[dict]]:  # type: ignore[no-untyped-def]
     """Basic and full request bodies from the lake's latest transactions (new ids)."""
+    from api_ml.api.schemas import SEED_FIELDS
     from lakehouse import catalog, storage
 
     silver = storage.read_dataset(catalog.location("silver_transactions", settings), settings)

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from api_ml.api.schemas import SEED_FIELDS
+from lakehouse.ml.features import CATEGORICAL_COLUMNS
 from lakehouse.ml.features import US_STATES as FEATURE_US_STATES
 
 # The dataset's own spellings (DATA.md); used only when a model carries no vocabulary.
@@ -164,15 +166,7 @@ class Vocabulary:
         }
 
 
-SEED_NUMERIC = (
-    "amount",
-    "credit_limit",
-    "per_capita_income",
-    "yearly_income",
-    "total_debt",
-    "credit_score",
-    "num_credit_cards",
-)
+SEED_NUMERIC = tuple(name for name in SEED_FIELDS if name not in CATEGORICAL_COLUMNS)
 
 
 class InvalidRequest(ValueError):

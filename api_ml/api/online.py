@@ -30,6 +30,7 @@ from deltalake import DeltaTable
 
 from api_ml.api.normalise import ONLINE, US_STATES
 from api_ml.api.prepared import PreparedConnection
+from api_ml.api.schemas import SEED_FIELDS
 from lakehouse.config import Settings
 from lakehouse.ml.features import (
     SILVER_INPUT_COLUMNS,
@@ -260,12 +261,9 @@ class OnlineState:
             "situation_date": ts.date(),
             "client_id": extra["client_id"],
             "card_id": extra["card_id"],
-            "amount": seed["amount"],
             "is_refund": seed["amount"] < 0,
-            "use_chip": seed["use_chip"],
             "merchant_id": extra["merchant_id"],
             "merchant_city": extra.get("merchant_city") or (ONLINE if state == ONLINE else None),
-            "merchant_state": state,
             "zip": zip_code,
             "mcc_code": extra["mcc"],
             "mcc_description": self.mcc_descriptions.get(int(extra["mcc"])),
@@ -274,19 +272,7 @@ class OnlineState:
             "is_online": state == ONLINE,
             "is_abroad": state != ONLINE and state not in US_STATES,
             "label": None,
-            **{
-                name: seed[name]
-                for name in (
-                    "card_brand",
-                    "card_type",
-                    "credit_limit",
-                    "per_capita_income",
-                    "yearly_income",
-                    "total_debt",
-                    "credit_score",
-                    "num_credit_cards",
-                )
-            },
+            **{name: seed[name] for name in SEED_FIELDS},
             **{name: card.get(name) for name in CARD_STATIC},
             **{name: user.get(name) for name in USER_STATIC},
         }

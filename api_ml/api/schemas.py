@@ -23,6 +23,20 @@ MAX_ID = 2**62
 
 Flavour = Literal["basic", "full"]
 Confidence = Literal["Haute", "Moyenne"]
+# The seed README's curl example: the documented request, and the tests' default payload.
+SEED_EXAMPLE: dict[str, object] = {
+    "amount": 123.45,
+    "card_brand": "VISA",
+    "card_type": "CREDIT",
+    "merchant_state": "NY",
+    "use_chip": "True",
+    "credit_limit": 5000,
+    "per_capita_income": 35000,
+    "yearly_income": 42000,
+    "total_debt": 1000,
+    "credit_score": 700,
+    "num_credit_cards": 2,
+}
 
 
 class TransactionBase(BaseModel):
@@ -30,23 +44,7 @@ class TransactionBase(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "amount": 123.45,
-                    "card_brand": "VISA",
-                    "card_type": "CREDIT",
-                    "merchant_state": "NY",
-                    "use_chip": "True",
-                    "credit_limit": 5000,
-                    "per_capita_income": 35000,
-                    "yearly_income": 42000,
-                    "total_debt": 1000,
-                    "credit_score": 700,
-                    "num_credit_cards": 2,
-                }
-            ]
-        },
+        json_schema_extra={"examples": [SEED_EXAMPLE]},
     )
 
     amount: float = Field(
@@ -79,6 +77,10 @@ class TransactionBase(BaseModel):
         ..., ge=300, le=850, allow_inf_nan=False, description="300..850, or null if unknown."
     )
     num_credit_cards: int | None = Field(..., ge=0, le=50, description="0..50, or null if unknown.")
+
+
+# The seed's eleven fields, in its order: what every copy of a seed payload carries.
+SEED_FIELDS: tuple[str, ...] = tuple(TransactionBase.model_fields)
 
 
 class TransactionRequest(TransactionBase):

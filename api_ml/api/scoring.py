@@ -37,9 +37,7 @@ from api_ml.api.schemas import (
     TransactionRequest,
 )
 from api_ml.api.state import ServingModel, Snapshot
-from lakehouse.ml.features import BASIC_FEATURE_COLUMNS, FEATURE_COLUMNS
-
-CATEGORICAL = ("card_brand", "card_type", "merchant_state", "use_chip")
+from lakehouse.ml.features import BASIC_FEATURE_COLUMNS, CATEGORICAL_COLUMNS, FEATURE_COLUMNS
 
 # The seed answered "Haute" when |p - 0.5| > 0.3, i.e. when p sat more than 60 % of the way
 # from its 0.5 threshold to 0 or 1. The same rule, relative to the model's own threshold.
@@ -100,10 +98,10 @@ def basic_inputs(seeds: list[dict[str, Any]]) -> pd.DataFrame:
     `tests/api_ml/test_scoring.py` checks this matrix equals the function's own output.
     """
     matrix = np.empty((len(seeds), len(BASIC_FEATURE_COLUMNS)), dtype="float64")
-    positions = [BASIC_FEATURE_COLUMNS.index(c) for c in CATEGORICAL]
-    numeric = [(i, c) for i, c in enumerate(BASIC_FEATURE_COLUMNS) if c not in CATEGORICAL]
+    positions = [BASIC_FEATURE_COLUMNS.index(c) for c in CATEGORICAL_COLUMNS]
+    numeric = [(i, c) for i, c in enumerate(BASIC_FEATURE_COLUMNS) if c not in CATEGORICAL_COLUMNS]
     for row, seed in enumerate(seeds):
-        matrix[row, positions] = category_codes(*(seed[c] for c in CATEGORICAL))
+        matrix[row, positions] = category_codes(*(seed[c] for c in CATEGORICAL_COLUMNS))
         for i, column in numeric:
             value = seed[column]
             matrix[row, i] = np.nan if value is None else float(value)
@@ -130,11 +128,11 @@ def warm_category_codes(vocabulary: Vocabulary) -> int:
 def _store_codes(combos: list[tuple[str, ...]]) -> None:
     from lakehouse.ml.features import basic_feature_frame
 
-    frame = pd.DataFrame(combos, columns=list(CATEGORICAL))
+    frame = pd.DataFrame(combos, columns=CATEGORICAL_COLUMNS)
     for column in BASIC_FEATURE_COLUMNS:
-        if column not in CATEGORICAL:
+        if column not in CATEGORICAL_COLUMNS:
             frame[column] = 0.0
-    coded = basic_feature_frame(frame)[list(CATEGORICAL)].astype("float64").to_numpy()
+    coded = basic_feature_frame(frame)[CATEGORICAL_COLUMNS].astype("float64").to_numpy()
     _CODES.update(zip(combos, map(tuple, coded), strict=True))
 
 

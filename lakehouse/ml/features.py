@@ -62,6 +62,7 @@ BASIC_FEATURE_COLUMNS: list[str] = [
     "amount", "card_brand", "card_type", "merchant_state", "use_chip", "credit_limit",
     "per_capita_income", "yearly_income", "total_debt", "credit_score", "num_credit_cards",
 ]
+CATEGORICAL_COLUMNS: list[str] = ["card_brand", "card_type", "merchant_state", "use_chip"]
 ERROR_FLAGS: dict[str, str] = {
     "err_bad_cvv": "Bad CVV",
     "err_bad_card_number": "Bad Card Number",

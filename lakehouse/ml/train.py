@@ -24,13 +24,12 @@ import numpy as np
 import pandas as pd
 
 from lakehouse.ml import evaluate
-from lakehouse.ml.features import BASIC_FEATURE_COLUMNS, FEATURE_COLUMNS
+from lakehouse.ml.features import BASIC_FEATURE_COLUMNS, CATEGORICAL_COLUMNS, FEATURE_COLUMNS
 from lakehouse.ml.registry import platt
 
 log = logging.getLogger(__name__)
 
 FLAVOUR_COLUMNS: dict[str, list[str]] = {"full": FEATURE_COLUMNS, "basic": BASIC_FEATURE_COLUMNS}
-CATEGORICAL = ["card_brand", "card_type", "merchant_state", "use_chip"]
 ID_COLUMNS = ["transaction_id", "tx_date", "card_id", "label"]
 
 
@@ -211,7 +210,7 @@ def fit_booster(windows: Windows, columns: list[str], config: TrainConfig) -> An
         "num_threads": config.num_threads,
         "verbose": -1,
     }
-    categorical = [c for c in CATEGORICAL if c in columns]
+    categorical = [c for c in CATEGORICAL_COLUMNS if c in columns]
     train = lgb.Dataset(_matrix(windows.train, columns), y_train,
                         categorical_feature=categorical, free_raw_data=False)
     val = lgb.Dataset(_matrix(windows.val, columns), windows.val["label"].to_numpy("int64"),

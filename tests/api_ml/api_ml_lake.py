@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from api_ml.api.schemas import SEED_EXAMPLE, SEED_FIELDS
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
 
@@ -191,21 +192,7 @@ def read_gold_features(settings: Settings) -> pd.DataFrame:
 
 def seed_payload(**changes: object) -> dict[str, object]:
     """The seed README's curl example, with optional changes."""
-    payload: dict[str, object] = {
-        "amount": 123.45,
-        "card_brand": "VISA",
-        "card_type": "CREDIT",
-        "merchant_state": "NY",
-        "use_chip": "True",
-        "credit_limit": 5000,
-        "per_capita_income": 35000,
-        "yearly_income": 42000,
-        "total_debt": 1000,
-        "credit_score": 700,
-        "num_credit_cards": 2,
-    }
-    payload.update(changes)
-    return payload
+    return {**SEED_EXAMPLE, **changes}
 
 
 def payload_from_silver(row: dict[str, object]) -> dict[str, object]:
@@ -215,17 +202,7 @@ def payload_from_silver(row: dict[str, object]) -> dict[str, object]:
     errors = row["errors"]
     return {
         "transaction_id": row["transaction_id"],
-        "amount": row["amount"],
-        "card_brand": row["card_brand"],
-        "card_type": row["card_type"],
-        "merchant_state": row["merchant_state"],
-        "use_chip": row["use_chip"],
-        "credit_limit": row["credit_limit"],
-        "per_capita_income": row["per_capita_income"],
-        "yearly_income": row["yearly_income"],
-        "total_debt": row["total_debt"],
-        "credit_score": row["credit_score"],
-        "num_credit_cards": row["num_credit_cards"],
+        **{name: row[name] for name in SEED_FIELDS},
         "card_id": row["card_id"],
         "client_id": row["client_id"],
         "merchant_id": row["merchant_id"],

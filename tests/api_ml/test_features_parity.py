@@ -20,7 +20,7 @@ from api_ml_lake import payload_from_silver
 
 from api_ml.api.main import create_app
 from api_ml.api.online import OnlineState
-from api_ml.api.schemas import TransactionRequest
+from api_ml.api.schemas import SEED_FIELDS, TransactionRequest
 from api_ml.api.scoring import full_inputs
 from api_ml.api.state import ServingModel, vocabulary_of
 from lakehouse.ml.features import FEATURE_COLUMNS, HISTORY_DAYS
@@ -85,25 +85,7 @@ def test_scoring_module_matches_training_on_fraud_bursts(api_settings, trained_l
     model = load_model("fraud-detector", tracking_uri=api_settings.mlflow_tracking_uri)
     served = ServingModel(model, vocabulary_of(model, api_settings), "now", state)
     requests = [TransactionRequest(**payload_from_silver(r)) for r in sample]
-    seeds = [
-        {
-            name: getattr(q, name)
-            for name in (
-                "amount",
-                "card_brand",
-                "card_type",
-                "merchant_state",
-                "use_chip",
-                "credit_limit",
-                "per_capita_income",
-                "yearly_income",
-                "total_debt",
-                "credit_score",
-                "num_credit_cards",
-            )
-        }
-        for q in requests
-    ]
+    seeds = [{name: getattr(q, name) for name in SEED_FIELDS} for q in requests]
     inputs = full_inputs(served, seeds, requests)
     gold = trained_lake.gold.set_index("transaction_id")
     served_rows = inputs[FEATURE_COLUMNS].astype("float64").to_dict("records")
