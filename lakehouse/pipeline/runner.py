@@ -9,7 +9,8 @@ new is a no-op and a run killed halfway converges on the next one: Delta commits
 and whatever was not committed is simply recomputed.
 
 Stages: `run_bronze` (feeder), `run_silver` (incremental `silver_transactions`), `run_gold`
-(datamarts and ML features, recomputed from silver). Publishing lives in `publish.py`.
+(datamarts and ML features, recomputed from silver). Publishing lives in `publish.py`;
+the bucketed writing of `ml_features` in `features_stage.py`.
 """
 
 from __future__ import annotations
@@ -195,9 +196,11 @@ def build_model(
         return 0, 0, None
     inputs = _read_inputs(model.inputs, settings)
     rows_in = sum(d.count_rows() for d in inputs.values())
-    if name == "ml_features":
-        rows_out, written = _write_ml_features(uri, engine, inputs, params, lineage, rows_in,
-                                               settings)
+    if name == "ml_features":  # too large for one Arrow table: built bucket by bucket
+        from lakehouse.pipeline.features_stage import write_ml_features
+
+        rows_out, written = write_ml_features(uri, engine, inputs["silver_transactions"],
+                                              rows_in, params, lineage, settings)
         return rows_in, rows_out, written
     table = run_model(engine, name, inputs, params)
     assert_checks(model, table)
@@ -205,56 +208,6 @@ def build_model(
                             settings=settings)
     logger.info("table written", extra={"table": name, "rows": table.num_rows, "version": written})
     return rows_in, table.num_rows, written
-
-
-# Rows of silver per bucket of clients when building ml_features (added by the ML feature
-# owner): the full 13.3 M-row feature table is ~6 GB as one Arrow table.
-ML_FEATURES_BUCKET_ROWS = 2_000_000
-
-
-def _write_ml_features(uri: str, engine: Engine, inputs: Mapping[str, ds.Dataset],
-                       params: Mapping[str, Any], lineage: Mapping[str, Any], rows_in: int,
-                       settings: Settings) -> tuple[int, int]:
-    """ml_features bucket by bucket of clients, checked per bucket, streamed into one commit.
-
-    `feature_batches` gives the same rows as the one-shot model (tested); only one bucket is
-    in memory at a time. A failed check aborts the write: the previous version stays.
-    """
-    from lakehouse.ml.features import FEATURES_MODEL, feature_batches
-    from lakehouse.pipeline.checks import DataCheckError, assert_checks
-
-    buckets = max(1, math.ceil(rows_in / ML_FEATURES_BUCKET_ROWS))
-    pieces = feature_batches(engine, inputs["silver_transactions"], params, buckets=buckets)
-    first = next(pieces)
-    rows_out = 0
-    failure: DataCheckError | None = None
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        nonlocal rows_out, failure
-        piece = first
-        while piece is not None:  # lazily: one bucket in memory at a time
-            piece = piece.cast(first.schema)
-            try:
-                assert_checks(FEATURES_MODEL, piece)
-            except DataCheckError as exc:
-                failure = exc
-                raise
-            rows_out += piece.num_rows
-            yield from piece.to_batches()
-            piece = next(pieces, None)
-
-    reader = pa.RecordBatchReader.from_batches(first.schema, batches())
-    try:
-        written = storage.write(uri, reader, metadata={**lineage, "buckets": buckets},
-                                settings=settings)
-    except Exception:
-        # delta-rs wraps an error raised inside the reader; surface the data check itself.
-        if failure is not None:
-            raise failure from None
-        raise
-    logger.info("table written", extra={"table": "ml_features", "rows": rows_out,
-                                        "version": written, "buckets": buckets})
-    return rows_out, written
 
 
 def run_silver(settings: Settings, engine: Engine) -> StageResult:
@@ -326,19 +279,12 @@ def _build_silver_transactions(settings: Settings, engine: Engine, result: Stage
         {"transaction_id": pa.array([], pa.int64())})
     chunks = _silver_chunks(model, engine, settings, _chunk_filters(changed, bronze), known,
                             params)
-    first = next(chunks)
-    failures: list[BaseException] = []
-    reader = pa.RecordBatchReader.from_batches(first.schema, _chain(first, chunks, failures))
     batches = {**done, **{d: bronze[d] for d in changed}}
-    try:
-        result.tables["silver_transactions"] = storage.write(
-            uri, reader, mode="overwrite", predicate=None if full else _dates_predicate(changed),
-            metadata={**lineage, "batches": batches, "full_rebuild": full}, settings=settings,
-        )
-    except Exception:
-        if failures:  # a failed check inside the stream: report it, not delta-rs' wrapper
-            raise failures[0] from None
-        raise
+    result.tables["silver_transactions"] = write_chunks(
+        uri, chunks, settings, mode="overwrite",
+        predicate=None if full else _dates_predicate(changed),
+        metadata={**lineage, "batches": batches, "full_rebuild": full},
+    )
     rows_in = sum(bronze[d] for d in changed)
     result.rows_in += rows_in
     result.rows_out += storage.read_dataset(uri, settings).count_rows(
@@ -389,6 +335,23 @@ def _silver_chunks(model: Any, engine: Engine, settings: Settings,
         yield table
         if index == 0:
             pause_point("silver")
+
+
+def write_chunks(uri: str, chunks: Iterator[pa.Table], settings: Settings,
+                 **write_args: Any) -> int:
+    """Stream checked tables into one Delta commit (`storage.write`); returns the version.
+
+    A failed check raised inside the stream is re-raised as itself, not as delta-rs' wrapper.
+    """
+    first = next(chunks)
+    failures: list[BaseException] = []
+    reader = pa.RecordBatchReader.from_batches(first.schema, _chain(first, chunks, failures))
+    try:
+        return storage.write(uri, reader, settings=settings, **write_args)
+    except Exception:
+        if failures:
+            raise failures[0] from None
+        raise
 
 
 def _chain(first: pa.Table, rest: Iterator[pa.Table],

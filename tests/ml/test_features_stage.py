@@ -16,7 +16,7 @@ from lakehouse import catalog, storage
 from lakehouse.config import Settings
 from lakehouse.engines.duckdb import DuckDBEngine
 from lakehouse.ml import features as F
-from lakehouse.pipeline import runner
+from lakehouse.pipeline import features_stage, runner
 from lakehouse.pipeline.models import run_model
 
 
@@ -24,7 +24,7 @@ def test_gold_stage_builds_ml_features_in_buckets(tmp_path, monkeypatch) -> None
     settings = Settings(data_dir=tmp_path / "data", label_delay_days=7)
     silver = silver_sample()
     storage.write(catalog.location("silver_transactions", settings), silver, settings=settings)
-    monkeypatch.setattr(runner, "ML_FEATURES_BUCKET_ROWS", 600)  # 2,500 rows -> 5 buckets
+    monkeypatch.setattr(features_stage, "ML_FEATURES_BUCKET_ROWS", 600)  # 2,500 rows -> 5 buckets
     engine = DuckDBEngine(threads=1)
 
     rows_in, rows_out, version = runner.build_model("ml_features", engine, settings)
@@ -53,7 +53,7 @@ def test_a_failed_check_leaves_the_previous_feature_table(tmp_path, monkeypatch)
     silver = silver_sample()
     uri = catalog.location("silver_transactions", settings)
     storage.write(uri, silver, settings=settings)
-    monkeypatch.setattr(runner, "ML_FEATURES_BUCKET_ROWS", 600)
+    monkeypatch.setattr(features_stage, "ML_FEATURES_BUCKET_ROWS", 600)
     engine = DuckDBEngine(threads=1)
     runner.build_model("ml_features", engine, settings)
     # A duplicated transaction id in silver breaks the `unique` check of some bucket.
