@@ -146,15 +146,12 @@ def category_codes(*values: str) -> tuple[float, ...]:
 
 
 def full_inputs(
-    served: ServingModel, seeds: list[dict[str, Any]], requests: Sequence[TransactionRequest]
+    served: ServingModel, seeds: list[dict[str, Any]], payloads: Sequence[dict[str, Any]]
 ) -> pd.DataFrame:
-    """The full model's inputs for these events, computed over the online state, in order."""
+    """The full model's inputs for these events (requests as dumped dicts), in order."""
     online = served.online
     assert online is not None, "a full model is always loaded with its online state"
-    rows = [
-        online.event_row(seed, request.model_dump())
-        for seed, request in zip(seeds, requests, strict=True)
-    ]
+    rows = [online.event_row(seed, payload) for seed, payload in zip(seeds, payloads, strict=True)]
     return _as_frame(online.features(online.events_table(rows)))
 
 
@@ -231,15 +228,14 @@ def score(
     problems: list[tuple[str, InvalidValue]] = []
     seeds: dict[int, dict[str, Any]] = {}
     served = {flavour: _served(snapshot, flavour) for flavour, idx in groups.items() if idx}
+    payloads = [request.model_dump() for request in requests]
     for flavour, indices in groups.items():
         for i in indices:
             prefix = f"body.{i}" if batch else "body"
             if flavour == "full":
                 problems.extend(_missing_for_full(requests[i], prefix))
             try:
-                seeds[i] = normalise_seed_fields(
-                    requests[i].model_dump(), served[flavour].vocabulary
-                )
+                seeds[i] = normalise_seed_fields(payloads[i], served[flavour].vocabulary)
             except InvalidRequest as invalid:
                 problems.extend((prefix, problem) for _, problem in invalid.problems)
     if problems:
@@ -252,7 +248,7 @@ def score(
         if flavour == "basic":
             inputs = basic_inputs(rows)
         else:
-            inputs = full_inputs(served[flavour], rows, [requests[i] for i in indices])
+            inputs = full_inputs(served[flavour], rows, [payloads[i] for i in indices])
         for i, answer in zip(
             indices, _responses(served[flavour], flavour, inputs, include_features), strict=True
         ):

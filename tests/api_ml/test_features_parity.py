@@ -86,7 +86,7 @@ def test_scoring_module_matches_training_on_fraud_bursts(api_settings, trained_l
     served = ServingModel(model, vocabulary_of(model, api_settings), "now", state)
     requests = [TransactionRequest(**payload_from_silver(r)) for r in sample]
     seeds = [{name: getattr(q, name) for name in SEED_FIELDS} for q in requests]
-    inputs = full_inputs(served, seeds, requests)
+    inputs = full_inputs(served, seeds, [q.model_dump() for q in requests])
     gold = trained_lake.gold.set_index("transaction_id")
     served_rows = inputs[FEATURE_COLUMNS].astype("float64").to_dict("records")
     mismatches = _mismatches(sample, served_rows, gold)
