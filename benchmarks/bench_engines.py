@@ -16,16 +16,14 @@ import shutil
 import time
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks._common import bronze_from_raw
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
 from lakehouse.engines.duckdb import DuckDBEngine
 from lakehouse.engines.spark import SparkEngine, describe_session, session_config, stop_spark
-from lakehouse.pipeline import feeder
 from lakehouse.pipeline.runner import run_gold, run_silver
 
 console = Console()
@@ -35,20 +33,6 @@ SIZES = {"small": (200, 100_000), "medium": (2_000, 1_000_000), "full": (2_000, 
 def _figure(figure: str, value: float, unit: str) -> dict:
     return {"benchmark": "engines", "figure": figure, "value": value, "unit": unit}
 
-
-def _bronze(raw: Path) -> dict[str, pa.Table]:
-    csv = feeder.read_reference_csv((raw / "transactions_data.csv").read_bytes())
-    day = pc.utf8_slice_codeunits(csv.column("date"), 0, 10)
-    return {
-        "bronze_transactions": feeder.bronze_transactions(csv.append_column("situation_date", day)),
-        "bronze_cards": feeder.bronze_cards(
-            feeder.read_reference_csv((raw / "cards_data.csv").read_bytes()), "bench-key"),
-        "bronze_users": feeder.bronze_users(
-            feeder.read_reference_csv((raw / "users_data.csv").read_bytes())),
-        "bronze_mcc_codes": feeder.bronze_mcc_codes((raw / "mcc_codes.json").read_bytes()),
-        "bronze_fraud_labels": feeder.bronze_fraud_labels(
-            (raw / "train_fraud_labels.json").read_bytes()),
-    }
 
 
 def _lake(root: Path, bronze_lake: Path) -> Settings:
@@ -81,7 +65,7 @@ def run(scale: str, workdir: Path) -> list[dict]:
     generate(workdir / "raw", clients=clients, transactions=transactions, seed=42)
     bronze_root = workdir / "bronze"
     bronze_settings = Settings(data_dir=bronze_root)  # type: ignore[call-arg]
-    for name, table in _bronze(workdir / "raw").items():
+    for name, table in bronze_from_raw(workdir / "raw").items():
         storage.write(catalog.location(name, bronze_settings), table, settings=bronze_settings)
     rows = storage.read_dataset(catalog.location("bronze_transactions", bronze_settings),
                                 bronze_settings).count_rows()

@@ -21,15 +21,14 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks._common import bronze_from_raw
 from lakehouse.datagen import generate
 from lakehouse.engines.duckdb import DuckDBEngine
-from lakehouse.pipeline import feeder
 from lakehouse.pipeline.models import MODELS, SILVER_MODELS, run_model
 from lakehouse.pipeline.preprocessing import NO_KNOWN_IDS
 
@@ -38,26 +37,6 @@ SIZES = {"small": (200, 100_000), "medium": (2_000, 1_000_000), "full": (2_000, 
 REPEATS = {"small": 3, "medium": 2, "full": 1}
 SQL_MODELS = [name for name in MODELS if name != "ml_features"]  # benchmarked by the ML side
 
-
-def _bronze(raw: Path) -> dict[str, pa.Table]:
-    transactions = feeder.read_reference_csv((raw / "transactions_data.csv").read_bytes())
-    day = pc.utf8_slice_codeunits(transactions.column("date"), 0, 10)
-    return {
-        "bronze_transactions": feeder.bronze_transactions(
-            transactions.append_column("situation_date", day)
-        ),
-        "bronze_cards": feeder.bronze_cards(
-            feeder.read_reference_csv((raw / "cards_data.csv").read_bytes()), "bench-key"
-        ),
-        "bronze_users": feeder.bronze_users(
-            feeder.read_reference_csv((raw / "users_data.csv").read_bytes())
-        ),
-        "bronze_mcc_codes": feeder.bronze_mcc_codes((raw / "mcc_codes.json").read_bytes()),
-        "bronze_fraud_labels": feeder.bronze_fraud_labels(
-            (raw / "train_fraud_labels.json").read_bytes()
-        ),
-        "known_transaction_ids": NO_KNOWN_IDS,
-    }
 
 
 def _best(action: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -81,7 +60,7 @@ def _prepare(scale: str, workdir: Path) -> tuple[dict[str, Path], int]:
     with console.status(f"generating {rows:,} transactions"):
         generate(raw, clients=clients, transactions=rows, seed=11)
     with console.status("bronze and silver reference tables as Parquet"):
-        tables = _bronze(raw)
+        tables = {**bronze_from_raw(raw), "known_transaction_ids": NO_KNOWN_IDS}
         engine = DuckDBEngine.from_settings()
         for model in SILVER_MODELS[:2]:  # cards, users: inputs of silver_transactions
             tables[model.name] = run_model(engine, model.name, tables)

@@ -16,9 +16,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pyarrow.compute as pc
 from rich.console import Console
 from rich.table import Table
+
+from benchmarks._common import bronze_from_raw
 
 console = Console()
 
@@ -31,25 +32,6 @@ SCALES = {
              "end": "2019-10-31", "fraud_multiplier": 1.0},
 }
 
-
-def _bronze(raw_dir: Path) -> dict:
-    from lakehouse.pipeline import feeder
-
-    raw = feeder.read_reference_csv((raw_dir / "transactions_data.csv").read_bytes())
-    day = pc.utf8_slice_codeunits(raw.column("date"), 0, 10)
-    return {
-        "bronze_transactions": feeder.bronze_transactions(raw.append_column("situation_date", day)),
-        "bronze_cards": feeder.bronze_cards(
-            feeder.read_reference_csv((raw_dir / "cards_data.csv").read_bytes()), "bench-key"
-        ),
-        "bronze_users": feeder.bronze_users(
-            feeder.read_reference_csv((raw_dir / "users_data.csv").read_bytes())
-        ),
-        "bronze_mcc_codes": feeder.bronze_mcc_codes((raw_dir / "mcc_codes.json").read_bytes()),
-        "bronze_fraud_labels": feeder.bronze_fraud_labels(
-            (raw_dir / "train_fraud_labels.json").read_bytes()
-        ),
-    }
 
 
 def run(scale: str, workdir: Path) -> list[dict]:
@@ -73,7 +55,7 @@ def run(scale: str, workdir: Path) -> list[dict]:
 
     engine = DuckDBEngine(threads=2)
     start = time.perf_counter()
-    silver = build_silver(engine, _bronze(raw_dir))["silver_transactions"]
+    silver = build_silver(engine, bronze_from_raw(raw_dir))["silver_transactions"]
     timings["silver"] = time.perf_counter() - start
 
     start = time.perf_counter()

@@ -1,4 +1,5 @@
-"""Helpers for tests that need real servers: free ports, uvicorn on loopback, polling.
+"""Helpers shared across the test folders: free ports, uvicorn on loopback, polling, a fake
+Elasticsearch, bronze tables from generated raw files, a local Spark engine.
 
 Import them as `from testkit import free_port, serve_app, wait_http` (a unique module name:
 `from conftest import ...` is ambiguous because sub-folders have their own conftest.py).
@@ -7,13 +8,22 @@ Import them as `from testkit import free_port, serve_app, wait_http` (a unique m
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from lakehouse.engines.spark import SparkEngine
 
 PG_ADMIN_URL = os.environ.get(
     "LAKEHOUSE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -35,6 +45,55 @@ def pg_unavailable_reason() -> str | None:
     except Exception as exc:  # any failure means "no usable server"
         return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc.__class__.__name__}: {exc}"
     return None
+
+
+class FakeElasticsearch(ThreadingHTTPServer):
+    """Stand-in for Elasticsearch's `_bulk` endpoint (records every request body)."""
+
+    def __init__(self, hang: threading.Event | None = None) -> None:
+        self.requests: list[list[dict]] = []
+        self.hang = hang
+        super().__init__(("127.0.0.1", 0), _BulkHandler)
+
+    @property
+    def lines(self) -> list[dict]:
+        """Every NDJSON line received, across requests, in arrival order."""
+        return [line for request in self.requests for line in request]
+
+
+class _BulkHandler(BaseHTTPRequestHandler):
+    server: FakeElasticsearch
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        if self.server.hang is not None:
+            self.server.hang.wait(10)
+        lines = [json.loads(line) for line in body.splitlines() if line]
+        self.server.requests.append(lines)
+        answer = json.dumps({"took": 1, "errors": False, "items": []}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def fake_es(hang: threading.Event | None = None) -> Iterator[FakeElasticsearch]:
+    """A running `FakeElasticsearch`; `hang` (when given) holds every request until set."""
+    server = FakeElasticsearch(hang)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        if hang is not None:
+            hang.set()
+        server.shutdown()
+        server.server_close()
 
 
 def free_port() -> int:
@@ -75,3 +134,56 @@ def wait_http(url: str, timeout: float = 30.0) -> httpx.Response:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def run_schemathesis(operation, mode, base_url: str, checks: list, max_examples: int) -> None:  # type: ignore[no-untyped-def]
+    """Drive one schemathesis operation with hypothesis: `max_examples` requests of `mode`.
+
+    The schemathesis pytest plugin does not run under pytest 9 (it reads a removed node
+    attribute), so the operations are driven through its Python API directly.
+    """
+    from hypothesis import HealthCheck, given, settings
+
+    @settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def check(case) -> None:  # type: ignore[no-untyped-def]
+        case.call_and_validate(base_url=base_url, checks=checks)
+
+    check()
+
+
+def bronze_from_raw(raw_dir: Path, card_hash_key: str) -> dict[str, pa.Table]:
+    """The five bronze tables from generated raw files, as the feeder builds them.
+
+    Each transaction row's own day is its `situation_date` (one batch per day).
+    """
+    import pyarrow.compute as pc
+
+    from lakehouse.pipeline import feeder
+
+    raw = feeder.read_reference_csv((raw_dir / "transactions_data.csv").read_bytes())
+    day = pc.utf8_slice_codeunits(raw.column("date"), 0, 10)
+    transactions = feeder.bronze_transactions(raw.append_column("situation_date", day))
+    bronze = {"bronze_transactions": transactions}
+    for table_name, file_name in feeder.REFERENCE_FILES.items():
+        data = (raw_dir / file_name).read_bytes()
+        bronze[table_name] = feeder.reference_table(table_name, data, card_hash_key)
+    return bronze
+
+
+def local_spark_engine(shuffle_partitions: int = 2) -> Iterator[SparkEngine]:
+    """For a module-scoped fixture: a local SparkEngine, stopped afterwards; skips without Java."""
+    import pytest
+
+    from lakehouse.engines.spark import SparkEngine, session_config, spark_available, stop_spark
+
+    reason = spark_available()
+    if reason:
+        pytest.skip(reason)
+    yield SparkEngine(session_config("local[2]", "1g", shuffle_partitions, ui=False))
+    stop_spark()

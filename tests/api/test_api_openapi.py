@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import schemathesis
-from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
@@ -23,6 +22,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from testkit import run_schemathesis
 
 CHECKS = [
     not_a_server_error,
@@ -35,17 +35,7 @@ EXAMPLES_PER_MODE = 25
 
 
 def _check_operation(operation: Any, mode: GenerationMode, base_url: str) -> None:
-    @settings(
-        max_examples=EXAMPLES_PER_MODE,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(case=operation.as_strategy(generation_mode=mode))
-    def check(case: Any) -> None:
-        case.call_and_validate(base_url=base_url, checks=CHECKS)
-
-    check()
+    run_schemathesis(operation, mode, base_url, CHECKS, EXAMPLES_PER_MODE)
 
 
 def test_openapi_spec_holds_for_every_operation(api_url: str) -> None:

@@ -7,46 +7,15 @@ Elasticsearch that is down: predictions must still succeed.
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 from api_ml_lake import seed_payload
+from testkit import fake_es
 
 from api_ml.api.main import create_app
 from lakehouse.config import get_settings
-
-
-class _Bulk(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-        self.server.lines.extend(json.loads(line) for line in body.splitlines() if line)  # type: ignore[attr-defined]
-        answer = b'{"took": 1, "errors": false, "items": []}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@contextmanager
-def stand_in_elasticsearch() -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Bulk)
-    server.lines = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
 
 
 def test_each_prediction_reaches_the_audit_index(
@@ -54,7 +23,7 @@ def test_each_prediction_reaches_the_audit_index(
     live_server,
     monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
 ) -> None:
-    with stand_in_elasticsearch() as es:
+    with fake_es() as es:
         monkeypatch.setenv("ELASTICSEARCH_URL", f"http://127.0.0.1:{es.server_address[1]}")
         get_settings.cache_clear()
         with live_server(create_app(get_settings())) as url:
@@ -64,9 +33,9 @@ def test_each_prediction_reaches_the_audit_index(
                     == 200
                 )
             deadline = time.monotonic() + 20
-            while len(es.lines) < 6 and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            while len(es.lines) < 6 and time.monotonic() < deadline:
                 time.sleep(0.1)
-    lines = es.lines  # type: ignore[attr-defined]
+    lines = es.lines
     actions, documents = lines[0::2], lines[1::2]
     assert len(documents) == 3
     assert all(a["index"]["_index"].startswith("lakehouse-predictions-") for a in actions)

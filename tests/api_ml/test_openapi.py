@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import schemathesis
-from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
+from testkit import run_schemathesis
 
 from api_ml.api.main import create_app
 
@@ -20,17 +20,7 @@ EXAMPLES_PER_MODE = 30
 
 
 def _check(operation: Any, mode: GenerationMode, base_url: str) -> None:
-    @settings(
-        max_examples=EXAMPLES_PER_MODE,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(case=operation.as_strategy(generation_mode=mode))
-    def check(case: Any) -> None:
-        case.call_and_validate(base_url=base_url, checks=[not_a_server_error])
-
-    check()
+    run_schemathesis(operation, mode, base_url, [not_a_server_error], EXAMPLES_PER_MODE)
 
 
 def test_no_generated_request_gets_a_server_error(api_settings, live_server) -> None:  # type: ignore[no-untyped-def]

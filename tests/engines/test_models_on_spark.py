@@ -15,12 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
+from testkit import bronze_from_raw
 
 from lakehouse.engines.base import translate_sql
 from lakehouse.engines.duckdb import DuckDBEngine
-from lakehouse.pipeline import feeder
 from lakehouse.pipeline.models import DATAMART_MODELS, SILVER_MODELS, run_model
 from lakehouse.pipeline.preprocessing import NO_KNOWN_IDS
 
@@ -62,25 +61,9 @@ def spark() -> Iterator[object]:
 
 @pytest.fixture(scope="module")
 def bronze(small_raw_dir: Path) -> dict[str, pa.Table]:
-    raw = feeder.read_reference_csv((small_raw_dir / "transactions_data.csv").read_bytes())
-    raw = raw.slice(0, ROWS)
-    day = pc.utf8_slice_codeunits(raw.column("date"), 0, 10)
-    return {
-        "bronze_transactions": feeder.bronze_transactions(raw.append_column("situation_date", day)),
-        "bronze_cards": feeder.bronze_cards(
-            feeder.read_reference_csv((small_raw_dir / "cards_data.csv").read_bytes()), "key"
-        ),
-        "bronze_users": feeder.bronze_users(
-            feeder.read_reference_csv((small_raw_dir / "users_data.csv").read_bytes())
-        ),
-        "bronze_mcc_codes": feeder.bronze_mcc_codes(
-            (small_raw_dir / "mcc_codes.json").read_bytes()
-        ),
-        "bronze_fraud_labels": feeder.bronze_fraud_labels(
-            (small_raw_dir / "train_fraud_labels.json").read_bytes()
-        ),
-        "known_transaction_ids": NO_KNOWN_IDS,
-    }
+    tables = bronze_from_raw(small_raw_dir, "key")
+    tables["bronze_transactions"] = tables["bronze_transactions"].slice(0, ROWS)
+    return {**tables, "known_transaction_ids": NO_KNOWN_IDS}
 
 
 def _same(name: str, duck: pa.Table, spark: pa.Table) -> None:

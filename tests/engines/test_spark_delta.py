@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from testkit import local_spark_engine
 
 from lakehouse import storage
 from lakehouse.config import Settings, get_settings
-from lakehouse.engines.spark import SparkEngine, session_config, spark_available, stop_spark
+from lakehouse.engines.spark import SparkEngine
 from lakehouse.storage.spark_delta import read_delta, write_delta
 
 pytestmark = pytest.mark.spark
@@ -36,11 +37,7 @@ ROWS = pa.table({
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[SparkEngine]:
-    reason = spark_available()
-    if reason:
-        pytest.skip(reason)
-    yield SparkEngine(session_config("local[2]", "1g", 2, ui=False))
-    stop_spark()
+    yield from local_spark_engine()
 
 
 def _sorted(table: pa.Table) -> pa.Table:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from testkit import local_spark_engine
 
 from lakehouse.config import get_settings
 from lakehouse.engines import EngineError, get_engine
@@ -23,7 +24,6 @@ from lakehouse.engines.spark import (
     resolve_java_home,
     session_config,
     spark_available,
-    stop_spark,
 )
 
 
@@ -99,11 +99,7 @@ def test_local_session_settings() -> None:
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[SparkEngine]:
-    reason = spark_available()
-    if reason:
-        pytest.skip(reason)
-    yield SparkEngine(session_config("local[2]", "1g", 2, ui=False))
-    stop_spark()
+    yield from local_spark_engine()
 
 
 @pytest.mark.spark

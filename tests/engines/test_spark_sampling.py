@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from testkit import local_spark_engine
 
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
@@ -85,13 +86,7 @@ def test_label_counts_ignore_unlabeled_rows(features: pa.Table) -> None:
 
 @pytest.fixture(scope="module")
 def spark_engine() -> Iterator[object]:
-    from lakehouse.engines.spark import SparkEngine, session_config, spark_available, stop_spark
-
-    reason = spark_available()
-    if reason:
-        pytest.skip(reason)
-    yield SparkEngine(session_config("local[2]", "1g", 2, ui=False))
-    stop_spark()
+    yield from local_spark_engine()
 
 
 @pytest.mark.spark

@@ -1,68 +1,21 @@
 """Shipping logs to Elasticsearch in bulk without ever blocking or crashing the caller.
 
-Elasticsearch itself cannot run on this machine, so `FakeElasticsearch` stands in for it: a
+Elasticsearch itself cannot run on this machine, so `testkit.FakeElasticsearch` stands in for it: a
 real HTTP server on loopback that accepts `POST /_bulk` NDJSON the way Elasticsearch does and
 records what it received. The failure cases use a closed port and a server that hangs.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from testkit import free_port
+from testkit import fake_es, free_port
 
 from lakehouse.observability.elasticsearch import (
     ElasticsearchHandler,
     install_elasticsearch_handler,
 )
-
-
-class FakeElasticsearch(ThreadingHTTPServer):
-    """Stand-in for Elasticsearch's `_bulk` endpoint (records every request body)."""
-
-    def __init__(self, hang: threading.Event | None = None) -> None:
-        self.requests: list[list[dict]] = []
-        self.hang = hang
-        super().__init__(("127.0.0.1", 0), _BulkHandler)
-
-
-class _BulkHandler(BaseHTTPRequestHandler):
-    server: FakeElasticsearch
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-        if self.server.hang is not None:
-            self.server.hang.wait(10)
-        lines = [json.loads(line) for line in body.splitlines() if line]
-        self.server.requests.append(lines)
-        answer = json.dumps({"took": 1, "errors": False, "items": []}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@contextmanager
-def fake_es(hang: threading.Event | None = None) -> Iterator[FakeElasticsearch]:
-    server = FakeElasticsearch(hang)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        if hang is not None:
-            hang.set()
-        server.shutdown()
-        server.server_close()
 
 
 def _logger(handler: logging.Handler, name: str) -> logging.Logger:

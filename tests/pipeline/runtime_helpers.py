@@ -8,16 +8,19 @@ crash safety, incremental — stay fast; tests about realism use the session's g
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pytest
 
 from lakehouse import catalog, storage
-from lakehouse.config import Settings
+from lakehouse.config import Settings, get_settings
 
 MCC = {"5812": "Eating Places and Restaurants", "5411": "Grocery Stores, Supermarkets",
        "5311": "Department Stores", "4829": "Money Transfer", "5541": "Service Stations"}
@@ -83,6 +86,23 @@ def write_tiny_raw(out: Path, *, clients: int = 12, days: int = 30, per_day: int
 
 def transaction_frame(raw_dir: Path) -> pd.DataFrame:
     return pd.read_csv(raw_dir / "transactions_data.csv", dtype=str, keep_default_na=False)
+
+
+def use_data_dir(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Point the settings at a fresh data folder (its own lake and source DB)."""
+    monkeypatch.setenv("LAKEHOUSE_DATA_DIR", str(folder))
+    get_settings.cache_clear()
+
+
+@contextlib.contextmanager
+def serving_raw(raw_dir: Path, live_server, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """sources_api serving `raw_dir` on loopback, with the settings pointing at it."""
+    from sources_api.api import create_app
+
+    monkeypatch.setenv("LAKEHOUSE_RAW_DIR", str(raw_dir))
+    with live_server(create_app()) as url:
+        monkeypatch.setenv("LAKEHOUSE_SOURCES_API_URL", url)
+        yield
 
 
 def load_parts(settings: Settings, raw_dir: Path, parts: int, which: list[int]) -> list:

@@ -19,18 +19,20 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from runtime_helpers import assert_tables_match, load_parts, sorted_table, write_tiny_raw
+from runtime_helpers import (
+    assert_tables_match,
+    load_parts,
+    serving_raw,
+    sorted_table,
+    use_data_dir,
+    write_tiny_raw,
+)
 
 from lakehouse import catalog, storage
 from lakehouse.config import get_settings
 from lakehouse.orchestrator import run_pipeline
 
 PAUSE_POINTS = ("bronze", "bronze_transactions", "silver", "gold", "publish")
-
-
-def _use_data_dir(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
-    monkeypatch.setenv("LAKEHOUSE_DATA_DIR", str(folder))
-    get_settings.cache_clear()
 
 
 def _run_clean() -> None:
@@ -84,18 +86,14 @@ def _snapshot(settings) -> dict:  # type: ignore[no-untyped-def]
 def test_kill_mid_stage_then_rerun_converges(point: str, tmp_path: Path, live_server,  # type: ignore[no-untyped-def]
                                              isolated_settings: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from sources_api.api import create_app
-
     raw = write_tiny_raw(tmp_path / "raw", days=12, per_day=50)
-    monkeypatch.setenv("LAKEHOUSE_RAW_DIR", str(raw))
-    with live_server(create_app()) as url:
-        monkeypatch.setenv("LAKEHOUSE_SOURCES_API_URL", url)
-        _use_data_dir(monkeypatch, tmp_path / "clean")
+    with serving_raw(raw, live_server, monkeypatch):
+        use_data_dir(monkeypatch, tmp_path / "clean")
         load_parts(get_settings(), raw, 3, [0, 1, 2])
         _run_clean()
         expected = _snapshot(get_settings())
 
-        _use_data_dir(monkeypatch, tmp_path / "crashed")
+        use_data_dir(monkeypatch, tmp_path / "crashed")
         load_parts(get_settings(), raw, 3, [0, 1])
         _run_clean()  # a previous good state, so the crash has something to damage
         load_parts(get_settings(), raw, 3, [2])

@@ -19,9 +19,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from testkit import bronze_from_raw
 
 from lakehouse.engines.duckdb import DuckDBEngine
-from lakehouse.pipeline import feeder
 from lakehouse.pipeline.checks import run_checks
 from lakehouse.pipeline.datamarts import DATAMART_NAMES, build_datamarts
 from lakehouse.pipeline.models import MODELS
@@ -39,25 +39,6 @@ KEYS = {
 # --- the pipeline path: bronze functions, then the SQL models ---------------------------------
 
 
-def _bronze(raw_dir: Path) -> dict[str, pa.Table]:
-    """Bronze tables as the feeder builds them; each day of transactions is its own batch."""
-    raw = feeder.read_reference_csv((raw_dir / "transactions_data.csv").read_bytes())
-    day = pc.utf8_slice_codeunits(raw.column("date"), 0, 10)
-    return {
-        "bronze_transactions": feeder.bronze_transactions(raw.append_column("situation_date", day)),
-        "bronze_cards": feeder.bronze_cards(
-            feeder.read_reference_csv((raw_dir / "cards_data.csv").read_bytes()), "test-key"
-        ),
-        "bronze_users": feeder.bronze_users(
-            feeder.read_reference_csv((raw_dir / "users_data.csv").read_bytes())
-        ),
-        "bronze_mcc_codes": feeder.bronze_mcc_codes((raw_dir / "mcc_codes.json").read_bytes()),
-        "bronze_fraud_labels": feeder.bronze_fraud_labels(
-            (raw_dir / "train_fraud_labels.json").read_bytes()
-        ),
-    }
-
-
 @pytest.fixture(scope="module")
 def engine() -> DuckDBEngine:
     return DuckDBEngine(threads=1)
@@ -65,7 +46,8 @@ def engine() -> DuckDBEngine:
 
 @pytest.fixture(scope="module")
 def bronze(small_raw_dir: Path) -> dict[str, pa.Table]:
-    return _bronze(small_raw_dir)
+    """Bronze tables as the feeder builds them; each day of transactions is its own batch."""
+    return bronze_from_raw(small_raw_dir, "test-key")
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from runtime_helpers import assert_tables_match, sorted_table, write_tiny_raw
+from testkit import bronze_from_raw, local_spark_engine
 
 from lakehouse import catalog, storage
 from lakehouse.config import Settings, get_settings
 from lakehouse.engines.duckdb import DuckDBEngine
-from lakehouse.engines.spark import SparkEngine, session_config, spark_available, stop_spark
-from lakehouse.pipeline import feeder
+from lakehouse.engines.spark import SparkEngine
 from lakehouse.pipeline.runner import run_gold, run_silver
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -32,32 +32,20 @@ RELATIVE_TOLERANCE = 1e-9  # what assert_tables_match allows on float columns
 
 @pytest.fixture(scope="module")
 def spark_engine() -> Iterator[SparkEngine]:
-    reason = spark_available()
-    if reason:
-        pytest.skip(reason)
-    yield SparkEngine(session_config("local[2]", "1g", 4, ui=False))
-    stop_spark()
+    yield from local_spark_engine(shuffle_partitions=4)
 
 
 def _bronze(raw: Path) -> dict[str, pa.Table]:
     """The five bronze tables as the feeder makes them; one batch per day plus a resend."""
-    csv = feeder.read_reference_csv((raw / "transactions_data.csv").read_bytes())
-    day = pc.utf8_slice_codeunits(csv.column("date"), 0, 10)
-    transactions = feeder.bronze_transactions(csv.append_column("situation_date", day))
+    bronze = bronze_from_raw(raw, "parity-key")
+    transactions = bronze["bronze_transactions"]
     # The first 40 rows sent again on a later day: deduplication must keep the first copy.
     resent = transactions.slice(0, 40).set_column(
         transactions.schema.get_field_index("situation_date"), "situation_date",
         pa.array([transactions.column("situation_date")[-1].as_py()] * 40, pa.date32()))
-    return {
-        "bronze_transactions": pa.concat_tables([transactions, resent.cast(transactions.schema)]),
-        "bronze_cards": feeder.bronze_cards(
-            feeder.read_reference_csv((raw / "cards_data.csv").read_bytes()), "parity-key"),
-        "bronze_users": feeder.bronze_users(
-            feeder.read_reference_csv((raw / "users_data.csv").read_bytes())),
-        "bronze_mcc_codes": feeder.bronze_mcc_codes((raw / "mcc_codes.json").read_bytes()),
-        "bronze_fraud_labels": feeder.bronze_fraud_labels(
-            (raw / "train_fraud_labels.json").read_bytes()),
-    }
+    bronze["bronze_transactions"] = pa.concat_tables(
+        [transactions, resent.cast(transactions.schema)])
+    return bronze
 
 
 def _lake(data_dir: Path, bronze: dict[str, pa.Table]) -> Settings:

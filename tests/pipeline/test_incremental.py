@@ -10,7 +10,9 @@ from runtime_helpers import (
     assert_tables_match,
     gold_snapshot,
     load_parts,
+    serving_raw,
     sorted_table,
+    use_data_dir,
     write_tiny_raw,
 )
 
@@ -22,11 +24,6 @@ from lakehouse.pipeline import runner
 PIPELINE_STAGES = ("bronze", "silver", "gold", "publish")
 
 
-def _use_data_dir(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
-    monkeypatch.setenv("LAKEHOUSE_DATA_DIR", str(folder))
-    get_settings.cache_clear()
-
-
 def _run_ok() -> None:
     for result in run_pipeline(get_settings(), skip=("train",)):
         if result.stage in PIPELINE_STAGES:
@@ -35,14 +32,9 @@ def _run_ok() -> None:
 
 def test_three_batches_equal_one(isolated_settings: Path, tmp_path: Path, live_server,  # type: ignore[no-untyped-def]
                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from sources_api.api import create_app
-
     raw = write_tiny_raw(tmp_path / "raw", days=15, per_day=60)
-    monkeypatch.setenv("LAKEHOUSE_RAW_DIR", str(raw))
-    with live_server(create_app()) as url:
-        monkeypatch.setenv("LAKEHOUSE_SOURCES_API_URL", url)
-
-        _use_data_dir(monkeypatch, tmp_path / "incremental")
+    with serving_raw(raw, live_server, monkeypatch):
+        use_data_dir(monkeypatch, tmp_path / "incremental")
         for part in range(3):
             load_parts(get_settings(), raw, 3, [part])
             _run_ok()
@@ -52,7 +44,7 @@ def test_three_batches_equal_one(isolated_settings: Path, tmp_path: Path, live_s
         incremental = gold_snapshot(settings)
         incremental_silver = sorted_table("silver_transactions", settings)
 
-        _use_data_dir(monkeypatch, tmp_path / "full")
+        use_data_dir(monkeypatch, tmp_path / "full")
         # The one big batch is also cut into id buckets (as at full scale): 900 rows → 8 chunks.
         monkeypatch.setattr(runner, "SILVER_CHUNK_ROWS", 120)
         load_parts(get_settings(), raw, 1, [0])
