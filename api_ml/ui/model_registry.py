@@ -16,7 +16,14 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lakehouse.ml.registry import BASIC_MODEL_NAME, CHALLENGER, CHAMPION, FULL_MODEL_NAME
+from lakehouse.ml.registry import (
+    BASIC_MODEL_NAME,
+    CHALLENGER,
+    CHAMPION,
+    FULL_MODEL_NAME,
+    mlflow_client,
+    version_by_alias,
+)
 
 MODEL_NAMES = (FULL_MODEL_NAME, BASIC_MODEL_NAME)
 PLOTS = {"roc_curve.png": "ROC curve", "pr_curve.png": "Precision-recall curve",
@@ -72,19 +79,17 @@ def registered_versions(tracking_uri: str, with_plots: bool = True) -> list[Regi
         RegistryUnavailable: the store cannot be opened or queried.
     """
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
 
     # Opening a missing SQLite store would create an empty one: say there is nothing instead.
     if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[10:]).is_file():
         return []
     try:
-        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        client, _ = mlflow_client(tracking_uri)
         out: list[RegisteredVersion] = []
         for alias in (CHAMPION, CHALLENGER):
             for name in MODEL_NAMES:
-                try:
-                    version = client.get_model_version_by_alias(name, alias)
-                except MlflowException:
+                version = version_by_alias(client, name, alias)
+                if version is None:
                     continue  # no such model or alias: nothing to show for it
                 run = client.get_run(version.run_id)
                 out.append(RegisteredVersion(

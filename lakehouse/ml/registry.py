@@ -129,14 +129,17 @@ def resolve_tracking_uri(tracking_uri: str | None) -> str:
     return uri
 
 
-def _client(tracking_uri: str | None):  # type: ignore[no-untyped-def]
+def mlflow_client(tracking_uri: str | None):  # type: ignore[no-untyped-def]
+    """An MLflow client on this store, and the store's URI."""
     from mlflow.tracking import MlflowClient
 
+    # An explicit client, never `mlflow.set_tracking_uri`: that one also rewrites the
+    # MLFLOW_TRACKING_URI environment variable, which would leak into every later Settings.
     uri = resolve_tracking_uri(tracking_uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri), uri
 
 
-def _version_by_alias(client: Any, name: str, alias: str) -> Any | None:
+def version_by_alias(client: Any, name: str, alias: str) -> Any | None:
     from mlflow.exceptions import MlflowException
 
     try:
@@ -150,8 +153,8 @@ def current_version(
     name: str, alias: str = CHAMPION, tracking_uri: str | None = None
 ) -> str | None:
     """The version number behind `alias`, or None — one small registry query, for hot reload."""
-    client, _ = _client(tracking_uri)
-    found = _version_by_alias(client, name, alias)
+    client, _ = mlflow_client(tracking_uri)
+    found = version_by_alias(client, name, alias)
     return None if found is None else str(found.version)
 
 
@@ -165,8 +168,8 @@ def load_model(
     """
     import mlflow.artifacts
 
-    client, uri = _client(tracking_uri)
-    found = _version_by_alias(client, name, alias)
+    client, uri = mlflow_client(tracking_uri)
+    found = version_by_alias(client, name, alias)
     if found is None:
         raise ModelNotFoundError(
             f"no version of model {name!r} has alias {alias!r} in the MLflow registry at "

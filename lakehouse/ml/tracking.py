@@ -38,6 +38,7 @@ from lakehouse.ml.registry import (
     MODEL_DIR,
     ModelNotFoundError,
     load_model,
+    mlflow_client,
     write_model_files,
 )
 from lakehouse.ml.train import (
@@ -82,15 +83,6 @@ class TrainingReport:
     data_versions: dict[str, int]
     labeled_rows: int
     outcomes: list[FlavourOutcome] = field(default_factory=list)
-
-
-def _client(settings: Settings):  # type: ignore[no-untyped-def]
-    from mlflow.tracking import MlflowClient
-
-    # An explicit client, never `mlflow.set_tracking_uri`: that one also rewrites the
-    # MLFLOW_TRACKING_URI environment variable, which would leak into every later Settings.
-    uri = settings.mlflow_tracking_uri
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def ensure_experiment(client: Any, settings: Settings) -> str:
@@ -286,7 +278,7 @@ def train_and_register(
     windows = load_windows(dataset, columns, split, config)
     check_windows(windows, config)
     report = TrainingReport(split.as_params(), {"ml_features": version}, int(labeled))
-    client = _client(settings)
+    client, _ = mlflow_client(settings.mlflow_tracking_uri)
     experiment_id = ensure_experiment(client, settings)
     trained_at = datetime.now(UTC).isoformat(timespec="seconds")
     for flavour in flavours:
