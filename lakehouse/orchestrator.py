@@ -11,7 +11,6 @@ previous tables stay intact. Each result feeds the Prometheus metrics and a JSON
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import time
 from collections.abc import Callable
@@ -72,16 +71,7 @@ def _publish(settings: Settings, engine_name: str | None) -> StageResult:
 def _train(settings: Settings, engine_name: str | None) -> StageResult:
     from lakehouse.pipeline.ml import run_training_stage
 
-    outcome = run_training_stage(settings)
-    if isinstance(outcome, StageResult):
-        return outcome
-    return StageResult(
-        "train",
-        status=str(getattr(outcome, "status", "success")),
-        rows_in=int(getattr(outcome, "rows_in", 0)),
-        rows_out=int(getattr(outcome, "rows_out", 0)),
-        message=str(getattr(outcome, "message", "")),
-    )
+    return run_training_stage(settings)
 
 
 STAGES: dict[str, Stage] = {
@@ -94,11 +84,6 @@ STAGES: dict[str, Stage] = {
         Stage("train", ("gold",), "gold ml_features", _train),
     )
 }
-
-
-def training_available() -> bool:
-    """The train stage exists only once the ML package provides `pipeline/ml.py`."""
-    return importlib.util.find_spec("lakehouse.pipeline.ml") is not None
 
 
 def plan(only: str | None = None) -> list[Stage]:
@@ -161,9 +146,6 @@ def run_pipeline(
                    ("failed", "skipped")]
         if stage.name in skip:
             result = StageResult(stage.name, status="skipped", message="skipped on request")
-        elif stage.name == "train" and not training_available():
-            result = StageResult("train", status="skipped",
-                                 message="lakehouse.pipeline.ml is not installed yet")
         elif blocked:
             result = StageResult(stage.name, status="skipped",
                                  message=f"upstream stage {blocked[0]} did not succeed")
