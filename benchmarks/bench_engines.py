@@ -19,11 +19,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks._common import bronze_from_raw
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
 from lakehouse.engines.duckdb import DuckDBEngine
 from lakehouse.engines.spark import SparkEngine, describe_session, session_config, stop_spark
+from lakehouse.pipeline.feeder import bronze_from_raw_dir
 from lakehouse.pipeline.runner import run_gold, run_silver
 
 console = Console()
@@ -65,7 +65,7 @@ def run(scale: str, workdir: Path) -> list[dict]:
     generate(workdir / "raw", clients=clients, transactions=transactions, seed=42)
     bronze_root = workdir / "bronze"
     bronze_settings = Settings(data_dir=bronze_root)  # type: ignore[call-arg]
-    for name, table in bronze_from_raw(workdir / "raw").items():
+    for name, table in bronze_from_raw_dir(workdir / "raw", "bench-key").items():
         storage.write(catalog.location(name, bronze_settings), table, settings=bronze_settings)
     rows = storage.read_dataset(catalog.location("bronze_transactions", bronze_settings),
                                 bronze_settings).count_rows()

@@ -26,9 +26,9 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks._common import bronze_from_raw
 from lakehouse.datagen import generate
 from lakehouse.engines.duckdb import DuckDBEngine
+from lakehouse.pipeline.feeder import bronze_from_raw_dir
 from lakehouse.pipeline.models import MODELS, SILVER_MODELS, run_model
 from lakehouse.pipeline.preprocessing import NO_KNOWN_IDS
 
@@ -60,7 +60,7 @@ def _prepare(scale: str, workdir: Path) -> tuple[dict[str, Path], int]:
     with console.status(f"generating {rows:,} transactions"):
         generate(raw, clients=clients, transactions=rows, seed=11)
     with console.status("bronze and silver reference tables as Parquet"):
-        tables = {**bronze_from_raw(raw), "known_transaction_ids": NO_KNOWN_IDS}
+        tables = {**bronze_from_raw_dir(raw, "bench-key"), "known_transaction_ids": NO_KNOWN_IDS}
         engine = DuckDBEngine.from_settings()
         for model in SILVER_MODELS[:2]:  # cards, users: inputs of silver_transactions
             tables[model.name] = run_model(engine, model.name, tables)

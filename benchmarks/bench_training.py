@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks._common import bronze_from_raw
+from lakehouse.pipeline.feeder import bronze_from_raw_dir
 
 console = Console()
 
@@ -55,7 +55,7 @@ def run(scale: str, workdir: Path) -> list[dict]:
 
     engine = DuckDBEngine(threads=2)
     start = time.perf_counter()
-    silver = build_silver(engine, bronze_from_raw(raw_dir))["silver_transactions"]
+    silver = build_silver(engine, bronze_from_raw_dir(raw_dir, "bench-key"))["silver_transactions"]
     timings["silver"] = time.perf_counter() - start
 
     start = time.perf_counter()

@@ -15,13 +15,11 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 
 if TYPE_CHECKING:
-    import pyarrow as pa
 
     from lakehouse.engines.spark import SparkEngine
 
@@ -155,25 +153,6 @@ def run_schemathesis(operation, mode, base_url: str, checks: list, max_examples:
         case.call_and_validate(base_url=base_url, checks=checks)
 
     check()
-
-
-def bronze_from_raw(raw_dir: Path, card_hash_key: str) -> dict[str, pa.Table]:
-    """The five bronze tables from generated raw files, as the feeder builds them.
-
-    Each transaction row's own day is its `situation_date` (one batch per day).
-    """
-    import pyarrow.compute as pc
-
-    from lakehouse.pipeline import feeder
-
-    raw = feeder.read_reference_csv((raw_dir / "transactions_data.csv").read_bytes())
-    day = pc.utf8_slice_codeunits(raw.column("date"), 0, 10)
-    transactions = feeder.bronze_transactions(raw.append_column("situation_date", day))
-    bronze = {"bronze_transactions": transactions}
-    for table_name, file_name in feeder.REFERENCE_FILES.items():
-        data = (raw_dir / file_name).read_bytes()
-        bronze[table_name] = feeder.reference_table(table_name, data, card_hash_key)
-    return bronze
 
 
 def local_spark_engine(shuffle_partitions: int = 2) -> Iterator[SparkEngine]:

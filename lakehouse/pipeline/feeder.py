@@ -18,6 +18,7 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -219,6 +220,21 @@ def reference_table(table_name: str, data: bytes, card_hash_key: str) -> pa.Tabl
     if table_name == "bronze_fraud_labels":
         return bronze_fraud_labels(data)
     raise KeyError(f"{table_name} is not a reference table")
+
+
+def bronze_from_raw_dir(raw_dir: Path, card_hash_key: str) -> dict[str, pa.Table]:
+    """The five bronze tables straight from a raw folder, without sources_api or a source DB.
+
+    The same bronze functions as the feeder; each transaction row's own day is its
+    `situation_date` (one batch per day). Tests, benchmarks and engine comparisons use it.
+    """
+    raw = read_reference_csv((raw_dir / "transactions_data.csv").read_bytes())
+    day = pc.utf8_slice_codeunits(raw.column("date"), 0, 10)
+    bronze = {"bronze_transactions": bronze_transactions(raw.append_column("situation_date", day))}
+    for table_name, file_name in REFERENCE_FILES.items():
+        bronze[table_name] = reference_table(table_name, (raw_dir / file_name).read_bytes(),
+                                             card_hash_key)
+    return bronze
 
 
 def content_fingerprint(data: bytes, card_hash_key: str) -> str:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from testkit import bronze_from_raw
 
 from lakehouse.engines.base import translate_sql
 from lakehouse.engines.duckdb import DuckDBEngine
+from lakehouse.pipeline.feeder import bronze_from_raw_dir as bronze_from_raw
 from lakehouse.pipeline.models import DATAMART_MODELS, SILVER_MODELS, run_model
 from lakehouse.pipeline.preprocessing import NO_KNOWN_IDS
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
-from testkit import bronze_from_raw
 
 from lakehouse.config import Settings
+from lakehouse.pipeline.feeder import bronze_from_raw_dir as bronze_from_raw
 
 ML_CLIENTS = 90
 ML_TRANSACTIONS = 60_000

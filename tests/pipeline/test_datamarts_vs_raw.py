@@ -19,11 +19,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from testkit import bronze_from_raw
 
 from lakehouse.engines.duckdb import DuckDBEngine
 from lakehouse.pipeline.checks import run_checks
 from lakehouse.pipeline.datamarts import DATAMART_NAMES, build_datamarts
+from lakehouse.pipeline.feeder import bronze_from_raw_dir as bronze_from_raw
 from lakehouse.pipeline.models import MODELS
 from lakehouse.pipeline.preprocessing import build_silver, silver_transactions
 

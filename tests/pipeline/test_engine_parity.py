@@ -18,12 +18,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from runtime_helpers import assert_tables_match, sorted_table, write_tiny_raw
-from testkit import bronze_from_raw, local_spark_engine
+from testkit import local_spark_engine
 
 from lakehouse import catalog, storage
 from lakehouse.config import Settings, get_settings
 from lakehouse.engines.duckdb import DuckDBEngine
 from lakehouse.engines.spark import SparkEngine
+from lakehouse.pipeline.feeder import bronze_from_raw_dir as bronze_from_raw
 from lakehouse.pipeline.runner import run_gold, run_silver
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
