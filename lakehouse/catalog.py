@@ -3,7 +3,7 @@
 Stages and models only ever speak of tables by catalog name (`silver_transactions`,
 `dm_mcc_fraud_risk`, ...). The stage runner asks this module where a name lives — a folder
 `<lake>/<layer>/<table>` on local disk or on S3 — so no model ever sees a path or a format
-(the Kedro rule of DESIGN.md). Nothing is read or written here.
+(docs/design.md rule 4). Nothing is read or written here.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """`lakehouse serve ...`: start one HTTP service, the UI, or all of them.
 
 Every service module exposes `create_app() -> FastAPI`; this module runs it under uvicorn
-on the port of DESIGN.md. `serve all` starts each one as a child process, prints every URL,
+on the port of docs/design.md. `serve all` starts each one as a child process, prints every URL,
 and stops them all together on Ctrl-C.
 """
 

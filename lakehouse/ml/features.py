@@ -6,7 +6,7 @@ per transaction of point-in-time features; the pipeline writes that table to
 `<lake>/gold/ml_features`, training reads it, and the scoring API calls
 `compute_features_for_events`, which runs the *same* SQL in-process over a small in-memory
 history plus the new events — so a feature can never mean one thing in training and another in
-serving (DESIGN.md rule 7, Feast's "one feature list, one function").
+serving (docs/design.md rule 7, Feast's "one feature list, one function").
 
 Point in time, by construction:
 - behavioural windows use `RANGE BETWEEN n PRECEDING AND 1 PRECEDING` over epoch seconds, so

@@ -1,6 +1,6 @@
 """Declared data checks: every silver and gold table proves its keys, values and invariants.
 
-Each `Model` declares `Check`s (DESIGN.md rule 6). After a stage computes a table, the runner
+Each `Model` declares `Check`s (docs/design.md rule 6). After a stage computes a table, the runner
 calls `assert_checks(model, table)`; a failure stops the stage before anything is written, so
 the previous version of the table stays in place. Tests call `run_checks` to see every
 failure. The checks are compiled into ONE SQL query — a single scan counts the offending rows

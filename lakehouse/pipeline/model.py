@@ -1,6 +1,6 @@
 """What a SQL model is: one silver or gold table, its SQL, its grain and its declared checks.
 
-A `Model` is the single definition of a table (DESIGN.md rule 5): the runner reads the
+A `Model` is the single definition of a table (docs/design.md rule 5): the runner reads the
 relations named in `inputs`, an engine runs `sql` over them, `lakehouse.pipeline.checks`
 verifies `checks` on the result, and the runner writes it under `name`. The SQL is written in
 the subset of DuckDB SQL that Spark SQL also accepts, so the same text runs on both engines.

@@ -1,7 +1,7 @@
 """Delta tables from Spark without the delta-spark jars: Spark moves the data, delta-rs commits.
 
 The delta-spark connector comes from Maven, which this project cannot reach, so Spark talks
-to the lake the way DESIGN.md proved on this machine:
+to the lake the way docs/spark.md describes:
 
 - read (`read_delta`): `deltalake` resolves the current snapshot to its list of Parquet files
   and Spark scans exactly those (`spark.read.parquet(*files)`) — executors read in parallel,

@@ -1,6 +1,6 @@
 # Inputs of the Lakehouse cloud deployment. Nothing secret has a default: the SSH public key
 # and the allowed CIDR come from the operator (environment TF_VAR_* or a *.tfvars file kept
-# out of the repository), see docs/readme/cloud.md.
+# out of the repository), see docs/cloud.md.
 
 variable "aws_region" {
   description = "AWS region to deploy into."

@@ -2,7 +2,7 @@
 
 No Docker engine runs here, so these tests read the files the way compose would and hold
 them to the platform's rules: every service healthy-checked, restarted, started in order,
-on its port of DESIGN.md, with no secret written in the file and every setting documented.
+on its port of docs/design.md, with no secret written in the file and every setting documented.
 When the compose binary of the `lint` extra is present, compose itself validates the file.
 """
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|_KEY$|_KEY_ID$|TOKEN", re.IGNORECASE)
 VARIABLE_ONLY = re.compile(r"^\$\{[A-Z0-9_]+(:?[-?][^}]*)?\}$")
-# Service -> the port DESIGN.md gives it.
+# Service -> the port docs/design.md gives it.
 DESIGN_PORTS = {
     "postgres": 5432, "minio": 9000, "mlflow": 5000, "sources_api": 9998, "lakehouse": 8000,
     "api": 9999, "api_ml": 9997, "ui_api_ml": 8501, "elasticsearch": 9200,
