@@ -26,7 +26,7 @@ VARIABLE_ONLY = re.compile(r"^\$\{[A-Z0-9_]+(:?[-?][^}]*)?\}$")
 DESIGN_PORTS = {
     "postgres": 5432, "minio": 9000, "mlflow": 5000, "sources_api": 9998, "lakehouse": 8000,
     "api": 9999, "api_ml": 9997, "ui_api_ml": 8501, "elasticsearch": 9200,
-    "prometheus": 9090, "grafana": 3000,
+    "prometheus": 9090, "alertmanager": 9093, "grafana": 3000,
 }
 PUBLIC_PORTS = {9999, 9997, 8501, 3000}
 

@@ -20,9 +20,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,7 +27,8 @@ import httpx
 import pytest
 import yaml
 from prometheus_client import start_http_server
-from testkit import free_port, serve_app, wait_http
+from promkit import prometheus_server, query, wait_for
+from testkit import free_port, serve_app
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "5m", "$__interval": "15s"}
@@ -123,6 +121,7 @@ def write_config(tmp: Path, urls: dict[str, str], prometheus_port: int) -> Path:
     config = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
     config["global"].update(scrape_interval="1s", evaluation_interval="1s")
     config["rule_files"] = [str(ROOT / "prometheus" / "alerts.yml")]
+    config.pop("alerting")  # no Alertmanager here: tests/ops/test_alertmanager.py runs one
     jobs = {job["job_name"] for job in config["scrape_configs"]}
     assert set(urls) | {"prometheus"} == jobs, f"scrape jobs {jobs} vs services {set(urls)}"
     for job in config["scrape_configs"]:
@@ -132,46 +131,6 @@ def write_config(tmp: Path, urls: dict[str, str], prometheus_port: int) -> Path:
     path = tmp / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-@contextlib.contextmanager
-def prometheus_server(config: Path, port: int, tmp: Path) -> Iterator[str]:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("Debian's `prometheus` is not installed (.ci/run installs it)")
-    log = (tmp / "prometheus.log").open("w")
-    process = subprocess.Popen(
-        [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/-/ready", timeout=60)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
-def query(prometheus: str, expression: str) -> list[dict]:
-    response = httpx.get(f"{prometheus}/api/v1/query", params={"query": expression}, timeout=10)
-    body = response.json()
-    assert body["status"] == "success", f"{expression!r}: {body.get('error')}"
-    return body["data"]["result"]
-
-
-def wait_for(condition, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    """Poll `condition()` until true; fail with its last falsy value after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while not (outcome := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in {timeout:.0f} s: {outcome!r}")
-        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
