@@ -31,8 +31,9 @@ def _binary(name: str) -> str:
 
 
 @contextlib.contextmanager
-def _process(command: list[str], ready_url: str, log_path: Path,
-             env: dict[str, str] | None = None) -> Iterator[None]:
+def _process(
+    command: list[str], ready_url: str, log_path: Path, env: dict[str, str] | None = None
+) -> Iterator[None]:
     log = log_path.open("w")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
@@ -51,28 +52,42 @@ def _process(command: list[str], ready_url: str, log_path: Path,
 def prometheus_server(config: Path, port: int, tmp: Path) -> Iterator[str]:
     """Prometheus with `config` on 127.0.0.1:`port`; yields its base URL."""
     url = f"http://127.0.0.1:{port}"
-    command = [_binary("prometheus"), f"--config.file={config}",
-               f"--storage.tsdb.path={tmp / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}",
-               "--log.level=warn"]
+    command = [
+        _binary("prometheus"),
+        f"--config.file={config}",
+        f"--storage.tsdb.path={tmp / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+    ]
     with _process(command, f"{url}/-/ready", tmp / "prometheus.log"):
         yield url
 
 
 @contextlib.contextmanager
-def alertmanager_server(config: Path, port: int, tmp: Path,
-                        environment: dict[str, str]) -> Iterator[str]:
+def alertmanager_server(
+    config: Path, port: int, tmp: Path, environment: dict[str, str]
+) -> Iterator[str]:
     """Alertmanager started by alertmanager/entrypoint.sh from `config` and `environment`.
 
     The entrypoint fills the config's placeholders from `environment`, as in the container;
     clustering is off so no gossip port is opened.
     """
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, **environment, "ALERTMANAGER_CONFIG": str(config),
-           "ALERTMANAGER_WORK_DIR": str(tmp / "alertmanager"),
-           "ALERTMANAGER_BIN": _binary("prometheus-alertmanager")}
-    command = ["sh", str(ROOT / "alertmanager" / "entrypoint.sh"),
-               f"--storage.path={tmp / 'am-data'}", f"--web.listen-address=127.0.0.1:{port}",
-               "--cluster.listen-address=", "--log.level=warn"]
+    env = {
+        **os.environ,
+        **environment,
+        "ALERTMANAGER_CONFIG": str(config),
+        "ALERTMANAGER_WORK_DIR": str(tmp / "alertmanager"),
+        "ALERTMANAGER_BIN": _binary("prometheus-alertmanager"),
+    }
+    command = [
+        "sh",
+        str(ROOT / "alertmanager" / "entrypoint.sh"),
+        f"--storage.path={tmp / 'am-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+        "--log.level=warn",
+    ]
     with _process(command, f"{url}/-/ready", tmp / "alertmanager.log", env):
         yield url
 

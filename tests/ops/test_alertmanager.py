@@ -45,7 +45,7 @@ class Webhook(ThreadingHTTPServer):
 class _WebhookHandler(BaseHTTPRequestHandler):
     server: Webhook
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.server.received.append(json.loads(body))
         self.send_response(200)
@@ -68,9 +68,12 @@ def webhook() -> Iterator[Webhook]:
 def environment(webhook_url: str) -> dict[str, str]:
     """What .env gives the alertmanager service; the relay is a port nobody listens on."""
     return {
-        "SMTP_SMARTHOST": f"127.0.0.1:{free_port()}", "SMTP_FROM": "alerts@example.org",
-        "SMTP_USERNAME": "alerts@example.org", "SMTP_PASSWORD": SMTP_PASSWORD,
-        "ALERT_EMAIL_TO": "oncall@example.org", "ALERT_WEBHOOK_URL": webhook_url,
+        "SMTP_SMARTHOST": f"127.0.0.1:{free_port()}",
+        "SMTP_FROM": "alerts@example.org",
+        "SMTP_USERNAME": "alerts@example.org",
+        "SMTP_PASSWORD": SMTP_PASSWORD,
+        "ALERT_EMAIL_TO": "oncall@example.org",
+        "ALERT_WEBHOOK_URL": webhook_url,
     }
 
 
@@ -93,11 +96,14 @@ def fast_prometheus_config(tmp: Path, prometheus_port: int, alertmanager_port: i
     config["global"].update(scrape_interval="1s", evaluation_interval="1s")
     config["rule_files"] = [str(tmp / "alerts.yml")]
     config["alerting"]["alertmanagers"][0]["static_configs"] = [
-        {"targets": [f"127.0.0.1:{alertmanager_port}"]}]
+        {"targets": [f"127.0.0.1:{alertmanager_port}"]}
+    ]
     config["scrape_configs"] = [
         {"job_name": "api_ml", "static_configs": [{"targets": [f"127.0.0.1:{free_port()}"]}]},
-        {"job_name": "prometheus",
-         "static_configs": [{"targets": [f"127.0.0.1:{prometheus_port}"]}]},
+        {
+            "job_name": "prometheus",
+            "static_configs": [{"targets": [f"127.0.0.1:{prometheus_port}"]}],
+        },
     ]
     path = tmp / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
@@ -109,14 +115,20 @@ def test_a_firing_rule_reaches_the_webhook_and_the_email_route(
 ) -> None:
     am_port, prom_port = free_port(), free_port()
     env = environment(webhook.url)
-    with alertmanager_server(fast_alertmanager_config(tmp_path), am_port, tmp_path, env) as am, \
-            prometheus_server(fast_prometheus_config(tmp_path, prom_port, am_port), prom_port,
-                              tmp_path):
+    with (
+        alertmanager_server(fast_alertmanager_config(tmp_path), am_port, tmp_path, env) as am,
+        prometheus_server(
+            fast_prometheus_config(tmp_path, prom_port, am_port), prom_port, tmp_path
+        ),
+    ):
 
         def service_down_notified() -> list[dict]:
-            return [alert for message in webhook.received for alert in message["alerts"]
-                    if alert["labels"]["alertname"] == "ServiceDown"
-                    and alert["status"] == "firing"]
+            return [
+                alert
+                for message in webhook.received
+                for alert in message["alerts"]
+                if alert["labels"]["alertname"] == "ServiceDown" and alert["status"] == "firing"
+            ]
 
         wait_for(service_down_notified, timeout=60)
         alert = service_down_notified()[0]
@@ -124,8 +136,12 @@ def test_a_firing_rule_reaches_the_webhook_and_the_email_route(
         assert alert["labels"]["severity"] == "critical"
         assert "docker compose logs api_ml" in alert["annotations"]["description"]
         routed = httpx.get(f"{am}/api/v2/alerts", timeout=10).json()
-        receivers = {r["name"] for a in routed if a["labels"]["alertname"] == "ServiceDown"
-                     for r in a["receivers"]}
+        receivers = {
+            r["name"]
+            for a in routed
+            if a["labels"]["alertname"] == "ServiceDown"
+            for r in a["receivers"]
+        }
         assert receivers == {"email-and-webhook"}
     rendered = (tmp_path / "alertmanager" / "alertmanager.yml").read_text()
     assert SMTP_PASSWORD not in rendered, "the password must only be in the password file"
@@ -135,17 +151,25 @@ def test_rendered_config_is_valid_and_repository_holds_no_address(tmp_path: Path
     amtool = shutil.which("amtool")
     if amtool is None:
         pytest.skip("amtool (Debian's prometheus-alertmanager) is not installed")
-    env = {**environment("https://hooks.example.org/alerts?a=1&b=2"),
-           "ALERTMANAGER_CONFIG": str(ROOT / "alertmanager" / "alertmanager.yml"),
-           "ALERTMANAGER_WORK_DIR": str(tmp_path), "ALERTMANAGER_BIN": amtool}
+    env = {
+        **environment("https://hooks.example.org/alerts?a=1&b=2"),
+        "ALERTMANAGER_CONFIG": str(ROOT / "alertmanager" / "alertmanager.yml"),
+        "ALERTMANAGER_WORK_DIR": str(tmp_path),
+        "ALERTMANAGER_BIN": amtool,
+    }
     # The entrypoint execs `amtool --config.file=...`: amtool refuses that flag, so render
     # through the script and then check the file it wrote.
-    subprocess.run(["sh", str(ROOT / "alertmanager" / "entrypoint.sh")], env=env,
-                   capture_output=True, timeout=30)
+    subprocess.run(
+        ["sh", str(ROOT / "alertmanager" / "entrypoint.sh")],
+        env=env,
+        capture_output=True,
+        timeout=30,
+    )
     rendered = tmp_path / "alertmanager.yml"
     assert "https://hooks.example.org/alerts?a=1&b=2" in rendered.read_text()
-    check = subprocess.run([amtool, "check-config", str(rendered)], capture_output=True,
-                           text=True, timeout=30)
+    check = subprocess.run(
+        [amtool, "check-config", str(rendered)], capture_output=True, text=True, timeout=30
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     assert (tmp_path / "smtp_password").read_text() == SMTP_PASSWORD
     source = (ROOT / "alertmanager" / "alertmanager.yml").read_text()
