@@ -1,49 +1,56 @@
 """Turn a client's transaction into the dataset's vocabulary, or say exactly what is allowed.
 
 Requests reach this module already type-checked by `schemas.py`. Clients write `VISA`,
-`visa` or `Visa`; `CREDIT` or `Credit`; `prepaid` for `Debit (Prepaid)`; `use_chip` as the
-seed's "True"/"False" or as the dataset's `Swipe Transaction` ... The model was trained on
-the dataset's spelling, so each value is mapped onto it here, and a value the model never
-saw is refused with the list of allowed values (HTTP 422) instead of being scored blindly.
+`visa` or `Visa`; `CREDIT`, `Credit` or the seed UI's French `Crédit`/`Débit` (accents and
+case never change meaning); `prepaid` for `Debit (Prepaid)`; `use_chip` as the seed's
+"True"/"False" or as the dataset's `Swipe Transaction` ... The model codes the dataset's
+spelling, so each value is mapped onto it here, and a value with no unambiguous meaning is
+refused with the list of allowed values (HTTP 422) instead of being scored blindly.
 
-The allowed values are a `Vocabulary` built from the model being served (what its training
-data contained), so a model trained on other data brings its own vocabulary along. Rows leave
-as dicts keyed by the seed's field names, in the dataset's spelling, ready for
-`lakehouse.ml.features.basic_feature_frame` or for the full model's event rows.
+Card brands, card types and `use_chip` values are the fixed vocabulary of the source format
+(`lakehouse.formats`, DATA.md), whatever the training data happened to contain: the feature
+contract gives each of them a code, and an error message must never list a value it just
+refused. Foreign merchant countries are open-ended, so those come from the training data of
+the model being served. Rows leave as dicts keyed by the seed's field names, in the dataset's
+spelling, ready for `lakehouse.ml.features.basic_feature_frame` or the full model's event rows.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from api_ml.api.schemas import SEED_FIELDS
+from lakehouse.formats import CARD_BRANDS, CARD_TYPES, ONLINE_CITY, USE_CHIP_VALUES
 from lakehouse.ml.features import CATEGORICAL_COLUMNS
 from lakehouse.ml.features import US_STATES as FEATURE_US_STATES
 
-# The dataset's own spellings (DATA.md); used only when a model carries no vocabulary.
-DATASET_BRANDS = ("Visa", "Mastercard", "Amex", "Discover")
-DATASET_CARD_TYPES = ("Debit", "Credit", "Debit (Prepaid)")
-USE_CHIP_VALUES = ("Swipe Transaction", "Chip Transaction", "Online Transaction")
-ONLINE = "ONLINE"
+ONLINE = ONLINE_CITY
 # A US merchant state is any code the feature contract treats as US, seen in training or not.
 US_STATES = frozenset(FEATURE_US_STATES)
 
 _BRAND_ALIASES = {"americanexpress": "Amex", "mc": "Mastercard", "master": "Mastercard"}
+# Keys as `_key` leaves them: accents are already gone, so "prépayé" is "prepaye".
 _TYPE_ALIASES = {
     "prepaid": "Debit (Prepaid)",
     "debitprepaid": "Debit (Prepaid)",
     "prepaiddebit": "Debit (Prepaid)",
+    "prepaye": "Debit (Prepaid)",
+    "debitprepaye": "Debit (Prepaid)",
 }
-_TRUE = {"true", "1", "yes", "y", "t"}
-_FALSE = {"false", "0", "no", "n", "f"}
+# The seed UI sends str(bool); "vrai"/"oui" and "faux"/"non" are its language's spellings.
+_TRUE = {"true", "1", "yes", "y", "t", "vrai", "oui"}
+_FALSE = {"false", "0", "no", "n", "f", "faux", "non"}
 
 
 def _key(value: str) -> str:
-    """Case, spaces, dashes, underscores and brackets never change meaning."""
-    return re.sub(r"[\s_\-()]+", "", value).lower()
+    """Case, accents, spaces, dashes, underscores and brackets never change meaning."""
+    decomposed = unicodedata.normalize("NFKD", value)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return re.sub(r"[\s_\-()]+", "", bare).casefold()
 
 
 class InvalidValue(ValueError):
@@ -75,11 +82,15 @@ class InvalidValue(ValueError):
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """The categorical values a model was trained on, in the dataset's spelling."""
+    """The values `/predict` accepts, in the dataset's spelling.
 
-    card_brand: tuple[str, ...] = DATASET_BRANDS
-    card_type: tuple[str, ...] = DATASET_CARD_TYPES
-    use_chip: tuple[str, ...] = USE_CHIP_VALUES
+    Brands, card types and `use_chip` are the source format's fixed lists; only the foreign
+    merchant countries depend on the model (those its training data contained).
+    """
+
+    card_brand: ClassVar[tuple[str, ...]] = CARD_BRANDS
+    card_type: ClassVar[tuple[str, ...]] = CARD_TYPES
+    use_chip: ClassVar[tuple[str, ...]] = USE_CHIP_VALUES
     countries: tuple[str, ...] = ()
     _lookup: dict[str, dict[str, str]] = field(default_factory=dict, compare=False, repr=False)
 
@@ -89,20 +100,17 @@ class Vocabulary:
 
     @classmethod
     def from_values(cls, values: Mapping[str, Iterable[object]]) -> Vocabulary:
-        """Build from `{column: distinct training values}` (missing columns: dataset defaults)."""
+        """Build from `{column: distinct training values}`; only `merchant_state` matters.
 
-        def clean(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-            found = sorted({str(v) for v in values.get(name, ()) if v is not None and str(v)})
-            return tuple(found) or default
-
+        Args:
+            values: distinct values per training column (other columns are ignored: their
+                vocabulary is fixed by the source format).
+        Returns:
+            The vocabulary, with the foreign countries found in `merchant_state`.
+        """
         states = {str(v) for v in values.get("merchant_state", ()) if v is not None}
         countries = sorted(s for s in states if s and s != ONLINE and s.upper() not in US_STATES)
-        return cls(
-            card_brand=clean("card_brand", DATASET_BRANDS),
-            card_type=clean("card_type", DATASET_CARD_TYPES),
-            use_chip=clean("use_chip", USE_CHIP_VALUES),
-            countries=tuple(countries),
-        )
+        return cls(countries=tuple(countries))
 
     def allowed_states(self) -> list[str]:
         return ["<US state code>", ONLINE, *self.countries]
@@ -131,23 +139,16 @@ class Vocabulary:
 
     def use_chip_of(self, value: str | bool, merchant_state: str) -> str:
         """Seed booleans: True = chip; False = swipe, or online when the merchant is ONLINE."""
-        text = str(value).strip().lower() if not isinstance(value, bool) else str(value).lower()
-        if text in _TRUE:
-            return self._pick("Chip Transaction", value)
-        if text in _FALSE:
-            wanted = "Online Transaction" if merchant_state == ONLINE else "Swipe Transaction"
-            return self._pick(wanted, value)
-        key = _key(text)
+        key = _key(str(value))
+        if key in _TRUE:
+            return "Chip Transaction"
+        if key in _FALSE:
+            return "Online Transaction" if merchant_state == ONLINE else "Swipe Transaction"
         for dataset_value in self.use_chip:
             # "chip", "swipe", "online" are accepted for "<X> Transaction".
             if key in (_key(dataset_value), _key(dataset_value.split()[0])):
                 return dataset_value
         raise InvalidValue("use_chip", value, ["True", "False", *self.use_chip])
-
-    def _pick(self, wanted: str, original: object) -> str:
-        if wanted not in self.use_chip:
-            raise InvalidValue("use_chip", original, ["True", "False", *self.use_chip])
-        return wanted
 
     def _match(self, name: str, value: str, aliases: Mapping[str, str]) -> str:
         key = _key(value)
