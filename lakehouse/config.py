@@ -147,13 +147,17 @@ class Settings(BaseSettings):
         if self.s3_endpoint_url:
             options["AWS_ENDPOINT_URL"] = self.s3_endpoint_url
             options["AWS_ALLOW_HTTP"] = "true"
-            options["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
         if self.aws_access_key_id:
             options["AWS_ACCESS_KEY_ID"] = self.aws_access_key_id
         if self.aws_secret_access_key:
             options["AWS_SECRET_ACCESS_KEY"] = self.aws_secret_access_key
         if self.lake.startswith("s3://"):
             options["AWS_REGION"] = self.aws_region
+            # Commits are `PUT ... If-None-Match: *`: of two writers racing for the same log
+            # version, the store refuses the second, which retries on the new version. Safe
+            # with several writers on S3, MinIO and R2, unlike AWS_S3_ALLOW_UNSAFE_RENAME
+            # (docs/containers.md, "Two writers").
+            options["aws_conditional_put"] = "etag"
         return options
 
 

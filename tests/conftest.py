@@ -6,6 +6,8 @@
   reachable server the test is skipped with the reason printed — unless
   `LAKEHOUSE_REQUIRE_POSTGRES=1` (set by `.ci/run`), where it fails instead.
 - `live_server`: runs a FastAPI app under uvicorn on a free loopback port (real HTTP).
+- `s3`: one S3-compatible server process (moto) for the session; `s3_lake`: isolated settings
+  whose lake lives in a fresh bucket of it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from serverkit import S3Server, s3_server
 from testkit import (
     PG_ADMIN_URL,
     free_port,
@@ -25,7 +28,7 @@ from testkit import (
     wait_http,
 )
 
-from lakehouse.config import get_settings
+from lakehouse.config import Settings, get_settings
 
 SMALL_CLIENTS = 60
 SMALL_TRANSACTIONS = 40_000
@@ -90,6 +93,22 @@ def pg_url() -> Iterator[str]:
 def live_server():  # type: ignore[no-untyped-def]
     """`with live_server(app) as url:` — a real HTTP server on loopback."""
     return serve_app
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """moto's S3 server as a separate process for the whole session (tests use own buckets)."""
+    with s3_server(tmp_path_factory.mktemp("s3")) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_lake(s3: S3Server, isolated_settings: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Isolated settings whose lake is in a fresh bucket of the `s3` server."""
+    for name, value in s3.lake_env(s3.new_bucket()).items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    return get_settings()
 
 
 __all__ = [

@@ -2,8 +2,8 @@
 
 Local disk: Spark writes Parquet inside the table folder and delta-rs commits it; the table
 then reads identically through `deltalake` (as DuckDB and the runner read it) and back through
-Spark, replaces atomically, keeps commit metadata and history. S3: moto's server on loopback
-stands in for MinIO; the pyspark wheel has no hadoop-aws jars, so the S3 path hands Arrow
+Spark, replaces atomically, keeps commit metadata and history. S3: moto's server (a process on
+loopback) stands in for MinIO; the pyspark wheel has no hadoop-aws jars, so the S3 path hands Arrow
 between `deltalake` and Spark — the test proves the same round trip there.
 """
 
@@ -18,21 +18,25 @@ import pytest
 from testkit import local_spark_engine
 
 from lakehouse import storage
-from lakehouse.config import Settings, get_settings
+from lakehouse.config import Settings
 from lakehouse.engines.spark import SparkEngine
 from lakehouse.storage.spark_delta import read_delta, write_delta
 
 pytestmark = pytest.mark.spark
 
-ROWS = pa.table({
-    "transaction_id": pa.array([3, 1, 2], pa.int64()),
-    "ts": pa.array([dt.datetime(2019, 5, 1, 23, 59, 59), dt.datetime(2019, 5, 2, 0, 0, 1), None],
-                   pa.timestamp("us")),
-    "tx_date": pa.array([dt.date(2019, 5, 1), dt.date(2019, 5, 2), None], pa.date32()),
-    "amount": pa.array([12.5, -3.0, None], pa.float64()),
-    "merchant_state": pa.array(["CA", "ONLINE", None], pa.string()),
-    "label": pa.array([1, None, 0], pa.int32()),
-})
+ROWS = pa.table(
+    {
+        "transaction_id": pa.array([3, 1, 2], pa.int64()),
+        "ts": pa.array(
+            [dt.datetime(2019, 5, 1, 23, 59, 59), dt.datetime(2019, 5, 2, 0, 0, 1), None],
+            pa.timestamp("us"),
+        ),
+        "tx_date": pa.array([dt.date(2019, 5, 1), dt.date(2019, 5, 2), None], pa.date32()),
+        "amount": pa.array([12.5, -3.0, None], pa.float64()),
+        "merchant_state": pa.array(["CA", "ONLINE", None], pa.string()),
+        "label": pa.array([1, None, 0], pa.int32()),
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +48,9 @@ def _sorted(table: pa.Table) -> pa.Table:
     return table.sort_by("transaction_id")
 
 
-def _round_trip(engine: SparkEngine, uri: str, settings: Settings, *, history: bool) -> None:
+def _round_trip(engine: SparkEngine, uri: str, settings: Settings) -> None:
     spark = engine.session
-    first = write_delta(spark.createDataFrame(ROWS), uri, metadata={"run": 1},
-                        settings=settings)
+    first = write_delta(spark.createDataFrame(ROWS), uri, metadata={"run": 1}, settings=settings)
     # What DuckDB and the runner see (delta-rs) equals what Spark wrote, types included.
     assert _sorted(storage.read_table(uri, settings)).equals(_sorted(ROWS))
     assert _sorted(read_delta(spark, uri, settings).toArrow()).equals(_sorted(ROWS))
@@ -57,19 +60,17 @@ def _round_trip(engine: SparkEngine, uri: str, settings: Settings, *, history: b
     assert second == first + 1
     assert storage.read_table(uri, settings).column("transaction_id").to_pylist() == [3]
     assert read_delta(spark, uri, settings).count() == 1
-    if history:
-        assert storage.last_metadata(uri, settings) == {"run": 2}
+    assert storage.last_metadata(uri, settings) == {"run": 2}
 
 
 def test_spark_round_trip_on_local_disk(engine: SparkEngine, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)  # type: ignore[call-arg]
     uri = str(tmp_path / "lake" / "gold" / "spark_table")
-    _round_trip(engine, uri, settings, history=True)
+    _round_trip(engine, uri, settings)
     # The Parquet files sit inside the table folder, committed through the Delta log.
     files = storage.open_table(uri, settings).file_uris()  # type: ignore[union-attr]
     root = Path(uri).as_posix()
-    assert files and all(f.startswith(f"{root}/spark-") and f.endswith(".parquet")
-                         for f in files)
+    assert files and all(f.startswith(f"{root}/spark-") and f.endswith(".parquet") for f in files)
 
 
 def test_spark_continues_a_table_written_by_delta_rs(engine: SparkEngine, tmp_path: Path) -> None:
@@ -86,33 +87,5 @@ def test_reading_a_missing_table_says_so(engine: SparkEngine, tmp_path: Path) ->
         read_delta(engine.session, str(tmp_path / "nothing"), Settings(data_dir=tmp_path))  # type: ignore[call-arg]
 
 
-@pytest.fixture
-def s3_settings(isolated_settings: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """A bucket on moto's S3 server (loopback), standing in for MinIO."""
-    boto3 = pytest.importorskip("boto3")
-    from moto.server import ThreadedMotoServer
-    from testkit import free_port
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                     aws_access_key_id="test", aws_secret_access_key="test",
-                     ).create_bucket(Bucket="lake")
-        for name, value in {"LAKEHOUSE_LAKE_URI": "s3://lake/lakehouse",
-                            "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test",
-                            "AWS_SECRET_ACCESS_KEY": "test"}.items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
-        yield get_settings()
-    finally:
-        server.stop()
-        get_settings.cache_clear()
-
-
-def test_spark_round_trip_on_s3(engine: SparkEngine, s3_settings: Settings) -> None:
-    # Not the commit history: moto 5.2's server never answers delta-rs' history listing (the
-    # hang is reproducible without Spark; a real MinIO answers it).
-    _round_trip(engine, "s3://lake/lakehouse/gold/spark_table", s3_settings, history=False)
+def test_spark_round_trip_on_s3(engine: SparkEngine, s3_lake: Settings) -> None:
+    _round_trip(engine, f"{s3_lake.lake}/gold/spark_table", s3_lake)
