@@ -5,7 +5,9 @@ seed, then produces the transactions chunk by chunk in time order — normal spe
 merchants' fraud marked in place, burst and takeover rows merged in — and streams each chunk
 to `transactions_data.csv` and its labels to `train_fraud_labels.json`. Memory therefore
 depends on `chunk_rows`, not on the row count. Files are written under temporary names and
-renamed at the end, so a failed run never leaves a half-written dataset behind.
+renamed at the end, so a failed run never leaves a half-written dataset behind. Beside the five,
+the generator's ground truth (which mechanism produced each fraud) goes to
+`lakehouse.datagen.truth.MECHANISMS_FILE`, for evaluation per mechanism.
 Same arguments, same bytes: every random draw comes from generators seeded by `seed`.
 """
 
@@ -25,6 +27,7 @@ from lakehouse.datagen.fraud import FraudPlan, plan_fraud
 from lakehouse.datagen.params import GenerationSummary, GeneratorParams
 from lakehouse.datagen.population import Population, build_population, write_reference_csvs
 from lakehouse.datagen.timeline import SECONDS_PER_DAY, Timeline
+from lakehouse.datagen.truth import MECHANISMS_FILE, MechanismWriter
 from lakehouse.datagen.writer import TransactionWriter, write_mcc_json
 
 __all__ = ["GenerationSummary", "GeneratorParams", "generate"]
@@ -72,8 +75,11 @@ def _stream_transactions(out: Path, seed: int, population: Population,
     last_id = settings.first_id - 1
     csv_path = out / (formats.TRANSACTIONS_FILE + PARTIAL)
     labels_path = out / (formats.LABELS_FILE + PARTIAL)
-    with open(csv_path, "wb") as csv_file, open(labels_path, "w+b") as labels_file:
+    truth_path = out / (MECHANISMS_FILE + PARTIAL)
+    with (open(csv_path, "wb") as csv_file, open(labels_path, "w+b") as labels_file,
+          open(truth_path, "wb") as truth_file):
         writer = TransactionWriter(population, csv_file, labels_file)
+        truth = MechanismWriter(truth_file)
         for index, (days, rows) in enumerate(chunks):
             chunk = _chunk(seed, index, population, settings, timeline, plan, rows, days)
             chunk_rng = np.random.default_rng([seed, 3, index])
@@ -81,6 +87,7 @@ def _stream_transactions(out: Path, seed: int, population: Population,
             last_id = int(ids[-1]) if len(ids) else last_id
             is_labeled = chunk_rng.random(len(chunk)) < settings.label_share
             writer.write(chunk, ids, is_labeled)
+            truth.write(ids, chunk.mechanism)
             tally.rows += len(chunk)
             tally.frauds += int(chunk.fraud.sum())
             tally.labeled += int(is_labeled.sum())
@@ -132,7 +139,7 @@ def generate(
     tally = _stream_transactions(out, seed, population, settings, timeline, plan,
                                  list(zip(bounds, counts.tolist(), strict=True)), progress,
                                  transactions)
-    for name in formats.ALL_FILES:
+    for name in (*formats.ALL_FILES, MECHANISMS_FILE):
         os.replace(out / (name + PARTIAL), out / name)
     return GenerationSummary(
         out_dir=out, rows=tally.rows, frauds=tally.frauds, labeled=tally.labeled,

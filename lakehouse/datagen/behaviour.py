@@ -18,6 +18,7 @@ from lakehouse.datagen import geography, mcc
 from lakehouse.datagen.params import GeneratorParams
 from lakehouse.datagen.population import KIND_ABROAD, KIND_US, Population
 from lakehouse.datagen.timeline import SECONDS_PER_DAY, Timeline, draw_minutes
+from lakehouse.datagen.truth import LEGITIMATE
 
 SWIPE, CHIP, ONLINE = 0, 1, 2
 
@@ -33,10 +34,15 @@ class Rows:
     cents: np.ndarray
     chip: np.ndarray
     errors: np.ndarray  # bit k set = ERROR_VALUES[k]
-    fraud: np.ndarray
+    mechanism: np.ndarray  # int8 code of lakehouse.datagen.truth; LEGITIMATE (0) = not fraud
 
     def __len__(self) -> int:
         return len(self.ts)
+
+    @property
+    def fraud(self) -> np.ndarray:
+        """True where the row is fraud, whatever the mechanism."""
+        return self.mechanism != LEGITIMATE
 
     def take(self, index: np.ndarray) -> Rows:
         return Rows(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
@@ -49,7 +55,7 @@ class Rows:
     @staticmethod
     def empty() -> Rows:
         return Rows(*(np.empty(0, dtype=d) for d in (np.int64, np.int64, np.int64, np.int64,
-                                                     np.int64, np.int8, np.int16, bool)))
+                                                     np.int64, np.int8, np.int16, np.int8)))
 
 
 def pick_cumulative(rng: np.random.Generator, cum: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -143,5 +149,5 @@ def normal_rows(rng: np.random.Generator, population: Population, params: Genera
         cents=np.where(refund, -cents, cents).astype(np.int64),
         chip=draw_chip(rng, population, card, online, chip_share(params, timeline, ts)),
         errors=draw_errors(rng, params.error_rates, online, params.second_error_share),
-        fraud=np.zeros(rows, dtype=bool),
+        mechanism=np.full(rows, LEGITIMATE, dtype=np.int8),
     )

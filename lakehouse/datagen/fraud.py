@@ -25,6 +25,12 @@ from lakehouse.datagen.behaviour import (
 from lakehouse.datagen.params import GeneratorParams
 from lakehouse.datagen.population import KIND_ABROAD, KIND_ONLINE, KIND_US, Population
 from lakehouse.datagen.timeline import SECONDS_PER_DAY, Timeline, draw_minutes
+from lakehouse.datagen.truth import (
+    ACCOUNT_TAKEOVER,
+    BREACHED_MERCHANT,
+    CARD_BURST,
+    LEGITIMATE,
+)
 
 CHANNEL_ONLINE, CHANNEL_ABROAD, CHANNEL_FAR = 0, 1, 2
 
@@ -51,7 +57,7 @@ class FraudPlan:
         m = rows.merchant
         inside = (rows.ts >= self.breach_start[m]) & (rows.ts < self.breach_end[m])
         hit = inside & (rows.cents > 0) & (rng.random(len(rows)) < self.breach_share[m])
-        rows.fraud |= hit
+        rows.mechanism[hit & (rows.mechanism == LEGITIMATE)] = BREACHED_MERCHANT
 
 
 def _merchant_sampler(population: Population, pool: np.ndarray) -> np.ndarray:
@@ -122,7 +128,7 @@ def _card_bursts(rng: np.random.Generator, population: Population, params: Gener
                 cents=cents.astype(np.int64), chip=_fraud_chip(rng, population, params, timeline,
                                                                card, online, ts),
                 errors=draw_errors(rng, params.fraud_error_rates, online, 0.1),
-                fraud=np.ones(n, dtype=bool))
+                mechanism=np.full(n, CARD_BURST, dtype=np.int8))
     return rows, events
 
 
@@ -194,7 +200,7 @@ def _takeovers(rng: np.random.Generator, population: Population, params: Generat
                 cents=np.round(usual * factor * 100).astype(np.int64),
                 chip=_fraud_chip(rng, population, params, timeline, card, online, ts),
                 errors=draw_errors(rng, params.error_rates, online, 0.05),
-                fraud=np.ones(n, dtype=bool))
+                mechanism=np.full(n, ACCOUNT_TAKEOVER, dtype=np.int8))
     return rows, events
 
 

@@ -28,8 +28,10 @@ from sklearn.metrics import average_precision_score
 
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
+from lakehouse.datagen.truth import read_mechanisms
 from lakehouse.ml import evaluate
 from lakehouse.ml.features import FEATURE_SET_VERSION
+from lakehouse.ml.mechanisms import mechanism_metrics
 from lakehouse.ml.registry import (
     BASIC_MODEL_NAME,
     CHALLENGER,
@@ -178,6 +180,7 @@ def _log_run(
         **{f"test_{k}": v for k, v in result.test_metrics.items()},
         **{f"val_{k}": v for k, v in result.val_metrics.items()},
         **{f"baseline_test_{k}": v for k, v in result.baseline_metrics.items()},
+        **{f"test_{k}": v for k, v in result.mechanism_metrics.items()},
         "threshold": result.threshold,
     }
     client.log_batch(
@@ -202,6 +205,7 @@ def _log_run(
         "calibration": result.calibration,
         "metrics": result.test_metrics,
         "baseline_metrics": result.baseline_metrics,
+        "mechanism_metrics": result.mechanism_metrics,
         "data_versions": report.data_versions,
         "split": report.split,
         "trained_at": trained_at,
@@ -277,6 +281,7 @@ def train_and_register(
     columns = sorted({c for f in flavours for c in FLAVOUR_COLUMNS[f]})
     windows = load_windows(dataset, columns, split, config)
     check_windows(windows, config)
+    truth = read_mechanisms(settings.raw_dir)
     report = TrainingReport(split.as_params(), {"ml_features": version}, int(labeled))
     client, _ = mlflow_client(settings.mlflow_tracking_uri)
     experiment_id = ensure_experiment(client, settings)
@@ -284,6 +289,10 @@ def train_and_register(
     for flavour in flavours:
         step(f"training the {flavour} model")
         result = train_flavour(windows, flavour, config)
+        if truth is not None:
+            result.mechanism_metrics = mechanism_metrics(
+                windows.test, result.test_probability, result.threshold, truth,
+                settings.label_delay_days)
         step(f"logging and registering the {flavour} model")
         run = client.create_run(experiment_id,
                                 run_name=f"{FLAVOUR_MODEL_NAMES[flavour]}-{trained_at}")

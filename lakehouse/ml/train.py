@@ -30,7 +30,7 @@ from lakehouse.ml.registry import platt
 log = logging.getLogger(__name__)
 
 FLAVOUR_COLUMNS: dict[str, list[str]] = {"full": FEATURE_COLUMNS, "basic": BASIC_FEATURE_COLUMNS}
-ID_COLUMNS = ["transaction_id", "tx_date", "card_id", "label"]
+ID_COLUMNS = ["transaction_id", "ts", "tx_date", "card_id", "merchant_id", "label"]
 
 
 class TrainingError(RuntimeError):
@@ -105,6 +105,9 @@ class FlavourResult:
     baseline_probability: np.ndarray
     test_labels: np.ndarray
     params: dict[str, Any] = field(default_factory=dict)
+    # Per fraud mechanism on the test window (lakehouse.ml.mechanisms), when the generator's
+    # ground truth is available; empty on the real dataset.
+    mechanism_metrics: dict[str, float] = field(default_factory=dict)
 
 
 def time_split(

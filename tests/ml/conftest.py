@@ -50,9 +50,15 @@ def feature_lake(tmp_path_factory: pytest.TempPathFactory, ml_features_table: pa
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory, feature_lake: str):  # type: ignore[no-untyped-def]
-    """Both flavours trained once on the feature lake: (settings, report)."""
+def trained(tmp_path_factory: pytest.TempPathFactory, feature_lake: str,  # type: ignore[no-untyped-def]
+            ml_raw_dir: Path):
+    """Both flavours trained once on the feature lake: (settings, report).
+
+    The raw folder is the generated one, so training sees the generator's ground truth and
+    reports metrics per fraud mechanism.
+    """
     from lakehouse.ml.tracking import train_and_register
 
     settings = lake_settings(tmp_path_factory.mktemp("trained"), feature_lake)
+    settings.raw_dir = ml_raw_dir
     return settings, train_and_register(settings)
