@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
+
+from lakehouse.database import ANALYTICS_DB_SETTING, create_engine_for
 
 NOT_PUBLISHED_HINT = "datamarts not published yet: run `lakehouse pipeline run`"
 PUBLISH_LOG_TABLE = "publish_log"
@@ -31,33 +32,13 @@ class DatamartsNotPublished(ServiceUnavailable):
     """The database answers, but a datamart table (or the publish log) is missing."""
 
 
-BAD_URL_HINT = (
-    "LAKEHOUSE_ANALYTICS_DB_URL is not a database URL: use e.g. sqlite:///data/analytics.db "
-    "or postgresql+psycopg://user:password@host:5432/lakehouse_analytics"
-)
-
-
 def make_engine(url: str) -> Engine:
-    """A pooled engine for `url`; a malformed URL fails here, at start-up, not at first use."""
-    try:
-        parsed = sa.engine.make_url(url)
-    except ArgumentError as exc:
-        # The URL may hold a password: the message names the setting, never echoes the value.
-        raise ValueError(BAD_URL_HINT) from exc
-    if parsed.get_backend_name() == "sqlite":
-        # Worker threads share the pool, and a publish in progress holds a write lock for a
-        # moment: wait for it rather than failing the request at once.
-        return sa.create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 15})
-    connect_args: dict[str, object] = {}
-    if parsed.get_backend_name() == "postgresql":
-        # psycopg 3 is the driver the project installs; a bare postgresql:// would ask for psycopg2.
-        if parsed.drivername in {"postgresql", "postgres"}:
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        connect_args["connect_timeout"] = 5
-    # pre_ping drops connections the server closed (restart, failover) before a query sees them.
-    return sa.create_engine(
-        parsed, pool_size=5, max_overflow=10, pool_pre_ping=True, connect_args=connect_args
-    )
+    """A pooled engine for `url`; a malformed URL fails here, at start-up, not at first use.
+
+    Built by the platform's one factory (`lakehouse.database`): pre-ping after a database
+    restart, psycopg 3 for PostgreSQL, errors that name the setting and never echo the URL.
+    """
+    return create_engine_for(url, ANALYTICS_DB_SETTING, writer=False)
 
 
 @lru_cache(maxsize=8)

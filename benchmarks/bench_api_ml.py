@@ -78,8 +78,8 @@ def build_platform(workdir: Path, clients: int, transactions: int) -> None:
     from lakehouse.datagen import generate
     from lakehouse.ml.tracking import report_as_dict, train_and_register
     from lakehouse.orchestrator import run_pipeline
-    from sources_api.db import create_engine_for
-    from sources_api.loader import load_batch
+    from lakehouse.sources.loader import load_batch
+    from lakehouse.sources.schema import source_engine
 
     os.environ["LAKEHOUSE_DATA_DIR"] = str(workdir / "data")
     get_settings.cache_clear()
@@ -94,7 +94,7 @@ def build_platform(workdir: Path, clients: int, transactions: int) -> None:
             end="2019-10-31",
         )
     with console.status("loading the source DB"):
-        engine = create_engine_for(str(settings.source_db_url))
+        engine = source_engine(str(settings.source_db_url))
         load_batch(engine, settings.raw_path / "transactions_data.csv")
         engine.dispose()
     with _sources_api() as url, console.status("running the pipeline"):

@@ -76,8 +76,8 @@ def _serve_sources_api() -> tuple[str, object]:
 def _prepare(scale: str, workdir: Path) -> tuple[Path, dict[str, str], float]:
     from lakehouse.config import get_settings
     from lakehouse.datagen import generate
-    from sources_api.db import create_engine_for
-    from sources_api.loader import load_batch
+    from lakehouse.sources.loader import load_batch
+    from lakehouse.sources.schema import source_engine
 
     clients, rows = SIZES[scale]
     raw, data = workdir / "raw", workdir / "data"
@@ -89,7 +89,7 @@ def _prepare(scale: str, workdir: Path) -> tuple[Path, dict[str, str], float]:
     shutil.rmtree(data, ignore_errors=True)  # every run measures a pipeline from scratch
     os.environ.update(LAKEHOUSE_DATA_DIR=str(data), LAKEHOUSE_RAW_DIR=str(raw))
     get_settings.cache_clear()
-    engine = create_engine_for(get_settings().source_db_url or "")
+    engine = source_engine(get_settings().source_db_url or "")
     with console.status("loading the source DB (one batch)"):
         start = time.perf_counter()
         load_batch(engine, raw / "transactions_data.csv")

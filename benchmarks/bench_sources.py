@@ -1,4 +1,4 @@
-"""Benchmark of the source system's batch loader (`sources_api.loader.load_batch`).
+"""Benchmark of the source system's batch loader (`lakehouse.sources.loader.load_batch`).
 
 Writes a synthetic transactions_data.csv of N rows (small 100 k, medium 1 M, full 13.3 M; valid
 under `lakehouse.formats`), then times, on SQLite and on PostgreSQL (a database of its own,
@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 
-from sources_api.db import create_engine_for
-from sources_api.loader import load_batch
+from lakehouse.sources.loader import load_batch
+from lakehouse.sources.schema import source_engine
 
 console = Console()
 ROWS = {"small": 100_000, "medium": 1_000_000, "full": 13_305_915}
@@ -82,7 +82,7 @@ def _timed(action) -> float:  # type: ignore[no-untyped-def]
 
 def measure(name: str, url: str, path: Path, rows: int) -> list[dict]:
     """Load, resend and baseline on one database; returns the benchmark rows."""
-    engine = create_engine_for(url)
+    engine = source_engine(url)
     try:
         results: list[object] = []
         load_s = _timed(lambda: results.append(load_batch(engine, path)))

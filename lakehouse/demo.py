@@ -26,6 +26,9 @@ from rich.table import Table
 
 from lakehouse import catalog, storage
 from lakehouse.config import Settings, get_settings
+from lakehouse.sources.loader import load_batch
+from lakehouse.sources.schema import ensure_schema, source_engine, table_stats
+from lakehouse.sources.split import split_transactions
 
 console = Console(stderr=True)
 RAW_FILES = ("transactions_data.csv", "cards_data.csv", "users_data.csv", "mcc_codes.json",
@@ -56,11 +59,7 @@ def generate_if_absent(settings: Settings, clients: int, transactions: int, seed
 
 def load_monthly_batches(settings: Settings) -> None:
     """Split the transactions by month and load each file as one batch, oldest first."""
-    from sources_api.db import create_engine_for, ensure_schema, table_stats
-    from sources_api.loader import load_batch
-    from sources_api.split import split_transactions
-
-    engine = create_engine_for(settings.source_db_url or "")
+    engine = source_engine(settings.source_db_url or "")
     try:
         ensure_schema(engine)
         stats = table_stats(engine)

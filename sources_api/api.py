@@ -4,7 +4,7 @@ Two jobs. It serves the reference files of the raw folder (`Settings.raw_path`: 
 MCC codes, fraud labels) as they are, for the pipeline's feeder to fetch into bronze. And it
 receives transaction batches — a JSON list or a transactions_data.csv upload — and appends
 them to table `transaction_data` of the source DB through the one loader
-(`sources_api.loader.load_batch`: validated, atomic, idempotent, stamped with a
+(`lakehouse.sources.loader.load_batch`: validated, atomic, idempotent, stamped with a
 `situation_date`), from which the feeder extracts them incrementally.
 
 `lakehouse serve sources-api` runs `create_app()`; `/docs` is the OpenAPI page, `/metrics`
@@ -24,12 +24,18 @@ from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from lakehouse.config import get_settings
+from lakehouse.database import SOURCE_DB_SETTING, database_url
 from lakehouse.formats import REFERENCE_FILES
 from lakehouse.observability.http import instrument_app
-from sources_api.db import latest_situation_date, source_db_url, table_stats
-from sources_api.deps import EngineDep, SettingsDep, WriteAccess, engine_for
+from lakehouse.sources.loader import (
+    BatchRejected,
+    LoadResult,
+    SituationDateConflict,
+    load_batch,
+)
+from lakehouse.sources.schema import latest_situation_date, table_stats
+from sources_api.db import EngineDep, SettingsDep, WriteAccess, engine_for
 from sources_api.limits import UploadLimit
-from sources_api.loader import BatchRejected, LoadResult, SituationDateConflict, load_batch
 from sources_api.schemas import (
     BatchLoadedPublic,
     BatchRejectedPublic,
@@ -46,9 +52,11 @@ SERVICE = "sources_api"
 MEDIA_TYPES = {".csv": "text/csv", ".json": "application/json"}
 SituationDateQuery = Annotated[
     date | None,
-    Query(description="Business date of the batch (YYYY-MM-DD). Default: max(latest present "
-                      "+ 1 day, latest transaction date in the batch). Never earlier than the "
-                      "latest present."),
+    Query(
+        description="Business date of the batch (YYYY-MM-DD). Default: max(latest present "
+        "+ 1 day, latest transaction date in the batch). Never earlier than the "
+        "latest present."
+    ),
 ]
 WRITE_RESPONSES: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorPublic, "description": "X-API-Key missing (key configured)"},
@@ -76,8 +84,10 @@ def reference_file(raw_dir: Path, name: str) -> Path | None:
 
 def _loaded(result: LoadResult) -> BatchLoadedPublic:
     return BatchLoadedPublic(
-        situation_date=result.situation_date, received=result.received,
-        inserted=result.inserted, skipped=result.skipped,
+        situation_date=result.situation_date,
+        received=result.received,
+        inserted=result.inserted,
+        skipped=result.skipped,
     )
 
 
@@ -104,16 +114,18 @@ transactions_router = APIRouter(tags=["transactions"])
 health_router = APIRouter(tags=["health"])
 
 
-
 @files_router.get("/files", response_model=ReferenceFilesPublic)
 def list_files(settings: SettingsDep) -> ReferenceFilesPublic:
     """The reference files present in the raw folder, with their sizes."""
     found = [
-        (name, path) for name in REFERENCE_FILES
+        (name, path)
+        for name in REFERENCE_FILES
         if (path := reference_file(settings.raw_path, name)) is not None
     ]
-    data = [ReferenceFilePublic(name=name, size_bytes=path.stat().st_size,
-                                url=f"/files/{name}") for name, path in found]
+    data = [
+        ReferenceFilePublic(name=name, size_bytes=path.stat().st_size, url=f"/files/{name}")
+        for name, path in found
+    ]
     return ReferenceFilesPublic(data=data, count=len(data))
 
 
@@ -132,8 +144,11 @@ def get_file(name: str, settings: SettingsDep) -> FileResponse:
 
 
 @transactions_router.post(
-    "/transactions", status_code=201, response_model=BatchLoadedPublic,
-    dependencies=[WriteAccess], responses=WRITE_RESPONSES,
+    "/transactions",
+    status_code=201,
+    response_model=BatchLoadedPublic,
+    dependencies=[WriteAccess],
+    responses=WRITE_RESPONSES,
 )
 def post_transactions(
     batch: list[TransactionIn], engine: EngineDep, situation_date: SituationDateQuery = None
@@ -143,8 +158,11 @@ def post_transactions(
 
 
 @transactions_router.post(
-    "/transactions/csv", status_code=201, response_model=BatchLoadedPublic,
-    dependencies=[WriteAccess], responses=WRITE_RESPONSES,
+    "/transactions/csv",
+    status_code=201,
+    response_model=BatchLoadedPublic,
+    dependencies=[WriteAccess],
+    responses=WRITE_RESPONSES,
 )
 def post_transactions_csv(
     file: Annotated[UploadFile, File(description="A transactions_data.csv file.")],
@@ -161,14 +179,16 @@ def transaction_stats(engine: EngineDep) -> TransactionStatsPublic:
     return TransactionStatsPublic.model_validate(table_stats(engine))
 
 
-@health_router.get(
-    "/health", response_model=HealthPublic, responses={503: {"model": HealthPublic}}
-)
+@health_router.get("/health", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
 def health(request: Request, settings: SettingsDep) -> JSONResponse:
     """Whether the source DB answers; also reports missing reference files."""
     missing = [n for n in REFERENCE_FILES if reference_file(settings.raw_path, n) is None]
-    body = HealthPublic(status="ok", service=SERVICE, database="ok",
-                        reference_files="ok" if not missing else "missing: " + ", ".join(missing))
+    body = HealthPublic(
+        status="ok",
+        service=SERVICE,
+        database="ok",
+        reference_files="ok" if not missing else "missing: " + ", ".join(missing),
+    )
     code = 200
     try:
         engine = engine_for(request.app, settings)
@@ -189,11 +209,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app() -> FastAPI:
     """The sources_api application (settings are read now, so bad configuration fails here)."""
-    source_db_url(get_settings().source_db_url or "")
+    database_url(get_settings().source_db_url or "", SOURCE_DB_SETTING)
     app = FastAPI(
         title="Lakehouse sources_api",
         description="The source system: reference files, and transaction batches loaded into "
-                    "the source DB with an immutable situation_date.",
+        "the source DB with an immutable situation_date.",
         version="1.0.0",
         lifespan=_lifespan,
     )

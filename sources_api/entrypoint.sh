@@ -13,9 +13,9 @@ ensure_schema() {
 import sys
 
 from lakehouse.config import get_settings
-from sources_api.db import create_engine_for, ensure_schema
+from lakehouse.sources.schema import ensure_schema, source_engine
 
-engine = create_engine_for(get_settings().source_db_url)
+engine = source_engine(get_settings().source_db_url)
 try:
     ensure_schema(engine)
 except Exception as exc:  # one line per attempt, not a traceback

@@ -75,17 +75,23 @@ class UploadLimit:
     @staticmethod
     async def _reject(send: Send, limit: int) -> None:
         megabytes = limit // (1024 * 1024)
-        body = json.dumps({
-            "error": f"request body larger than the upload limit of {megabytes} MB "
-                     "(LAKEHOUSE_MAX_UPLOAD_MB); split the file with `lakehouse sources split` "
-                     "and send the parts",
-            "status": 413,
-        }).encode()
-        await send({
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"connection", b"close")],
-        })
+        body = json.dumps(
+            {
+                "error": f"request body larger than the upload limit of {megabytes} MB "
+                "(LAKEHOUSE_MAX_UPLOAD_MB); split the file with `lakehouse sources split` "
+                "and send the parts",
+                "status": 413,
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

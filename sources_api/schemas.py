@@ -24,12 +24,22 @@ class TransactionIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{
-                "id": 7475327, "date": "2010-01-01 00:01:00", "client_id": 1556,
-                "card_id": 2972, "amount": "$-77.00", "use_chip": "Swipe Transaction",
-                "merchant_id": 59935, "merchant_city": "Beulah", "merchant_state": "ND",
-                "zip": "58523.0", "mcc": 5499, "errors": None,
-            }]
+            "examples": [
+                {
+                    "id": 7475327,
+                    "date": "2010-01-01 00:01:00",
+                    "client_id": 1556,
+                    "card_id": 2972,
+                    "amount": "$-77.00",
+                    "use_chip": "Swipe Transaction",
+                    "merchant_id": 59935,
+                    "merchant_city": "Beulah",
+                    "merchant_state": "ND",
+                    "zip": "58523.0",
+                    "mcc": 5499,
+                    "errors": None,
+                }
+            ]
         },
     )
 

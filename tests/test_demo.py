@@ -22,9 +22,9 @@ def test_demo_runs_generate_load_pipeline_and_shows_tables(isolated_settings: Pa
     assert result.exit_code == 0, result.output
     assert "Tables produced" in result.output and "dm_mcc_fraud_risk" in result.output
     settings = get_settings()
-    from sources_api.db import create_engine_for, table_stats
+    from lakehouse.sources.schema import source_engine, table_stats
 
-    engine = create_engine_for(settings.source_db_url or "")
+    engine = source_engine(settings.source_db_url or "")
     stats = table_stats(engine)
     engine.dispose()
     assert len(stats["batches"]) == 3 and stats["rows"] == 3000  # one batch per month

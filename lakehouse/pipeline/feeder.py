@@ -244,13 +244,6 @@ def content_fingerprint(data: bytes, card_hash_key: str) -> str:
     return digest.hexdigest()
 
 
-def source_engine(url: str) -> sa.Engine:
-    """The source DB engine, built the way sources_api builds it (same pragmas, same driver)."""
-    from sources_api.db import create_engine_for
-
-    return create_engine_for(url)
-
-
 def source_batch_counts(engine: sa.Engine, since: date | None) -> dict[str, int]:
     """Row count per situation_date ('YYYY-MM-DD') in the source, from `since` on."""
     if not sa.inspect(engine).has_table("transaction_data"):

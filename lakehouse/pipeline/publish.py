@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
+from lakehouse.database import ANALYTICS_DB_SETTING, create_engine_for
 from lakehouse.pipeline.runner import StageResult, pause_point
 
 logger = logging.getLogger("lakehouse.pipeline.publish")
@@ -48,27 +49,18 @@ publish_log = sa.Table(
 
 
 def analytics_engine(url: str) -> sa.Engine:
-    """An engine whose transactions really wrap DDL, on SQLite too.
+    """An engine on the analytics DB whose transactions really wrap DDL, on SQLite too.
 
     Python's sqlite3 driver only opens a transaction before DML, so a DROP and a RENAME would
     each commit on their own; taking over BEGIN makes the swap one atomic transaction.
     """
-    parsed = sa.engine.make_url(url)
-    if parsed.drivername in {"postgresql", "postgres"}:
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(parsed, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
-        from pathlib import Path
-
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(parsed, connect_args={"timeout": 30})
+    engine = create_engine_for(url, ANALYTICS_DB_SETTING)
+    if engine.dialect.name != "sqlite":
+        return engine
 
     @sa.event.listens_for(engine, "connect")
     def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
-        # WAL lets API readers keep reading the old table while the swap commits.
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
 
     @sa.event.listens_for(engine, "begin")
     def _begin(connection: sa.Connection) -> None:
@@ -133,19 +125,26 @@ def publish_table(engine: sa.Engine, name: str, data: pa.Table, lake_version: in
                 f"CREATE INDEX {preparer.quote('ix_' + name + '_key')} "
                 f"ON {preparer.quote(name)} ({keys})"
             )
-        connection.execute(publish_log.insert().values(
-            table_name=name, published_at=datetime.now(UTC), row_count=data.num_rows,
-            lake_version=lake_version,
-        ))
+        connection.execute(
+            publish_log.insert().values(
+                table_name=name,
+                published_at=datetime.now(UTC),
+                row_count=data.num_rows,
+                lake_version=lake_version,
+            )
+        )
 
 
 def published_version(engine: sa.Engine, name: str) -> int | None:
     """The lake version of the last publish of `name` (None when never published)."""
     if not sa.inspect(engine).has_table("publish_log"):
         return None
-    query = (sa.select(publish_log.c.lake_version)
-             .where(publish_log.c.table_name == name)
-             .order_by(publish_log.c.id.desc()).limit(1))
+    query = (
+        sa.select(publish_log.c.lake_version)
+        .where(publish_log.c.table_name == name)
+        .order_by(publish_log.c.id.desc())
+        .limit(1)
+    )
     with engine.connect() as connection:
         return connection.execute(query).scalar()
 
@@ -168,8 +167,10 @@ def publish_datamarts(settings: Settings, *, force: bool = False) -> StageResult
             result.rows_in += data.num_rows
             result.rows_out += data.num_rows
             result.tables[name] = version
-            logger.info("datamart published", extra={"table": name, "rows": data.num_rows,
-                                                     "lake_version": version})
+            logger.info(
+                "datamart published",
+                extra={"table": name, "rows": data.num_rows, "lake_version": version},
+            )
             pause_point("publish")
     finally:
         engine.dispose()

@@ -33,6 +33,7 @@ from lakehouse import catalog, storage
 from lakehouse.config import Settings
 from lakehouse.engines import Engine
 from lakehouse.pipeline import feeder
+from lakehouse.sources.schema import source_engine
 
 logger = logging.getLogger("lakehouse.pipeline.runner")
 
@@ -132,7 +133,7 @@ def _feed_transactions(settings: Settings, result: StageResult) -> None:
     uri = _uri("bronze_transactions", settings)
     bronze = bronze_batch_counts(uri, settings)
     watermark = max(bronze) if bronze else None
-    engine = feeder.source_engine(settings.source_db_url or "")
+    engine = source_engine(settings.source_db_url or "")
     try:
         since = None if watermark is None else date.fromisoformat(watermark)
         source = feeder.source_batch_counts(engine, since)

@@ -30,16 +30,16 @@ def test_api_serves_what_a_full_pipeline_run_publishes(
     serve_api: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from lakehouse.sources.loader import load_batch
+    from lakehouse.sources.schema import source_engine
     from sources_api.api import create_app as create_sources_app
-    from sources_api.db import create_engine_for
-    from sources_api.loader import load_batch
 
     shutil.copytree(small_raw_dir, isolated_settings / "raw")
     with live_server(create_sources_app()) as sources_url:
         monkeypatch.setenv("LAKEHOUSE_SOURCES_API_URL", sources_url)
         get_settings.cache_clear()
         settings = get_settings()
-        source = create_engine_for(settings.source_db_url or "")
+        source = source_engine(settings.source_db_url or "")
         transactions = pd.read_csv(
             small_raw_dir / "transactions_data.csv", dtype=str, keep_default_na=False
         )

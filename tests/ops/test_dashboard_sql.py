@@ -66,9 +66,9 @@ def analytics_url(small_raw_dir: Path, tmp_path_factory: pytest.TempPathFactory)
 
 def _publish(raw_dir: Path, data_dir: Path, analytics_url: str, serve_app) -> None:  # type: ignore[no-untyped-def]
     from lakehouse.orchestrator import run_pipeline
+    from lakehouse.sources.loader import load_batch
+    from lakehouse.sources.schema import source_engine
     from sources_api.api import create_app
-    from sources_api.db import create_engine_for
-    from sources_api.loader import load_batch
 
     for variable in [v for v in os.environ if v.startswith("LAKEHOUSE_")]:
         del os.environ[variable]
@@ -81,7 +81,7 @@ def _publish(raw_dir: Path, data_dir: Path, analytics_url: str, serve_app) -> No
         get_settings.cache_clear()
         settings = get_settings()
         frame = pd.read_csv(raw_dir / "transactions_data.csv", dtype=str, keep_default_na=False)
-        engine = create_engine_for(settings.source_db_url or "")
+        engine = source_engine(settings.source_db_url or "")
         try:
             load_batch(engine, frame)
         finally:

@@ -107,11 +107,11 @@ def serving_raw(raw_dir: Path, live_server, monkeypatch: pytest.MonkeyPatch) -> 
 
 def load_parts(settings: Settings, raw_dir: Path, parts: int, which: list[int]) -> list:
     """Load the chosen parts (split by row order, i.e. by date) into the source DB."""
-    from sources_api.db import create_engine_for
-    from sources_api.loader import load_batch
+    from lakehouse.sources.loader import load_batch
+    from lakehouse.sources.schema import source_engine
 
     frame = transaction_frame(raw_dir)
-    engine = create_engine_for(settings.source_db_url or "")
+    engine = source_engine(settings.source_db_url or "")
     try:
         n = len(frame)
         return [load_batch(engine, frame.iloc[k * n // parts:(k + 1) * n // parts])

@@ -15,6 +15,8 @@ from lakehouse import catalog, storage
 from lakehouse.config import get_settings
 from lakehouse.pipeline import feeder
 from lakehouse.pipeline.runner import run_bronze
+from lakehouse.sources.loader import load_batch
+from lakehouse.sources.schema import source_engine
 
 CARDS_CSV = (
     b"id,client_id,card_brand,card_type,card_number,expires,cvv,has_chip,num_cards_issued,"
@@ -77,7 +79,7 @@ def test_extract_batches_streams_the_requested_dates(isolated_settings: Path) ->
     raw = write_tiny_raw(isolated_settings / "raw", days=6, per_day=50)
     settings = get_settings()
     results = load_parts(settings, raw, 3, [0, 1, 2])
-    engine = feeder.source_engine(settings.source_db_url or "")
+    engine = source_engine(settings.source_db_url or "")
     counts = feeder.source_batch_counts(engine, None)
     assert sorted(counts) == sorted(str(r.situation_date) for r in results)
     second = str(results[1].situation_date)
@@ -128,8 +130,6 @@ def test_a_grown_batch_of_the_latest_date_is_replaced_not_appended(
     from runtime_helpers import transaction_frame
 
     from sources_api.api import create_app
-    from sources_api.db import create_engine_for
-    from sources_api.loader import load_batch
 
     raw = write_tiny_raw(isolated_settings / "raw", days=4, per_day=30)
     with live_server(create_app()) as url:
@@ -137,7 +137,7 @@ def test_a_grown_batch_of_the_latest_date_is_replaced_not_appended(
         get_settings.cache_clear()
         settings = get_settings()
         frame = transaction_frame(raw)
-        engine = create_engine_for(settings.source_db_url or "")
+        engine = source_engine(settings.source_db_url or "")
         day = load_batch(engine, frame.iloc[:60]).situation_date
         run_bronze(settings)
         load_batch(engine, frame.iloc[60:90], situation_date=day)  # same date, more rows
@@ -157,7 +157,7 @@ def test_unreachable_sources_api_is_a_clear_transient_error() -> None:
 
 
 def test_an_empty_source_db_says_what_to_do(isolated_settings: Path) -> None:
-    engine = feeder.source_engine(get_settings().source_db_url or "")
+    engine = source_engine(get_settings().source_db_url or "")
     with pytest.raises(RuntimeError, match="lakehouse sources load"):
         feeder.source_batch_counts(engine, None)
     engine.dispose()

@@ -14,6 +14,7 @@ from runtime_helpers import load_parts, write_tiny_raw
 from lakehouse import catalog, storage
 from lakehouse.config import get_settings
 from lakehouse.orchestrator import run_pipeline
+from lakehouse.sources.schema import source_engine
 
 pytestmark = pytest.mark.postgres
 
@@ -94,7 +95,7 @@ def test_copy_extraction_matches_sqlite_extraction(isolated_settings: Path, pg_u
             monkeypatch.setenv("LAKEHOUSE_SOURCE_DB_URL", url)
         get_settings.cache_clear()
         load_parts(get_settings(), raw, 2, [0, 1])
-        engine = feeder.source_engine(get_settings().source_db_url or "")
+        engine = source_engine(get_settings().source_db_url or "")
         days = sorted(feeder.source_batch_counts(engine, None))
         extracted[name] = pa.Table.from_batches(
             list(feeder.extract_batches(engine, days)), schema=feeder.BRONZE_TRANSACTIONS_SCHEMA

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from lakehouse.cli import app
 from lakehouse.config import get_settings
-from sources_api.db import create_engine_for, table_stats
+from lakehouse.sources.schema import source_engine, table_stats
 
 runner = CliRunner()
 
@@ -22,7 +22,7 @@ def _text(result) -> str:  # type: ignore[no-untyped-def]
 
 
 def _stats(url: str) -> dict:
-    engine = create_engine_for(url)
+    engine = source_engine(url)
     try:
         return table_stats(engine)
     finally:
@@ -95,7 +95,7 @@ def test_date_option_and_conflict(isolated_settings: Path, tmp_path: Path) -> No
     assert refused.exit_code == 1
     assert "only move forward" in _text(refused)
     assert _stats(db_url)["rows"] == 3
-    with create_engine_for(db_url).connect() as connection:
+    with source_engine(db_url).connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM transaction_data")).scalar() == 3
 
 

@@ -16,20 +16,20 @@ import sqlalchemy as sa
 from sources_samples import HEADER, transaction_lines, write_csv
 from sqlalchemy.engine import Engine
 
-from sources_api.db import (
-    create_engine_for,
-    ensure_schema,
-    latest_situation_date,
-    table_stats,
-    transaction_data,
-)
-from sources_api.loader import (
+from lakehouse.database import create_engine_for
+from lakehouse.sources.loader import (
     BatchRejected,
     SituationDateConflict,
     load_batch,
     resolve_situation_date,
 )
-from sources_api.staging import PostgresStager, SqliteStager, open_stager
+from lakehouse.sources.schema import (
+    ensure_schema,
+    latest_situation_date,
+    table_stats,
+    transaction_data,
+)
+from lakehouse.sources.staging import PostgresStager, SqliteStager, open_stager
 
 
 @pytest.fixture
@@ -134,8 +134,10 @@ def test_errors_are_reported_for_every_bad_row(source_engine, tmp_path) -> None:
         (HEADER.encode() + b'\n1,"2010-01-01 00:01:00,1,1\n', "malformed CSV"),
         (HEADER.encode() + b"\n1,2010-01-01 00:01:00,1,1,$1.00,Swipe Transaction,1,Z\xfcrich,"
          b"CA,,5411,\n", "not UTF-8"),
+        (b"id,da\rte\n1,2\n", "not a CSV line"),
     ],
-    ids=["empty", "header-only", "missing-columns", "extra-fields", "open-quote", "latin1"],
+    ids=["empty", "header-only", "missing-columns", "extra-fields", "open-quote", "latin1",
+         "carriage-return-in-header"],
 )
 def test_unreadable_input_is_rejected_with_a_message(source_engine, content, expected) -> None:
     with pytest.raises(BatchRejected) as caught:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sources_samples import HEADER, transaction_lines, write_csv
 
-from sources_api.split import SplitError, split_csv, split_transactions
+from lakehouse.sources.split import SplitError, split_csv, split_transactions
 
 
 @pytest.fixture
@@ -105,6 +105,7 @@ def test_progress_reaches_the_file_size(source: Path, tmp_path: Path) -> None:
     (HEADER + "\n", "parts", 2, "no data rows"),
     (HEADER + "\n1,../../etc,1\n", "month", None, "does not start with YYYY-MM-DD"),
     (HEADER + "\n1,2010-01-01 00:00:00\n", "parts", 0, "N >= 1"),
+    ("id,da\rte\n1,2\n", "month", None, "not a CSV header"),
 ])
 def test_bad_input_raises_split_error(tmp_path: Path, content, by, parts, message) -> None:
     source = tmp_path / "t.csv"

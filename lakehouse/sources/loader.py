@@ -3,7 +3,7 @@
 `POST /transactions` (JSON), `POST /transactions/csv` (upload) and `lakehouse sources load`
 all call `load_batch`. A batch arrives as a CSV path or file object (read in chunks, so a
 13 M-row file never sits in memory whole) or as a frame of text columns; each chunk is checked
-with the shared format rules of `lakehouse.formats` and staged (`sources_api.staging`). The
+with the shared format rules of `lakehouse.formats` and staged (`lakehouse.sources.staging`). The
 batch leaves as rows of `transaction_data` stamped with one `situation_date`, all in one
 transaction, or not at all.
 
@@ -30,9 +30,9 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from lakehouse.formats import RowError, validate_transactions
-from sources_api.db import ensure_schema, latest_situation_date
-from sources_api.reading import CsvUnreadable, read_csv_chunks
-from sources_api.staging import open_stager
+from lakehouse.sources.reading import CsvUnreadable, read_csv_chunks
+from lakehouse.sources.schema import ensure_schema, latest_situation_date
+from lakehouse.sources.staging import open_stager
 
 DEFAULT_CHUNK_ROWS = 200_000
 DEFAULT_MAX_ERRORS = 1000
@@ -124,7 +124,7 @@ def load_batch(
     """Validate and append one batch to `transaction_data`, atomically and idempotently.
 
     Args:
-        engine: the source DB (`sources_api.db.create_engine_for`).
+        engine: the source DB (`lakehouse.sources.schema.source_engine`).
         source: a CSV path or file object in the transactions_data.csv format, or a frame.
         situation_date: the batch's business date; None applies the default rule.
         chunk_rows: rows read, validated and staged at a time (bounds memory).

@@ -68,7 +68,7 @@ def _records(handle: IO[bytes]) -> Iterator[bytes]:
 def _check_header(header: bytes, path: Path) -> None:
     try:
         columns = next(csv.reader([header.decode("utf-8-sig").rstrip("\r\n")]))
-    except (UnicodeDecodeError, StopIteration) as exc:
+    except (UnicodeDecodeError, StopIteration, csv.Error) as exc:
         raise SplitError(f"{path}: the first line is not a CSV header ({exc})") from None
     errors = validate_transaction_header(columns)
     if errors:

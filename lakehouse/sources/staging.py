@@ -1,6 +1,6 @@
 """Fast, atomic bulk insert of one batch into `transaction_data`, per database dialect.
 
-The loader (`sources_api.loader`) validates a batch chunk by chunk and hands every valid chunk
+The loader (`lakehouse.sources.loader`) validates a batch chunk by chunk and hands every valid chunk
 to a stager, which parks the rows in a temporary staging table inside one open transaction.
 Only when the whole batch is known to be valid does the stager move the rows into
 `transaction_data` with one `INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING`, stamped with the
@@ -27,14 +27,22 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from sqlalchemy.engine import Engine
 
-from sources_api.db import SOURCE_COLUMNS, _as_date
+from lakehouse.sources.schema import SOURCE_COLUMNS, as_date
 
 STAGING_TABLE = "staging_transaction_data"
 _OPTIONAL = {"merchant_state", "zip", "errors"}
 _COLUMN_TYPES = {
-    "id": "BIGINT", "date": "VARCHAR(19)", "client_id": "BIGINT", "card_id": "BIGINT",
-    "amount": "VARCHAR", "use_chip": "VARCHAR", "merchant_id": "BIGINT",
-    "merchant_city": "VARCHAR", "merchant_state": "VARCHAR", "zip": "VARCHAR", "mcc": "INTEGER",
+    "id": "BIGINT",
+    "date": "VARCHAR(19)",
+    "client_id": "BIGINT",
+    "card_id": "BIGINT",
+    "amount": "VARCHAR",
+    "use_chip": "VARCHAR",
+    "merchant_id": "BIGINT",
+    "merchant_city": "VARCHAR",
+    "merchant_state": "VARCHAR",
+    "zip": "VARCHAR",
+    "mcc": "INTEGER",
     "errors": "VARCHAR",
 }
 _COLUMN_LIST = ", ".join(f'"{name}"' for name in SOURCE_COLUMNS)
@@ -78,7 +86,7 @@ class PostgresStager:
         # Blocks other loaders (not readers) until commit, so "latest" cannot change under us.
         self.cursor.execute("LOCK TABLE transaction_data IN SHARE ROW EXCLUSIVE MODE")
         self.cursor.execute("SELECT max(situation_date) FROM transaction_data")
-        return _as_date(self.cursor.fetchone()[0])
+        return as_date(self.cursor.fetchone()[0])
 
     def commit(self, situation_date: date, loaded_at: datetime) -> int:
         self.cursor.execute(
@@ -111,7 +119,7 @@ class SqliteStager:
 
     def latest_situation_date(self) -> date | None:
         self.cursor.execute("SELECT max(situation_date) FROM transaction_data")
-        return _as_date(self.cursor.fetchone()[0])
+        return as_date(self.cursor.fetchone()[0])
 
     def commit(self, situation_date: date, loaded_at: datetime) -> int:
         # Stored in SQLAlchemy's SQLite text formats so typed reads give date/datetime back.

@@ -25,6 +25,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from lakehouse.config import get_settings
+from lakehouse.database import DatabaseUrlError
+from lakehouse.sources.loader import BatchRejected, LoadError, load_batch
+from lakehouse.sources.schema import source_engine
+from lakehouse.sources.split import SplitError, split_transactions
+
 app = typer.Typer(
     help="The source system: load transaction batches into the source DB, split big CSVs.",
     no_args_is_help=True,
@@ -48,10 +54,7 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _show_rejection(path: Path, exc: Exception) -> None:
-    from sources_api.loader import BatchRejected
-
-    assert isinstance(exc, BatchRejected)
+def _show_rejection(path: Path, exc: BatchRejected) -> None:
     table = Table(title=f"{path.name}: first invalid rows (nothing written)")
     for column in ("row", "column", "reason"):
         table.add_column(column)
@@ -68,19 +71,26 @@ def _show_rejection(path: Path, exc: Exception) -> None:
 
 @app.command("load")
 def load(
-    files: Annotated[list[Path], typer.Argument(help="Transactions CSV files, one batch each, "
-                                                     "loaded in the order given.")],
-    situation_date: Annotated[str | None, typer.Option(
-        "--date", help="Situation date (YYYY-MM-DD) for every batch. Default: max(latest "
-                       "present + 1 day, latest transaction date in the batch).")] = None,
-    db_url: Annotated[str | None, typer.Option(
-        help="Source DB URL (default: LAKEHOUSE_SOURCE_DB_URL or the embedded SQLite).")] = None,
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="Transactions CSV files, one batch each, loaded in the order given."),
+    ],
+    situation_date: Annotated[
+        str | None,
+        typer.Option(
+            "--date",
+            help="Situation date (YYYY-MM-DD) for every batch. Default: max(latest "
+            "present + 1 day, latest transaction date in the batch).",
+        ),
+    ] = None,
+    db_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Source DB URL (default: LAKEHOUSE_SOURCE_DB_URL or the embedded SQLite)."
+        ),
+    ] = None,
 ) -> None:
     """Load transaction CSV files into the source DB, each as one atomic batch."""
-    from lakehouse.config import get_settings
-    from sources_api.db import create_engine_for
-    from sources_api.loader import BatchRejected, LoadError, load_batch
-
     day = _parse_day(situation_date)
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
@@ -88,21 +98,27 @@ def load(
     url = db_url or get_settings().source_db_url
     assert url is not None
     try:
-        engine = create_engine_for(url)
-    except ValueError as exc:
+        engine = source_engine(url)
+    except DatabaseUrlError as exc:
         raise _fail(str(exc)) from None
     summary = Table(title=f"Loaded into {engine.url.render_as_string(hide_password=True)}")
     for column in ("file", "situation_date", "received", "inserted", "skipped"):
         summary.add_column(column, justify="right" if column != "file" else "left")
     try:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                      TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
-                      console=errors_console) as progress:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("{task.completed:,} rows"),
+            TimeElapsedColumn(),
+            console=errors_console,
+        ) as progress:
             for path in files:
                 task = progress.add_task(f"load {path.name}", total=None)
                 try:
                     result = load_batch(
-                        engine, path, day,
+                        engine,
+                        path,
+                        day,
                         on_progress=lambda n, t=task: progress.update(t, completed=n),
                     )
                 except BatchRejected as exc:
@@ -112,8 +128,13 @@ def load(
                 except LoadError as exc:
                     raise _fail(f"{path}: {exc}") from None
                 progress.update(task, completed=result.received, total=result.received)
-                summary.add_row(path.name, str(result.situation_date), f"{result.received:,}",
-                                f"{result.inserted:,}", f"{result.skipped:,}")
+                summary.add_row(
+                    path.name,
+                    str(result.situation_date),
+                    f"{result.received:,}",
+                    f"{result.inserted:,}",
+                    f"{result.skipped:,}",
+                )
     except typer.Exit:
         if summary.row_count:
             console.print(summary)
@@ -127,15 +148,21 @@ def load(
 def split(
     file: Annotated[Path, typer.Argument(help="A transactions_data.csv file, sorted by date.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the batch files.")],
-    by: Annotated[str | None, typer.Option(
-        help="month, day, or parts N (N files of equal row counts).", show_default="month")] = None,
-    count: Annotated[int | None, typer.Argument(
-        metavar="[N]", help="With --by parts: the number of files.", show_default=False)] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            help="month, day, or parts N (N files of equal row counts).", show_default="month"
+        ),
+    ] = None,
+    count: Annotated[
+        int | None,
+        typer.Argument(
+            metavar="[N]", help="With --by parts: the number of files.", show_default=False
+        ),
+    ] = None,
     parts: Annotated[int | None, typer.Option(help="Same as `--by parts N`.")] = None,
 ) -> None:
     """Cut a transactions CSV by time into files that replay history batch by batch."""
-    from sources_api.split import SplitError, split_transactions
-
     parts = parts if parts is not None else count
     by = by or ("parts" if parts is not None else "month")
     if by not in {"month", "day", "parts"}:
@@ -147,11 +174,21 @@ def split(
     if not file.is_file():
         raise _fail(f"{file} does not exist or is not a file")
     try:
-        with Progress(TextColumn("split {task.description}"), BarColumn(), DownloadColumn(),
-                      TimeElapsedColumn(), console=errors_console) as progress:
+        with Progress(
+            TextColumn("split {task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeElapsedColumn(),
+            console=errors_console,
+        ) as progress:
             task = progress.add_task(file.name, total=file.stat().st_size)
-            report = split_transactions(file, by, parts, out,  # type: ignore[arg-type]
-                                        on_progress=lambda n: progress.update(task, completed=n))
+            report = split_transactions(
+                file,
+                by,
+                parts,
+                out,  # type: ignore[arg-type]
+                on_progress=lambda n: progress.update(task, completed=n),
+            )
     except SplitError as exc:
         raise _fail(str(exc)) from None
     table = Table(title=f"{file.name} → {out} ({len(report.rows)} files)")
@@ -166,6 +203,8 @@ def split(
     table.add_row("[bold]total", f"[bold]{report.total_rows:,}")
     console.print(table)
     if report.out_of_order:
-        console.print(f"[yellow]note:[/] the file was not sorted by date; {report.out_of_order} "
-                      "time(s) a period came back and its file was appended to.")
+        console.print(
+            f"[yellow]note:[/] the file was not sorted by date; {report.out_of_order} "
+            "time(s) a period came back and its file was appended to."
+        )
     console.print(f"Load them in order with: lakehouse sources load {out}/*.csv")

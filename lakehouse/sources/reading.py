@@ -1,6 +1,6 @@
 """Read a transactions CSV batch as a stream of text frames, strictly and fast.
 
-The loader (`sources_api.loader`) takes its CSV batches from here: a file path, an uploaded
+The loader (`lakehouse.sources.loader`) takes its CSV batches from here: a file path, an uploaded
 file or any binary file object goes in; frames of at most about `chunk_rows` rows come out,
 every column as text with "" for an empty field — exactly the shape `lakehouse.formats`
 validates. Judging the values is not this module's job; refusing what is not a CSV of the
@@ -55,15 +55,33 @@ def _check_header(handle: IO[bytes]) -> None:
     """Refuse a file whose first line is not the transactions header, then rewind it."""
     first = handle.readline()
     if not first:
-        raise CsvUnreadable([RowError(0, "", "the file is empty: expected the header "
-                                      + ",".join(TRANSACTION_COLUMNS) + " and rows")])
+        raise CsvUnreadable(
+            [
+                RowError(
+                    0,
+                    "",
+                    "the file is empty: expected the header "
+                    + ",".join(TRANSACTION_COLUMNS)
+                    + " and rows",
+                )
+            ]
+        )
     try:
         # utf-8-sig: a spreadsheet's byte-order mark must not turn "id" into "\ufeffid".
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise CsvUnreadable([RowError(0, "", "the header is not UTF-8 text; expected "
-                                      + ",".join(TRANSACTION_COLUMNS))]) from None
-    errors = validate_transaction_header(next(csv.reader([text.rstrip("\r\n")]), []))
+        raise CsvUnreadable(
+            [
+                RowError(
+                    0, "", "the header is not UTF-8 text; expected " + ",".join(TRANSACTION_COLUMNS)
+                )
+            ]
+        ) from None
+    try:
+        columns = next(csv.reader([text.rstrip("\r\n")]), [])
+    except csv.Error as exc:  # e.g. a lone carriage return inside the header line
+        raise CsvUnreadable([RowError(0, "", f"the header is not a CSV line ({exc})")]) from None
+    errors = validate_transaction_header(columns)
     if errors:
         raise CsvUnreadable(errors)
     handle.seek(0)
@@ -73,22 +91,30 @@ def _open_reader(handle: IO[bytes], chunk_rows: int, malformed: list[RowError]) 
     def on_invalid_row(row: Any) -> str:
         # Arrow numbers physical lines from 1 with the header as line 1.
         data_row = row.number - 1 if row.number else 0
-        malformed.append(RowError(
-            data_row, "", f"malformed CSV: {row.actual_columns} fields where the header has "
-                          f"{row.expected_columns} ({show(row.text)})"))
+        malformed.append(
+            RowError(
+                data_row,
+                "",
+                f"malformed CSV: {row.actual_columns} fields where the header has "
+                f"{row.expected_columns} ({show(row.text)})",
+            )
+        )
         return "error"
 
     columns = list(TRANSACTION_COLUMNS)
     return pacsv.open_csv(
         handle,
         read_options=pacsv.ReadOptions(
-            column_names=columns, skip_rows=1, use_threads=False,
+            column_names=columns,
+            skip_rows=1,
+            use_threads=False,
             block_size=max(chunk_rows * BYTES_PER_ROW, MIN_BLOCK_BYTES),
         ),
         parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid_row),
         convert_options=pacsv.ConvertOptions(
             column_types=dict.fromkeys(columns, pa.string()),
-            strings_can_be_null=False, quoted_strings_can_be_null=False,
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
         ),
     )
 
