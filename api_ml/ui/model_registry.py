@@ -16,6 +16,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lakehouse.datagen.truth import MECHANISM_NAMES
+from lakehouse.ml.mechanisms import CARD_TOP_K
 from lakehouse.ml.registry import (
     BASIC_MODEL_NAME,
     CHALLENGER,
@@ -29,6 +31,17 @@ MODEL_NAMES = (FULL_MODEL_NAME, BASIC_MODEL_NAME)
 PLOTS = {"roc_curve.png": "ROC curve", "pr_curve.png": "Precision-recall curve",
          "feature_importance.png": "Feature importance",
          "score_distribution.png": "Score distribution"}
+
+
+# Per-mechanism metric (suffix of `test_<mechanism>_<metric>`) -> column title on the page.
+MECHANISM_COLUMNS = {
+    "frauds": "frauds in test window",
+    "recall_at_1pct_fpr": "recall at 1 % FPR",
+    "average_precision": "average precision",
+    f"card_precision_at_{CARD_TOP_K}": f"card precision@{CARD_TOP_K}",
+    "recall_at_threshold": "recall at threshold",
+}
+MECHANISM_PREFIXES = tuple(f"{name}_" for name in MECHANISM_NAMES.values()) + ("breach_",)
 
 
 class RegistryUnavailable(RuntimeError):
@@ -49,7 +62,16 @@ class RegisteredVersion:
     plots: dict[str, bytes] = field(default_factory=dict)
 
     def test_metrics(self) -> dict[str, float]:
-        """`test_*` metrics without the prefix (the model's figures on the test window)."""
+        """`test_*` metrics without the prefix (the model's figures on the test window),
+        except the per-mechanism ones (`mechanism_metrics`)."""
+        return {k: v for k, v in self._test_metrics().items()
+                if not k.startswith(MECHANISM_PREFIXES)}
+
+    def mechanism_metrics(self) -> dict[str, float]:
+        """The test window's metrics per fraud mechanism (empty on the real dataset)."""
+        return {k: v for k, v in self._test_metrics().items() if k.startswith(MECHANISM_PREFIXES)}
+
+    def _test_metrics(self) -> dict[str, float]:
         return {k.removeprefix("test_"): v for k, v in self.metrics.items()
                 if k.startswith("test_")}
 
@@ -122,3 +144,36 @@ def comparison_rows(versions: list[RegisteredVersion]) -> list[dict[str, object]
             row["logistic baseline"] = versions[0].baseline_metrics().get(metric)
         rows.append(row)
     return rows
+
+
+def mechanism_rows(version: RegisteredVersion) -> list[dict[str, object]]:
+    """One row per fraud mechanism the generator knows, one column per metric.
+
+    Returns:
+        Rows `{"mechanism": name, <MECHANISM_COLUMNS titles>: value or None}`; empty when the
+        run logged no per-mechanism metrics (trained on data without the generator's truth).
+    """
+    metrics = version.mechanism_metrics()
+    rows = []
+    for name in MECHANISM_NAMES.values():
+        if f"{name}_frauds" not in metrics:
+            continue
+        rows.append({"mechanism": name.replace("_", " "),
+                     **{title: metrics.get(f"{name}_{key}")
+                        for key, title in MECHANISM_COLUMNS.items()}})
+    return rows
+
+
+def breach_delay_text(version: RegisteredVersion) -> str | None:
+    """One sentence on how fast breached merchants' fraud gets flagged, if it was measured."""
+    metrics = version.mechanism_metrics()
+    merchants = metrics.get("breach_merchants")
+    if not merchants:
+        return None
+    detected = int(metrics.get("breach_detected", 0))
+    text = (f"Breached merchants: {detected} of {int(merchants)} had most of their later fraud "
+            "flagged")
+    median = metrics.get("breach_days_to_detect_median")
+    if median is not None:
+        text += f", a median {median:.0f} day(s) after their first fraud became known"
+    return text + "."

@@ -64,6 +64,7 @@ def _champion(version: model_registry.RegisteredVersion) -> None:
         cell.metric(name.replace("_", " "), "n/a" if value is None else f"{value:.3f}")
     if version.promotion:
         st.caption(f"Promotion: {version.promotion}")
+    _mechanisms(version)
     shown = [n for n in ("roc_curve.png", "pr_curve.png", "feature_importance.png")
              if n in version.plots]
     if not shown:
@@ -71,6 +72,18 @@ def _champion(version: model_registry.RegisteredVersion) -> None:
         return
     for column, name in zip(st.columns(len(shown)), shown, strict=True):
         column.image(version.plots[name], caption=model_registry.PLOTS[name], width="stretch")
+
+
+def _mechanisms(version: model_registry.RegisteredVersion) -> None:
+    rows = model_registry.mechanism_rows(version)
+    if not rows:
+        return  # trained without the generator's ground truth (e.g. the real dataset)
+    st.markdown("**Per fraud mechanism** (test window; each mechanism's frauds against all "
+                "legitimate transactions)")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    delay = model_registry.breach_delay_text(version)
+    if delay:
+        st.caption(delay)
 
 
 def render(client: LakehouseClient) -> None:

@@ -142,6 +142,18 @@ def test_model_page_shows_champion_plots_and_challenger(ui_env) -> None:  # type
     basic = next(t for t in comparison if any("challenger" in c for c in t.columns))
     assert "average_precision" in basic["metric"].tolist()
     assert "logistic baseline" in basic.columns
+    # Per-mechanism table of each champion: the generator's three mechanisms, real figures.
+    mechanisms = [d.value for d in at.dataframe if "mechanism" in d.value.columns]
+    assert len(mechanisms) == 2
+    full = next(v for v in champions if v.name == "fraud-detector")
+    expected = model_registry.mechanism_rows(full)
+    assert {r["mechanism"] for r in expected} == {"card burst", "account takeover",
+                                                  "breached merchant"}
+    shown = mechanisms[[v.name for v in champions].index("fraud-detector")]
+    assert shown["mechanism"].tolist() == [r["mechanism"] for r in expected]
+    assert shown["frauds in test window"].tolist() == [r["frauds in test window"]
+                                                       for r in expected]
+    assert not any(m.startswith(("card_burst", "breach_")) for m in basic["metric"])
 
 
 def test_scoring_api_without_a_model_says_so(down_env: Path, live_server,  # type: ignore[no-untyped-def]
