@@ -41,7 +41,7 @@ MECHANISM_COLUMNS = {
     f"card_precision_at_{CARD_TOP_K}": f"card precision@{CARD_TOP_K}",
     "recall_at_threshold": "recall at threshold",
 }
-MECHANISM_PREFIXES = tuple(f"{name}_" for name in MECHANISM_NAMES.values()) + ("breach_",)
+MECHANISM_PREFIXES = (*(f"{name}_" for name in MECHANISM_NAMES.values()), "breach_")
 
 
 class RegistryUnavailable(RuntimeError):
