@@ -1,5 +1,5 @@
 """Helpers shared across the test folders: free ports, uvicorn on loopback, polling, a fake
-Elasticsearch, bronze tables from generated raw files, a local Spark engine.
+Elasticsearch, bronze tables from generated raw files, a local Spark engine, offline API docs.
 
 Import them as `from testkit import free_port, serve_app, wait_http` (a unique module name:
 `from conftest import ...` is ambiguous because sub-folders have their own conftest.py).
@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -120,6 +121,24 @@ def serve_app(app, host: str = "127.0.0.1") -> Iterator[str]:  # type: ignore[no
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+_DOCS_ASSET = re.compile(r"""(?:src|href|url)\s*[=:(]\s*['"]([^'"]+)['"]""")
+
+
+def assert_docs_load_offline(http: httpx.Client) -> None:
+    """`/docs` and `/redoc` name no external URL, and every asset they reference loads."""
+    for page in ("/docs", "/redoc"):
+        response = http.get(page)
+        assert response.status_code == 200, response.text
+        html = response.text
+        assert "http://" not in html and "https://" not in html, html
+        assets = [a for a in _DOCS_ASSET.findall(html) if a.startswith("/")]
+        assert any(a.endswith(".js") for a in assets), html
+        for asset in assets:
+            loaded = http.get(asset)
+            assert loaded.status_code == 200 and loaded.content, asset
+    assert http.get("/openapi.json").json()["info"]["title"]
 
 
 def wait_http(url: str, timeout: float = 30.0) -> httpx.Response:

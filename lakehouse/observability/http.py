@@ -1,11 +1,12 @@
-"""What every HTTP service of the platform has in common: metrics, JSON errors, `/metrics`.
+"""What every HTTP service of the platform has in common: metrics, JSON errors, offline docs.
 
 `instrument_app(app, service)` is called once by each service's app factory (sources_api,
 api, api_ml). It adds a middleware that counts requests and times them per route template
 (so `/client_features/{client_id}` is one series, not one per id), serves those metrics at
 `GET /metrics` in the Prometheus text format, and turns every error into a JSON body with a
 clear message — validation errors answer 422 with the offending fields, unexpected ones 500
-with no stack trace leaked (and are logged).
+with no stack trace leaked (and are logged). Its `/docs` and `/redoc` pages load their assets
+from the service itself (`api_docs`), so they work on a host without internet access.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from prometheus_client import (
     generate_latest,
 )
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from lakehouse.observability.api_docs import serve_docs_offline
 
 logger = logging.getLogger("lakehouse.http")
 
@@ -108,7 +111,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def instrument_app(app: FastAPI, service: str) -> HttpMetrics:
-    """Add request metrics, `GET /metrics` and JSON error handlers to `app`."""
+    """Add request metrics, `GET /metrics`, JSON error handlers and offline docs to `app`."""
     metrics = HttpMetrics(service)
     app.state.http_metrics = metrics
 
@@ -134,4 +137,5 @@ def instrument_app(app: FastAPI, service: str) -> HttpMetrics:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     install_error_handlers(app)
+    serve_docs_offline(app)
     return metrics
