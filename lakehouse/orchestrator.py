@@ -1,12 +1,13 @@
 """The orchestrator: pipeline stages as a small DAG — order, retries, metrics, logs, summary.
 
-`run_pipeline()` runs `bronze → silver → gold → publish → train` in dependency order (or one
-stage with `only=`), each through the stage runner (`lakehouse.pipeline.runner`) or the
-publisher. Transient failures (sources_api or a database not reachable) are retried with
-backoff; anything else fails the stage at once. A failed stage skips everything downstream,
-and because every table write is one Delta commit (or one DB transaction for publish) the
-previous tables stay intact. Each result feeds the Prometheus metrics and a JSON log line;
-`lakehouse pipeline run` prints the summary table.
+`run_pipeline()` runs `bronze → silver → gold → publish → train → maintain` in dependency
+order (or one stage with `only=`), each through the stage runner (`lakehouse.pipeline.runner`),
+the publisher or the table maintenance (`lakehouse.storage.maintenance`). Transient failures
+(sources_api or a database not reachable) are retried with backoff; anything else fails the
+stage at once. A failed stage skips everything downstream, and because every table write is
+one Delta commit (or one DB transaction for publish) the previous tables stay intact. Each
+result feeds the Prometheus metrics and a JSON log line; `lakehouse pipeline run` prints the
+summary table.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from lakehouse.config import Settings, get_settings
 from lakehouse.observability.metrics import PipelineMetrics
 from lakehouse.pipeline.feeder import SourceUnavailableError
 from lakehouse.pipeline.runner import StageResult
+from lakehouse.storage.maintenance import maintain_lake
 
 logger = logging.getLogger("lakehouse.orchestrator")
 
@@ -74,6 +76,22 @@ def _train(settings: Settings, engine_name: str | None) -> StageResult:
     return run_training_stage(settings)
 
 
+def _maintain(settings: Settings, engine_name: str | None) -> StageResult:
+    result = StageResult("maintain")
+    upkeep = maintain_lake(settings)
+    result.tables = {u.table: u.vacuumed_files for u in upkeep if u.vacuumed_files}
+    before = sum(u.before.files for u in upkeep)
+    after = sum(u.after.files for u in upkeep)
+    compacted = sum(u.compacted_files for u in upkeep)
+    result.message = (
+        f"{before} → {after} files; {compacted} compacted, "
+        f"{sum(u.vacuumed_files for u in upkeep)} vacuumed"
+    )
+    if before == after and not compacted:
+        result.status = "up_to_date"
+    return result
+
+
 STAGES: dict[str, Stage] = {
     s.name: s
     for s in (
@@ -82,6 +100,7 @@ STAGES: dict[str, Stage] = {
         Stage("gold", ("silver",), "silver tables", _gold),
         Stage("publish", ("gold",), "gold datamarts", _publish),
         Stage("train", ("gold",), "gold ml_features", _train),
+        Stage("maintain", ("gold",), "every Delta table of the catalog", _maintain),
     )
 }
 

@@ -37,6 +37,7 @@ NEXT_STEP = {
     "gold": "fix the reported check or SQL error, then rerun `lakehouse pipeline run`",
     "publish": "check LAKEHOUSE_ANALYTICS_DB_URL and that the database accepts connections",
     "train": "see the training error above; the published datamarts are unaffected",
+    "maintain": "see the error above; the tables are intact, and the next run maintains them",
 }
 STATUS_STYLE = {"success": "green", "up_to_date": "cyan", "failed": "bold red", "skipped": "yellow"}
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
@@ -23,6 +24,8 @@ from lakehouse.config import Settings, get_settings
 
 # Commit metadata is namespaced so it never collides with delta-rs' own keys.
 METADATA_KEY = "lakehouse"
+# Commits that rewrite or delete files without changing the table's rows.
+MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
 
 
 def _options(settings: Settings | None) -> dict[str, str]:
@@ -48,9 +51,19 @@ def exists(uri: str, settings: Settings | None = None) -> bool:
 
 
 def version(uri: str, settings: Settings | None = None) -> int | None:
-    """Current version of the table, None when it does not exist."""
+    """Version of the table's current data, None when it does not exist.
+
+    Maintenance commits (compaction, vacuum: `lakehouse.storage.maintenance`) change no row,
+    so they are skipped: a stage that compares input versions to decide whether to rebuild
+    must not redo its work because the lake was tidied.
+    """
     table = open_table(uri, settings)
-    return None if table is None else table.version()
+    if table is None:
+        return None
+    for commit in table.history(limit=8):
+        if commit.get("operation") not in MAINTENANCE_OPERATIONS:
+            return int(commit["version"])
+    return table.version()
 
 
 def read_dataset(uri: str, settings: Settings | None = None) -> ds.Dataset:
@@ -113,3 +126,24 @@ def history(uri: str, settings: Settings | None = None, limit: int | None = None
     """Commit history, newest first, as delta-rs reports it."""
     table = open_table(uri, settings)
     return [] if table is None else table.history(limit=limit)
+
+
+def filesystem(uri: str, options: Mapping[str, str]) -> tuple[pafs.FileSystem, str]:
+    """A pyarrow file system and path for `uri` (a folder or s3://bucket/key).
+
+    `options` are `Settings.storage_options()`; Spark executors get them to read and write
+    the lake's Parquet files themselves, the maintenance step to measure the lake.
+    """
+    if _is_local(uri):
+        return pafs.LocalFileSystem(), uri.removeprefix("file://")
+    if not uri.startswith("s3://"):
+        raise ValueError(f"unsupported lake location {uri!r}: use a folder or s3://bucket/key")
+    endpoint = options.get("AWS_ENDPOINT_URL")
+    s3 = pafs.S3FileSystem(
+        access_key=options.get("AWS_ACCESS_KEY_ID"),
+        secret_key=options.get("AWS_SECRET_ACCESS_KEY"),
+        region=options.get("AWS_REGION", "us-east-1"),
+        endpoint_override=endpoint.split("://", 1)[-1] if endpoint else None,
+        scheme="http" if endpoint and endpoint.startswith("http://") else "https",
+    )
+    return s3, uri.removeprefix("s3://")

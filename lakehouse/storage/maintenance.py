@@ -1,0 +1,139 @@
+"""Table maintenance: the `maintain` stage compacts, checkpoints and vacuums every Delta table.
+
+Without it the lake only grows: every gold rebuild and every silver batch replace leaves the
+replaced Parquet files behind (still listed by older versions), and small incremental writes
+pile up as small files that every reader must open. After each pipeline run, for every table
+of the catalog, this step:
+
+1. compacts (`optimize.compact`) once the table has `compact_min_files` data files or more,
+   rewriting small files into few large ones in a commit that changes no row;
+2. vacuums the files that no version younger than `vacuum_retention_hours` references —
+   a reader still on an older snapshot keeps its files that long. Vacuum runs only when it has
+   something to delete, so a quiet lake gets no new commits;
+3. writes a checkpoint when the table moved since the last one, so a reader loads one Parquet
+   file instead of replaying every JSON commit, and drops log entries past the table's log
+   retention (`cleanup_metadata`).
+
+Compaction and vacuum commits are maintenance commits: `lakehouse.storage.version` skips them,
+so the next run does not rebuild anything because the lake was tidied.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+import pyarrow.fs as pafs
+
+from lakehouse import catalog
+from lakehouse.config import Settings
+from lakehouse.storage.delta import filesystem, open_table
+
+logger = logging.getLogger("lakehouse.storage.maintenance")
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What a table (or the whole lake) occupies: every file under its folder, log included."""
+
+    files: int = 0
+    bytes: int = 0
+
+    def __add__(self, other: Footprint) -> Footprint:
+        return Footprint(self.files + other.files, self.bytes + other.bytes)
+
+
+@dataclass(frozen=True)
+class Upkeep:
+    """What maintenance did to one table."""
+
+    table: str
+    compacted_files: int  # data files rewritten by compaction (0: below the threshold)
+    vacuumed_files: int  # unreferenced files deleted
+    before: Footprint
+    after: Footprint
+
+
+def footprint(uri: str, settings: Settings) -> Footprint:
+    """Files and bytes under the table's folder (data files of every version, and the log)."""
+    fs, path = filesystem(uri, settings.storage_options())
+    infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
+    files = [info for info in infos if info.type == pafs.FileType.File]
+    return Footprint(len(files), sum(info.size or 0 for info in files))
+
+
+def maintain_table(name: str, settings: Settings) -> Upkeep | None:
+    """Compact, checkpoint and vacuum the catalog table `name` (None: it does not exist yet)."""
+    uri = catalog.location(name, settings)
+    table = open_table(uri, settings)
+    if table is None:
+        return None
+    before = footprint(uri, settings)
+    compacted = 0
+    if len(table.file_uris()) >= settings.compact_min_files:
+        compacted = int(table.optimize.compact()["numFilesRemoved"])
+    vacuum = {
+        "retention_hours": settings.vacuum_retention_hours,
+        "enforce_retention_duration": False,
+    }
+    # A real vacuum commits even with nothing to do, and the log's tombstones keep naming
+    # files it already deleted: vacuum only when one of its candidates still exists.
+    candidates = _existing(uri, table.vacuum(dry_run=True, **vacuum), settings)
+    if candidates:
+        table.vacuum(dry_run=False, **vacuum)
+    if _checkpointed_version(uri, settings) != table.version():
+        table.create_checkpoint()
+        table.cleanup_metadata()
+    return Upkeep(name, compacted, len(candidates), before, footprint(uri, settings))
+
+
+def _checkpointed_version(uri: str, settings: Settings) -> int | None:
+    """The version of the table's latest checkpoint (None: never checkpointed)."""
+    fs, root = filesystem(uri, settings.storage_options())
+    try:
+        with fs.open_input_stream(f"{root.rstrip('/')}/_delta_log/_last_checkpoint") as stream:
+            return int(json.loads(stream.read())["version"])
+    except FileNotFoundError:
+        return None
+
+
+def _existing(uri: str, paths: list[str], settings: Settings) -> list[str]:
+    """The `paths` (relative to the table) that are still stored."""
+    if not paths:
+        return []
+    fs, root = filesystem(uri, settings.storage_options())
+    infos = fs.get_file_info([f"{root.rstrip('/')}/{path}" for path in paths])
+    return [
+        path for path, info in zip(paths, infos, strict=True) if info.type == pafs.FileType.File
+    ]
+
+
+def maintain_lake(settings: Settings) -> list[Upkeep]:
+    """`maintain_table` on every table of the catalog, bronze to gold."""
+    done = []
+    for name in catalog.CATALOG:
+        upkeep = maintain_table(name, settings)
+        if upkeep is None:
+            continue
+        done.append(upkeep)
+        logger.info(
+            "table maintained",
+            extra={
+                "table": name,
+                "compacted_files": upkeep.compacted_files,
+                "vacuumed_files": upkeep.vacuumed_files,
+                "files_before": upkeep.before.files,
+                "files_after": upkeep.after.files,
+                "bytes_after": upkeep.after.bytes,
+            },
+        )
+    return done
+
+
+def lake_footprint(settings: Settings) -> Footprint:
+    """The footprint of every catalog table together."""
+    total = Footprint()
+    for name in catalog.CATALOG:
+        total = total + footprint(catalog.location(name, settings), settings)
+    return total
