@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     # Pipeline and ML
     label_delay_days: int = Field(7, ge=0, validation_alias=_env("LAKEHOUSE_LABEL_DELAY_DAYS"))
     model_name: str = Field("fraud-detector", validation_alias=_env("LAKEHOUSE_MODEL_NAME"))
+    tuning_trials: int = Field(10, ge=0, validation_alias=_env("LAKEHOUSE_TUNING_TRIALS"))
     pipeline_metrics_port: int = Field(
         8000, validation_alias=_env("LAKEHOUSE_PIPELINE_METRICS_PORT")
     )

@@ -30,6 +30,11 @@ from testkit import (
 
 from lakehouse.config import Settings, get_settings
 
+# Hyperparameter search has its own tests (tests/ml/test_tuning.py); every other training in
+# the suite uses the documented defaults, so it stays fast. Subprocesses inherit it.
+NO_TUNING = {"LAKEHOUSE_TUNING_TRIALS": "0"}
+os.environ.update(NO_TUNING)
+
 SMALL_CLIENTS = 60
 SMALL_TRANSACTIONS = 40_000
 SMALL_SEED = 7
@@ -44,6 +49,8 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
         if name.startswith("LAKEHOUSE_") or name in {"MLFLOW_TRACKING_URI", "ELASTICSEARCH_URL"}:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LAKEHOUSE_DATA_DIR", str(tmp_path / "data"))
+    for name, value in NO_TUNING.items():
+        monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     yield tmp_path / "data"
     get_settings.cache_clear()

@@ -60,6 +60,9 @@ def train(
         help="Cap on training-window rows; legitimate rows beyond it are sampled out.")]
         = 1_000_000,
     num_boost_round: Annotated[int, typer.Option(help="Maximum LightGBM trees.")] = 400,
+    tuning_trials: Annotated[int | None, typer.Option(
+        help="Hyperparameter-search trials (time-series CV); default LAKEHOUSE_TUNING_TRIALS, "
+             "0 = documented defaults.", min=0)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Train the fraud models on gold/ml_features, log them to MLflow, promote the better."""
@@ -72,7 +75,8 @@ def train(
     configure_logging("WARNING")  # the progress display tells the story; logs stay for errors
     logging.getLogger("lakehouse").setLevel(logging.WARNING)
     flavours = ("full", "basic") if flavour is Flavour.both else (flavour.value,)
-    config = TrainConfig(max_train_rows=max_train_rows, num_boost_round=num_boost_round)
+    config = TrainConfig(max_train_rows=max_train_rows, num_boost_round=num_boost_round,
+                         tuning_trials=tuning_trials)
     try:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                       console=console) as progress:

@@ -18,7 +18,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -183,9 +183,16 @@ def _log_run(
         **{f"test_{k}": v for k, v in result.mechanism_metrics.items()},
         "threshold": result.threshold,
     }
+    if result.tuning is not None and result.tuning.trial_scores:
+        metrics["tuning_best_cv_average_precision"] = result.tuning.best_score
+        params["tuning_folds"] = result.tuning.folds
+    # The validation curve: each trial's mean fold AP, one step per trial.
+    curve = [] if result.tuning is None else [
+        Metric("tuning_cv_average_precision", score, now, step)
+        for step, score in enumerate(result.tuning.trial_scores)]
     client.log_batch(
         run_id,
-        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()] + curve,
         params=[Param(k, str(v)) for k, v in params.items()],
     )
     client.log_dict(run_id, {"feature_set_version": FEATURE_SET_VERSION,
@@ -277,6 +284,8 @@ def train_and_register(
             f"needs at least {3 * config.min_frauds_per_window} frauds — load more history "
             "and run `lakehouse pipeline run`"
         )
+    if config.tuning_trials is None:
+        config = replace(config, tuning_trials=settings.tuning_trials)
     split = time_split(first, last, settings.label_delay_days, config)
     columns = sorted({c for f in flavours for c in FLAVOUR_COLUMNS[f]})
     windows = load_windows(dataset, columns, split, config)

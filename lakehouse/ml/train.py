@@ -16,7 +16,7 @@ chosen on validation. What leaves this module is a `FlavourResult` per flavour;
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -26,6 +26,7 @@ import pandas as pd
 from lakehouse.ml import evaluate
 from lakehouse.ml.features import BASIC_FEATURE_COLUMNS, CATEGORICAL_COLUMNS, FEATURE_COLUMNS
 from lakehouse.ml.registry import platt
+from lakehouse.ml.tuning import TuningResult, tune
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,10 @@ class TrainConfig:
     num_leaves: int = 31
     min_child_samples: int = 20
     feature_fraction: float = 0.8
+    lambda_l2: float = 1.0
+    # Trials of the time-series cross-validated search (lakehouse.ml.tuning) run before the
+    # final fit; None = Settings.tuning_trials (LAKEHOUSE_TUNING_TRIALS), 0 = these defaults.
+    tuning_trials: int | None = None
     # One thread by default: OpenMP threads spin-wait, and on a shared 2-core machine two of
     # them made training ten times slower than one. Raise it on a dedicated box.
     num_threads: int = 1
@@ -86,6 +91,7 @@ class Windows:
     val: pd.DataFrame
     test: pd.DataFrame
     train_negative_rate: float = 1.0
+    gap_days: int = 0
 
 
 @dataclass
@@ -108,6 +114,7 @@ class FlavourResult:
     # Per fraud mechanism on the test window (lakehouse.ml.mechanisms), when the generator's
     # ground truth is available; empty on the real dataset.
     mechanism_metrics: dict[str, float] = field(default_factory=dict)
+    tuning: TuningResult | None = None
 
 
 def time_split(
@@ -172,6 +179,7 @@ def load_windows(
             val=window(split.val_start, split.val_end),
             test=window(split.test_start, split.test_end),
             train_negative_rate=rate,
+            gap_days=split.gap_days,
         )
     finally:
         connection.close()
@@ -193,12 +201,9 @@ def _matrix(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return frame[columns].astype("float64")
 
 
-def fit_booster(windows: Windows, columns: list[str], config: TrainConfig) -> Any:
-    """LightGBM on the (downsampled) training window, early-stopped on validation AP."""
-    import lightgbm as lgb
-
-    y_train = windows.train["label"].to_numpy("int64")
-    params = {
+def booster_params(config: TrainConfig) -> dict[str, Any]:
+    """LightGBM parameters of a training run."""
+    return {
         "objective": "binary",
         "metric": "average_precision",
         "learning_rate": config.learning_rate,
@@ -207,12 +212,20 @@ def fit_booster(windows: Windows, columns: list[str], config: TrainConfig) -> An
         "feature_fraction": config.feature_fraction,
         "bagging_fraction": 0.8,
         "bagging_freq": 1,
-        "lambda_l2": 1.0,
+        "lambda_l2": config.lambda_l2,
         "seed": config.seed,
         "deterministic": True,
         "num_threads": config.num_threads,
         "verbose": -1,
     }
+
+
+def fit_booster(windows: Windows, columns: list[str], config: TrainConfig) -> Any:
+    """LightGBM on the (downsampled) training window, early-stopped on validation AP."""
+    import lightgbm as lgb
+
+    y_train = windows.train["label"].to_numpy("int64")
+    params = booster_params(config)
     categorical = [c for c in CATEGORICAL_COLUMNS if c in columns]
     train = lgb.Dataset(_matrix(windows.train, columns), y_train,
                         categorical_feature=categorical, free_raw_data=False)
@@ -262,8 +275,17 @@ def _metrics(frame: pd.DataFrame, probability: np.ndarray, threshold: float) -> 
 
 
 def train_flavour(windows: Windows, flavour: str, config: TrainConfig) -> FlavourResult:
-    """Fit, calibrate, threshold and evaluate one flavour (and its baseline) on the windows."""
+    """Fit, calibrate, threshold and evaluate one flavour (and its baseline) on the windows.
+
+    With a tuning budget, the LightGBM settings are first chosen by time-series
+    cross-validation on the training window (`lakehouse.ml.tuning`).
+    """
     columns = FLAVOUR_COLUMNS[flavour]
+    tuned = None
+    if config.tuning_trials:
+        tuned = tune(windows.train, columns, [c for c in CATEGORICAL_COLUMNS if c in columns],
+                     booster_params(config), config.tuning_trials, windows.gap_days)
+        config = replace(config, **tuned.params)
     booster = fit_booster(windows, columns, config)
     y_val = windows.val["label"].to_numpy("int64")
     calibration = fit_platt(booster.predict(_matrix(windows.val, columns), raw_score=True), y_val)
@@ -296,4 +318,5 @@ def train_flavour(windows: Windows, flavour: str, config: TrainConfig) -> Flavou
                 "train_negative_rate": windows.train_negative_rate,
                 "train_rows": len(windows.train), "val_rows": len(windows.val),
                 "test_rows": len(windows.test)},
+        tuning=tuned,
     )
