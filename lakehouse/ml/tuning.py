@@ -104,7 +104,7 @@ def tune(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     folds = fold_masks(train["tx_date"], FOLDS, gap_days)
-    usable = [(a, b) for a, b in folds if 0 < train["label"].to_numpy()[b].sum()]
+    usable = [(a, b) for a, b in folds if train["label"].to_numpy()[b].sum() > 0]
     if not usable:
         log.warning("tuning skipped: no fold of the training window has fraud to score")
         return TuningResult(params={}, best_score=float("nan"), folds=0)

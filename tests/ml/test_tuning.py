@@ -4,6 +4,7 @@ ahead, and a real training run with a budget logs its choice and validation curv
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,7 @@ def test_folds_learn_only_from_days_before_the_gap() -> None:
             assert day[score].min() > previous_end
         previous_end = day[score].max()
     # Expanding: every fold learns from at least what the previous one learned from.
-    assert all((a[0] <= b[0]).all() for a, b in zip(folds, folds[1:], strict=False))
+    assert all((a[0] <= b[0]).all() for a, b in pairwise(folds))
 
 
 def test_a_window_too_short_for_the_gap_yields_fewer_folds() -> None:
