@@ -95,6 +95,16 @@ class Settings(BaseSettings):
         30, ge=0, validation_alias=_env("LAKEHOUSE_MODEL_POLL_SECONDS")
     )
 
+    # Model monitoring (api_ml/api/monitor.py, docs/monitoring.md): the bounded queue between
+    # scoring and the monitors, and the drift window (last N scored transactions, at most this
+    # old; below the minimum no PSI is exported).
+    monitor_queue: int = Field(10_000, ge=1, validation_alias=_env("LAKEHOUSE_MONITOR_QUEUE"))
+    drift_window: int = Field(5_000, ge=1, validation_alias=_env("LAKEHOUSE_DRIFT_WINDOW"))
+    drift_window_seconds: float = Field(
+        3600, gt=0, validation_alias=_env("LAKEHOUSE_DRIFT_WINDOW_SECONDS")
+    )
+    drift_min_rows: int = Field(200, ge=1, validation_alias=_env("LAKEHOUSE_DRIFT_MIN_ROWS"))
+
     # Observability
     elasticsearch_url: str | None = Field(None, validation_alias=_env("ELASTICSEARCH_URL"))
     log_level: str = Field("INFO", validation_alias=_env("LAKEHOUSE_LOG_LEVEL"))

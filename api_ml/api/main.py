@@ -3,10 +3,11 @@
 `lakehouse serve api-ml` runs `create_app()` under uvicorn. At start-up the app loads the
 champions of `fraud-detector-basic` and `fraud-detector` from the MLflow registry (and, for
 the full model, the lake's recent history) into memory, then polls the registry for newly
-promoted champions. Requests arrive as JSON in the seed's format; answers leave as JSON with
-the seed's `fraud_probability`, `is_fraud`, `confidence` plus the model that answered and
-why. Every prediction is also counted in `/metrics` and, when `ELASTICSEARCH_URL` is set,
-shipped to the `lakehouse-predictions` audit index without ever waiting for it.
+promoted champions, and starts the model monitors' worker (`monitor.py`). Requests arrive as
+JSON in the seed's format; answers leave as JSON with the seed's `fraud_probability`,
+`is_fraud`, `confidence` plus the model that answered and why. Every prediction is also
+counted in `/metrics` and, when `ELASTICSEARCH_URL` is set, shipped to the
+`lakehouse-predictions` audit index without ever waiting for it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fastapi import FastAPI
 
 from api_ml.api import audit
 from api_ml.api.metrics import ScoringMetrics
+from api_ml.api.monitor import Monitor
 from api_ml.api.reload import poll_forever
 from api_ml.api.routes import router
 from api_ml.api.state import ModelHolder
@@ -36,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Started here, not in create_app: uvicorn's logging set-up closes every logging
         # handler that exists before it runs, the shipper included.
         app.state.audit = audit.from_settings(settings)
+        app.state.monitor.start()
         await asyncio.to_thread(holder.refresh)
         poller = None
         if settings.model_poll_seconds > 0:
@@ -48,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
             app.state.audit.close()
+            await asyncio.to_thread(app.state.monitor.stop)
 
     app = FastAPI(
         title="Lakehouse fraud scoring API",
@@ -59,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.scoring_metrics = ScoringMetrics(http_metrics.registry)
     app.state.holder = ModelHolder(settings, app.state.scoring_metrics)
+    app.state.monitor = Monitor(settings, http_metrics.registry)
     app.state.audit = audit.NullAudit()
     app.include_router(router)
     return app

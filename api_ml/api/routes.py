@@ -9,6 +9,7 @@ answers: 422 with the allowed values, 503 with the reason no model is loaded.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import Annotated
 
@@ -63,12 +64,15 @@ async def _score(
     try:
         needs_state = any(flavour_of(t) == "full" for t in transactions)
         # The full model runs DuckDB over the online state: keep it off the event loop.
-        if needs_state:
-            answers = await run_in_threadpool(
-                score, snapshot, transactions, include_features=include_features, batch=batch
-            )
-        else:
-            answers = score(snapshot, transactions, include_features=include_features, batch=batch)
+        run = functools.partial(
+            score,
+            snapshot,
+            transactions,
+            include_features=include_features,
+            batch=batch,
+            monitor=request_app.state.monitor,
+        )
+        answers = await run_in_threadpool(run) if needs_state else run()
     except InvalidRequest as invalid:
         return _error(422, f"invalid request: {invalid}", invalid.details())
     except ModelUnavailable as missing:

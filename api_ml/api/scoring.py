@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from api_ml.api.monitor import Monitor
 from api_ml.api.normalise import (
     ONLINE,
     US_STATES,
@@ -215,8 +216,11 @@ def score(
     *,
     include_features: bool = False,
     batch: bool = False,
+    monitor: Monitor | None = None,
 ) -> list[PredictionResponse]:
     """Score requests in order, one model call per flavour.
+
+    Each model call is handed to `monitor` (drift, skew, shadow), which only queues it.
 
     Raises:
         InvalidRequest: any value outside the vocabulary (all of them, with positions).
@@ -249,8 +253,15 @@ def score(
             inputs = basic_inputs(rows)
         else:
             inputs = full_inputs(served[flavour], rows, [payloads[i] for i in indices])
-        for i, answer in zip(
-            indices, _responses(served[flavour], flavour, inputs, include_features), strict=True
-        ):
+        scored = _responses(served[flavour], flavour, inputs, include_features)
+        for i, answer in zip(indices, scored, strict=True):
             answers[i] = answer
+        if monitor is not None:
+            monitor.record(
+                flavour,
+                served[flavour].model,
+                inputs,
+                [a.fraud_probability for a in scored],
+                [requests[i] for i in indices],
+            )
     return [a for a in answers if a is not None]

@@ -52,6 +52,9 @@ class LoadedModel:
     trained_at: str
     booster: Any = field(repr=False)
     calibration: dict[str, float] = field(default_factory=lambda: {"a": 1.0, "b": 0.0})
+    # PSI bins of the inputs and the score at training (`lakehouse.monitoring.psi`); empty
+    # for a model trained before drift monitoring existed.
+    drift_reference: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def _matrix(self, features: pd.DataFrame) -> np.ndarray:
         missing = [c for c in self.feature_columns if c not in features.columns]
@@ -116,6 +119,7 @@ def model_from_files(
         trained_at=metadata["trained_at"],
         booster=booster,
         calibration={k: float(v) for k, v in metadata["calibration"].items()},
+        drift_reference=metadata.get("drift_reference", {}),
     )
 
 

@@ -54,6 +54,7 @@ from lakehouse.ml.train import (
     time_split,
     train_flavour,
 )
+from lakehouse.monitoring import psi
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,8 @@ def decide_promotion(new_ap: float, champion_ap: float | None, rival: str) -> tu
 
 
 def _log_run(
-    client: Any, run: Any, result: FlavourResult, report: TrainingReport, trained_at: str
+    client: Any, run: Any, result: FlavourResult, report: TrainingReport, trained_at: str,
+    drift_reference: dict[str, Any],
 ) -> str:
     """Log params, metrics, plots and model files in `run`; returns the model's artifact URI."""
     import time
@@ -216,6 +218,8 @@ def _log_run(
         "data_versions": report.data_versions,
         "split": report.split,
         "trained_at": trained_at,
+        # Fixed PSI bins of every input and of the score, the baseline of live drift.
+        "drift_reference": drift_reference,
     }
     with tempfile.TemporaryDirectory(prefix="lakehouse-train-") as tmp:
         folder = write_model_files(Path(tmp) / MODEL_DIR, result.booster, metadata)
@@ -306,7 +310,10 @@ def train_and_register(
         run = client.create_run(experiment_id,
                                 run_name=f"{FLAVOUR_MODEL_NAMES[flavour]}-{trained_at}")
         try:
-            source = _log_run(client, run, result, report, trained_at)
+            reference = psi.reference(
+                windows.test, result.feature_columns, result.test_probability
+            ).as_dict()
+            source = _log_run(client, run, result, report, trained_at, reference)
             report.outcomes.append(
                 _record_outcome(client, result, windows, settings, run.info.run_id, source)
             )

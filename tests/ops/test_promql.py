@@ -11,7 +11,8 @@ model registry can be opened here), the test asks Prometheus:
     metric or label fails here and not silently in production;
   - for the health of every loaded alert rule after several evaluation cycles.
 No model is trained here, so the scoring series (scores, decisions, model version) are fed
-through the app's own `ScoringMetrics` object, the one `/predict` feeds.
+through the app's own `ScoringMetrics` object, the one `/predict` feeds, and the drift gauges
+through its own `DriftMonitor` (tests/api_ml/test_drift.py drives them with real traffic).
 """
 
 from __future__ import annotations
@@ -72,6 +73,24 @@ def _pipeline_metrics() -> object:
     return metrics
 
 
+def _feed_drift(drift: object) -> None:
+    """A scored window for the drift gauges, as the monitor's worker would count it."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pandas as pd
+
+    from lakehouse.monitoring import psi
+
+    rng = np.random.default_rng(0)
+    inputs = pd.DataFrame({"amount": rng.lognormal(3.3, 0.8, 500)})
+    scores = rng.random(500)
+    model = SimpleNamespace(
+        version="1", drift_reference=psi.reference(inputs, ["amount"], scores).as_dict()
+    )
+    drift.update("basic", model, inputs * 5, scores)  # type: ignore[attr-defined]
+
+
 @contextlib.contextmanager
 def running_services() -> Iterator[dict[str, str]]:
     """The services on loopback; yields {prometheus job: base URL}."""
@@ -91,6 +110,7 @@ def running_services() -> Iterator[dict[str, str]]:
         scoring.serving("basic", "fraud-detector-basic", "1", None)
         scoring.reloads.labels("basic", "loaded").inc()
         scoring.reloads.labels("full", "failed").inc()
+        _feed_drift(api_ml.state.monitor.drift)
 
         port = free_port()
         server, _thread = start_http_server(port, addr="127.0.0.1",

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from testkit import wait_http
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _binary(name: str) -> str:

@@ -1,0 +1,121 @@
+"""Live drift of the model's inputs and score: PSI over a sliding window, as Prometheus gauges.
+
+The background worker of `monitor.py` hands every scored batch to `DriftMonitor.update`
+(never the request itself). Each flavour keeps a `DriftWindow`: the bin of every input and
+of the score for the last `LAKEHOUSE_DRIFT_WINDOW` scored transactions no older than
+`LAKEHOUSE_DRIFT_WINDOW_SECONDS`, as running counts per bin, with the fixed bins the model
+was trained with (`lakehouse.monitoring.psi`). When Prometheus scrapes `/metrics`,
+`collect` turns the counts into `api_ml_drift_psi{flavour, feature}` (the score is the
+feature `fraud_probability`) — O(features x bins), no request ever pays for it. A window
+with fewer than `LAKEHOUSE_DRIFT_MIN_ROWS` rows exports no PSI: ten requests are noise.
+A new model version starts a new window (its bins are its own).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from lakehouse.monitoring import psi
+
+
+class DriftWindow:
+    """Bin counts of one model's recent traffic, updated as rows enter and leave."""
+
+    def __init__(self, reference: psi.Reference, version: str, rows: int, seconds: float):
+        self.reference = reference
+        self.version = version
+        self.max_rows = rows
+        self.max_age = seconds
+        self.features = reference.features
+        self._edges = [reference.edges[f] for f in self.features]
+        width = max(len(e) for e in self._edges) + 2
+        self.counts = np.zeros((len(self.features), width), dtype="int64")
+        self._rows: deque[tuple[float, np.ndarray]] = deque()
+        self._positions = np.arange(len(self.features))
+
+    def add(self, inputs: pd.DataFrame, scores: np.ndarray, now: float) -> None:
+        """Count these scored rows (inputs by column name, `scores` their probabilities)."""
+        columns = [
+            scores if name == psi.SCORE else inputs[name].to_numpy("float64", na_value=np.nan)
+            for name in self.features
+        ]
+        bins = np.stack(
+            [psi.bin_index(e, c) for e, c in zip(self._edges, columns, strict=True)], axis=1
+        )
+        np.add.at(self.counts, (np.broadcast_to(self._positions, bins.shape), bins), 1)
+        self._rows.extend((now, row) for row in bins)
+        self.evict(now)
+
+    def evict(self, now: float) -> None:
+        """Forget rows beyond the window's size or age."""
+        while self._rows and (
+            len(self._rows) > self.max_rows or self._rows[0][0] < now - self.max_age
+        ):
+            _, row = self._rows.popleft()
+            self.counts[self._positions, row] -= 1
+
+    @property
+    def size(self) -> int:
+        return len(self._rows)
+
+    def values(self) -> dict[str, float]:
+        """PSI per feature (and for the score) of the rows in the window."""
+        return {
+            name: psi.psi(self.reference.expected[name], self.counts[i, : len(e) + 2])
+            for i, (name, e) in enumerate(zip(self.features, self._edges, strict=True))
+        }
+
+
+class DriftMonitor(Collector):
+    """One `DriftWindow` per flavour; a Prometheus collector of their PSI."""
+
+    def __init__(self, rows: int, seconds: float, min_rows: int) -> None:
+        self.rows, self.seconds, self.min_rows = rows, seconds, min_rows
+        self.windows: dict[str, DriftWindow] = {}
+        self._lock = threading.Lock()
+
+    def update(self, flavour: str, model: object, inputs: pd.DataFrame, scores: np.ndarray) -> None:
+        """Count a scored batch of `model` (a `LoadedModel`); models without bins are skipped."""
+        stored = getattr(model, "drift_reference", None)
+        if not stored:
+            return
+        version = str(getattr(model, "version", ""))
+        with self._lock:
+            window = self.windows.get(flavour)
+            if window is None or window.version != version:
+                window = DriftWindow(
+                    psi.Reference.from_dict(stored), version, self.rows, self.seconds
+                )
+                self.windows[flavour] = window
+            window.add(inputs, np.asarray(scores, dtype="float64"), time.monotonic())
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        drift = GaugeMetricFamily(
+            "api_ml_drift_psi",
+            "Population stability index of each model input (and of the score, feature="
+            "fraud_probability) over the recent scoring window, against the training bins.",
+            labels=["flavour", "feature"],
+        )
+        size = GaugeMetricFamily(
+            "api_ml_drift_window_rows",
+            "Scored transactions in the drift window, by flavour.",
+            labels=["flavour"],
+        )
+        with self._lock:
+            now = time.monotonic()
+            for flavour, window in self.windows.items():
+                window.evict(now)
+                size.add_metric([flavour], window.size)
+                if window.size >= self.min_rows:
+                    for feature, value in window.values().items():
+                        drift.add_metric([flavour, feature], value)
+        yield drift
+        yield size

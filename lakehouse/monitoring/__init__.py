@@ -1,0 +1,1 @@
+"""Watching the model in production: drift (PSI), online/offline skew, freshness, shadow."""

@@ -1,0 +1,138 @@
+"""Drift: PSI bins stored at training, a live window in api_ml, gauges a real Prometheus reads.
+
+The session's champions were trained by `train_and_register`, which stores the PSI bins of
+every input and of the score in the model. Here the basic model's API is served on loopback
+with a small drift window, a real Prometheus (Debian's `prometheus`) scrapes it every second
+with prometheus/alerts.yml loaded (`for:` cut to zero), and:
+  1. traffic like the training period keeps the `amount` PSI below the moderate level;
+  2. the same traffic with amounts x5 for one card segment (Visa cards) drives
+     `api_ml_drift_psi{feature="amount"}` above 0.25 and the `FeatureDrift` alert fires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from api_ml_lake import payload_from_silver
+from promkit import ROOT, prometheus_server, query, wait_for
+from testkit import free_port
+
+from api_ml.api.main import create_app
+from api_ml.api.schemas import MAX_BATCH, SEED_FIELDS
+from lakehouse.config import Settings, get_settings
+from lakehouse.monitoring import psi
+
+pytestmark = pytest.mark.slow
+WINDOW = 400
+
+
+def test_psi_is_zero_on_the_reference_and_large_on_a_shift() -> None:
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"amount": rng.lognormal(3.3, 0.8, 5000), "flag": rng.random(5000) < 0.1})
+    reference = psi.reference(frame, ["amount", "flag"], rng.random(5000))
+    stored = psi.Reference.from_dict(reference.as_dict())
+    edges, expected = stored.edges["amount"], stored.expected["amount"]
+    same = np.bincount(psi.bin_index(edges, frame["amount"].to_numpy()), minlength=len(expected))
+    assert psi.psi(expected, same) == pytest.approx(0.0, abs=1e-9)
+    shifted = np.bincount(
+        psi.bin_index(edges, 5 * frame["amount"].to_numpy()), minlength=len(expected)
+    )
+    assert psi.psi(expected, shifted) > 1.0
+    missing = psi.bin_index(edges, np.array([np.nan]))
+    assert missing.tolist() == [len(edges) + 1]
+
+
+def seed_requests(silver: pd.DataFrame, shift_visa: float = 1.0) -> list[dict]:
+    rows = silver.to_dict("records")
+    payloads = []
+    for row in rows:
+        seed = {name: payload_from_silver(row)[name] for name in SEED_FIELDS}
+        if row["card_brand"] == "Visa":
+            seed["amount"] = round(float(seed["amount"]) * shift_visa, 2)
+        payloads.append(seed)
+    return payloads
+
+
+def send(url: str, payloads: list[dict]) -> None:
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for start in range(0, len(payloads), MAX_BATCH):
+            response = client.post("/predict/batch", json=payloads[start : start + MAX_BATCH])
+            assert response.status_code == 200, response.text
+
+
+def prometheus_config(tmp: Path, api_ml: str, port: int) -> Path:
+    groups = yaml.safe_load((ROOT / "prometheus" / "alerts.yml").read_text())
+    for group in groups["groups"]:
+        for rule in group["rules"]:
+            rule.pop("for", None)
+    (tmp / "alerts.yml").write_text(yaml.safe_dump(groups))
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(tmp / "alerts.yml")],
+        "scrape_configs": [
+            {
+                "job_name": "api_ml",
+                "static_configs": [{"targets": [api_ml.removeprefix("http://")]}],
+            }
+        ],
+    }
+    path = tmp / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+def drift_settings(api_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    monkeypatch.setenv("LAKEHOUSE_DRIFT_WINDOW", str(WINDOW))
+    monkeypatch.setenv("LAKEHOUSE_DRIFT_MIN_ROWS", "100")
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
+
+
+def amount_psi(prometheus: str) -> float | None:
+    found = query(prometheus, 'api_ml_drift_psi{flavour="basic", feature="amount"}')
+    return float(found[0]["value"][1]) if found else None
+
+
+def test_shifted_segment_raises_the_gauge_and_fires_the_alert(
+    drift_settings: Settings,
+    trained_lake,
+    live_server,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    silver = trained_lake.silver.to_pandas()
+    recent = silver[silver["ts"] >= silver["ts"].max() - pd.Timedelta(days=30)]
+    calm = recent.sample(WINDOW, random_state=1)
+    shifted = recent.sample(WINDOW, random_state=2)
+    port = free_port()
+    with (
+        live_server(create_app(drift_settings)) as url,
+        prometheus_server(prometheus_config(tmp_path, url, port), port, tmp_path) as prom,
+    ):
+        send(url, seed_requests(calm))
+        wait_for(lambda: (value := amount_psi(prom)) is not None and value >= 0, timeout=30)
+        assert amount_psi(prom) < 0.1, "traffic like the training period is not drift"
+        assert query(prom, 'api_ml_drift_psi{flavour="basic", feature="fraud_probability"}')
+
+        send(url, seed_requests(shifted, shift_visa=5.0))
+        wait_for(lambda: (amount_psi(prom) or 0) > 0.25, timeout=30)
+
+        def firing() -> list[dict]:
+            alerts = httpx.get(f"{prom}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+            return [
+                a
+                for a in alerts
+                if a["labels"]["alertname"] == "FeatureDrift"
+                and a["labels"]["feature"] == "amount"
+                and a["state"] == "firing"
+            ]
+
+        wait_for(firing, timeout=30)
+        assert firing()[0]["labels"]["flavour"] == "basic"
