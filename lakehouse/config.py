@@ -8,6 +8,7 @@ Each location has its own override; everything local defaults to a folder under
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -83,6 +84,15 @@ class Settings(BaseSettings):
     api_key: str | None = Field(None, validation_alias=_env("LAKEHOUSE_API_KEY"))
     card_hash_key: str | None = Field(None, validation_alias=_env("LAKEHOUSE_CARD_HASH_KEY"))
     max_upload_mb: int = Field(512, ge=1, validation_alias=_env("LAKEHOUSE_MAX_UPLOAD_MB"))
+
+    # The source system accepts transaction dates from this day up to today (UTC) plus this
+    # many days (time zones, clocks a little ahead); anything else is refused with a 422.
+    transaction_date_min: date = Field(
+        date(1990, 1, 1), validation_alias=_env("LAKEHOUSE_TRANSACTION_DATE_MIN")
+    )
+    transaction_date_future_days: int = Field(
+        1, ge=0, le=3650, validation_alias=_env("LAKEHOUSE_TRANSACTION_DATE_FUTURE_DAYS")
+    )
 
     # Pipeline and ML
     label_delay_days: int = Field(7, ge=0, validation_alias=_env("LAKEHOUSE_LABEL_DELAY_DAYS"))

@@ -176,7 +176,9 @@ def mismatches(values: pd.Series, pattern: str, allow_empty: bool = False) -> np
     return ~ok.to_numpy(zero_copy_only=False)
 
 
-def _check_dates(values: pd.Series, out: ErrorCollector) -> None:
+def _check_dates(
+    values: pd.Series, out: ErrorCollector, window: tuple[str, str] | None = None
+) -> None:
     shape_bad = mismatches(values, DATE_RE)
     out.add(shape_bad, values, "date", "{value} is not a date like 2010-01-01 00:01:00")
     # The shape is right but the calendar may not be (2019-02-30, 25:00): parse to be sure.
@@ -188,6 +190,12 @@ def _check_dates(values: pd.Series, out: ErrorCollector) -> None:
     same_day = pc.fill_null(pc.equal(pc.day(parsed), written_day), False)
     not_real = ~same_day.to_numpy(zero_copy_only=False) & ~shape_bad
     out.add(not_real, values, "date", "{value} is not a real date and time")
+    if window is not None:
+        # ISO text sorts like time, so the bounds compare as strings.
+        earliest, latest = window
+        outside = (values < earliest) | (values > latest)
+        out.add(outside.to_numpy() & ~shape_bad & ~not_real, values, "date",
+                f"{{value}} is outside the accepted range {earliest[:10]} .. {latest[:10]}")
 
 
 def _check_ids(values: pd.Series, out: ErrorCollector) -> None:
@@ -220,20 +228,25 @@ def _check_location(frame: pd.DataFrame, out: ErrorCollector) -> None:
 
 
 def validate_transactions(
-    frame: pd.DataFrame, first_row: int = 1, max_errors: int = 1000
+    frame: pd.DataFrame,
+    first_row: int = 1,
+    max_errors: int = 1000,
+    date_window: tuple[str, str] | None = None,
 ) -> list[RowError]:
     """Check every row of a transactions frame read with all columns as text.
 
     Vectorized: each rule is one pass over a column. `first_row` is the file row number of the
-    frame's first row (for chunked reading). Returns at most `max_errors` errors sorted by row
-    (header problems first); an empty list means the frame is valid.
+    frame's first row (for chunked reading). `date_window`, when given, is the inclusive
+    ('YYYY-MM-DD HH:MM:SS', same) range a transaction date must fall in. Returns at most
+    `max_errors` errors sorted by row (header problems first); an empty list means the frame
+    is valid.
     """
     header = validate_transaction_header(list(frame.columns))
     if header:
         return header[:max_errors]
     out = ErrorCollector(first_row, max_errors)
     _check_ids(text_column(frame, "id"), out)
-    _check_dates(text_column(frame, "date"), out)
+    _check_dates(text_column(frame, "date"), out, date_window)
     for name in ("client_id", "card_id", "merchant_id"):
         values = text_column(frame, name)
         out.add(mismatches(values, INTEGER_RE), values, name,

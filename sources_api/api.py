@@ -29,6 +29,7 @@ from lakehouse.formats import REFERENCE_FILES
 from lakehouse.observability.http import instrument_app
 from lakehouse.sources.loader import (
     BatchRejected,
+    DateWindow,
     LoadResult,
     SituationDateConflict,
     load_batch,
@@ -63,7 +64,10 @@ WRITE_RESPONSES: dict[int | str, dict[str, object]] = {
     403: {"model": ErrorPublic, "description": "X-API-Key wrong"},
     409: {"model": ErrorPublic, "description": "situation_date earlier than the latest present"},
     413: {"model": ErrorPublic, "description": "body over LAKEHOUSE_MAX_UPLOAD_MB"},
-    422: {"model": BatchRejectedPublic, "description": "invalid rows; nothing written"},
+    422: {
+        "model": BatchRejectedPublic,
+        "description": "invalid rows (or a date outside the accepted range); nothing written",
+    },
 }
 
 
@@ -151,10 +155,14 @@ def get_file(name: str, settings: SettingsDep) -> FileResponse:
     responses=WRITE_RESPONSES,
 )
 def post_transactions(
-    batch: list[TransactionIn], engine: EngineDep, situation_date: SituationDateQuery = None
+    batch: list[TransactionIn],
+    engine: EngineDep,
+    settings: SettingsDep,
+    situation_date: SituationDateQuery = None,
 ) -> BatchLoadedPublic:
     """Append a JSON list of transactions as one batch (all or nothing)."""
-    return _loaded(load_batch(engine, transactions_frame(batch), situation_date))
+    window = DateWindow.from_settings(settings)
+    return _loaded(load_batch(engine, transactions_frame(batch), situation_date, window=window))
 
 
 @transactions_router.post(
@@ -167,10 +175,12 @@ def post_transactions(
 def post_transactions_csv(
     file: Annotated[UploadFile, File(description="A transactions_data.csv file.")],
     engine: EngineDep,
+    settings: SettingsDep,
     situation_date: SituationDateQuery = None,
 ) -> BatchLoadedPublic:
     """Append an uploaded transactions CSV as one batch (all or nothing)."""
-    return _loaded(load_batch(engine, file.file, situation_date))
+    window = DateWindow.from_settings(settings)
+    return _loaded(load_batch(engine, file.file, situation_date, window=window))
 
 
 @transactions_router.get("/transactions/stats", response_model=TransactionStatsPublic)

@@ -24,10 +24,12 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from lakehouse.config import get_settings
 from lakehouse.database import DatabaseUrlError
-from lakehouse.sources.loader import BatchRejected, LoadError, load_batch
+from lakehouse.sources.loader import BatchRejected, DateWindow, LoadError, load_batch
 from lakehouse.sources.schema import source_engine
 from lakehouse.sources.split import SplitError, split_transactions
 
@@ -95,46 +97,16 @@ def load(
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise _fail(f"no such file: {', '.join(missing)}")
-    url = db_url or get_settings().source_db_url
-    assert url is not None
+    settings = get_settings()
     try:
-        engine = source_engine(url)
+        engine = source_engine(db_url or settings.source_db_url or "")
     except DatabaseUrlError as exc:
         raise _fail(str(exc)) from None
     summary = Table(title=f"Loaded into {engine.url.render_as_string(hide_password=True)}")
     for column in ("file", "situation_date", "received", "inserted", "skipped"):
         summary.add_column(column, justify="right" if column != "file" else "left")
     try:
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TextColumn("{task.completed:,} rows"),
-            TimeElapsedColumn(),
-            console=errors_console,
-        ) as progress:
-            for path in files:
-                task = progress.add_task(f"load {path.name}", total=None)
-                try:
-                    result = load_batch(
-                        engine,
-                        path,
-                        day,
-                        on_progress=lambda n, t=task: progress.update(t, completed=n),
-                    )
-                except BatchRejected as exc:
-                    progress.stop()
-                    _show_rejection(path, exc)
-                    raise typer.Exit(1) from None
-                except LoadError as exc:
-                    raise _fail(f"{path}: {exc}") from None
-                progress.update(task, completed=result.received, total=result.received)
-                summary.add_row(
-                    path.name,
-                    str(result.situation_date),
-                    f"{result.received:,}",
-                    f"{result.inserted:,}",
-                    f"{result.skipped:,}",
-                )
+        _load_files(engine, files, day, DateWindow.from_settings(settings), summary)
     except typer.Exit:
         if summary.row_count:
             console.print(summary)
@@ -142,6 +114,58 @@ def load(
     finally:
         engine.dispose()
     console.print(summary)
+
+
+def _load_files(
+    engine: Engine, files: list[Path], day: date | None, window: DateWindow, summary: Table
+) -> None:
+    """Load each file as one batch, adding a summary row; any failure exits with a message."""
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed:,} rows"),
+        TimeElapsedColumn(),
+        console=errors_console,
+    ) as progress:
+        for path in files:
+            task = progress.add_task(f"load {path.name}", total=None)
+            try:
+                result = load_batch(
+                    engine,
+                    path,
+                    day,
+                    window=window,
+                    on_progress=lambda n, t=task: progress.update(t, completed=n),
+                )
+            except BatchRejected as exc:
+                progress.stop()
+                _show_rejection(path, exc)
+                raise typer.Exit(1) from None
+            except LoadError as exc:
+                raise _fail(f"{path}: {exc}") from None
+            except SQLAlchemyError as exc:
+                reason = _first_line(getattr(exc, "orig", None) or exc)
+                raise _fail(
+                    f"{path}: the source DB failed ({reason}); check LAKEHOUSE_SOURCE_DB_URL "
+                    "and that the database is up, then run the command again"
+                ) from None
+            except Exception as exc:  # never a traceback: say what failed and what to do
+                raise _fail(
+                    f"{path}: {type(exc).__name__}: {_first_line(exc)}; nothing of this file "
+                    "was written, fix the cause and run the command again"
+                ) from None
+            progress.update(task, completed=result.received, total=result.received)
+            summary.add_row(
+                path.name,
+                str(result.situation_date),
+                f"{result.received:,}",
+                f"{result.inserted:,}",
+                f"{result.skipped:,}",
+            )
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:300]
 
 
 @app.command("split")

@@ -12,10 +12,17 @@ Rules, in the words of the contract:
   the table is unchanged.
 - Idempotent: rows whose `id` is already present are skipped, not duplicated, and keep their
   original `situation_date`; the result counts inserted and skipped rows.
+- Dates are sane: every transaction date, and a given situation date, lies in the
+  `DateWindow` — from `LAKEHOUSE_TRANSACTION_DATE_MIN` (1990-01-01) to today (UTC) plus
+  `LAKEHOUSE_TRANSACTION_DATE_FUTURE_DAYS` (1) — or the batch is rejected with the row and
+  column. So no stray date (9999-12-31, or years ahead) can be stored, and none can push the
+  situation date of the batches after it.
 - `situation_date` is immutable and only moves forward: a given date earlier than the latest
   present is refused (`SituationDateConflict`), the latest itself is allowed. Without a given
   date the batch gets max(latest present + 1 day, latest transaction date in the batch); on an
-  empty table, the latest transaction date in the batch.
+  empty table, the latest transaction date in the batch. The "+ 1 day" never goes past the
+  window's last day (nor overflows): once there, later batches share the latest date, which
+  the feeder re-extracts whole.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from typing import IO, Any
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from lakehouse.config import Settings, get_settings
 from lakehouse.formats import RowError, validate_transactions
 from lakehouse.sources.reading import CsvUnreadable, read_csv_chunks
 from lakehouse.sources.schema import ensure_schema, latest_situation_date
@@ -78,17 +86,68 @@ class SituationDateConflict(LoadError):
         )
 
 
+@dataclass(frozen=True)
+class DateWindow:
+    """The days a transaction date or a given situation date may fall on, both inclusive."""
+
+    earliest: date
+    latest: date
+
+    @classmethod
+    def from_settings(cls, settings: Settings, today: date | None = None) -> DateWindow:
+        """The window of `settings` as of `today` (default: today in UTC)."""
+        today = today or datetime.now(UTC).date()
+        margin = timedelta(days=settings.transaction_date_future_days)
+        return cls(settings.transaction_date_min, today + margin)
+
+    def bounds_text(self) -> tuple[str, str]:
+        """The window as the inclusive text bounds of a 'YYYY-MM-DD HH:MM:SS' date."""
+        return f"{self.earliest.isoformat()} 00:00:00", f"{self.latest.isoformat()} 23:59:59"
+
+    def check(self, given: date) -> None:
+        """Reject (`BatchRejected`, column situation_date) a given date outside the window."""
+        if not self.earliest <= given <= self.latest:
+            raise BatchRejected(
+                [
+                    RowError(
+                        0,
+                        "situation_date",
+                        f"{given} is outside the accepted range {self.earliest} .. {self.latest} "
+                        "(LAKEHOUSE_TRANSACTION_DATE_MIN, LAKEHOUSE_TRANSACTION_DATE_FUTURE_DAYS)",
+                    )
+                ]
+            )
+
+
 def resolve_situation_date(
-    given: date | None, latest_present: date | None, latest_in_batch: date
+    given: date | None,
+    latest_present: date | None,
+    latest_in_batch: date,
+    window: DateWindow | None = None,
 ) -> date:
-    """The batch's situation date under the module's rules (raises `SituationDateConflict`)."""
+    """The batch's situation date under the module's rules.
+
+    Args:
+        given: the date the caller asked for, or None for the default rule.
+        latest_present: the latest situation date in the table (None: empty table).
+        latest_in_batch: the latest transaction day of the batch.
+        window: the accepted dates; None accepts any date (the arithmetic still cannot
+            overflow).
+
+    Returns:
+        The situation date. Raises `SituationDateConflict` or `BatchRejected`.
+    """
     if given is not None:
+        if window is not None:
+            window.check(given)
         if latest_present is not None and given < latest_present:
             raise SituationDateConflict(given, latest_present)
         return given
     if latest_present is None:
         return latest_in_batch
-    return max(latest_present + timedelta(days=1), latest_in_batch)
+    ceiling = window.latest if window is not None else date.max
+    following = latest_present + timedelta(days=1) if latest_present < ceiling else latest_present
+    return max(following, latest_in_batch)
 
 
 def _as_text_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -120,6 +179,7 @@ def load_batch(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     max_errors: int = DEFAULT_MAX_ERRORS,
     on_progress: Callable[[int], Any] | None = None,
+    window: DateWindow | None = None,
 ) -> LoadResult:
     """Validate and append one batch to `transaction_data`, atomically and idempotently.
 
@@ -130,20 +190,26 @@ def load_batch(
         chunk_rows: rows read, validated and staged at a time (bounds memory).
         max_errors: stop collecting row errors after this many.
         on_progress: called with the number of rows read so far after each chunk.
+        window: the accepted dates (default: from the process settings, as of today).
 
     Returns:
         A `LoadResult`. Raises `BatchRejected` or `SituationDateConflict`; nothing is
         written in either case.
     """
+    window = window or DateWindow.from_settings(get_settings())
     ensure_schema(engine)
     if situation_date is not None:
         # Fail before reading a large file when the answer is already known.
-        resolve_situation_date(situation_date, latest_situation_date(engine), situation_date)
+        resolve_situation_date(
+            situation_date, latest_situation_date(engine), situation_date, window
+        )
     with open_stager(engine) as stager:
         received, latest_in_batch, errors = 0, None, []
         try:
             for chunk in read_chunks(source, chunk_rows):
-                found = validate_transactions(chunk, received + 1, max_errors - len(errors))
+                found = validate_transactions(
+                    chunk, received + 1, max_errors - len(errors), window.bounds_text()
+                )
                 errors.extend(found)
                 if (found and found[0].row == 0) or len(errors) >= max_errors:
                     break  # a bad header makes every row bad; past the cap we stop counting
@@ -162,7 +228,7 @@ def load_batch(
         if latest_in_batch is None:
             raise BatchRejected([RowError(0, "", "the batch has no rows")])
         day = resolve_situation_date(
-            situation_date, stager.latest_situation_date(), latest_in_batch
+            situation_date, stager.latest_situation_date(), latest_in_batch, window
         )
         # Naive UTC: the column is a plain TIMESTAMP on both databases.
         loaded_at = datetime.now(UTC).replace(tzinfo=None)

@@ -8,10 +8,17 @@ modules that do `from conftest import ...`.)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
+from sqlalchemy.engine import Engine
+
+from lakehouse.database import create_engine_for
 from lakehouse.formats import TRANSACTION_COLUMNS
+from lakehouse.sources.schema import ensure_schema
 
 HEADER = ",".join(TRANSACTION_COLUMNS)
 # DATA.md's four sample rows without id and date: (client, card, amount, chip, merchant, rest).
@@ -37,3 +44,17 @@ def transaction_lines(first_id: int, count: int, first_day: date, per_day: int =
 def write_csv(path: Path, lines: list[str], header: str = HEADER) -> Path:
     path.write_text(header + "\n" + "".join(line + "\n" for line in lines))
     return path
+
+
+@contextmanager
+def empty_source_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty source DB with its schema: a SQLite file, or a fresh PostgreSQL database
+    when the (parametrized) request's param is "postgres"."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'sources.db'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    engine = create_engine_for(url)
+    ensure_schema(engine)
+    yield engine
+    engine.dispose()

@@ -141,6 +141,22 @@ def test_wrong_values_get_row_level_errors_and_nothing_is_written(url: str) -> N
     assert _stats(url)["rows"] == 0
 
 
+def test_a_date_at_the_end_of_time_is_refused_and_later_batches_still_load(url: str) -> None:
+    """Issue 14: one row dated 9999-12-31 was accepted, then every default batch got a 500."""
+    far = _json_rows(1, 2, date(2010, 1, 1))
+    far[1]["date"] = "9999-12-31 23:59:00"
+    refused = httpx.post(f"{url}/transactions", json=far)
+    assert refused.status_code == 422, refused.text
+    assert [(d["row"], d["column"]) for d in refused.json()["detail"]] == [(2, "date")]
+    beyond = httpx.post(f"{url}/transactions", json=_json_rows(10, 3, date(2010, 1, 1)),
+                        params={"situation_date": "9999-12-31"})
+    assert beyond.status_code == 422
+    assert beyond.json()["detail"][0]["column"] == "situation_date"
+    normal = httpx.post(f"{url}/transactions", json=_json_rows(20, 3, date(2010, 1, 1)))
+    assert normal.status_code == 201, normal.text
+    assert normal.json()["situation_date"] == "2010-01-01"
+
+
 @pytest.mark.parametrize(("content", "expected"), [
     (b"[{not json", "invalid request"),
     (b'{"id": 1}', "valid list"),

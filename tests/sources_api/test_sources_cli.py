@@ -7,6 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sources_samples import transaction_lines, write_csv
+from testkit import free_port
 from typer.testing import CliRunner
 
 from lakehouse.cli import app
@@ -117,3 +118,19 @@ def test_bad_db_url_says_what_to_use(isolated_settings: Path, tmp_path: Path) ->
     result = runner.invoke(app, ["sources", "load", str(path), "--db-url", "oracle://x@y/z"])
     assert result.exit_code == 1
     assert "SQLite or PostgreSQL" in _text(result)
+
+
+def test_load_failures_are_messages_not_tracebacks(
+    isolated_settings: Path, tmp_path: Path
+) -> None:
+    lines = transaction_lines(1, 3, date(2010, 1, 1))
+    lines[2] = lines[2].replace("2010-01-01", "9999-12-31")
+    far = runner.invoke(app, ["sources", "load", str(write_csv(tmp_path / "far.csv", lines))])
+    assert far.exit_code == 1 and isinstance(far.exception, SystemExit)
+    assert "outside the accepted range" in _text(far) and "Traceback" not in far.output
+    good = write_csv(tmp_path / "good.csv", transaction_lines(10, 3, date(2010, 1, 1)))
+    down = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    unreachable = runner.invoke(app, ["sources", "load", str(good), "--db-url", down])
+    assert unreachable.exit_code == 1 and isinstance(unreachable.exception, SystemExit)
+    assert "the source DB failed" in _text(unreachable) and "Traceback" not in unreachable.output
+    assert runner.invoke(app, ["sources", "load", str(good)]).exit_code == 0

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from sources_samples import HEADER, transaction_lines, write_csv
+from sources_samples import HEADER, empty_source_db, transaction_lines, write_csv
 from sqlalchemy.engine import Engine
 
 from lakehouse.database import create_engine_for
@@ -24,7 +24,6 @@ from lakehouse.sources.loader import (
     resolve_situation_date,
 )
 from lakehouse.sources.schema import (
-    ensure_schema,
     latest_situation_date,
     table_stats,
     transaction_data,
@@ -45,14 +44,8 @@ def make_csv(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture(params=["sqlite", "postgres"])
 def source_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """An empty source DB with its schema: SQLite file, then a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'sources.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    engine = create_engine_for(url)
-    ensure_schema(engine)
-    yield engine
-    engine.dispose()
+    with empty_source_db(request, tmp_path) as engine:
+        yield engine
 
 
 def _rows(engine: sa.Engine) -> list[sa.Row]:
