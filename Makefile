@@ -14,12 +14,22 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 $(PY):
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
+	@echo "==> creating the virtualenv $(VENV)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) install --quiet --upgrade pip
 
+# pip's own log goes to $(VENV)/install.log; the terminal gets one line per phase and a
+# running count of packages, then a summary (or the log's tail and what to do on failure).
 $(STAMP): pyproject.toml | $(PY)
-	$(PIP) install --quiet -e '.[$(EXTRAS)]'
-	touch $(STAMP)
+	@echo "==> installing the project with extras [$(EXTRAS)] (a few minutes the first time)"
+	@set -o pipefail; start=$$(date +%s); \
+	$(PIP) install --progress-bar off -e '.[$(EXTRAS)]' 2>&1 | tee $(VENV)/install.log | \
+	  awk '/^Collecting /{n++; printf "\r    resolved %d packages", n; fflush()} \
+	       /^Installing collected/{printf "\r    resolved %d packages; installing them...\n", n; fflush()}' \
+	  || { echo; tail -n 15 $(VENV)/install.log; \
+	       echo "make install failed: full pip log in $(VENV)/install.log"; exit 1; }; \
+	echo "==> installed in $$(( $$(date +%s) - start )) s; run \`make run\` or \`make test\`"
+	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the project with every extra
 

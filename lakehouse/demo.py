@@ -6,7 +6,8 @@ A readable sequence of steps, each shown with progress:
 3. start sources_api in the background (the feeder fetches reference files from it);
 4. run the pipeline — bronze, silver, gold, publish, train — with its summary;
 5. print the tables it produced (rows, location) and a few rows of each datamart;
-6. start every service and the UI, print their URLs, and stop them all on Ctrl-C.
+6. start every service and the UI; once every one answers its health check (the scoring API
+   with its models loaded) print one line with their URLs; stop them all on Ctrl-C.
 Everything lands under `LAKEHOUSE_DATA_DIR` (default `./data`).
 """
 
@@ -26,6 +27,9 @@ from rich.table import Table
 
 from lakehouse import catalog, storage
 from lakehouse.config import Settings, get_settings
+from lakehouse.observability.logs import configure_logging
+from lakehouse.pipeline.cli import run_once
+from lakehouse.serve import announce_when_ready, service_urls, start_all, wait_and_stop
 from lakehouse.sources.loader import load_batch
 from lakehouse.sources.schema import ensure_schema, source_engine, table_stats
 from lakehouse.sources.split import split_transactions
@@ -131,10 +135,6 @@ def demo(
     serve: Annotated[bool, typer.Option(help="Start every service at the end.")] = True,
 ) -> None:
     """Generate data, load it in monthly batches, run the pipeline, show the tables, serve."""
-    from lakehouse.observability.logs import configure_logging
-    from lakehouse.pipeline.cli import run_once
-    from lakehouse.serve import start_all, wait_and_stop
-
     settings = get_settings()
     configure_logging("WARNING")  # the steps speak for themselves; warnings still show
     _step(1, f"generate data into {settings.raw_path}")
@@ -163,6 +163,8 @@ def demo(
     _step(6, "serve the platform (Ctrl-C stops everything)")
     processes += start_all(host, ["api", "api-ml"], with_ui=True)
     console.print("Each service also serves /health and Prometheus /metrics.")
+    urls = service_urls(host, ports={"sources-api": sources_port})
+    announce_when_ready(urls, processes)
     raise typer.Exit(wait_and_stop(processes))
 
 

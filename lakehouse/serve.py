@@ -1,12 +1,14 @@
 """`lakehouse serve ...`: start one HTTP service, the UI, or all of them.
 
 Every service module exposes `create_app() -> FastAPI`; this module runs it under uvicorn
-on the port of docs/design.md. `serve all` starts each one as a child process, prints every URL,
-and stops them all together on Ctrl-C.
+on the port of docs/design.md. `serve all` starts each one as a child process, waits until every
+one answers its health check (the scoring API only once its models are loaded), ends with one
+line saying the platform is ready with every URL, and stops them all together on Ctrl-C.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import subprocess
@@ -15,8 +17,13 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
+import uvicorn
 from rich.console import Console
+
+from lakehouse.config import get_settings
+from lakehouse.observability.logs import configure_logging
 
 app = typer.Typer(help="Start the HTTP services and the UI.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -30,18 +37,22 @@ SERVICES: dict[str, tuple[str, int]] = {
     "api-ml": ("api_ml.api.main", 9997),
 }
 UI_PORT = 8501
+UI_NAME = "ui"
+# What each one answers once it can serve: /health is 200 only when the service's own
+# dependencies are in place (api_ml: models loaded; api: datamarts published).
+HEALTH_PATHS = {**{name: "/health" for name in SERVICES}, UI_NAME: "/_stcore/health"}
+READY_TIMEOUT_SECONDS = 300.0
 UI_SCRIPT = Path(__file__).resolve().parent.parent / "api_ml" / "ui" / "streamlit_app.py"
 
 
 def run_service(name: str, host: str, port: int) -> None:
-    """Run one FastAPI service in this process until interrupted."""
-    import importlib
+    """Run one FastAPI service in this process until interrupted.
 
-    import uvicorn
-
-    from lakehouse.config import get_settings
-    from lakehouse.observability.logs import configure_logging
-
+    Args:
+        name: a key of `SERVICES`.
+        host: interface to listen on.
+        port: port to listen on.
+    """
     configure_logging(get_settings().log_level)
     module = importlib.import_module(SERVICES[name][0])
     # log_config=None: uvicorn's own dictConfig would close every handler installed before it
@@ -95,36 +106,128 @@ def ui(
     raise typer.Exit(subprocess.call(ui_command(host, port)))
 
 
+def service_urls(
+    host: str,
+    names: list[str] | None = None,
+    with_ui: bool = True,
+    ports: dict[str, int] | None = None,
+) -> dict[str, str]:
+    """The base URL of each service (and of the UI) `start_all` starts.
+
+    Args:
+        host: interface the services listen on.
+        names: keys of `SERVICES` (default: all of them).
+        with_ui: include the Streamlit UI.
+        ports: overrides of the default ports (the demo's tests use free ports).
+
+    Returns:
+        `{name: "http://host:port"}` in start order, the UI last.
+    """
+    chosen = {name: (ports or {}).get(name, SERVICES[name][1]) for name in names or SERVICES}
+    if with_ui:
+        chosen[UI_NAME] = (ports or {}).get(UI_NAME, UI_PORT)
+    return {name: f"http://{host}:{port}" for name, port in chosen.items()}
+
+
 def start_all(
     host: str,
     names: list[str] | None = None,
     with_ui: bool = True,
     ports: dict[str, int] | None = None,
 ) -> list[subprocess.Popen[bytes]]:
-    """Start the services (and the UI) as child processes; returns them.
+    """Start the services (and the UI) as child processes.
 
-    `ports` overrides the default port of some services (the demo's tests use free ports).
+    Args:
+        host: interface the services listen on.
+        names: keys of `SERVICES` (default: all of them).
+        with_ui: start the Streamlit UI too.
+        ports: overrides of the default ports (the demo's tests use free ports).
+
+    Returns:
+        The child processes, in start order.
     """
     processes = []
-    for name in names or list(SERVICES):
-        port = (ports or {}).get(name, SERVICES[name][1])
-        command = [
-            sys.executable,
-            "-m",
-            "lakehouse.cli",
-            "serve",
-            name,
-            "--host",
-            host,
-            "--port",
-            str(port),
-        ]
-        processes.append(subprocess.Popen(command, env=os.environ.copy()))
-        console.print(f"  {name:<12} http://{host}:{port}/docs")
-    if with_ui:
-        processes.append(subprocess.Popen(ui_command(host, UI_PORT), env=os.environ.copy()))
-        console.print(f"  {'ui':<12} http://{host}:{UI_PORT}")
+    for name, url in service_urls(host, names, with_ui, ports).items():
+        port = url.rsplit(":", 1)[1]
+        if name == UI_NAME:
+            # Streamlit prints its own "you can now view" banner; the ready line replaces it.
+            command, stdout = ui_command(host, int(port)), subprocess.DEVNULL
+        else:
+            command = [sys.executable, "-m", "lakehouse.cli", "serve", name]
+            command, stdout = [*command, "--host", host, "--port", port], None
+        processes.append(subprocess.Popen(command, env=os.environ.copy(), stdout=stdout))
+    console.print(
+        f"Starting {', '.join(service_urls(host, names, with_ui, ports))}; waiting "
+        "until each answers its health check…"
+    )
     return processes
+
+
+def not_ready(urls: dict[str, str]) -> dict[str, str]:
+    """Ask each service its health check once.
+
+    Args:
+        urls: `{name: base URL}` as `service_urls` returns.
+
+    Returns:
+        `{name: why it is not ready}` — empty when every one answers 200.
+    """
+    reasons = {}
+    for name, base in urls.items():
+        try:
+            response = httpx.get(base + HEALTH_PATHS[name], timeout=5)
+        except httpx.HTTPError as exc:
+            reasons[name] = f"not answering ({type(exc).__name__})"
+            continue
+        if response.status_code != 200:
+            reasons[name] = f"{response.status_code} {response.text[:200]}"
+    return reasons
+
+
+def wait_until_ready(
+    urls: dict[str, str],
+    processes: list[subprocess.Popen[bytes]],
+    timeout: float = READY_TIMEOUT_SECONDS,
+) -> dict[str, str]:
+    """Poll the health checks until all pass, a child exits, or `timeout` seconds pass.
+
+    Args:
+        urls: `{name: base URL}` as `service_urls` returns.
+        processes: the children serving them; one exiting ends the wait.
+        timeout: how long to wait at most.
+
+    Returns:
+        `{name: why it is not ready}` — empty when every service is ready.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        reasons = not_ready(urls)
+        if not reasons or time.monotonic() > deadline:
+            return reasons
+        if any(p.poll() is not None for p in processes):
+            return reasons
+        time.sleep(0.5)
+
+
+def ready_line(urls: dict[str, str]) -> str:
+    """The one line that says the platform is up, with where to find each part."""
+    pages = {name: base if name == UI_NAME else f"{base}/docs" for name, base in urls.items()}
+    where = " · ".join(f"{name} {page}" for name, page in pages.items())
+    return f"Ready — every service answers its health check, models loaded: {where}"
+
+
+def announce_when_ready(urls: dict[str, str], processes: list[subprocess.Popen[bytes]]) -> None:
+    """Wait for every service, then print the ready line, or what is not ready and why.
+
+    Args:
+        urls: `{name: base URL}` of every service to wait for.
+        processes: the children serving them.
+    """
+    reasons = wait_until_ready(urls, processes)
+    for name, reason in reasons.items():
+        console.print(f"[yellow]{name} is not ready[/] ({urls[name]}): {reason}", soft_wrap=True)
+    if not reasons:
+        console.print(f"[green]{ready_line(urls)}[/] (Ctrl-C stops everything)", soft_wrap=True)
 
 
 def wait_and_stop(processes: list[subprocess.Popen[bytes]]) -> int:
@@ -149,6 +252,7 @@ def wait_and_stop(processes: list[subprocess.Popen[bytes]]) -> int:
 
 @app.command("all")
 def serve_all(host: HostOption = "127.0.0.1") -> None:
-    """Start every service and the UI, print their URLs, stop them all on Ctrl-C."""
-    console.print("[bold]Starting the platform[/]")
-    raise typer.Exit(wait_and_stop(start_all(host)))
+    """Start every service and the UI, say when all are ready, stop them all on Ctrl-C."""
+    processes = start_all(host)
+    announce_when_ready(service_urls(host), processes)
+    raise typer.Exit(wait_and_stop(processes))

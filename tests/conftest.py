@@ -8,12 +8,16 @@
 - `live_server`: runs a FastAPI app under uvicorn on a free loopback port (real HTTP).
 - `s3`: one S3-compatible server process (moto) for the session; `s3_lake`: isolated settings
   whose lake lives in a fresh bucket of it.
+
+At the end of a run, each group of skipped tests gets one line: what it needs and the command
+that enables it (tests skip through `testkit.skip_missing`, which words the reason so).
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,3 +132,16 @@ __all__ = [
 ]
 
 _pg_unavailable_reason = pg_unavailable_reason  # older name, still imported by some tests
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line per distinct skip reason: how many tests did not run, and how to run them."""
+    reasons: Counter[str] = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    if reasons:
+        terminalreporter.section("tests not run on this machine")
+    for reason, count in sorted(reasons.items()):
+        terminalreporter.write_line(f"{count:>3} test(s) {reason}")

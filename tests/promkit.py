@@ -17,8 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
-from testkit import wait_http
+from testkit import APT, skip_missing, wait_http
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _binary(name: str) -> str:
     found = shutil.which(name)
     if found is None:
-        pytest.skip(f"Debian's `{name}` is not installed (.ci/run installs it)")
+        skip_missing(f"Debian's `{name}`", f"{APT} {name}")
     return found
 
 

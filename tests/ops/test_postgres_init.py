@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
+from testkit import APT, skip_missing
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER: dict[str, str] = {}  # the server of the running test, for `_run`
@@ -32,7 +33,7 @@ def cluster(pg_url: str) -> Iterator[dict[str, str]]:
     `pg_url` (a fresh, empty database) gives the server and is where psql first connects.
     """
     if shutil.which("psql") is None:
-        pytest.skip("psql (PostgreSQL client) not installed")
+        skip_missing("psql", f"{APT} postgresql-client")
     suffix = uuid.uuid4().hex[:8]
     names = {
         "SOURCE_DB_NAME": f"lh_src_{suffix}", "ANALYTICS_DB_NAME": f"lh_an_{suffix}",

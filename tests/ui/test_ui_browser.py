@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import expect
+from testkit import APT, skip_missing
 
 from api_ml.ui import scenarios
 from api_ml.ui.client import Endpoints, LakehouseClient
@@ -36,9 +37,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def browser_page(ui_server: str):  # type: ignore[no-untyped-def]
     if not os.path.exists(CHROMIUM):
-        reason = f"{CHROMIUM} is missing: `apt-get install -y chromium` (see .ci/run)"
-        print(reason)
-        pytest.skip(reason)
+        skip_missing(CHROMIUM, f"{APT} chromium")
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
