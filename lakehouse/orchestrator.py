@@ -7,7 +7,8 @@ the publisher or the table maintenance (`lakehouse.storage.maintenance`). Transi
 stage at once. A failed stage skips everything downstream, and because every table write is
 one Delta commit (or one DB transaction for publish) the previous tables stay intact. Each
 result feeds the Prometheus metrics and a JSON log line; `lakehouse pipeline run` prints the
-summary table.
+summary table. After the stages, the freshness of the model's data is measured for the
+metrics (`lakehouse.monitoring.freshness`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import httpx
 import sqlalchemy.exc
 
 from lakehouse.config import Settings, get_settings
+from lakehouse.monitoring import freshness
 from lakehouse.observability.metrics import PipelineMetrics
 from lakehouse.pipeline.feeder import SourceUnavailableError
 from lakehouse.pipeline.runner import StageResult
@@ -183,4 +185,14 @@ def run_pipeline(
             metrics.record(result)
         if on_stage:
             on_stage(stage.name, result)
+    if metrics:
+        _record_freshness(settings, metrics)
     return list(results.values())
+
+
+def _record_freshness(settings: Settings, metrics: PipelineMetrics) -> None:
+    """Measure the data's freshness for the metrics; a failure there never fails the run."""
+    try:
+        metrics.record_freshness(freshness.measure(settings))
+    except Exception:
+        logger.exception("measuring freshness failed; the freshness gauges keep their values")

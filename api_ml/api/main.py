@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.scoring_metrics = ScoringMetrics(http_metrics.registry)
     app.state.holder = ModelHolder(settings, app.state.scoring_metrics)
-    app.state.monitor = Monitor(settings, http_metrics.registry)
+    app.state.monitor = Monitor(settings, http_metrics.registry, lambda: app.state.holder.snapshot)
     app.state.audit = audit.NullAudit()
     app.include_router(router)
     return app

@@ -4,7 +4,8 @@
 (flavour, model, its inputs, its scores, the requests) on a bounded queue — O(1); when the
 queue is full the batch is dropped and counted in `api_ml_monitor_dropped_total` rather than
 slowing a request down. The worker thread, started and stopped with the app, hands each batch
-to the monitors: drift (`drift.py`, PSI gauges per feature).
+to the monitors: drift (`drift.py`, PSI gauges per feature). The freshness gauges
+(`freshness.py`) need no queue: they read the served snapshot when Prometheus scrapes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ import pandas as pd
 from prometheus_client import CollectorRegistry, Counter
 
 from api_ml.api.drift import DriftMonitor
+from api_ml.api.freshness import FreshnessCollector
 from lakehouse.config import Settings
 
 logger = logging.getLogger("lakehouse.api_ml.monitor")
@@ -40,7 +42,11 @@ class ScoredBatch:
 class Monitor:
     """The scoring API's model monitors behind one bounded queue."""
 
-    def __init__(self, settings: Settings, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, settings: Settings, registry: CollectorRegistry, snapshot: Callable[[], Any]
+    ) -> None:
+        self.freshness = FreshnessCollector(snapshot)
+        registry.register(self.freshness)
         self.drift = DriftMonitor(
             settings.drift_window, settings.drift_window_seconds, settings.drift_min_rows
         )

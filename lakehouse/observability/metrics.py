@@ -9,9 +9,13 @@ original platform's, kept so its dashboards and alerts still work.
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from datetime import UTC
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+if TYPE_CHECKING:
+    from lakehouse.monitoring.freshness import Freshness
 
 STAGE_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
@@ -54,6 +58,22 @@ class PipelineMetrics:
             ["stage"],
             registry=self.registry,
         )
+        # Freshness of the model's data (lakehouse.monitoring.freshness), after each run.
+        self.gold_newest = Gauge(
+            "pipeline_gold_newest_transaction_timestamp_seconds",
+            "Unix time of the newest transaction in gold/ml_features.",
+            registry=self.registry,
+        )
+        self.watermark_lag = Gauge(
+            "pipeline_source_watermark_lag_seconds",
+            "Newest situation_date in the source system minus the newest in the lake.",
+            registry=self.registry,
+        )
+        self.label_known = Gauge(
+            "pipeline_recent_label_known_ratio",
+            "Share of the last 30 days of transactions whose label is known.",
+            registry=self.registry,
+        )
 
     def record(self, outcome: StageOutcome) -> None:
         """Account one finished stage."""
@@ -65,6 +85,17 @@ class PipelineMetrics:
         self.rows.labels(outcome.stage, "out").inc(outcome.rows_out)
         if outcome.status in ("success", "up_to_date"):
             self.last_success.labels(outcome.stage).set(time.time())
+
+    def record_freshness(self, freshness: Freshness) -> None:
+        """Export the freshness measured after a run (figures not measured keep their value)."""
+        if freshness.gold_newest_transaction is not None:
+            newest = freshness.gold_newest_transaction
+            stamp = newest.replace(tzinfo=newest.tzinfo or UTC).timestamp()
+            self.gold_newest.set(stamp)
+        if freshness.source_watermark_lag_seconds is not None:
+            self.watermark_lag.set(freshness.source_watermark_lag_seconds)
+        if freshness.recent_label_known_ratio is not None:
+            self.label_known.set(freshness.recent_label_known_ratio)
 
     def serve(self, port: int, host: str = "0.0.0.0") -> None:
         """Serve `/metrics` on `port` from a background thread."""

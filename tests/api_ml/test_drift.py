@@ -136,3 +136,9 @@ def test_shifted_segment_raises_the_gauge_and_fires_the_alert(
 
         wait_for(firing, timeout=30)
         assert firing()[0]["labels"]["flavour"] == "basic"
+        # The freshness gauges of the served champions and of the full model's online state.
+        trained = query(prom, "api_ml_model_trained_timestamp_seconds")
+        assert {s["metric"]["flavour"] for s in trained} == {"basic", "full"}
+        newest = query(prom, "api_ml_online_newest_transaction_timestamp_seconds")
+        latest = trained_lake.silver.column("ts").to_pandas().max()
+        assert float(newest[0]["value"][1]) == latest.tz_localize("UTC").timestamp()

@@ -12,7 +12,8 @@ model registry can be opened here), the test asks Prometheus:
   - for the health of every loaded alert rule after several evaluation cycles.
 No model is trained here, so the scoring series (scores, decisions, model version) are fed
 through the app's own `ScoringMetrics` object, the one `/predict` feeds, and the drift gauges
-through its own `DriftMonitor` (tests/api_ml/test_drift.py drives them with real traffic).
+through its own `DriftMonitor` (tests/api_ml/test_drift.py drives them with real traffic),
+and the freshness gauges read a stand-in snapshot of a served full model.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -30,6 +32,8 @@ import yaml
 from prometheus_client import start_http_server
 from promkit import prometheus_server, query, wait_for
 from testkit import free_port, serve_app
+
+from lakehouse.monitoring.freshness import Freshness
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "5m", "$__interval": "15s"}
@@ -70,6 +74,7 @@ def _pipeline_metrics() -> object:
                                 ("gold", "up_to_date", 0), ("publish", "failed", 0)):
         metrics.record(SimpleNamespace(stage=stage, status=status, rows_in=rows,
                                        rows_out=rows, seconds=1.5))
+    metrics.record_freshness(Freshness(datetime(2026, 1, 1), 0.0, 0.6))
     return metrics
 
 
@@ -89,6 +94,17 @@ def _feed_drift(drift: object) -> None:
         version="1", drift_reference=psi.reference(inputs, ["amount"], scores).as_dict()
     )
     drift.update("basic", model, inputs * 5, scores)  # type: ignore[attr-defined]
+
+
+def _served_snapshot() -> object:
+    """What the freshness gauges read from a loaded full model (none is trained here)."""
+    from types import SimpleNamespace
+
+    from api_ml.api.state import Snapshot
+
+    online = SimpleNamespace(summary=lambda: {"latest_transaction": "2026-01-01T00:00:00"})
+    model = SimpleNamespace(trained_at="2026-01-01T00:00:00+00:00")
+    return Snapshot(models={"full": SimpleNamespace(version="1", model=model, online=online)})
 
 
 @contextlib.contextmanager
@@ -111,6 +127,7 @@ def running_services() -> Iterator[dict[str, str]]:
         scoring.reloads.labels("basic", "loaded").inc()
         scoring.reloads.labels("full", "failed").inc()
         _feed_drift(api_ml.state.monitor.drift)
+        api_ml.state.monitor.freshness.snapshot = _served_snapshot
 
         port = free_port()
         server, _thread = start_http_server(port, addr="127.0.0.1",

@@ -57,6 +57,11 @@ def test_a_full_run_builds_every_table_and_a_rerun_is_a_no_op(pipeline_env: Path
                         for n in catalog.CATALOG}
     assert metrics.registry.get_sample_value(
         "pipeline_stage_status_total", {"stage": "silver", "status": "up_to_date"}) == 1.0
+    # Freshness after the run: every batch of the source is in the lake.
+    sample = metrics.registry.get_sample_value
+    assert sample("pipeline_source_watermark_lag_seconds") == 0.0
+    assert sample("pipeline_gold_newest_transaction_timestamp_seconds") > 0
+    assert 0.0 <= sample("pipeline_recent_label_known_ratio") <= 1.0
 
 
 def test_a_failed_check_fails_the_stage_and_leaves_the_table_untouched(

@@ -1,0 +1,111 @@
+"""Freshness of the data the model learns from and scores with, measured after each pipeline run.
+
+`lakehouse pipeline run/serve` calls `measure` once the stages are done and hands the result
+to `PipelineMetrics.record_freshness`, which exports it for Prometheus (alert rules in
+prometheus/alerts.yml, panels on the Model health dashboard):
+
+- the time of the newest transaction in `gold/ml_features` (what the next model trains on);
+- the lag of the lake behind the source system: the newest `situation_date` in the source
+  DB minus the newest one in bronze (0 when the lake has every batch);
+- the share of recent transactions whose label is known: among the transactions of the last
+  `RECENT_DAYS` days before the newest one in silver, those with a label known by then.
+  Labels arrive days after the transaction, so a share falling well below its usual level
+  means labels stopped flowing, and the model's measured quality goes stale with them.
+Reads go through DuckDB over the Delta snapshots (columns only); a missing table gives None.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import duckdb
+
+from lakehouse import catalog, storage
+from lakehouse.config import Settings
+from lakehouse.pipeline import feeder
+from lakehouse.pipeline.runner import bronze_batch_counts
+from lakehouse.sources.schema import source_engine
+
+logger = logging.getLogger("lakehouse.monitoring.freshness")
+
+RECENT_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """The freshness figures of one pipeline run (None: not measurable yet)."""
+
+    gold_newest_transaction: datetime | None
+    source_watermark_lag_seconds: float | None
+    recent_label_known_ratio: float | None
+
+
+def _query(settings: Settings, table: str, sql: str) -> tuple | None:
+    """One row of `sql` over the catalog table registered under its own name."""
+    uri = catalog.location(table, settings)
+    if not storage.exists(uri, settings):
+        return None
+    connection = duckdb.connect()
+    try:
+        connection.register(table, storage.read_dataset(uri, settings))
+        return connection.execute(sql).fetchone()
+    finally:
+        connection.close()
+
+
+def gold_newest_transaction(settings: Settings) -> datetime | None:
+    """Time of the newest transaction in `gold/ml_features`."""
+    row = _query(settings, "ml_features", "SELECT MAX(ts) FROM ml_features")
+    return row[0] if row else None
+
+
+def recent_label_known_ratio(settings: Settings) -> float | None:
+    """Share of the last `RECENT_DAYS` days of silver transactions whose label is known."""
+    uri = catalog.location("silver_transactions", settings)
+    if not storage.exists(uri, settings):
+        return None
+    # A lake written before silver carried `label_known_at` counts any label as known.
+    columns = storage.read_dataset(uri, settings).schema.names
+    known = "label_known_at <= as_of.t" if "label_known_at" in columns else "TRUE"
+    row = _query(
+        settings,
+        "silver_transactions",
+        f"""
+        WITH as_of AS (SELECT MAX(ts) AS t FROM silver_transactions)
+        SELECT AVG(CASE WHEN label IS NOT NULL AND {known} THEN 1.0 ELSE 0.0 END)
+        FROM silver_transactions, as_of
+        WHERE ts > as_of.t - INTERVAL {RECENT_DAYS} DAY
+        """,
+    )
+    return None if row is None or row[0] is None else float(row[0])
+
+
+def source_watermark_lag_seconds(settings: Settings) -> float | None:
+    """Newest source `situation_date` minus the newest in bronze, in seconds (>= 0)."""
+    bronze = bronze_batch_counts(catalog.location("bronze_transactions", settings), settings)
+    lake = max(bronze) if bronze else None
+    engine = source_engine(settings.source_db_url or "")
+    try:
+        since = None if lake is None else date.fromisoformat(lake)
+        source = feeder.source_batch_counts(engine, since)
+    except Exception as exc:  # the source being down is its own alert; freshness is unknown
+        logger.warning("source watermark not measured: %s", exc)
+        return None
+    finally:
+        engine.dispose()
+    if not source:
+        return 0.0
+    newest = date.fromisoformat(max(source))
+    behind = newest - (date.fromisoformat(lake) if lake else newest)
+    return float(max(behind.days, 0) * 86400) if lake else None
+
+
+def measure(settings: Settings) -> Freshness:
+    """Every freshness figure, for `PipelineMetrics.record_freshness`."""
+    return Freshness(
+        gold_newest_transaction=gold_newest_transaction(settings),
+        source_watermark_lag_seconds=source_watermark_lag_seconds(settings),
+        recent_label_known_ratio=recent_label_known_ratio(settings),
+    )
