@@ -207,10 +207,56 @@ def model_monitoring() -> dict:
     ])
 
 
+def model_health() -> dict:
+    age = "time() - {}"
+    return dashboard("lakehouse-model-health", "Lakehouse — model health",
+                     "Is the model still looking at the world it learned? Drift of its inputs "
+                     "and score (PSI against the training bins) and the freshness of its data. "
+                     "Thresholds and alerts: docs/monitoring.md.", [
+        panel("Most drifted inputs (PSI, now)", "bargauge",
+              [prom("topk(10, max by (flavour, feature) (api_ml_drift_psi))",
+                    "{{flavour}} {{feature}}")], (0, 0, 12, 9),
+              description="PSI < 0.1 stable, 0.1-0.25 moderate, > 0.25 significant "
+                          "(FeatureDrift alert).", orientation="horizontal"),
+        panel("Score PSI by flavour", "timeseries",
+              [prom('max by (flavour) (api_ml_drift_psi{feature="fraud_probability"})',
+                    "{{flavour}}")], (12, 0, 12, 9),
+              description="Drift of the score itself against the test window at training."),
+        panel("PSI of every input over time", "timeseries",
+              [prom("max by (flavour, feature) (api_ml_drift_psi)", "{{flavour}} {{feature}}")],
+              (0, 9, 24, 9)),
+        panel("Drift window (scored transactions)", "stat",
+              [prom("max by (flavour) (api_ml_drift_window_rows)", "{{flavour}}")],
+              (0, 18, 8, 5), description="No PSI below LAKEHOUSE_DRIFT_MIN_ROWS rows."),
+        panel("Monitor batches dropped (1h)", "stat",
+              [prom("sum(increase(api_ml_monitor_dropped_total[1h]))", "dropped")],
+              (8, 18, 8, 5), description="Batches skipped because the monitor queue was full."),
+        panel("Champion age", "stat",
+              [prom(age.format("max by (flavour) (api_ml_model_trained_timestamp_seconds)"),
+                    "{{flavour}}")], (16, 18, 8, 5), "s",
+              description="ChampionModelOld alert after 30 days."),
+        panel("Age of the newest transaction", "timeseries",
+              [prom(age.format("max(api_ml_online_newest_transaction_timestamp_seconds)"),
+                    "online state"),
+               prom(age.format("max(pipeline_gold_newest_transaction_timestamp_seconds)"),
+                    "gold ml_features")], (0, 23, 12, 8), "s",
+              description="OnlineStateStale / GoldStale alerts after 26 hours."),
+        panel("Lake behind the source system", "timeseries",
+              [prom("max(pipeline_source_watermark_lag_seconds)", "watermark lag")],
+              (12, 23, 12, 8), "s", description="SourceWatermarkLag alert above one day."),
+        panel("Share of recent transactions with a known label", "timeseries",
+              [prom("max(pipeline_recent_label_known_ratio)", "last 30 days"),
+               prom("avg_over_time(pipeline_recent_label_known_ratio[7d])", "7-day average")],
+              (0, 31, 24, 8), "percentunit",
+              description="LabelCoverageLow alert below half the 7-day average."),
+    ])
+
+
 BUILDERS = {
     "platform-health": platform_health,
     "fraud-analytics": fraud_analytics,
     "model-monitoring": model_monitoring,
+    "model-health": model_health,
 }
 
 
