@@ -1,7 +1,7 @@
 """The `lakehouse` command: one entry point for every job of the platform.
 
 Each area owns its sub-commands next to its code (`lakehouse/datagen/cli.py`,
-`lakehouse/sources/cli.py`, `lakehouse/pipeline/cli.py`, `lakehouse/ml/cli.py`,
+`lakehouse/sources/cli.py`, `lakehouse/pipeline_cli.py`, `lakehouse/ml/cli.py`,
 `lakehouse/serve.py`, `lakehouse/demo.py`); this module only gathers them, so
 `lakehouse --help` lists everything and heavy libraries load only for the command that runs.
 """
@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import typer
 
-from lakehouse import demo, serve
+from lakehouse import demo, pipeline_cli, serve
 from lakehouse.datagen import cli as datagen_cli
 from lakehouse.ml import cli as ml_cli
-from lakehouse.pipeline import cli as pipeline_cli
 from lakehouse.sources import cli as sources_cli
 
 app = typer.Typer(

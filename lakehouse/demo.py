@@ -28,7 +28,7 @@ from rich.table import Table
 from lakehouse import catalog, storage
 from lakehouse.config import Settings, get_settings
 from lakehouse.observability.logs import configure_logging
-from lakehouse.pipeline.cli import run_once
+from lakehouse.pipeline_cli import run_once
 from lakehouse.serve import announce_when_ready, service_urls, start_all, wait_and_stop
 from lakehouse.sources.loader import load_batch
 from lakehouse.sources.schema import ensure_schema, source_engine, table_stats

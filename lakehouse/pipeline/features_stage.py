@@ -3,7 +3,7 @@
 The one-shot model would hold the whole table in memory (about 6 GB at the full 13.3 M
 rows); `feature_batches` gives the same rows in buckets of clients (tested), so only one
 bucket is in memory at a time. Each bucket is checked, and all are streamed into one Delta
-commit by the stage runner's `write_chunks`: a failed check leaves the previous version.
+commit by `chunks.write_chunks`: a failed check leaves the previous version.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import pyarrow.dataset as ds
 
 from lakehouse.config import Settings
 from lakehouse.engines import Engine
-from lakehouse.pipeline.runner import write_chunks
+from lakehouse.pipeline.checks import assert_checks
+from lakehouse.pipeline.chunks import write_chunks
 
 logger = logging.getLogger("lakehouse.pipeline.features_stage")
 
@@ -34,7 +35,6 @@ def write_ml_features(uri: str, engine: Engine, silver: ds.Dataset, rows_in: int
     `rows_in` (the silver rows, already counted by the runner) sets the number of buckets.
     """
     from lakehouse.ml.features import FEATURES_MODEL, feature_batches
-    from lakehouse.pipeline.checks import assert_checks
 
     buckets = max(1, math.ceil(rows_in / ML_FEATURES_BUCKET_ROWS))
     rows_out = 0

@@ -33,6 +33,10 @@ from lakehouse import catalog, storage
 from lakehouse.config import Settings
 from lakehouse.engines import Engine
 from lakehouse.pipeline import feeder
+from lakehouse.pipeline.checks import assert_checks
+from lakehouse.pipeline.chunks import write_chunks
+from lakehouse.pipeline.features_stage import write_ml_features
+from lakehouse.pipeline.models import MODELS, run_model
 from lakehouse.sources.schema import source_engine
 
 logger = logging.getLogger("lakehouse.pipeline.runner")
@@ -184,9 +188,6 @@ def build_model(
 
     Skips (version None) when the inputs' versions and the SQL are those of the last build.
     """
-    from lakehouse.pipeline.checks import assert_checks
-    from lakehouse.pipeline.models import MODELS, run_model
-
     model = MODELS[name]
     params = model_params(model, settings)
     uri = _uri(name, settings)
@@ -198,8 +199,6 @@ def build_model(
     inputs = _read_inputs(model.inputs, settings)
     rows_in = sum(d.count_rows() for d in inputs.values())
     if name == "ml_features":  # too large for one Arrow table: built bucket by bucket
-        from lakehouse.pipeline.features_stage import write_ml_features
-
         rows_out, written = write_ml_features(uri, engine, inputs["silver_transactions"],
                                               rows_in, params, lineage, settings)
         return rows_in, rows_out, written
@@ -228,8 +227,6 @@ def run_silver(settings: Settings, engine: Engine) -> StageResult:
 
 def run_gold(settings: Settings, engine: Engine) -> StageResult:
     """Gold: the five datamarts and `ml_features`, each recomputed from silver."""
-    from lakehouse.pipeline.models import MODELS
-
     result = StageResult("gold")
     for name in catalog.GOLD_TABLES:
         if name not in MODELS:
@@ -257,8 +254,6 @@ def _build_silver_transactions(settings: Settings, engine: Engine, result: Stage
     must carry current labels. Otherwise only new or grown batches are recomputed, with the
     ids already in silver passed as `known_transaction_ids` so cross-batch duplicates drop.
     """
-    from lakehouse.pipeline.models import MODELS
-
     model = MODELS["silver_transactions"]
     params = model_params(model, settings)
     uri = _uri("silver_transactions", settings)
@@ -322,9 +317,6 @@ def _silver_chunks(model: Any, engine: Engine, settings: Settings,
                    filters: list[pc.Expression], known: pa.Table,
                    params: dict[str, float | int]) -> Iterator[pa.Table]:
     """Run the silver SQL chunk by chunk over the changed bronze rows."""
-    from lakehouse.pipeline.checks import assert_checks
-    from lakehouse.pipeline.models import run_model
-
     bronze = storage.read_dataset(_uri("bronze_transactions", settings), settings)
     inputs: dict[str, Any] = _read_inputs(
         tuple(n for n in model.inputs if n != "bronze_transactions"), settings)
@@ -336,33 +328,3 @@ def _silver_chunks(model: Any, engine: Engine, settings: Settings,
         yield table
         if index == 0:
             pause_point("silver")
-
-
-def write_chunks(uri: str, chunks: Iterator[pa.Table], settings: Settings,
-                 **write_args: Any) -> int:
-    """Stream checked tables into one Delta commit (`storage.write`); returns the version.
-
-    A failed check raised inside the stream is re-raised as itself, not as delta-rs' wrapper.
-    """
-    first = next(chunks)
-    failures: list[BaseException] = []
-    reader = pa.RecordBatchReader.from_batches(first.schema, _chain(first, chunks, failures))
-    try:
-        return storage.write(uri, reader, settings=settings, **write_args)
-    except Exception:
-        if failures:
-            raise failures[0] from None
-        raise
-
-
-def _chain(first: pa.Table, rest: Iterator[pa.Table],
-           failures: list[BaseException]) -> Iterator[pa.RecordBatch]:
-    # Each chunk's schema follows the first one (DuckDB may infer nullability differently).
-    # An exception raised here reaches Python again only wrapped by delta-rs, so keep it.
-    try:
-        yield from first.to_batches()
-        for table in rest:
-            yield from table.cast(first.schema).to_batches()
-    except Exception as exc:
-        failures.append(exc)
-        raise

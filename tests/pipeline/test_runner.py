@@ -10,10 +10,9 @@ import pytest
 from runtime_helpers import gold_snapshot, load_parts, write_tiny_raw
 from typer.testing import CliRunner
 
-from lakehouse import catalog, orchestrator, storage
+from lakehouse import catalog, orchestrator, pipeline_cli, storage
 from lakehouse.config import get_settings
 from lakehouse.observability.metrics import PipelineMetrics
-from lakehouse.pipeline import cli as pipeline_cli
 from lakehouse.pipeline.feeder import SourceUnavailableError
 from lakehouse.pipeline.model import Check
 from lakehouse.pipeline.runner import StageResult

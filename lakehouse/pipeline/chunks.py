@@ -1,0 +1,49 @@
+"""Streaming a table built in pieces into one Delta commit.
+
+Silver transactions (by chunk of days) and `ml_features` (by bucket of clients) are too large
+to build as one Arrow table at full scale; each piece is checked as it is computed, and
+`write_chunks` streams them into a single `storage.write`, so a failed check leaves the
+previous version of the table readable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from lakehouse import storage
+from lakehouse.config import Settings
+
+
+def write_chunks(
+    uri: str, chunks: Iterator[pa.Table], settings: Settings, **write_args: Any
+) -> int:
+    """Stream checked tables into one Delta commit (`storage.write`); returns the version.
+
+    A failed check raised inside the stream is re-raised as itself, not as delta-rs' wrapper.
+    """
+    first = next(chunks)
+    failures: list[BaseException] = []
+    reader = pa.RecordBatchReader.from_batches(first.schema, _chain(first, chunks, failures))
+    try:
+        return storage.write(uri, reader, settings=settings, **write_args)
+    except Exception:
+        if failures:
+            raise failures[0] from None
+        raise
+
+
+def _chain(
+    first: pa.Table, rest: Iterator[pa.Table], failures: list[BaseException]
+) -> Iterator[pa.RecordBatch]:
+    # Each chunk's schema follows the first one (DuckDB may infer nullability differently).
+    # An exception raised here reaches Python again only wrapped by delta-rs, so keep it.
+    try:
+        yield from first.to_batches()
+        for table in rest:
+            yield from table.cast(first.schema).to_batches()
+    except Exception as exc:
+        failures.append(exc)
+        raise
