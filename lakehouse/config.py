@@ -114,6 +114,13 @@ class Settings(BaseSettings):
         3600, gt=0, validation_alias=_env("LAKEHOUSE_DRIFT_WINDOW_SECONDS")
     )
     drift_min_rows: int = Field(200, ge=1, validation_alias=_env("LAKEHOUSE_DRIFT_MIN_ROWS"))
+    # Where the scoring API logs feature samples and shadow scores (default: SQLite file
+    # monitoring.db under the data dir), and the share of scored transactions sampled for the
+    # online/offline skew job.
+    monitor_db_url: str | None = Field(None, validation_alias=_env("LAKEHOUSE_MONITOR_DB_URL"))
+    skew_sample_rate: float = Field(
+        0.01, ge=0, le=1, validation_alias=_env("LAKEHOUSE_SKEW_SAMPLE_RATE")
+    )
 
     # Observability
     elasticsearch_url: str | None = Field(None, validation_alias=_env("ELASTICSEARCH_URL"))
@@ -150,6 +157,8 @@ class Settings(BaseSettings):
             self.analytics_db_url = f"sqlite:///{(data / 'analytics.db').resolve()}"
         if self.mlflow_tracking_uri is None:
             self.mlflow_tracking_uri = f"sqlite:///{(data / 'mlflow.db').resolve()}"
+        if self.monitor_db_url is None:
+            self.monitor_db_url = f"sqlite:///{(data / 'monitoring.db').resolve()}"
         if self.mode != "embedded" and not self.card_hash_key:
             raise ValueError(
                 "LAKEHOUSE_CARD_HASH_KEY must be set outside the embedded mode: the lake stores "

@@ -7,8 +7,8 @@ the publisher or the table maintenance (`lakehouse.storage.maintenance`). Transi
 stage at once. A failed stage skips everything downstream, and because every table write is
 one Delta commit (or one DB transaction for publish) the previous tables stay intact. Each
 result feeds the Prometheus metrics and a JSON log line; `lakehouse pipeline run` prints the
-summary table. After the stages, the freshness of the model's data is measured for the
-metrics (`lakehouse.monitoring.freshness`).
+summary table. After the stages, the freshness of the model's data and the online/offline
+skew of the logged feature samples are measured for the metrics (`lakehouse.monitoring`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import httpx
 import sqlalchemy.exc
 
 from lakehouse.config import Settings, get_settings
-from lakehouse.monitoring import freshness
+from lakehouse.monitoring import freshness, skew
 from lakehouse.observability.metrics import PipelineMetrics
 from lakehouse.pipeline.feeder import SourceUnavailableError
 from lakehouse.pipeline.runner import StageResult
@@ -186,13 +186,23 @@ def run_pipeline(
         if on_stage:
             on_stage(stage.name, result)
     if metrics:
-        _record_freshness(settings, metrics)
+        _watch_model(settings, metrics)
     return list(results.values())
 
 
-def _record_freshness(settings: Settings, metrics: PipelineMetrics) -> None:
-    """Measure the data's freshness for the metrics; a failure there never fails the run."""
+def _watch_model(settings: Settings, metrics: PipelineMetrics) -> None:
+    """Measure freshness and online/offline skew for the metrics; never fails the run."""
     try:
         metrics.record_freshness(freshness.measure(settings))
     except Exception:
         logger.exception("measuring freshness failed; the freshness gauges keep their values")
+    try:
+        report = skew.run(settings)
+    except Exception:
+        logger.exception("the skew check failed; the skew gauges keep their values")
+        return
+    metrics.record_skew(report)
+    for feature in report.skewed:
+        logger.warning("online/offline skew", extra={
+            "feature": feature.feature, "mismatched": feature.mismatched,
+            "compared": feature.compared, "transaction_ids": [e[0] for e in feature.examples]})

@@ -235,6 +235,13 @@ def model_health() -> dict:
               [prom(age.format("max by (flavour) (api_ml_model_trained_timestamp_seconds)"),
                     "{{flavour}}")], (16, 18, 8, 5), "s",
               description="ChampionModelOld alert after 30 days."),
+        panel("Online/offline skew by feature", "bargauge",
+              [prom("topk(10, max by (feature) (pipeline_feature_skew_ratio))", "{{feature}}")],
+              (0, 39, 12, 8), "percentunit", orientation="horizontal",
+              description="Share of sampled scoring-time values differing from gold "
+                          "(FeatureSkew alert above 0). `lakehouse monitor skew` names the rows."),
+        panel("Feature samples compared with gold", "stat",
+              [prom("max(pipeline_feature_skew_rows)", "rows")], (12, 39, 12, 8)),
         panel("Age of the newest transaction", "timeseries",
               [prom(age.format("max(api_ml_online_newest_transaction_timestamp_seconds)"),
                     "online state"),

@@ -4,7 +4,9 @@
 (flavour, model, its inputs, its scores, the requests) on a bounded queue — O(1); when the
 queue is full the batch is dropped and counted in `api_ml_monitor_dropped_total` rather than
 slowing a request down. The worker thread, started and stopped with the app, hands each batch
-to the monitors: drift (`drift.py`, PSI gauges per feature). The freshness gauges
+to the monitors: drift (`drift.py`, PSI gauges per feature) and the feature samples of the
+skew job (`LAKEHOUSE_SKEW_SAMPLE_RATE` of the transactions scored with a `transaction_id`,
+their model inputs written to `lakehouse.monitoring.store`). The freshness gauges
 (`freshness.py`) need no queue: they read the served snapshot when Prometheus scrapes.
 """
 
@@ -15,15 +17,18 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from prometheus_client import CollectorRegistry, Counter
+from sqlalchemy.engine import Engine
 
 from api_ml.api.drift import DriftMonitor
 from api_ml.api.freshness import FreshnessCollector
 from lakehouse.config import Settings
+from lakehouse.monitoring import store
 
 logger = logging.getLogger("lakehouse.api_ml.monitor")
 
@@ -56,6 +61,8 @@ class Monitor:
             "Scored batches the monitors skipped because their queue was full.",
             registry=registry,
         )
+        self.settings = settings
+        self._store: Engine | None = None
         self._queue: queue.Queue[ScoredBatch | None] = queue.Queue(settings.monitor_queue)
         self._worker: threading.Thread | None = None
 
@@ -86,6 +93,9 @@ class Monitor:
             self._queue.put(None)
             self._worker.join(timeout)
         self._worker = None
+        if self._store is not None:
+            self._store.dispose()
+            self._store = None
 
     def join(self) -> None:
         """Wait until every queued batch was handled (tests, shutdown)."""
@@ -106,3 +116,40 @@ class Monitor:
     def handle(self, batch: ScoredBatch) -> None:
         """Feed one batch to every monitor."""
         self.drift.update(batch.flavour, batch.model, batch.inputs, batch.scores)
+        self._log_samples(batch)
+
+    def _engine(self) -> Engine:
+        if self._store is None:  # created on first use: a service that logs nothing opens nothing
+            self._store = store.monitor_engine(self.settings)
+        return self._store
+
+    def _log_samples(self, batch: ScoredBatch) -> None:
+        """Log the inputs of the sampled transactions for the skew job (`feature_samples`)."""
+        rate = self.settings.skew_sample_rate
+        picked = [
+            (i, r.transaction_id)
+            for i, r in enumerate(batch.requests)
+            if getattr(r, "transaction_id", None) is not None
+            and store.sampled(r.transaction_id, rate)
+        ]
+        if not picked:
+            return
+        columns = list(batch.model.feature_columns)
+        values = batch.inputs[columns].to_numpy("float64", na_value=np.nan)
+        now = datetime.now(UTC)
+        store.write_samples(
+            self._engine(),
+            [
+                {
+                    "transaction_id": int(tid),
+                    "flavour": batch.flavour,
+                    "model_version": str(batch.model.version),
+                    "scored_at": now,
+                    "features": {
+                        c: None if np.isnan(v) else float(v)
+                        for c, v in zip(columns, values[i], strict=True)
+                    },
+                }
+                for i, tid in picked
+            ],
+        )

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 if TYPE_CHECKING:
     from lakehouse.monitoring.freshness import Freshness
+    from lakehouse.monitoring.skew import SkewReport
 
 STAGE_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
@@ -69,6 +70,17 @@ class PipelineMetrics:
             "Newest situation_date in the source system minus the newest in the lake.",
             registry=self.registry,
         )
+        self.skew = Gauge(
+            "pipeline_feature_skew_ratio",
+            "Share of sampled scoring-time feature values differing from their gold row.",
+            ["feature"],
+            registry=self.registry,
+        )
+        self.skew_rows = Gauge(
+            "pipeline_feature_skew_rows",
+            "Sampled scoring-time feature vectors compared with gold by the last skew check.",
+            registry=self.registry,
+        )
         self.label_known = Gauge(
             "pipeline_recent_label_known_ratio",
             "Share of the last 30 days of transactions whose label is known.",
@@ -85,6 +97,12 @@ class PipelineMetrics:
         self.rows.labels(outcome.stage, "out").inc(outcome.rows_out)
         if outcome.status in ("success", "up_to_date"):
             self.last_success.labels(outcome.stage).set(time.time())
+
+    def record_skew(self, report: SkewReport) -> None:
+        """Export the mismatch rate of every feature the skew job compared."""
+        self.skew_rows.set(report.matched)
+        for feature in report.features:
+            self.skew.labels(feature.feature).set(feature.rate)
 
     def record_freshness(self, freshness: Freshness) -> None:
         """Export the freshness measured after a run (figures not measured keep their value)."""

@@ -34,6 +34,7 @@ from promkit import prometheus_server, query, wait_for
 from testkit import free_port, serve_app
 
 from lakehouse.monitoring.freshness import Freshness
+from lakehouse.monitoring.skew import FeatureSkew, SkewReport
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "5m", "$__interval": "15s"}
@@ -75,6 +76,8 @@ def _pipeline_metrics() -> object:
         metrics.record(SimpleNamespace(stage=stage, status=status, rows_in=rows,
                                        rows_out=rows, seconds=1.5))
     metrics.record_freshness(Freshness(datetime(2026, 1, 1), 0.0, 0.6))
+    metrics.record_skew(SkewReport(samples=10, matched=10,
+                                   features=[FeatureSkew("card_tx_count_1h", 10, 0)]))
     return metrics
 
 

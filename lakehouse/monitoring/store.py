@@ -1,0 +1,99 @@
+"""The model-monitoring store: feature vectors and shadow scores logged by the scoring API.
+
+A relational database at `LAKEHOUSE_MONITOR_DB_URL` (default: the SQLite file
+`$LAKEHOUSE_DATA_DIR/monitoring.db`; in containers the analytics PostgreSQL, so every api_ml
+replica and the pipeline share it). The scoring API's monitor worker writes, never a request:
+
+- `feature_samples`: for a deterministic sample of scored transactions
+  (`LAKEHOUSE_SKEW_SAMPLE_RATE`, by a hash of `transaction_id` so replicas agree), the model
+  inputs computed at scoring time, keyed by `transaction_id` — read by the skew job
+  (`lakehouse.monitoring.skew`) once the pipeline has built their gold rows;
+- `shadow_scores`: champion and challenger scores of the same transaction
+  (`lakehouse.monitoring.shadow`).
+Tables are created on first use.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from lakehouse.config import Settings
+from lakehouse.database import create_engine_for
+
+MONITOR_DB_SETTING = "LAKEHOUSE_MONITOR_DB_URL"
+# Knuth's multiplicative hash: spreads consecutive ids evenly over [0, 2^32).
+_HASH, _SPACE = 2654435761, 2**32
+
+metadata = sa.MetaData()
+feature_samples = sa.Table(
+    "feature_samples",
+    metadata,
+    sa.Column("transaction_id", sa.BigInteger, nullable=False),
+    sa.Column("flavour", sa.String(16), nullable=False),
+    sa.Column("model_version", sa.String(32), nullable=False),
+    sa.Column("scored_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("features", sa.Text, nullable=False),  # JSON {column: number or null}
+)
+shadow_scores = sa.Table(
+    "shadow_scores",
+    metadata,
+    sa.Column("transaction_id", sa.BigInteger, nullable=True),
+    sa.Column("flavour", sa.String(16), nullable=False),
+    sa.Column("champion_version", sa.String(32), nullable=False),
+    sa.Column("challenger_version", sa.String(32), nullable=False),
+    sa.Column("scored_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("champion_score", sa.Float, nullable=False),
+    sa.Column("challenger_score", sa.Float, nullable=False),
+)
+
+
+def monitor_engine(settings: Settings) -> Engine:
+    """An engine on the monitoring store, its tables created if missing."""
+    engine = create_engine_for(settings.monitor_db_url or "", MONITOR_DB_SETTING)
+    metadata.create_all(engine)
+    return engine
+
+
+def sampled(transaction_id: int, rate: float) -> bool:
+    """Whether this transaction belongs to the logged sample (the same answer everywhere)."""
+    return (transaction_id * _HASH) % _SPACE < rate * _SPACE
+
+
+def write_samples(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
+    """Append feature vectors: dicts with the `feature_samples` columns, features as a dict."""
+    if rows:
+        with engine.begin() as connection:
+            connection.execute(
+                feature_samples.insert(),
+                [{**row, "features": json.dumps(row["features"])} for row in rows],
+            )
+
+
+def read_samples(engine: Engine, since: datetime) -> pd.DataFrame:
+    """Feature vectors logged since `since`, the latest per transaction and flavour.
+
+    Returns:
+        One row per (transaction_id, flavour): model_version, scored_at and `features` (dict).
+    """
+    query = sa.select(feature_samples).where(feature_samples.c.scored_at >= since)
+    with engine.connect() as connection:
+        frame = pd.read_sql(query.order_by(feature_samples.c.scored_at), connection)
+    frame = frame.drop_duplicates(["transaction_id", "flavour"], keep="last")
+    frame["features"] = frame["features"].map(json.loads)
+    return frame.reset_index(drop=True)
+
+
+def prune_samples(engine: Engine, before: datetime) -> int:
+    """Delete the feature samples logged before `before`; returns the rows removed."""
+    with engine.begin() as connection:
+        removed = connection.execute(
+            feature_samples.delete().where(feature_samples.c.scored_at < before)
+        ).rowcount
+    return int(removed)
