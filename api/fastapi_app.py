@@ -19,6 +19,7 @@ from api.database import ServiceUnavailable, engine_for
 from api.datamarts import DATAMARTS
 from api.routers import datamart, health, summary
 from lakehouse.config import Settings, get_settings
+from lakehouse.observability.errors import error_response
 from lakehouse.observability.http import instrument_app
 
 DESCRIPTION = (
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(ServiceUnavailable)
     async def _unavailable(_: Request, exc: ServiceUnavailable) -> JSONResponse:
-        return JSONResponse({"error": str(exc), "status": 503}, status_code=503)
+        return error_response(503, str(exc))
 
     app.include_router(health.router)
     app.include_router(summary.router)

@@ -14,10 +14,10 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from lakehouse.observability.errors import ErrorPublic
+
 # SQL BIGINT range: larger values cannot be bound as query parameters by either database.
 INT64_MAX = 2**63 - 1
-
-
 
 
 def _as_utc(moment: datetime) -> datetime:
@@ -180,14 +180,6 @@ class HealthPublic(BaseModel):
     status: str
     database: str = Field(description="SQL dialect of the analytics DB.")
     datamarts: list[TablePublication]
-
-
-class ErrorPublic(BaseModel):
-    """Every error the API answers (the shape of `lakehouse.observability.http`)."""
-
-    error: str = Field(description="What went wrong, and what to do about it.")
-    status: int
-    detail: Any | None = Field(None, description="The offending fields of a 422.")
 
 
 ERROR_DESCRIPTIONS = {

@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from lakehouse.config import get_settings
 from lakehouse.database import SOURCE_DB_SETTING, database_url
 from lakehouse.formats import REFERENCE_FILES
+from lakehouse.observability.errors import ErrorItem, error_response
 from lakehouse.observability.http import instrument_app
 from lakehouse.sources.loader import (
     BatchRejected,
@@ -39,13 +40,13 @@ from sources_api.db import EngineDep, SettingsDep, WriteAccess, engine_for
 from sources_api.limits import UploadLimit
 from sources_api.schemas import (
     BatchLoadedPublic,
-    BatchRejectedPublic,
     ErrorPublic,
     HealthPublic,
     ReferenceFilePublic,
     ReferenceFilesPublic,
     TransactionIn,
     TransactionStatsPublic,
+    row_error_item,
     transactions_frame,
 )
 
@@ -65,8 +66,9 @@ WRITE_RESPONSES: dict[int | str, dict[str, object]] = {
     409: {"model": ErrorPublic, "description": "situation_date earlier than the latest present"},
     413: {"model": ErrorPublic, "description": "body over LAKEHOUSE_MAX_UPLOAD_MB"},
     422: {
-        "model": BatchRejectedPublic,
-        "description": "invalid rows (or a date outside the accepted range); nothing written",
+        "model": ErrorPublic,
+        "description": "invalid rows, each with its row and column (or a date outside the "
+        "accepted range); nothing written",
     },
 }
 
@@ -98,19 +100,18 @@ def _loaded(result: LoadResult) -> BatchLoadedPublic:
 def _install_load_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BatchRejected)
     async def _rejected(_: Request, exc: BatchRejected) -> JSONResponse:
-        body = BatchRejectedPublic(
-            error=str(exc), detail=[e.__dict__ for e in exc.errors], truncated=exc.truncated
+        return error_response(
+            422, str(exc), [row_error_item(e) for e in exc.errors], truncated=exc.truncated
         )
-        return JSONResponse(body.model_dump(), status_code=422)
 
     @app.exception_handler(SituationDateConflict)
     async def _conflict(_: Request, exc: SituationDateConflict) -> JSONResponse:
-        return JSONResponse({"error": str(exc), "status": 409}, status_code=409)
+        return error_response(409, str(exc))
 
     @app.exception_handler(OperationalError)
     async def _database_down(_: Request, exc: OperationalError) -> JSONResponse:
         message = f"source database unavailable: {str(exc.orig).strip().splitlines()[0]}"
-        return JSONResponse({"error": message, "status": 503}, status_code=503)
+        return error_response(503, message)
 
 
 files_router = APIRouter(tags=["files"])
@@ -189,7 +190,9 @@ def transaction_stats(engine: EngineDep) -> TransactionStatsPublic:
     return TransactionStatsPublic.model_validate(table_stats(engine))
 
 
-@health_router.get("/health", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
+@health_router.get(
+    "/health", response_model=HealthPublic, responses={503: {"description": "database down"}}
+)
 def health(request: Request, settings: SettingsDep) -> JSONResponse:
     """Whether the source DB answers; also reports missing reference files."""
     missing = [n for n in REFERENCE_FILES if reference_file(settings.raw_path, n) is None]
@@ -199,15 +202,15 @@ def health(request: Request, settings: SettingsDep) -> JSONResponse:
         database="ok",
         reference_files="ok" if not missing else "missing: " + ", ".join(missing),
     )
-    code = 200
     try:
         engine = engine_for(request.app, settings)
         body.dialect = engine.dialect.name
         body.latest_situation_date = latest_situation_date(engine)
     except (DBAPIError, OSError) as exc:
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        body.status, body.database, code = "error", f"unavailable: {reason}", 503
-    return JSONResponse(body.model_dump(mode="json"), status_code=code)
+        item = ErrorItem(location="database", message=reason, type="unavailable")
+        return error_response(503, f"source database unavailable: {reason}", [item])
+    return JSONResponse(body.model_dump(mode="json"))
 
 
 @asynccontextmanager

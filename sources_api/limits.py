@@ -13,6 +13,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from lakehouse.observability.errors import error_body
+
 Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Any]
@@ -75,14 +77,12 @@ class UploadLimit:
     @staticmethod
     async def _reject(send: Send, limit: int) -> None:
         megabytes = limit // (1024 * 1024)
-        body = json.dumps(
-            {
-                "error": f"request body larger than the upload limit of {megabytes} MB "
-                "(LAKEHOUSE_MAX_UPLOAD_MB); split the file with `lakehouse sources split` "
-                "and send the parts",
-                "status": 413,
-            }
-        ).encode()
+        message = (
+            f"request body larger than the upload limit of {megabytes} MB "
+            "(LAKEHOUSE_MAX_UPLOAD_MB); split the file with `lakehouse sources split` "
+            "and send the parts"
+        )
+        body = json.dumps(error_body(413, message)).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -13,7 +13,10 @@ from datetime import date
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from lakehouse.formats import TRANSACTION_COLUMNS
+from lakehouse.formats import TRANSACTION_COLUMNS, RowError
+from lakehouse.observability.errors import ErrorItem, ErrorPublic
+
+__all__ = ["ErrorPublic"]  # the one error model, re-exported for the routes' declarations
 
 IdValue = int | str
 
@@ -75,28 +78,16 @@ class BatchLoadedPublic(BaseModel):
     skipped: int = Field(description="Rows whose id was already present (left untouched).")
 
 
-class RowErrorPublic(BaseModel):
-    """One invalid value: data row (1-based, 0 = header or whole file), column, reason."""
-
-    row: int
-    column: str
-    reason: str
-
-
-class BatchRejectedPublic(BaseModel):
-    """A refused batch: nothing was written."""
-
-    error: str
-    status: int = 422
-    detail: list[RowErrorPublic]
-    truncated: bool = Field(False, description="True when more errors exist than listed.")
-
-
-class ErrorPublic(BaseModel):
-    """Every other error: a message and the HTTP status."""
-
-    error: str
-    status: int
+def row_error_item(error: RowError) -> ErrorItem:
+    """A refused row's problem in the services' one error model, with its row and column."""
+    where = "header" if error.row == 0 else f"row {error.row}"
+    if error.row == 0 and not error.column:
+        where = "file"
+    if error.column:
+        where += f", column {error.column}"
+    return ErrorItem(
+        location=where, message=error.reason, type="invalid_row", row=error.row, column=error.column
+    )
 
 
 class ReferenceFilePublic(BaseModel):

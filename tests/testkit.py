@@ -22,12 +22,13 @@ import httpx
 import pytest
 
 if TYPE_CHECKING:
-
     from lakehouse.engines.spark import SparkEngine
 
 PG_ADMIN_URL = os.environ.get(
     "LAKEHOUSE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+
+
 def pg_admin_engine():  # type: ignore[no-untyped-def]
     import sqlalchemy as sa
 
@@ -175,11 +176,21 @@ def wait_http(url: str, timeout: float = 30.0) -> httpx.Response:
             time.sleep(0.2)
 
 
-def run_schemathesis(operation, mode, base_url: str, checks: list, max_examples: int) -> None:  # type: ignore[no-untyped-def]
+def run_schemathesis(  # type: ignore[no-untyped-def]
+    operation,
+    mode,
+    base_url: str,
+    max_examples: int,
+    headers: dict[str, str] | None = None,
+    excluded_checks: list | None = None,
+) -> None:
     """Drive one schemathesis operation with hypothesis: `max_examples` requests of `mode`.
 
-    The schemathesis pytest plugin does not run under pytest 9 (it reads a removed node
-    attribute), so the operations are driven through its Python API directly.
+    Every check schemathesis has runs on every answer (its default set: no 5xx, status code,
+    content type, headers and body schema conformance, positive data accepted, negative data
+    rejected ...). The schemathesis pytest plugin does not run under pytest 9 (it reads a
+    removed node attribute), so the operations are driven through its Python API directly.
+    A test that leaves a check out (`excluded_checks`) says why.
     """
     from hypothesis import HealthCheck, given, settings
 
@@ -191,7 +202,7 @@ def run_schemathesis(operation, mode, base_url: str, checks: list, max_examples:
     )
     @given(case=operation.as_strategy(generation_mode=mode))
     def check(case) -> None:  # type: ignore[no-untyped-def]
-        case.call_and_validate(base_url=base_url, checks=checks)
+        case.call_and_validate(base_url=base_url, headers=headers, excluded_checks=excluded_checks)
 
     check()
 

@@ -18,39 +18,27 @@ spelling, ready for `lakehouse.ml.features.basic_feature_frame` or the full mode
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from api_ml.api.schemas import SEED_FIELDS
+from api_ml.api.spelling import (
+    BRAND_ALIASES,
+    FALSE_WORDS,
+    MERCHANT_STATE_PATTERN,
+    TRUE_WORDS,
+    TYPE_ALIASES,
+    key,
+)
 from lakehouse.formats import CARD_BRANDS, CARD_TYPES, ONLINE_CITY, USE_CHIP_VALUES
 from lakehouse.ml.features import CATEGORICAL_COLUMNS
 from lakehouse.ml.features import US_STATES as FEATURE_US_STATES
 
 ONLINE = ONLINE_CITY
+_MERCHANT_STATE = re.compile(MERCHANT_STATE_PATTERN)
 # A US merchant state is any code the feature contract treats as US, seen in training or not.
 US_STATES = frozenset(FEATURE_US_STATES)
-
-_BRAND_ALIASES = {"americanexpress": "Amex", "mc": "Mastercard", "master": "Mastercard"}
-# Keys as `_key` leaves them: accents are already gone, so "prépayé" is "prepaye".
-_TYPE_ALIASES = {
-    "prepaid": "Debit (Prepaid)",
-    "debitprepaid": "Debit (Prepaid)",
-    "prepaiddebit": "Debit (Prepaid)",
-    "prepaye": "Debit (Prepaid)",
-    "debitprepaye": "Debit (Prepaid)",
-}
-# The seed UI sends str(bool); "vrai"/"oui" and "faux"/"non" are its language's spellings.
-_TRUE = {"true", "1", "yes", "y", "t", "vrai", "oui"}
-_FALSE = {"false", "0", "no", "n", "f", "faux", "non"}
-
-
-def _key(value: str) -> str:
-    """Case, accents, spaces, dashes, underscores and brackets never change meaning."""
-    decomposed = unicodedata.normalize("NFKD", value)
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return re.sub(r"[\s_\-()]+", "", bare).casefold()
 
 
 class InvalidValue(ValueError):
@@ -96,7 +84,7 @@ class Vocabulary:
 
     def __post_init__(self) -> None:
         for name in ("card_brand", "card_type", "use_chip", "countries"):
-            self._lookup[name] = {_key(v): v for v in getattr(self, name)}
+            self._lookup[name] = {key(v): v for v in getattr(self, name)}
 
     @classmethod
     def from_values(cls, values: Mapping[str, Iterable[object]]) -> Vocabulary:
@@ -113,47 +101,48 @@ class Vocabulary:
         return cls(countries=tuple(countries))
 
     def allowed_states(self) -> list[str]:
-        return ["<US state code>", ONLINE, *self.countries]
+        return ["<US state code>", ONLINE, "<a foreign country>", *self.countries]
 
     def card_brand_of(self, value: str) -> str:
-        return self._match("card_brand", value, _BRAND_ALIASES)
+        return self._match("card_brand", value, BRAND_ALIASES)
 
     def card_type_of(self, value: str) -> str:
-        return self._match("card_type", value, _TYPE_ALIASES)
+        return self._match("card_type", value, TYPE_ALIASES)
 
     def merchant_state_of(self, value: str) -> str:
-        text = value.strip()
-        if text.upper() in US_STATES:
-            return text.upper()
-        if text.upper() == ONLINE:
+        """A US state code, ONLINE, or a foreign place (the model codes all of them "abroad")."""
+        spelled = key(value).upper()
+        if spelled in US_STATES:
+            return spelled
+        if spelled == ONLINE:
             return ONLINE
-        country = self._lookup["countries"].get(_key(text))
-        if country is None:
+        if not _MERCHANT_STATE.search(value):
             raise InvalidValue(
                 "merchant_state",
                 value,
                 self.allowed_states(),
-                "a US state code, ONLINE, or a country present in the training data",
+                "a 2-letter code must be a US state's",
             )
-        return country
+        # A country of the training data keeps its spelling; any other is abroad as well.
+        return self._lookup["countries"].get(key(value), value.strip())
 
     def use_chip_of(self, value: str | bool, merchant_state: str) -> str:
         """Seed booleans: True = chip; False = swipe, or online when the merchant is ONLINE."""
-        key = _key(str(value))
-        if key in _TRUE:
+        spelled = key(str(value))
+        if spelled in TRUE_WORDS:
             return "Chip Transaction"
-        if key in _FALSE:
+        if spelled in FALSE_WORDS:
             return "Online Transaction" if merchant_state == ONLINE else "Swipe Transaction"
         for dataset_value in self.use_chip:
             # "chip", "swipe", "online" are accepted for "<X> Transaction".
-            if key in (_key(dataset_value), _key(dataset_value.split()[0])):
+            if spelled in (key(dataset_value), key(dataset_value.split()[0])):
                 return dataset_value
         raise InvalidValue("use_chip", value, ["True", "False", *self.use_chip])
 
     def _match(self, name: str, value: str, aliases: Mapping[str, str]) -> str:
-        key = _key(value)
+        spelled = key(value)
         known = self._lookup[name]
-        found = known.get(key) or known.get(_key(aliases.get(key, "")))
+        found = known.get(spelled) or known.get(key(aliases.get(spelled, "")))
         if found is None:
             raise InvalidValue(name, value, getattr(self, name))
         return found

@@ -13,7 +13,7 @@ import functools
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -32,23 +32,20 @@ from api_ml.api.schemas import (
 )
 from api_ml.api.scoring import ModelUnavailable, flavour_of, score
 from api_ml.api.state import ServingModel, Snapshot
+from lakehouse.observability.errors import ErrorItem, error_response
 
 router = APIRouter()
 
 IncludeFeatures = Annotated[
     bool, Query(description="Also return the model inputs computed for the transaction.")
 ]
-ERROR_RESPONSES: dict[int | str, dict[str, str]] = {
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     422: {"description": "A value the model does not know; `detail` lists what is allowed."},
-    503: {"description": "No model is loaded for this kind of request; the message says why."},
+    503: {"description": "No model is loaded for this kind of request, or overloaded."},
 }
-
-
-def _error(status: int, message: str, detail: object | None = None) -> JSONResponse:
-    body: dict[str, object] = {"error": message, "status": status}
-    if detail is not None:
-        body["detail"] = detail
-    return JSONResponse(body, status_code=status)
+Transactions = Annotated[
+    list[TransactionRequest], Body(min_length=1, description=f"1 to {MAX_BATCH} transactions.")
+]
 
 
 async def _score(
@@ -74,9 +71,9 @@ async def _score(
         )
         answers = await run_in_threadpool(run) if needs_state else run()
     except InvalidRequest as invalid:
-        return _error(422, f"invalid request: {invalid}", invalid.details())
+        return error_response(422, f"invalid request: {invalid}", invalid.details())
     except ModelUnavailable as missing:
-        return _error(503, str(missing))
+        return error_response(503, str(missing))
     elapsed = time.perf_counter() - start
     for flavour in {a.flavour for a in answers}:
         mine = [a for a in answers if a.flavour == flavour]
@@ -130,18 +127,16 @@ async def predict(
 )
 async def predict_batch(
     request: Request,
-    transactions: list[TransactionRequest],
+    transactions: Transactions,
     snapshot: SnapshotDep,
     include_features: IncludeFeatures = False,
 ) -> BatchResponse | JSONResponse:
     """Score up to MAX_BATCH transactions with one model call per flavour."""
     if len(transactions) > MAX_BATCH:
-        return _error(
+        return error_response(
             413,
             f"a batch holds at most {MAX_BATCH} transactions, got {len(transactions)}: split it",
         )
-    if not transactions:
-        return _error(422, "a batch needs at least one transaction")
     result = await _score(request.app, snapshot, transactions, include_features, True)
     if isinstance(result, JSONResponse):
         return result
@@ -161,7 +156,7 @@ def model_info(snapshot: SnapshotDep) -> ModelInfoResponse:
     )
 
 
-@router.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
+@router.get("/health", response_model=HealthResponse, responses={503: {"description": "No model."}})
 def health(snapshot: SnapshotDep) -> HealthResponse | JSONResponse:
     """200 while a model is served ("degraded" lists a missing flavour); 503 with no model.
 
@@ -175,7 +170,11 @@ def health(snapshot: SnapshotDep) -> HealthResponse | JSONResponse:
     )
     if not snapshot.models:
         reasons = "; ".join(f"{f}: {why}" for f, why in snapshot.unavailable.items())
-        return _error(503, f"not ready: {reasons}", body.model_dump())
+        items = [
+            ErrorItem(location=f"models.{flavour}", message=why, type="model_unavailable")
+            for flavour, why in snapshot.unavailable.items()
+        ]
+        return error_response(503, f"not ready: {reasons}", items)
     return body
 
 

@@ -10,16 +10,35 @@ money never negative); the vocabularies (brands, types, states) are checked afte
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+from api_ml.api.spelling import (
+    CARD_BRAND_PATTERN,
+    CARD_TYPE_PATTERN,
+    MERCHANT_STATE_PATTERN,
+    USE_CHIP_PATTERN,
+)
+from lakehouse.formats import CARD_BRANDS, CARD_TYPES, USE_CHIP_VALUES
 
 MAX_BATCH = 1000
 # Amounts beyond this are not card transactions; rejecting them keeps the model in range.
 MAX_AMOUNT = 1_000_000.0
 MAX_MONEY = 100_000_000.0
-MAX_ID = 2**62
+# Identifiers stay exact in any JSON parser (53-bit doubles), the OpenAPI bounds included.
+MAX_ID = 2**53 - 1
 
 Flavour = Literal["basic", "full"]
 Confidence = Literal["Haute", "Moyenne"]
@@ -39,6 +58,52 @@ SEED_EXAMPLE: dict[str, object] = {
 }
 
 
+def _spelled_as(pattern: str, allowed: list[str], hint: str) -> Callable[[str], str]:
+    """A validator accepting what `pattern` (also the OpenAPI pattern) matches."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.search(value):
+            raise PydanticCustomError(
+                "value_not_allowed",
+                "{value} is not allowed ({hint}); allowed: {shown}",
+                {"value": repr(value[:40]), "hint": hint, "shown": ", ".join(allowed),
+                 "allowed": allowed},
+            )  # fmt: skip
+        return value
+
+    return check
+
+
+def _vocabulary(pattern: str, allowed: list[str], hint: str, max_length: int) -> Any:
+    """A text field whose accepted spellings the OpenAPI document states as a pattern."""
+    return Annotated[
+        str,
+        Field(max_length=max_length, json_schema_extra={"pattern": pattern}),
+        AfterValidator(_spelled_as(pattern, allowed, hint)),
+    ]
+
+
+ANY_SPELLING = "any case, accents, spaces or dashes"
+CardBrand = _vocabulary(CARD_BRAND_PATTERN, list(CARD_BRANDS), ANY_SPELLING, 40)
+CardType = _vocabulary(CARD_TYPE_PATTERN, list(CARD_TYPES), ANY_SPELLING + "; 'prepaid'", 40)
+UseChip = Annotated[
+    _vocabulary(USE_CHIP_PATTERN, ["True", "False", *USE_CHIP_VALUES], ANY_SPELLING, 40),
+    # JSON true/false mean what the seed's "True"/"False" strings mean: one field, one error.
+    BeforeValidator(lambda value: str(value) if isinstance(value, bool) else value),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "maxLength": 40, "pattern": USE_CHIP_PATTERN},
+                   {"type": "boolean"}]}
+    ),
+]  # fmt: skip
+MerchantState = _vocabulary(
+    MERCHANT_STATE_PATTERN,
+    ["<US state code>", "ONLINE", "<a foreign country name>"],
+    "a 2-letter code must be a US state's",
+    60,
+)
+
+
 class TransactionBase(BaseModel):
     """The seed's payload, unchanged: every field the seed's curl example sends."""
 
@@ -54,18 +119,18 @@ class TransactionBase(BaseModel):
         allow_inf_nan=False,
         description="Transaction amount in dollars; negative for a refund.",
     )
-    card_brand: str = Field(
-        ..., max_length=40, description="Visa, Mastercard, Amex, Discover (any case)."
+    card_brand: CardBrand = Field(
+        ..., description="Visa, Mastercard, Amex, Discover (any case and accents)."
     )
-    card_type: str = Field(
+    card_type: CardType = Field(
         ...,
-        max_length=40,
-        description="Debit, Credit or Debit (Prepaid) (any case; 'prepaid' too).",
+        description="Debit, Credit or Debit (Prepaid): any case and accents (the seed's "
+        "'Crédit', 'Débit'); 'prepaid' too.",
     )
-    merchant_state: str = Field(
-        ..., max_length=60, description="US state code, ONLINE, or a country the model knows."
+    merchant_state: MerchantState = Field(
+        ..., description="US state code, ONLINE, or a foreign country (the model: abroad)."
     )
-    use_chip: str | bool = Field(
+    use_chip: UseChip = Field(
         ...,
         description="'True'/'False' (seed) or the dataset's Swipe/Chip/Online Transaction.",
     )
@@ -83,8 +148,29 @@ class TransactionBase(BaseModel):
 SEED_FIELDS: tuple[str, ...] = tuple(TransactionBase.model_fields)
 
 
+def _one_model_or_the_other(schema: dict[str, Any]) -> None:
+    """State in the document what `wants_full_model` and the full model demand.
+
+    Either no optional field is given (basic model), or the four identifiers that key the
+    card's and client's history all are (full model).
+    """
+    schema["examples"] = [SEED_EXAMPLE]
+    schema["anyOf"] = [
+        {"properties": {name: {"type": "null"} for name in OPTIONAL_FIELDS}},
+        {
+            "required": list(FULL_MODEL_REQUIRED),
+            # The non-null alternative of each identifier, with its bounds.
+            "properties": {
+                name: schema["properties"][name]["anyOf"][0] for name in FULL_MODEL_REQUIRED
+            },
+        },
+    ]
+
+
 class TransactionRequest(TransactionBase):
     """Seed payload plus the optional fields that select the full (behavioural) model."""
+
+    model_config = ConfigDict(json_schema_extra=_one_model_or_the_other)
 
     transaction_id: int | None = Field(
         None,

@@ -3,21 +3,19 @@
 `instrument_app(app, service)` is called once by each service's app factory (sources_api,
 api, api_ml). It adds a middleware that counts requests and times them per route template
 (so `/client_features/{client_id}` is one series, not one per id), serves those metrics at
-`GET /metrics` in the Prometheus text format, and turns every error into a JSON body with a
-clear message — validation errors answer 422 with the offending fields, unexpected ones 500
-with no stack trace leaked (and are logged). Its `/docs` and `/redoc` pages load their assets
-from the service itself (`api_docs`), so they work on a host without internet access.
+`GET /metrics` in the Prometheus text format, and installs the one error model of
+`lakehouse.observability.errors` (JSON bodies, declared in the OpenAPI document). Its `/docs`
+and `/redoc` pages load their assets from the service itself (`api_docs`), so they work on a
+host without internet access.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -25,11 +23,9 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lakehouse.observability.api_docs import serve_docs_offline
-
-logger = logging.getLogger("lakehouse.http")
+from lakehouse.observability.errors import declare_error_responses, install_error_handlers
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -66,50 +62,6 @@ def _route_template(request: Request) -> str:
     return path if path else "<unmatched>"
 
 
-def _error_body(status: int, message: str, detail: object | None = None) -> dict[str, object]:
-    body: dict[str, object] = {"error": message, "status": status}
-    if detail is not None:
-        body["detail"] = detail
-    return body
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """JSON errors everywhere: `{"error": ..., "status": ..., "detail": ...}`."""
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail
-        message = detail if isinstance(detail, str) else "request failed"
-        extra = None if isinstance(detail, str) else detail
-        return JSONResponse(
-            _error_body(exc.status_code, message, extra),
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "location": ".".join(str(part) for part in err.get("loc", ())),
-                "message": err.get("msg", "invalid value"),
-                "type": err.get("type", "value_error"),
-            }
-            for err in exc.errors()
-        ]
-        summary = "; ".join(f"{e['location']}: {e['message']}" for e in errors[:5])
-        return JSONResponse(
-            _error_body(422, f"invalid request: {summary}", errors), status_code=422
-        )
-
-    @app.exception_handler(Exception)
-    async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(
-            _error_body(500, "internal error; see the service log for details"), status_code=500
-        )
-
-
 def instrument_app(app: FastAPI, service: str) -> HttpMetrics:
     """Add request metrics, `GET /metrics`, JSON error handlers and offline docs to `app`."""
     metrics = HttpMetrics(service)
@@ -137,5 +89,6 @@ def instrument_app(app: FastAPI, service: str) -> HttpMetrics:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     install_error_handlers(app)
+    declare_error_responses(app)
     serve_docs_offline(app)
     return metrics

@@ -2,8 +2,9 @@
 
 For every operation of the spec, schemathesis generates valid and invalid requests (a
 bounded number of each) against the API serving published datamarts, on SQLite and on
-PostgreSQL, and checks that no answer is a 5xx, every status code is documented, invalid
-input is refused, and every body — errors included — matches the schema the spec declares.
+PostgreSQL, and runs every check schemathesis has: no answer is a 5xx, every status code,
+content type and body — errors included — is the one the spec declares, valid input is
+accepted and invalid input refused.
 
 The schemathesis pytest plugin does not run under pytest 9 (it reads a removed node
 attribute), so the operations are driven through its Python API with hypothesis directly.
@@ -14,28 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 import schemathesis
-from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    negative_data_rejection,
-    response_schema_conformance,
-    status_code_conformance,
-)
 from testkit import run_schemathesis
 
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-    negative_data_rejection,
-]
 EXAMPLES_PER_MODE = 25
 
 
 def _check_operation(operation: Any, mode: GenerationMode, base_url: str) -> None:
-    run_schemathesis(operation, mode, base_url, CHECKS, EXAMPLES_PER_MODE)
+    run_schemathesis(operation, mode, base_url, EXAMPLES_PER_MODE)
 
 
 def test_openapi_spec_holds_for_every_operation(api_url: str) -> None:

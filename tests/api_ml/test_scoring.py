@@ -100,7 +100,7 @@ def test_normalisation_maps_spellings_and_collects_every_problem() -> None:
             {
                 "card_brand": "Diners",
                 "card_type": "Gold",
-                "merchant_state": "Peru",
+                "merchant_state": "ZZ",
                 "use_chip": "maybe",
             },
             vocabulary,

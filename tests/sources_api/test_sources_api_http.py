@@ -137,7 +137,7 @@ def test_wrong_values_get_row_level_errors_and_nothing_is_written(url: str) -> N
     body = response.json()
     assert "nothing written" in body["error"]
     assert {(d["row"], d["column"]) for d in body["detail"]} == {(3, "amount"), (4, "id")}
-    assert all(d["reason"] for d in body["detail"])
+    assert all(d["message"] and d["location"].startswith("row ") for d in body["detail"])
     assert _stats(url)["rows"] == 0
 
 
@@ -264,7 +264,7 @@ def test_unreachable_database_gives_503_not_500(raw_dir, live_server, monkeypatc
     with live_server(create_app()) as base:
         health = httpx.get(f"{base}/health")
         assert health.status_code == 503
-        assert health.json()["database"].startswith("unavailable")
+        assert health.json()["error"].startswith("source database unavailable")
         write = httpx.post(f"{base}/transactions", json=_json_rows(1, 3, date(2010, 1, 1)))
         assert write.status_code == 503
         assert "source database unavailable" in write.json()["error"]

@@ -1,41 +1,48 @@
-"""Schemathesis over sources_api's own OpenAPI spec: no generated request gets a 5xx.
+"""Schemathesis over sources_api's own OpenAPI spec, with every check it has.
 
-Valid-looking and invalid requests (a bounded number of each) for every operation, over real
-HTTP against a real SQLite source DB, with the API key on so the write endpoints are exercised
-both with and without it. Driven through schemathesis' Python API with hypothesis, as the
-pytest plugin does not run under pytest 9.
+Valid and invalid requests (a bounded number of each) for every operation, over real HTTP,
+on a SQLite and on a PostgreSQL source DB, with the API key on so the write endpoints are
+exercised both with and without it. Every answer must pass all of schemathesis' checks: no
+5xx, every status code, content type, header and body (errors included) as the spec
+declares, valid input accepted, invalid input refused.
+
+One exception, on the two batch uploads only: "schema-valid data is accepted"
+(`positive_data_acceptance`). A batch is judged by the rules of the source file format
+(`lakehouse.formats`: the text of each column, real calendar dates, ids unique within the
+batch, an ONLINE city with an empty state), and a CSV upload is an opaque file to OpenAPI:
+no JSON schema can state those rules, so a schema-valid batch may rightly get 422 with the
+row and column. Every other check, the 422 body's shape included, holds on those routes too.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+from testkit import run_schemathesis
 
 from lakehouse.config import get_settings
 from sources_api.api import create_app
 
-EXAMPLES_PER_MODE = 25
+EXAMPLES_PER_MODE = 20
 
 
-def _check(operation: Any, mode: GenerationMode, base_url: str, headers: dict[str, str]) -> None:
-    @settings(max_examples=EXAMPLES_PER_MODE, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
-    @given(case=operation.as_strategy(generation_mode=mode))
-    def check(case: Any) -> None:
-        case.call_and_validate(base_url=base_url, headers=headers, checks=[not_a_server_error])
-
-    check()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def source_db(request: pytest.FixtureRequest, isolated_settings: Path) -> str:
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
+    isolated_settings.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{isolated_settings / 'source.db'}"
 
 
-def test_no_generated_request_gets_a_server_error(
-    isolated_settings: Path, live_server, monkeypatch
+def test_every_operation_passes_every_check(
+    source_db: str, isolated_settings: Path, live_server, monkeypatch
 ) -> None:
     monkeypatch.setenv("LAKEHOUSE_API_KEY", "fuzz-key")
+    monkeypatch.setenv("LAKEHOUSE_SOURCE_DB_URL", source_db)
     get_settings.cache_clear()
     raw = isolated_settings / "raw"
     raw.mkdir(parents=True)
@@ -46,7 +53,8 @@ def test_no_generated_request_gets_a_server_error(
         paths = {operation.path for operation in operations}
         assert {"/files", "/files/{name}", "/transactions", "/transactions/csv"} <= paths
         for operation in operations:
+            is_upload = operation.method.upper() == "POST"
+            excluded = [positive_data_acceptance] if is_upload else None
             for headers in ({"X-API-Key": "fuzz-key"}, {}):
-                _check(operation, GenerationMode.POSITIVE, url, headers)
-                if operation.method.upper() == "POST":
-                    _check(operation, GenerationMode.NEGATIVE, url, headers)
+                for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)[: 1 + is_upload]:
+                    run_schemathesis(operation, mode, url, EXAMPLES_PER_MODE, headers, excluded)
