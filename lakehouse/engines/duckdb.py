@@ -6,7 +6,8 @@ aggregates and hands back one Arrow table. Each engine opens one in-memory datab
 one costs tens of milliseconds) and each call runs on its own cursor, whose registered inputs
 vanish when it closes — models share nothing but their inputs, and a failed model leaves no
 state behind. Memory and threads are capped from `Settings` so the full dataset fits the
-machine (DuckDB spills to `<data_dir>/tmp/duckdb` beyond the limit).
+machine (beyond the limit DuckDB spills to `LAKEHOUSE_DUCKDB_TEMP_DIRECTORY`, by default
+`<data_dir>/tmp/duckdb`).
 """
 
 from __future__ import annotations
@@ -40,14 +41,15 @@ class DuckDBEngine:
 
     @classmethod
     def from_settings(cls) -> DuckDBEngine:
-        """An engine capped by `LAKEHOUSE_DUCKDB_MEMORY_LIMIT` / `LAKEHOUSE_DUCKDB_THREADS`."""
+        """An engine capped by `LAKEHOUSE_DUCKDB_MEMORY_LIMIT` / `LAKEHOUSE_DUCKDB_THREADS`,
+        spilling to `LAKEHOUSE_DUCKDB_TEMP_DIRECTORY`."""
         from lakehouse.config import get_settings
 
         settings = get_settings()
         return cls(
             memory_limit=settings.duckdb_memory_limit,
             threads=settings.duckdb_threads,
-            temp_directory=settings.data_dir / "tmp" / "duckdb",
+            temp_directory=settings.duckdb_temp_directory,
         )
 
     def connect(self) -> duckdb.DuckDBPyConnection:
@@ -66,7 +68,8 @@ class DuckDBEngine:
         except duckdb.Error as exc:
             raise EngineError(
                 f"DuckDB rejected its settings {config}: {exc}. Check "
-                "LAKEHOUSE_DUCKDB_MEMORY_LIMIT (e.g. '4GB') and LAKEHOUSE_DUCKDB_THREADS."
+                "LAKEHOUSE_DUCKDB_MEMORY_LIMIT (e.g. '2GB'), LAKEHOUSE_DUCKDB_THREADS and "
+                "LAKEHOUSE_DUCKDB_TEMP_DIRECTORY."
             ) from exc
 
     def run_sql(self, sql: str, inputs: Mapping[str, TableLike]) -> pa.Table:
