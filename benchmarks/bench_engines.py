@@ -24,7 +24,8 @@ from lakehouse.config import Settings
 from lakehouse.engines.duckdb import DuckDBEngine
 from lakehouse.engines.spark import SparkEngine, describe_session, session_config, stop_spark
 from lakehouse.pipeline.feeder import bronze_from_raw_dir
-from lakehouse.pipeline.runner import run_gold, run_silver
+from lakehouse.pipeline.gold import run_gold
+from lakehouse.pipeline.runner import run_silver
 
 console = Console()
 SIZES = {"small": (200, 100_000), "medium": (2_000, 1_000_000), "full": (2_000, 13_305_915)}

@@ -55,6 +55,17 @@ _ENTRIES = (
            "fraud and drop rates per hour of the day"),
     _entry("ml_features", "gold", "ml_features", "one row per transaction",
            "point-in-time behavioural features for training and scoring"),
+    # The additive partial aggregates behind each datamart (its SQL's `partials`), kept so a
+    # run merges a new day into them instead of re-reading the history (docs/pipeline.md).
+    *(_entry(f"{name}_partials", "gold", f"partials/{name}", grain,
+             f"additive partial aggregates of {name}")
+      for name, grain in (
+          ("dm_client_features", "one row per (client, merchant)"),
+          ("dm_card_features", "one row per card"),
+          ("dm_client_velocity", "one row per (client, calendar day)"),
+          ("dm_mcc_fraud_risk", "one row per MCC code"),
+          ("dm_time_of_day_fraud", "one row per hour 0-23"),
+      )),
 )
 
 CATALOG: dict[str, CatalogEntry] = {entry.name: entry for entry in _ENTRIES}

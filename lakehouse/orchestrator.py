@@ -61,7 +61,7 @@ def _silver(settings: Settings, engine_name: str | None) -> StageResult:
 
 def _gold(settings: Settings, engine_name: str | None) -> StageResult:
     from lakehouse.engines import get_engine
-    from lakehouse.pipeline.runner import run_gold
+    from lakehouse.pipeline.gold import run_gold
 
     return run_gold(settings, get_engine(engine_name or settings.engine))
 

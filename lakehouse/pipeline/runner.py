@@ -8,9 +8,9 @@ from (input table versions, the SQL's hash, the batches it covers), so a rerun w
 new is a no-op and a run killed halfway converges on the next one: Delta commits are atomic,
 and whatever was not committed is simply recomputed.
 
-Stages: `run_bronze` (feeder), `run_silver` (incremental `silver_transactions`), `run_gold`
-(datamarts and ML features, recomputed from silver). Publishing lives in `publish.py`;
-the bucketed writing of `ml_features` in `features_stage.py`.
+Stages: `run_bronze` (feeder), `run_silver` (incremental `silver_transactions`); the gold
+stage (datamarts and ML features, merged day by day) lives in `gold.py`, publishing in
+`publish.py`, the bucketed writing of `ml_features` in `features_stage.py`.
 """
 
 from __future__ import annotations
@@ -72,11 +72,13 @@ def _uri(name: str, settings: Settings) -> str:
     return catalog.location(name, settings)
 
 
-def _sql_hash(sql: str, params: Mapping[str, Any]) -> str:
+def sql_hash(sql: str, params: Mapping[str, Any]) -> str:
+    """A short fingerprint of a model's SQL and parameters, recorded in each commit's lineage."""
     return hashlib.sha256(f"{sql}|{sorted(params.items())}".encode()).hexdigest()[:16]
 
 
-def _input_versions(names: tuple[str, ...], settings: Settings) -> dict[str, int | None]:
+def input_versions(names: tuple[str, ...], settings: Settings) -> dict[str, int | None]:
+    """The current Delta version of each catalog table in `names` (None: not built yet)."""
     return {n: storage.version(_uri(n, settings), settings) for n in names if n in catalog.CATALOG}
 
 
@@ -191,8 +193,8 @@ def build_model(
     model = MODELS[name]
     params = model_params(model, settings)
     uri = _uri(name, settings)
-    lineage = {"inputs": _input_versions(model.inputs, settings),
-               "sql": _sql_hash(model.sql, params)}
+    lineage = {"inputs": input_versions(model.inputs, settings),
+               "sql": sql_hash(model.sql, params)}
     previous = storage.last_metadata(uri, settings)
     if not force and all(previous.get(k) == v for k, v in lineage.items()):
         return 0, 0, None
@@ -225,24 +227,6 @@ def run_silver(settings: Settings, engine: Engine) -> StageResult:
     return result
 
 
-def run_gold(settings: Settings, engine: Engine) -> StageResult:
-    """Gold: the five datamarts and `ml_features`, each recomputed from silver."""
-    result = StageResult("gold")
-    for name in catalog.GOLD_TABLES:
-        if name not in MODELS:
-            logger.warning("no model defines this gold table yet", extra={"table": name})
-            continue
-        rows_in, rows_out, written = build_model(name, engine, settings)
-        result.rows_in += rows_in
-        result.rows_out += rows_out
-        if written is not None:
-            result.tables[name] = written
-            pause_point("gold")
-    if not result.tables:
-        result.status = "up_to_date"
-    return result
-
-
 # ------------------------------------------------------ silver_transactions ---------------
 
 
@@ -258,7 +242,7 @@ def _build_silver_transactions(settings: Settings, engine: Engine, result: Stage
     params = model_params(model, settings)
     uri = _uri("silver_transactions", settings)
     references = tuple(n for n in model.inputs if n not in ("bronze_transactions", KNOWN_IDS))
-    lineage = {"inputs": _input_versions(references, settings), "sql": _sql_hash(model.sql, params)}
+    lineage = {"inputs": input_versions(references, settings), "sql": sql_hash(model.sql, params)}
     previous = storage.last_metadata(uri, settings)
     bronze = bronze_batch_counts(_uri("bronze_transactions", settings), settings)
     if not bronze:

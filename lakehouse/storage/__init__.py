@@ -1,22 +1,26 @@
 """Delta tables on local disk or S3 (layout: `lakehouse.catalog`; I/O: `delta`)."""
 
 from lakehouse.storage.delta import (
+    data_files,
     exists,
     history,
     last_metadata,
     open_table,
     read_dataset,
+    read_files,
     read_table,
     version,
     write,
 )
 
 __all__ = [
+    "data_files",
     "exists",
     "history",
     "last_metadata",
     "open_table",
     "read_dataset",
+    "read_files",
     "read_table",
     "version",
     "write",

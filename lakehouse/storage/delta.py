@@ -10,7 +10,7 @@ so a crash leaves the previous version readable; commits carry a small metadata 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +147,34 @@ def filesystem(uri: str, options: Mapping[str, str]) -> tuple[pafs.FileSystem, s
         scheme="http" if endpoint and endpoint.startswith("http://") else "https",
     )
     return s3, uri.removeprefix("s3://")
+
+
+def data_files(uri: str, settings: Settings | None = None,
+               at_version: int | None = None) -> dict[str, int]:
+    """The data files of a snapshot (the latest, or `at_version`): path -> row count.
+
+    Comparing two snapshots' files tells what a commit rewrote: files only in the newer one
+    hold added rows, files only in the older one hold the rows they replaced.
+    """
+    table = open_table(uri, settings)
+    if table is None:
+        return {}
+    if at_version is not None:
+        table.load_as_version(at_version)
+    actions = pa.table(table.get_add_actions(flatten=True))
+    return dict(zip(actions.column("path").to_pylist(),
+                    actions.column("num_records").to_pylist(), strict=True))
+
+
+def read_files(uri: str, paths: Collection[str], settings: Settings | None = None,
+               at_version: int | None = None) -> ds.Dataset:
+    """Only the given data files of a snapshot (paths as `data_files` names them), lazily."""
+    table = open_table(uri, settings)
+    if table is None:
+        raise FileNotFoundError(f"Delta table {uri} does not exist yet; run the upstream stage")
+    if at_version is not None:
+        table.load_as_version(at_version)
+    dataset = table.to_pyarrow_dataset()
+    wanted = set(paths)
+    fragments = [f for f in dataset.get_fragments() if f.path in wanted]
+    return ds.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)

@@ -25,7 +25,8 @@ from lakehouse.config import Settings, get_settings
 from lakehouse.engines.duckdb import DuckDBEngine
 from lakehouse.engines.spark import SparkEngine
 from lakehouse.pipeline.feeder import bronze_from_raw_dir as bronze_from_raw
-from lakehouse.pipeline.runner import run_gold, run_silver
+from lakehouse.pipeline.gold import run_gold
+from lakehouse.pipeline.runner import run_silver
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 RELATIVE_TOLERANCE = 1e-9  # what assert_tables_match allows on float columns

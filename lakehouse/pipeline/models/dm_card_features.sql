@@ -1,12 +1,13 @@
 -- dm_card_features — grain: one row per card (tx_card_id, with its card_type).
 -- Over purchases (amount > 0); "labeled" = label IS NOT NULL; rates NULL when nothing labeled.
-WITH per_card AS (
+-- `partials` holds additive sums per card, merged with a new day's by the gold stage.
+WITH partials AS (
     SELECT
         card_id AS tx_card_id,
         card_type,
-        COUNT(*) AS tx_count,
+        COUNT(*) AS row_count,
+        SUM(amount) AS amount_sum,
         COUNT(CASE WHEN label = 1 THEN 1 END) AS fraud_count,
-        AVG(amount) AS avg_amount,
         COUNT(CASE WHEN label = 0 THEN 1 END) AS drop_count,
         COUNT(label) AS labeled_count
     FROM silver_transactions
@@ -17,12 +18,12 @@ WITH per_card AS (
 SELECT
     tx_card_id,
     card_type,
-    tx_count,
+    row_count AS tx_count,
     fraud_count,
-    avg_amount,
+    amount_sum / row_count AS avg_amount,
     drop_count,
     labeled_count,
     CAST(fraud_count AS DOUBLE) / NULLIF(labeled_count, 0) AS fraud_rate,
     CAST(drop_count AS DOUBLE) / NULLIF(labeled_count, 0) AS drop_rate
-FROM per_card
+FROM partials
 ORDER BY tx_card_id

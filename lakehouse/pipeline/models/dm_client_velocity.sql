@@ -1,8 +1,9 @@
 -- dm_client_velocity — grain: one row per client (client_id) with at least one purchase.
 -- Purchases (amount > 0) per calendar day, over the days the client made a purchase:
--- active_days, the average and the maximum of those daily counts.
-WITH per_day AS (
-    SELECT client_id, tx_date, COUNT(*) AS daily_txn
+-- active_days, the average and the maximum of those daily counts. `partials` holds the
+-- purchases per (client, day) (row_count), merged with a new day's by the gold stage.
+WITH partials AS (
+    SELECT client_id, tx_date, COUNT(*) AS row_count
     FROM silver_transactions
     WHERE amount > 0
     GROUP BY client_id, tx_date
@@ -11,8 +12,8 @@ WITH per_day AS (
 SELECT
     client_id,
     COUNT(*) AS active_days,
-    AVG(CAST(daily_txn AS DOUBLE)) AS avg_daily_txn,
-    MAX(daily_txn) AS max_daily_txn
-FROM per_day
+    AVG(CAST(row_count AS DOUBLE)) AS avg_daily_txn,
+    MAX(row_count) AS max_daily_txn
+FROM partials
 GROUP BY client_id
 ORDER BY client_id

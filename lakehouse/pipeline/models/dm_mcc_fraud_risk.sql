@@ -1,10 +1,11 @@
 -- dm_mcc_fraud_risk — grain: one row per merchant category code (mcc_code, with its description).
 -- Over purchases (amount > 0); "labeled" = label IS NOT NULL; rates NULL when nothing labeled.
-WITH per_mcc AS (
+-- `partials` holds additive counts per MCC, merged with a new day's by the gold stage.
+WITH partials AS (
     SELECT
         mcc_code,
         mcc_description,
-        COUNT(*) AS tx_count,
+        COUNT(*) AS row_count,
         COUNT(CASE WHEN label = 1 THEN 1 END) AS fraud_count,
         COUNT(CASE WHEN label = 0 THEN 1 END) AS drop_count,
         COUNT(label) AS labeled_count
@@ -16,11 +17,11 @@ WITH per_mcc AS (
 SELECT
     mcc_code,
     mcc_description,
-    tx_count,
+    row_count AS tx_count,
     fraud_count,
     drop_count,
     labeled_count,
     CAST(fraud_count AS DOUBLE) / NULLIF(labeled_count, 0) AS fraud_rate,
     CAST(drop_count AS DOUBLE) / NULLIF(labeled_count, 0) AS drop_rate
-FROM per_mcc
+FROM partials
 ORDER BY mcc_code

@@ -1,9 +1,10 @@
 -- dm_time_of_day_fraud — grain: one row per hour of the day (0-23) that has purchases.
 -- Over purchases (amount > 0); "labeled" = label IS NOT NULL; rates NULL when nothing labeled.
-WITH per_hour AS (
+-- `partials` holds additive counts per hour, merged with a new day's by the gold stage.
+WITH partials AS (
     SELECT
         hour,
-        COUNT(*) AS tx_count,
+        COUNT(*) AS row_count,
         COUNT(CASE WHEN label = 1 THEN 1 END) AS fraud_count,
         COUNT(CASE WHEN label = 0 THEN 1 END) AS drop_count,
         COUNT(label) AS labeled_count
@@ -14,11 +15,11 @@ WITH per_hour AS (
 
 SELECT
     hour,
-    tx_count,
+    row_count AS tx_count,
     fraud_count,
     drop_count,
     labeled_count,
     CAST(fraud_count AS DOUBLE) / NULLIF(labeled_count, 0) AS fraud_rate,
     CAST(drop_count AS DOUBLE) / NULLIF(labeled_count, 0) AS drop_rate
-FROM per_hour
+FROM partials
 ORDER BY hour
