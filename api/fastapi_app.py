@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Lakehouse datamarts API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan
     )
     app.dependency_overrides[get_settings] = lambda: settings
-    instrument_app(app, "api")
+    instrument_app(app, "api", settings.max_concurrent_requests)
 
     @app.exception_handler(ServiceUnavailable)
     async def _unavailable(_: Request, exc: ServiceUnavailable) -> JSONResponse:

@@ -128,6 +128,18 @@ class Settings(BaseSettings):
         0.01, ge=0, le=1, validation_alias=_env("LAKEHOUSE_SKEW_SAMPLE_RATE")
     )
 
+    # Resilience (docs/operations.md). Past this many requests in flight a service answers
+    # 503 with Retry-After at once instead of queueing without bound.
+    max_concurrent_requests: int = Field(
+        32, ge=1, validation_alias=_env("LAKEHOUSE_MAX_CONCURRENT_REQUESTS")
+    )
+    # One retry policy (lakehouse/retry.py) for stage retries and the feeder's fetches:
+    # at most this many attempts, never past this deadline from the first attempt.
+    retry_attempts: int = Field(3, ge=1, le=20, validation_alias=_env("LAKEHOUSE_RETRY_ATTEMPTS"))
+    retry_deadline_seconds: float = Field(
+        600, gt=0, validation_alias=_env("LAKEHOUSE_RETRY_DEADLINE_SECONDS")
+    )
+
     # Observability
     elasticsearch_url: str | None = Field(None, validation_alias=_env("ELASTICSEARCH_URL"))
     log_level: str = Field("INFO", validation_alias=_env("LAKEHOUSE_LOG_LEVEL"))

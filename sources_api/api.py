@@ -239,7 +239,7 @@ def create_app() -> FastAPI:
 
     # Added before instrument_app so the metrics middleware (outermost) also counts its 413s.
     app.add_middleware(UploadLimit, limit_bytes=upload_limit_bytes)
-    instrument_app(app, SERVICE)
+    instrument_app(app, SERVICE, get_settings().max_concurrent_requests)
     _install_load_error_handlers(app)
     for router in (files_router, transactions_router, health_router):
         app.include_router(router)

@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Real-time fraud scores for card transactions (seed-compatible /predict).",
         lifespan=lifespan,
     )
-    http_metrics = instrument_app(app, "api_ml")
+    http_metrics = instrument_app(app, "api_ml", settings.max_concurrent_requests)
     app.state.settings = settings
     app.state.scoring_metrics = ScoringMetrics(http_metrics.registry)
     app.state.holder = ModelHolder(settings, app.state.scoring_metrics)

@@ -26,6 +26,7 @@ from prometheus_client import (
 
 from lakehouse.observability.api_docs import serve_docs_offline
 from lakehouse.observability.errors import declare_error_responses, install_error_handlers
+from lakehouse.observability.overload import ConcurrencyLimit
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -62,10 +63,22 @@ def _route_template(request: Request) -> str:
     return path if path else "<unmatched>"
 
 
-def instrument_app(app: FastAPI, service: str) -> HttpMetrics:
-    """Add request metrics, `GET /metrics`, JSON error handlers and offline docs to `app`."""
+def instrument_app(app: FastAPI, service: str, max_concurrent: int) -> HttpMetrics:
+    """Add request metrics, `GET /metrics`, JSON errors, load shedding and offline docs.
+
+    Args:
+        app: the service's application.
+        service: its name, the `service` label of its metrics.
+        max_concurrent: requests in flight past which it answers 503 (`ConcurrencyLimit`).
+    Returns:
+        The metrics, whose registry the service may add its own to.
+    """
     metrics = HttpMetrics(service)
     app.state.http_metrics = metrics
+    # Added before the metrics middleware, so it sits inside it: shed requests are counted.
+    app.add_middleware(
+        ConcurrencyLimit, limit=max_concurrent, service=service, registry=metrics.registry
+    )
 
     @app.middleware("http")
     async def _measure(
