@@ -274,13 +274,22 @@ def _metrics(frame: pd.DataFrame, probability: np.ndarray, threshold: float) -> 
     )
 
 
-def train_flavour(windows: Windows, flavour: str, config: TrainConfig) -> FlavourResult:
+def train_flavour(
+    windows: Windows, flavour: str, config: TrainConfig, columns: list[str] | None = None
+) -> FlavourResult:
     """Fit, calibrate, threshold and evaluate one flavour (and its baseline) on the windows.
 
     With a tuning budget, the LightGBM settings are first chosen by time-series
     cross-validation on the training window (`lakehouse.ml.tuning`).
+
+    Args:
+        windows: the labeled train, validation and test windows.
+        flavour: "full" or "basic".
+        config: the training knobs.
+        columns: the model inputs; default the flavour's (`FLAVOUR_COLUMNS`). Benchmarks pass
+            another feature set to compare two on the same windows.
     """
-    columns = FLAVOUR_COLUMNS[flavour]
+    columns = list(columns or FLAVOUR_COLUMNS[flavour])
     tuned = None
     if config.tuning_trials:
         tuned = tune(windows.train, columns, [c for c in CATEGORICAL_COLUMNS if c in columns],
