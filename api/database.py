@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -32,7 +33,7 @@ class DatamartsNotPublished(ServiceUnavailable):
     """The database answers, but a datamart table (or the publish log) is missing."""
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str | SecretStr) -> Engine:
     """A pooled engine for `url`; a malformed URL fails here, at start-up, not at first use.
 
     Built by the platform's one factory (`lakehouse.database`): pre-ping after a database
@@ -42,7 +43,7 @@ def make_engine(url: str) -> Engine:
 
 
 @lru_cache(maxsize=8)
-def engine_for(url: str) -> Engine:
+def engine_for(url: str | SecretStr) -> Engine:
     """The process-wide engine for `url`, so every request shares one connection pool."""
     return make_engine(url)
 

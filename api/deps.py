@@ -3,7 +3,7 @@
 Routes declare what they need (`SettingsDep`, `EngineDep`) and never build an engine
 themselves: the settings come from the cached `get_settings()` (tests override it through
 `app.dependency_overrides`), and the engine is the pooled, process-wide one for
-`Settings.analytics_db_url`.
+`Settings.analytics_db_url`. `ReadAccess` is the API-key check of the data routes.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from fastapi import Depends
 from sqlalchemy.engine import Engine
 
 from api.database import engine_for
+from lakehouse.api_keys import api_key_dependency
 from lakehouse.config import Settings, get_settings
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -26,3 +27,7 @@ def get_engine(settings: SettingsDep) -> Engine:
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+
+# The datamarts are client and card data: with keys configured, reading them needs
+# LAKEHOUSE_READ_API_KEY or LAKEHOUSE_API_KEY (the platform's one check, lakehouse.api_keys).
+ReadAccess = api_key_dependency(get_settings, "read")

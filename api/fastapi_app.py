@@ -15,8 +15,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from api import schemas
 from api.database import ServiceUnavailable, engine_for
 from api.datamarts import DATAMARTS
+from api.deps import ReadAccess
 from api.routers import datamart, health, summary
 from lakehouse.config import Settings, get_settings
 from lakehouse.observability.errors import error_response
@@ -51,7 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return error_response(503, str(exc))
 
     app.include_router(health.router)
-    app.include_router(summary.router)
+    # Health and metrics stay open (probes, Prometheus); the data needs the read key if set.
+    guarded = {"dependencies": [ReadAccess], "responses": schemas.error_responses(401, 403)}
+    app.include_router(summary.router, **guarded)
     for name, entry in DATAMARTS.items():
-        app.include_router(datamart.datamart_router(name, entry))
+        app.include_router(datamart.datamart_router(name, entry), **guarded)
     return app

@@ -183,6 +183,8 @@ class HealthPublic(BaseModel):
 
 
 ERROR_DESCRIPTIONS = {
+    401: "X-API-Key missing (the service runs with LAKEHOUSE_API_KEY / LAKEHOUSE_READ_API_KEY).",
+    403: "X-API-Key does not match a key allowed to read.",
     404: "No row with this key.",
     422: "A parameter is invalid: the message names it and the accepted values.",
     503: "The analytics DB is unreachable, or the datamarts are not published yet.",

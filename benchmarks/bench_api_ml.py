@@ -94,7 +94,7 @@ def build_platform(workdir: Path, clients: int, transactions: int) -> None:
             end="2019-10-31",
         )
     with console.status("loading the source DB"):
-        engine = source_engine(str(settings.source_db_url))
+        engine = source_engine(settings.source_db_url)
         load_batch(engine, settings.raw_path / "transactions_data.csv")
         engine.dispose()
     with _sources_api() as url, console.status("running the pipeline"):

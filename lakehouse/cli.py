@@ -9,15 +9,36 @@ command that runs.
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import typer
 
 from lakehouse import demo, pipeline_cli, serve
+from lakehouse.config import ConfigurationError
 from lakehouse.datagen import cli as datagen_cli
 from lakehouse.ml import cli as ml_cli
 from lakehouse.monitoring import cli as monitoring_cli
 from lakehouse.sources import cli as sources_cli
 
-app = typer.Typer(
+
+class _Lakehouse(typer.Typer):
+    """The command, with one rule on top: a configuration error is a message, not a trace.
+
+    The message names each wrong variable and what is wrong (`ConfigurationError` never
+    carries a value, since a value may be a secret); the exit code is 2, like a usage error.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except ConfigurationError as exc:
+            print(f"lakehouse: configuration error\n{exc}\nFix the variable(s) above "
+                  "(see .env.example) and run the command again.", file=sys.stderr)
+            raise SystemExit(2) from None
+
+
+app = _Lakehouse(
     name="lakehouse",
     help="Fraud-detection lakehouse: generate data, load the source system, run the "
     "pipeline, train the model and serve the APIs and the UI.",

@@ -4,22 +4,42 @@ Every service, the pipeline and the CLI read their configuration through `get_se
 which builds a single `Settings` object from the environment (and an optional `.env` file).
 Each location has its own override; everything local defaults to a folder under
 `LAKEHOUSE_DATA_DIR` so the embedded mode needs no configuration at all.
+
+Secrets (API keys, the card-hash key, the AWS secret, database URLs that may carry a
+password) are `SecretStr`: no repr, log line or error shows them; code that needs the value
+calls `.get_secret_value()` where it uses it. A bad configuration raises `ConfigurationError`,
+whose message names each variable and what is wrong with it, never a value; the `lakehouse`
+command prints that message without a traceback.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
+import tempfile
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# The embedded mode must work out of the box, so it ships a fixed, public demo key for the
-# card-number HMAC. Any other mode must bring its own key (see `require_card_hash_key`).
-EMBEDDED_CARD_HASH_KEY = "lakehouse-embedded-demo-key-not-secret"
+# The embedded mode must work out of the box without a public key: on first use it creates a
+# random card-hash key in this file of the data dir, readable by its owner only (docs/security.md).
+CARD_HASH_KEY_FILE = "card_hash.key"
+
+
+class ConfigurationError(ValueError):
+    """A setting is missing or wrong; the message names the variable, never its value."""
 
 
 def _env(*names: str) -> AliasChoices:
@@ -37,10 +57,16 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("./data"), validation_alias=_env("LAKEHOUSE_DATA_DIR"))
     raw_dir: Path | None = Field(None, validation_alias=_env("LAKEHOUSE_RAW_DIR"))
     lake_uri: str | None = Field(None, validation_alias=_env("LAKEHOUSE_LAKE_URI"))
-    source_db_url: str | None = Field(None, validation_alias=_env("LAKEHOUSE_SOURCE_DB_URL"))
-    analytics_db_url: str | None = Field(None, validation_alias=_env("LAKEHOUSE_ANALYTICS_DB_URL"))
+    # Database URLs may carry a password (postgresql://user:password@host/db).
+    source_db_url: SecretStr | None = Field(None, validation_alias=_env("LAKEHOUSE_SOURCE_DB_URL"))
+    analytics_db_url: SecretStr | None = Field(
+        None, validation_alias=_env("LAKEHOUSE_ANALYTICS_DB_URL")
+    )
+    # An HTTP tracking server in containers; kept out of reprs in case it carries credentials.
     mlflow_tracking_uri: str | None = Field(
-        None, validation_alias=_env("MLFLOW_TRACKING_URI", "LAKEHOUSE_MLFLOW_TRACKING_URI")
+        None,
+        repr=False,
+        validation_alias=_env("MLFLOW_TRACKING_URI", "LAKEHOUSE_MLFLOW_TRACKING_URI"),
     )
 
     # Engines
@@ -87,8 +113,11 @@ class Settings(BaseSettings):
     api_ml_url: str = Field("http://127.0.0.1:9997", validation_alias=_env("LAKEHOUSE_API_ML_URL"))
 
     # Security
-    api_key: str | None = Field(None, validation_alias=_env("LAKEHOUSE_API_KEY"))
-    card_hash_key: str | None = Field(None, validation_alias=_env("LAKEHOUSE_CARD_HASH_KEY"))
+    # LAKEHOUSE_API_KEY opens every protected route; LAKEHOUSE_READ_API_KEY only the protected
+    # reads (card and client files of sources_api, the datamarts API): see lakehouse.api_keys.
+    api_key: SecretStr | None = Field(None, validation_alias=_env("LAKEHOUSE_API_KEY"))
+    read_api_key: SecretStr | None = Field(None, validation_alias=_env("LAKEHOUSE_READ_API_KEY"))
+    card_hash_key: SecretStr | None = Field(None, validation_alias=_env("LAKEHOUSE_CARD_HASH_KEY"))
     max_upload_mb: int = Field(512, ge=1, validation_alias=_env("LAKEHOUSE_MAX_UPLOAD_MB"))
 
     # The source system accepts transaction dates from this day up to today (UTC) plus this
@@ -141,7 +170,9 @@ class Settings(BaseSettings):
     )
 
     # Observability
-    elasticsearch_url: str | None = Field(None, validation_alias=_env("ELASTICSEARCH_URL"))
+    elasticsearch_url: str | None = Field(
+        None, repr=False, validation_alias=_env("ELASTICSEARCH_URL")
+    )
     log_level: str = Field("INFO", validation_alias=_env("LAKEHOUSE_LOG_LEVEL"))
 
     # S3-compatible object storage for the lake (MinIO in containers)
@@ -149,8 +180,18 @@ class Settings(BaseSettings):
         None, validation_alias=_env("AWS_ENDPOINT_URL", "LAKEHOUSE_S3_ENDPOINT_URL")
     )
     aws_access_key_id: str | None = Field(None, validation_alias=_env("AWS_ACCESS_KEY_ID"))
-    aws_secret_access_key: str | None = Field(None, validation_alias=_env("AWS_SECRET_ACCESS_KEY"))
+    aws_secret_access_key: SecretStr | None = Field(
+        None, validation_alias=_env("AWS_SECRET_ACCESS_KEY")
+    )
     aws_region: str = Field("us-east-1", validation_alias=_env("AWS_REGION", "AWS_DEFAULT_REGION"))
+
+    @field_validator(
+        "api_key", "read_api_key", "card_hash_key", "aws_secret_access_key", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # Compose writes `NAME: ${NAME:-}`: an empty secret means "not configured", not "".
+        return None if value == "" else value
 
     @field_validator("log_level")
     @classmethod
@@ -181,9 +222,9 @@ class Settings(BaseSettings):
         if self.lake_uri is None:
             self.lake_uri = str((data / "lake").resolve())
         if self.source_db_url is None:
-            self.source_db_url = f"sqlite:///{(data / 'sources.db').resolve()}"
+            self.source_db_url = SecretStr(f"sqlite:///{(data / 'sources.db').resolve()}")
         if self.analytics_db_url is None:
-            self.analytics_db_url = f"sqlite:///{(data / 'analytics.db').resolve()}"
+            self.analytics_db_url = SecretStr(f"sqlite:///{(data / 'analytics.db').resolve()}")
         if self.duckdb_temp_directory is None:
             self.duckdb_temp_directory = data / "tmp" / "duckdb"
         if self.mlflow_tracking_uri is None:
@@ -210,8 +251,11 @@ class Settings(BaseSettings):
 
     @property
     def effective_card_hash_key(self) -> str:
-        """The HMAC key for card numbers; the public demo key only in embedded mode."""
-        return self.card_hash_key or EMBEDDED_CARD_HASH_KEY
+        """The HMAC key for card numbers: LAKEHOUSE_CARD_HASH_KEY, or (embedded mode only)
+        the data dir's own random key, created on first use (`embedded_card_hash_key`)."""
+        if self.card_hash_key is not None:
+            return self.card_hash_key.get_secret_value()
+        return embedded_card_hash_key(self.data_dir)
 
     def storage_options(self) -> dict[str, str]:
         """Options for delta-rs / object stores when the lake is on S3."""
@@ -222,7 +266,7 @@ class Settings(BaseSettings):
         if self.aws_access_key_id:
             options["AWS_ACCESS_KEY_ID"] = self.aws_access_key_id
         if self.aws_secret_access_key:
-            options["AWS_SECRET_ACCESS_KEY"] = self.aws_secret_access_key
+            options["AWS_SECRET_ACCESS_KEY"] = self.aws_secret_access_key.get_secret_value()
         if self.lake.startswith("s3://"):
             options["AWS_REGION"] = self.aws_region
             # Commits are `PUT ... If-None-Match: *`: of two writers racing for the same log
@@ -233,7 +277,62 @@ class Settings(BaseSettings):
         return options
 
 
+def embedded_card_hash_key(data_dir: Path) -> str:
+    """The embedded mode's card-hash key: `data_dir/card_hash.key`, created once at random.
+
+    The file is created with mode 0600 and published atomically (a link that fails if the
+    file exists), so two processes starting together end up with the same key.
+
+    Args:
+        data_dir: `LAKEHOUSE_DATA_DIR`.
+
+    Returns:
+        The key (64 hex digits).
+    """
+    path = data_dir / CARD_HASH_KEY_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # mkstemp: a unique draft, created with mode 0600 before any byte is written.
+        descriptor, name = tempfile.mkstemp(dir=data_dir, prefix=f".{CARD_HASH_KEY_FILE}.")
+        draft = Path(name)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process won the race: its key is the key
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
+def _variable(field_or_alias: object) -> str:
+    """The environment variable of a settings field (errors name variables, not fields)."""
+    field = Settings.model_fields.get(str(field_or_alias))
+    if field is not None and isinstance(field.validation_alias, AliasChoices):
+        return str(field.validation_alias.choices[0])
+    return str(field_or_alias)
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    """Each wrong variable and what is wrong with it, one per line; never an input value."""
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+        reason = error["msg"].removeprefix("Value error, ")
+        where = error["loc"]
+        lines.append(f"{_variable(where[0])}: {reason}" if where else reason)
+    return "\n".join(lines) or "the configuration is not valid"
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; raises `ConfigurationError` with a safe message."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigurationError(describe_settings_error(exc)) from None
+
+
 @lru_cache
 def get_settings() -> Settings:
     """The process-wide settings; tests call `get_settings.cache_clear()` after changing env."""
-    return Settings()
+    return load_settings()

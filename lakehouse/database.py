@@ -26,6 +26,8 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine, make_url
 
+from lakehouse.config import ConfigurationError
+
 # The settings the two databases come from, named in errors instead of their values.
 SOURCE_DB_SETTING = "LAKEHOUSE_SOURCE_DB_URL"
 ANALYTICS_DB_SETTING = "LAKEHOUSE_ANALYTICS_DB_URL"
@@ -33,7 +35,7 @@ SQLITE_TIMEOUT_SECONDS = 30
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
 
 
-class DatabaseUrlError(ValueError):
+class DatabaseUrlError(ConfigurationError):
     """A database setting is not usable; the message names the setting, never its value."""
 
 

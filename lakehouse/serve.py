@@ -102,6 +102,7 @@ def ui(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = UI_PORT,
 ) -> None:
     """Start the Streamlit UI (default port 8501)."""
+    get_settings()  # a configuration error stops here, as a message, not inside Streamlit
     console.print(f"[bold]ui[/] on http://{host}:{port}")
     raise typer.Exit(subprocess.call(ui_command(host, port)))
 

@@ -1,7 +1,9 @@
 """sources_api: the source system of the platform, over HTTP (port 9998).
 
 Two jobs. It serves the reference files of the raw folder (`Settings.raw_path`: cards, users,
-MCC codes, fraud labels) as they are, for the pipeline's feeder to fetch into bronze. And it
+MCC codes, fraud labels) for the pipeline's feeder to fetch into bronze — as they are, except
+that CVVs never leave (`lakehouse.sources.files`), and card and client files need an API key
+when the service runs with keys (`lakehouse.api_keys`). And it
 receives transaction batches — a JSON list or a transactions_data.csv upload — and appends
 them to table `transaction_data` of the source DB through the one loader
 (`lakehouse.sources.loader.load_batch`: validated, atomic, idempotent, stamped with a
@@ -16,18 +18,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, File, HTTPException, Query, Request, UploadFile, status
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from lakehouse.api_keys import GivenKey, check_api_key
 from lakehouse.config import get_settings
 from lakehouse.database import SOURCE_DB_SETTING, database_url
 from lakehouse.formats import REFERENCE_FILES
 from lakehouse.observability.errors import ErrorItem, error_response
 from lakehouse.observability.http import instrument_app
+from lakehouse.sources.files import PROTECTED_FILES, media_type, reference_file, served_content
 from lakehouse.sources.loader import (
     BatchRejected,
     DateWindow,
@@ -51,7 +54,6 @@ from sources_api.schemas import (
 )
 
 SERVICE = "sources_api"
-MEDIA_TYPES = {".csv": "text/csv", ".json": "application/json"}
 SituationDateQuery = Annotated[
     date | None,
     Query(
@@ -71,21 +73,6 @@ WRITE_RESPONSES: dict[int | str, dict[str, object]] = {
         "accepted range); nothing written",
     },
 }
-
-
-def reference_file(raw_dir: Path, name: str) -> Path | None:
-    """The allow-listed reference file `name` inside `raw_dir`, or None.
-
-    Only the four names of DATA.md are served, and only if the resolved path (symlinks
-    followed) is still inside the raw folder — no traversal can reach anything else.
-    """
-    if name not in REFERENCE_FILES:
-        return None
-    root = raw_dir.resolve()
-    candidate = (root / name).resolve()
-    if not candidate.is_relative_to(root) or not candidate.is_file():
-        return None
-    return candidate
 
 
 def _loaded(result: LoadResult) -> BatchLoadedPublic:
@@ -135,17 +122,34 @@ def list_files(settings: SettingsDep) -> ReferenceFilesPublic:
 
 
 @files_router.get(
-    "/files/{name}", response_class=FileResponse, responses={404: {"model": ErrorPublic}}
+    "/files/{name}",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/csv": {}, "application/json": {}}},
+        401: {"model": ErrorPublic, "description": "card or client file, X-API-Key missing"},
+        403: {"model": ErrorPublic, "description": "card or client file, X-API-Key wrong"},
+        404: {"model": ErrorPublic},
+    },
 )
-def get_file(name: str, settings: SettingsDep) -> FileResponse:
-    """One reference file, streamed byte for byte."""
+def get_file(name: str, settings: SettingsDep, given_key: GivenKey) -> StreamingResponse:
+    """One reference file; cards_data.csv without its cvv column (CVVs never leave).
+
+    Card and client files need the X-API-Key (LAKEHOUSE_API_KEY or LAKEHOUSE_READ_API_KEY)
+    when the service runs with keys.
+    """
+    if name in PROTECTED_FILES:
+        check_api_key(settings, given_key, "read")
     path = reference_file(settings.raw_path, name)
     if path is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
             f"no reference file {name!r}; available names: {', '.join(REFERENCE_FILES)}",
         )
-    return FileResponse(path, media_type=MEDIA_TYPES[path.suffix], filename=name)
+    return StreamingResponse(
+        served_content(path, name),
+        media_type=media_type(name),
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @transactions_router.post(

@@ -12,10 +12,13 @@ ensure_schema() {
   python - <<'PY'
 import sys
 
-from lakehouse.config import get_settings
+from lakehouse.config import ConfigurationError, get_settings
 from lakehouse.sources.schema import ensure_schema, source_engine
 
-engine = source_engine(get_settings().source_db_url)
+try:
+    engine = source_engine(get_settings().source_db_url)
+except ConfigurationError as exc:  # names the variable, never its value; retrying won't help
+    sys.exit(f"sources_api: configuration error: {exc}")
 try:
     ensure_schema(engine)
 except Exception as exc:  # one line per attempt, not a traceback

@@ -30,7 +30,7 @@ def test_demo_runs_generate_load_pipeline_and_shows_tables(isolated_settings: Pa
     assert len(stats["batches"]) == 3 and stats["rows"] == 3000  # one batch per month
     silver = storage.read_table(catalog.location("silver_transactions", settings), settings)
     assert silver.num_rows == 3000
-    analytics = sa.create_engine(settings.analytics_db_url or "")
+    analytics = sa.create_engine(settings.analytics_db_url.get_secret_value())
     assert set(catalog.DATAMARTS) <= set(sa.inspect(analytics).get_table_names())
     analytics.dispose()
 

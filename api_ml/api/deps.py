@@ -3,18 +3,18 @@
 Routes never build settings or load models themselves: they declare `SettingsDep`,
 `HolderDep` or `SnapshotDep` and FastAPI hands them the objects `create_app` stored on the
 application. Tests override `get_settings` (or build the app with their own settings).
-`require_api_key` protects the administrative `POST /model/reload` when
-`LAKEHOUSE_API_KEY` is set.
+`WriteAccess` (the shared check of `lakehouse.api_keys`) protects the administrative
+`POST /model/reload` when `LAKEHOUSE_API_KEY` is set: 401 without the key, 403 with a wrong one.
 """
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Request
 
 from api_ml.api.state import ModelHolder, Snapshot
+from lakehouse.api_keys import api_key_dependency
 from lakehouse.config import Settings, get_settings
 
 
@@ -36,16 +36,8 @@ HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 SnapshotDep = Annotated[Snapshot, Depends(get_snapshot)]
 
 
-def require_api_key(
-    settings: SettingsDep,
-    x_api_key: Annotated[
-        str | None, Header(description="Needed when LAKEHOUSE_API_KEY is set.")
-    ] = None,
-) -> None:
-    if settings.api_key is None:
-        return
-    if x_api_key is None or not hmac.compare_digest(x_api_key, settings.api_key):
-        raise HTTPException(401, "missing or wrong X-API-Key header")
+# The one API-key check of the platform (lakehouse.api_keys) with this app's settings.
+WriteAccess = api_key_dependency(app_settings, "write")
 
 
-__all__ = ["HolderDep", "SettingsDep", "SnapshotDep", "get_settings", "require_api_key"]
+__all__ = ["HolderDep", "SettingsDep", "SnapshotDep", "WriteAccess", "get_settings"]

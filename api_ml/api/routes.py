@@ -13,11 +13,11 @@ import functools
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Body, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from api_ml.api.deps import HolderDep, SnapshotDep, require_api_key
+from api_ml.api.deps import HolderDep, SnapshotDep, WriteAccess
 from api_ml.api.metrics import ScoringMetrics
 from api_ml.api.normalise import InvalidRequest
 from api_ml.api.schemas import (
@@ -179,7 +179,7 @@ def health(snapshot: SnapshotDep) -> HealthResponse | JSONResponse:
 
 
 @router.post(
-    "/model/reload", response_model=ReloadResponse, dependencies=[Depends(require_api_key)]
+    "/model/reload", response_model=ReloadResponse, dependencies=[WriteAccess]
 )
 async def reload_model(holder: HolderDep) -> ReloadResponse:
     """Load the current champions now (instead of waiting for the next poll)."""

@@ -1,8 +1,10 @@
 """The UI's typed client for the platform's three HTTP services.
 
 The Streamlit pages never call HTTP themselves: they ask a `LakehouseClient` built from the
-sidebar's URLs (defaults from `LAKEHOUSE_API_URL`, `LAKEHOUSE_API_ML_URL`,
-`LAKEHOUSE_SOURCES_API_URL`). Answers come back as plain dicts and lists, exactly the JSON the
+deployment's settings (`LAKEHOUSE_API_URL`, `LAKEHOUSE_API_ML_URL`, `LAKEHOUSE_SOURCES_API_URL`;
+a visitor cannot change them). An API key is sent only to the services and routes that need
+one — today the datamarts API's reads — never elsewhere. Answers come back as plain dicts and
+lists, exactly the JSON the
 services document; every failure — service down, timeout, 4xx/5xx, non-JSON body — leaves as
 one `ServiceError` whose message says which service failed and what to do, so a page can show
 it instead of a stack trace.
@@ -15,13 +17,15 @@ from typing import Any
 
 import httpx
 
+from lakehouse.api_keys import client_headers
 from lakehouse.config import Settings, get_settings
 
-# Services by the key the UI uses: (label shown to the analyst, command that starts it).
-SERVICES: dict[str, tuple[str, str]] = {
-    "api_ml": ("scoring API", "lakehouse serve api-ml"),
-    "api": ("datamarts API", "lakehouse serve api"),
-    "sources_api": ("source system", "lakehouse serve sources-api"),
+# Services by the key the UI uses: (label shown to the analyst, command that starts it,
+# the setting holding its URL).
+SERVICES: dict[str, tuple[str, str, str]] = {
+    "api_ml": ("scoring API", "lakehouse serve api-ml", "LAKEHOUSE_API_ML_URL"),
+    "api": ("datamarts API", "lakehouse serve api", "LAKEHOUSE_API_URL"),
+    "sources_api": ("source system", "lakehouse serve sources-api", "LAKEHOUSE_SOURCES_API_URL"),
 }
 DATAMART_ROUTES = ("client_features", "card_features", "velocity", "mcc_risk",
                    "time_distribution")
@@ -80,33 +84,42 @@ class LakehouseClient:
     """Blocking HTTP calls to the platform's services, with analyst-readable errors."""
 
     def __init__(self, endpoints: Endpoints, timeout: float = 10.0,
-                 api_key: str | None = None) -> None:
+                 read_headers: dict[str, str] | None = None) -> None:
         self.endpoints = endpoints
         self.timeout = timeout
-        # The services' shared key (LAKEHOUSE_API_KEY), sent when configured; reads need none.
-        self.headers = {"X-API-Key": api_key} if api_key else {}
+        # The read key's header, sent on protected reads only (the datamarts), nowhere else.
+        self.read_headers = read_headers or {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, timeout: float = 10.0
+                      ) -> LakehouseClient:
+        """The client of the deployment: configured URLs, the read key only for the
+        datamarts API (the one protected service the UI reads)."""
+        settings = settings or get_settings()
+        return cls(Endpoints.from_settings(settings), timeout, client_headers(settings, "read"))
 
     def _request(self, service: str, method: str, path: str, http: httpx.Client | None = None,
-                 **kwargs: Any) -> Any:
-        label, start_command = SERVICES[service]
+                 protected: bool = False, **kwargs: Any) -> Any:
+        label, start_command, setting = SERVICES[service]
         if not self.endpoints.url_of(service).startswith(("http://", "https://")):
             raise ServiceError(service, f"The {label} URL must start with http:// or https://, "
-                               f"not {self.endpoints.url_of(service)!r}; fix it in the sidebar.")
+                               f"not {self.endpoints.url_of(service)!r}; fix {setting}.")
         url = f"{self.endpoints.url_of(service)}{path}"
+        headers = self.read_headers if protected else {}
         try:
             if http is None:
                 response = httpx.request(method, url, timeout=self.timeout,
-                                         headers=self.headers, **kwargs)
+                                         headers=headers, **kwargs)
             else:
-                response = http.request(method, url, headers=self.headers, **kwargs)
+                response = http.request(method, url, headers=headers, **kwargs)
         except httpx.InvalidURL as exc:
             raise ServiceError(service, f"The {label} URL is not valid ({exc}).") from exc
         except httpx.HTTPError as exc:
             raise ServiceError(
                 service,
                 f"The {label} does not answer at {self.endpoints.url_of(service)} "
-                f"({exc.__class__.__name__}). Start it with `{start_command}` or fix its URL "
-                "in the sidebar.",
+                f"({exc.__class__.__name__}). Start it with `{start_command}` or fix "
+                f"{setting}.",
             ) from exc
         if response.status_code >= 400:
             raise ServiceError(
@@ -161,11 +174,11 @@ class LakehouseClient:
         """One page of a datamart (`limit`, `offset`, `sort`, `min_*` / `max_*`)."""
         if route not in DATAMART_ROUTES:
             raise ValueError(f"unknown datamart route {route!r}; one of {DATAMART_ROUTES}")
-        body = self._request("api", "GET", f"/{route}", params=params)
+        body = self._request("api", "GET", f"/{route}", protected=True, params=params)
         return list(body["data"])
 
     def summary(self, top: int = 10, min_labeled: int = 20) -> dict[str, Any]:
-        return dict(self._request("api", "GET", "/summary",
+        return dict(self._request("api", "GET", "/summary", protected=True,
                                   params={"top": top, "min_labeled": min_labeled}))
 
     # -- source system ------------------------------------------------------------------

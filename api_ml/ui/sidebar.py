@@ -1,8 +1,9 @@
 """The sidebar: which page, where the services are, and whether each one is up.
 
-The URLs start from the environment (`LAKEHOUSE_API_URL`, `LAKEHOUSE_API_ML_URL`,
-`LAKEHOUSE_SOURCES_API_URL`, through `lakehouse.config.Settings`) and can be edited here for
-this browser session; the `LakehouseClient` built from them is what every page uses. Each
+The URLs are deployment settings (`LAKEHOUSE_API_URL`, `LAKEHOUSE_API_ML_URL`,
+`LAKEHOUSE_SOURCES_API_URL`, through `lakehouse.config.Settings`): shown here, never editable
+by a visitor, so the UI only ever talks to — and sends a key to — the configured services.
+The `LakehouseClient` built from them is what every page uses. Each
 service's `/health` is shown as one coloured box — ok, or the service's own reason and the
 command that starts it — so a service that is down reads as a message, never a stack trace.
 """
@@ -11,12 +12,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from api_ml.ui.client import Endpoints, LakehouseClient, ServiceHealth
-from lakehouse.config import get_settings
+from api_ml.ui.client import SERVICES, LakehouseClient, ServiceHealth
 
 PAGES = ("Score a transaction", "Explore the datamarts", "Model")
-URL_FIELDS = {"api_ml_url": "Scoring API (api_ml)", "api_url": "Datamarts API (api)",
-              "sources_api_url": "Source system (sources_api)"}
 
 
 def show_health(health: ServiceHealth) -> None:
@@ -31,16 +29,15 @@ def show_health(health: ServiceHealth) -> None:
 
 def render_sidebar() -> tuple[str, LakehouseClient]:
     """Draw the sidebar; returns the chosen page and the client for the configured URLs."""
-    defaults = Endpoints.from_settings()
+    client = LakehouseClient.from_settings(timeout=15.0)
     with st.sidebar:
         st.title("Lakehouse")
         st.caption("Fraud analyst console")
         page = st.radio("Page", PAGES, key="page")
         with st.expander("Service URLs", expanded=False):
-            urls = {field: st.text_input(label, value=getattr(defaults, field), key=field)
-                    for field, label in URL_FIELDS.items()}
-        client = LakehouseClient(Endpoints(**{k: v.strip() for k, v in urls.items()}),
-                                 timeout=15.0, api_key=get_settings().api_key)
+            # Read-only: the URLs are the deployment's settings, not a visitor's input.
+            for service, (label, _, setting) in SERVICES.items():
+                st.markdown(f"**{label}** `{client.endpoints.url_of(service)}`  \n({setting})")
         st.subheader("Health")
         for health in client.health():
             # The scoring API answers 503 "not ready" with its reason while models load.

@@ -183,15 +183,18 @@ class SourceUnavailableError(RuntimeError):
 
 
 def fetch_reference_file(base_url: str, name: str, *, attempts: int = 3,
-                         timeout: float = 120.0) -> bytes:
-    """GET `{base_url}/files/{name}` from sources_api, retrying connection errors and 5xx."""
+                         timeout: float = 120.0, headers: dict[str, str] | None = None) -> bytes:
+    """GET `{base_url}/files/{name}` from sources_api, retrying connection errors and 5xx.
+
+    `headers` carries the API key (card and client files need one when sources_api has keys).
+    """
     import httpx
 
     url = f"{base_url.rstrip('/')}/files/{name}"
     last_error: Exception | None = None
     for attempt in range(attempts):
         try:
-            response = httpx.get(url, timeout=timeout)
+            response = httpx.get(url, timeout=timeout, headers=headers)
             if response.status_code < 500:
                 if response.status_code != 200:
                     raise RuntimeError(

@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
+from pydantic import SecretStr
 
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
@@ -48,7 +49,7 @@ publish_log = sa.Table(
 )
 
 
-def analytics_engine(url: str) -> sa.Engine:
+def analytics_engine(url: str | SecretStr) -> sa.Engine:
     """An engine on the analytics DB whose transactions really wrap DDL, on SQLite too.
 
     Python's sqlite3 driver only opens a transaction before DML, so a DROP and a RENAME would

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from lakehouse import catalog, storage
+from lakehouse.api_keys import client_headers
 from lakehouse.config import Settings
 from lakehouse.engines import Engine
 from lakehouse.pipeline import feeder
@@ -98,7 +99,9 @@ def run_bronze(settings: Settings) -> StageResult:
     """Feed bronze: reference files from sources_api, new transaction batches from the DB."""
     result = StageResult("bronze")
     for table_name, file_name in feeder.REFERENCE_FILES.items():
-        data = feeder.fetch_reference_file(settings.sources_api_url, file_name)
+        data = feeder.fetch_reference_file(
+            settings.sources_api_url, file_name, headers=client_headers(settings, "read")
+        )
         uri = _uri(table_name, settings)
         fingerprint = feeder.content_fingerprint(data, settings.effective_card_hash_key)
         if storage.last_metadata(uri, settings).get("content_sha256") == fingerprint:

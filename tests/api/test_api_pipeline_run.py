@@ -58,7 +58,7 @@ def test_api_serves_what_a_full_pipeline_run_publishes(
 
             after = httpx.get(f"{api}/health")
             assert after.status_code == 200, after.text
-            engine = sa.create_engine(settings.analytics_db_url)
+            engine = sa.create_engine(settings.analytics_db_url.get_secret_value())
             for name in DATAMARTS:
                 body = httpx.get(f"{api}/{name}", params={"limit": 1000}).json()
                 assert body["data"] == read_table(engine, name), name

@@ -73,7 +73,7 @@ def test_reload_endpoint_needs_the_api_key_when_set(
     get_settings.cache_clear()
     with live_server(create_app(get_settings())) as url:
         assert httpx.post(f"{url}/model/reload").status_code == 401
-        assert httpx.post(f"{url}/model/reload", headers={"X-API-Key": "nope"}).status_code == 401
+        assert httpx.post(f"{url}/model/reload", headers={"X-API-Key": "nope"}).status_code == 403
         new = promote_copy(trained_lake.tracking_uri, "fraud-detector")
         response = httpx.post(f"{url}/model/reload", headers={"X-API-Key": "test-key"}, timeout=60)
         assert response.status_code == 200, response.text

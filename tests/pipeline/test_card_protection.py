@@ -86,7 +86,7 @@ def test_no_card_number_or_cvv_anywhere(pipeline_logs: str, small_raw_dir: Path)
         table = storage.read_table(catalog.location(name, settings), settings)
         assert _cvv_columns(table, key, cvvs) == [], f"CVV copied into {name}"
 
-    engine = sa.create_engine(settings.analytics_db_url or "")
+    engine = sa.create_engine(settings.analytics_db_url.get_secret_value())
     with engine.connect() as connection:
         for table_name in sa.inspect(engine).get_table_names():
             rows = connection.execute(sa.text(f'SELECT * FROM "{table_name}"')).all()

@@ -68,7 +68,7 @@ def _kill_at(point: str) -> str:
 
 
 def _published(settings) -> dict[str, list[tuple]]:  # type: ignore[no-untyped-def]
-    engine = sa.create_engine(settings.analytics_db_url)
+    engine = sa.create_engine(settings.analytics_db_url.get_secret_value())
     try:
         with engine.connect() as connection:
             return {name: sorted(connection.execute(sa.text(f"SELECT * FROM {name}")).all())

@@ -161,3 +161,23 @@ def test_an_empty_source_db_says_what_to_do(isolated_settings: Path) -> None:
     with pytest.raises(RuntimeError, match="lakehouse sources load"):
         feeder.source_batch_counts(engine, None)
     engine.dispose()
+
+
+def test_the_feeder_reads_protected_files_with_the_read_key(
+        isolated_settings: Path, live_server, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With keys set, card and client files need a key: the feeder sends the read key."""
+    from sources_api.api import create_app
+
+    raw = write_tiny_raw(isolated_settings / "raw", days=2, per_day=10)
+    monkeypatch.setenv("LAKEHOUSE_API_KEY", "feeder-test-write-key")
+    monkeypatch.setenv("LAKEHOUSE_READ_API_KEY", "feeder-test-read-key")
+    get_settings.cache_clear()
+    with live_server(create_app()) as url:
+        monkeypatch.setenv("LAKEHOUSE_SOURCES_API_URL", url)
+        get_settings.cache_clear()
+        settings = get_settings()
+        load_parts(settings, raw, 1, [0])
+        result = run_bronze(settings)
+        assert result.status == "success" and set(result.tables) == set(catalog.BRONZE_TABLES)
+        cards = storage.read_table(catalog.location("bronze_cards", settings), settings)
+        assert cards.num_rows > 0 and "cvv" not in cards.column_names

@@ -36,7 +36,7 @@ def test_publish_writes_tables_log_and_indexes_and_skips_unchanged(isolated_sett
     _write_gold(settings, 30)
     first = publish_datamarts(settings)
     assert first.status == "success" and set(first.tables) == set(catalog.DATAMARTS)
-    engine = sa.create_engine(settings.analytics_db_url or "")
+    engine = sa.create_engine(settings.analytics_db_url.get_secret_value())
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT COUNT(*) FROM dm_client_features")).scalar() == 30
         log = connection.execute(sa.text(
@@ -62,7 +62,7 @@ def test_a_reader_never_sees_half_a_table(isolated_settings: Path) -> None:
     writer = analytics_engine(settings.analytics_db_url or "")
     small, large = _mart(500), _mart(5000, offset=10_000)
     publish_table(writer, "dm_client_features", small, 0)
-    reader = sa.create_engine(settings.analytics_db_url or "",
+    reader = sa.create_engine(settings.analytics_db_url.get_secret_value(),
                               connect_args={"timeout": 30})
     seen: list[int] = []
     errors: list[BaseException] = []
