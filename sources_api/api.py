@@ -131,7 +131,7 @@ def list_files(settings: SettingsDep) -> ReferenceFilesPublic:
         404: {"model": ErrorPublic},
     },
 )
-def get_file(name: str, settings: SettingsDep, given_key: GivenKey) -> StreamingResponse:
+def get_file(name: str, settings: SettingsDep, given_key: GivenKey = None) -> StreamingResponse:
     """One reference file; cards_data.csv without its cvv column (CVVs never leave).
 
     Card and client files need the X-API-Key (LAKEHOUSE_API_KEY or LAKEHOUSE_READ_API_KEY)
