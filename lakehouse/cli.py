@@ -33,8 +33,11 @@ class _Lakehouse(typer.Typer):
         try:
             return super().__call__(*args, **kwargs)
         except ConfigurationError as exc:
-            print(f"lakehouse: configuration error\n{exc}\nFix the variable(s) above "
-                  "(see .env.example) and run the command again.", file=sys.stderr)
+            print(
+                f"lakehouse: configuration error\n{exc}\nFix the variable(s) above "
+                "(see .env.example) and run the command again.",
+                file=sys.stderr,
+            )
             raise SystemExit(2) from None
 
 

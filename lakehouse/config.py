@@ -152,7 +152,9 @@ class Settings(BaseSettings):
     # Where the scoring API logs feature samples and shadow scores (default: SQLite file
     # monitoring.db under the data dir), and the share of scored transactions sampled for the
     # online/offline skew job.
-    monitor_db_url: str | None = Field(None, validation_alias=_env("LAKEHOUSE_MONITOR_DB_URL"))
+    monitor_db_url: SecretStr | None = Field(
+        None, validation_alias=_env("LAKEHOUSE_MONITOR_DB_URL")
+    )
     skew_sample_rate: float = Field(
         0.01, ge=0, le=1, validation_alias=_env("LAKEHOUSE_SKEW_SAMPLE_RATE")
     )
@@ -230,7 +232,7 @@ class Settings(BaseSettings):
         if self.mlflow_tracking_uri is None:
             self.mlflow_tracking_uri = f"sqlite:///{(data / 'mlflow.db').resolve()}"
         if self.monitor_db_url is None:
-            self.monitor_db_url = f"sqlite:///{(data / 'monitoring.db').resolve()}"
+            self.monitor_db_url = SecretStr(f"sqlite:///{(data / 'monitoring.db').resolve()}")
         if self.mode != "embedded" and not self.card_hash_key:
             raise ValueError(
                 "LAKEHOUSE_CARD_HASH_KEY must be set outside the embedded mode: the lake stores "

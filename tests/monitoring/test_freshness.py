@@ -52,7 +52,7 @@ def test_freshness_figures_from_the_lake_and_the_source(settings: Settings) -> N
         },
     )
     write(settings, "bronze_transactions", {"situation_date": ["2019-03-30", "2019-03-31"]})
-    engine = sa.create_engine(str(settings.source_db_url))
+    engine = sa.create_engine(settings.source_db_url.get_secret_value())
     with engine.begin() as connection:
         connection.execute(sa.text("CREATE TABLE transaction_data (situation_date DATE)"))
         for day in (date(2019, 3, 31), date(2019, 4, 1), date(2019, 4, 2)):
