@@ -158,6 +158,11 @@ class Settings(BaseSettings):
     skew_sample_rate: float = Field(
         0.01, ge=0, le=1, validation_alias=_env("LAKEHOUSE_SKEW_SAMPLE_RATE")
     )
+    # Shadow challenger: api_ml also scores live traffic with the `challenger` alias (off the
+    # request path), and training holds a better model as challenger for this many days of
+    # shadowing before `lakehouse monitor promote` may promote it (0 = promote at once).
+    shadow_enabled: bool = Field(True, validation_alias=_env("LAKEHOUSE_SHADOW_ENABLED"))
+    shadow_days: float = Field(0, ge=0, validation_alias=_env("LAKEHOUSE_SHADOW_DAYS"))
 
     # Resilience (docs/operations.md). Past this many requests in flight a service answers
     # 503 with Retry-After at once instead of queueing without bound.

@@ -242,6 +242,11 @@ def model_health() -> dict:
                           "(FeatureSkew alert above 0). `lakehouse monitor skew` names the rows."),
         panel("Feature samples compared with gold", "stat",
               [prom("max(pipeline_feature_skew_rows)", "rows")], (12, 39, 12, 8)),
+        panel("Shadow challenger: transactions scored per second", "timeseries",
+              [prom("sum by (flavour) (rate(api_ml_shadow_scored_total[$__rate_interval]))",
+                    "{{flavour}}")], (0, 47, 24, 7), "ops",
+              description="The registered challenger scores live requests in the background; "
+                          "`lakehouse monitor shadow-report` compares it with the champion."),
         panel("Age of the newest transaction", "timeseries",
               [prom(age.format("max(api_ml_online_newest_transaction_timestamp_seconds)"),
                     "online state"),

@@ -4,7 +4,7 @@ The background worker of `monitor.py` hands every scored batch to `DriftMonitor.
 (never the request itself). Each flavour keeps a `DriftWindow`: the bin of every input and
 of the score for the last `LAKEHOUSE_DRIFT_WINDOW` scored transactions no older than
 `LAKEHOUSE_DRIFT_WINDOW_SECONDS`, as running counts per bin, with the fixed bins the model
-was trained with (`lakehouse.monitoring.psi`). When Prometheus scrapes `/metrics`,
+was trained with (`lakehouse.ml.psi`). When Prometheus scrapes `/metrics`,
 `collect` turns the counts into `api_ml_drift_psi{flavour, feature}` (the score is the
 feature `fraud_probability`) — O(features x bins), no request ever pays for it. A window
 with fewer than `LAKEHOUSE_DRIFT_MIN_ROWS` rows exports no PSI: ten requests are noise.
@@ -23,7 +23,7 @@ import pandas as pd
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from lakehouse.monitoring import psi
+from lakehouse.ml import psi
 
 
 class DriftWindow:

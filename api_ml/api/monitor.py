@@ -6,7 +6,8 @@ queue is full the batch is dropped and counted in `api_ml_monitor_dropped_total`
 slowing a request down. The worker thread, started and stopped with the app, hands each batch
 to the monitors: drift (`drift.py`, PSI gauges per feature) and the feature samples of the
 skew job (`LAKEHOUSE_SKEW_SAMPLE_RATE` of the transactions scored with a `transaction_id`,
-their model inputs written to `lakehouse.monitoring.store`). The freshness gauges
+their model inputs written to `lakehouse.monitoring.store`) and the shadow challenger
+(`shadow.py`, both scores written to the same store). The freshness gauges
 (`freshness.py`) need no queue: they read the served snapshot when Prometheus scrapes.
 """
 
@@ -27,6 +28,7 @@ from sqlalchemy.engine import Engine
 
 from api_ml.api.drift import DriftMonitor
 from api_ml.api.freshness import FreshnessCollector
+from api_ml.api.shadow import ShadowScorer
 from lakehouse.config import Settings
 from lakehouse.monitoring import store
 
@@ -62,6 +64,7 @@ class Monitor:
             registry=registry,
         )
         self.settings = settings
+        self.shadow = ShadowScorer(settings, registry)
         self._store: Engine | None = None
         self._queue: queue.Queue[ScoredBatch | None] = queue.Queue(settings.monitor_queue)
         self._worker: threading.Thread | None = None
@@ -117,6 +120,9 @@ class Monitor:
         """Feed one batch to every monitor."""
         self.drift.update(batch.flavour, batch.model, batch.inputs, batch.scores)
         self._log_samples(batch)
+        shadowed = self.shadow.rows(batch)
+        if shadowed:
+            store.write_shadow(self._engine(), shadowed)
 
     def _engine(self) -> Engine:
         if self._store is None:  # created on first use: a service that logs nothing opens nothing

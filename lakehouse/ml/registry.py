@@ -52,7 +52,7 @@ class LoadedModel:
     trained_at: str
     booster: Any = field(repr=False)
     calibration: dict[str, float] = field(default_factory=lambda: {"a": 1.0, "b": 0.0})
-    # PSI bins of the inputs and the score at training (`lakehouse.monitoring.psi`); empty
+    # PSI bins of the inputs and the score at training (`lakehouse.ml.psi`); empty
     # for a model trained before drift monitoring existed.
     drift_reference: dict[str, Any] = field(default_factory=dict, repr=False)
 

@@ -8,7 +8,9 @@ feature-set version, Delta versions, and the model files of `lakehouse.ml.regist
 registers a new version of `fraud-detector` / `fraud-detector-basic`, then decides promotion:
 the new version becomes `champion` only if it beats the current champion's average precision
 re-measured on the *same* new test window; otherwise it gets the alias `challenger` and the
-reason is written to the version's tags, the run's tags and the log.
+reason is written to the version's tags, the run's tags and the log. With a shadow period
+(`LAKEHOUSE_SHADOW_DAYS` > 0) even a better model starts as `challenger`: the scoring API
+shadows it on live traffic and `lakehouse monitor promote` decides (`lakehouse.monitoring`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from sklearn.metrics import average_precision_score
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
 from lakehouse.datagen.truth import read_mechanisms
-from lakehouse.ml import evaluate
+from lakehouse.ml import evaluate, psi
 from lakehouse.ml.features import FEATURE_SET_VERSION
 from lakehouse.ml.mechanisms import mechanism_metrics
 from lakehouse.ml.registry import (
@@ -54,7 +56,6 @@ from lakehouse.ml.train import (
     time_split,
     train_flavour,
 )
-from lakehouse.monitoring import psi
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +250,12 @@ def _record_outcome(
     version = _register(client, name, source, run_id)
     new_ap = result.test_metrics["average_precision"]
     promoted, reason = decide_promotion(new_ap, champion_ap, rival)
+    if promoted and champion_ap is not None and settings.shadow_days > 0:
+        # Better on the test window; live traffic decides after the shadow period.
+        promoted = False
+        reason = (f"challenger: {reason.removeprefix('promoted: ')}; shadowing live traffic "
+                  f"for {settings.shadow_days:g} days (LAKEHOUSE_SHADOW_DAYS) before "
+                  "`lakehouse monitor promote` decides")
     client.set_registered_model_alias(name, CHAMPION if promoted else CHALLENGER, version)
     client.set_model_version_tag(name, version, "promotion", reason)
     client.set_model_version_tag(name, version, "feature_set_version", FEATURE_SET_VERSION)

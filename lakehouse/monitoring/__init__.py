@@ -1,1 +1,4 @@
-"""Watching the model in production: drift (PSI), online/offline skew, freshness, shadow."""
+"""Watching the model in production: freshness, online/offline skew, shadow challenger.
+
+Drift bins are computed at training, so they live with the model code (`lakehouse.ml.psi`).
+"""

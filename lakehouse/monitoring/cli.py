@@ -2,11 +2,14 @@
 
 `skew` compares the feature vectors the scoring API logged with their gold `ml_features`
 rows (`lakehouse.monitoring.skew`), prints one line per feature (rows compared, mismatches,
-rate) and the mismatching rows, and exits 1 when any feature differs.
+rate) and the mismatching rows, and exits 1 when any feature differs. `shadow-report` prints
+champion against challenger on the shadowed traffic (or a replay of gold with `--replay-days`),
+and `promote` decides on that evidence (`lakehouse.monitoring.promotion`).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -14,6 +17,9 @@ from rich.console import Console
 from rich.table import Table
 
 from lakehouse.config import get_settings
+from lakehouse.ml import registry
+from lakehouse.ml.tracking import FLAVOUR_MODEL_NAMES
+from lakehouse.monitoring import promotion, shadow
 from lakehouse.monitoring import skew as skew_check
 
 app = typer.Typer(
@@ -65,3 +71,90 @@ def skew(
         )
         raise typer.Exit(1)
     console.print("[green]No skew: every sampled feature equals its gold value.[/]")
+
+
+FlavourOption = Annotated[str, typer.Option("--flavour", help="Model flavour: full or basic.")]
+ReplayOption = Annotated[
+    int | None,
+    typer.Option(
+        "--replay-days",
+        min=1,
+        help="Score the last N days of gold with both models instead of using the live shadow.",
+    ),
+]
+
+
+def _evidence_table(evidence: shadow.ShadowEvidence) -> Table:
+    table = Table(
+        title=f"{evidence.flavour} model, {evidence.mode} traffic: {evidence.rows} "
+        f"transactions, {evidence.labeled} labeled, {evidence.frauds} frauds"
+    )
+    table.add_column("")
+    for who, model in (("champion", evidence.champion), ("challenger", evidence.challenger)):
+        table.add_column(f"{who} v{model.version}", justify="right")
+    rows = (
+        ("average precision", "average_precision"),
+        ("recall @ 1% FPR", "recall_at_1pct_fpr"),
+        ("threshold", "threshold"),
+        ("alerts at threshold", "alerts"),
+        ("alert rate", "alert_rate"),
+    )
+    for label, field in rows:
+        values = [getattr(m, field) for m in (evidence.champion, evidence.challenger)]
+        table.add_row(
+            label,
+            *("—" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v) for v in values),
+        )
+    correlation = (
+        "—"
+        if evidence.pearson is None
+        else (f"Pearson {evidence.pearson:.3f}, Spearman {evidence.spearman:.3f}")
+    )
+    table.caption = (
+        f"score correlation: {correlation}; scored {evidence.first_scored} → {evidence.last_scored}"
+    )
+    return table
+
+
+def _check_flavour(flavour: str) -> None:
+    if flavour not in FLAVOUR_MODEL_NAMES:
+        console.print(f"[red]--flavour must be one of {', '.join(FLAVOUR_MODEL_NAMES)}[/]")
+        raise typer.Exit(2)
+
+
+@app.command("shadow-report")
+def shadow_report(flavour: FlavourOption = "full", replay_days: ReplayOption = None) -> None:
+    """Champion against challenger: AP, recall at 1% FPR, alert volume, score correlation."""
+    _check_flavour(flavour)
+    settings = get_settings()
+    if replay_days:
+        evidence = promotion.replay_evidence(settings, flavour, replay_days)
+    else:
+        client, _ = registry.mlflow_client(settings.mlflow_tracking_uri)
+        found = registry.version_by_alias(client, FLAVOUR_MODEL_NAMES[flavour], registry.CHALLENGER)
+        if found is None:
+            console.print(f"No challenger registered for {FLAVOUR_MODEL_NAMES[flavour]}.")
+            raise typer.Exit(1)
+        evidence = shadow.live_evidence(settings, flavour, str(found.version), datetime.now(UTC))
+        if evidence is None:
+            console.print(
+                "No shadowed traffic logged yet: score requests with the scoring API "
+                "(the challenger shadows them), or use --replay-days N."
+            )
+            raise typer.Exit(1)
+    console.print(_evidence_table(evidence))
+
+
+@app.command("promote")
+def promote(flavour: FlavourOption = "full", replay_days: ReplayOption = None) -> None:
+    """Promote the challenger if it beats the champion on shadowed (or replayed) traffic."""
+    _check_flavour(flavour)
+    decision = promotion.decide(get_settings(), flavour, replay_days=replay_days)
+    if decision.evidence is not None:
+        console.print(_evidence_table(decision.evidence))
+    style = "green" if decision.promoted else "yellow"
+    console.print(f"[{style}]{decision.reason}[/]")
+    console.print(
+        "The decision and its evidence are on the challenger's registry version "
+        "(tags shadow_promotion, shadow_evidence)."
+    )

@@ -51,6 +51,8 @@ shadow_scores = sa.Table(
     sa.Column("scored_at", sa.DateTime(timezone=True), nullable=False, index=True),
     sa.Column("champion_score", sa.Float, nullable=False),
     sa.Column("challenger_score", sa.Float, nullable=False),
+    sa.Column("champion_threshold", sa.Float, nullable=False),
+    sa.Column("challenger_threshold", sa.Float, nullable=False),
 )
 
 
@@ -88,6 +90,27 @@ def read_samples(engine: Engine, since: datetime) -> pd.DataFrame:
     frame = frame.drop_duplicates(["transaction_id", "flavour"], keep="last")
     frame["features"] = frame["features"].map(json.loads)
     return frame.reset_index(drop=True)
+
+
+def write_shadow(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
+    """Append champion/challenger score pairs (dicts with the `shadow_scores` columns)."""
+    if rows:
+        with engine.begin() as connection:
+            connection.execute(shadow_scores.insert(), list(rows))
+
+
+def read_shadow(engine: Engine, flavour: str, challenger_version: str) -> pd.DataFrame:
+    """Every score pair logged for this challenger version, the latest per transaction."""
+    query = (
+        sa.select(shadow_scores)
+        .where(shadow_scores.c.flavour == flavour)
+        .where(shadow_scores.c.challenger_version == challenger_version)
+        .order_by(shadow_scores.c.scored_at)
+    )
+    with engine.connect() as connection:
+        frame = pd.read_sql(query, connection)
+    keyed = frame[frame["transaction_id"].notna()]
+    return keyed.drop_duplicates("transaction_id", keep="last").reset_index(drop=True)
 
 
 def prune_samples(engine: Engine, before: datetime) -> int:

@@ -26,7 +26,7 @@ from testkit import free_port
 from api_ml.api.main import create_app
 from api_ml.api.schemas import MAX_BATCH, SEED_FIELDS
 from lakehouse.config import Settings, get_settings
-from lakehouse.monitoring import psi
+from lakehouse.ml import psi
 
 pytestmark = pytest.mark.slow
 WINDOW = 400

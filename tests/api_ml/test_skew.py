@@ -52,7 +52,10 @@ def score_and_log(settings: Settings, live_server, rows: list[dict]) -> None:  #
 
 
 def test_a_corrupted_online_feature_is_named_with_its_rows(
-    skew_settings: Settings, trained_lake, live_server, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+    skew_settings: Settings,
+    trained_lake,
+    live_server,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
 ) -> None:
     silver = trained_lake.silver
     last = pc.max(silver.column("ts")).as_py()

@@ -88,7 +88,7 @@ def _feed_drift(drift: object) -> None:
     import numpy as np
     import pandas as pd
 
-    from lakehouse.monitoring import psi
+    from lakehouse.ml import psi
 
     rng = np.random.default_rng(0)
     inputs = pd.DataFrame({"amount": rng.lognormal(3.3, 0.8, 500)})
@@ -131,6 +131,7 @@ def running_services() -> Iterator[dict[str, str]]:
         scoring.reloads.labels("full", "failed").inc()
         _feed_drift(api_ml.state.monitor.drift)
         api_ml.state.monitor.freshness.snapshot = _served_snapshot
+        api_ml.state.monitor.shadow.scored.labels("full").inc(3)
 
         port = free_port()
         server, _thread = start_http_server(port, addr="127.0.0.1",

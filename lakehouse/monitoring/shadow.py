@@ -1,0 +1,171 @@
+"""Shadow challenger: champion and challenger compared on the same traffic, then a decision.
+
+Two sources of evidence, one comparison (`compare`):
+- **live**: the scoring API scores every request with the registered `challenger` too, off
+  the request path, and logs both scores (`store.shadow_scores`); `live_evidence` joins them
+  with the labels silver knows by now (`label_known_at`);
+- **replay**: `replay_evidence` scores the last N days of `gold/ml_features` with both models,
+  so a decision does not have to wait for live traffic.
+
+For each model: average precision, recall at 1 % false-positive rate, and the alert volume
+at its decision threshold (the share and count of transactions it would flag); plus the
+Pearson and Spearman correlation of the two scores. `lakehouse.monitoring.promotion` decides
+on that evidence.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from scipy.stats import pearsonr, spearmanr
+from sklearn.metrics import average_precision_score
+
+from lakehouse import catalog, storage
+from lakehouse.config import Settings
+from lakehouse.ml import evaluate
+from lakehouse.monitoring import store
+
+logger = logging.getLogger("lakehouse.monitoring.shadow")
+
+
+@dataclass(frozen=True)
+class ModelEvidence:
+    """How one model did on the compared transactions."""
+
+    version: str
+    threshold: float
+    average_precision: float | None
+    recall_at_1pct_fpr: float | None
+    alerts: int
+    alert_rate: float
+
+
+@dataclass(frozen=True)
+class ShadowEvidence:
+    """Champion against challenger on the same transactions."""
+
+    flavour: str
+    mode: str  # "live" or "replay"
+    rows: int
+    labeled: int
+    frauds: int
+    first_scored: str | None
+    last_scored: str | None
+    champion: ModelEvidence
+    challenger: ModelEvidence
+    pearson: float | None
+    spearman: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _model_evidence(
+    version: str, threshold: float, scores: np.ndarray, labels: np.ndarray
+) -> ModelEvidence:
+    known = ~np.isnan(labels)
+    y, s = labels[known].astype("int64"), scores[known]
+    both = 0 < y.sum() < len(y)  # AP and recall need frauds and legitimate rows
+    alerts = int((scores >= threshold).sum())
+    return ModelEvidence(
+        version=version,
+        threshold=threshold,
+        average_precision=float(average_precision_score(y, s)) if both else None,
+        recall_at_1pct_fpr=evaluate.recall_at_fpr(y, s) if both else None,
+        alerts=alerts,
+        alert_rate=alerts / len(scores) if len(scores) else 0.0,
+    )
+
+
+def compare(
+    frame: pd.DataFrame,
+    flavour: str,
+    mode: str,
+    versions: tuple[str, str],
+    thresholds: tuple[float, float],
+) -> ShadowEvidence:
+    """The evidence from scored rows.
+
+    Args:
+        frame: one row per transaction: champion_score, challenger_score, label (NaN when
+            unknown) and optionally scored_at.
+        flavour: the model flavour compared.
+        mode: "live" or "replay".
+        versions: (champion, challenger) registry versions.
+        thresholds: (champion, challenger) decision thresholds.
+
+    Returns:
+        Both models' metrics and the score correlation.
+    """
+    labels = frame["label"].astype("float64").to_numpy()
+    champion = frame["champion_score"].to_numpy("float64")
+    challenger = frame["challenger_score"].to_numpy("float64")
+    varied = len(frame) > 2 and champion.std() > 0 and challenger.std() > 0
+    times = frame["scored_at"] if "scored_at" in frame else pd.Series(dtype="object")
+    return ShadowEvidence(
+        flavour=flavour,
+        mode=mode,
+        rows=len(frame),
+        labeled=int((~np.isnan(labels)).sum()),
+        frauds=int(np.nansum(labels)),
+        first_scored=str(times.min()) if len(times) else None,
+        last_scored=str(times.max()) if len(times) else None,
+        champion=_model_evidence(versions[0], thresholds[0], champion, labels),
+        challenger=_model_evidence(versions[1], thresholds[1], challenger, labels),
+        pearson=float(pearsonr(champion, challenger)[0]) if varied else None,
+        spearman=float(spearmanr(champion, challenger)[0]) if varied else None,
+    )
+
+
+def known_labels(settings: Settings, transaction_ids: list[int], as_of: datetime) -> pd.DataFrame:
+    """(transaction_id, label) for the labels silver knows at `as_of` (others are absent)."""
+    uri = catalog.location("silver_transactions", settings)
+    if not transaction_ids or not storage.exists(uri, settings):
+        return pd.DataFrame({"transaction_id": [], "label": []})
+    dataset = storage.read_dataset(uri, settings)
+    # A lake written before silver carried `label_known_at` counts any label as known.
+    known = "label_known_at <= $as_of" if "label_known_at" in dataset.schema.names else "TRUE"
+    connection = duckdb.connect()
+    try:
+        connection.register("silver_transactions", dataset)
+        connection.register(
+            "wanted", pa.table({"transaction_id": pa.array(transaction_ids, pa.int64())})
+        )
+        return connection.execute(
+            "SELECT transaction_id, label FROM silver_transactions JOIN wanted "
+            f"USING (transaction_id) WHERE label IS NOT NULL AND {known}",
+            {"as_of": as_of.replace(tzinfo=None)} if "$as_of" in known else None,
+        ).df()
+    finally:
+        connection.close()
+
+
+def live_evidence(
+    settings: Settings, flavour: str, challenger_version: str, now: datetime
+) -> ShadowEvidence | None:
+    """The evidence of the live shadow of this challenger version (None: nothing logged)."""
+    engine = store.monitor_engine(settings)
+    try:
+        logged = store.read_shadow(engine, flavour, challenger_version)
+    finally:
+        engine.dispose()
+    if logged.empty:
+        return None
+    ids = [int(i) for i in logged["transaction_id"]]
+    labels = known_labels(settings, ids, now)
+    frame = logged.merge(labels, on="transaction_id", how="left")
+    latest = logged.iloc[-1]
+    return compare(
+        frame,
+        flavour,
+        "live",
+        (str(latest["champion_version"]), challenger_version),
+        (float(latest["champion_threshold"]), float(latest["challenger_threshold"])),
+    )
