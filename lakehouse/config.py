@@ -22,6 +22,7 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     AliasChoices,
@@ -311,6 +312,22 @@ def embedded_card_hash_key(data_dir: Path) -> str:
         finally:
             draft.unlink()
     return path.read_text().strip()
+
+
+def redact_url(url: str) -> str:
+    """`url` with the password of its user part masked, for logs and messages.
+
+    Args:
+        url: any URL, e.g. `http://user:password@host:9200` or a database URL.
+
+    Returns:
+        The same URL with `***` instead of the password (unchanged when it has none).
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def _variable(field_or_alias: object) -> str:

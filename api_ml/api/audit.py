@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from api_ml.api.schemas import PredictionResponse, TransactionRequest
-from lakehouse.config import Settings
+from lakehouse.config import Settings, redact_url
 
 logger = logging.getLogger("lakehouse.api_ml.audit")
 INDEX_PREFIX = "lakehouse-predictions"
@@ -87,5 +87,7 @@ def from_settings(settings: Settings) -> Audit:
     """`PredictionAudit` when `ELASTICSEARCH_URL` is set, else `NullAudit`."""
     if not settings.elasticsearch_url:
         return NullAudit()
-    logger.info("predictions audited to %s/%s-*", settings.elasticsearch_url, INDEX_PREFIX)
+    logger.info(
+        "predictions audited to %s/%s-*", redact_url(settings.elasticsearch_url), INDEX_PREFIX
+    )
     return PredictionAudit(_shipper(settings.elasticsearch_url))

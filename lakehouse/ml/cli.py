@@ -66,7 +66,7 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Train the fraud models on gold/ml_features, log them to MLflow, promote the better."""
-    from lakehouse.config import get_settings
+    from lakehouse.config import get_settings, redact_url
     from lakehouse.ml.tracking import report_as_dict, train_and_register
     from lakehouse.ml.train import TrainConfig, TrainingError
     from lakehouse.observability.logs import configure_logging
@@ -106,4 +106,5 @@ def train(
         alias = "champion" if outcome.promoted else "challenger"
         console.print(f"[{style}]{outcome.model_name} v{outcome.version} is {alias}[/] — "
                       f"{outcome.reason}")
-    console.print(f"Runs: `mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}`")
+    uri = redact_url(settings.mlflow_tracking_uri or "")
+    console.print(f"Runs: `mlflow ui --backend-store-uri {uri}`")
