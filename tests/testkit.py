@@ -14,7 +14,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, NoReturn
 
@@ -70,11 +70,18 @@ def pg_unavailable_reason() -> str | None:
 
 
 class FakeElasticsearch(ThreadingHTTPServer):
-    """Stand-in for Elasticsearch's `_bulk` endpoint (records every request body)."""
+    """Stand-in for Elasticsearch's `_bulk` endpoint (records every request body).
 
-    def __init__(self, hang: threading.Event | None = None) -> None:
+    It answers the way Elasticsearch 8 does, product header included, so the official client
+    accepts it; documents for which `refuse(document)` is true get a per-item 400 error.
+    """
+
+    def __init__(
+        self, hang: threading.Event | None = None, refuse: Callable[[dict], bool] | None = None
+    ) -> None:
         self.requests: list[list[dict]] = []
         self.hang = hang
+        self.refuse = refuse or (lambda document: False)
         super().__init__(("127.0.0.1", 0), _BulkHandler)
 
     @property
@@ -92,21 +99,34 @@ class _BulkHandler(BaseHTTPRequestHandler):
             self.server.hang.wait(10)
         lines = [json.loads(line) for line in body.splitlines() if line]
         self.server.requests.append(lines)
-        answer = json.dumps({"took": 1, "errors": False, "items": []}).encode()
+        items = []
+        for action, document in zip(lines[0::2], lines[1::2], strict=True):
+            status = 400 if self.server.refuse(document) else 201
+            item = {"_index": action["index"]["_index"], "status": status}
+            if status == 400:
+                item["error"] = {"type": "mapper_parsing_exception", "reason": "refused"}
+            items.append({"index": item})
+        errors = any(i["index"]["status"] >= 300 for i in items)
+        answer = json.dumps({"took": 1, "errors": errors, "items": items}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
+        self.send_header("X-Elastic-Product", "Elasticsearch")
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
         self.wfile.write(answer)
+
+    do_PUT = do_POST  # the official client sends `PUT /_bulk`
 
     def log_message(self, *args: object) -> None:
         pass
 
 
 @contextlib.contextmanager
-def fake_es(hang: threading.Event | None = None) -> Iterator[FakeElasticsearch]:
+def fake_es(
+    hang: threading.Event | None = None, refuse: Callable[[dict], bool] | None = None
+) -> Iterator[FakeElasticsearch]:
     """A running `FakeElasticsearch`; `hang` (when given) holds every request until set."""
-    server = FakeElasticsearch(hang)
+    server = FakeElasticsearch(hang, refuse)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -67,20 +67,10 @@ class PredictionAudit:
 
 
 def _shipper(url: str) -> Any:
-    import queue
-
     from lakehouse.observability.elasticsearch import ElasticsearchHandler
 
-    class PredictionShipper(ElasticsearchHandler):
-        """The log shipper's buffer and bulk thread, fed documents instead of log records."""
-
-        def enqueue(self, document: dict[str, object]) -> None:
-            try:
-                self.queue.put_nowait(document)
-            except queue.Full:
-                self.dropped += 1
-
-    return PredictionShipper(url, index_prefix=INDEX_PREFIX)
+    # The log shipper's buffer, bulk thread and loss counters, fed documents, not log records.
+    return ElasticsearchHandler(url, index_prefix=INDEX_PREFIX)
 
 
 def from_settings(settings: Settings) -> Audit:

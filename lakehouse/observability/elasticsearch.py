@@ -1,27 +1,92 @@
-"""Ship structured logs to Elasticsearch in bulk, without ever slowing the caller down.
+"""Ship structured logs (and the scoring audit) to Elasticsearch in bulk, never slowing callers.
 
 When `ELASTICSEARCH_URL` is set, `install_elasticsearch_handler` adds `ElasticsearchHandler`
-to the `lakehouse` logger tree. `emit` only puts the JSON document on a bounded in-memory
-queue (never blocks: when the queue is full the record is dropped and counted); a daemon
-thread drains it and POSTs `_bulk` NDJSON batches to `<url>/_bulk` into a daily index
-`lakehouse-logs-YYYY.MM.DD`. If Elasticsearch is down the batch is dropped and counted, and
-the thread backs off — the pipeline keeps running and still logs to stderr.
+to the `lakehouse` logger tree, and api_ml feeds its prediction audit through a subclass.
+`emit` only puts the JSON document on a bounded in-memory queue (never blocks); a daemon
+thread drains it and indexes batches into a daily index `<prefix>-YYYY.MM.DD` with the
+official client's bulk helper (`elasticsearch.helpers.bulk`). Nothing is ever lost silently:
+
+- a document that finds the queue full, or whose batch cannot reach Elasticsearch, is
+  *dropped*; one Elasticsearch refuses (mapping error, ...) has *failed*;
+- both are counted per index prefix and exported by every service's `/metrics` (and the
+  pipeline's) as `elasticsearch_documents_dropped_total` / `_failed_total`, with
+  `elasticsearch_documents_shipped_total` beside them; alert `ElasticsearchDocumentsLost`
+  fires on them (prometheus/alerts.yml);
+- a warning is logged at most once per `WARNING_INTERVAL_SECONDS` with the losses since the
+  previous one.
+
+While Elasticsearch is down the thread backs off; the services and the pipeline keep running
+and keep logging to stderr.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import queue
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
-import httpx
+from elasticsearch import Elasticsearch
+from elasticsearch.exceptions import TransportError
+from elasticsearch.helpers import bulk
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from lakehouse.observability.logs import record_to_document
 
 INDEX_PREFIX = "lakehouse-logs"
+WARNING_INTERVAL_SECONDS = 60.0
+OUTCOMES = ("shipped", "dropped", "failed")
+logger = logging.getLogger("lakehouse.observability.elasticsearch")
+# The client's transport logs every failed request; while Elasticsearch is down that would be
+# one line per batch. Our own rate-limited warning says it instead.
+logging.getLogger("elastic_transport").setLevel(logging.ERROR)
+
+
+class ShippingCounts:
+    """Documents per (index prefix, outcome), for the life of the process (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[str, str]] = Counter({(INDEX_PREFIX, o): 0 for o in OUTCOMES})
+
+    def add(self, prefix: str, outcome: str, count: int) -> None:
+        with self._lock:
+            self._counts[(prefix, outcome)] += count
+
+    def declare(self, prefix: str) -> None:
+        """Make `prefix` show with zeros before anything happened to it."""
+        with self._lock:
+            for outcome in OUTCOMES:
+                self._counts[(prefix, outcome)] += 0
+
+    def snapshot(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return dict(self._counts)
+
+
+SHIPPING = ShippingCounts()
+
+
+class ShippingCollector(Collector):
+    """Exports `SHIPPING` into a service's own Prometheus registry."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        counts = SHIPPING.snapshot()
+        for outcome in OUTCOMES:
+            family = CounterMetricFamily(
+                f"elasticsearch_documents_{outcome}",
+                f"Documents {outcome} on their way to Elasticsearch, by index prefix.",
+                labels=["index"],
+            )
+            for (prefix, kind), value in sorted(counts.items()):
+                if kind == outcome:
+                    family.add_metric([prefix], value)
+            yield family
 
 
 class ElasticsearchHandler(logging.Handler):
@@ -36,26 +101,56 @@ class ElasticsearchHandler(logging.Handler):
         flush_interval: float = 1.0,
         timeout: float = 2.0,
         index_prefix: str = INDEX_PREFIX,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
-        self.url = url.rstrip("/")
         self.index_prefix = index_prefix  # api_ml ships its prediction audit to its own indices
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.timeout = timeout
+        self.client = Elasticsearch(url, request_timeout=timeout, max_retries=0)
         self.queue: queue.Queue[dict[str, object]] = queue.Queue(maxsize=capacity)
-        self.dropped = 0  # records lost to a full buffer or a failed POST
+        self.dropped = 0  # lost to a full buffer or an unreachable Elasticsearch
+        self.failed = 0  # refused by Elasticsearch
         self.shipped = 0
+        self._clock = clock
+        self._last_warning = -math.inf
+        self._unreported: Counter[str] = Counter()
         self._stop = threading.Event()
         self._idle = threading.Event()
+        SHIPPING.declare(index_prefix)
         self._thread = threading.Thread(target=self._run, name="es-log-shipper", daemon=True)
         self._thread.start()
 
     def emit(self, record: logging.LogRecord) -> None:
+        self.enqueue(record_to_document(record))
+
+    def enqueue(self, document: dict[str, object]) -> None:
+        """Queue one document without ever blocking; a full queue drops (and counts) it."""
         try:
-            self.queue.put_nowait(record_to_document(record))
+            self.queue.put_nowait(document)
         except queue.Full:
-            self.dropped += 1
+            self._lost("dropped", 1, "the buffer is full")
+
+    def _lost(self, outcome: str, count: int, reason: str) -> None:
+        if outcome == "dropped":
+            self.dropped += count
+        else:
+            self.failed += count
+        SHIPPING.add(self.index_prefix, outcome, count)
+        self._unreported[outcome] += count
+        now = self._clock()
+        if now - self._last_warning >= WARNING_INTERVAL_SECONDS:
+            self._last_warning = now
+            lost, self._unreported = dict(self._unreported), Counter()
+            logger.warning(
+                "Elasticsearch shipping for %s-*: %s since the last warning (%s); see "
+                "elasticsearch_documents_{dropped,failed}_total",
+                self.index_prefix,
+                ", ".join(f"{n} {kind}" for kind, n in sorted(lost.items())),
+                reason,
+                extra={"es_index": self.index_prefix, **{f"es_{k}": n for k, n in lost.items()}},
+            )
 
     def _take_batch(self) -> list[dict[str, object]]:
         batch: list[dict[str, object]] = []
@@ -70,33 +165,40 @@ class ElasticsearchHandler(logging.Handler):
 
     def _run(self) -> None:
         backoff = 0.0
-        with httpx.Client(timeout=self.timeout) as client:
-            while not (self._stop.is_set() and self.queue.empty()):
-                self._idle.set()
-                batch = self._take_batch()
-                if not batch:
-                    continue
-                if backoff:
-                    self._stop.wait(backoff)  # closing cuts the wait short
-                if self._post(client, batch):
-                    self.shipped += len(batch)
-                    backoff = 0.0
-                else:
-                    self.dropped += len(batch)
-                    backoff = min(max(backoff * 2, 0.5), 30.0)
+        while not (self._stop.is_set() and self.queue.empty()):
+            self._idle.set()
+            batch = self._take_batch()
+            if not batch:
+                continue
+            if backoff:
+                self._stop.wait(backoff)  # closing cuts the wait short
+            backoff = 0.0 if self._ship(batch) else min(max(backoff * 2, 0.5), 30.0)
+        self.client.close()
 
-    def _post(self, client: httpx.Client, batch: list[dict[str, object]]) -> bool:
+    def _ship(self, batch: list[dict[str, object]]) -> bool:
+        """Index `batch`; False when Elasticsearch could not be reached (back off)."""
         index = f"{self.index_prefix}-{datetime.now(UTC):%Y.%m.%d}"
-        action = json.dumps({"index": {"_index": index}})
-        body = "".join(f"{action}\n{json.dumps(doc, default=str)}\n" for doc in batch)
+        actions = ({"_index": index, "_source": document} for document in batch)
         try:
-            response = client.post(
-                f"{self.url}/_bulk", content=body,
-                headers={"Content-Type": "application/x-ndjson"},
-            )
-        except httpx.HTTPError:
+            shipped, errors = bulk(
+                self.client, actions, chunk_size=len(batch), raise_on_error=False,
+                raise_on_exception=False,
+            )  # fmt: skip
+        except TransportError as exc:  # nothing listens, or no answer in time
+            self._lost("dropped", len(batch), f"Elasticsearch unreachable: {type(exc).__name__}")
             return False
-        return response.status_code < 300 and not response.json().get("errors", False)
+        self.shipped += shipped
+        SHIPPING.add(self.index_prefix, "shipped", shipped)
+        # An item carrying an exception is a whole request Elasticsearch answered with an
+        # error status (overloaded, down behind a proxy); the others are refused documents.
+        unanswered = sum(1 for e in errors if "exception" in next(iter(e.values())))  # type: ignore[union-attr]
+        if unanswered:
+            self._lost(
+                "dropped", unanswered, "Elasticsearch answered the bulk request with an error"
+            )
+        if len(errors) - unanswered:  # type: ignore[arg-type]
+            self._lost("failed", len(errors) - unanswered, "Elasticsearch refused them")  # type: ignore[arg-type]
+        return not unanswered
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait (bounded) until the buffer is drained; used at the end of a run."""
@@ -110,8 +212,9 @@ class ElasticsearchHandler(logging.Handler):
         super().close()
 
 
-def install_elasticsearch_handler(url: str | None, logger_name: str = "lakehouse") -> (
-        ElasticsearchHandler | None):
+def install_elasticsearch_handler(
+    url: str | None, logger_name: str = "lakehouse"
+) -> ElasticsearchHandler | None:
     """Attach one shipper for `url` to the logger tree (replacing a previous one)."""
     root = logging.getLogger(logger_name)
     for handler in list(root.handlers):

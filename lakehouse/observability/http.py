@@ -25,6 +25,7 @@ from prometheus_client import (
 )
 
 from lakehouse.observability.api_docs import serve_docs_offline
+from lakehouse.observability.elasticsearch import ShippingCollector
 from lakehouse.observability.errors import declare_error_responses, install_error_handlers
 from lakehouse.observability.overload import ConcurrencyLimit
 
@@ -74,6 +75,7 @@ def instrument_app(app: FastAPI, service: str, max_concurrent: int) -> HttpMetri
         The metrics, whose registry the service may add its own to.
     """
     metrics = HttpMetrics(service)
+    metrics.registry.register(ShippingCollector())
     app.state.http_metrics = metrics
     # Added before the metrics middleware, so it sits inside it: shed requests are counted.
     app.add_middleware(

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from lakehouse.observability.elasticsearch import ShippingCollector
+
 if TYPE_CHECKING:
     from lakehouse.monitoring.freshness import Freshness
     from lakehouse.monitoring.skew import SkewReport
@@ -34,6 +36,8 @@ class PipelineMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        # The pipeline ships its logs too: its losses are on its /metrics like a service's.
+        self.registry.register(ShippingCollector())
         self.duration = Histogram(
             "pipeline_stage_duration_seconds",
             "Wall time of each pipeline stage run.",

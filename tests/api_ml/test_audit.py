@@ -7,6 +7,7 @@ Elasticsearch that is down: predictions must still succeed.
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
@@ -52,6 +53,14 @@ def test_predictions_succeed_when_elasticsearch_is_down(
 
     monkeypatch.setenv("ELASTICSEARCH_URL", f"http://127.0.0.1:{free_port()}")
     get_settings.cache_clear()
-    with live_server(create_app(get_settings())) as url:
+    app = create_app(get_settings())
+    with live_server(app) as url:
         for _ in range(5):
             assert httpx.post(f"{url}/predict", json=seed_payload()).status_code == 200
+        app.state.audit.shipper.flush(timeout=30)
+        # Nothing vanishes silently: the lost audit documents are on the service's /metrics.
+        metrics = httpx.get(f"{url}/metrics").text
+    dropped = re.search(
+        r'elasticsearch_documents_dropped_total\{index="lakehouse-predictions"\} (\S+)', metrics
+    )
+    assert dropped is not None and float(dropped.group(1)) >= 5

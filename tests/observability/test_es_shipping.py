@@ -1,8 +1,11 @@
 """Shipping logs to Elasticsearch in bulk without ever blocking or crashing the caller.
 
 Elasticsearch itself cannot run on this machine, so `testkit.FakeElasticsearch` stands in for it: a
-real HTTP server on loopback that accepts `POST /_bulk` NDJSON the way Elasticsearch does and
-records what it received. The failure cases use a closed port and a server that hangs.
+real HTTP server on loopback that answers `_bulk` NDJSON the way Elasticsearch 8 does (the
+official client's requests, product header included) and records what it received. The failure
+cases use a closed port (nothing listening), a server that hangs and one that refuses
+documents. Losses must be counted (`SHIPPING`, exported on /metrics) and logged, at most once
+per interval: a fake clock that never moves proves the rate limit without timing anything.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import threading
 from testkit import fake_es, free_port
 
 from lakehouse.observability.elasticsearch import (
+    SHIPPING,
     ElasticsearchHandler,
     install_elasticsearch_handler,
 )
@@ -45,8 +49,9 @@ def test_records_are_shipped_in_bulk_ndjson() -> None:
 
 
 def test_elasticsearch_down_drops_and_counts_never_raises() -> None:
-    handler = ElasticsearchHandler(f"http://127.0.0.1:{free_port()}", batch_size=1000,
-                                   flush_interval=0.05, timeout=0.5)
+    handler = ElasticsearchHandler(
+        f"http://127.0.0.1:{free_port()}", batch_size=1000, flush_interval=0.05, timeout=0.5
+    )
     logger = _logger(handler, "down")
     for i in range(500):
         logger.info("record %d", i)  # must return at once even though nothing listens
@@ -59,8 +64,9 @@ def test_a_full_buffer_drops_instead_of_blocking() -> None:
     hang = threading.Event()
     with fake_es(hang) as server:
         url = f"http://127.0.0.1:{server.server_address[1]}"
-        handler = ElasticsearchHandler(url, capacity=10, batch_size=5, flush_interval=0.05,
-                                       timeout=5)
+        handler = ElasticsearchHandler(
+            url, capacity=10, batch_size=5, flush_interval=0.05, timeout=5
+        )
         logger = _logger(handler, "full")
         for i in range(200):
             logger.info("record %d", i)  # the shipper is stuck in a hanging request
@@ -78,3 +84,38 @@ def test_install_is_idempotent_and_off_without_url() -> None:
     assert shippers == [second] and first is not second
     install_elasticsearch_handler(None)
     assert not any(isinstance(h, ElasticsearchHandler) for h in root.handlers)
+
+
+def _lost(prefix: str, outcome: str) -> int:
+    return SHIPPING.snapshot().get((prefix, outcome), 0)
+
+
+def test_losses_are_counted_and_warned_about_once_per_interval(caplog) -> None:  # type: ignore[no-untyped-def]
+    prefix = "test-down"
+    handler = ElasticsearchHandler(
+        f"http://127.0.0.1:{free_port()}", batch_size=10, flush_interval=0.05, timeout=0.5,
+        index_prefix=prefix, clock=lambda: 1000.0,
+    )  # fmt: skip
+    logger = _logger(handler, "warned")
+    with caplog.at_level(logging.WARNING, logger="lakehouse.observability.elasticsearch"):
+        for i in range(30):
+            logger.info("record %d", i)
+        handler.flush(timeout=30)
+        handler.close()
+    assert handler.dropped == 30 and _lost(prefix, "dropped") == 30
+    warnings = [r for r in caplog.records if "Elasticsearch shipping" in r.getMessage()]
+    assert len(warnings) == 1 and prefix in warnings[0].getMessage()
+
+
+def test_refused_documents_are_counted_as_failed() -> None:
+    prefix = "test-refused"
+    with fake_es(refuse=lambda document: "poison" in str(document.get("message"))) as server:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        handler = ElasticsearchHandler(url, batch_size=50, flush_interval=0.05, index_prefix=prefix)
+        logger = _logger(handler, "refused")
+        for i in range(10):
+            logger.info("poison %d" if i % 5 == 0 else "fine %d", i)
+        handler.flush(timeout=10)
+        handler.close()
+    assert (handler.shipped, handler.failed, handler.dropped) == (8, 2, 0)
+    assert _lost(prefix, "failed") == 2 and _lost(prefix, "shipped") == 8

@@ -38,7 +38,7 @@ from lakehouse.monitoring.skew import FeatureSkew, SkewReport
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "5m", "$__interval": "15s"}
-SELECTOR = re.compile(r"\b((?:http|pipeline|api_ml)_[a-z_]+|up)\b(\{[^}]*\})?")
+SELECTOR = re.compile(r"\b((?:http|pipeline|api_ml|elasticsearch)_[a-z_]+|up)\b(\{[^}]*\})?")
 pytestmark = pytest.mark.slow
 
 
@@ -143,9 +143,7 @@ def running_services() -> Iterator[dict[str, str]]:
 
 def send_traffic(urls: dict[str, str]) -> None:
     """Real requests: successes, a 404, a 422 and a /predict the model-less API answers 503."""
-    from api_ml.api.schemas import TransactionRequest
-
-    example = TransactionRequest.model_config["json_schema_extra"]["examples"][0]
+    from api_ml.api.schemas import SEED_EXAMPLE as example
     with httpx.Client(timeout=30) as client:
         for job, url in urls.items():
             if job == "pipeline":
