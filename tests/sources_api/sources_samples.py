@@ -46,6 +46,15 @@ def write_csv(path: Path, lines: list[str], header: str = HEADER) -> Path:
     return path
 
 
+def write_raw_dir(data_dir: Path, files: dict[str, bytes]) -> Path:
+    """`data_dir/raw` holding `files` (name → content), as sources_api's raw folder."""
+    raw = data_dir / "raw"
+    raw.mkdir(parents=True)
+    for name, content in files.items():
+        (raw / name).write_bytes(content)
+    return raw
+
+
 @contextmanager
 def empty_source_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """An empty source DB with its schema: a SQLite file, or a fresh PostgreSQL database

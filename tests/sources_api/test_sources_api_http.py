@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sources_samples import HEADER, transaction_lines, write_csv
+from sources_samples import HEADER, transaction_lines, write_csv, write_raw_dir
 
 from lakehouse.config import Settings, get_settings
 from sources_api.api import create_app
@@ -26,10 +26,7 @@ REFERENCE = {
 
 @pytest.fixture
 def raw_dir(isolated_settings: Path) -> Path:
-    raw = isolated_settings / "raw"
-    raw.mkdir(parents=True)
-    for name, content in REFERENCE.items():
-        (raw / name).write_bytes(content)
+    raw = write_raw_dir(isolated_settings, REFERENCE)
     (isolated_settings / "secret.txt").write_text("outside the raw folder")
     (raw / "transactions_data.csv").write_text(HEADER + "\n")
     return raw

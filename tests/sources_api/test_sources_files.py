@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sources_samples import transaction_lines
+from sources_samples import transaction_lines, write_raw_dir
 
 from lakehouse.config import get_settings
 from sources_api.api import create_app
@@ -38,11 +38,7 @@ WRITE_KEY, READ_KEY = "write-key-for-tests", "read-key-for-tests"
 
 @pytest.fixture
 def raw_dir(isolated_settings: Path) -> Path:
-    raw = isolated_settings / "raw"
-    raw.mkdir(parents=True)
-    for name, content in FILES.items():
-        (raw / name).write_bytes(content)
-    return raw
+    return write_raw_dir(isolated_settings, FILES)
 
 
 @pytest.fixture
