@@ -3,7 +3,8 @@
 `run_pipeline()` runs `bronze → silver → gold → publish → train → maintain` in dependency
 order (or one stage with `only=`), each through the stage runner (`lakehouse.pipeline.runner`),
 the publisher or the table maintenance (`lakehouse.storage.maintenance`). Transient failures
-(sources_api or a database not reachable) are retried with backoff; anything else fails the
+(sources_api or a database not reachable) are retried under the one retry policy
+(`lakehouse.retry`: jittered backoff, one overall deadline); anything else fails the
 stage at once. A failed stage skips everything downstream, and because every table write is
 one Delta commit (or one DB transaction for publish) the previous tables stay intact. Each
 result feeds the Prometheus metrics and a JSON log line; `lakehouse pipeline run` prints the
@@ -26,6 +27,7 @@ from lakehouse.monitoring import freshness, skew
 from lakehouse.observability.metrics import PipelineMetrics
 from lakehouse.pipeline.feeder import SourceUnavailableError
 from lakehouse.pipeline.runner import StageResult
+from lakehouse.retry import call_with_retries
 from lakehouse.storage.maintenance import maintain_lake
 
 logger = logging.getLogger("lakehouse.orchestrator")
@@ -116,25 +118,38 @@ def plan(only: str | None = None) -> list[Stage]:
     return list(STAGES.values())
 
 
-def run_stage(stage: Stage, settings: Settings, engine_name: str | None, *,
-              attempts: int = 3, backoff: float = 2.0) -> StageResult:
-    """Run one stage, retrying transient errors with exponential backoff."""
+def run_stage(
+    stage: Stage,
+    settings: Settings,
+    engine_name: str | None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> StageResult:
+    """Run one stage, retrying transient errors under the one retry policy (lakehouse.retry).
+
+    Args:
+        stage: the stage to run.
+        settings: the run's settings (`retry_attempts`, `retry_deadline_seconds` included).
+        engine_name: the engine override of the run, if any.
+        sleep: how to wait between attempts (replaced in tests).
+    Returns:
+        The stage's result; `failed` with the reason once the retries are exhausted.
+    """
     start = time.perf_counter()
-    for attempt in range(1, attempts + 1):
-        try:
-            result = stage.run(settings, engine_name)
-            break
-        except TRANSIENT_ERRORS as exc:
-            if attempt == attempts:
-                result = _failed(stage.name, exc)
-                break
-            logger.warning("transient error, retrying", extra={
-                "stage": stage.name, "attempt": attempt, "error": str(exc)})
-            time.sleep(backoff * 2 ** (attempt - 1))
-        except Exception as exc:
-            logger.exception("stage failed", extra={"stage": stage.name})
-            result = _failed(stage.name, exc)
-            break
+    try:
+        result = call_with_retries(
+            lambda: stage.run(settings, engine_name),
+            settings,
+            retry_on=TRANSIENT_ERRORS,
+            what=f"stage {stage.name}",
+            sleep=sleep,
+        )
+    except TRANSIENT_ERRORS as exc:
+        logger.error("stage failed after its retries", extra={"stage": stage.name})
+        result = _failed(stage.name, exc)
+    except Exception as exc:
+        logger.exception("stage failed", extra={"stage": stage.name})
+        result = _failed(stage.name, exc)
     result.seconds = time.perf_counter() - start
     return result
 

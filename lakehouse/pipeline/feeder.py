@@ -16,7 +16,7 @@ import hmac
 import io
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -24,6 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
+
+from lakehouse.config import Settings
+from lakehouse.retry import call_with_retries
 
 # Columns of `transaction_data` / transactions_data.csv and their bronze types.
 TRANSACTION_TYPES: dict[str, pa.DataType] = {
@@ -182,33 +185,56 @@ class SourceUnavailableError(RuntimeError):
     """The source system could not be reached; transient, so the orchestrator retries it."""
 
 
-def fetch_reference_file(base_url: str, name: str, *, attempts: int = 3,
-                         timeout: float = 120.0, headers: dict[str, str] | None = None) -> bytes:
+def fetch_reference_file(
+    base_url: str,
+    name: str,
+    settings: Settings,
+    *,
+    timeout: float = 120.0,
+    headers: dict[str, str] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bytes:
     """GET `{base_url}/files/{name}` from sources_api, retrying connection errors and 5xx.
 
-    `headers` carries the API key (card and client files need one when sources_api has keys).
+    Args:
+        base_url: sources_api's base URL.
+        name: one of the reference file names.
+        settings: the retry policy's attempts and deadline (`lakehouse.retry`); inside a
+            stage retry the fetch shares the stage's deadline.
+        timeout: seconds per request.
+        headers: the API key (card and client files need one when sources_api has keys).
+        sleep: how to wait between attempts (replaced in tests).
+    Returns:
+        The file's bytes.
+    Raises:
+        SourceUnavailableError: sources_api unreachable (or 5xx) after the retries.
     """
     import httpx
 
     url = f"{base_url.rstrip('/')}/files/{name}"
-    last_error: Exception | None = None
-    for attempt in range(attempts):
+
+    def unavailable(reason: object) -> SourceUnavailableError:
+        return SourceUnavailableError(
+            f"sources_api not reachable at {url} ({reason}); start it with "
+            "`lakehouse serve sources-api` or point LAKEHOUSE_SOURCES_API_URL at it"
+        )
+
+    def get_once() -> bytes:
         try:
             response = httpx.get(url, timeout=timeout, headers=headers)
-            if response.status_code < 500:
-                if response.status_code != 200:
-                    raise RuntimeError(
-                        f"sources_api answered {response.status_code} for {url}: "
-                        f"{response.text[:200]}; check that the raw folder holds {name}"
-                    )
-                return response.content
-            last_error = RuntimeError(f"HTTP {response.status_code}")
         except httpx.TransportError as exc:
-            last_error = exc
-        time.sleep(min(0.5 * 2**attempt, 5.0))
-    raise SourceUnavailableError(
-        f"sources_api not reachable at {url} ({last_error}); start it with "
-        "`lakehouse serve sources-api` or point LAKEHOUSE_SOURCES_API_URL at it"
+            raise unavailable(exc) from exc
+        if response.status_code >= 500:
+            raise unavailable(f"HTTP {response.status_code}")
+        if response.status_code != 200:
+            raise RuntimeError(
+                f"sources_api answered {response.status_code} for {url}: "
+                f"{response.text[:200]}; check that the raw folder holds {name}"
+            )
+        return response.content
+
+    return call_with_retries(
+        get_once, settings, retry_on=(SourceUnavailableError,), what=f"GET {url}", sleep=sleep
     )
 
 

@@ -100,7 +100,7 @@ def run_bronze(settings: Settings) -> StageResult:
     result = StageResult("bronze")
     for table_name, file_name in feeder.REFERENCE_FILES.items():
         data = feeder.fetch_reference_file(
-            settings.sources_api_url, file_name, headers=client_headers(settings, "read")
+            settings.sources_api_url, file_name, settings, headers=client_headers(settings, "read")
         )
         uri = _uri(table_name, settings)
         fingerprint = feeder.content_fingerprint(data, settings.effective_card_hash_key)

@@ -12,7 +12,7 @@ import pytest
 from runtime_helpers import load_parts, write_tiny_raw
 
 from lakehouse import catalog, storage
-from lakehouse.config import get_settings
+from lakehouse.config import Settings, get_settings
 from lakehouse.pipeline import feeder
 from lakehouse.pipeline.runner import run_bronze
 from lakehouse.sources.loader import load_batch
@@ -153,7 +153,9 @@ def test_unreachable_sources_api_is_a_clear_transient_error() -> None:
 
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(feeder.SourceUnavailableError, match="lakehouse serve sources-api"):
-        feeder.fetch_reference_file(url, "cards_data.csv", attempts=1)
+        feeder.fetch_reference_file(
+            url, "cards_data.csv", Settings(retry_attempts=1), sleep=lambda _: None
+        )
 
 
 def test_an_empty_source_db_says_what_to_do(isolated_settings: Path) -> None:

@@ -95,7 +95,7 @@ def test_transient_errors_are_retried_and_others_are_not() -> None:
         return StageResult("flaky", rows_out=5)
 
     stage = orchestrator.Stage("flaky", (), "nothing", flaky)
-    result = orchestrator.run_stage(stage, get_settings(), None, attempts=3, backoff=0)
+    result = orchestrator.run_stage(stage, get_settings(), None, sleep=lambda _: None)
     assert result.status == "success" and len(calls) == 3
 
     def broken(settings, engine_name):  # type: ignore[no-untyped-def]
@@ -104,7 +104,7 @@ def test_transient_errors_are_retried_and_others_are_not() -> None:
 
     calls.clear()
     failed = orchestrator.run_stage(orchestrator.Stage("broken", (), "x", broken), get_settings(),
-                                    None, attempts=3, backoff=0)
+                                    None, sleep=lambda _: None)
     assert failed.status == "failed" and "bad SQL" in failed.message and len(calls) == 1
 
 
