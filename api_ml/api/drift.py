@@ -43,10 +43,10 @@ class DriftWindow:
 
     def add(self, inputs: pd.DataFrame, scores: np.ndarray, now: float) -> None:
         """Count these scored rows (inputs by column name, `scores` their probabilities)."""
-        columns = [
-            scores if name == psi.SCORE else inputs[name].to_numpy("float64", na_value=np.nan)
-            for name in self.features
-        ]
+        inputs_only = [name for name in self.features if name != psi.SCORE]
+        matrix = inputs[inputs_only].to_numpy("float64", na_value=np.nan)  # one pandas call
+        by_name = dict(zip(inputs_only, matrix.T, strict=True)) | {psi.SCORE: scores}
+        columns = [by_name[name] for name in self.features]
         bins = np.stack(
             [psi.bin_index(e, c) for e, c in zip(self._edges, columns, strict=True)], axis=1
         )

@@ -13,10 +13,11 @@ their model inputs written to `lakehouse.monitoring.store`) and the shadow chall
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +34,7 @@ from lakehouse.config import Settings
 from lakehouse.monitoring import store
 
 logger = logging.getLogger("lakehouse.api_ml.monitor")
+DRAIN_MAX = 1_000  # queued batches handled in one pass of the worker
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,22 @@ class ScoredBatch:
     inputs: pd.DataFrame
     scores: np.ndarray
     requests: Sequence[Any]  # the validated TransactionRequest objects, in input order
+
+
+def _merged(batches: list[ScoredBatch]) -> Iterator[ScoredBatch]:
+    """Consecutive batches of one flavour and model joined into one, in arrival order."""
+    for (flavour, _), group in itertools.groupby(batches, key=lambda b: (b.flavour, id(b.model))):
+        parts = list(group)
+        if len(parts) == 1:
+            yield parts[0]
+            continue
+        yield ScoredBatch(
+            flavour,
+            parts[0].model,
+            pd.concat([b.inputs for b in parts], ignore_index=True),
+            np.concatenate([b.scores for b in parts]),
+            [r for b in parts for r in b.requests],
+        )
 
 
 class Monitor:
@@ -106,15 +124,24 @@ class Monitor:
 
     def _run(self) -> None:
         while True:
-            batch = self._queue.get()
+            taken = [self._queue.get()]
+            # Everything already queued is handled together: one vectorised pass (and one
+            # challenger call, one DB write) for many single-transaction requests.
+            while len(taken) < DRAIN_MAX:
+                try:
+                    taken.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
             try:
-                if batch is None:
-                    return
-                self.handle(batch)
+                for merged in _merged([b for b in taken if b is not None]):
+                    self.handle(merged)
             except Exception:  # a monitor bug must never stop the monitoring thread
-                logger.exception("model monitor failed on a %s batch", batch and batch.flavour)
+                logger.exception("model monitor failed on %d queued batches", len(taken))
             finally:
-                self._queue.task_done()
+                for _ in taken:
+                    self._queue.task_done()
+            if None in taken:
+                return
 
     def handle(self, batch: ScoredBatch) -> None:
         """Feed one batch to every monitor."""
