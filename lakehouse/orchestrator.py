@@ -15,6 +15,7 @@ skew of the logged feature samples are measured for the metrics (`lakehouse.moni
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from lakehouse.storage.maintenance import maintain_lake
 
 logger = logging.getLogger("lakehouse.orchestrator")
 
+STOPPING = "not started: the process is stopping (SIGTERM)"
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     SourceUnavailableError,
     httpx.TransportError,
@@ -167,20 +169,25 @@ def run_pipeline(
     engine_name: str | None = None,
     metrics: PipelineMetrics | None = None,
     on_stage: Callable[[str, StageResult | None], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> list[StageResult]:
     """Run the plan; returns one result per stage (failed upstream → downstream `skipped`).
 
     `skip` names stages left out of this run (e.g. `train` when only the tables are wanted).
 
     `on_stage(name, None)` is called when a stage starts and `on_stage(name, result)` when it
-    ends, so a caller can drive a progress display.
+    ends, so a caller can drive a progress display. Once `stop` is set (SIGTERM), the stage
+    running finishes and no other starts: they are `skipped`, so a shutdown never cuts a
+    Delta commit or a publish transaction in half.
     """
     settings = settings or get_settings()
     results: dict[str, StageResult] = {}
     for stage in plan(only):
         blocked = [u for u in stage.upstream if results.get(u) and results[u].status in
                    ("failed", "skipped")]
-        if stage.name in skip:
+        if stop is not None and stop.is_set():
+            result = StageResult(stage.name, status="skipped", message=STOPPING)
+        elif stage.name in skip:
             result = StageResult(stage.name, status="skipped", message="skipped on request")
         elif blocked:
             result = StageResult(stage.name, status="skipped",

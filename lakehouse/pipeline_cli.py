@@ -3,11 +3,15 @@
 `run` drives the orchestrator with a rich progress display and ends with a summary table
 (stage, status, rows in, rows out, seconds); a failed stage names itself, says what to do,
 and exits non-zero. `serve --interval N` reruns the pipeline every N seconds and serves the
-pipeline's Prometheus metrics on `Settings.pipeline_metrics_port` (8000).
+pipeline's Prometheus metrics on `Settings.pipeline_metrics_port` (8000); on SIGTERM or
+SIGINT it lets the running stage finish, starts no other, flushes its logs and exits 0.
 """
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
 import time
 from typing import Annotated
 
@@ -22,6 +26,7 @@ from lakehouse.observability.metrics import PipelineMetrics
 app = typer.Typer(help="Run the medallion pipeline (bronze → silver → gold → publish → train).",
                   no_args_is_help=True)
 console = Console(stderr=True)
+logger = logging.getLogger("lakehouse.pipeline")
 
 StageOption = Annotated[str | None, typer.Option(
     "--stage", help="Run only this stage: bronze, silver, gold, publish or train.")]
@@ -52,7 +57,7 @@ def _setup_logging() -> object:
 
 
 def run_once(stage: str | None, engine: str | None, metrics: PipelineMetrics | None,
-             skip: tuple[str, ...] = ()) -> bool:
+             skip: tuple[str, ...] = (), stop: threading.Event | None = None) -> bool:
     """Run the pipeline with a progress display and print the summary; True on success."""
     from lakehouse.orchestrator import STAGES, run_pipeline
 
@@ -71,7 +76,7 @@ def run_once(stage: str | None, engine: str | None, metrics: PipelineMetrics | N
                 progress.update(tasks[name], description=f"{name}: {status}", total=1, completed=1)
 
         results = run_pipeline(get_settings(), only=stage, skip=skip, engine_name=engine,
-                               metrics=metrics, on_stage=on_stage)
+                               metrics=metrics, on_stage=on_stage, stop=stop)
     table = Table(title="Pipeline summary")
     for column in ("stage", "status", "rows in", "rows out", "seconds", "tables written"):
         table.add_column(column, justify="right" if column.startswith(("rows", "sec")) else "left")
@@ -126,7 +131,7 @@ def serve(
 ) -> None:
     """Run the pipeline every --interval seconds; serve its metrics for Prometheus."""
     settings = get_settings()
-    _setup_logging()
+    shipper = _setup_logging()
     metrics = PipelineMetrics()
     metrics_port = port or settings.pipeline_metrics_port
     try:
@@ -135,12 +140,32 @@ def serve(
         console.print(f"[red]Cannot serve metrics on port {metrics_port}: {exc}.[/] "
                       "Pick another with --port or LAKEHOUSE_PIPELINE_METRICS_PORT.")
         raise typer.Exit(1) from exc
+    stop = _stop_on_signals()
     console.print(f"Metrics on http://0.0.0.0:{metrics_port}/metrics; a run every {interval:g} s "
-                  "(Ctrl-C to stop).")
-    try:
-        while True:
-            started = time.monotonic()
-            run_once(None, engine, metrics)
-            time.sleep(max(0.0, interval - (time.monotonic() - started)))
-    except KeyboardInterrupt:
-        console.print("Stopped.")
+                  "(Ctrl-C or SIGTERM to stop).")
+    while not stop.is_set():
+        started = time.monotonic()
+        run_once(None, engine, metrics, stop=stop)
+        stop.wait(max(0.0, interval - (time.monotonic() - started)))
+    logger.info("pipeline serve stopped on a signal; no stage was cut short")
+    if shipper is not None:
+        shipper.flush(timeout=2.0)  # type: ignore[attr-defined]
+    logging.shutdown()
+    console.print("Stopped.")
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT.
+
+    As PID 1 in its container the process gets no default SIGTERM handling, so `docker stop`
+    would kill it after the grace period with its logs unflushed. The handler only sets the
+    event (logging from a signal handler could deadlock on a lock the interrupted code holds).
+    """
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop

@@ -54,10 +54,18 @@ def run_service(name: str, host: str, port: int) -> None:
         port: port to listen on.
     """
     configure_logging(get_settings().log_level)
+    # uvicorn stops gracefully on SIGTERM (in-flight requests finish, the lifespan closes the
+    # audit shipper), then raises the signal again: this handler turns that into exit 0, as
+    # `docker stop` expects, instead of death by signal (which PID 1 would even ignore).
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     module = importlib.import_module(SERVICES[name][0])
     # log_config=None: uvicorn's own dictConfig would close every handler installed before it
     # (the JSON handler, an Elasticsearch shipper); its warnings still reach stderr.
     uvicorn.run(module.create_app(), host=host, port=port, log_level="warning", log_config=None)
+
+
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _service_command(name: str) -> None:
@@ -254,6 +262,8 @@ def wait_and_stop(processes: list[subprocess.Popen[bytes]]) -> int:
 @app.command("all")
 def serve_all(host: HostOption = "127.0.0.1") -> None:
     """Start every service and the UI, say when all are ready, stop them all on Ctrl-C."""
+    # SIGTERM (docker stop, systemd) stops the children like Ctrl-C does, then exits 0.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     processes = start_all(host)
     announce_when_ready(service_urls(host), processes)
     raise typer.Exit(wait_and_stop(processes))
