@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+from deltalake.exceptions import DeltaError
 
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
@@ -64,30 +65,45 @@ class ChangeFeed:
 def silver_changes(settings: Settings, engine: Engine, since: int) -> SilverChanges | None:
     """Rows added to and removed from silver since version `since`, unchanged rows cancelled.
 
-    Returns None when the schema changed or more than `DIFF_MAX_FRACTION` of the rows were
-    rewritten (then a full recompute is cheaper).
+    Only data commits count: a compaction (maintenance) commit moves rows between files
+    without changing any, so walking each data commit's own added and removed files keeps a
+    tidied lake from looking rewritten. Returns None when the schema changed or more than
+    `DIFF_MAX_FRACTION` of the rows were rewritten (then a full recompute is cheaper).
     """
     uri = catalog.location(SILVER, settings)
+    table = storage.open_table(uri, settings)
     version = storage.version(uri, settings)
-    now = storage.data_files(uri, settings)
-    before = storage.data_files(uri, settings, at_version=since)
-    added = [path for path in now if path not in before]
-    removed = [path for path in before if path not in now]
-    rewritten = sum(before[path] for path in removed)
-    if version is None or rewritten > DIFF_MAX_FRACTION * max(sum(now.values()), 1):
+    if table is None or version is None:
         return None
-    new_rows = storage.read_files(uri, added, settings)
-    old_rows = storage.read_files(uri, removed, settings, at_version=since)
-    if new_rows.schema != old_rows.schema:
+    commits = sorted(int(c["version"])
+                     for c in storage.history(uri, settings, limit=table.version() - since)
+                     if int(c["version"]) > since
+                     and c.get("operation") not in storage.MAINTENANCE_OPERATIONS)
+    came, went, rewritten = [], [], 0
+    try:
+        for commit in commits:
+            before = storage.data_files(uri, settings, at_version=commit - 1)
+            after = storage.data_files(uri, settings, at_version=commit)
+            removed = [path for path in before if path not in after]
+            rewritten += sum(before[path] for path in removed)
+            came.append(storage.read_files(uri, [p for p in after if p not in before],
+                                           settings, at_version=commit))
+            went.append(storage.read_files(uri, removed, settings, at_version=commit - 1))
+    except DeltaError:  # that history was cleaned up: recompute instead
         return None
-    inputs = {"new_rows": new_rows, "old_rows": old_rows}
+    total = sum(storage.data_files(uri, settings).values())
+    schemas = {piece.schema for piece in (*came, *went)}
+    if not commits or rewritten > DIFF_MAX_FRACTION * max(total, 1) or len(schemas) > 1:
+        return None
+    inputs = {"new_rows": ds.dataset(came), "old_rows": ds.dataset(went)}
     # A rewritten file carries its untouched rows over: EXCEPT ALL cancels them pairwise.
-    came = engine.run_sql("SELECT * FROM new_rows EXCEPT ALL SELECT * FROM old_rows", inputs)
-    went = engine.run_sql("SELECT * FROM old_rows EXCEPT ALL SELECT * FROM new_rows", inputs)
+    added = engine.run_sql("SELECT * FROM new_rows EXCEPT ALL SELECT * FROM old_rows", inputs)
+    gone = engine.run_sql("SELECT * FROM old_rows EXCEPT ALL SELECT * FROM new_rows", inputs)
     logger.info("silver changes", extra={"since": since, "version": version,
-                                         "rows_added": came.num_rows,
-                                         "rows_removed": went.num_rows})
-    return SilverChanges(since, version, came, went)
+                                         "data_commits": len(commits),
+                                         "rows_added": added.num_rows,
+                                         "rows_removed": gone.num_rows})
+    return SilverChanges(since, version, added, gone)
 
 
 def merge_state(plan: partials.PartialsPlan, engine: Engine, settings: Settings, lineage: dict,

@@ -1,6 +1,7 @@
 """Delta tables on local disk or S3 (layout: `lakehouse.catalog`; I/O: `delta`)."""
 
 from lakehouse.storage.delta import (
+    MAINTENANCE_OPERATIONS,
     data_files,
     exists,
     history,
@@ -14,6 +15,7 @@ from lakehouse.storage.delta import (
 )
 
 __all__ = [
+    "MAINTENANCE_OPERATIONS",
     "data_files",
     "exists",
     "history",
