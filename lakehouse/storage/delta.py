@@ -9,6 +9,7 @@ so a crash leaves the previous version readable; commits carry a small metadata 
 
 from __future__ import annotations
 
+import errno
 import json
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -18,7 +19,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from lakehouse.config import Settings, get_settings
 
@@ -26,6 +27,18 @@ from lakehouse.config import Settings, get_settings
 METADATA_KEY = "lakehouse"
 # Commits that rewrite or delete files without changing the table's rows.
 MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
+
+
+class StorageFull(OSError):
+    """The device holding a table filled up during a write: no commit was made."""
+
+    def __init__(self, uri: str, kept_version: int | None) -> None:
+        kept = "does not exist yet" if kept_version is None else f"stays at version {kept_version}"
+        super().__init__(
+            errno.ENOSPC,
+            f"no space left on the device holding {uri}: the Delta commit was not made (the "
+            f"table {kept}); free space, then rerun",
+        )
 
 
 def _options(settings: Settings | None) -> dict[str, str]:
@@ -96,15 +109,21 @@ def write(
     """
     commit = CommitProperties(custom_metadata={METADATA_KEY: json.dumps(dict(metadata or {}))})
     schema_mode = "overwrite" if mode == "overwrite" and predicate is None else None
-    write_deltalake(
-        uri,
-        data,
-        mode=mode,  # type: ignore[arg-type]
-        predicate=predicate,
-        schema_mode=schema_mode,  # type: ignore[arg-type]
-        storage_options=_options(settings),
-        commit_properties=commit,
-    )
+    try:
+        write_deltalake(
+            uri,
+            data,
+            mode=mode,  # type: ignore[arg-type]
+            predicate=predicate,
+            schema_mode=schema_mode,  # type: ignore[arg-type]
+            storage_options=_options(settings),
+            commit_properties=commit,
+        )
+    except (DeltaError, OSError) as exc:
+        # delta-rs reports a full disk as "Failed to parse parquet: ... os error 28".
+        if "No space left on device" in str(exc) or getattr(exc, "errno", None) == errno.ENOSPC:
+            raise StorageFull(uri, version(uri, settings)) from exc
+        raise
     current = version(uri, settings)
     assert current is not None
     return current
