@@ -239,6 +239,11 @@ class Settings(BaseSettings):
             self.mlflow_tracking_uri = f"sqlite:///{(data / 'mlflow.db').resolve()}"
         if self.monitor_db_url is None:
             self.monitor_db_url = SecretStr(f"sqlite:///{(data / 'monitoring.db').resolve()}")
+        if self.read_api_key is not None and self.api_key is None:
+            raise ValueError(
+                "LAKEHOUSE_READ_API_KEY is set without LAKEHOUSE_API_KEY: the writes would stay "
+                "open while the reads are protected; set LAKEHOUSE_API_KEY too"
+            )
         if self.mode != "embedded" and not self.card_hash_key:
             raise ValueError(
                 "LAKEHOUSE_CARD_HASH_KEY must be set outside the embedded mode: the lake stores "

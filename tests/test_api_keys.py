@@ -86,3 +86,9 @@ def test_clients_send_the_least_powerful_key() -> None:
     assert client_headers(Settings(api_key=WRITE_KEY), "read") == {"X-API-Key": WRITE_KEY}
     assert client_headers(Settings(), "read") == {}
     assert client_headers(Settings(api_key=""), "write") == {}
+
+
+def test_a_read_key_alone_is_refused() -> None:
+    """Reads protected but writes open would be a trap: the settings refuse it."""
+    with pytest.raises(ValueError, match="LAKEHOUSE_READ_API_KEY is set without LAKEHOUSE_API_KEY"):
+        Settings(read_api_key=READ_KEY)
