@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from testkit import APT, skip_missing, wait_http
+import yaml
+from serverkit import running
+from testkit import APT, skip_missing
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,22 +30,15 @@ def _binary(name: str) -> str:
     return found
 
 
-@contextlib.contextmanager
-def _process(
-    command: list[str], ready_url: str, log_path: Path, env: dict[str, str] | None = None
-) -> Iterator[None]:
-    log = log_path.open("w")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    try:
-        wait_http(ready_url, timeout=60)
-        yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+def rules_without_for(tmp: Path) -> Path:
+    """prometheus/alerts.yml with every `for:` removed, so a true expression fires at once."""
+    groups = yaml.safe_load((ROOT / "prometheus" / "alerts.yml").read_text())
+    for group in groups["groups"]:
+        for rule in group["rules"]:
+            rule.pop("for", None)
+    path = tmp / "alerts.yml"
+    path.write_text(yaml.safe_dump(groups))
+    return path
 
 
 @contextlib.contextmanager
@@ -58,7 +52,7 @@ def prometheus_server(config: Path, port: int, tmp: Path) -> Iterator[str]:
         f"--web.listen-address=127.0.0.1:{port}",
         "--log.level=warn",
     ]
-    with _process(command, f"{url}/-/ready", tmp / "prometheus.log"):
+    with running(command, f"{url}/-/ready", tmp / "prometheus.log", "Prometheus"):
         yield url
 
 
@@ -87,7 +81,7 @@ def alertmanager_server(
         "--cluster.listen-address=",
         "--log.level=warn",
     ]
-    with _process(command, f"{url}/-/ready", tmp / "alertmanager.log", env):
+    with running(command, f"{url}/-/ready", tmp / "alertmanager.log", "Alertmanager", env):
         yield url
 
 

@@ -1,5 +1,6 @@
 """Real server processes for the integration tests: an S3-compatible object store (moto's
-server), a standalone Spark cluster (master + workers from the pyspark wheel).
+server), a standalone Spark cluster (master + workers from the pyspark wheel), and `running`
+for any other server binary (Prometheus and Alertmanager in tests/promkit.py).
 
 Each one is a separate OS process on a free loopback port, started and stopped by a context
 manager, so a test exercises the platform over the network as the containers do. moto's S3
@@ -83,21 +84,29 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def s3_server(log_dir: Path) -> Iterator[S3Server]:
-    """moto's S3 server as a process on a free loopback port (stands in for MinIO)."""
-    port = free_port()
-    log = (log_dir / "moto.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+def running(
+    command: list[str], ready_url: str, log_path: Path, what: str,
+    env: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen]:
+    """`command` as a process (output to `log_path`) once `ready_url` answers; stopped after."""
+    log = log_path.open("wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
-        _wait(f"http://127.0.0.1:{port}/moto-api/", process, "moto's S3 server")
-        yield S3Server(f"http://127.0.0.1:{port}")
+        _wait(ready_url, process, what)
+        yield process
     finally:
         _stop(process)
         log.close()
+
+
+@contextlib.contextmanager
+def s3_server(log_dir: Path) -> Iterator[S3Server]:
+    """moto's S3 server as a process on a free loopback port (stands in for MinIO)."""
+    port = free_port()
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with running(command, f"http://127.0.0.1:{port}/moto-api/", log_dir / "moto.log",
+                 "moto's S3 server"):
+        yield S3Server(f"http://127.0.0.1:{port}")
 
 
 def _spark_class(java_home: str, *args: str, log: Path, env: dict[str, str]) -> subprocess.Popen:

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 from api_ml_lake import payload_from_silver
-from promkit import ROOT, prometheus_server, query, wait_for
+from promkit import prometheus_server, query, rules_without_for, wait_for
 from testkit import free_port
 
 from api_ml.api.main import create_app
@@ -67,14 +67,9 @@ def send(url: str, payloads: list[dict]) -> None:
 
 
 def prometheus_config(tmp: Path, api_ml: str, port: int) -> Path:
-    groups = yaml.safe_load((ROOT / "prometheus" / "alerts.yml").read_text())
-    for group in groups["groups"]:
-        for rule in group["rules"]:
-            rule.pop("for", None)
-    (tmp / "alerts.yml").write_text(yaml.safe_dump(groups))
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(tmp / "alerts.yml")],
+        "rule_files": [str(rules_without_for(tmp))],
         "scrape_configs": [
             {
                 "job_name": "api_ml",

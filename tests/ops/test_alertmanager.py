@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from promkit import ROOT, alertmanager_server, prometheus_server, wait_for
+from promkit import ROOT, alertmanager_server, prometheus_server, rules_without_for, wait_for
 from testkit import APT, free_port, skip_missing
 
 pytestmark = pytest.mark.slow
@@ -87,14 +87,9 @@ def fast_alertmanager_config(tmp: Path) -> Path:
 
 def fast_prometheus_config(tmp: Path, prometheus_port: int, alertmanager_port: int) -> Path:
     """prometheus.yml with 1 s cycles, the rules without `for:`, api_ml on a dead port."""
-    groups = yaml.safe_load((ROOT / "prometheus" / "alerts.yml").read_text())
-    for group in groups["groups"]:
-        for rule in group["rules"]:
-            rule.pop("for", None)
-    (tmp / "alerts.yml").write_text(yaml.safe_dump(groups))
     config = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
     config["global"].update(scrape_interval="1s", evaluation_interval="1s")
-    config["rule_files"] = [str(tmp / "alerts.yml")]
+    config["rule_files"] = [str(rules_without_for(tmp))]
     config["alerting"]["alertmanagers"][0]["static_configs"] = [
         {"targets": [f"127.0.0.1:{alertmanager_port}"]}
     ]
@@ -155,15 +150,11 @@ def test_rendered_config_is_valid_and_repository_holds_no_address(tmp_path: Path
         **environment("https://hooks.example.org/alerts?a=1&b=2"),
         "ALERTMANAGER_CONFIG": str(ROOT / "alertmanager" / "alertmanager.yml"),
         "ALERTMANAGER_WORK_DIR": str(tmp_path),
-        "ALERTMANAGER_BIN": amtool,
+        # Render only: `true` stands in for the binary the script execs at the end.
+        "ALERTMANAGER_BIN": str(shutil.which("true")),
     }
-    # The entrypoint execs `amtool --config.file=...`: amtool refuses that flag, so render
-    # through the script and then check the file it wrote.
     subprocess.run(
-        ["sh", str(ROOT / "alertmanager" / "entrypoint.sh")],
-        env=env,
-        capture_output=True,
-        timeout=30,
+        ["sh", str(ROOT / "alertmanager" / "entrypoint.sh")], env=env, check=True, timeout=30
     )
     rendered = tmp_path / "alertmanager.yml"
     assert "https://hooks.example.org/alerts?a=1&b=2" in rendered.read_text()
