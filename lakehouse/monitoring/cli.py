@@ -10,17 +10,19 @@ and `promote` decides on that evidence (`lakehouse.monitoring.promotion`).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from lakehouse.config import get_settings
-from lakehouse.ml import registry
-from lakehouse.ml.tracking import FLAVOUR_MODEL_NAMES
-from lakehouse.monitoring import promotion, shadow
 from lakehouse.monitoring import skew as skew_check
+
+if TYPE_CHECKING:
+    from lakehouse.monitoring.shadow import ShadowEvidence
+
+FLAVOURS = ("full", "basic")
 
 app = typer.Typer(
     help="Model monitoring: online/offline skew, shadow challenger.", no_args_is_help=True
@@ -84,7 +86,7 @@ ReplayOption = Annotated[
 ]
 
 
-def _evidence_table(evidence: shadow.ShadowEvidence) -> Table:
+def _evidence_table(evidence: ShadowEvidence) -> Table:
     table = Table(
         title=f"{evidence.flavour} model, {evidence.mode} traffic: {evidence.rows} "
         f"transactions, {evidence.labeled} labeled, {evidence.frauds} frauds"
@@ -117,14 +119,20 @@ def _evidence_table(evidence: shadow.ShadowEvidence) -> Table:
 
 
 def _check_flavour(flavour: str) -> None:
-    if flavour not in FLAVOUR_MODEL_NAMES:
-        console.print(f"[red]--flavour must be one of {', '.join(FLAVOUR_MODEL_NAMES)}[/]")
+    if flavour not in FLAVOURS:
+        console.print(f"[red]--flavour must be one of {', '.join(FLAVOURS)}[/]")
         raise typer.Exit(2)
 
 
 @app.command("shadow-report")
 def shadow_report(flavour: FlavourOption = "full", replay_days: ReplayOption = None) -> None:
     """Champion against challenger: AP, recall at 1% FPR, alert volume, score correlation."""
+    # Imported here: they need the `ml` extra (scikit-learn, MLflow), which images without
+    # it (the datamarts API) never load when they run `lakehouse serve`.
+    from lakehouse.ml import registry
+    from lakehouse.ml.tracking import FLAVOUR_MODEL_NAMES
+    from lakehouse.monitoring import promotion, shadow
+
     _check_flavour(flavour)
     settings = get_settings()
     if replay_days:
@@ -148,6 +156,8 @@ def shadow_report(flavour: FlavourOption = "full", replay_days: ReplayOption = N
 @app.command("promote")
 def promote(flavour: FlavourOption = "full", replay_days: ReplayOption = None) -> None:
     """Promote the challenger if it beats the champion on shadowed (or replayed) traffic."""
+    from lakehouse.monitoring import promotion  # needs the `ml` extra, as above
+
     _check_flavour(flavour)
     decision = promotion.decide(get_settings(), flavour, replay_days=replay_days)
     if decision.evidence is not None:
