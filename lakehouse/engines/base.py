@@ -9,8 +9,9 @@ why the same definitions run in-process on DuckDB and on a Spark cluster.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -32,6 +33,47 @@ class Engine(Protocol):
 
     def run_sql(self, sql: str, inputs: Mapping[str, TableLike]) -> pa.Table:
         """Run `sql`, in which each key of `inputs` is a relation name; return the result."""
+        ...
+
+
+@dataclass(frozen=True)
+class TableScan:
+    """A Delta table an engine reads by itself: where it is, which rows, which columns.
+
+    `where` is a SQL predicate both engines understand (e.g. `situation_date IN ('2019-01-02')`).
+    """
+
+    uri: str
+    where: str | None = None
+    columns: tuple[str, ...] | None = None
+
+
+@runtime_checkable
+class TableBuilder(Protocol):
+    """An engine that reads and writes the lake itself (Spark on a cluster).
+
+    The stage runner hands it table locations instead of Arrow data, so no table passes
+    through the runner's process: the engine's workers scan the inputs and write the output
+    files, and the runner's process only commits their list to the Delta log.
+    """
+
+    def build_table(
+        self,
+        sql: str,
+        inputs: Mapping[str, TableScan | pa.Table],
+        uri: str,
+        *,
+        check: Callable[[Any], None],
+        metadata: Mapping[str, Any],
+        settings: Any,
+        keep: str | None = None,
+    ) -> tuple[int, int]:
+        """Replace the table at `uri` with `sql` over `inputs`; (rows written, version).
+
+        `check(result)` gets the written rows (in the engine's own form, runnable by its
+        `run_sql`) before the commit and raises to abandon it. With `keep`, the rows of the
+        current table matching that predicate are carried over next to the new ones.
+        """
         ...
 
 

@@ -1,12 +1,14 @@
 """Spark engine: the same SQL models as DuckDB, run by PySpark — locally or on a cluster.
 
 `LAKEHOUSE_ENGINE=spark` (or `lakehouse pipeline run --engine spark`) makes the stage runner
-hand every silver and gold model to this engine instead of DuckDB. Data reaches it as the
-runner reads it — Delta snapshots opened by `deltalake` as Arrow — and each input becomes a
-temporary view of a Spark session; the model's SQL, written once in DuckDB's dialect, is
-translated for Spark (`lakehouse.engines.dialect`), run, and the result leaves as one Arrow
-table cast to the schema the model has on DuckDB, so a Delta table is the same whichever
-engine wrote it. The runner checks and commits it as usual.
+hand every silver and gold model to this engine instead of DuckDB. The engine is a
+`TableBuilder`: the runner gives it the *locations* of a model's input tables, the executors
+scan those Delta snapshots, run the model's SQL (written once in DuckDB's dialect, translated
+by `lakehouse.engines.dialect`) and write the result's Parquet files, cast to the schema the
+model has on DuckDB, so a Delta table is the same whichever engine wrote it; the driver only
+checks the written rows and commits the file list (`lakehouse.storage.spark_delta`). No table
+passes through the driver. `run_sql` (Arrow in, Arrow out) remains for small queries: checks,
+the sampling of training data, tests.
 
 One SparkSession per process (`spark_session`): starting a JVM costs tens of seconds, so every
 engine object shares it, and each call runs in a `newSession()` whose temporary views vanish
@@ -20,8 +22,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,8 +32,10 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from lakehouse.engines.base import EngineError, TableLike
+from lakehouse.config import Settings, get_settings
+from lakehouse.engines.base import EngineError, TableLike, TableScan
 from lakehouse.engines.dialect import output_schema, to_spark_sql
+from lakehouse.storage.spark_delta import read_delta, spark_field, table_schema, write_delta
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -149,7 +154,8 @@ def ensure_java(prefer: str = "auto") -> JavaHome:
 
 
 def session_config(master: str, driver_memory: str, shuffle_partitions: int | None,
-                   ui: bool, temp_dir: Path | None = None) -> dict[str, str]:
+                   ui: bool, temp_dir: Path | None = None,
+                   executor_memory: str = "1g") -> dict[str, str]:
     """The Spark settings the engine starts with (a dict, so tests and docs can read them)."""
     local = master.startswith("local")
     config = {
@@ -172,6 +178,8 @@ def session_config(master: str, driver_memory: str, shuffle_partitions: int | No
         config["spark.sql.shuffle.partitions"] = str(partitions)
     if local and temp_dir is not None:
         config["spark.local.dir"] = str(temp_dir)
+    if not local:
+        config["spark.executor.memory"] = executor_memory
     return config
 
 
@@ -185,6 +193,9 @@ def spark_session(config: Mapping[str, str] | None = None, java: str = "auto") -
         if _SESSION is not None:
             return _SESSION
         found = ensure_java(java)
+        # Executors run Python (they write the Parquet files): this interpreter, which has
+        # pyarrow and the lakehouse package, unless PYSPARK_PYTHON names the workers' own.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         from pyspark.sql import SparkSession
 
         builder = SparkSession.builder
@@ -228,13 +239,11 @@ class SparkEngine:
     @classmethod
     def from_settings(cls) -> SparkEngine:
         """An engine on `SPARK_MASTER` with the `LAKEHOUSE_SPARK_*` settings."""
-        from lakehouse.config import get_settings
-
         settings = get_settings()
         config = session_config(
             settings.spark_master, settings.spark_driver_memory,
             settings.spark_shuffle_partitions, settings.spark_ui,
-            settings.data_dir.resolve() / "tmp" / "spark",
+            settings.data_dir.resolve() / "tmp" / "spark", settings.spark_executor_memory,
         )
         return cls(config, settings.spark_java)
 
@@ -259,45 +268,85 @@ class SparkEngine:
             frame.createOrReplaceTempView(relation)
         return session.sql(to_spark_sql(sql))
 
-    def run_sql(self, sql: str, inputs: Mapping[str, TableLike]) -> pa.Table:
+    def run_sql(self, sql: str, inputs: Mapping[str, TableLike | DataFrame]) -> pa.Table:
         """Run `sql` over `inputs` on Spark; the result has the model's DuckDB schema.
+
+        Inputs are Arrow (copied to Spark) or DataFrames already on the cluster (e.g. the
+        files a `build_table` just wrote, which its checks read where they are).
 
         Raises:
             EngineError: the SQL failed on Spark (analysis or runtime error).
         """
         from pyspark.errors import PySparkException
+        from pyspark.sql import DataFrame
+        from pyspark.sql.pandas.types import to_arrow_schema
 
-        arrow = {name: _as_arrow(table) for name, table in inputs.items()}
-        session = self.session.newSession()
-        frames = {name: _arrow_frame(session, table) for name, table in arrow.items()}
+        on_cluster = [t for t in inputs.values() if isinstance(t, DataFrame)]
+        session = on_cluster[0].sparkSession if on_cluster else self.session.newSession()
+        frames: dict[str, DataFrame] = {}
+        schemas: dict[str, pa.Schema] = {}
+        copied = []
+        for name, table in inputs.items():
+            if isinstance(table, DataFrame):
+                frames[name], schemas[name] = table, to_arrow_schema(table.schema)
+                continue
+            arrow = _as_arrow(table)
+            frames[name], schemas[name] = _arrow_frame(session, arrow), arrow.schema
+            copied.append(frames[name])
         try:
             # Models scan an input several times (silver reads bronze three times, the
             # features' CTEs re-read silver): without a cache each scan decodes the Arrow
             # hand-off again — caching halved silver's time on 1 M rows.
-            for frame in frames.values():
+            for frame in copied:
                 frame.persist().count()
             result = self.dataframe(sql, frames, session).toArrow()
         except PySparkException as exc:
             raise EngineError(f"Spark failed: {exc}") from exc
         finally:
-            for frame in frames.values():
+            for frame in copied:
                 frame.unpersist()
-        return conform(result, output_schema(sql, {n: t.schema for n, t in arrow.items()}))
+        return conform(result, output_schema(sql, schemas))
+
+    def build_table(self, sql: str, inputs: Mapping[str, TableScan | pa.Table], uri: str, *,
+                    check: Callable[[Any], None], metadata: Mapping[str, Any],
+                    settings: Settings, keep: str | None = None) -> tuple[int, int]:
+        """`sql` over Delta tables, run and written by the executors (`TableBuilder`).
+
+        The result is cast to the model's DuckDB schema by the executors as they write, so
+        the table has the same types whichever engine wrote it.
+
+        Raises:
+            EngineError: the SQL failed on Spark.
+        """
+        from pyspark.errors import PySparkException
+
+        session = self.session.newSession()
+        frames: dict[str, Any] = {}
+        schemas: dict[str, pa.Schema] = {}
+        for name, scan in inputs.items():
+            if isinstance(scan, pa.Table):  # small side inputs (e.g. an empty id list)
+                frames[name], schemas[name] = _arrow_frame(session, scan), scan.schema
+                continue
+            frames[name] = read_delta(session, scan.uri, settings, where=scan.where,
+                                      columns=scan.columns)
+            schemas[name] = table_schema(scan.uri, settings, scan.columns)
+        schema = output_schema(sql, schemas)
+        try:
+            result = self.dataframe(sql, frames, session)
+            if keep is not None:
+                kept = read_delta(session, uri, settings, where=keep)
+                result = result.unionByName(kept.select(*result.columns))
+            return write_delta(result, uri, schema=pa.schema([spark_field(f) for f in schema]),
+                               metadata=metadata, settings=settings, check=check)
+        except PySparkException as exc:
+            raise EngineError(f"Spark failed: {exc}") from exc
 
 
 def _arrow_frame(session: SparkSession, table: TableLike) -> DataFrame:
     arrow = _as_arrow(table)
     # Arrow's large/view string types have no Spark mapping; plain strings do.
-    arrow = arrow.cast(pa.schema([_spark_field(f) for f in arrow.schema]))
+    arrow = arrow.cast(pa.schema([spark_field(f) for f in arrow.schema]))
     return session.createDataFrame(arrow)
-
-
-def _spark_field(field: pa.Field) -> pa.Field:
-    if pa.types.is_large_string(field.type) or pa.types.is_string_view(field.type):
-        return field.with_type(pa.string())
-    if pa.types.is_timestamp(field.type) and field.type.unit != "us":
-        return field.with_type(pa.timestamp("us", field.type.tz))
-    return field
 
 
 def conform(result: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -33,6 +33,7 @@ from lakehouse import catalog, storage
 from lakehouse.api_keys import client_headers
 from lakehouse.config import Settings
 from lakehouse.engines import Engine
+from lakehouse.engines.base import TableBuilder, TableScan
 from lakehouse.pipeline import feeder
 from lakehouse.pipeline.checks import assert_checks
 from lakehouse.pipeline.chunks import write_chunks
@@ -43,6 +44,7 @@ from lakehouse.sources.schema import source_engine
 logger = logging.getLogger("lakehouse.pipeline.runner")
 
 KNOWN_IDS = "known_transaction_ids"
+NO_KNOWN_IDS = pa.table({"transaction_id": pa.array([], pa.int64())})
 # Rows of bronze handed to one run of the silver_transactions SQL: bounds memory at full
 # scale while keeping DuckDB's per-call overhead negligible.
 SILVER_CHUNK_ROWS = 2_000_000
@@ -203,6 +205,13 @@ def build_model(
         return 0, 0, None
     inputs = _read_inputs(model.inputs, settings)
     rows_in = sum(d.count_rows() for d in inputs.values())
+    if isinstance(engine, TableBuilder):  # Spark: its executors read and write the tables
+        rows_out, written = engine.build_table(
+            model.render_sql(params), {n: TableScan(_uri(n, settings)) for n in model.inputs},
+            uri, check=lambda frame: assert_checks(model, frame, engine), metadata=lineage,
+            settings=settings)
+        logger.info("table written", extra={"table": name, "rows": rows_out, "version": written})
+        return rows_in, rows_out, written
     if name == "ml_features":  # too large for one Arrow table: built bucket by bucket
         rows_out, written = write_ml_features(uri, engine, inputs["silver_transactions"],
                                               rows_in, params, lineage, settings)
@@ -258,22 +267,49 @@ def _build_silver_transactions(settings: Settings, engine: Engine, result: Stage
     changed = sorted(day for day, count in bronze.items() if done.get(day) != count)
     if not changed:
         return
-    known = _known_ids(uri, changed, settings) if not full else pa.table(
-        {"transaction_id": pa.array([], pa.int64())})
-    chunks = _silver_chunks(model, engine, settings, _chunk_filters(changed, bronze), known,
-                            params)
     batches = {**done, **{d: bronze[d] for d in changed}}
-    result.tables["silver_transactions"] = write_chunks(
-        uri, chunks, settings, mode="overwrite",
-        predicate=None if full else _dates_predicate(changed),
-        metadata={**lineage, "batches": batches, "full_rebuild": full},
-    )
+    metadata = {**lineage, "batches": batches, "full_rebuild": full}
+    if isinstance(engine, TableBuilder):
+        result.tables["silver_transactions"] = _silver_on_builder(
+            engine, model, settings, changed, full, params, metadata)
+    else:
+        known = _known_ids(uri, changed, settings) if not full else NO_KNOWN_IDS
+        chunks = _silver_chunks(model, engine, settings, _chunk_filters(changed, bronze),
+                                known, params)
+        result.tables["silver_transactions"] = write_chunks(
+            uri, chunks, settings, mode="overwrite",
+            predicate=None if full else _dates_predicate(changed), metadata=metadata)
     rows_in = sum(bronze[d] for d in changed)
     result.rows_in += rows_in
     result.rows_out += storage.read_dataset(uri, settings).count_rows(
         filter=pc.field("situation_date").isin(pa.array(changed).cast(pa.date32())))
     logger.info("silver_transactions written",
                 extra={"full_rebuild": full, "batches": len(changed), "rows_in": rows_in})
+
+
+def _silver_on_builder(engine: TableBuilder, model: Any, settings: Settings, changed: list[str],
+                       full: bool, params: dict[str, float | int],
+                       metadata: dict[str, Any]) -> int:
+    """`silver_transactions` built by an engine that reads and writes the lake itself.
+
+    The same rule as the chunked path: the changed batches are recomputed, with the ids
+    already in silver as `known_transaction_ids`; the other batches' rows are kept as they are.
+    """
+    from lakehouse.pipeline.checks import assert_checks
+
+    uri = _uri("silver_transactions", settings)
+    changed_days = _dates_predicate(changed)
+    others = None if full else f"NOT ({changed_days})"
+    inputs: dict[str, TableScan | pa.Table] = {
+        n: TableScan(_uri(n, settings)) for n in model.inputs if n != KNOWN_IDS}
+    inputs["bronze_transactions"] = TableScan(_uri("bronze_transactions", settings),
+                                              where=changed_days)
+    inputs[KNOWN_IDS] = NO_KNOWN_IDS if full else TableScan(
+        uri, where=others, columns=("transaction_id",))
+    _, written = engine.build_table(
+        model.render_sql(params), inputs, uri, keep=others, metadata=metadata,
+        check=lambda frame: assert_checks(model, frame, engine), settings=settings)
+    return written
 
 
 def _known_ids(uri: str, changed: list[str], settings: Settings) -> pa.Table:

@@ -1,21 +1,20 @@
-"""Delta tables from Spark without the delta-spark jars: Spark moves the data, delta-rs commits.
+"""Delta tables from Spark without the delta-spark jars: executors move the data, the driver
+commits the log.
 
 The delta-spark connector comes from Maven, which this project cannot reach, so Spark talks
-to the lake the way docs/spark.md describes:
+to the lake this way, on local disk and on S3 alike:
 
-- read (`read_delta`): `deltalake` resolves the current snapshot to its list of Parquet files
-  and Spark scans exactly those (`spark.read.parquet(*files)`) — executors read in parallel,
-  and files removed by later commits are never seen;
-- write (`write_delta`): Spark writes Parquet (TIMESTAMP_MICROS, so delta-rs and DuckDB read
-  the timestamps) into a fresh folder inside the table, then `deltalake` commits those files
-  with `create_write_transaction([AddAction(...)], mode="overwrite")` — one atomic Delta commit;
-  a crash before it leaves only unreferenced files, never a half-written table.
-
-On S3 (MinIO) the pyspark wheel has no `hadoop-aws` jars (no `s3a://` file system), so both
-directions go through Arrow: `deltalake` reads/writes the table on S3 and hands Arrow to Spark
-(`createDataFrame`) or takes it back (`toArrow`). That runs through the driver — fine for the
-tables of this project on one machine; on a cluster with hadoop-aws installed, point Spark at
-`s3a://` and the local-disk path applies unchanged.
+- read (`read_delta`): `deltalake` resolves the current snapshot to its list of Parquet files,
+  and the executors scan exactly those — Spark's own reader on local disk, and on S3 (the
+  pyspark wheel has no hadoop-aws jars, hence no `s3a://`) one Python task per file that opens
+  it with pyarrow's S3 file system. Files removed by later commits are never seen.
+- write (`write_delta`): every executor writes its partitions as Parquet files (pyarrow, cast
+  to the table's schema, so delta-rs and DuckDB read exactly the types DuckDB would write)
+  into a fresh folder inside the table, and sends back only each file's name, size and row
+  count. The driver checks the written rows (a Spark job over those files), then commits the
+  file list with `create_write_transaction([AddAction(...)], mode="overwrite")` — one atomic
+  Delta commit. A crash or a failed check leaves only unreferenced files, which the
+  maintenance step vacuums; no table ever passes through the driver.
 """
 
 from __future__ import annotations
@@ -23,8 +22,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -34,82 +32,182 @@ from deltalake.transaction import AddAction
 
 from lakehouse import storage
 from lakehouse.config import Settings, get_settings
-from lakehouse.storage.delta import METADATA_KEY
+from lakehouse.storage.delta import METADATA_KEY, filesystem
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-
-def _local_path(uri: str) -> Path | None:
-    """The folder of a table on local disk, None for an object store."""
-    if "://" in uri and not uri.startswith("file://"):
-        return None
-    return Path(uri.removeprefix("file://"))
+# What each executor reports for a file it wrote: all the driver needs for the Delta log.
+WRITTEN_FILES = pa.schema([("path", pa.string()), ("size", pa.int64()), ("rows", pa.int64())])
 
 
-def read_delta(spark: SparkSession, uri: str, settings: Settings | None = None) -> DataFrame:
-    """The table's current snapshot as a Spark DataFrame (columns in the table's order).
+def _is_local(uri: str) -> bool:
+    return "://" not in uri or uri.startswith("file://")
+
+
+def spark_field(field: pa.Field) -> pa.Field:
+    """`field` with a type Spark maps (plain strings; microsecond timestamps)."""
+    if pa.types.is_large_string(field.type) or pa.types.is_string_view(field.type):
+        return field.with_type(pa.string())
+    if pa.types.is_timestamp(field.type) and field.type.unit != "us":
+        return field.with_type(pa.timestamp("us", field.type.tz))
+    return field
+
+
+def table_schema(uri: str, settings: Settings, columns: tuple[str, ...] | None = None) -> pa.Schema:
+    """The Arrow schema of the Delta table at `uri` (only `columns`, in that order, if given).
 
     Raises:
         FileNotFoundError: no Delta table at `uri`.
     """
-    settings = settings or get_settings()
+    schema = _schema(_open(uri, settings))
+    return pa.schema([schema.field(c) for c in columns]) if columns else schema
+
+
+def _open(uri: str, settings: Settings) -> DeltaTable:
     table = storage.open_table(uri, settings)
     if table is None:
         raise FileNotFoundError(f"Delta table {uri} does not exist yet; run the upstream stage")
-    schema = pa.schema(table.schema().to_arrow())
-    files = table.file_uris()
-    if _local_path(uri) is None or not files:
-        # No S3A file system in the wheel (or nothing to scan): Arrow through the driver.
-        return spark.createDataFrame(table.to_pyarrow_dataset().to_table())
-    return spark.read.parquet(*files).select(*schema.names)
+    return table
+
+
+def _schema(table: DeltaTable) -> pa.Schema:
+    return pa.schema([spark_field(f) for f in pa.schema(table.schema().to_arrow())])
+
+
+def read_delta(
+    spark: SparkSession,
+    uri: str,
+    settings: Settings | None = None,
+    *,
+    where: str | None = None,
+    columns: tuple[str, ...] | None = None,
+) -> DataFrame:
+    """The table's current snapshot as a Spark DataFrame scanned by the executors.
+
+    Args:
+        where: a SQL predicate keeping only some rows.
+        columns: the columns wanted (default: all, in the table's order).
+    Raises:
+        FileNotFoundError: no Delta table at `uri`.
+    """
+    settings = settings or get_settings()
+    table = _open(uri, settings)
+    schema = _schema(table)
+    frame = scan_files(spark, table.file_uris(), schema, settings.storage_options())
+    if where:
+        frame = frame.where(where)
+    return frame.select(*(columns or schema.names))
+
+
+def scan_files(
+    spark: SparkSession, files: list[str], schema: pa.Schema, options: Mapping[str, str]
+) -> DataFrame:
+    """A DataFrame over Parquet `files` of one table, read by the executors."""
+    if not files:
+        return spark.createDataFrame(schema.empty_table())
+    if _is_local(files[0]):
+        return spark.read.parquet(*files).select(*schema.names)
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    paths = spark.createDataFrame([(f,) for f in files], "path string")
+    paths = paths.repartition(min(len(files), spark.sparkContext.defaultParallelism))
+    return paths.mapInArrow(_file_reader(schema, dict(options)), from_arrow_schema(schema))
+
+
+def _file_reader(schema: pa.Schema, options: dict[str, str]) -> Callable:
+    def read(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for uri in batch.column(0).to_pylist():
+                fs, path = filesystem(uri, options)
+                for piece in pq.ParquetFile(fs.open_input_file(path)).iter_batches(
+                    columns=schema.names
+                ):
+                    yield from pa.Table.from_batches([piece]).cast(schema).to_batches()
+
+    return read
 
 
 def write_delta(
     frame: DataFrame,
     uri: str,
     *,
+    schema: pa.Schema | None = None,
     metadata: Mapping[str, Any] | None = None,
     settings: Settings | None = None,
-) -> int:
-    """Replace the table at `uri` with `frame` in one Delta commit; returns the new version."""
+    check: Callable[[DataFrame], None] | None = None,
+) -> tuple[int, int]:
+    """Replace the table at `uri` with `frame` in one Delta commit; (rows, new version).
+
+    Args:
+        schema: the table's Arrow schema (default: the frame's own); the executors cast to it.
+        metadata: the lakehouse commit metadata (lineage); `rows` is added.
+        check: called with a DataFrame over the written files; raising abandons the commit.
+    """
     settings = settings or get_settings()
-    folder = _local_path(uri)
-    if folder is None:
-        return storage.write(uri, frame.toArrow(), metadata=metadata, settings=settings)
-    batch = f"spark-{uuid.uuid4().hex}"
-    frame.write.option("compression", "snappy").parquet(str(folder / batch))
-    parts = sorted((folder / batch).glob("part-*.parquet"))
-    schema = _files_schema(parts, frame)
-    actions = [_add_action(folder, part) for part in parts]
-    table = storage.open_table(uri, settings)
-    if table is None:
-        table = DeltaTable.create(str(folder), schema, mode="ignore")
-    commit = CommitProperties(custom_metadata={METADATA_KEY: json.dumps(dict(metadata or {}))})
-    table.create_write_transaction(actions, mode="overwrite", schema=schema,
-                                   commit_properties=commit)
-    current = storage.version(uri, settings)
-    assert current is not None
-    return current
-
-
-def _files_schema(parts: list[Path], frame: DataFrame) -> pa.Schema:
-    if parts:
-        schema = pq.read_schema(parts[0])
-        return pa.schema(schema).remove_metadata()
-    # An empty result: Spark writes no data file, so take the schema from the frame itself.
-    return frame.limit(0).toArrow().schema
-
-
-def _add_action(table_root: Path, part: Path) -> AddAction:
-    """The Delta log entry for one Parquet file Spark wrote inside the table folder."""
-    rows = pq.ParquetFile(part).metadata.num_rows
-    return AddAction(
-        path=part.relative_to(table_root).as_posix(),
-        size=part.stat().st_size,
-        partition_values={},
-        modification_time=int(time.time() * 1000),
-        data_change=True,
-        # Row counts only: enough for delta-rs' counts; min/max would add data skipping.
-        stats=json.dumps({"numRecords": rows}),
+    options = settings.storage_options()
+    schema = schema or pa.schema([spark_field(f) for f in frame.limit(0).toArrow().schema])
+    folder = f"spark-{uuid.uuid4().hex}"
+    written = frame.mapInArrow(
+        _file_writer(uri, folder, schema, options), "path string, size long, rows long"
+    ).collect()
+    root = uri.rstrip("/")
+    if check is not None:
+        check(
+            scan_files(frame.sparkSession, [f"{root}/{f.path}" for f in written], schema, options)
+        )
+    now = int(time.time() * 1000)
+    actions = [
+        AddAction(
+            path=f.path,
+            size=f.size,
+            partition_values={},
+            modification_time=now,
+            data_change=True,
+            stats=json.dumps({"numRecords": f.rows}),
+        )
+        for f in written
+    ]
+    rows = sum(f.rows for f in written)
+    table = storage.open_table(uri, settings) or DeltaTable.create(
+        uri, schema, mode="ignore", storage_options=options or None
     )
+    commit = CommitProperties(
+        custom_metadata={METADATA_KEY: json.dumps({**dict(metadata or {}), "rows": rows})}
+    )
+    table.create_write_transaction(
+        actions, mode="overwrite", schema=schema, commit_properties=commit
+    )
+    version = storage.version(uri, settings)
+    assert version is not None
+    return rows, version
+
+
+def _file_writer(uri: str, folder: str, schema: pa.Schema, options: dict[str, str]) -> Callable:
+    """The executor side of `write_delta`: one Parquet file per non-empty partition."""
+
+    def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        fs, root = filesystem(uri, options)
+        name = f"{folder}/part-{uuid.uuid4().hex}.snappy.parquet"
+        path = f"{root.rstrip('/')}/{name}"
+        writer, rows = None, 0
+        try:
+            for batch in batches:
+                if batch.num_rows == 0:
+                    continue
+                if writer is None:
+                    if _is_local(uri):
+                        fs.create_dir(f"{root.rstrip('/')}/{folder}", recursive=True)
+                    writer = pq.ParquetWriter(path, schema, filesystem=fs, compression="snappy")
+                writer.write_table(pa.Table.from_batches([batch]).cast(schema))
+                rows += batch.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is not None:
+            size = fs.get_file_info(path).size
+            yield pa.RecordBatch.from_pylist(
+                [{"path": name, "size": size, "rows": rows}], schema=WRITTEN_FILES
+            )
+
+    return write

@@ -50,17 +50,17 @@ def _sorted(table: pa.Table) -> pa.Table:
 
 def _round_trip(engine: SparkEngine, uri: str, settings: Settings) -> None:
     spark = engine.session
-    first = write_delta(spark.createDataFrame(ROWS), uri, metadata={"run": 1}, settings=settings)
+    _, first = write_delta(spark.createDataFrame(ROWS), uri, metadata={"run": 1}, settings=settings)
     # What DuckDB and the runner see (delta-rs) equals what Spark wrote, types included.
     assert _sorted(storage.read_table(uri, settings)).equals(_sorted(ROWS))
     assert _sorted(read_delta(spark, uri, settings).toArrow()).equals(_sorted(ROWS))
     # An overwrite replaces the snapshot in one commit; the old files are no longer read.
     smaller = engine.dataframe("SELECT * FROM t WHERE amount > 0", {"t": ROWS})
-    second = write_delta(smaller, uri, metadata={"run": 2}, settings=settings)
-    assert second == first + 1
+    rows, second = write_delta(smaller, uri, metadata={"run": 2}, settings=settings)
+    assert (rows, second) == (1, first + 1)
     assert storage.read_table(uri, settings).column("transaction_id").to_pylist() == [3]
     assert read_delta(spark, uri, settings).count() == 1
-    assert storage.last_metadata(uri, settings) == {"run": 2}
+    assert storage.last_metadata(uri, settings) == {"run": 2, "rows": 1}
 
 
 def test_spark_round_trip_on_local_disk(engine: SparkEngine, tmp_path: Path) -> None:
@@ -78,7 +78,7 @@ def test_spark_continues_a_table_written_by_delta_rs(engine: SparkEngine, tmp_pa
     uri = str(tmp_path / "lake" / "silver" / "t")
     storage.write(uri, ROWS, settings=settings)
     frame = read_delta(engine.session, uri, settings)
-    assert write_delta(frame, uri, settings=settings) == 1
+    assert write_delta(frame, uri, settings=settings) == (3, 1)
     assert _sorted(storage.read_table(uri, settings)).equals(_sorted(ROWS))
 
 
