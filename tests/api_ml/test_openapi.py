@@ -4,24 +4,36 @@ Valid and invalid payloads (a bounded number of each) for every operation, over 
 with both models loaded. Every answer must pass all of schemathesis' checks: no 5xx, every
 status code, content type, header and body (errors included) as the spec declares, valid
 input accepted — the spec's patterns state exactly which spellings of a brand, card type,
-`use_chip` and merchant state are accepted — and invalid input refused. The scoring API
-has no database of its own (models come from the MLflow store), so there is no PostgreSQL
-variant; sources_api and the datamarts API run theirs on both databases.
+`use_chip` and merchant state are accepted — and invalid input refused. The scoring API's
+own database is the monitoring store (feature samples, shadow scores); the run is made with it
+on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
 
+import pytest
 import schemathesis
 from schemathesis.generation.modes import GenerationMode
 from testkit import run_schemathesis
 
 from api_ml.api.main import create_app
+from lakehouse.config import get_settings
 
-EXAMPLES_PER_MODE = 15
+EXAMPLES_PER_MODE = 10
 
 
-def test_every_operation_passes_every_check(api_settings, live_server) -> None:  # type: ignore[no-untyped-def]
-    with live_server(create_app(api_settings)) as url:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def monitor_db(request: pytest.FixtureRequest, api_settings, monkeypatch) -> str:  # type: ignore[no-untyped-def]
+    # Every scored transaction is sampled, so the store is written to, not just configured.
+    monkeypatch.setenv("LAKEHOUSE_SKEW_SAMPLE_RATE", "1")
+    if request.param == "postgresql":
+        monkeypatch.setenv("LAKEHOUSE_MONITOR_DB_URL", request.getfixturevalue("pg_url"))
+    get_settings.cache_clear()
+    return request.param
+
+
+def test_every_operation_passes_every_check(monitor_db: str, live_server) -> None:  # type: ignore[no-untyped-def]
+    with live_server(create_app(get_settings())) as url:
         schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]
         paths = {operation.path for operation in operations}
