@@ -18,7 +18,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from lakehouse.database import ANALYTICS_DB_SETTING, create_engine_for
 
 NOT_PUBLISHED_HINT = "datamarts not published yet: run `lakehouse pipeline run`"
-PUBLISH_LOG_TABLE = "publish_log"
 
 
 class ServiceUnavailable(Exception):

@@ -21,7 +21,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from api import schemas
-from api.database import PUBLISH_LOG_TABLE, translate_error
+from api.database import translate_error
+from lakehouse import catalog
+from lakehouse.database import publish_log
 
 
 class Datamart(NamedTuple):
@@ -35,28 +37,30 @@ class Datamart(NamedTuple):
     filters: tuple[str, ...] = ("tx_count", "labeled_count", "fraud_count", "fraud_rate")
 
 
+def _datamart(
+    table: str, schema: type[BaseModel], page_schema: type[BaseModel], **options: Any
+) -> Datamart:
+    # The table's key is declared once, on its catalog entry (the publish stage indexes it).
+    (key,) = catalog.entry(table).key
+    return Datamart(table, key, schema, page_schema, **options)
+
+
 DATAMARTS: dict[str, Datamart] = {
-    "client_features": Datamart(
-        "dm_client_features",
-        "client_id",
-        schemas.ClientFeaturePublic,
-        schemas.ClientFeaturesPublic,
+    "client_features": _datamart(
+        "dm_client_features", schemas.ClientFeaturePublic, schemas.ClientFeaturesPublic
     ),
-    "card_features": Datamart(
-        "dm_card_features", "tx_card_id", schemas.CardFeaturePublic, schemas.CardFeaturesPublic
+    "card_features": _datamart(
+        "dm_card_features", schemas.CardFeaturePublic, schemas.CardFeaturesPublic
     ),
-    "velocity": Datamart(
+    "velocity": _datamart(
         "dm_client_velocity",
-        "client_id",
         schemas.ClientVelocityPublic,
         schemas.ClientVelocitiesPublic,
         filters=("active_days", "avg_daily_txn", "max_daily_txn"),
     ),
-    "mcc_risk": Datamart(
-        "dm_mcc_fraud_risk", "mcc_code", schemas.MccRiskPublic, schemas.MccRisksPublic
-    ),
-    "time_distribution": Datamart(
-        "dm_time_of_day_fraud", "hour", schemas.HourFraudPublic, schemas.HourFraudsPublic
+    "mcc_risk": _datamart("dm_mcc_fraud_risk", schemas.MccRiskPublic, schemas.MccRisksPublic),
+    "time_distribution": _datamart(
+        "dm_time_of_day_fraud", schemas.HourFraudPublic, schemas.HourFraudsPublic
     ),
 }
 
@@ -178,18 +182,9 @@ def totals(connection: Connection) -> dict[str, int]:
     return {name: int(value) for name, value in row.items()}
 
 
-PUBLISH_LOG = sa.table(
-    PUBLISH_LOG_TABLE,
-    sa.column("table_name"),
-    sa.column("published_at"),
-    sa.column("row_count"),
-    sa.column("lake_version"),
-)
-
-
 def latest_publications(connection: Connection) -> dict[str, dict]:
     """The latest `publish_log` row of each published table, by table name."""
-    log = PUBLISH_LOG
-    statement = sa.select(log).order_by(log.c.published_at)
+    columns = [c for c in publish_log.c if c.name != "id"]
+    statement = sa.select(*columns).order_by(publish_log.c.published_at)
     # Later rows overwrite earlier ones: the log is small (one row per table per publish).
     return {row["table_name"]: dict(row) for row in connection.execute(statement).mappings()}

@@ -28,9 +28,9 @@ from rich.table import Table
 
 from lakehouse.datagen import generate
 from lakehouse.engines.duckdb import DuckDBEngine
+from lakehouse.pipeline.build import NO_KNOWN_IDS
 from lakehouse.pipeline.feeder import bronze_from_raw_dir
 from lakehouse.pipeline.models import MODELS, SILVER_MODELS, run_model
-from lakehouse.pipeline.preprocessing import NO_KNOWN_IDS
 
 console = Console()
 SIZES = {"small": (200, 100_000), "medium": (2_000, 1_000_000), "full": (2_000, 13_305_915)}

@@ -41,8 +41,8 @@ def run(scale: str, workdir: Path) -> list[dict]:
     from lakehouse.engines.duckdb import DuckDBEngine
     from lakehouse.ml.features import feature_params
     from lakehouse.ml.tracking import train_and_register
-    from lakehouse.pipeline.models import run_model
-    from lakehouse.pipeline.preprocessing import build_silver
+    from lakehouse.pipeline.build import build_models
+    from lakehouse.pipeline.models import SILVER_MODELS, run_model
 
     spec = dict(SCALES[scale])
     clients, rows = spec.pop("clients"), spec.pop("transactions")
@@ -55,7 +55,8 @@ def run(scale: str, workdir: Path) -> list[dict]:
 
     engine = DuckDBEngine(threads=2)
     start = time.perf_counter()
-    silver = build_silver(engine, bronze_from_raw_dir(raw_dir, "bench-key"))["silver_transactions"]
+    bronze = bronze_from_raw_dir(raw_dir, "bench-key")
+    silver = build_models(engine, SILVER_MODELS, bronze)["silver_transactions"]
     timings["silver"] = time.perf_counter() - start
 
     start = time.perf_counter()

@@ -22,10 +22,18 @@ class CatalogEntry:
     folder: str  # relative to the lake root, e.g. "silver/transactions"
     grain: str
     description: str
+    # The columns a row is looked up by: a published datamart's index, the API's path key.
+    key: tuple[str, ...] = ()
+    # Published into the analytics DB and served by the datamarts API.
+    datamart: bool = False
 
 
 def _entry(name: str, layer: str, folder: str, grain: str, description: str) -> CatalogEntry:
     return CatalogEntry(name, layer, f"{layer}/{folder}", grain, description)
+
+
+def _datamart(name: str, key: str, grain: str, description: str) -> CatalogEntry:
+    return CatalogEntry(name, "gold", f"gold/{name}", grain, description, (key,), datamart=True)
 
 
 _ENTRIES = (
@@ -43,15 +51,15 @@ _ENTRIES = (
     _entry("silver_users", "silver", "users", "one row per client", "typed users"),
     _entry("silver_transactions", "silver", "transactions", "one row per transaction id",
            "typed, cleaned, deduplicated transactions joined with cards, users, MCC and labels"),
-    _entry("dm_client_features", "gold", "dm_client_features", "one row per client",
+    _datamart("dm_client_features", "client_id", "one row per client",
            "purchase and fraud profile of each client"),
-    _entry("dm_card_features", "gold", "dm_card_features", "one row per card",
+    _datamart("dm_card_features", "tx_card_id", "one row per card",
            "purchase and fraud profile of each card"),
-    _entry("dm_client_velocity", "gold", "dm_client_velocity", "one row per client",
+    _datamart("dm_client_velocity", "client_id", "one row per client",
            "purchases per active calendar day"),
-    _entry("dm_mcc_fraud_risk", "gold", "dm_mcc_fraud_risk", "one row per MCC code",
+    _datamart("dm_mcc_fraud_risk", "mcc_code", "one row per MCC code",
            "fraud and drop rates per merchant category"),
-    _entry("dm_time_of_day_fraud", "gold", "dm_time_of_day_fraud", "one row per hour 0-23",
+    _datamart("dm_time_of_day_fraud", "hour", "one row per hour 0-23",
            "fraud and drop rates per hour of the day"),
     _entry("ml_features", "gold", "ml_features", "one row per transaction",
            "point-in-time behavioural features for training and scoring"),
@@ -72,13 +80,7 @@ CATALOG: dict[str, CatalogEntry] = {entry.name: entry for entry in _ENTRIES}
 
 BRONZE_TABLES = tuple(e.name for e in _ENTRIES if e.layer == "bronze")
 SILVER_TABLES = tuple(e.name for e in _ENTRIES if e.layer == "silver")
-DATAMARTS = (
-    "dm_client_features",
-    "dm_card_features",
-    "dm_client_velocity",
-    "dm_mcc_fraud_risk",
-    "dm_time_of_day_fraud",
-)
+DATAMARTS = tuple(e.name for e in _ENTRIES if e.datamart)
 GOLD_TABLES = (*DATAMARTS, "ml_features")
 
 

@@ -35,6 +35,19 @@ SQLITE_TIMEOUT_SECONDS = 30
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
 
 
+# The analytics DB's record of every publish: the publish stage appends one row per table it
+# swaps in; the datamarts API reads the latest row of each for /health and /summary.
+publish_log = sa.Table(
+    "publish_log",
+    sa.MetaData(),
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("table_name", sa.String(64), nullable=False, index=True),
+    sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("row_count", sa.BigInteger, nullable=False),
+    sa.Column("lake_version", sa.BigInteger, nullable=False),
+)
+
+
 class DatabaseUrlError(ConfigurationError):
     """A database setting is not usable; the message names the setting, never its value."""
 

@@ -25,8 +25,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lakehouse import catalog, storage
+from lakehouse import catalog, formats, storage
 from lakehouse.config import Settings, get_settings
+from lakehouse.datagen import generate
 from lakehouse.observability.logs import configure_logging
 from lakehouse.pipeline_cli import run_once
 from lakehouse.serve import announce_when_ready, service_urls, start_all, wait_and_stop
@@ -35,8 +36,6 @@ from lakehouse.sources.schema import ensure_schema, source_engine, table_stats
 from lakehouse.sources.split import split_transactions
 
 console = Console(stderr=True)
-RAW_FILES = ("transactions_data.csv", "cards_data.csv", "users_data.csv", "mcc_codes.json",
-             "train_fraud_labels.json")
 
 
 def _step(number: int, text: str) -> None:
@@ -47,11 +46,9 @@ def generate_if_absent(settings: Settings, clients: int, transactions: int, seed
                        start: str, end: str) -> None:
     """Generate the five raw files unless they are all present already."""
     raw = settings.raw_path
-    if all((raw / name).is_file() for name in RAW_FILES):
+    if all((raw / name).is_file() for name in formats.ALL_FILES):
         console.print(f"Raw files already in {raw}; keeping them (delete them to regenerate).")
         return
-    from lakehouse.datagen import generate
-
     with Progress(TextColumn("generate"), BarColumn(), TextColumn("{task.completed:,} rows"),
                   TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("generate", total=transactions)
@@ -72,7 +69,7 @@ def load_monthly_batches(settings: Settings) -> None:
                           f"(up to {stats['max_situation_date']}); not loading again.")
             return
         with tempfile.TemporaryDirectory(prefix="lakehouse-batches-") as folder:
-            paths = split_transactions(settings.raw_path / "transactions_data.csv", "month",
+            paths = split_transactions(settings.raw_path / formats.TRANSACTIONS_FILE, "month",
                                        None, Path(folder)).paths
             with Progress(TextColumn("load {task.description}"), BarColumn(),
                           TextColumn("{task.completed}/{task.total} batches"),

@@ -24,10 +24,13 @@ import httpx
 import sqlalchemy.exc
 
 from lakehouse.config import Settings, get_settings
+from lakehouse.engines import get_engine
 from lakehouse.monitoring import freshness, skew
 from lakehouse.observability.metrics import PipelineMetrics
 from lakehouse.pipeline.feeder import SourceUnavailableError
-from lakehouse.pipeline.runner import StageResult
+from lakehouse.pipeline.gold import run_gold
+from lakehouse.pipeline.publish import publish_datamarts
+from lakehouse.pipeline.runner import StageResult, run_bronze, run_silver
 from lakehouse.retry import call_with_retries
 from lakehouse.storage.maintenance import maintain_lake
 
@@ -51,32 +54,23 @@ class Stage:
 
 
 def _bronze(settings: Settings, engine_name: str | None) -> StageResult:
-    from lakehouse.pipeline.runner import run_bronze
-
     return run_bronze(settings)
 
 
 def _silver(settings: Settings, engine_name: str | None) -> StageResult:
-    from lakehouse.engines import get_engine
-    from lakehouse.pipeline.runner import run_silver
-
     return run_silver(settings, get_engine(engine_name or settings.engine))
 
 
 def _gold(settings: Settings, engine_name: str | None) -> StageResult:
-    from lakehouse.engines import get_engine
-    from lakehouse.pipeline.gold import run_gold
-
     return run_gold(settings, get_engine(engine_name or settings.engine))
 
 
 def _publish(settings: Settings, engine_name: str | None) -> StageResult:
-    from lakehouse.pipeline.publish import publish_datamarts
-
     return publish_datamarts(settings)
 
 
 def _train(settings: Settings, engine_name: str | None) -> StageResult:
+    # Training needs the `ml` extra (scikit-learn, LightGBM, MLflow): loaded only to train.
     from lakehouse.pipeline.ml import run_training_stage
 
     return run_training_stage(settings)

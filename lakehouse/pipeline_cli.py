@@ -21,7 +21,10 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from lakehouse.config import get_settings
+from lakehouse.observability.elasticsearch import install_elasticsearch_handler
+from lakehouse.observability.logs import configure_logging
 from lakehouse.observability.metrics import PipelineMetrics
+from lakehouse.orchestrator import STAGES, run_pipeline
 
 app = typer.Typer(help="Run the medallion pipeline (bronze → silver → gold → publish → train).",
                   no_args_is_help=True)
@@ -48,9 +51,6 @@ STATUS_STYLE = {"success": "green", "up_to_date": "cyan", "failed": "bold red", 
 
 
 def _setup_logging() -> object:
-    from lakehouse.observability.elasticsearch import install_elasticsearch_handler
-    from lakehouse.observability.logs import configure_logging
-
     settings = get_settings()
     configure_logging(settings.log_level)
     return install_elasticsearch_handler(settings.elasticsearch_url)
@@ -59,8 +59,6 @@ def _setup_logging() -> object:
 def run_once(stage: str | None, engine: str | None, metrics: PipelineMetrics | None,
              skip: tuple[str, ...] = (), stop: threading.Event | None = None) -> bool:
     """Run the pipeline with a progress display and print the summary; True on success."""
-    from lakehouse.orchestrator import STAGES, run_pipeline
-
     if stage is not None and stage in STAGES and STAGES[stage].upstream:
         console.print(f"Running stage [bold]{stage}[/] alone; it reads {STAGES[stage].reads} "
                       f"as left by the last `{STAGES[stage].upstream[0]}` run.")
@@ -102,8 +100,6 @@ def _tables_cell(result: object) -> str:
 @app.command("run")
 def run(stage: StageOption = None, engine: EngineOption = None, skip: SkipOption = None) -> None:
     """Run the pipeline once (all stages in dependency order, or one with --stage)."""
-    from lakehouse.orchestrator import STAGES
-
     if stage is not None and stage not in STAGES:
         console.print(f"[red]Unknown stage {stage!r}.[/] Choose one of: {', '.join(STAGES)}.")
         raise typer.Exit(2)

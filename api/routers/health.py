@@ -14,12 +14,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from api import schemas
 from api.database import (
     NOT_PUBLISHED_HINT,
-    PUBLISH_LOG_TABLE,
     DatamartsNotPublished,
     translate_error,
 )
 from api.datamarts import DATAMARTS, latest_publications, reading
 from api.deps import EngineDep
+from lakehouse.database import publish_log
 
 router = APIRouter(tags=["health"])
 
@@ -38,7 +38,7 @@ def health(engine: EngineDep) -> dict:
             present = set(sa.inspect(connection).get_table_names())
         except SQLAlchemyError as exc:
             raise translate_error(exc) from exc
-        missing = [t for t in [*tables, PUBLISH_LOG_TABLE] if t not in present]
+        missing = [t for t in [*tables, publish_log.name] if t not in present]
         if missing:
             raise DatamartsNotPublished(f"{NOT_PUBLISHED_HINT} (missing: {', '.join(missing)})")
         published = latest_publications(connection)

@@ -16,18 +16,17 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lakehouse.config import get_settings
 from lakehouse.datagen.truth import MECHANISM_NAMES
 from lakehouse.ml.mechanisms import CARD_TOP_K
 from lakehouse.ml.registry import (
-    BASIC_MODEL_NAME,
     CHALLENGER,
     CHAMPION,
-    FULL_MODEL_NAME,
     mlflow_client,
+    model_names,
     version_by_alias,
 )
 
-MODEL_NAMES = (FULL_MODEL_NAME, BASIC_MODEL_NAME)
 PLOTS = {"roc_curve.png": "ROC curve", "pr_curve.png": "Precision-recall curve",
          "feature_importance.png": "Feature importance",
          "score_distribution.png": "Score distribution"}
@@ -109,7 +108,7 @@ def registered_versions(tracking_uri: str, with_plots: bool = True) -> list[Regi
         client, _ = mlflow_client(tracking_uri)
         out: list[RegisteredVersion] = []
         for alias in (CHAMPION, CHALLENGER):
-            for name in MODEL_NAMES:
+            for name in model_names(get_settings()):
                 version = version_by_alias(client, name, alias)
                 if version is None:
                     continue  # no such model or alias: nothing to show for it

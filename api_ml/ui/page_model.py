@@ -19,6 +19,7 @@ import streamlit as st
 from api_ml.ui import model_registry
 from api_ml.ui.client import LakehouseClient, ServiceError
 from lakehouse.config import get_settings
+from lakehouse.ml.registry import model_names
 
 HEADLINE_METRICS = ("average_precision", "roc_auc", "recall_at_1pct_fpr",
                     "precision_at_threshold", "recall_at_threshold")
@@ -104,7 +105,7 @@ def render(client: LakehouseClient) -> None:
         if version.alias == "champion":
             _champion(version)
     st.subheader("Champion and challenger")
-    for name in model_registry.MODEL_NAMES:
+    for name in model_names(get_settings()):
         mine = [v for v in versions if v.name == name]
         if not mine:
             continue

@@ -18,10 +18,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from api_ml.api.normalise import Vocabulary, normalise_seed_fields
+from api_ml.api.schemas import SEED_EXAMPLE as SEED_REQUEST
 from api_ml.ui import charts, scenarios
-from api_ml.ui.client import LakehouseClient, ServiceError
+from api_ml.ui.client import Endpoints, LakehouseClient, ServiceError
 from lakehouse.config import get_settings
-from lakehouse.ml.features import US_STATES
+from lakehouse.formats import US_STATES
 
 NUMBER_FIELDS = {"amount": ("Amount ($, negative = refund)", -1_000_000.0, 1_000_000.0),
                  "credit_limit": ("Credit limit ($)", 0.0, 100_000_000.0),
@@ -36,11 +38,9 @@ ID_FIELDS = {"card_id": "Card id", "client_id": "Client id", "merchant_id": "Mer
              "merchant_city": "Merchant city", "zip": "Zip code",
              "errors": "Errors (comma-joined, e.g. Bad PIN)"}
 INT_IDS = ("card_id", "client_id", "merchant_id", "mcc", "transaction_id")
-# The seed's own curl example: the form's starting point before any scenario is picked.
-SEED_EXAMPLE = {"amount": 123.45, "card_brand": "Visa", "card_type": "Credit",
-                "merchant_state": "NY", "use_chip": "Chip Transaction", "credit_limit": 5000.0,
-                "per_capita_income": 35000.0, "yearly_income": 42000.0, "total_debt": 1000.0,
-                "credit_score": 700, "num_credit_cards": 2}
+# The seed's own curl example (the API's documented request), in the dataset's spelling the
+# form's choices use: the form's starting point before any scenario is picked.
+SEED_EXAMPLE = normalise_seed_fields(SEED_REQUEST, Vocabulary())
 
 
 def form_choices(vocabulary: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -97,16 +97,12 @@ def form_values_from_request(request: dict[str, Any]) -> dict[str, Any]:
 
 @st.cache_data(ttl=30, show_spinner=False)
 def _model_info(api_ml_url: str) -> dict[str, Any]:
-    from api_ml.ui.client import Endpoints
-
     return LakehouseClient(Endpoints("", api_ml_url, "")).model_info()
 
 
 @st.cache_data(ttl=600, show_spinner="Picking real examples from the lake…")
 def _scenarios(api_ml_url: str, lake: str, model_versions: str) -> dict[str, dict[str, Any]]:
     """Scenarios for one model version (a new champion re-picks them)."""
-    from api_ml.ui.client import Endpoints
-
     sample = scenarios.sample_labeled(get_settings())
     scores = LakehouseClient(Endpoints("", api_ml_url, "")).predict_each(sample.requests)
     threshold = scores[0]["threshold"] if scores else 0.5

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from lakehouse import formats
 from lakehouse.config import get_settings
+from lakehouse.datagen import generate as run_generate
 from lakehouse.datagen.params import GenerationSummary
 
 console = Console(stderr=True)
@@ -66,8 +67,6 @@ def generate(
     Writes transactions_data.csv, cards_data.csv, users_data.csv, mcc_codes.json and
     train_fraud_labels.json. The defaults produce the full-size dataset (13.3 M rows).
     """
-    from lakehouse.datagen import generate as run_generate
-
     _check_date(start, "--start")
     _check_date(end, "--end")
     target = Path(out) if out is not None else get_settings().raw_path

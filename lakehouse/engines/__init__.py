@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 
+from lakehouse.config import get_settings
 from lakehouse.engines.base import Engine, EngineError, TableLike
 
 __all__ = ["ENGINE_NAMES", "Engine", "EngineError", "TableLike", "get_engine"]
@@ -28,8 +29,6 @@ def get_engine(name: str | None = None) -> Engine:
         ValueError: unknown name, or the engine's module is not installed.
     """
     if name is None:
-        from lakehouse.config import get_settings
-
         name = get_settings().engine
     if name not in _FACTORIES:
         raise ValueError(f"unknown engine {name!r}: choose one of {', '.join(ENGINE_NAMES)}")

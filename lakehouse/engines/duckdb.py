@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from lakehouse.config import get_settings
 from lakehouse.engines.base import EngineError, TableLike
 
 
@@ -43,8 +44,6 @@ class DuckDBEngine:
     def from_settings(cls) -> DuckDBEngine:
         """An engine capped by `LAKEHOUSE_DUCKDB_MEMORY_LIMIT` / `LAKEHOUSE_DUCKDB_THREADS`,
         spilling to `LAKEHOUSE_DUCKDB_TEMP_DIRECTORY`."""
-        from lakehouse.config import get_settings
-
         settings = get_settings()
         return cls(
             memory_limit=settings.duckdb_memory_limit,

@@ -18,6 +18,9 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lakehouse.config import get_settings, redact_url
+from lakehouse.observability.logs import configure_logging
+
 console = Console(stderr=True)
 
 SHOWN_METRICS = (
@@ -66,10 +69,10 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Train the fraud models on gold/ml_features, log them to MLflow, promote the better."""
-    from lakehouse.config import get_settings, redact_url
+    # Training needs the `ml` extra (scikit-learn, LightGBM, MLflow): loaded only to train,
+    # so `lakehouse --help` and the services' images without it still start.
     from lakehouse.ml.tracking import report_as_dict, train_and_register
     from lakehouse.ml.train import TrainConfig, TrainingError
-    from lakehouse.observability.logs import configure_logging
 
     settings = get_settings()
     configure_logging("WARNING")  # the progress display tells the story; logs stay for errors

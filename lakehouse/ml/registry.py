@@ -21,15 +21,41 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lakehouse.config import Settings, get_settings
+
 log = logging.getLogger(__name__)
 
-FULL_MODEL_NAME = "fraud-detector"
-BASIC_MODEL_NAME = "fraud-detector-basic"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 MODEL_DIR = "model"
+# The pyfunc model's artifact holding BOOSTER_FILE and METADATA_FILE (`model/artifacts/...`).
+MODEL_FILES = "model_files"
 BOOSTER_FILE = "booster.txt"
 METADATA_FILE = "metadata.json"
+
+
+FLAVOURS = ("full", "basic")
+
+
+def model_name(settings: Settings, flavour: str) -> str:
+    """The registered name of one flavour, from `LAKEHOUSE_MODEL_NAME` (`Settings.model_name`).
+
+    Training registers under it and the scoring API loads from it, so renaming the model is
+    one setting.
+
+    Args:
+        settings: the platform settings.
+        flavour: "full" (behavioural features) or "basic" (the seed's eleven fields).
+
+    Returns:
+        `<model_name>` for the full model, `<model_name>-basic` for the basic one.
+    """
+    return settings.model_name if flavour == "full" else f"{settings.model_name}-basic"
+
+
+def model_names(settings: Settings) -> tuple[str, str]:
+    """The registered names of both flavours, full first."""
+    return model_name(settings, "full"), model_name(settings, "basic")
 
 
 class ModelNotFoundError(LookupError):
@@ -99,9 +125,19 @@ def write_model_files(folder: Path, booster: Any, metadata: dict[str, Any]) -> P
 
 
 def model_from_files(
-    folder: Path, *, name: str, version: str, run_id: str
+    folder: Path, *, name: str = "", version: str = "", run_id: str = ""
 ) -> LoadedModel:
-    """Build a `LoadedModel` from a folder written by `write_model_files`."""
+    """Build a `LoadedModel` from a folder written by `write_model_files`.
+
+    Args:
+        folder: holds `BOOSTER_FILE` and `METADATA_FILE`.
+        name: registered model name (empty outside the registry).
+        version: registered version.
+        run_id: the MLflow run that logged it.
+
+    Returns:
+        The model, ready to score in memory.
+    """
     import lightgbm as lgb
 
     metadata = json.loads((folder / METADATA_FILE).read_text("utf-8"))
@@ -126,8 +162,6 @@ def model_from_files(
 def resolve_tracking_uri(tracking_uri: str | None) -> str:
     if tracking_uri:
         return tracking_uri
-    from lakehouse.config import get_settings
-
     uri = get_settings().mlflow_tracking_uri
     assert uri is not None
     return uri
@@ -183,8 +217,13 @@ def load_model(
         local = mlflow.artifacts.download_artifacts(
             artifact_uri=found.source, dst_path=tmp, tracking_uri=uri
         )
+        files = Path(local) / "artifacts" / MODEL_FILES
+        # Versions logged before the pyfunc packaging keep the two files at the top.
         model = model_from_files(
-            Path(local), name=name, version=str(found.version), run_id=found.run_id or ""
+            files if files.is_dir() else Path(local),
+            name=name,
+            version=str(found.version),
+            run_id=found.run_id or "",
         )
     log.info("loaded model %s version %s (%s)", name, model.version, alias)
     return model

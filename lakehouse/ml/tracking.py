@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import average_precision_score
 
 from lakehouse import catalog, storage
@@ -35,14 +36,14 @@ from lakehouse.ml import evaluate, psi
 from lakehouse.ml.features import FEATURE_SET_VERSION
 from lakehouse.ml.mechanisms import mechanism_metrics
 from lakehouse.ml.registry import (
-    BASIC_MODEL_NAME,
     CHALLENGER,
     CHAMPION,
-    FULL_MODEL_NAME,
     MODEL_DIR,
+    MODEL_FILES,
     ModelNotFoundError,
     load_model,
     mlflow_client,
+    model_name,
     write_model_files,
 )
 from lakehouse.ml.train import (
@@ -60,7 +61,6 @@ from lakehouse.ml.train import (
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "lakehouse-fraud"
-FLAVOUR_MODEL_NAMES = {"full": FULL_MODEL_NAME, "basic": BASIC_MODEL_NAME}
 
 
 @dataclass
@@ -165,13 +165,18 @@ def decide_promotion(new_ap: float, champion_ap: float | None, rival: str) -> tu
 
 def _log_run(
     client: Any, run: Any, result: FlavourResult, report: TrainingReport, trained_at: str,
-    drift_reference: dict[str, Any],
+    drift_reference: dict[str, Any], examples: pd.DataFrame,
 ) -> str:
-    """Log params, metrics, plots and model files in `run`; returns the model's artifact URI."""
+    """Log params, metrics, plots and the pyfunc model in `run`; returns the model's URI.
+
+    `examples` (training-window rows) give the model's input example and signature.
+    """
     import time
 
     import matplotlib.pyplot as plt
     from mlflow.entities import Metric, Param
+
+    from lakehouse.ml.mlflow_model import save_pyfunc  # imports MLflow
 
     run_id = run.info.run_id
     params = {**result.params, **report.split, "flavour": result.flavour,
@@ -223,7 +228,8 @@ def _log_run(
         "drift_reference": drift_reference,
     }
     with tempfile.TemporaryDirectory(prefix="lakehouse-train-") as tmp:
-        folder = write_model_files(Path(tmp) / MODEL_DIR, result.booster, metadata)
+        files = write_model_files(Path(tmp) / MODEL_FILES, result.booster, metadata)
+        folder = save_pyfunc(Path(tmp) / MODEL_DIR, files, metadata, examples)
         client.log_artifacts(run_id, str(folder), MODEL_DIR)
     return f"{run.info.artifact_uri.rstrip('/')}/{MODEL_DIR}"
 
@@ -244,7 +250,7 @@ def _record_outcome(
     run_id: str, source: str,
 ) -> FlavourOutcome:
     """Register the run's model, apply the promotion rule, tag the decision."""
-    name = FLAVOUR_MODEL_NAMES[result.flavour]
+    name = model_name(settings, result.flavour)
     # Re-score the champion before registering, so "the champion" is never this new version.
     champion_ap, rival = _champion_ap(client, name, settings, windows)
     version = _register(client, name, source, run_id)
@@ -315,12 +321,14 @@ def train_and_register(
                 settings.label_delay_days)
         step(f"logging and registering the {flavour} model")
         run = client.create_run(experiment_id,
-                                run_name=f"{FLAVOUR_MODEL_NAMES[flavour]}-{trained_at}")
+                                run_name=f"{model_name(settings, flavour)}-{trained_at}")
         try:
             reference = psi.reference(
                 windows.test, result.feature_columns, result.test_probability
             ).as_dict()
-            source = _log_run(client, run, result, report, trained_at, reference)
+            source = _log_run(
+                client, run, result, report, trained_at, reference, windows.test
+            )
             report.outcomes.append(
                 _record_outcome(client, result, windows, settings, run.info.run_id, source)
             )

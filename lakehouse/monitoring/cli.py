@@ -17,12 +17,11 @@ from rich.console import Console
 from rich.table import Table
 
 from lakehouse.config import get_settings
+from lakehouse.ml import registry
 from lakehouse.monitoring import skew as skew_check
 
 if TYPE_CHECKING:
     from lakehouse.monitoring.shadow import ShadowEvidence
-
-FLAVOURS = ("full", "basic")
 
 app = typer.Typer(
     help="Model monitoring: online/offline skew, shadow challenger.", no_args_is_help=True
@@ -119,8 +118,8 @@ def _evidence_table(evidence: ShadowEvidence) -> Table:
 
 
 def _check_flavour(flavour: str) -> None:
-    if flavour not in FLAVOURS:
-        console.print(f"[red]--flavour must be one of {', '.join(FLAVOURS)}[/]")
+    if flavour not in registry.FLAVOURS:
+        console.print(f"[red]--flavour must be one of {', '.join(registry.FLAVOURS)}[/]")
         raise typer.Exit(2)
 
 
@@ -129,8 +128,6 @@ def shadow_report(flavour: FlavourOption = "full", replay_days: ReplayOption = N
     """Champion against challenger: AP, recall at 1% FPR, alert volume, score correlation."""
     # Imported here: they need the `ml` extra (scikit-learn, MLflow), which images without
     # it (the datamarts API) never load when they run `lakehouse serve`.
-    from lakehouse.ml import registry
-    from lakehouse.ml.tracking import FLAVOUR_MODEL_NAMES
     from lakehouse.monitoring import promotion, shadow
 
     _check_flavour(flavour)
@@ -139,9 +136,10 @@ def shadow_report(flavour: FlavourOption = "full", replay_days: ReplayOption = N
         evidence = promotion.replay_evidence(settings, flavour, replay_days)
     else:
         client, _ = registry.mlflow_client(settings.mlflow_tracking_uri)
-        found = registry.version_by_alias(client, FLAVOUR_MODEL_NAMES[flavour], registry.CHALLENGER)
+        name = registry.model_name(settings, flavour)
+        found = registry.version_by_alias(client, name, registry.CHALLENGER)
         if found is None:
-            console.print(f"No challenger registered for {FLAVOUR_MODEL_NAMES[flavour]}.")
+            console.print(f"No challenger registered for {name}.")
             raise typer.Exit(1)
         evidence = shadow.live_evidence(settings, flavour, str(found.version), datetime.now(UTC))
         if evidence is None:

@@ -26,7 +26,6 @@ import pandas as pd
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
 from lakehouse.ml import registry
-from lakehouse.ml.tracking import FLAVOUR_MODEL_NAMES
 from lakehouse.monitoring import shadow
 
 logger = logging.getLogger("lakehouse.monitoring.promotion")
@@ -64,7 +63,7 @@ def replay_evidence(settings: Settings, flavour: str, days: int) -> shadow.Shado
     Raises:
         registry.ModelNotFoundError: no champion or no challenger is registered.
     """
-    name, uri = FLAVOUR_MODEL_NAMES[flavour], settings.mlflow_tracking_uri
+    name, uri = registry.model_name(settings, flavour), settings.mlflow_tracking_uri
     champion = registry.load_model(name, registry.CHAMPION, uri)
     challenger = registry.load_model(name, registry.CHALLENGER, uri)
     gold = _gold_window(
@@ -141,7 +140,7 @@ def decide(
     """
     now = now or datetime.now(UTC)
     client, _ = registry.mlflow_client(settings.mlflow_tracking_uri)
-    name = FLAVOUR_MODEL_NAMES[flavour]
+    name = registry.model_name(settings, flavour)
     found = registry.version_by_alias(client, name, registry.CHALLENGER)
     if found is None:
         return PromotionDecision(flavour, None, False, f"no challenger registered for {name}", None)

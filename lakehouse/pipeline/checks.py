@@ -20,7 +20,9 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
+from lakehouse.config import get_settings
 from lakehouse.engines.base import Engine
+from lakehouse.engines.duckdb import DuckDBEngine
 from lakehouse.pipeline.model import Check, Model
 
 RELATION = "model_output"
@@ -89,9 +91,6 @@ def assert_checks(model: Model, table: pa.Table, engine: Engine | None = None) -
 
 def _default_engine() -> Engine:
     """One DuckDB engine per configuration, reused: checks run after every stage."""
-    from lakehouse.config import get_settings
-    from lakehouse.engines.duckdb import DuckDBEngine
-
     settings = get_settings()
     key = (settings.duckdb_memory_limit, settings.duckdb_threads, str(settings.data_dir))
     if key not in _ENGINES:

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
+from lakehouse import formats
 from lakehouse.config import Settings
 from lakehouse.retry import call_with_retries
 
@@ -173,10 +174,10 @@ def bronze_transactions(raw: pa.Table, situation_date: date | str | None = None)
 # ----------------------------------------------------------------------------------------
 
 REFERENCE_FILES: dict[str, str] = {
-    "bronze_cards": "cards_data.csv",
-    "bronze_users": "users_data.csv",
-    "bronze_mcc_codes": "mcc_codes.json",
-    "bronze_fraud_labels": "train_fraud_labels.json",
+    "bronze_cards": formats.CARDS_FILE,
+    "bronze_users": formats.USERS_FILE,
+    "bronze_mcc_codes": formats.MCC_FILE,
+    "bronze_fraud_labels": formats.LABELS_FILE,
 }
 EXTRACT_COLUMNS = (*TRANSACTION_TYPES, "situation_date")
 
@@ -257,7 +258,7 @@ def bronze_from_raw_dir(raw_dir: Path, card_hash_key: str) -> dict[str, pa.Table
     The same bronze functions as the feeder; each transaction row's own day is its
     `situation_date` (one batch per day). Tests, benchmarks and engine comparisons use it.
     """
-    raw = read_reference_csv((raw_dir / "transactions_data.csv").read_bytes())
+    raw = read_reference_csv((raw_dir / formats.TRANSACTIONS_FILE).read_bytes())
     day = pc.utf8_slice_codeunits(raw.column("date"), 0, 10)
     bronze = {"bronze_transactions": bronze_transactions(raw.append_column("situation_date", day))}
     for table_name, file_name in REFERENCE_FILES.items():

@@ -29,14 +29,14 @@ def _already_trained_on(settings: Settings, version: int) -> bool:
     from lakehouse.ml.registry import (
         CHALLENGER,
         CHAMPION,
-        FULL_MODEL_NAME,
         ModelNotFoundError,
         load_model,
+        model_name,
     )
 
     for alias in (CHAMPION, CHALLENGER):
         try:
-            model = load_model(FULL_MODEL_NAME, alias, settings.mlflow_tracking_uri)
+            model = load_model(model_name(settings, "full"), alias, settings.mlflow_tracking_uri)
         except ModelNotFoundError:
             continue
         if model.data_versions.get("ml_features") == version:

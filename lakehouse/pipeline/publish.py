@@ -23,30 +23,13 @@ from pydantic import SecretStr
 
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
-from lakehouse.database import ANALYTICS_DB_SETTING, create_engine_for
+from lakehouse.database import ANALYTICS_DB_SETTING, create_engine_for, publish_log
 from lakehouse.pipeline.runner import StageResult, pause_point
 
 logger = logging.getLogger("lakehouse.pipeline.publish")
 
-# The key each datamart is looked up by (the datamarts API's registry uses the same keys).
-DATAMART_KEYS: dict[str, tuple[str, ...]] = {
-    "dm_client_features": ("client_id",),
-    "dm_card_features": ("tx_card_id",),
-    "dm_client_velocity": ("client_id",),
-    "dm_mcc_fraud_risk": ("mcc_code",),
-    "dm_time_of_day_fraud": ("hour",),
-}
 STAGING_PREFIX = "_staging_"
 
-publish_log = sa.Table(
-    "publish_log",
-    sa.MetaData(),
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("table_name", sa.String(64), nullable=False, index=True),
-    sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("row_count", sa.BigInteger, nullable=False),
-    sa.Column("lake_version", sa.BigInteger, nullable=False),
-)
 
 
 def analytics_engine(url: str | SecretStr) -> sa.Engine:
@@ -114,7 +97,7 @@ def publish_table(engine: sa.Engine, name: str, data: pa.Table, lake_version: in
         staging.create(connection)
         _load_staging(connection, staging, data)
     preparer = engine.dialect.identifier_preparer
-    keys = ", ".join(preparer.quote(k) for k in DATAMART_KEYS.get(name, ()))
+    keys = ", ".join(preparer.quote(k) for k in catalog.entry(name).key)
     with engine.begin() as connection:
         publish_log.create(connection, checkfirst=True)
         connection.exec_driver_sql(f"DROP TABLE IF EXISTS {preparer.quote(name)}")
@@ -138,7 +121,7 @@ def publish_table(engine: sa.Engine, name: str, data: pa.Table, lake_version: in
 
 def published_version(engine: sa.Engine, name: str) -> int | None:
     """The lake version of the last publish of `name` (None when never published)."""
-    if not sa.inspect(engine).has_table("publish_log"):
+    if not sa.inspect(engine).has_table(publish_log.name):
         return None
     query = (
         sa.select(publish_log.c.lake_version)

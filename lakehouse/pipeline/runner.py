@@ -35,6 +35,7 @@ from lakehouse.config import Settings
 from lakehouse.engines import Engine
 from lakehouse.engines.base import TableBuilder, TableScan
 from lakehouse.pipeline import feeder
+from lakehouse.pipeline.build import KNOWN_IDS, NO_KNOWN_IDS
 from lakehouse.pipeline.checks import assert_checks
 from lakehouse.pipeline.chunks import write_chunks
 from lakehouse.pipeline.features_stage import write_ml_features
@@ -43,8 +44,6 @@ from lakehouse.sources.schema import source_engine
 
 logger = logging.getLogger("lakehouse.pipeline.runner")
 
-KNOWN_IDS = "known_transaction_ids"
-NO_KNOWN_IDS = pa.table({"transaction_id": pa.array([], pa.int64())})
 # Rows of bronze handed to one run of the silver_transactions SQL: bounds memory at full
 # scale while keeping DuckDB's per-call overhead negligible.
 SILVER_CHUNK_ROWS = 2_000_000

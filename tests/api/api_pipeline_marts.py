@@ -1,7 +1,7 @@
 """The five datamarts as the real pipeline builds and publishes them, for the API tests.
 
 The raw files go through the pipeline's own code — the feeder's bronze functions, the silver
-and gold SQL models on DuckDB (`lakehouse.pipeline.preprocessing`, `.datamarts`) — and the
+and gold SQL models on DuckDB (`lakehouse.pipeline.build`) — and the
 gold tables are published with `lakehouse.pipeline.publish.publish_table`, the function the
 `publish` stage runs (staging table, atomic swap, key index, `publish_log` row). So the API is
 tested on exactly the tables and types the pipeline publishes, on SQLite and PostgreSQL.
@@ -16,8 +16,8 @@ import pyarrow.compute as pc
 
 from lakehouse.engines.duckdb import DuckDBEngine
 from lakehouse.pipeline import feeder
-from lakehouse.pipeline.datamarts import build_datamarts
-from lakehouse.pipeline.preprocessing import build_silver
+from lakehouse.pipeline.build import build_models
+from lakehouse.pipeline.models import DATAMART_MODELS, SILVER_MODELS
 from lakehouse.pipeline.publish import analytics_engine, publish_table
 
 # Only a test key: the API never sees card numbers, hashed or not.
@@ -46,8 +46,8 @@ def _bronze(raw_dir: Path) -> dict[str, pa.Table]:
 def pipeline_datamarts(raw_dir: Path) -> dict[str, pa.Table]:
     """The five gold datamarts built from `raw_dir` by the pipeline's models, by table name."""
     engine = DuckDBEngine(threads=1)
-    silver = build_silver(engine, _bronze(raw_dir))
-    return build_datamarts(engine, {"silver_transactions": silver["silver_transactions"]})
+    silver = build_models(engine, SILVER_MODELS, _bronze(raw_dir))["silver_transactions"]
+    return build_models(engine, DATAMART_MODELS, {"silver_transactions": silver})
 
 
 def publish_with_pipeline(url: str, marts: dict[str, pa.Table], lake_version: int = 1) -> None:

@@ -18,7 +18,16 @@ import pyarrow as pa
 from api_ml.api.schemas import SEED_EXAMPLE, SEED_FIELDS
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
+from lakehouse.ml.train import TrainConfig
 
+# Small data, small model: a session trains both flavours in a few seconds.
+SMALL_TRAINING = TrainConfig(
+    min_frauds_per_window=3,
+    num_boost_round=60,
+    early_stopping_rounds=20,
+    num_leaves=8,
+    min_child_samples=5,
+)
 START = datetime(2018, 1, 1)
 DAYS = 75
 CLIENTS = 30

@@ -15,20 +15,10 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pytest
-from api_ml_lake import read_gold_features, write_small_lake
+from api_ml_lake import SMALL_TRAINING, read_gold_features, write_small_lake
 
 from lakehouse.config import Settings, get_settings
 from lakehouse.ml.tracking import report_as_dict, train_and_register
-from lakehouse.ml.train import TrainConfig
-
-# Small data, small model: the session trains both flavours in a few seconds.
-SMALL_TRAINING = TrainConfig(
-    min_frauds_per_window=3,
-    num_boost_round=60,
-    early_stopping_rounds=20,
-    num_leaves=8,
-    min_child_samples=5,
-)
 
 
 @dataclass

@@ -37,7 +37,7 @@ from lakehouse.ml.tracking import train_and_register
 from lakehouse.monitoring import promotion, store
 
 pytestmark = pytest.mark.slow
-NAME = registry.FULL_MODEL_NAME
+NAME = "fraud-detector"  # the full model under the default LAKEHOUSE_MODEL_NAME
 SHADOWED_DAYS = 15
 
 

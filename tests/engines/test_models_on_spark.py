@@ -20,9 +20,9 @@ from testkit import SPARK_EXTRA, skip_missing
 
 from lakehouse.engines.base import translate_sql
 from lakehouse.engines.duckdb import DuckDBEngine
+from lakehouse.pipeline.build import NO_KNOWN_IDS
 from lakehouse.pipeline.feeder import bronze_from_raw_dir as bronze_from_raw
 from lakehouse.pipeline.models import DATAMART_MODELS, SILVER_MODELS, run_model
-from lakehouse.pipeline.preprocessing import NO_KNOWN_IDS
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 ROWS = 15_000  # the first rows of the generated file: enough for every rule, quick on Spark

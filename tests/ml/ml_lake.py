@@ -25,12 +25,12 @@ def build_features(raw_dir: Path) -> pa.Table:
     """Raw files -> bronze (feeder functions) -> silver and ml_features (SQL models, DuckDB)."""
     from lakehouse.engines.duckdb import DuckDBEngine
     from lakehouse.ml.features import feature_params
-    from lakehouse.pipeline.models import run_model
-    from lakehouse.pipeline.preprocessing import build_silver
+    from lakehouse.pipeline.build import build_models
+    from lakehouse.pipeline.models import SILVER_MODELS, run_model
 
     bronze = bronze_from_raw(raw_dir, "test-key")
     engine = DuckDBEngine(threads=2)
-    silver = build_silver(engine, bronze)["silver_transactions"]
+    silver = build_models(engine, SILVER_MODELS, bronze)["silver_transactions"]
     return run_model(engine, "ml_features", {"silver_transactions": silver},
                      feature_params(LABEL_DELAY_DAYS))
 

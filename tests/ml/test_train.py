@@ -23,15 +23,13 @@ from typer.testing import CliRunner
 
 from lakehouse import catalog, storage
 from lakehouse.ml.features import BASIC_FEATURE_COLUMNS, FEATURE_COLUMNS, FEATURE_SET_VERSION
-from lakehouse.ml.registry import (
-    BASIC_MODEL_NAME,
-    FULL_MODEL_NAME,
-    current_version,
-    load_model,
-)
+from lakehouse.ml.registry import current_version, load_model
 from lakehouse.ml.tracking import train_and_register
 from lakehouse.ml.train import TrainConfig, TrainingError, load_windows, time_split
 from lakehouse.pipeline.ml import run_training_stage
+
+# The registered names under the default LAKEHOUSE_MODEL_NAME.
+FULL_MODEL_NAME, BASIC_MODEL_NAME = "fraud-detector", "fraud-detector-basic"
 
 WEAK = TrainConfig(num_boost_round=1, num_leaves=2, min_child_samples=500, learning_rate=0.01)
 

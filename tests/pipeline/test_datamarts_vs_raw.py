@@ -19,13 +19,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from model_runs import build_datamarts, build_silver, silver_transactions
 
+from lakehouse import catalog
 from lakehouse.engines.duckdb import DuckDBEngine
 from lakehouse.pipeline.checks import run_checks
-from lakehouse.pipeline.datamarts import DATAMART_NAMES, build_datamarts
 from lakehouse.pipeline.feeder import bronze_from_raw_dir as bronze_from_raw
 from lakehouse.pipeline.models import MODELS
-from lakehouse.pipeline.preprocessing import build_silver, silver_transactions
 
 KEYS = {
     "dm_client_features": ["client_id"],
@@ -177,7 +177,7 @@ def _assert_same(name: str, actual: pa.Table, expected: pd.DataFrame) -> None:
 # --- the tests ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", DATAMART_NAMES)
+@pytest.mark.parametrize("name", catalog.DATAMARTS)
 def test_datamart_equals_pandas_from_raw_files(
     name: str, gold: dict[str, pa.Table], purchases: pd.DataFrame
 ) -> None:

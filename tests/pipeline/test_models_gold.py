@@ -13,10 +13,11 @@ from datetime import date
 
 import pyarrow as pa
 import pytest
+from model_runs import build_datamarts
 
+from lakehouse import catalog
 from lakehouse.engines.duckdb import DuckDBEngine
 from lakehouse.pipeline.checks import run_checks
-from lakehouse.pipeline.datamarts import DATAMART_NAMES, build_datamarts
 from lakehouse.pipeline.models import MODELS
 
 D1, D2, D3 = date(2019, 3, 1), date(2019, 3, 2), date(2019, 3, 3)
@@ -134,12 +135,12 @@ def test_time_of_day_fraud(gold: dict[str, pa.Table]) -> None:
     )
 
 
-@pytest.mark.parametrize("name", DATAMART_NAMES)
+@pytest.mark.parametrize("name", catalog.DATAMARTS)
 def test_declared_checks_pass(engine: DuckDBEngine, gold: dict[str, pa.Table], name: str) -> None:
     assert [failure.message for failure in run_checks(MODELS[name], gold[name], engine)] == []
 
 
-@pytest.mark.parametrize("name", DATAMART_NAMES)
+@pytest.mark.parametrize("name", catalog.DATAMARTS)
 def test_columns_follow_the_contract(gold: dict[str, pa.Table], name: str) -> None:
     contract = {
         "dm_client_features": "client_id, tx_count, avg_amount, std_amount, fraud_count, "

@@ -13,12 +13,12 @@ from datetime import date, datetime
 
 import pyarrow as pa
 import pytest
+from model_runs import build_silver, silver_transactions
 
 from lakehouse.engines.duckdb import DuckDBEngine
 from lakehouse.pipeline import feeder
 from lakehouse.pipeline.checks import run_checks
 from lakehouse.pipeline.models import MODELS
-from lakehouse.pipeline.preprocessing import build_silver, silver_transactions
 
 TX_HEADER = "id,date,client_id,card_id,amount,use_chip,merchant_id,merchant_city,merchant_state,zip,mcc,errors"
 DAY1 = f"""{TX_HEADER}

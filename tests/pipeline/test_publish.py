@@ -4,6 +4,7 @@ old table or the new one, never half, never none), with an index and a publish_l
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -98,12 +99,11 @@ def test_a_swap_failing_halfway_leaves_the_old_table(isolated_settings: Path,
 
     (Python's sqlite3 commits DDL on its own unless BEGIN is taken over; this would fail then.)
     """
-    from lakehouse.pipeline import publish
-
     settings = get_settings()
     engine = analytics_engine(settings.analytics_db_url or "")
     publish_table(engine, "dm_client_features", _mart(500), 0)
-    monkeypatch.setitem(publish.DATAMART_KEYS, "dm_client_features", ("no_such_column",))
+    broken = replace(catalog.entry("dm_client_features"), key=("no_such_column",))
+    monkeypatch.setitem(catalog.CATALOG, "dm_client_features", broken)
     with pytest.raises(sa.exc.DBAPIError):
         publish_table(engine, "dm_client_features", _mart(5000), 1)
     with engine.connect() as connection:

@@ -21,13 +21,11 @@ import sqlglot
 from sqlglot import exp
 
 from lakehouse.engines.base import Engine, TableLike
+from lakehouse.formats import CARD_BRANDS, CARD_TYPES, USE_CHIP_VALUES
 from lakehouse.pipeline.model import Check, Model
 
 SQL_DIR = Path(__file__).resolve().parent
 
-CARD_BRANDS = ("Visa", "Mastercard", "Amex", "Discover")
-CARD_TYPES = ("Debit", "Credit", "Debit (Prepaid)")
-USE_CHIP = ("Swipe Transaction", "Chip Transaction", "Online Transaction")
 HOURS = tuple(range(24))
 
 
@@ -120,7 +118,7 @@ SILVER_TRANSACTIONS = _sql_model(
         Check("not_null", "errors"),
         Check("accepted_values", "hour", HOURS),
         Check("accepted_values", "label", (0, 1)),
-        Check("accepted_values", "use_chip", USE_CHIP),
+        Check("accepted_values", "use_chip", USE_CHIP_VALUES),
         Check("accepted_values", "card_brand", CARD_BRANDS),
         Check("accepted_values", "card_type", CARD_TYPES),
         Check("expression", None, "is_refund = (amount < 0)"),
