@@ -9,16 +9,13 @@ original platform's, kept so its dashboards and alerts still work.
 from __future__ import annotations
 
 import time
-from datetime import UTC
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from lakehouse.observability.elasticsearch import ShippingCollector
-
-if TYPE_CHECKING:
-    from lakehouse.monitoring.freshness import Freshness
-    from lakehouse.monitoring.skew import SkewReport
 
 STAGE_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
@@ -29,6 +26,31 @@ class StageOutcome(Protocol):
     rows_in: int
     rows_out: int
     seconds: float
+
+
+# What the metrics read of the monitoring jobs' results (`lakehouse.monitoring.skew` and
+# `.freshness`): described here, so observability sits below monitoring, not beside it.
+class FeatureMismatch(Protocol):
+    @property
+    def feature(self) -> str: ...
+    @property
+    def rate(self) -> float: ...
+
+
+class SkewFigures(Protocol):
+    @property
+    def matched(self) -> int: ...
+    @property
+    def features(self) -> Sequence[FeatureMismatch]: ...
+
+
+class FreshnessFigures(Protocol):
+    @property
+    def gold_newest_transaction(self) -> datetime | None: ...
+    @property
+    def source_watermark_lag_seconds(self) -> float | None: ...
+    @property
+    def recent_label_known_ratio(self) -> float | None: ...
 
 
 class PipelineMetrics:
@@ -102,13 +124,13 @@ class PipelineMetrics:
         if outcome.status in ("success", "up_to_date"):
             self.last_success.labels(outcome.stage).set(time.time())
 
-    def record_skew(self, report: SkewReport) -> None:
+    def record_skew(self, report: SkewFigures) -> None:
         """Export the mismatch rate of every feature the skew job compared."""
         self.skew_rows.set(report.matched)
         for feature in report.features:
             self.skew.labels(feature.feature).set(feature.rate)
 
-    def record_freshness(self, freshness: Freshness) -> None:
+    def record_freshness(self, freshness: FreshnessFigures) -> None:
         """Export the freshness measured after a run (figures not measured keep their value)."""
         if freshness.gold_newest_transaction is not None:
             newest = freshness.gold_newest_transaction
