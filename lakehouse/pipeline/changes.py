@@ -75,10 +75,11 @@ def silver_changes(settings: Settings, engine: Engine, since: int) -> SilverChan
     version = storage.version(uri, settings)
     if table is None or version is None:
         return None
-    commits = sorted(int(c["version"])
-                     for c in storage.history(uri, settings, limit=table.version() - since)
-                     if int(c["version"]) > since
-                     and c.get("operation") not in storage.MAINTENANCE_OPERATIONS)
+    commits = sorted(
+        int(c["version"])
+        for c in storage.history(uri, settings, limit=table.version() - since)
+        if int(c["version"]) > since and c.get("operation") not in storage.MAINTENANCE_OPERATIONS
+    )
     came, went, rewritten = [], [], 0
     try:
         for commit in commits:
@@ -86,8 +87,11 @@ def silver_changes(settings: Settings, engine: Engine, since: int) -> SilverChan
             after = storage.data_files(uri, settings, at_version=commit)
             removed = [path for path in before if path not in after]
             rewritten += sum(before[path] for path in removed)
-            came.append(storage.read_files(uri, [p for p in after if p not in before],
-                                           settings, at_version=commit))
+            came.append(
+                storage.read_files(
+                    uri, [p for p in after if p not in before], settings, at_version=commit
+                )
+            )
             went.append(storage.read_files(uri, removed, settings, at_version=commit - 1))
     except DeltaError:  # that history was cleaned up: recompute instead
         return None
@@ -99,15 +103,26 @@ def silver_changes(settings: Settings, engine: Engine, since: int) -> SilverChan
     # A rewritten file carries its untouched rows over: EXCEPT ALL cancels them pairwise.
     added = engine.run_sql("SELECT * FROM new_rows EXCEPT ALL SELECT * FROM old_rows", inputs)
     gone = engine.run_sql("SELECT * FROM old_rows EXCEPT ALL SELECT * FROM new_rows", inputs)
-    logger.info("silver changes", extra={"since": since, "version": version,
-                                         "data_commits": len(commits),
-                                         "rows_added": added.num_rows,
-                                         "rows_removed": gone.num_rows})
+    logger.info(
+        "silver changes",
+        extra={
+            "since": since,
+            "version": version,
+            "data_commits": len(commits),
+            "rows_added": added.num_rows,
+            "rows_removed": gone.num_rows,
+        },
+    )
     return SilverChanges(since, version, added, gone)
 
 
-def merge_state(plan: partials.PartialsPlan, engine: Engine, settings: Settings, lineage: dict,
-                changes: SilverChanges) -> tuple[ds.Dataset, pa.Table]:
+def merge_state(
+    plan: partials.PartialsPlan,
+    engine: Engine,
+    settings: Settings,
+    lineage: dict,
+    changes: SilverChanges,
+) -> tuple[ds.Dataset, pa.Table]:
     """Commit `<plan.name>_partials` with silver's changes folded in; (old state, merged rows).
 
     Only the stored files holding the merged grain keys are rewritten when one grain column
@@ -117,22 +132,30 @@ def merge_state(plan: partials.PartialsPlan, engine: Engine, settings: Settings,
     state = storage.read_dataset(state_uri, settings)
     added = engine.run_sql(plan.partials_sql, {SILVER: changes.added})
     removed = engine.run_sql(plan.partials_sql, {SILVER: changes.removed})
-    merged = engine.run_sql(partials.merge_sql(plan, state.schema),
-                            {"state": state, "added": added, "removed": removed})
+    merged = engine.run_sql(
+        partials.merge_sql(plan, state.schema), {"state": state, "added": added, "removed": removed}
+    )
     predicate, where = _replace_predicate(plan, merged)
     if merged.num_rows:
-        replacement = engine.run_sql(partials.state_sql(plan, where=where),
-                                     {"state": state, "merged": merged})
+        replacement = engine.run_sql(
+            partials.state_sql(plan, where=where), {"state": state, "merged": merged}
+        )
     else:  # nothing moved: an empty append only records the new lineage
         replacement = state.schema.empty_table()
-    storage.write(state_uri, replacement.cast(state.schema),
-                  mode="overwrite" if merged.num_rows else "append", predicate=predicate,
-                  metadata={**lineage, "rows_replaced": replacement.num_rows}, settings=settings)
+    storage.write(
+        state_uri,
+        replacement.cast(state.schema),
+        mode="overwrite" if merged.num_rows else "append",
+        predicate=predicate,
+        metadata={**lineage, "rows_replaced": replacement.num_rows},
+        settings=settings,
+    )
     return state, merged
 
 
-def _replace_predicate(plan: partials.PartialsPlan,
-                       merged: pa.Table) -> tuple[str | None, str | None]:
+def _replace_predicate(
+    plan: partials.PartialsPlan, merged: pa.Table
+) -> tuple[str | None, str | None]:
     """(Delta predicate, SQL condition) covering the merged grain keys, or (None, None).
 
     The grain column with the fewest distinct merged values bounds the rewrite — for a new

@@ -9,11 +9,12 @@ silver. Every later run takes what changed in silver since the version gold refl
   rows of the datamart keys they touch (`lakehouse.pipeline.partials`);
 - `ml_features` is still rebuilt from all of silver (`features_stage.py`).
 
-A day therefore costs what the day costs, not what the history costs. Each table and its
-stored partials record the silver version and SQL they reflect; a run killed between the two
-writes leaves lineages that disagree, and the next run rebuilds that table in full, so a crash
-never leaves gold half-merged. The incremental result equals a full recompute
-(tests/pipeline/test_incremental_gold.py).
+A day therefore costs what the day costs, not what the history costs. (An engine that builds
+tables from the lake's files itself — Spark, `TableBuilder` — rebuilds every gold table.)
+Each table and its stored partials record the silver version and SQL they reflect; a run
+killed between the two writes leaves lineages that disagree, and the next run rebuilds that
+table in full, so a crash never leaves gold half-merged. The incremental result equals a full
+recompute (tests/pipeline/test_incremental_gold.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import pyarrow.compute as pc
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
 from lakehouse.engines import Engine
+from lakehouse.engines.base import TableBuilder
 from lakehouse.pipeline import partials
 from lakehouse.pipeline.changes import SILVER, ChangeFeed, SilverChanges, merge_state
 from lakehouse.pipeline.checks import assert_checks
@@ -46,8 +48,12 @@ def run_gold(settings: Settings, engine: Engine) -> StageResult:
     result = StageResult("gold")
     feed = ChangeFeed(settings, engine)
     for name in catalog.GOLD_TABLES:
-        build = build_ml_features if name == "ml_features" else build_datamart
-        rows_in, rows_out, written = build(name, engine, settings, feed)
+        if isinstance(engine, TableBuilder):
+            # Spark's executors build each table from the lake's files: rebuilt in full.
+            rows_in, rows_out, written = build_model(name, engine, settings)
+        else:
+            build = build_ml_features if name == "ml_features" else build_datamart
+            rows_in, rows_out, written = build(name, engine, settings, feed)
         result.rows_in += rows_in
         result.rows_out += rows_out
         if written is not None:
@@ -58,8 +64,9 @@ def run_gold(settings: Settings, engine: Engine) -> StageResult:
     return result
 
 
-def _plan_changes(name: str, settings: Settings, feed: ChangeFeed,
-                  lineage: dict) -> tuple[bool, SilverChanges | None]:
+def _plan_changes(
+    name: str, settings: Settings, feed: ChangeFeed, lineage: dict
+) -> tuple[bool, SilverChanges | None]:
     """(up to date?, silver's changes to merge or None for a full build) for table `name`.
 
     Merging needs the table and its stored partials to reflect the same earlier silver
@@ -69,14 +76,16 @@ def _plan_changes(name: str, settings: Settings, feed: ChangeFeed,
     if all(previous.get(k) == v for k, v in lineage.items()):
         return True, None
     stored = storage.last_metadata(catalog.location(f"{name}_partials", settings), settings)
-    if previous.get("sql") != lineage["sql"] or any(stored.get(k) != previous.get(k)
-                                                    for k in lineage):
+    if previous.get("sql") != lineage["sql"] or any(
+        stored.get(k) != previous.get(k) for k in lineage
+    ):
         return False, None
     return False, feed.since(previous.get("inputs", {}).get(SILVER))
 
 
-def build_datamart(name: str, engine: Engine, settings: Settings, feed: ChangeFeed, *,
-                   force: bool = False) -> tuple[int, int, int | None]:
+def build_datamart(
+    name: str, engine: Engine, settings: Settings, feed: ChangeFeed, *, force: bool = False
+) -> tuple[int, int, int | None]:
     """Bring one datamart and its partials up to date; (rows_in, rows_out, version or None)."""
     model = MODELS[name]
     lineage = {"inputs": input_versions(model.inputs, settings), "sql": sql_hash(model.sql, {})}
@@ -90,36 +99,58 @@ def build_datamart(name: str, engine: Engine, settings: Settings, feed: ChangeFe
         rows_in, table = _merge(plan, engine, settings, lineage, changes)
     assert_checks(model, table)
     incremental = changes is not None and not force
-    written = storage.write(catalog.location(name, settings), table,
-                            metadata={**lineage, "rows": table.num_rows,
-                                      "incremental": incremental}, settings=settings)
-    logger.info("table written", extra={"table": name, "rows": table.num_rows,
-                                        "version": written, "incremental": incremental})
+    written = storage.write(
+        catalog.location(name, settings),
+        table,
+        metadata={**lineage, "rows": table.num_rows, "incremental": incremental},
+        settings=settings,
+    )
+    logger.info(
+        "table written",
+        extra={
+            "table": name,
+            "rows": table.num_rows,
+            "version": written,
+            "incremental": incremental,
+        },
+    )
     return rows_in, table.num_rows, written
 
 
-def build_ml_features(name: str, engine: Engine, settings: Settings, feed: ChangeFeed, *,
-                      force: bool = False) -> tuple[int, int, int | None]:
+def build_ml_features(
+    name: str, engine: Engine, settings: Settings, feed: ChangeFeed, *, force: bool = False
+) -> tuple[int, int, int | None]:
     """Rebuild `ml_features` when silver moved; (rows_in, rows_out, version or None)."""
     return build_model(name, engine, settings, force=force)
 
 
-def _full(plan: partials.PartialsPlan, engine: Engine, settings: Settings,
-          lineage: dict) -> tuple[int, pa.Table]:
+def _full(
+    plan: partials.PartialsPlan, engine: Engine, settings: Settings, lineage: dict
+) -> tuple[int, pa.Table]:
     """Partials from all of silver, stored; the datamart from them."""
     silver = storage.read_dataset(catalog.location(SILVER, settings), settings)
     state = engine.run_sql(plan.partials_sql, {SILVER: silver})
-    storage.write(catalog.location(f"{plan.name}_partials", settings), state,
-                  metadata={**lineage, "rows": state.num_rows}, settings=settings)
+    storage.write(
+        catalog.location(f"{plan.name}_partials", settings),
+        state,
+        metadata={**lineage, "rows": state.num_rows},
+        settings=settings,
+    )
     return silver.count_rows(), engine.run_sql(plan.finalize_sql, {partials.PARTIALS: state})
 
 
-def _merge(plan: partials.PartialsPlan, engine: Engine, settings: Settings, lineage: dict,
-           changes: SilverChanges) -> tuple[int, pa.Table]:
+def _merge(
+    plan: partials.PartialsPlan,
+    engine: Engine,
+    settings: Settings,
+    lineage: dict,
+    changes: SilverChanges,
+) -> tuple[int, pa.Table]:
     """Fold silver's changes into the stored partials; recompute only the touched keys."""
     state, merged = merge_state(plan, engine, settings, lineage, changes)
-    touched = engine.run_sql(partials.state_sql(plan, keys=plan.key),
-                             {"state": state, "merged": merged})
+    touched = engine.run_sql(
+        partials.state_sql(plan, keys=plan.key), {"state": state, "merged": merged}
+    )
     fresh = engine.run_sql(plan.finalize_sql, {partials.PARTIALS: touched})
     current = storage.read_table(catalog.location(plan.name, settings), settings)
     # Keys that lost all their partials (or no longer qualify) are simply not in `fresh`.

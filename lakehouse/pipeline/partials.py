@@ -74,8 +74,14 @@ def plan(name: str) -> PartialsPlan:
     if not with_.expressions:
         with_.pop()
     key = next(c.column for c in model.checks if c.kind == "unique")
-    return PartialsPlan(name, partials_sql, tree.sql(dialect="duckdb"), tuple(grain),
-                        tuple(additive), tuple(k.strip() for k in (key or "").split(",")))
+    return PartialsPlan(
+        name,
+        partials_sql,
+        tree.sql(dialect="duckdb"),
+        tuple(grain),
+        tuple(additive),
+        tuple(k.strip() for k in (key or "").split(",")),
+    )
 
 
 def _same(left: str, right: str, columns: tuple[str, ...]) -> str:
@@ -91,8 +97,9 @@ def merge_sql(merge: PartialsPlan, schema: pa.Schema) -> str:
     """
     grain = ", ".join(merge.grain)
     negated = ", ".join(f"-{c} AS {c}" for c in merge.additive)
-    sums = ", ".join(f"CAST(SUM({c}) AS {_sql_type(schema.field(c).type)}) AS {c}"
-                     for c in merge.additive)
+    sums = ", ".join(
+        f"CAST(SUM({c}) AS {_sql_type(schema.field(c).type)}) AS {c}" for c in merge.additive
+    )
     columns = ", ".join((*merge.grain, *merge.additive))
     return f"""
 WITH changes AS (
@@ -103,7 +110,7 @@ touched AS (SELECT DISTINCT {grain} FROM changes)
 SELECT {grain}, {sums}
 FROM (
     SELECT {columns} FROM state AS s
-    WHERE EXISTS (SELECT 1 FROM touched AS t WHERE {_same('s', 't', merge.grain)})
+    WHERE EXISTS (SELECT 1 FROM touched AS t WHERE {_same("s", "t", merge.grain)})
     UNION ALL
     SELECT {columns} FROM changes) AS u
 GROUP BY {grain}"""

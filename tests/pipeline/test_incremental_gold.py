@@ -57,17 +57,21 @@ def _write_labels(raw: Path, labels: dict[str, str]) -> None:
 
 
 def test_incremental_gold_equals_full_recompute(
-    isolated_settings: Path, tmp_path: Path, live_server,  # type: ignore[no-untyped-def]
+    isolated_settings: Path,
+    tmp_path: Path,
+    live_server,  # type: ignore[no-untyped-def]
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     raw = write_tiny_raw(tmp_path / "raw", days=16, per_day=50)
     all_labels = json.loads((raw / "train_fraud_labels.json").read_text())["target"]
     frame = transaction_frame(raw)
     days = frame["date"].str[:10]
-    first, second, third, fourth = (frame[days < "2018-01-07"],
-                                    frame[(days >= "2018-01-07") & (days < "2018-01-10")],
-                                    frame[(days >= "2018-01-10") & (days < "2018-01-13")],
-                                    frame[days >= "2018-01-13"])
+    first, second, third, fourth = (
+        frame[days < "2018-01-07"],
+        frame[(days >= "2018-01-07") & (days < "2018-01-10")],
+        frame[(days >= "2018-01-10") & (days < "2018-01-13")],
+        frame[days >= "2018-01-13"],
+    )
     withheld = third.iloc[::4]  # sent later, as a correction of the third batch
     # The labels of the first days arrive late: only half of them are known at first.
     early = {k: v for k, v in all_labels.items() if int(k) % 2 == 0}
