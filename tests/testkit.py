@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import httpx
@@ -154,7 +155,8 @@ def serve_app(app, host: str = "127.0.0.1") -> Iterator[str]:  # type: ignore[no
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base_url = f"http://{host}:{port}"
-    deadline = time.monotonic() + 30
+    # Generous: a service loading models on a loaded 2-core machine can take a while to start.
+    deadline = time.monotonic() + 90
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError(f"server on {base_url} did not start")
@@ -194,6 +196,17 @@ def wait_http(url: str, timeout: float = 30.0) -> httpx.Response:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def sqlite_or_postgres(request, folder: Path, file_name: str) -> str:  # type: ignore[no-untyped-def]
+    """For a fixture parametrised over `["sqlite", "postgresql"]`: a fresh DB URL of that kind.
+
+    PostgreSQL: a brand-new database (the `pg_url` fixture); SQLite: `folder / file_name`.
+    """
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / file_name}"
 
 
 def run_schemathesis(  # type: ignore[no-untyped-def]

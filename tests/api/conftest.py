@@ -17,6 +17,7 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 from api_pipeline_marts import pipeline_datamarts, publish_with_pipeline
+from testkit import sqlite_or_postgres
 
 from api.fastapi_app import create_app
 from lakehouse.config import Settings
@@ -31,10 +32,7 @@ def pipeline_marts(small_raw_dir: Path) -> dict[str, pa.Table]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def analytics_url(request: pytest.FixtureRequest, isolated_settings: Path) -> str:
     """An empty analytics DB: a SQLite file, or a brand-new PostgreSQL database."""
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("pg_url"))
-    isolated_settings.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{isolated_settings / 'analytics.db'}"
+    return sqlite_or_postgres(request, isolated_settings, "analytics.db")
 
 
 @pytest.fixture

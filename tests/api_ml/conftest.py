@@ -12,11 +12,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pyarrow as pa
 import pytest
 from api_ml_lake import SMALL_TRAINING, read_gold_features, write_small_lake
 
+from api_ml.api.main import create_app
 from lakehouse.config import Settings, get_settings
 from lakehouse.ml.tracking import report_as_dict, train_and_register
 
@@ -71,3 +73,13 @@ def api_settings(
     monkeypatch.setenv("LAKEHOUSE_LABEL_DELAY_DAYS", "2")
     get_settings.cache_clear()
     return get_settings()
+
+
+@pytest.fixture
+def client(api_settings: Settings, live_server) -> Iterator[httpx.Client]:  # type: ignore[no-untyped-def]
+    """An HTTP client of the scoring API serving the session's champions on loopback."""
+    with (
+        live_server(create_app(api_settings)) as url,
+        httpx.Client(base_url=url, timeout=30) as http,
+    ):
+        yield http

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from api_ml_lake import payload_from_silver, seed_payload
 
 from api_ml.api.main import create_app
 from api_ml.api.schemas import MAX_BATCH
-from lakehouse.config import Settings
-
-
-@pytest.fixture
-def client(api_settings: Settings, live_server) -> Iterator[httpx.Client]:
-    with (
-        live_server(create_app(api_settings)) as url,
-        httpx.Client(base_url=url, timeout=30) as http,
-    ):
-        yield http
 
 
 def test_seed_curl_example_answers_as_documented(client: httpx.Client) -> None:

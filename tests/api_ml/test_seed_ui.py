@@ -9,14 +9,10 @@ every choice of its two select boxes, and its three quick tests ("Cas Normal", "
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
-from api_ml.api.main import create_app
 from api_ml.api.normalise import Vocabulary
-from lakehouse.config import Settings
 
 # The form's defaults, as the seed's submit handler builds the JSON body.
 FORM_DEFAULTS = {
@@ -55,15 +51,6 @@ FORM_CHOICES = [
     for card_type in ("Débit", "Crédit")
     for chip in ("True", "False")
 ]
-
-
-@pytest.fixture
-def client(api_settings: Settings, live_server) -> Iterator[httpx.Client]:
-    with (
-        live_server(create_app(api_settings)) as url,
-        httpx.Client(base_url=url, timeout=30) as http,
-    ):
-        yield http
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ import pytest
 import schemathesis
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
-from testkit import run_schemathesis
+from testkit import run_schemathesis, sqlite_or_postgres
 
 from lakehouse.config import get_settings
 from sources_api.api import create_app
@@ -32,10 +32,7 @@ EXAMPLES_PER_MODE = 20
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def source_db(request: pytest.FixtureRequest, isolated_settings: Path) -> str:
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("pg_url"))
-    isolated_settings.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{isolated_settings / 'source.db'}"
+    return sqlite_or_postgres(request, isolated_settings, "source.db")
 
 
 def test_every_operation_passes_every_check(
