@@ -12,6 +12,10 @@ The kept negatives are chosen by a hash of the transaction id, not a random draw
 rows on every run and on both engines (`KEEP_EXPRESSION` is plain integer arithmetic that
 DuckDB and Spark evaluate identically), so a sample is reproducible and engine-independent.
 
+Training (`train.load_windows`) samples its training window with the same rate rule
+(`choose_rate`) and the same id hash (`KEEP_EXPRESSION`), without weights: the model is
+calibrated on the complete validation window.
+
 Data arrives as the feature table (a Delta location, or any `TableLike` the engines accept)
 and leaves as an Arrow table or a pandas DataFrame with one extra column `sample_weight`.
 """

@@ -26,6 +26,7 @@ import pandas as pd
 from lakehouse.ml import evaluate
 from lakehouse.ml.features import BASIC_FEATURE_COLUMNS, CATEGORICAL_COLUMNS, FEATURE_COLUMNS
 from lakehouse.ml.registry import platt
+from lakehouse.ml.sampling import KEEP_EXPRESSION, choose_rate
 from lakehouse.ml.tuning import TuningResult, tune
 
 log = logging.getLogger(__name__)
@@ -167,13 +168,14 @@ def load_windows(
             "SELECT COUNT(*), COALESCE(SUM(label), 0) FROM ml_features WHERE label IS NOT NULL "
             f"AND tx_date BETWEEN DATE '{split.train_start}' AND DATE '{split.train_end}'"
         ).fetchall()[0]
-        negatives = max(int(train_rows) - int(train_frauds), 1)
-        rate = min(1.0, config.negatives_per_fraud * int(train_frauds) / negatives,
-                   config.max_train_rows / max(int(train_rows), 1))
-        # A hash of the id, not a random draw: the same rows are kept on every rerun.
-        sample = "" if rate >= 1.0 else (
-            f"AND (label = 1 OR hash(transaction_id) % 1000000 < {int(rate * 1_000_000)})"
+        negatives = int(train_rows) - int(train_frauds)
+        rate = choose_rate(
+            int(train_frauds), negatives, config.negatives_per_fraud, config.max_train_rows
         )
+        # The sampling module's id hash, not a random draw: the same rows on every rerun and
+        # on either engine. No weights: calibration is fitted on the complete validation window.
+        keep = KEEP_EXPRESSION.format(key="transaction_id")
+        sample = "" if rate >= 1.0 else f"AND (label = 1 OR {keep} < {rate!r})"
         return Windows(
             train=window(split.train_start, split.train_end, sample),
             val=window(split.val_start, split.val_end),
