@@ -2,9 +2,9 @@
 
 Each area owns its sub-commands next to its code (`lakehouse/datagen/cli.py`,
 `lakehouse/sources/cli.py`, `lakehouse/pipeline_cli.py`, `lakehouse/ml/cli.py`,
-`lakehouse/serve.py`, `lakehouse/demo.py`, `lakehouse/monitoring/cli.py`); this module only
-gathers them, so `lakehouse --help` lists everything and heavy libraries load only for the
-command that runs.
+`lakehouse/serve.py`, `lakehouse/demo.py`, `lakehouse/monitoring/cli.py`,
+`lakehouse/cases/cli.py`); this module only gathers them, so `lakehouse --help` lists
+everything and heavy libraries load only for the command that runs.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import typer
 
 from lakehouse import demo, pipeline_cli, serve
 from lakehouse.config import ConfigurationError
+from lakehouse.cases import cli as cases_cli
 from lakehouse.datagen import cli as datagen_cli
 from lakehouse.ml import cli as ml_cli
 from lakehouse.monitoring import cli as monitoring_cli
@@ -56,6 +57,7 @@ app.command("train")(ml_cli.train)
 app.add_typer(serve.app, name="serve")
 app.command("demo")(demo.demo)
 app.add_typer(monitoring_cli.app, name="monitor")
+app.add_typer(cases_cli.app, name="cases")
 
 
 if __name__ == "__main__":

@@ -69,6 +69,7 @@ class Settings(BaseSettings):
         repr=False,
         validation_alias=_env("MLFLOW_TRACKING_URI", "LAKEHOUSE_MLFLOW_TRACKING_URI"),
     )
+    case_outbox_dir: Path | None = Field(None, validation_alias=_env("LAKEHOUSE_CASE_OUTBOX_DIR"))
 
     # Engines
     engine: Literal["duckdb", "spark"] = Field("duckdb", validation_alias=_env("LAKEHOUSE_ENGINE"))
@@ -177,6 +178,33 @@ class Settings(BaseSettings):
         600, gt=0, validation_alias=_env("LAKEHOUSE_RETRY_DEADLINE_SECONDS")
     )
 
+    # Decision policy (lakehouse/ml/policy.py): the money and capacity training trades off
+    # when it picks the approve/review/decline thresholds; see docs/cases.md.
+    review_cost: float = Field(
+        10.0, ge=0, allow_inf_nan=False, validation_alias=_env("LAKEHOUSE_REVIEW_COST")
+    )
+    decline_friction_cost: float = Field(
+        30.0, ge=0, allow_inf_nan=False, validation_alias=_env("LAKEHOUSE_DECLINE_FRICTION_COST")
+    )
+    review_capacity_per_day: int = Field(
+        50, ge=0, validation_alias=_env("LAKEHOUSE_REVIEW_CAPACITY_PER_DAY")
+    )
+
+    # Case queue (lakehouse/cases): bearer-token lifetime, the age an open case may reach
+    # before the alert fires, and the longest pause between two retries of the case outbox.
+    case_token_hours: float = Field(
+        12, gt=0, allow_inf_nan=False, validation_alias=_env("LAKEHOUSE_CASE_TOKEN_HOURS")
+    )
+    case_sla_hours: float = Field(
+        24, gt=0, allow_inf_nan=False, validation_alias=_env("LAKEHOUSE_CASE_SLA_HOURS")
+    )
+    case_outbox_retry_seconds: float = Field(
+        30,
+        gt=0,
+        allow_inf_nan=False,
+        validation_alias=_env("LAKEHOUSE_CASE_OUTBOX_RETRY_SECONDS"),
+    )
+
     # Observability
     elasticsearch_url: str | None = Field(
         None, repr=False, validation_alias=_env("ELASTICSEARCH_URL")
@@ -235,6 +263,8 @@ class Settings(BaseSettings):
             self.analytics_db_url = SecretStr(f"sqlite:///{(data / 'analytics.db').resolve()}")
         if self.duckdb_temp_directory is None:
             self.duckdb_temp_directory = data / "tmp" / "duckdb"
+        if self.case_outbox_dir is None:
+            self.case_outbox_dir = data / "outbox"
         if self.mlflow_tracking_uri is None:
             self.mlflow_tracking_uri = f"sqlite:///{(data / 'mlflow.db').resolve()}"
         if self.monitor_db_url is None:

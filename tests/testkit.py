@@ -1,5 +1,6 @@
 """Helpers shared across the test folders: free ports, uvicorn on loopback, polling, a fake
-Elasticsearch, bronze tables from generated raw files, a local Spark engine, offline API docs.
+Elasticsearch, bronze tables from generated raw files, a local Spark engine, offline API docs,
+a private PostgreSQL server that a test may stop and start.
 
 Import them as `from testkit import free_port, serve_app, wait_http` (a unique module name:
 `from conftest import ...` is ambiguous because sub-folders have their own conftest.py).
@@ -250,3 +251,57 @@ def local_spark_engine(shuffle_partitions: int = 2) -> Iterator[SparkEngine]:
         skip_missing(reason, SPARK_EXTRA)
     yield SparkEngine(session_config("local[2]", "1g", shuffle_partitions, ui=False))
     stop_spark()
+
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own (initdb in a temp folder, a free port), so a
+    test may stop and restart it without touching the machine's shared server."""
+
+    def __init__(self) -> None:
+        import pathlib
+        import shutil
+        import tempfile
+
+        # Its own folder under /tmp: pytest's tmp_path is private to the test's user.
+        self.folder = pathlib.Path(tempfile.mkdtemp(prefix="lakehouse-pg-"))
+        self.data = self.folder / "pgdata"
+        self.port = free_port()
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root: run it as `postgres`
+            shutil.chown(self.folder, "postgres")
+            self._prefix = ["runuser", "-u", "postgres", "--"]
+        else:
+            self._prefix = []
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-N")
+
+    def _run(self, tool: str, *args: str) -> None:
+        import subprocess
+
+        subprocess.run([*self._prefix, f"{PG_BIN}/{tool}", *args], check=True,
+                       capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-w",
+                  "-l", str(self.folder / "log"), "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+
+@contextlib.contextmanager
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A started private PostgreSQL server; stopped (if running) and deleted afterwards."""
+    import shutil
+
+    server = PrivatePostgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        with contextlib.suppress(Exception):
+            server.stop()
+        shutil.rmtree(server.folder, ignore_errors=True)

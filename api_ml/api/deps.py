@@ -3,6 +3,7 @@
 Routes never build settings or load models themselves: they declare `SettingsDep`,
 `HolderDep` or `SnapshotDep` and FastAPI hands them the objects `create_app` stored on the
 application. Tests override `get_settings` (or build the app with their own settings).
+`ActorDep` is the analyst behind a case-API bearer token (401 without one).
 `WriteAccess` (the shared check of `lakehouse.api_keys`) protects the administrative
 `POST /model/reload` when `LAKEHOUSE_API_KEY` is set: 401 without the key, 403 with a wrong one.
 """
@@ -11,10 +12,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+import sqlalchemy as sa
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import OperationalError
 
+from api_ml.api.casework import CaseDesk
 from api_ml.api.state import ModelHolder, Snapshot
 from lakehouse.api_keys import api_key_dependency
+from lakehouse.cases.auth import InvalidCredentials, actor_for_token
+from lakehouse.cases.workflow import Actor
 from lakehouse.config import Settings, get_settings
 
 
@@ -40,4 +47,50 @@ SnapshotDep = Annotated[Snapshot, Depends(get_snapshot)]
 WriteAccess = api_key_dependency(app_settings, "write")
 
 
-__all__ = ["HolderDep", "SettingsDep", "SnapshotDep", "WriteAccess", "get_settings"]
+def get_case_desk(request: Request) -> CaseDesk:
+    return request.app.state.cases
+
+
+def case_store(desk: Annotated[CaseDesk, Depends(get_case_desk)]) -> sa.Engine:
+    """The analytics DB engine with the case tables created; 503 while it is unreachable."""
+    try:
+        return desk.ready_engine()
+    except OperationalError:
+        raise HTTPException(503, "the case store (analytics DB) is unreachable; retry") from None
+
+
+CaseDeskDep = Annotated[CaseDesk, Depends(get_case_desk)]
+CaseStoreDep = Annotated[sa.Engine, Depends(case_store)]
+_bearer = HTTPBearer(auto_error=False, description="A token from POST /auth/token.")
+
+
+def current_actor(
+    engine: CaseStoreDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    """The analyst behind the bearer token; 401 without one or with a bad one."""
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if credentials is None:
+        raise HTTPException(
+            401,
+            "log in first: POST /auth/token, then send 'Authorization: Bearer <token>'",
+            headers=challenge,
+        )
+    try:
+        return actor_for_token(engine, credentials.credentials)
+    except InvalidCredentials as exc:
+        raise HTTPException(401, str(exc), headers=challenge) from None
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]
+
+__all__ = [
+    "ActorDep",
+    "CaseDeskDep",
+    "CaseStoreDep",
+    "HolderDep",
+    "SettingsDep",
+    "SnapshotDep",
+    "WriteAccess",
+    "get_settings",
+]

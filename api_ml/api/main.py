@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from api_ml.api import audit
+from api_ml.api.case_routes import case_router
+from api_ml.api.casework import CaseDesk
 from api_ml.api.metrics import ScoringMetrics
 from api_ml.api.monitor import Monitor
 from api_ml.api.reload import poll_forever
@@ -39,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # handler that exists before it runs, the shipper included.
         app.state.audit = audit.from_settings(settings)
         app.state.monitor.start()
+        app.state.cases.start()
         await asyncio.to_thread(holder.refresh)
         poller = None
         if settings.model_poll_seconds > 0:
@@ -52,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await poller
             app.state.audit.close()
             await asyncio.to_thread(app.state.monitor.stop)
+            app.state.cases.stop()
 
     app = FastAPI(
         title="Lakehouse fraud scoring API",
@@ -65,5 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.holder = ModelHolder(settings, app.state.scoring_metrics)
     app.state.monitor = Monitor(settings, http_metrics.registry, lambda: app.state.holder.snapshot)
     app.state.audit = audit.NullAudit()
+    app.state.cases = CaseDesk(settings)
     app.include_router(router)
+    app.include_router(case_router)
     return app

@@ -61,11 +61,12 @@ async def _score(
     try:
         needs_state = any(flavour_of(t) == "full" for t in transactions)
         # The full model runs DuckDB over the online state: keep it off the event loop.
+        # Features always computed: a case keeps them; `after_scoring` drops them if unasked.
         run = functools.partial(
             score,
             snapshot,
             transactions,
-            include_features=include_features,
+            include_features=True,
             batch=batch,
             monitor=request_app.state.monitor,
         )
@@ -75,6 +76,9 @@ async def _score(
     except ModelUnavailable as missing:
         return error_response(503, str(missing))
     elapsed = time.perf_counter() - start
+    answers = request_app.state.cases.after_scoring(
+        snapshot, transactions, answers, include_features
+    )
     for flavour in {a.flavour for a in answers}:
         mine = [a for a in answers if a.flavour == flavour]
         metrics.observe(

@@ -236,6 +236,14 @@ class PredictionResponse(BaseModel):
     features: dict[str, float | None] | None = Field(
         None, description="The model inputs, only with `?include_features=true`."
     )
+    decision: Literal["approve", "review", "decline"] | None = Field(
+        None, description="The model's cost policy applied to this transaction (docs/cases.md)."
+    )
+    decision_rule: str | None = Field(None, description="The policy rule that fired, in words.")
+    expected_loss: float | None = Field(None, description="P(fraud) x amount, in dollars.")
+    case_id: str | None = Field(
+        None, description="The analysts' case opened for a review or decline."
+    )
 
 
 class BatchResponse(BaseModel):

@@ -33,6 +33,12 @@ SHOWN_METRICS = (
 )
 
 
+POLICY_ROWS = (
+    ("decline_probability", "decline when P(fraud) >="),
+    ("review_expected_loss", "review when expected loss >= $"),
+)
+
+
 class Flavour(StrEnum):
     both = "both"
     full = "full"
@@ -54,6 +60,25 @@ def _summary(report) -> Table:  # type: ignore[no-untyped-def]
     for outcome in report.outcomes:
         row += [f"{outcome.threshold:.4f}", ""]
     table.add_row(*row)
+    for key, label in POLICY_ROWS:
+        row = [label]
+        for outcome in report.outcomes:
+            row += [f"{outcome.policy[key]:.4g}", ""]
+        table.add_row(*row)
+    return table
+
+
+def _policy_summary(report) -> Table:  # type: ignore[no-untyped-def]
+    """Validation-window cost of the chosen policy against the seed's 0.5 and the F-score cut."""
+    table = Table(title="Decision policy on the validation window (dollars; docs/cases.md)")
+    for column in ("model", "policy", "total cost", "saved", "fraud lost", "reviews/day",
+                   "declined"):
+        table.add_column(column, justify="left" if column in {"model", "policy"} else "right")
+    for outcome in report.outcomes:
+        for name, cost in outcome.policy_costs.items():
+            table.add_row(outcome.model_name, name, f"{cost['total']:,.0f}",
+                          f"{cost['saved']:,.0f}", f"{cost['fraud_loss']:,.0f}",
+                          f"{cost['reviews_per_day']:.1f}", f"{cost['declined']:,}")
     return table
 
 
@@ -104,6 +129,7 @@ def train(
         f" (gaps of {split['split_gap_days']} days)."
     )
     console.print(_summary(report))
+    console.print(_policy_summary(report))
     for outcome in report.outcomes:
         style = "green" if outcome.promoted else "yellow"
         alias = "champion" if outcome.promoted else "challenger"

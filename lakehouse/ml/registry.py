@@ -81,6 +81,9 @@ class LoadedModel:
     # PSI bins of the inputs and the score at training (`lakehouse.ml.psi`); empty
     # for a model trained before drift monitoring existed.
     drift_reference: dict[str, Any] = field(default_factory=dict, repr=False)
+    # The approve/review/decline thresholds chosen with the model (lakehouse.ml.policy);
+    # empty for models trained before the policy existed.
+    policy: dict[str, Any] = field(default_factory=dict)
 
     def _matrix(self, features: pd.DataFrame) -> np.ndarray:
         missing = [c for c in self.feature_columns if c not in features.columns]
@@ -156,6 +159,7 @@ def model_from_files(
         booster=booster,
         calibration={k: float(v) for k, v in metadata["calibration"].items()},
         drift_reference=metadata.get("drift_reference", {}),
+        policy=dict(metadata.get("policy") or {}),
     )
 
 

@@ -32,7 +32,7 @@ from sklearn.metrics import average_precision_score
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
 from lakehouse.datagen.truth import read_mechanisms
-from lakehouse.ml import evaluate, psi
+from lakehouse.ml import evaluate, policy, psi
 from lakehouse.ml.features import FEATURE_SET_VERSION
 from lakehouse.ml.mechanisms import mechanism_metrics
 from lakehouse.ml.registry import (
@@ -49,6 +49,7 @@ from lakehouse.ml.registry import (
 from lakehouse.ml.train import (
     FLAVOUR_COLUMNS,
     FlavourResult,
+    TimeSplit,
     TrainConfig,
     TrainingError,
     Windows,
@@ -77,6 +78,8 @@ class FlavourOutcome:
     baseline_metrics: dict[str, float]
     champion_ap: float | None
     threshold: float
+    policy: dict[str, Any] = field(default_factory=dict)
+    policy_costs: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -163,9 +166,38 @@ def decide_promotion(new_ap: float, champion_ap: float | None, rival: str) -> tu
     )
 
 
+@dataclass(frozen=True)
+class PolicyChoice:
+    """The decision policy chosen on the validation window and what each rival would cost."""
+
+    policy: policy.Policy
+    costs: dict[str, policy.PolicyCost]
+
+    def metrics(self) -> dict[str, float]:
+        out = {f"policy_{k}": float(v) for k, v in self.policy.as_dict().items() if k != "name"}
+        for name, cost in self.costs.items():
+            out.update(cost.as_metrics(f"val_cost_{name.replace('.', '')}"))
+        return out
+
+
+def choose_policy(
+    result: FlavourResult, windows: Windows, split: TimeSplit, settings: Settings
+) -> PolicyChoice:
+    """Pick the approve/review/decline thresholds on the validation window (lakehouse.ml.policy)."""
+    costs = policy.Costs(
+        settings.review_cost, settings.decline_friction_cost, settings.review_capacity_per_day
+    )
+    days = (split.val_end - split.val_start).days + 1
+    chosen, compared = policy.compare_policies(
+        windows.val["label"].to_numpy("int64"), result.val_probability,
+        windows.val["amount"].to_numpy("float64"), days, costs, result.threshold,
+    )
+    return PolicyChoice(chosen, compared)
+
+
 def _log_run(
     client: Any, run: Any, result: FlavourResult, report: TrainingReport, trained_at: str,
-    drift_reference: dict[str, Any], examples: pd.DataFrame,
+    drift_reference: dict[str, Any], examples: pd.DataFrame, choice: PolicyChoice,
 ) -> str:
     """Log params, metrics, plots and the pyfunc model in `run`; returns the model's URI.
 
@@ -190,6 +222,7 @@ def _log_run(
         **{f"baseline_test_{k}": v for k, v in result.baseline_metrics.items()},
         **{f"test_{k}": v for k, v in result.mechanism_metrics.items()},
         "threshold": result.threshold,
+        **choice.metrics(),
     }
     if result.tuning is not None and result.tuning.trial_scores:
         metrics["tuning_best_cv_average_precision"] = result.tuning.best_score
@@ -217,6 +250,7 @@ def _log_run(
         "feature_columns": result.feature_columns,
         "feature_set_version": FEATURE_SET_VERSION,
         "threshold": result.threshold,
+        "policy": choice.policy.as_dict(),
         "calibration": result.calibration,
         "metrics": result.test_metrics,
         "baseline_metrics": result.baseline_metrics,
@@ -247,7 +281,7 @@ def _register(client: Any, name: str, source: str, run_id: str) -> str:
 
 def _record_outcome(
     client: Any, result: FlavourResult, windows: Windows, settings: Settings,
-    run_id: str, source: str,
+    run_id: str, source: str, choice: PolicyChoice,
 ) -> FlavourOutcome:
     """Register the run's model, apply the promotion rule, tag the decision."""
     name = model_name(settings, result.flavour)
@@ -276,7 +310,8 @@ def _record_outcome(
         flavour=result.flavour, model_name=name, version=version, run_id=run_id,
         promoted=promoted, reason=reason, metrics=result.test_metrics,
         baseline_metrics=result.baseline_metrics, champion_ap=champion_ap,
-        threshold=result.threshold,
+        threshold=result.threshold, policy=choice.policy.as_dict(),
+        policy_costs={rival: cost.__dict__ for rival, cost in choice.costs.items()},
     )
 
 
@@ -319,6 +354,7 @@ def train_and_register(
             result.mechanism_metrics = mechanism_metrics(
                 windows.test, result.test_probability, result.threshold, truth,
                 settings.label_delay_days)
+        choice = choose_policy(result, windows, split, settings)
         step(f"logging and registering the {flavour} model")
         run = client.create_run(experiment_id,
                                 run_name=f"{model_name(settings, flavour)}-{trained_at}")
@@ -327,10 +363,12 @@ def train_and_register(
                 windows.test, result.feature_columns, result.test_probability
             ).as_dict()
             source = _log_run(
-                client, run, result, report, trained_at, reference, windows.test
+                client, run, result, report, trained_at, reference, windows.test, choice
             )
             report.outcomes.append(
-                _record_outcome(client, result, windows, settings, run.info.run_id, source)
+                _record_outcome(
+                    client, result, windows, settings, run.info.run_id, source, choice
+                )
             )
         except BaseException:
             client.set_terminated(run.info.run_id, "FAILED")

@@ -116,6 +116,8 @@ class FlavourResult:
     # ground truth is available; empty on the real dataset.
     mechanism_metrics: dict[str, float] = field(default_factory=dict)
     tuning: TuningResult | None = None
+    # Calibrated validation scores: the decision policy is chosen on them (tracking.py).
+    val_probability: np.ndarray = field(default_factory=lambda: np.empty(0))
 
 
 def time_split(
@@ -325,6 +327,7 @@ def train_flavour(
         test_probability=test_probability,
         baseline_probability=baseline_probability,
         test_labels=windows.test["label"].to_numpy("int64"),
+        val_probability=val_probability,
         params={**config.__dict__, "best_iteration": booster.best_iteration,
                 "train_negative_rate": windows.train_negative_rate,
                 "train_rows": len(windows.train), "val_rows": len(windows.val),

@@ -1,0 +1,125 @@
+"""After scoring: the decision of the model's policy, and a case for every review or decline.
+
+`routes._score` makes one call, `CaseDesk.after_scoring`, once the models answered. Each
+answer gets `decision`, `decision_rule` and `expected_loss` from the policy stored with the
+model that scored it (`lakehouse.ml.policy`; models trained before it existed fall back to
+their single threshold: decline what is flagged). Reviews and declines become case records —
+score, reasons, feature values, model version, amount, expected loss — written to the durable
+outbox before the answer leaves; the outbox worker moves them into the analytics DB.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from api_ml.api.schemas import PredictionResponse, TransactionRequest
+from api_ml.api.state import Snapshot
+from lakehouse.cases import store
+from lakehouse.cases.outbox import Outbox, OutboxWorker
+from lakehouse.cases.schema import ensure_schema
+from lakehouse.config import Settings
+from lakehouse.ml.policy import Policy, decide, threshold_policy
+from lakehouse.pipeline.publish import analytics_engine
+
+logger = logging.getLogger("lakehouse.api_ml.cases")
+SERVICE_ACTOR = "api_ml"
+OUTBOX_FILE = "cases.sqlite"
+
+
+def policy_of(model: Any) -> Policy:
+    """The model's stored policy, or its threshold as a decline-only policy."""
+    if model.policy:
+        return Policy.from_dict(model.policy)
+    return threshold_policy(float(model.threshold), "threshold")
+
+
+def case_record(request: TransactionRequest, answer: PredictionResponse) -> dict[str, Any]:
+    """What a case keeps of a scored transaction (the request as sent, minus nothing secret:
+    the scoring payload carries no card number)."""
+    case_id = (
+        str(request.transaction_id)
+        if request.transaction_id is not None
+        else f"req-{uuid.uuid4().hex[:16]}"
+    )
+    return {
+        "case_id": case_id,
+        "transaction_id": request.transaction_id,
+        "card_id": request.card_id,
+        "client_id": request.client_id,
+        "amount": float(request.amount),
+        "fraud_probability": answer.fraud_probability,
+        "expected_loss": answer.expected_loss,
+        "decision": answer.decision,
+        "decision_rule": answer.decision_rule,
+        "reasons": [r.model_dump() for r in answer.reasons],
+        "features": answer.features or {},
+        "request": request.model_dump(mode="json", exclude_none=True),
+        "model_name": answer.model_name,
+        "model_version": answer.model_version,
+        "flavour": answer.flavour,
+        "scored_at": datetime.now(UTC),
+    }
+
+
+class CaseDesk:
+    """Decisions on answers, and the outbox + worker feeding the case store."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.engine: sa.Engine = analytics_engine(str(settings.analytics_db_url))
+        assert settings.case_outbox_dir is not None  # derived by Settings
+        self.outbox = Outbox(settings.case_outbox_dir / OUTBOX_FILE)
+        self.worker = OutboxWorker(self.outbox, self.deliver, settings.case_outbox_retry_seconds)
+        self._schema_ready = False
+
+    def ready_engine(self) -> sa.Engine:
+        """The analytics DB, its case tables created on first use (raises while it is down)."""
+        if not self._schema_ready:
+            ensure_schema(self.engine)
+            self._schema_ready = True
+        return self.engine
+
+    def deliver(self, records: list[dict[str, Any]]) -> int:
+        """Store a batch of cases (the worker's delivery; raises while the DB is down)."""
+        return store.insert_cases(self.ready_engine(), records, SERVICE_ACTOR)
+
+    def start(self) -> None:
+        self.worker.start()
+
+    def stop(self) -> None:
+        self.worker.stop()
+        self.engine.dispose()
+
+    def after_scoring(
+        self,
+        snapshot: Snapshot,
+        requests: Sequence[TransactionRequest],
+        answers: list[PredictionResponse],
+        include_features: bool,
+    ) -> list[PredictionResponse]:
+        """Decide each answer, persist a case for each review/decline; answers as returned."""
+        records = []
+        for request, answer in zip(requests, answers, strict=True):
+            outcome = decide(
+                policy_of(snapshot.models[answer.flavour].model),
+                answer.fraud_probability,
+                request.amount,
+            )
+            answer.decision = outcome.decision
+            answer.decision_rule = outcome.rule
+            answer.expected_loss = round(outcome.expected_loss, 4)
+            if outcome.decision != "approve":
+                record = case_record(request, answer)
+                answer.case_id = record["case_id"]
+                records.append(record)
+            if not include_features:
+                answer.features = None
+        if records:
+            self.outbox.put(records)  # durable before the answer leaves
+            self.worker.wake()
+        return answers

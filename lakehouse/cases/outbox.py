@@ -1,0 +1,167 @@
+"""The durable outbox: a case is on disk before `/predict` answers, in the store soon after.
+
+The scoring API must never lose a case it announced, yet must not fail or wait when the
+analytics DB is briefly down. So `Outbox.put` writes each new case into a local SQLite file
+in `LAKEHOUSE_CASE_OUTBOX_DIR` (default `LAKEHOUSE_DATA_DIR/outbox/`; synchronous=FULL: on
+disk when `put` returns), and an
+`OutboxWorker` thread moves them into the case store (`store.insert_cases`, idempotent by
+case id) and deletes them from the file only after the store committed. When the store fails,
+the worker retries with a doubling pause capped at `LAKEHOUSE_CASE_OUTBOX_RETRY_SECONDS`; a
+restarted service finds the file and drains what is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+FIRST_RETRY_SECONDS = 0.2
+
+
+class Outbox:
+    """Cases waiting for the store, in a local SQLite file (one connection per call)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS outbox (case_id TEXT PRIMARY KEY, "
+                "payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0)"
+            )
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one transaction: committed (durably) and closed on exit."""
+        connection = sqlite3.connect(self.path, timeout=30)
+        try:
+            connection.execute("PRAGMA synchronous=FULL")
+            with connection:
+                yield connection
+        finally:
+            connection.close()
+
+    def put(self, records: Sequence[dict[str, Any]]) -> None:
+        """Persist cases durably; a case id already waiting is kept once."""
+        rows = [(r["case_id"], json.dumps(r, default=_iso)) for r in records]
+        with self._connect() as connection:
+            connection.executemany(
+                "INSERT OR IGNORE INTO outbox (case_id, payload) VALUES (?, ?)", rows
+            )
+
+    def pending(self) -> int:
+        with self._connect() as connection:
+            return int(connection.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+    def peek(self, limit: int = BATCH) -> list[dict[str, Any]]:
+        """The oldest waiting cases, as they were put (timestamps back as datetimes)."""
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT payload FROM outbox ORDER BY rowid LIMIT ?", (limit,)
+            ).fetchall()
+        return [_decode(row[0]) for row in rows]
+
+    def remove(self, case_ids: Sequence[str]) -> None:
+        with self._connect() as connection:
+            connection.executemany("DELETE FROM outbox WHERE case_id = ?", [(c,) for c in case_ids])
+
+    def note_failure(self, case_ids: Sequence[str]) -> None:
+        with self._connect() as connection:
+            connection.executemany(
+                "UPDATE outbox SET attempts = attempts + 1 WHERE case_id = ?",
+                [(c,) for c in case_ids],
+            )
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _decode(payload: str) -> dict[str, Any]:
+    record = json.loads(payload)
+    record["scored_at"] = datetime.fromisoformat(record["scored_at"])
+    return record
+
+
+def drain_once(outbox: Outbox, deliver: Callable[[list[dict[str, Any]]], int]) -> int:
+    """Move one batch from the outbox to the store; returns how many were delivered.
+
+    The batch leaves the file only after `deliver` returned, so a crash in between delivers
+    it again — harmless, delivery is idempotent.
+    """
+    batch = outbox.peek()
+    if not batch:
+        return 0
+    ids = [r["case_id"] for r in batch]
+    try:
+        deliver(batch)
+    except Exception:
+        outbox.note_failure(ids)
+        raise
+    outbox.remove(ids)
+    return len(batch)
+
+
+class OutboxWorker:
+    """Background thread draining the outbox; `wake` after a put, `stop` at shutdown."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        deliver: Callable[[list[dict[str, Any]]], int],
+        max_retry_seconds: float,
+    ) -> None:
+        self.outbox = outbox
+        self.deliver = deliver
+        self.max_retry_seconds = max_retry_seconds
+        self.failures = 0
+        self.delivered = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="case-outbox", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        pause = FIRST_RETRY_SECONDS
+        while not self._stop.is_set():
+            try:
+                moved = drain_once(self.outbox, self.deliver)
+            except Exception as exc:  # the store is down: keep the cases, retry later
+                self.failures += 1
+                log.warning(
+                    "case store unavailable, %d cases wait in the outbox (%s); retry in %.1f s",
+                    self.outbox.pending(),
+                    exc,
+                    pause,
+                )
+                self._stop.wait(pause)
+                pause = min(pause * 2, self.max_retry_seconds)
+                continue
+            pause = FIRST_RETRY_SECONDS
+            self.delivered += moved
+            if moved == 0:
+                self._wake.wait(self.max_retry_seconds)
+                self._wake.clear()
