@@ -8,12 +8,15 @@ A readable sequence of steps, each shown with progress:
 5. print the tables it produced (rows, location) and a few rows of each datamart;
 6. start every service and the UI; once every one answers its health check (the scoring API
    with its models loaded) print one line with their URLs; stop them all on Ctrl-C.
+7. score the newest transactions through the scoring API, so the analysts' review queue fills,
+   and print a one-time password for a lead account to review it with (before the ready line).
 Everything lands under `LAKEHOUSE_DATA_DIR` (default `./data`).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 import time
 from pathlib import Path
@@ -26,9 +29,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from lakehouse import catalog, formats, storage
+from lakehouse.cases import auth
+from lakehouse.cases.replay import replay_recent
+from lakehouse.cases.schema import ensure_schema as ensure_case_schema
 from lakehouse.config import Settings, get_settings
 from lakehouse.datagen import generate
 from lakehouse.observability.logs import configure_logging
+from lakehouse.pipeline.publish import analytics_engine
 from lakehouse.pipeline_cli import run_once
 from lakehouse.serve import announce_when_ready, service_urls, start_all, wait_and_stop
 from lakehouse.sources.loader import load_batch
@@ -36,6 +43,8 @@ from lakehouse.sources.schema import ensure_schema, source_engine, table_stats
 from lakehouse.sources.split import split_transactions
 
 console = Console(stderr=True)
+REPLAYED_TRANSACTIONS = 1000
+DEMO_LEAD = "demo-lead"
 
 
 def _step(number: int, text: str) -> None:
@@ -84,6 +93,7 @@ def load_monthly_batches(settings: Settings) -> None:
 
 
 def _wait_healthy(url: str, timeout: float = 60.0) -> None:
+    """Until `url`/health answers below 500 (the scoring API says 503 while models load)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -92,7 +102,7 @@ def _wait_healthy(url: str, timeout: float = 60.0) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    raise RuntimeError(f"sources_api did not answer on {url} within {timeout:.0f} s")
+    raise RuntimeError(f"{url}/health did not answer within {timeout:.0f} s; see the log above")
 
 
 def show_tables(settings: Settings, sample_rows: int = 5) -> None:
@@ -161,8 +171,33 @@ def demo(
     processes += start_all(host, ["api", "api-ml"], with_ui=True)
     console.print("Each service also serves /health and Prometheus /metrics.")
     urls = service_urls(host, ports={"sources-api": sources_port})
+    if train:
+        _step(7, "score the newest transactions: the analysts' queue fills")
+        fill_case_queue(get_settings())
     announce_when_ready(urls, processes)
     raise typer.Exit(wait_and_stop(processes))
+
+
+def fill_case_queue(settings: Settings, count: int = REPLAYED_TRANSACTIONS) -> None:
+    """Replay recent traffic through /predict, and create a lead account to review it with."""
+    _wait_healthy(settings.api_ml_url, timeout=300)
+    with Progress(TextColumn("score"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("score", total=count)
+        decisions = replay_recent(settings, settings.api_ml_url, count,
+                                  lambda done: progress.update(task, completed=done))
+    console.print("Decisions: " + ", ".join(f"{n:,} {d}" for d, n in decisions.most_common()))
+    # A fresh random password per demo, shown once: the repository holds none.
+    password = secrets.token_urlsafe(12)
+    engine = analytics_engine(str(settings.analytics_db_url))
+    try:
+        ensure_case_schema(engine)
+        auth.add_user(engine, DEMO_LEAD, "lead", password)
+    finally:
+        engine.dispose()
+    console.print(f"Review queue: open the UI's [bold]Review queue[/] page and log in as "
+                  f"[bold]{DEMO_LEAD}[/] with password [bold]{password}[/] "
+                  "(`lakehouse cases add-user` creates more analysts).")
 
 
 def wait_and_stop_quietly(processes: list) -> None:  # type: ignore[type-arg]

@@ -264,11 +264,40 @@ def model_health() -> dict:
     ])
 
 
+def case_queue() -> dict:
+    return dashboard("lakehouse-cases", "Lakehouse — case queue",
+                     "The fraud analysts' queue: what waits, for how long, who decides and how "
+                     "often a reviewed alert is real fraud (docs/cases.md).", [
+        panel("Active cases by state", "stat",
+              [prom('sum by (state) (api_ml_cases{state=~"open|assigned|escalated"})',
+                    "{{state}}")],
+              (0, 0, 8, 6)),
+        panel("Oldest active case vs SLA", "timeseries",
+              [prom("max(api_ml_case_oldest_active_age_seconds)", "oldest active case"),
+               prom("max(api_ml_case_sla_seconds)", "SLA")],
+              (8, 0, 16, 6), "s", description="The CaseQueueOverSla alert fires above the SLA."),
+        panel("Decisions per analyst", "bargauge",
+              [prom("sum by (analyst, outcome) (api_ml_case_decisions)",
+                    "{{analyst}} {{outcome}}")],
+              (0, 6, 12, 8)),
+        panel("Precision of reviewed alerts", "timeseries",
+              [prom("max(api_ml_case_review_precision)", "confirmed fraud / closed")],
+              (12, 6, 12, 8), "percentunit"),
+        panel("Review capacity used (last 24 h)", "gauge",
+              [prom("max(api_ml_case_capacity_used_ratio)", "capacity used")],
+              (0, 14, 12, 6), "percentunit"),
+        panel("Cases waiting in the outbox", "timeseries",
+              [prom("sum(api_ml_case_outbox_pending)", "pending")],
+              (12, 14, 12, 6), description="Non-zero while the analytics DB is unreachable."),
+    ])
+
+
 BUILDERS = {
     "platform-health": platform_health,
     "fraud-analytics": fraud_analytics,
     "model-monitoring": model_monitoring,
     "model-health": model_health,
+    "case-queue": case_queue,
 }
 
 

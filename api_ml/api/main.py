@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from api_ml.api import audit
+from api_ml.api.case_metrics import CaseQueueCollector
 from api_ml.api.case_routes import case_router
 from api_ml.api.casework import CaseDesk
 from api_ml.api.metrics import ScoringMetrics
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.monitor = Monitor(settings, http_metrics.registry, lambda: app.state.holder.snapshot)
     app.state.audit = audit.NullAudit()
     app.state.cases = CaseDesk(settings)
+    http_metrics.registry.register(CaseQueueCollector(app.state.cases, settings))
     app.include_router(router)
     app.include_router(case_router)
     return app

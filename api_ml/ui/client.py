@@ -80,6 +80,10 @@ def _error_text(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 class LakehouseClient:
     """Blocking HTTP calls to the platform's services, with analyst-readable errors."""
 
@@ -105,7 +109,7 @@ class LakehouseClient:
             raise ServiceError(service, f"The {label} URL must start with http:// or https://, "
                                f"not {self.endpoints.url_of(service)!r}; fix {setting}.")
         url = f"{self.endpoints.url_of(service)}{path}"
-        headers = self.read_headers if protected else {}
+        headers = {**(self.read_headers if protected else {}), **kwargs.pop("headers", {})}
         try:
             if http is None:
                 response = httpx.request(method, url, timeout=self.timeout,
@@ -167,6 +171,31 @@ class LakehouseClient:
 
     def predict_batch(self, transactions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         body = self._request("api_ml", "POST", "/predict/batch", json=transactions)
+        return list(body["data"])
+
+    # -- case queue (scoring API; every call but login carries the analyst's token) -------
+    def login(self, username: str, password: str) -> dict[str, Any]:
+        """`POST /auth/token`: the bearer token and who it belongs to."""
+        body = {"username": username, "password": password}
+        return dict(self._request("api_ml", "POST", "/auth/token", json=body))
+
+    def cases(self, token: str, **params: Any) -> dict[str, Any]:
+        """The queue: `data`, `count`, `by_state`, `oldest_active_age_seconds`."""
+        return dict(self._request("api_ml", "GET", "/cases", params=params,
+                                  headers=_bearer(token)))
+
+    def case(self, token: str, case_id: str) -> dict[str, Any]:
+        return dict(self._request("api_ml", "GET", f"/cases/{case_id}", headers=_bearer(token)))
+
+    def case_action(self, token: str, case_id: str, action: str,
+                    body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /cases/{id}/{assign|decision|notes}` with its JSON body."""
+        return dict(self._request("api_ml", "POST", f"/cases/{case_id}/{action}", json=body,
+                                  headers=_bearer(token)))
+
+    def audit(self, token: str, case_id: str | None = None) -> list[dict[str, Any]]:
+        params = {"case_id": case_id} if case_id else {}
+        body = self._request("api_ml", "GET", "/audit", params=params, headers=_bearer(token))
         return list(body["data"])
 
     # -- datamarts API ------------------------------------------------------------------

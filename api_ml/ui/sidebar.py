@@ -14,7 +14,7 @@ import streamlit as st
 
 from api_ml.ui.client import SERVICES, LakehouseClient, ServiceHealth
 
-PAGES = ("Score a transaction", "Explore the datamarts", "Model")
+PAGES = ("Score a transaction", "Review queue", "Explore the datamarts", "Model")
 
 
 def show_health(health: ServiceHealth) -> None:

@@ -252,3 +252,25 @@ def audit_entries(
         query = query.where(case_audit.c.case_id == case_id)
     with engine.connect() as connection:
         return [_row(r) for r in connection.execute(query)]
+
+
+def decision_counts(engine: sa.Engine) -> list[tuple[str, str, int]]:
+    """(analyst, final state, cases) for every decided case: the analysts' throughput."""
+    query = (
+        sa.select(cases.c.decided_by, cases.c.state, sa.func.count())
+        .where(cases.c.decided_by.is_not(None))
+        .group_by(cases.c.decided_by, cases.c.state)
+    )
+    with engine.connect() as connection:
+        return [(str(a), str(s), int(n)) for a, s, n in connection.execute(query)]
+
+
+def reviews_since(engine: sa.Engine, since: datetime) -> int:
+    """Review cases created since `since` (what the analysts' daily capacity is spent on)."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(cases)
+        .where(cases.c.decision == "review", cases.c.created_at >= since)
+    )
+    with engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())

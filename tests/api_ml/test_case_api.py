@@ -8,7 +8,6 @@ loss of a few dollars), so a $900,000 purchase is always a case and a refund nev
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from api_ml_lake import payload_from_silver, seed_payload
+from promkit import wait_for
 
 from api_ml.api.main import create_app
 from lakehouse.cases import auth
@@ -39,10 +39,9 @@ class Desk:
 
     def case_appears(self, case_id: str, headers: dict[str, str]) -> dict:
         """The outbox worker delivers asynchronously: poll until the case is stored."""
-        deadline = time.monotonic() + 30
-        while (answer := self.http.get(f"/cases/{case_id}", headers=headers)).status_code == 404:
-            assert time.monotonic() < deadline, f"case {case_id} never reached the store"
-            time.sleep(0.05)
+        url = f"/cases/{case_id}"
+        wait_for(lambda: self.http.get(url, headers=headers).status_code != 404, timeout=30)
+        answer = self.http.get(url, headers=headers)
         assert answer.status_code == 200, answer.text
         return answer.json()
 
@@ -158,23 +157,24 @@ def test_analysts_work_the_queue_under_the_rules(desk: Desk) -> None:
     assert mine["count"] == 1
 
 
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [
-        ("GET", "/cases"),
-        ("GET", "/cases/1"),
-        ("POST", "/cases/1/assign"),
-        ("POST", "/cases/1/decision"),
-        ("POST", "/cases/1/notes"),
-        ("GET", "/audit"),
-        ("GET", "/auth/me"),
-    ],
-)
-def test_every_case_route_needs_a_token(api_settings, tmp_path, live_server, method, path) -> None:  # type: ignore[no-untyped-def]
+ROUTES = [
+    ("GET", "/cases"),
+    ("GET", "/cases/1"),
+    ("POST", "/cases/1/assign"),
+    ("POST", "/cases/1/decision"),
+    ("POST", "/cases/1/notes"),
+    ("GET", "/audit"),
+    ("GET", "/auth/me"),
+]
+
+
+def test_every_case_route_needs_a_token(api_settings, tmp_path, live_server) -> None:  # type: ignore[no-untyped-def]
     settings = case_settings(api_settings, tmp_path, f"sqlite:///{tmp_path / 'a.db'}")
+    forged = {"Authorization": "Bearer not-a-token"}
     with live_server(create_app(settings)) as base:
-        assert httpx.request(method, base + path, json={}).status_code == 401
-        forged = {"Authorization": "Bearer not-a-token"}
-        assert httpx.request(method, base + path, json={}, headers=forged).status_code == 401
+        for method, path in ROUTES:
+            assert httpx.request(method, base + path, json={}).status_code == 401, path
+            answer = httpx.request(method, base + path, json={}, headers=forged)
+            assert answer.status_code == 401, path
         wrong = httpx.post(base + "/auth/token", json={"username": "alice", "password": "x"})
         assert wrong.status_code == 401

@@ -6,25 +6,16 @@ Real parts: the outbox's SQLite file, the worker thread, and a private PostgreSQ
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
-from case_samples import sample_case
-from testkit import private_postgres
+from promkit import wait_for
+from testkit import private_postgres, sample_case
 
 from lakehouse.cases import store
 from lakehouse.cases.outbox import Outbox, OutboxWorker, drain_once
 from lakehouse.cases.schema import ensure_schema
 from lakehouse.pipeline.publish import analytics_engine
-
-
-def _eventually(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def _stored(engine: sa.Engine) -> set[str]:
@@ -53,12 +44,12 @@ def test_cases_wait_out_a_stopped_store_and_a_restart(tmp_path: Path) -> None:
         worker = _worker(outbox, engine)
         outbox.put([sample_case("1")])
         worker.wake()
-        _eventually(lambda: _stored(engine) == {"1"}, "the first case in the store")
+        wait_for(lambda: _stored(engine) == {"1"})
 
         server.stop()
         outbox.put([sample_case("2"), sample_case("3")])
         worker.wake()
-        _eventually(lambda: worker.failures > 0, "a failed delivery")
+        wait_for(lambda: worker.failures > 0)
         assert outbox.pending() == 2
         worker.stop()  # the service goes down with two cases undelivered
 
@@ -66,8 +57,8 @@ def test_cases_wait_out_a_stopped_store_and_a_restart(tmp_path: Path) -> None:
         assert restarted.pending() == 2
         server.start()
         worker = _worker(restarted, engine)
-        _eventually(lambda: _stored(engine) == {"1", "2", "3"}, "every case in the store")
-        _eventually(lambda: restarted.pending() == 0, "an empty outbox")
+        wait_for(lambda: _stored(engine) == {"1", "2", "3"})
+        wait_for(lambda: restarted.pending() == 0)
         worker.stop()
         engine.dispose()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from case_samples import sample_case
+from testkit import sample_case
 
 from lakehouse.cases import store, workflow
 from lakehouse.cases.schema import case_audit

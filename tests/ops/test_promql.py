@@ -13,7 +13,8 @@ model registry can be opened here), the test asks Prometheus:
 No model is trained here, so the scoring series (scores, decisions, model version) are fed
 through the app's own `ScoringMetrics` object, the one `/predict` feeds, and the drift gauges
 through its own `DriftMonitor` (tests/api_ml/test_drift.py drives them with real traffic),
-and the freshness gauges read a stand-in snapshot of a served full model.
+the freshness gauges read a stand-in snapshot of a served full model, and the case queue's
+series come from two cases written into the app's case store (one decided by a lead).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import pytest
 import yaml
 from prometheus_client import start_http_server
 from promkit import prometheus_server, query, wait_for
-from testkit import free_port, serve_app
+from testkit import free_port, sample_case, serve_app
 
 from lakehouse.monitoring.freshness import Freshness
 from lakehouse.monitoring.skew import FeatureSkew, SkewReport
@@ -110,6 +111,16 @@ def _served_snapshot() -> object:
     return Snapshot(models={"full": SimpleNamespace(version="1", model=model, online=online)})
 
 
+def _decided_case(engine: object) -> None:
+    """One case in the queue decided by an analyst: the per-analyst series need one."""
+    from lakehouse.cases import store, workflow
+
+    lead = workflow.Actor("lena", "lead")
+    store.insert_cases(engine, [sample_case("1"), sample_case("2")], "api_ml")  # type: ignore[arg-type]
+    store.change_case(engine, "1", lead, "decide:confirmed_fraud",  # type: ignore[arg-type]
+                      lambda case, now: workflow.decide(case, lead, "confirmed_fraud", now))
+
+
 @contextlib.contextmanager
 def running_services() -> Iterator[dict[str, str]]:
     """The services on loopback; yields {prometheus job: base URL}."""
@@ -132,6 +143,7 @@ def running_services() -> Iterator[dict[str, str]]:
         _feed_drift(api_ml.state.monitor.drift)
         api_ml.state.monitor.freshness.snapshot = _served_snapshot
         api_ml.state.monitor.shadow.scored.labels("full").inc(3)
+        _decided_case(api_ml.state.cases.ready_engine())
 
         port = free_port()
         server, _thread = start_http_server(port, addr="127.0.0.1",

@@ -6,7 +6,9 @@ API and the scoring API over a small platform the pipeline built and the trainer
 Playwright drives Debian's `/usr/bin/chromium` (never a downloaded browser): pick the fraud
 scenario, score it, read the decision and probability the page shows and compare them with
 the scoring API's own answer; open the datamarts and the model pages and check their charts
-and plots are drawn; point the scoring API's URL at a closed port and read the message.
+and plots are drawn; log in to the review queue as an analyst, confirm the top case and read
+it in the audit log (nothing shows before the login); point the scoring API's URL at a closed
+port and read the message.
 Screenshots of every page land in `test-artifacts/ui/` (gitignored) for a human to look at.
 """
 
@@ -19,10 +21,15 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import expect
+from promkit import wait_for
 from testkit import APT, skip_missing
 
+from api_ml.api.schemas import SEED_EXAMPLE
 from api_ml.ui import scenarios
 from api_ml.ui.client import Endpoints, LakehouseClient
+from lakehouse.cases import auth, store
+from lakehouse.cases.schema import ensure_schema
+from lakehouse.pipeline.publish import analytics_engine
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -30,6 +37,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
 TIMEOUT_MS = 90_000  # a shared 2-core machine: first renders can be slow
+ANALYST_PASSWORD = "a long analyst password"
 
 pytestmark = pytest.mark.browser
 
@@ -134,6 +142,52 @@ def test_model_page(browser_page, ui_stack) -> None:  # type: ignore[no-untyped-
         ".filter(i => i.complete && i.naturalWidth > 0).length >= 6")
     assert images.count() == 6
     _shot(page, "model.png")
+
+
+def _cases_opened(ui_stack) -> tuple[object, str]:  # type: ignore[no-untyped-def]
+    """An analyst account, and two cases opened by /predict; returns the top case's id."""
+    engine = analytics_engine(str(ui_stack.settings.analytics_db_url))
+    ensure_schema(engine)
+    auth.add_user(engine, "alice", "analyst", ANALYST_PASSWORD)
+    api_ml = ui_stack.env["LAKEHOUSE_API_ML_URL"]
+    # Same fields, ten times the amount: ten times the expected loss, so it tops the queue.
+    answers = [httpx.post(f"{api_ml}/predict", json={**SEED_EXAMPLE, "amount": amount}).json()
+               for amount in (90_000.0, 900_000.0)]
+    for answer in answers:
+        assert answer["decision"] in {"review", "decline"}, answer
+        wait_for(lambda a=answer: _stored(engine, a["case_id"]))
+    return engine, answers[1]["case_id"]
+
+
+def _stored(engine, case_id: str) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        store.get_case(engine, case_id)
+    except store.CaseNotFound:
+        return False
+    return True
+
+
+def test_an_analyst_confirms_the_top_case(browser_page, ui_stack) -> None:  # type: ignore[no-untyped-def]
+    page = browser_page
+    engine, top = _cases_opened(ui_stack)
+    _open(page, "Review queue")
+    page.get_by_role("button", name="Log in").wait_for()
+    assert page.get_by_text("Oldest active case").count() == 0  # nothing before a login
+    assert page.get_by_text(top).count() == 0
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill(ANALYST_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.locator('[data-testid="stMetric"]').filter(has_text="Oldest active case").wait_for()
+    page.get_by_role("heading", name=f"Case {top} — open").wait_for()
+    _shot(page, "review_case.png")
+    page.get_by_role("button", name="Confirm fraud").click()
+    page.get_by_text(f"Confirm fraud: case {top} done.").wait_for()
+    activity = page.locator('[data-testid="stTable"]').last
+    expect(activity).to_contain_text("decide:confirmed_fraud")
+    expect(activity).to_contain_text(top)
+    latest = store.audit_entries(engine, top)[0]
+    assert (latest["actor"], latest["action"]) == ("alice", "decide:confirmed_fraud")
+    _shot(page, "review_confirmed.png")
 
 
 def test_a_service_down_is_a_message(browser_page) -> None:  # type: ignore[no-untyped-def]
