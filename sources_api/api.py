@@ -7,7 +7,8 @@ when the service runs with keys (`lakehouse.api_keys`). And it
 receives transaction batches — a JSON list or a transactions_data.csv upload — and appends
 them to table `transaction_data` of the source DB through the one loader
 (`lakehouse.sources.loader.load_batch`: validated, atomic, idempotent, stamped with a
-`situation_date`), from which the feeder extracts them incrementally.
+`situation_date`), from which the feeder extracts them incrementally. It also keeps the
+labels analysts give in the case queue, with when each became known (`/labels`).
 
 `lakehouse serve sources-api` runs `create_app()`; `/docs` is the OpenAPI page, `/metrics`
 the Prometheus endpoint, `/health` checks the database.
@@ -40,6 +41,7 @@ from lakehouse.sources.loader import (
 )
 from lakehouse.sources.schema import latest_situation_date, table_stats
 from sources_api.db import EngineDep, SettingsDep, WriteAccess, engine_for
+from sources_api.labels import labels_router
 from sources_api.limits import UploadLimit
 from sources_api.schemas import (
     BatchLoadedPublic,
@@ -245,6 +247,6 @@ def create_app() -> FastAPI:
     app.add_middleware(UploadLimit, limit_bytes=upload_limit_bytes)
     instrument_app(app, SERVICE, get_settings().max_concurrent_requests)
     _install_load_error_handlers(app)
-    for router in (files_router, transactions_router, health_router):
+    for router in (files_router, transactions_router, labels_router, health_router):
         app.include_router(router)
     return app

@@ -5,7 +5,9 @@ answer gets `decision`, `decision_rule` and `expected_loss` from the policy stor
 model that scored it (`lakehouse.ml.policy`; models trained before it existed fall back to
 their single threshold: decline what is flagged). Reviews and declines become case records —
 score, reasons, feature values, model version, amount, expected loss — written to the durable
-outbox before the answer leaves; the outbox worker moves them into the analytics DB.
+outbox before the answer leaves; the outbox worker moves them into the analytics DB. When an
+analyst closes a case as confirmed fraud or legitimate, `forward_label` sends the outcome to
+sources_api's `/labels` through a second durable outbox, with the time it became known.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 
 from api_ml.api.schemas import PredictionResponse, TransactionRequest
@@ -23,6 +26,7 @@ from api_ml.api.state import Snapshot
 from lakehouse.cases import store
 from lakehouse.cases.outbox import Outbox, OutboxWorker
 from lakehouse.cases.schema import ensure_schema
+from lakehouse.cases.workflow import LABELS
 from lakehouse.config import Settings
 from lakehouse.ml.policy import Policy, decide, threshold_policy
 from lakehouse.pipeline.publish import analytics_engine
@@ -30,6 +34,7 @@ from lakehouse.pipeline.publish import analytics_engine
 logger = logging.getLogger("lakehouse.api_ml.cases")
 SERVICE_ACTOR = "api_ml"
 OUTBOX_FILE = "cases.sqlite"
+LABELS_FILE = "labels.sqlite"
 
 
 def policy_of(model: Any) -> Policy:
@@ -68,13 +73,17 @@ def case_record(request: TransactionRequest, answer: PredictionResponse) -> dict
 
 
 class CaseDesk:
-    """Decisions on answers, and the outbox + worker feeding the case store."""
+    """Decisions on answers; outboxes + workers feeding the case store and sources_api."""
 
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.engine: sa.Engine = analytics_engine(str(settings.analytics_db_url))
         assert settings.case_outbox_dir is not None  # derived by Settings
+        retry = settings.case_outbox_retry_seconds
         self.outbox = Outbox(settings.case_outbox_dir / OUTBOX_FILE)
-        self.worker = OutboxWorker(self.outbox, self.deliver, settings.case_outbox_retry_seconds)
+        self.worker = OutboxWorker(self.outbox, self.deliver, retry)
+        self.labels = Outbox(settings.case_outbox_dir / LABELS_FILE, key="transaction_id")
+        self.label_worker = OutboxWorker(self.labels, self.send_labels, retry, "sources_api")
         self._schema_ready = False
 
     def ready_engine(self) -> sa.Engine:
@@ -88,11 +97,42 @@ class CaseDesk:
         """Store a batch of cases (the worker's delivery; raises while the DB is down)."""
         return store.insert_cases(self.ready_engine(), records, SERVICE_ACTOR)
 
+    def send_labels(self, labels: list[dict[str, Any]]) -> int:
+        """Post a batch of labels to sources_api (the label worker's delivery)."""
+        key = self.settings.api_key
+        answer = httpx.post(
+            f"{self.settings.sources_api_url.rstrip('/')}/labels",
+            json=labels,
+            timeout=15,
+            headers={"X-API-Key": key} if key else {},
+        )
+        answer.raise_for_status()
+        return int(answer.json()["received"])
+
+    def forward_label(self, case: dict[str, Any]) -> None:
+        """A closed case of a known transaction becomes a label for sources_api (durably)."""
+        if case["state"] not in LABELS or case["transaction_id"] is None:
+            return
+        self.labels.put(
+            [
+                {
+                    "transaction_id": case["transaction_id"],
+                    "is_fraud": bool(LABELS[case["state"]]),
+                    "source": "analyst_review",
+                    "reviewer": case["decided_by"],
+                    "label_known_at": case["decided_at"],
+                }
+            ]
+        )
+        self.label_worker.wake()
+
     def start(self) -> None:
         self.worker.start()
+        self.label_worker.start()
 
     def stop(self) -> None:
         self.worker.stop()
+        self.label_worker.stop()
         self.engine.dispose()
 
     def after_scoring(

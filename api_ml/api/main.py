@@ -7,7 +7,9 @@ promoted champions, and starts the model monitors' worker (`monitor.py`). Reques
 JSON in the seed's format; answers leave as JSON with the seed's `fraud_probability`,
 `is_fraud`, `confidence` plus the model that answered and why. Every prediction is also
 counted in `/metrics` and, when `ELASTICSEARCH_URL` is set, shipped to the
-`lakehouse-predictions` audit index without ever waiting for it.
+`lakehouse-predictions` audit index without ever waiting for it. Each answer also carries the
+model's cost-policy decision; reviews and declines become cases for the analysts' queue
+(`casework.py`, routes in `case_routes.py`, docs/cases.md).
 """
 
 from __future__ import annotations

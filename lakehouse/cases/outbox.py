@@ -7,7 +7,8 @@ disk when `put` returns), and an
 `OutboxWorker` thread moves them into the case store (`store.insert_cases`, idempotent by
 case id) and deletes them from the file only after the store committed. When the store fails,
 the worker retries with a doubling pause capped at `LAKEHOUSE_CASE_OUTBOX_RETRY_SECONDS`; a
-restarted service finds the file and drains what is left.
+restarted service finds the file and drains what is left. The labels analysts give travel to
+sources_api the same way, through a second outbox file keyed by transaction id.
 """
 
 from __future__ import annotations
@@ -29,15 +30,16 @@ FIRST_RETRY_SECONDS = 0.2
 
 
 class Outbox:
-    """Cases waiting for the store, in a local SQLite file (one connection per call)."""
+    """Records waiting for delivery, in a local SQLite file, one per `key` value."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, key: str = "case_id") -> None:
         self.path = path
+        self.key = key
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as connection:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute(
-                "CREATE TABLE IF NOT EXISTS outbox (case_id TEXT PRIMARY KEY, "
+                "CREATE TABLE IF NOT EXISTS outbox (record_key TEXT PRIMARY KEY, "
                 "payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0)"
             )
 
@@ -53,11 +55,11 @@ class Outbox:
             connection.close()
 
     def put(self, records: Sequence[dict[str, Any]]) -> None:
-        """Persist cases durably; a case id already waiting is kept once."""
-        rows = [(r["case_id"], json.dumps(r, default=_iso)) for r in records]
+        """Persist records durably; a key already waiting is replaced (the latest record wins)."""
+        rows = [(str(r[self.key]), json.dumps(r, default=_iso)) for r in records]
         with self._connect() as connection:
             connection.executemany(
-                "INSERT OR IGNORE INTO outbox (case_id, payload) VALUES (?, ?)", rows
+                "INSERT OR REPLACE INTO outbox (record_key, payload) VALUES (?, ?)", rows
             )
 
     def pending(self) -> int:
@@ -65,22 +67,22 @@ class Outbox:
             return int(connection.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
 
     def peek(self, limit: int = BATCH) -> list[dict[str, Any]]:
-        """The oldest waiting cases, as they were put (timestamps back as datetimes)."""
+        """The oldest waiting records, as JSON gave them back (times as ISO text)."""
         with self._connect() as connection:
             rows = connection.execute(
                 "SELECT payload FROM outbox ORDER BY rowid LIMIT ?", (limit,)
             ).fetchall()
-        return [_decode(row[0]) for row in rows]
+        return [json.loads(row[0]) for row in rows]
 
-    def remove(self, case_ids: Sequence[str]) -> None:
+    def remove(self, keys: Sequence[str]) -> None:
         with self._connect() as connection:
-            connection.executemany("DELETE FROM outbox WHERE case_id = ?", [(c,) for c in case_ids])
+            connection.executemany("DELETE FROM outbox WHERE record_key = ?", [(k,) for k in keys])
 
-    def note_failure(self, case_ids: Sequence[str]) -> None:
+    def note_failure(self, keys: Sequence[str]) -> None:
         with self._connect() as connection:
             connection.executemany(
-                "UPDATE outbox SET attempts = attempts + 1 WHERE case_id = ?",
-                [(c,) for c in case_ids],
+                "UPDATE outbox SET attempts = attempts + 1 WHERE record_key = ?",
+                [(k,) for k in keys],
             )
 
 
@@ -88,12 +90,6 @@ def _iso(value: object) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def _decode(payload: str) -> dict[str, Any]:
-    record = json.loads(payload)
-    record["scored_at"] = datetime.fromisoformat(record["scored_at"])
-    return record
 
 
 def drain_once(outbox: Outbox, deliver: Callable[[list[dict[str, Any]]], int]) -> int:
@@ -105,7 +101,7 @@ def drain_once(outbox: Outbox, deliver: Callable[[list[dict[str, Any]]], int]) -
     batch = outbox.peek()
     if not batch:
         return 0
-    ids = [r["case_id"] for r in batch]
+    ids = [str(r[outbox.key]) for r in batch]
     try:
         deliver(batch)
     except Exception:
@@ -123,15 +119,17 @@ class OutboxWorker:
         outbox: Outbox,
         deliver: Callable[[list[dict[str, Any]]], int],
         max_retry_seconds: float,
+        target: str = "case store",
     ) -> None:
         self.outbox = outbox
+        self.target = target
         self.deliver = deliver
         self.max_retry_seconds = max_retry_seconds
         self.failures = 0
         self.delivered = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="case-outbox", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"outbox {target}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -149,10 +147,11 @@ class OutboxWorker:
         while not self._stop.is_set():
             try:
                 moved = drain_once(self.outbox, self.deliver)
-            except Exception as exc:  # the store is down: keep the cases, retry later
+            except Exception as exc:  # the target is down: keep the records, retry later
                 self.failures += 1
                 log.warning(
-                    "case store unavailable, %d cases wait in the outbox (%s); retry in %.1f s",
+                    "%s unavailable, %d records wait in the outbox (%s); retry in %.1f s",
+                    self.target,
                     self.outbox.pending(),
                     exc,
                     pause,

@@ -66,6 +66,8 @@ def insert_cases(engine: sa.Engine, records: Sequence[dict[str, Any]], actor: st
         for record in records:
             now = datetime.now(UTC)
             row = {**record, "state": "open", "owner": None, "created_at": now, "updated_at": now}
+            if isinstance(row["scored_at"], str):  # from the outbox's JSON
+                row["scored_at"] = datetime.fromisoformat(row["scored_at"])
             if connection.execute(statement, row).first() is not None:
                 created += 1
                 _audit(connection, actor, "create", record["case_id"], None, _jsonable(row))

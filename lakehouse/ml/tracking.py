@@ -34,6 +34,7 @@ from lakehouse.config import Settings
 from lakehouse.datagen.truth import read_mechanisms
 from lakehouse.ml import evaluate, policy, psi
 from lakehouse.ml.features import FEATURE_SET_VERSION
+from lakehouse.ml.label_sources import analyst_label_counts
 from lakehouse.ml.mechanisms import mechanism_metrics
 from lakehouse.ml.registry import (
     CHALLENGER,
@@ -90,6 +91,8 @@ class TrainingReport:
     data_versions: dict[str, int]
     labeled_rows: int
     outcomes: list[FlavourOutcome] = field(default_factory=list)
+    # Labeled rows per window that came from analysts' reviews (lakehouse.ml.label_sources).
+    analyst_labels: dict[str, int] = field(default_factory=dict)
 
 
 def ensure_experiment(client: Any, settings: Settings) -> str:
@@ -223,6 +226,7 @@ def _log_run(
         **{f"test_{k}": v for k, v in result.mechanism_metrics.items()},
         "threshold": result.threshold,
         **choice.metrics(),
+        **report.analyst_labels,
     }
     if result.tuning is not None and result.tuning.trial_scores:
         metrics["tuning_best_cv_average_precision"] = result.tuning.best_score
@@ -343,7 +347,8 @@ def train_and_register(
     windows = load_windows(dataset, columns, split, config)
     check_windows(windows, config)
     truth = read_mechanisms(settings.raw_dir)
-    report = TrainingReport(split.as_params(), {"ml_features": version}, int(labeled))
+    report = TrainingReport(split.as_params(), {"ml_features": version}, int(labeled),
+                            analyst_labels=analyst_label_counts(settings, windows))
     client, _ = mlflow_client(settings.mlflow_tracking_uri)
     experiment_id = ensure_experiment(client, settings)
     trained_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -381,6 +386,7 @@ def report_as_dict(report: TrainingReport) -> dict[str, Any]:
     """A JSON-friendly summary (the CLI's `--json` and the pipeline stage message)."""
     return json.loads(json.dumps({
         "split": report.split, "data_versions": report.data_versions,
+        "analyst_labels": report.analyst_labels,
         "labeled_rows": report.labeled_rows,
         "outcomes": [o.__dict__ for o in report.outcomes],
     }, default=lambda v: float(v) if isinstance(v, np.floating) else str(v)))

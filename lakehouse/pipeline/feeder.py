@@ -16,8 +16,8 @@ import hmac
 import io
 import json
 import time
-from collections.abc import Callable, Iterator
-from datetime import date
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from lakehouse import formats
 from lakehouse.config import Settings
 from lakehouse.retry import call_with_retries
+from lakehouse.sources.labels import LABEL_SOURCES, read_labels
 
 # Columns of `transaction_data` / transactions_data.csv and their bronze types.
 TRANSACTION_TYPES: dict[str, pa.DataType] = {
@@ -126,14 +127,30 @@ def bronze_mcc_codes(raw_json: bytes) -> pa.Table:
     )
 
 
-def bronze_fraud_labels(raw_json: bytes) -> pa.Table:
-    """train_fraud_labels.json (`{"target": {"id": "Yes"|"No"}}`) → (transaction_id, target)."""
-    target = json.loads(raw_json).get("target", {})
-    ids = pa.array(list(target.keys()), pa.string())
+def bronze_fraud_labels(raw_json: bytes, analyst_labels: Sequence[dict] = ()) -> pa.Table:
+    """train_fraud_labels.json (`{"target": {"id": "Yes"|"No"}}`) plus the analysts' labels
+    (rows of the source DB's `analyst_labels`) → (transaction_id, target, label_source,
+    label_known_at).
+
+    An analyst's label replaces the reference file's for the same transaction: it is the
+    later, reviewed outcome. Only analysts' labels carry `label_known_at` (UTC, when the
+    decision was recorded); the reference file says nothing about when a label was known.
+    """
+    target = {int(k): v for k, v in json.loads(raw_json).get("target", {}).items()}
+    source = dict.fromkeys(target, LABEL_SOURCES[0])
+    known_at: dict[int, datetime | None] = dict.fromkeys(target)
+    for label in analyst_labels:
+        key = int(label["transaction_id"])
+        target[key] = "Yes" if label["is_fraud"] else "No"
+        source[key] = LABEL_SOURCES[1]
+        known_at[key] = label["label_known_at"].astimezone(UTC).replace(tzinfo=None)
+    ids = list(target)
     return pa.table(
         {
-            "transaction_id": pc.cast(ids, pa.int64()),
-            "target": pa.array(list(target.values()), pa.string()),
+            "transaction_id": pa.array(ids, pa.int64()),
+            "target": pa.array([target[i] for i in ids], pa.string()),
+            "label_source": pa.array([source[i] for i in ids], pa.string()),
+            "label_known_at": pa.array([known_at[i] for i in ids], pa.timestamp("us")),
         }
     )
 
@@ -239,8 +256,10 @@ def fetch_reference_file(
     )
 
 
-def reference_table(table_name: str, data: bytes, card_hash_key: str) -> pa.Table:
-    """The bronze table for one reference file's bytes."""
+def reference_table(
+    table_name: str, data: bytes, card_hash_key: str, analyst_labels: Sequence[dict] = ()
+) -> pa.Table:
+    """The bronze table for one reference file's bytes (labels: plus the analysts')."""
     if table_name == "bronze_cards":
         return bronze_cards(read_reference_csv(data), card_hash_key)
     if table_name == "bronze_users":
@@ -248,7 +267,7 @@ def reference_table(table_name: str, data: bytes, card_hash_key: str) -> pa.Tabl
     if table_name == "bronze_mcc_codes":
         return bronze_mcc_codes(data)
     if table_name == "bronze_fraud_labels":
-        return bronze_fraud_labels(data)
+        return bronze_fraud_labels(data, analyst_labels)
     raise KeyError(f"{table_name} is not a reference table")
 
 
@@ -272,6 +291,13 @@ def content_fingerprint(data: bytes, card_hash_key: str) -> str:
     digest = hashlib.sha256(data)
     digest.update(hashlib.sha256(card_hash_key.encode()).digest())
     return digest.hexdigest()
+
+
+def analyst_labels(engine: sa.Engine) -> list[dict]:
+    """The labels analysts gave (source DB table `analyst_labels`; none before the first)."""
+    if not sa.inspect(engine).has_table("analyst_labels"):
+        return []
+    return read_labels(engine)
 
 
 def source_batch_counts(engine: sa.Engine, since: date | None) -> dict[str, int]:

@@ -16,6 +16,7 @@ stage (datamarts and ML features, merged day by day) lives in `gold.py`, publish
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import os
@@ -104,10 +105,14 @@ def run_bronze(settings: Settings) -> StageResult:
             settings.sources_api_url, file_name, settings, headers=client_headers(settings, "read")
         )
         uri = _uri(table_name, settings)
-        fingerprint = feeder.content_fingerprint(data, settings.effective_card_hash_key)
+        # Labels also come from the analysts' reviews: a new one is a change of the table too.
+        analyst = _analyst_labels(settings) if table_name == "bronze_fraud_labels" else []
+        reviewed = json.dumps(analyst, default=str, sort_keys=True).encode() if analyst else b""
+        fingerprint = feeder.content_fingerprint(data + reviewed, settings.effective_card_hash_key)
         if storage.last_metadata(uri, settings).get("content_sha256") == fingerprint:
             continue  # unchanged file: no new version, so downstream sees nothing moved
-        table = feeder.reference_table(table_name, data, settings.effective_card_hash_key)
+        table = feeder.reference_table(table_name, data, settings.effective_card_hash_key,
+                                       analyst)
         result.tables[table_name] = storage.write(
             uri, table, metadata={"content_sha256": fingerprint, "source": file_name},
             settings=settings,
@@ -120,6 +125,15 @@ def run_bronze(settings: Settings) -> StageResult:
     if not result.tables:
         result.status = "up_to_date"
     return result
+
+
+def _analyst_labels(settings: Settings) -> list[dict]:
+    """The analysts' labels, read from the source DB like the transaction batches."""
+    engine = source_engine(settings.source_db_url or "")
+    try:
+        return feeder.analyst_labels(engine)
+    finally:
+        engine.dispose()
 
 
 def bronze_batch_counts(uri: str, settings: Settings) -> dict[str, int]:

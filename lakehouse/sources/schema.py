@@ -44,6 +44,18 @@ transaction_data = sa.Table(
     sa.Index("ix_transaction_data_situation_date", "situation_date"),
 )
 
+# Labels analysts gave in the case queue (`lakehouse.sources.labels`, sources_api `/labels`).
+analyst_labels = sa.Table(
+    "analyst_labels",
+    metadata,
+    sa.Column("transaction_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("is_fraud", sa.Boolean, nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("reviewer", sa.String(64), nullable=True),
+    sa.Column("label_known_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 # The CSV columns, i.e. every column except the two the loader stamps on each batch.
 SOURCE_COLUMNS: tuple[str, ...] = tuple(
     c.name for c in transaction_data.columns if c.name not in {"situation_date", "loaded_at"}
@@ -51,7 +63,7 @@ SOURCE_COLUMNS: tuple[str, ...] = tuple(
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create `transaction_data` and its index if they do not exist (safe to repeat)."""
+    """Create `transaction_data` (and its index) and `analyst_labels` if missing."""
     metadata.create_all(engine, checkfirst=True)
 
 

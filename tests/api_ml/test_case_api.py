@@ -2,8 +2,9 @@
 
 Real parts: the scoring API under uvicorn with the session's trained champions, the durable
 outbox and its worker, the case store in a real SQLite file or a fresh PostgreSQL database,
-scrypt-hashed analysts. The session's models carry a cost policy (review above an expected
-loss of a few dollars), so a $900,000 purchase is always a case and a refund never is.
+scrypt-hashed analysts, and a sources_api receiving the labels of closed cases. The session's
+models carry a cost policy (review above an expected loss of a few dollars), so a $900,000
+purchase is always a case and a refund never is.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from promkit import wait_for
 from api_ml.api.main import create_app
 from lakehouse.cases import auth
 from lakehouse.cases.schema import ensure_schema
-from lakehouse.config import Settings
+from lakehouse.config import Settings, get_settings
 from lakehouse.pipeline.publish import analytics_engine
+from sources_api.api import create_app as create_sources_api
 
 PASSWORD = "a long test password"
 LARGE = 900_000.0
@@ -59,15 +61,23 @@ def case_settings(api_settings: Settings, tmp_path: Path, url: str) -> Settings:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def desk(request, api_settings: Settings, tmp_path: Path, live_server) -> Iterator[Desk]:  # type: ignore[no-untyped-def]
+def desk(
+    request, api_settings: Settings, tmp_path: Path, live_server, monkeypatch
+) -> Iterator[Desk]:  # type: ignore[no-untyped-def]
     url = (
         f"sqlite:///{tmp_path / 'analytics.db'}"
         if request.param == "sqlite"
         else request.getfixturevalue("pg_url")
     )
-    settings = case_settings(api_settings, tmp_path, url)
-    with live_server(create_app(settings)) as base, httpx.Client(base_url=base, timeout=30) as h:
-        yield Desk(h, settings)
+    # A source system of this test's own, to receive the analysts' labels.
+    monkeypatch.setenv("LAKEHOUSE_SOURCE_DB_URL", f"sqlite:///{tmp_path / 'sources.db'}")
+    get_settings.cache_clear()
+    with live_server(create_sources_api()) as sources:
+        settings = case_settings(api_settings, tmp_path, url).model_copy(
+            update={"sources_api_url": sources}
+        )
+        with live_server(create_app(settings)) as base, httpx.Client(base_url=base) as http:
+            yield Desk(http, settings)
 
 
 def test_predict_decides_and_opens_one_case_per_transaction(desk: Desk, trained_lake) -> None:
@@ -88,6 +98,19 @@ def test_predict_decides_and_opens_one_case_per_transaction(desk: Desk, trained_
     queue = desk.http.get("/cases", headers=alice).json()
     assert queue["count"] == 1 and queue["by_state"] == {"open": 1}
     assert queue["oldest_active_age_seconds"] >= 0
+
+    closed = desk.http.post(
+        f"/cases/{case['case_id']}/decision", json={"outcome": "confirmed_fraud"}, headers=alice
+    ).json()
+    labels = f"{desk.settings.sources_api_url}/labels"
+    wait_for(lambda: httpx.get(labels).json()["count"] == 1, timeout=30)
+    label = httpx.get(labels).json()["data"][0]
+    assert (label["transaction_id"], label["is_fraud"], label["reviewer"]) == (
+        row["transaction_id"],
+        True,
+        "alice",
+    )
+    assert label["label_known_at"][:19] == closed["decided_at"][:19]
 
     refund = desk.http.post("/predict", json=seed_payload(amount=-20.0)).json()
     assert refund["decision"] == "approve" and "case_id" not in refund

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -59,7 +60,18 @@ def test_bronze_json_files_become_rows() -> None:
                                {"mcc_code": 5411, "mcc_description": "Grocery"}]
     labels = feeder.bronze_fraud_labels(b'{"target": {"10649266": "No", "23410063": "Yes"}}')
     assert labels.schema.field("transaction_id").type == pa.int64()
-    assert labels.to_pylist()[1] == {"transaction_id": 23410063, "target": "Yes"}
+    assert labels.to_pylist()[1] == {"transaction_id": 23410063, "target": "Yes",
+                                     "label_source": "reference_file", "label_known_at": None}
+
+
+def test_an_analysts_label_replaces_the_reference_files_and_says_when_it_was_known() -> None:
+    reviewed = [{"transaction_id": 10649266, "is_fraud": True,
+                 "label_known_at": datetime.fromisoformat("2026-03-01T12:30:00+01:00")}]
+    labels = feeder.bronze_fraud_labels(b'{"target": {"10649266": "No", "23410063": "Yes"}}',
+                                        reviewed)
+    assert labels.to_pylist()[0] == {
+        "transaction_id": 10649266, "target": "Yes", "label_source": "analyst_review",
+        "label_known_at": datetime(2026, 3, 1, 11, 30)}  # UTC
 
 
 def test_bronze_transactions_from_csv_text_and_from_db_rows() -> None:

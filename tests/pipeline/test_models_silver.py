@@ -84,8 +84,9 @@ def test_columns_follow_the_contract(silver: dict[str, pa.Table]) -> None:
     ]  # fmt: skip
     assert tx.field("ts").type == pa.timestamp("us")
     assert tx.field("label").type == pa.int32()
+    assert tx.field("label_source").type == pa.string()  # reference_file | analyst_review
     assert tx.field("amount").type == pa.float64()
-    assert len(tx.names) == 37
+    assert len(tx.names) == 38
     assert "address" not in silver["silver_users"].column_names
     assert {"card_number", "cvv"}.isdisjoint(silver["silver_cards"].column_names)
 

@@ -175,7 +175,7 @@ def test_an_analyst_confirms_the_top_case(browser_page, ui_stack) -> None:  # ty
     assert page.get_by_text("Oldest active case").count() == 0  # nothing before a login
     assert page.get_by_text(top).count() == 0
     page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill(ANALYST_PASSWORD)
+    page.get_by_role("textbox", name="Password").fill(ANALYST_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.locator('[data-testid="stMetric"]').filter(has_text="Oldest active case").wait_for()
     page.get_by_role("heading", name=f"Case {top} — open").wait_for()

@@ -23,6 +23,7 @@ from sqlglot import exp
 from lakehouse.engines.base import Engine, TableLike
 from lakehouse.formats import CARD_BRANDS, CARD_TYPES, USE_CHIP_VALUES
 from lakehouse.pipeline.model import Check, Model
+from lakehouse.sources.labels import LABEL_SOURCES
 
 SQL_DIR = Path(__file__).resolve().parent
 
@@ -118,6 +119,8 @@ SILVER_TRANSACTIONS = _sql_model(
         Check("not_null", "errors"),
         Check("accepted_values", "hour", HOURS),
         Check("accepted_values", "label", (0, 1)),
+        Check("accepted_values", "label_source", LABEL_SOURCES),
+        Check("expression", None, "(label IS NULL) = (label_source IS NULL)"),
         Check("accepted_values", "use_chip", USE_CHIP_VALUES),
         Check("accepted_values", "card_brand", CARD_BRANDS),
         Check("accepted_values", "card_type", CARD_TYPES),

@@ -102,6 +102,9 @@ SELECT
         FALSE
     ) AS is_abroad,
     CAST(CASE l.target WHEN 'Yes' THEN 1 WHEN 'No' THEN 0 END AS INT) AS label,
+    -- reference_file or analyst_review (docs/cases.md); bronze_fraud_labels.label_known_at
+    -- holds when an analyst's label became known, for silver's label_known_at
+    CASE WHEN l.target IN ('Yes', 'No') THEN l.label_source END AS label_source,
     c.card_brand,
     c.card_type,
     c.has_chip,
