@@ -52,7 +52,7 @@ def loop_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     generate(
         out,
         clients=60,
-        transactions=30_000,
+        transactions=20_000,
         seed=5,
         start="2018-01-01",
         end="2018-09-30",
