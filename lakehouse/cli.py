@@ -15,8 +15,8 @@ from typing import Any
 import typer
 
 from lakehouse import demo, pipeline_cli, serve
-from lakehouse.config import ConfigurationError
 from lakehouse.cases import cli as cases_cli
+from lakehouse.config import ConfigurationError
 from lakehouse.datagen import cli as datagen_cli
 from lakehouse.ml import cli as ml_cli
 from lakehouse.monitoring import cli as monitoring_cli

@@ -189,7 +189,7 @@ def fill_case_queue(settings: Settings, count: int = REPLAYED_TRANSACTIONS) -> N
     console.print("Decisions: " + ", ".join(f"{n:,} {d}" for d, n in decisions.most_common()))
     # A fresh random password per demo, shown once: the repository holds none.
     password = secrets.token_urlsafe(12)
-    engine = analytics_engine(str(settings.analytics_db_url))
+    engine = analytics_engine(settings.analytics_db_url or "")
     try:
         ensure_case_schema(engine)
         auth.add_user(engine, DEMO_LEAD, "lead", password)

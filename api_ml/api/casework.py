@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from api_ml.api.schemas import PredictionResponse, TransactionRequest
 from api_ml.api.state import Snapshot
+from lakehouse.api_keys import client_headers
 from lakehouse.cases import store
 from lakehouse.cases.outbox import Outbox, OutboxWorker
 from lakehouse.cases.schema import ensure_schema
@@ -77,7 +78,7 @@ class CaseDesk:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engine: sa.Engine = analytics_engine(str(settings.analytics_db_url))
+        self.engine: sa.Engine = analytics_engine(settings.analytics_db_url or "")
         assert settings.case_outbox_dir is not None  # derived by Settings
         retry = settings.case_outbox_retry_seconds
         self.outbox = Outbox(settings.case_outbox_dir / OUTBOX_FILE)
@@ -99,12 +100,11 @@ class CaseDesk:
 
     def send_labels(self, labels: list[dict[str, Any]]) -> int:
         """Post a batch of labels to sources_api (the label worker's delivery)."""
-        key = self.settings.api_key
         answer = httpx.post(
             f"{self.settings.sources_api_url.rstrip('/')}/labels",
             json=labels,
             timeout=15,
-            headers={"X-API-Key": key} if key else {},
+            headers=client_headers(self.settings, "write"),
         )
         answer.raise_for_status()
         return int(answer.json()["received"])

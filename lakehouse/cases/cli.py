@@ -38,7 +38,7 @@ def add_user(
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    engine = analytics_engine(str(get_settings().analytics_db_url))
+    engine = analytics_engine(get_settings().analytics_db_url or "")
     try:
         ensure_schema(engine)
         auth.add_user(engine, username, role, password)

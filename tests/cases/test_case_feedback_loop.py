@@ -102,7 +102,7 @@ def _early_purchase(settings: Settings) -> dict:
 
 def _confirm_as_fraud(settings: Settings, transaction: dict) -> None:
     """Score it, find its case, and confirm it as a lead through the case API."""
-    engine = analytics_engine(str(settings.analytics_db_url))
+    engine = analytics_engine(settings.analytics_db_url or "")
     ensure_schema(engine)
     auth.add_user(engine, "lena", "lead", PASSWORD)
     engine.dispose()

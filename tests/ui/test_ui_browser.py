@@ -146,7 +146,7 @@ def test_model_page(browser_page, ui_stack) -> None:  # type: ignore[no-untyped-
 
 def _cases_opened(ui_stack) -> tuple[object, str]:  # type: ignore[no-untyped-def]
     """An analyst account, and two cases opened by /predict; returns the top case's id."""
-    engine = analytics_engine(str(ui_stack.settings.analytics_db_url))
+    engine = analytics_engine(ui_stack.settings.analytics_db_url or "")
     ensure_schema(engine)
     auth.add_user(engine, "alice", "analyst", ANALYST_PASSWORD)
     api_ml = ui_stack.env["LAKEHOUSE_API_ML_URL"]
