@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 import pyarrow.compute as pc
 import pytest
-from testkit import serve_app, wait_for
+from promkit import wait_for
+from testkit import serve_app
 
 from api_ml.api.main import create_app as create_api_ml
 from lakehouse import catalog, storage
