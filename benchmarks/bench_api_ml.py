@@ -195,9 +195,9 @@ def _baselines(settings, basic: list[dict], full: list[dict]) -> dict[str, dict[
     full: the behavioural features from the in-memory state (`OnlineState.features`, the
     training SQL in DuckDB) plus `predict_proba`.
     """
+    from api_ml.api.codes import basic_inputs, warm_category_codes
     from api_ml.api.normalise import Vocabulary, normalise_seed_fields
     from api_ml.api.online import OnlineState
-    from api_ml.api.scoring import basic_inputs, warm_category_codes
     from api_ml.api.state import single_threaded
     from lakehouse.ml.features import FEATURE_COLUMNS, HISTORY_DAYS
     from lakehouse.ml.registry import load_model

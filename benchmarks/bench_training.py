@@ -39,7 +39,6 @@ def run(scale: str, workdir: Path) -> list[dict]:
     from lakehouse.config import Settings
     from lakehouse.datagen import generate
     from lakehouse.engines.duckdb import DuckDBEngine
-    from lakehouse.ml.features import feature_params
     from lakehouse.ml.tracking import train_and_register
     from lakehouse.pipeline.build import build_models
     from lakehouse.pipeline.models import SILVER_MODELS, run_model
@@ -60,8 +59,7 @@ def run(scale: str, workdir: Path) -> list[dict]:
     timings["silver"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    features = run_model(engine, "ml_features", {"silver_transactions": silver},
-                         feature_params(7))
+    features = run_model(engine, "ml_features", {"silver_transactions": silver})
     timings["features"] = time.perf_counter() - start
     del silver
 

@@ -7,9 +7,12 @@ tables into Arrow/pandas objects; after that, scoring touches no disk, no Spark,
 
 For each request, `event_rows` turns the transaction into a row shaped exactly like
 `silver_transactions` (what the pipeline would have written for it), and
-`features_for` hands history and events to `lakehouse.ml.features.compute_features_for_events`
-— the same SQL the gold table `ml_features` is built with, so serving cannot drift from
-training. The state is read-only once built; a reload builds a new one and swaps it whole.
+`features_for` hands history and events to
+`lakehouse.features.replay_sql.compute_features_for_events` — the same SQL the gold table
+`ml_features` is built with, so serving cannot drift from training. The request's row-level
+fields (online, abroad, errors, hour...) come from `lakehouse.features.derivations`, the
+definitions silver uses. The state is read-only once built; a reload builds a new one and
+swaps it whole.
 """
 
 from __future__ import annotations
@@ -28,16 +31,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 
-from api_ml.api.normalise import ONLINE, US_STATES
+from api_ml.api.normalise import ONLINE
 from api_ml.api.prepared import PreparedConnection
 from api_ml.api.schemas import SEED_FIELDS
 from lakehouse.config import Settings
-from lakehouse.ml.features import (
-    SILVER_INPUT_COLUMNS,
-    compute_features_for_events,
-    feature_params,
-    label_summary,
-)
+from lakehouse.features.declarations import SILVER_INPUT_COLUMNS
+from lakehouse.features.derivations import RawTransaction, blank_to_none, derive_row
+from lakehouse.features.replay_sql import compute_features_for_events, label_summary
 
 logger = logging.getLogger("lakehouse.api_ml.online")
 
@@ -89,8 +89,7 @@ class OnlineState:
     versions: dict[str, int]
     history_days: int
     latest_ts: datetime | None
-    labels: pa.Table  # known-label tallies per (merchant, MCC, day): `label_summary`
-    params: dict[str, int]
+    labels: pa.Table  # known-label tallies per (merchant, MCC, known day): `label_summary`
     _rows_by_key: dict[str, dict[int, np.ndarray]] = field(default_factory=dict, repr=False)
     _days: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _threads: threading.local = field(default_factory=threading.local, repr=False)
@@ -113,12 +112,11 @@ class OnlineState:
         history = dataset.to_table(
             filter=pc.field("ts") >= pa.scalar(since, dataset.schema.field("ts").type)
         ).sort_by([("ts", "ascending"), ("transaction_id", "ascending")])
-        params = feature_params(settings.label_delay_days)
-        labels = _label_state(dataset, params, as_of_day=_day_number(since))
+        labels = _label_state(dataset, as_of_day=_day_number(since))
         versions = {"silver_transactions": table.version()}
         cards, users = cls._static_lookups(settings, history, versions)
         mcc = cls._mcc_lookup(history)
-        state = cls(history, cards, users, mcc, versions, history_days, ts_max, labels, params)
+        state = cls(history, cards, users, mcc, versions, history_days, ts_max, labels)
         state._index()
         return state
 
@@ -227,7 +225,6 @@ class OnlineState:
         return compute_features_for_events(
             self.history_for(events),
             events,
-            self.params,
             label_summary=self.labels_for(events),
             connection=self._connection(),
         )
@@ -249,28 +246,30 @@ class OnlineState:
         if ts.tzinfo is not None:
             ts = ts.astimezone(UTC).replace(tzinfo=None)
         state = seed["merchant_state"]
-        errors = extra.get("errors")
-        zip_code = _zip5(extra.get("zip"))
+        city = blank_to_none(extra.get("merchant_city")) or (ONLINE if state == ONLINE else None)
+        # The source holds an online purchase with an empty state: so does this raw row.
+        raw = RawTransaction(
+            ts,
+            seed["amount"],
+            seed["use_chip"],
+            city,
+            None if state == ONLINE else state,
+            blank_to_none(extra.get("zip")),
+            blank_to_none(extra.get("errors")),
+        )
         card = self.cards.get(int(extra["card_id"]), {})
         user = self.users.get(int(extra["client_id"]), {})
         row = {
             "transaction_id": extra.get("transaction_id") or -next(_event_ids),
             "ts": ts,
-            "tx_date": ts.date(),
-            "hour": ts.hour,
             "situation_date": ts.date(),
             "client_id": extra["client_id"],
             "card_id": extra["card_id"],
-            "is_refund": seed["amount"] < 0,
             "merchant_id": extra["merchant_id"],
-            "merchant_city": extra.get("merchant_city") or (ONLINE if state == ONLINE else None),
-            "zip": zip_code,
+            "merchant_city": city,
             "mcc_code": extra["mcc"],
             "mcc_description": self.mcc_descriptions.get(int(extra["mcc"])),
-            "errors": errors.strip() if errors and errors.strip() else "no error",
-            "has_error": bool(errors and errors.strip()),
-            "is_online": state == ONLINE,
-            "is_abroad": state != ONLINE and state not in US_STATES,
+            **derive_row(raw),
             "label": None,
             **{name: seed[name] for name in SEED_FIELDS},
             **{name: card.get(name) for name in CARD_STATIC},
@@ -351,19 +350,19 @@ def _day_number(moment: datetime) -> int:
     return int(moment.replace(tzinfo=UTC).timestamp() // 86_400)
 
 
-def _label_state(dataset: Any, params: dict[str, int], as_of_day: int) -> pa.Table:
+def _label_state(dataset: Any, as_of_day: int) -> pa.Table:
     """`label_summary` over the whole labeled history, reading only the four columns it uses.
 
     The function accepts silver rows; the columns its SQL never reads are passed as typeless
     nulls, which cost no memory even over millions of rows.
     """
-    used = ["ts", "merchant_id", "mcc_code", "label"]
+    used = ["ts", "merchant_id", "mcc_code", "label", "label_known_at"]
     labeled = dataset.to_table(columns=used, filter=pc.field("label").is_valid())
     columns = {
         name: (labeled.column(name) if name in used else pa.nulls(labeled.num_rows))
         for name in SILVER_INPUT_COLUMNS
     }
-    return label_summary(pa.table(columns), params, as_of_day=as_of_day)
+    return label_summary(pa.table(columns), as_of_day=as_of_day)
 
 
 def _plain(value: Any) -> Any:
@@ -374,11 +373,3 @@ def _plain(value: Any) -> Any:
     if value is pd.NaT:
         return None
     return value
-
-
-def _zip5(value: str | None) -> str | None:
-    """'58523.0' or '58523' -> '58523', as silver stores it; anything else is no zip."""
-    if not value:
-        return None
-    digits = value.strip().split(".")[0]
-    return digits.zfill(5) if digits.isdigit() and len(digits) <= 5 else None

@@ -2,16 +2,15 @@
 
 Validated requests arrive from the routes together with the `Snapshot` they read once.
 Requests carrying only the seed's eleven fields go to the basic model through
-`lakehouse.ml.features.basic_feature_frame`; requests with identifiers (`card_id`, ...) go to
-the full model, whose behavioural features come from
-`lakehouse.ml.features.compute_features_for_events` over the in-memory online state — the
-training code, not a copy of it. A batch is scored with one model call per flavour.
+`lakehouse.ml.features.basic_feature_frame` (cached per category combination in `codes.py`);
+requests with identifiers (`card_id`, ...) go to the full model, whose behavioural features
+come from the in-memory online state (`online.py`). A batch is scored with one model call
+per flavour.
 Answers leave as `PredictionResponse` objects; nothing here does I/O.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -21,13 +20,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from api_ml.api.codes import basic_inputs
 from api_ml.api.monitor import Monitor
 from api_ml.api.normalise import (
-    ONLINE,
-    US_STATES,
     InvalidRequest,
     InvalidValue,
-    Vocabulary,
     normalise_seed_fields,
 )
 from api_ml.api.schemas import (
@@ -38,7 +35,7 @@ from api_ml.api.schemas import (
     TransactionRequest,
 )
 from api_ml.api.state import ServingModel, Snapshot
-from lakehouse.ml.features import BASIC_FEATURE_COLUMNS, CATEGORICAL_COLUMNS, FEATURE_COLUMNS
+from lakehouse.ml.features import FEATURE_COLUMNS
 
 # The seed answered "Haute" when |p - 0.5| > 0.3, i.e. when p sat more than 60 % of the way
 # from its 0.5 threshold to 0 or 1. The same rule, relative to the model's own threshold.
@@ -86,64 +83,6 @@ def _missing_for_full(request: TransactionRequest, prefix: str) -> list[tuple[st
         for name in FULL_MODEL_REQUIRED
         if getattr(request, name) is None
     ]
-
-
-def basic_inputs(seeds: list[dict[str, Any]]) -> pd.DataFrame:
-    """The basic model's input matrix, coded by the training code's `basic_feature_frame`.
-
-    `basic_feature_frame` is pandas string work costing milliseconds per call, far more than
-    the model itself; its categorical codes depend only on the four categorical fields, so
-    they are computed by that function for every allowed combination when the model loads
-    (`warm_category_codes`), and the seven numbers pass through as floats exactly as it
-    passes them (None becomes NaN).
-    `tests/api_ml/test_scoring.py` checks this matrix equals the function's own output.
-    """
-    matrix = np.empty((len(seeds), len(BASIC_FEATURE_COLUMNS)), dtype="float64")
-    positions = [BASIC_FEATURE_COLUMNS.index(c) for c in CATEGORICAL_COLUMNS]
-    numeric = [(i, c) for i, c in enumerate(BASIC_FEATURE_COLUMNS) if c not in CATEGORICAL_COLUMNS]
-    for row, seed in enumerate(seeds):
-        matrix[row, positions] = category_codes(*(seed[c] for c in CATEGORICAL_COLUMNS))
-        for i, column in numeric:
-            value = seed[column]
-            matrix[row, i] = np.nan if value is None else float(value)
-    return pd.DataFrame(matrix, columns=BASIC_FEATURE_COLUMNS)
-
-
-# (card_brand, card_type, merchant_state, use_chip) -> their codes, filled at model load.
-_CODES: dict[tuple[str, ...], tuple[float, ...]] = {}
-
-
-def warm_category_codes(vocabulary: Vocabulary) -> int:
-    """Code every combination the vocabulary allows, in one `basic_feature_frame` call.
-
-    Done when a model is loaded, so no request pays for a first-time combination.
-    """
-    states = [*sorted(US_STATES), ONLINE, *vocabulary.countries]
-    combos = list(
-        itertools.product(vocabulary.card_brand, vocabulary.card_type, states, vocabulary.use_chip)
-    )
-    _store_codes(combos)
-    return len(combos)
-
-
-def _store_codes(combos: list[tuple[str, ...]]) -> None:
-    from lakehouse.ml.features import basic_feature_frame
-
-    frame = pd.DataFrame(combos, columns=CATEGORICAL_COLUMNS)
-    for column in BASIC_FEATURE_COLUMNS:
-        if column not in CATEGORICAL_COLUMNS:
-            frame[column] = 0.0
-    coded = basic_feature_frame(frame)[CATEGORICAL_COLUMNS].astype("float64").to_numpy()
-    _CODES.update(zip(combos, map(tuple, coded), strict=True))
-
-
-def category_codes(*values: str) -> tuple[float, ...]:
-    """The codes `basic_feature_frame` gives these four categorical values."""
-    found = _CODES.get(values)
-    if found is None:  # a value outside the warmed vocabulary: code it now, once
-        _store_codes([values])
-        found = _CODES[values]
-    return found
 
 
 def full_inputs(

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from api_ml.api.codes import warm_category_codes
 from api_ml.api.metrics import ScoringMetrics
 from api_ml.api.normalise import Vocabulary
 from api_ml.api.online import (
@@ -189,8 +190,6 @@ class ModelHolder:
                 raise StateUnavailable(f"{name} v{model.version} is registered but {exc}") from exc
         vocabulary = vocabulary_of(model, self.settings)
         if flavour == "basic":
-            from api_ml.api.scoring import warm_category_codes  # scoring imports this module
-
             warm_category_codes(vocabulary)
         logger.info("serving %s version %s", name, model.version)
         return ServingModel(model, vocabulary, _now(), online)

@@ -18,8 +18,10 @@ import pyarrow.dataset as ds
 
 from lakehouse.config import Settings
 from lakehouse.engines import Engine
+from lakehouse.features.batch_sql import feature_batches
 from lakehouse.pipeline.checks import assert_checks
 from lakehouse.pipeline.chunks import write_chunks
+from lakehouse.pipeline.models import ML_FEATURES
 
 logger = logging.getLogger("lakehouse.pipeline.features_stage")
 
@@ -27,27 +29,34 @@ logger = logging.getLogger("lakehouse.pipeline.features_stage")
 ML_FEATURES_BUCKET_ROWS = 2_000_000
 
 
-def write_ml_features(uri: str, engine: Engine, silver: ds.Dataset, rows_in: int,
-                      params: Mapping[str, Any], lineage: Mapping[str, Any],
-                      settings: Settings) -> tuple[int, int]:
+def write_ml_features(
+    uri: str,
+    engine: Engine,
+    silver: ds.Dataset,
+    rows_in: int,
+    params: Mapping[str, Any],
+    lineage: Mapping[str, Any],
+    settings: Settings,
+) -> tuple[int, int]:
     """Build, check and commit `ml_features` from `silver`; (rows_out, Delta version).
 
     `rows_in` (the silver rows, already counted by the runner) sets the number of buckets.
     """
-    from lakehouse.ml.features import FEATURES_MODEL, feature_batches
-
     buckets = max(1, math.ceil(rows_in / ML_FEATURES_BUCKET_ROWS))
     rows_out = 0
 
     def checked_buckets() -> Iterator[pa.Table]:
         nonlocal rows_out
-        for piece in feature_batches(engine, silver, params, buckets=buckets):
-            assert_checks(FEATURES_MODEL, piece)
+        for piece in feature_batches(engine, silver, buckets=buckets):
+            assert_checks(ML_FEATURES, piece)
             rows_out += piece.num_rows
             yield piece
 
-    written = write_chunks(uri, checked_buckets(), settings,
-                           metadata={**lineage, "buckets": buckets})
-    logger.info("table written", extra={"table": "ml_features", "rows": rows_out,
-                                        "version": written, "buckets": buckets})
+    written = write_chunks(
+        uri, checked_buckets(), settings, metadata={**lineage, "buckets": buckets}
+    )
+    logger.info(
+        "table written",
+        extra={"table": "ml_features", "rows": rows_out, "version": written, "buckets": buckets},
+    )
     return rows_out, written

@@ -29,6 +29,7 @@ SMALL_TRAINING = TrainConfig(
     min_child_samples=5,
 )
 START = datetime(2018, 1, 1)
+LABEL_DELAY_DAYS = 2  # the settings of tests/api_ml/conftest.py
 DAYS = 75
 CLIENTS = 30
 CARDS_PER_CLIENT = 2
@@ -150,6 +151,8 @@ def silver_transactions(
     tx = tx.sort_values("ts", kind="stable").reset_index(drop=True)
     tx.insert(0, "transaction_id", np.arange(10_000, 10_000 + len(tx), dtype="int64"))
     tx["label"] = tx["label"].where(rng.random(len(tx)) < 0.67).astype("Int32")
+    known = tx.ts + pd.Timedelta(days=LABEL_DELAY_DAYS)
+    tx["label_known_at"] = known.where(tx["label"].notna()).astype("datetime64[us]")
     tx["tx_date"] = tx.ts.dt.date
     tx["hour"] = tx.ts.dt.hour.astype("int32")
     tx["situation_date"] = tx["tx_date"]

@@ -18,7 +18,8 @@ import pytest
 
 from api_ml.api.online import OnlineState
 from api_ml.api.prepared import PreparedConnection
-from lakehouse.ml.features import FEATURE_COLUMNS, HISTORY_DAYS, compute_features_for_events
+from lakehouse.features.replay_sql import compute_features_for_events
+from lakehouse.ml.features import FEATURE_COLUMNS, HISTORY_DAYS
 
 
 def _same(value: object, expected: object) -> bool:
@@ -41,7 +42,7 @@ def test_consecutive_requests_on_one_prepared_connection(api_settings, trained_l
         served = state.features(events).to_pylist()[0]
         # A private connection over the whole state: no slicing, no prepared plan.
         whole = compute_features_for_events(
-            state.history, events, state.params, label_summary=state.labels
+            state.history, events, label_summary=state.labels
         ).to_pylist()[0]
         trained = gold.loc[row["transaction_id"]]
         for column in FEATURE_COLUMNS:

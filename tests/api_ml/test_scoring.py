@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from api_ml.api import scoring
+from api_ml.api import codes
+from api_ml.api.codes import basic_inputs, warm_category_codes
 from api_ml.api.normalise import InvalidRequest, Vocabulary, normalise_seed_fields
-from api_ml.api.scoring import basic_inputs, confidence, warm_category_codes
+from api_ml.api.scoring import confidence
 from lakehouse.ml.features import BASIC_FEATURE_COLUMNS, basic_feature_frame
 
 
@@ -45,9 +46,9 @@ def _seeds() -> list[dict]:
 def test_cached_basic_encoding_equals_basic_feature_frame() -> None:
     seeds = _seeds()
     reference = basic_feature_frame(pd.DataFrame(seeds))[BASIC_FEATURE_COLUMNS].astype("float64")
-    scoring._CODES.clear()  # first: combinations coded one by one on demand
+    codes._CODES.clear()  # first: combinations coded one by one on demand
     pd.testing.assert_frame_equal(basic_inputs(seeds), reference, check_dtype=False)
-    scoring._CODES.clear()  # then: every combination coded at once, as at model load
+    codes._CODES.clear()  # then: every combination coded at once, as at model load
     warmed = warm_category_codes(Vocabulary.from_values({"merchant_state": ["Italy"]}))
     assert warmed >= 4 * 3 * 3 * 50
     pd.testing.assert_frame_equal(basic_inputs(seeds), reference, check_dtype=False)

@@ -24,15 +24,13 @@ LABEL_DELAY_DAYS = 7
 def build_features(raw_dir: Path) -> pa.Table:
     """Raw files -> bronze (feeder functions) -> silver and ml_features (SQL models, DuckDB)."""
     from lakehouse.engines.duckdb import DuckDBEngine
-    from lakehouse.ml.features import feature_params
     from lakehouse.pipeline.build import build_models
     from lakehouse.pipeline.models import SILVER_MODELS, run_model
 
     bronze = bronze_from_raw(raw_dir, "test-key")
     engine = DuckDBEngine(threads=2)
     silver = build_models(engine, SILVER_MODELS, bronze)["silver_transactions"]
-    return run_model(engine, "ml_features", {"silver_transactions": silver},
-                     feature_params(LABEL_DELAY_DAYS))
+    return run_model(engine, "ml_features", {"silver_transactions": silver})
 
 
 def lake_settings(data_dir: Path, lake: str | None = None) -> Settings:

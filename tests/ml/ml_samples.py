@@ -15,7 +15,9 @@ import pyarrow as pa
 START = pd.Timestamp("2019-01-01")
 
 
-def silver_sample(rows: int = 2_500, days: int = 90, clients: int = 12, seed: int = 3) -> pa.Table:
+def silver_sample(
+    rows: int = 2_500, days: int = 90, clients: int = 12, seed: int = 3, delay_days: int = 7
+) -> pa.Table:
     rng = np.random.default_rng(seed)
     minutes = np.sort(rng.integers(0, days * 1440, rows))
     # Same-minute pairs: "strictly earlier" must exclude a row sharing the timestamp.
@@ -74,4 +76,8 @@ def silver_sample(rows: int = 2_500, days: int = 90, clients: int = 12, seed: in
         "credit_score": rng.integers(500, 850, rows).astype("int32"),
         "num_credit_cards": rng.integers(1, 8, rows).astype("int32"),
     })
+    # Reference-file labels become known the label delay after their transaction.
+    known = frame["ts"] + pd.Timedelta(days=delay_days)
+    frame.insert(frame.columns.get_loc("label") + 1, "label_known_at",
+                 known.where(frame["label"].notna()))
     return pa.Table.from_pandas(frame, preserve_index=False)

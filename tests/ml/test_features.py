@@ -2,10 +2,7 @@
 
 Runs the real `ml_features` SQL on DuckDB over a hand-made silver table (`ml_samples`):
 - later transactions and labels not yet known never change an earlier row's features;
-- a label becomes usable exactly one day plus the label delay after its transaction's day;
-- `compute_features_for_events` (what the scoring API calls) gives, for an event, exactly its
-  row of the batch table — from the full history, and from the bounded state (the card's and
-  client's last HISTORY_DAYS + the folded label summary);
+- a label counts from the first midnight at or after its `label_known_at`;
 - `basic_feature_frame` codes the seed's fields exactly like the SQL;
 - the declared checks of the gold model pass.
 """
@@ -20,9 +17,10 @@ import pytest
 from ml_samples import silver_sample
 
 from lakehouse.engines.duckdb import DuckDBEngine
+from lakehouse.features.batch_sql import feature_batches, features_sql
 from lakehouse.ml import features as F
 from lakehouse.pipeline.checks import run_checks
-from lakehouse.pipeline.models import MODELS, run_model
+from lakehouse.pipeline.models import ML_FEATURES, MODELS, run_model
 
 DELAY_DAYS = 7
 PARAMS = {"label_delay_seconds": DELAY_DAYS * 86_400}
@@ -62,11 +60,11 @@ def _assert_same_features(left: pd.DataFrame, right: pd.DataFrame) -> None:
 def test_gold_model_is_registered_and_its_checks_pass(
     engine: DuckDBEngine, silver: pa.Table, batch: pd.DataFrame
 ) -> None:
-    assert MODELS["ml_features"].sql == F.features_sql()
+    assert MODELS["ml_features"].sql == features_sql()
     table = run_model(engine, "ml_features", {"silver_transactions": silver}, PARAMS)
     assert table.column_names == F.KEY_COLUMNS + F.FEATURE_COLUMNS
     assert table.num_rows == silver.num_rows
-    assert run_checks(F.FEATURES_MODEL, table, engine) == []
+    assert run_checks(ML_FEATURES, table, engine) == []
     assert len(F.FEATURE_COLUMNS) == len(set(F.FEATURE_COLUMNS))
 
 
@@ -102,7 +100,7 @@ def test_labels_not_yet_known_never_change_features(
     day = (frame["ts"] - pd.Timestamp("1970-01-01")).dt.days
     target_day = int(day.min()) + 40
     # Labels of the last DELAY_DAYS + 1 days before target_day (and after) are not known yet.
-    unknown = day > target_day - 1 - DELAY_DAYS
+    unknown = frame["label_known_at"] > pd.Timestamp("1970-01-01") + pd.Timedelta(days=target_day)
     flipped = frame.copy()
     flipped.loc[unknown, "label"] = 1 - flipped.loc[unknown, "label"].fillna(0)
     rows = frame.loc[day <= target_day, "transaction_id"]
@@ -115,59 +113,18 @@ def test_labels_not_yet_known_never_change_features(
                            batch.loc[later, "merchant_fraud_risk"])
 
 
-def test_a_label_is_used_one_day_plus_the_delay_after_its_transaction() -> None:
+def test_a_label_counts_from_the_first_midnight_after_it_is_known() -> None:
     base = silver_sample(rows=12, days=1, clients=1).to_pandas().iloc[:12].copy()
     base["merchant_id"] = 777
     base["ts"] = [pd.Timestamp("2019-03-01 23:50") + pd.Timedelta(days=d) for d in range(12)]
     base["tx_date"] = base["ts"].dt.date
     base["label"] = pd.array([1] + [None] * 11, dtype="Int32")
+    base["label_known_at"] = [base["ts"].iloc[0] + pd.Timedelta(days=DELAY_DAYS)] + [pd.NaT] * 11
     table = pa.Table.from_pandas(base, preserve_index=False)
     out = run_model(DuckDBEngine(threads=1), "ml_features", {"silver_transactions": table},
                     PARAMS).to_pandas().sort_values("ts")
     # Fraud on day 0 at 23:50: known after day 0 ends + 7 days, i.e. usable from day 8.
     assert out["merchant_labels_known"].tolist() == [0] * 8 + [1] * 4
-
-
-def _events(silver: pa.Table, count: int = 12) -> list[int]:
-    ids = silver["transaction_id"].to_pylist()
-    rng = np.random.default_rng(0)
-    return [ids[i] for i in rng.choice(np.arange(len(ids) // 3, len(ids)), count, replace=False)]
-
-
-def test_serving_features_equal_the_batch_row(silver: pa.Table, batch: pd.DataFrame) -> None:
-    for event_id in _events(silver):
-        event = silver.filter(pc.equal(silver["transaction_id"], event_id))
-        history = silver.filter(pc.less(silver["ts"], event["ts"][0]))
-        served = F.compute_features_for_events(history, event.drop_columns(["label"]), PARAMS)
-        assert served.num_rows == 1
-        assert served.column_names == F.KEY_COLUMNS + F.FEATURE_COLUMNS
-        _assert_same_features(served.to_pandas().set_index("transaction_id"),
-                              batch.loc[[event_id]])
-
-
-def test_bounded_serving_state_gives_the_same_features(
-    silver: pa.Table, batch: pd.DataFrame
-) -> None:
-    frame = silver.to_pandas()
-    for event_id in _events(silver):
-        event = frame[frame["transaction_id"] == event_id]
-        ts = event["ts"].iloc[0]
-        past = frame[frame["ts"] < ts]
-        # The state the scoring API keeps: the card's and client's last HISTORY_DAYS ...
-        recent = past[(past["ts"] >= ts - pd.Timedelta(days=F.HISTORY_DAYS))
-                      & (past["card_id"].isin(event["card_id"])
-                         | past["client_id"].isin(event["client_id"]))]
-        # ... plus the known-label tallies, folded up to the event's day.
-        summary = F.label_summary(pa.Table.from_pandas(past, schema=silver.schema,
-                                                       preserve_index=False),
-                                  PARAMS, as_of_day=(ts - pd.Timestamp("1970-01-01")).days)
-        served = F.compute_features_for_events(
-            pa.Table.from_pandas(recent, schema=silver.schema, preserve_index=False),
-            pa.Table.from_pandas(event, schema=silver.schema, preserve_index=False),
-            PARAMS, label_summary=summary,
-        )
-        _assert_same_features(served.to_pandas().set_index("transaction_id"),
-                              batch.loc[[event_id]])
 
 
 def test_basic_feature_frame_codes_like_the_sql(silver: pa.Table, batch: pd.DataFrame) -> None:
@@ -184,16 +141,10 @@ def test_basic_feature_frame_codes_like_the_sql(silver: pa.Table, batch: pd.Data
     assert unknown["card_brand"].iloc[0] == F.UNKNOWN_CODE
 
 
-def test_parameters_are_numbers_only() -> None:
-    with pytest.raises(ValueError, match="number"):
-        F.render_sql(F.features_sql(), {"label_delay_seconds": "0) OR (1=1"})
-    assert "{label_delay_seconds}" not in F.render_sql(F.features_sql(), PARAMS)
-
-
 def test_feature_batches_by_client_bucket_equal_the_one_shot_table(
     engine: DuckDBEngine, silver: pa.Table, batch: pd.DataFrame
 ) -> None:
-    pieces = list(F.feature_batches(engine, silver, PARAMS, buckets=3))
+    pieces = list(feature_batches(engine, silver, buckets=3))
     assert len(pieces) == 3 and all(p.num_rows > 0 for p in pieces)
     combined = pa.concat_tables(pieces).to_pandas().set_index("transaction_id").sort_index()
     _assert_same_features(combined, batch)

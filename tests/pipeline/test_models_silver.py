@@ -86,7 +86,8 @@ def test_columns_follow_the_contract(silver: dict[str, pa.Table]) -> None:
     assert tx.field("label").type == pa.int32()
     assert tx.field("label_source").type == pa.string()  # reference_file | analyst_review
     assert tx.field("amount").type == pa.float64()
-    assert len(tx.names) == 38
+    assert tx.field("label_known_at").type == pa.timestamp("us")
+    assert len(tx.names) == 39
     assert "address" not in silver["silver_users"].column_names
     assert {"card_number", "cvv"}.isdisjoint(silver["silver_cards"].column_names)
 

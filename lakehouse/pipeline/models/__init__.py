@@ -4,13 +4,14 @@ Each model's SQL lives next to this file as `<table>.sql`, whose header comment 
 grain and meaning (read here into `Model.grain` / `Model.description`, so there is a single
 wording). This module adds what SQL can't say — inputs, declared checks, parameters — and
 `run_model` runs one model on an engine over the inputs the runner read from Delta.
-`ml_features` is defined with the feature contract in `lakehouse.ml.features` and joins the
-registry here, so the runner treats every gold table alike.
+`ml_features` is generated from the feature declarations (`lakehouse.features.batch_sql`) and
+joins the registry here, so the runner treats every gold table alike. Silver SQL writes the
+row-level derivations as `{{ derived: name }}` markers, filled from
+`lakehouse.features.derivations` so silver and a scoring request share one definition.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections import Counter
 from collections.abc import Mapping
 from functools import cache
@@ -20,7 +21,11 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
+from lakehouse.config import get_settings
 from lakehouse.engines.base import Engine, TableLike
+from lakehouse.features.batch_sql import features_sql
+from lakehouse.features.declarations import FEATURE_SET_VERSION
+from lakehouse.features.derivations import render_silver
 from lakehouse.formats import CARD_BRANDS, CARD_TYPES, USE_CHIP_VALUES
 from lakehouse.pipeline.model import Check, Model
 from lakehouse.sources.labels import LABEL_SOURCES
@@ -32,7 +37,7 @@ HOURS = tuple(range(24))
 
 def _read_sql(name: str) -> tuple[str, str, str]:
     """(sql, grain, description) of `<name>.sql`, from its `-- name — grain: ...` header."""
-    sql = (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+    sql = render_silver((SQL_DIR / f"{name}.sql").read_text(encoding="utf-8"))
     header = []
     for line in sql.splitlines():
         if not line.startswith("--"):
@@ -43,9 +48,15 @@ def _read_sql(name: str) -> tuple[str, str, str]:
     return sql, grain, " ".join(rest)
 
 
-def _sql_model(name: str, layer: str, inputs: tuple[str, ...], checks: tuple[Check, ...]) -> Model:
+def _sql_model(
+    name: str,
+    layer: str,
+    inputs: tuple[str, ...],
+    checks: tuple[Check, ...],
+    params: tuple[str, ...] = (),
+) -> Model:
     sql, grain, description = _read_sql(name)
-    return Model(name, layer, inputs, sql, grain, description, checks)
+    return Model(name, layer, inputs, sql, grain, description, checks, params)
 
 
 def _key(*columns: str) -> tuple[Check, ...]:
@@ -128,7 +139,10 @@ SILVER_TRANSACTIONS = _sql_model(
         Check("expression", None, "has_error = (errors <> 'no error')"),
         Check("expression", None, "zip IS NULL OR length(zip) = 5"),
         Check("expression", None, "NOT (is_abroad AND merchant_state = 'ONLINE')"),
+        Check("expression", None, "(label IS NULL) = (label_known_at IS NULL)"),
+        Check("expression", None, "label_known_at IS NULL OR label_known_at >= ts"),
     ),
+    params=("label_delay_days",),
 )
 
 DM_CLIENT_FEATURES = _sql_model(
@@ -183,6 +197,28 @@ DM_TIME_OF_DAY_FRAUD = _sql_model(
     (*_key("hour"), Check("accepted_values", "hour", HOURS), *_labeled_counts()),
 )
 
+ML_FEATURES = Model(
+    name="ml_features",
+    layer="gold",
+    inputs=("silver_transactions",),
+    sql=features_sql(),
+    grain="one row per transaction (purchases and refunds), point in time",
+    description=(
+        "Point-in-time fraud features: trailing card/client windows over strictly earlier "
+        "transactions, amount against the client's own history, first-time flags, "
+        "merchant/MCC fraud risk from labels already known, error flags, static fields. "
+        f"Feature set {FEATURE_SET_VERSION}."
+    ),
+    checks=(
+        Check("unique", "transaction_id"),
+        Check("not_null", "transaction_id"),
+        Check("not_null", "ts"),
+        Check("accepted_values", "label", (0, 1)),
+        Check("expression", None, "merchant_fraud_risk BETWEEN 0 AND 1"),
+        Check("expression", None, "card_tx_count_1h <= card_tx_count_24h"),
+    ),
+)
+
 SILVER_MODELS: tuple[Model, ...] = (SILVER_CARDS, SILVER_USERS, SILVER_TRANSACTIONS)
 DATAMART_MODELS: tuple[Model, ...] = (
     DM_CLIENT_FEATURES,
@@ -192,7 +228,9 @@ DATAMART_MODELS: tuple[Model, ...] = (
     DM_TIME_OF_DAY_FRAUD,
 )
 # In dependency order: silver_cards and silver_users feed silver_transactions, which feeds gold.
-MODELS: dict[str, Model] = {model.name: model for model in (*SILVER_MODELS, *DATAMART_MODELS)}
+MODELS: dict[str, Model] = {
+    model.name: model for model in (*SILVER_MODELS, *DATAMART_MODELS, ML_FEATURES)
+}
 
 
 def run_model(
@@ -220,6 +258,9 @@ def run_model(
     missing = [relation for relation in model.inputs if relation not in inputs]
     if missing:
         raise ValueError(f"model {name} needs input(s) {missing}; got {sorted(inputs)}")
+    if params is None and model.params:
+        # a caller outside the stage runner: the numbers come from the settings, as there
+        params = {"label_delay_days": get_settings().label_delay_days}
     sql = model.render_sql(params)
     tables = {relation: inputs[relation] for relation in model.inputs}
     for relation in _read_more_than_once(name):
@@ -236,15 +277,3 @@ def _read_more_than_once(name: str) -> frozenset[str]:
     tree = sqlglot.parse_one(model.render_sql(dict.fromkeys(model.params, 0)), read="duckdb")
     reads = Counter(table.name for table in tree.find_all(exp.Table))
     return frozenset(relation for relation in model.inputs if reads[relation] > 1)
-
-
-def _register_features_model() -> None:
-    """Add `ml_features` from the feature contract, once that module exists."""
-    if importlib.util.find_spec("lakehouse.ml.features") is None:
-        return
-    from lakehouse.ml.features import FEATURES_MODEL
-
-    MODELS[FEATURES_MODEL.name] = FEATURES_MODEL
-
-
-_register_features_model()

@@ -68,43 +68,36 @@ typed AS (
 SELECT
     t.transaction_id,
     t.ts,
-    CAST(t.ts AS DATE) AS tx_date,
-    CAST(hour(t.ts) AS INT) AS hour,
+    -- row-level derivations: one definition shared with scoring (lakehouse/features/derivations.py)
+    {{ derived: tx_date }} AS tx_date,
+    {{ derived: hour }} AS hour,
     t.situation_date,
     t.client_id,
     t.card_id,
     t.amount,
-    t.amount < 0 AS is_refund,
+    {{ derived: is_refund }} AS is_refund,
     t.use_chip,
     t.merchant_id,
     t.merchant_city,
-    -- online purchases carry no state in the source; the original platform named them ONLINE
-    COALESCE(t.raw_state, 'ONLINE') AS merchant_state,
-    -- '2134.0' -> '02134': the source stores zips as floats, which lose leading zeros
-    CASE
-        WHEN t.raw_zip IS NOT NULL
-            THEN lpad(CAST(CAST(CAST(t.raw_zip AS DOUBLE) AS BIGINT) AS STRING), 5, '0')
-    END AS zip,
+    {{ derived: merchant_state }} AS merchant_state,
+    {{ derived: zip }} AS zip,
     t.mcc_code,
     m.mcc_description,
-    COALESCE(t.raw_errors, 'no error') AS errors,
-    t.raw_errors IS NOT NULL AS has_error,
-    (t.use_chip = 'Online Transaction' OR t.merchant_city = 'ONLINE') AS is_online,
-    -- abroad: a state that is neither ONLINE nor a US state/DC code is a country name
-    COALESCE(
-        t.raw_state <> 'ONLINE'
-        AND t.raw_state NOT IN (
-            'AL', 'AK', 'AZ', 'AR', 'CA', 'CO', 'CT', 'DE', 'DC', 'FL', 'GA', 'HI', 'ID',
-            'IL', 'IN', 'IA', 'KS', 'KY', 'LA', 'ME', 'MD', 'MA', 'MI', 'MN', 'MS', 'MO',
-            'MT', 'NE', 'NV', 'NH', 'NJ', 'NM', 'NY', 'NC', 'ND', 'OH', 'OK', 'OR', 'PA',
-            'RI', 'SC', 'SD', 'TN', 'TX', 'UT', 'VT', 'VA', 'WA', 'WV', 'WI', 'WY'
-        ),
-        FALSE
-    ) AS is_abroad,
+    {{ derived: errors }} AS errors,
+    {{ derived: has_error }} AS has_error,
+    {{ derived: is_online }} AS is_online,
+    {{ derived: is_abroad }} AS is_abroad,
     CAST(CASE l.target WHEN 'Yes' THEN 1 WHEN 'No' THEN 0 END AS INT) AS label,
     -- reference_file or analyst_review (docs/cases.md); bronze_fraud_labels.label_known_at
     -- holds when an analyst's label became known, for silver's label_known_at
     CASE WHEN l.target IN ('Yes', 'No') THEN l.label_source END AS label_source,
+    -- when the label became known: an analyst's recording time, or for a reference-file label
+    -- the label delay after the transaction (docs/scoring.md); every "known label" rule
+    -- compares this column
+    CASE
+        WHEN l.target IN ('Yes', 'No')
+            THEN COALESCE(l.label_known_at, t.ts + INTERVAL {label_delay_days} DAY)
+    END AS label_known_at,
     c.card_brand,
     c.card_type,
     c.has_chip,

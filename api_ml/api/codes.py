@@ -1,0 +1,75 @@
+"""The basic model's input matrix, with category codes computed once per combination.
+
+`lakehouse.ml.features.basic_feature_frame` is pandas string work costing milliseconds per
+call, far more than the model itself; its categorical codes depend only on the four
+categorical fields, so they are computed by that function for every combination the model's
+vocabulary allows when the model loads (`warm_category_codes`, called by `state.py`), and
+`basic_inputs` (called by `scoring.py`) only looks them up.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from api_ml.api.normalise import ONLINE, US_STATES, Vocabulary
+from lakehouse.ml.features import BASIC_FEATURE_COLUMNS, CATEGORICAL_COLUMNS, basic_feature_frame
+
+
+def basic_inputs(seeds: list[dict[str, Any]]) -> pd.DataFrame:
+    """The basic model's input matrix, coded by the training code's `basic_feature_frame`.
+
+    `basic_feature_frame` is pandas string work costing milliseconds per call, far more than
+    the model itself; its categorical codes depend only on the four categorical fields, so
+    they are computed by that function for every allowed combination when the model loads
+    (`warm_category_codes`), and the seven numbers pass through as floats exactly as it
+    passes them (None becomes NaN).
+    `tests/api_ml/test_scoring.py` checks this matrix equals the function's own output.
+    """
+    matrix = np.empty((len(seeds), len(BASIC_FEATURE_COLUMNS)), dtype="float64")
+    positions = [BASIC_FEATURE_COLUMNS.index(c) for c in CATEGORICAL_COLUMNS]
+    numeric = [(i, c) for i, c in enumerate(BASIC_FEATURE_COLUMNS) if c not in CATEGORICAL_COLUMNS]
+    for row, seed in enumerate(seeds):
+        matrix[row, positions] = category_codes(*(seed[c] for c in CATEGORICAL_COLUMNS))
+        for i, column in numeric:
+            value = seed[column]
+            matrix[row, i] = np.nan if value is None else float(value)
+    return pd.DataFrame(matrix, columns=BASIC_FEATURE_COLUMNS)
+
+
+# (card_brand, card_type, merchant_state, use_chip) -> their codes, filled at model load.
+_CODES: dict[tuple[str, ...], tuple[float, ...]] = {}
+
+
+def warm_category_codes(vocabulary: Vocabulary) -> int:
+    """Code every combination the vocabulary allows, in one `basic_feature_frame` call.
+
+    Done when a model is loaded, so no request pays for a first-time combination.
+    """
+    states = [*sorted(US_STATES), ONLINE, *vocabulary.countries]
+    combos = list(
+        itertools.product(vocabulary.card_brand, vocabulary.card_type, states, vocabulary.use_chip)
+    )
+    _store_codes(combos)
+    return len(combos)
+
+
+def _store_codes(combos: list[tuple[str, ...]]) -> None:
+    frame = pd.DataFrame(combos, columns=CATEGORICAL_COLUMNS)
+    for column in BASIC_FEATURE_COLUMNS:
+        if column not in CATEGORICAL_COLUMNS:
+            frame[column] = 0.0
+    coded = basic_feature_frame(frame)[CATEGORICAL_COLUMNS].astype("float64").to_numpy()
+    _CODES.update(zip(combos, map(tuple, coded), strict=True))
+
+
+def category_codes(*values: str) -> tuple[float, ...]:
+    """The codes `basic_feature_frame` gives these four categorical values."""
+    found = _CODES.get(values)
+    if found is None:  # a value outside the warmed vocabulary: code it now, once
+        _store_codes([values])
+        found = _CODES[values]
+    return found

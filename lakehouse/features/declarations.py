@@ -1,0 +1,268 @@
+"""The behavioural features of the fraud model, each declared once as data.
+
+A feature here is what Chronon calls a GroupBy aggregation: an entity it is grouped by, which
+rows count, an aggregation, and a window. From these declarations
+- `lakehouse.features.batch_sql` generates the `ml_features` SQL (window functions over
+  strictly earlier rows, cumulative known-label tallies), and
+- `lakehouse.features.online` computes the same numbers from per-entity state, event by event.
+
+`AGGREGATES` are the partial aggregates (what the state must hold); `OUTPUTS` are the model
+inputs, each a formula over aggregates given once in SQL and once in Python, next to each
+other. `FEATURE_SET_VERSION` changes whenever any of this changes: it is logged with every
+model and the scoring API refuses a model of another feature set.
+
+Point in time, by construction:
+- windows cover `[t - window, t - 1]` in whole seconds (`RANGE BETWEEN window PRECEDING AND
+  1 PRECEDING`): never the current transaction, never one in the same second, never a later one;
+- a label counts for a transaction of day D once `label_known_at <= D 00:00 UTC`
+  (docs/scoring.md): tallies are kept per "known day", ceil(label_known_at / 1 day).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lakehouse.features.derivations import ERROR_FLAGS
+
+FEATURE_SET_VERSION = "2026.11.2"
+
+DAY = 86_400
+HISTORY_DAYS = 30
+HISTORY_SECONDS = HISTORY_DAYS * DAY
+WINDOWS: dict[str, int] = {"1h": 3_600, "24h": DAY, "7d": 7 * DAY, "30d": HISTORY_SECONDS}
+# A merchant with few known labels is pulled toward the global rate, as if it had this many
+# labeled transactions at that rate (Bayesian smoothing with a pseudo-count).
+RISK_PRIOR_WEIGHT = 50
+
+ENTITIES: dict[str, tuple[str, ...]] = {
+    "card": ("card_id",),
+    "client": ("client_id",),
+    "client_merchant": ("client_id", "merchant_id"),
+    "client_state": ("client_id", "merchant_state"),
+    "merchant": ("merchant_id",),
+    "mcc": ("mcc_code",),
+    "global": (),
+}
+KINDS = ("count", "sum", "std", "last_seen", "known_fraud", "known_labeled")
+ROWS = ("all", "labeled_known")
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """One partial aggregate: `kind` of `column` over `entity`'s rows in `window` seconds.
+
+    `rows="all"` aggregates every strictly earlier transaction in the window;
+    `rows="labeled_known"` tallies labels already known (no window: since the beginning).
+    """
+
+    name: str
+    entity: str
+    kind: str
+    column: str | None = None
+    window: int | None = None
+    rows: str = "all"
+
+    def __post_init__(self) -> None:
+        if self.entity not in ENTITIES or self.kind not in KINDS or self.rows not in ROWS:
+            raise ValueError(f"aggregate {self.name}: bad entity, kind or rows")
+
+
+@dataclass(frozen=True)
+class Output:
+    """One model input from aggregates: `sql` over the windowed row `w` (and label joins
+    `m`, `c`, `g`), `python` over a dict of the same names; both give the same number."""
+
+    name: str
+    sql: str
+    python: Callable[[Mapping[str, Any]], Any]
+
+
+def _windowed(entity: str) -> list[Aggregate]:
+    out = []
+    for label, seconds in WINDOWS.items():
+        out.append(Aggregate(f"{entity}_tx_count_{label}", entity, "count", window=seconds))
+        out.append(Aggregate(f"{entity}_amount_sum_{label}", entity, "sum", "amount", seconds))
+    out.append(Aggregate(f"{entity}_last_seen", entity, "last_seen", "ts_s", HISTORY_SECONDS))
+    return out
+
+
+AGGREGATES: tuple[Aggregate, ...] = (
+    *_windowed("card"),
+    *_windowed("client"),
+    Aggregate("client_amount_std_30d", "client", "std", "amount", HISTORY_SECONDS),
+    Aggregate("prior_at_merchant", "client_merchant", "count", window=HISTORY_SECONDS),
+    Aggregate("prior_in_state", "client_state", "count", window=HISTORY_SECONDS),
+    Aggregate("prior_abroad", "client", "sum", "is_abroad_i", HISTORY_SECONDS),
+    Aggregate("prior_online", "client", "sum", "is_online_i", HISTORY_SECONDS),
+    *(
+        Aggregate(f"{entity}_{kind}", entity, kind, "label", rows="labeled_known")
+        for entity in ("merchant", "mcc", "global")
+        for kind in ("known_fraud", "known_labeled")
+    ),
+)
+WINDOW_COLUMNS: list[str] = [
+    a.name
+    for a in AGGREGATES
+    if a.kind in ("count", "sum")
+    and a.entity in ("card", "client")
+    and a.column in (None, "amount")
+]
+
+
+def _ratio(numerator: Any, denominator: Any) -> float | None:
+    """SQL's `x / NULLIF(y, 0)`: NULL for a zero or missing denominator."""
+    if numerator is None or denominator is None or denominator == 0:
+        return None
+    return numerator / denominator
+
+
+def _mean(v: Mapping[str, Any]) -> float | None:
+    return _ratio(v["client_amount_sum_30d"], v["client_tx_count_30d"])
+
+
+def _since(entity: str) -> Output:
+    return Output(
+        f"seconds_since_prev_{entity}",
+        f"COALESCE(w.ts_s - w.{entity}_last_seen, {HISTORY_SECONDS})",
+        lambda v: (
+            HISTORY_SECONDS
+            if v[f"{entity}_last_seen"] is None
+            else v["ts_s"] - v[f"{entity}_last_seen"]
+        ),
+    )
+
+
+def _first(flag: str, prior: str) -> Output:
+    return Output(
+        f"is_first_{flag}",
+        f"CASE WHEN w.is_{flag}_i = 1 AND COALESCE(w.{prior}, 0) = 0 THEN 1 ELSE 0 END",
+        lambda v: int(v[f"is_{flag}_i"] == 1 and not v[prior]),
+    )
+
+
+def _risk(alias: str, entity: str) -> Output:
+    return Output(
+        f"{entity}_fraud_risk",
+        f"(COALESCE({alias}.fraud_known, 0) + {RISK_PRIOR_WEIGHT} * g.rate) "
+        f"/ (COALESCE({alias}.labeled_known, 0) + {RISK_PRIOR_WEIGHT})",
+        lambda v: (
+            (v[f"{entity}_known_fraud"] + RISK_PRIOR_WEIGHT * _global_rate(v))
+            / (v[f"{entity}_known_labeled"] + RISK_PRIOR_WEIGHT)
+        ),
+    )
+
+
+def _global_rate(v: Mapping[str, Any]) -> float:
+    labeled = v["global_known_labeled"]
+    return v["global_known_fraud"] / labeled if labeled > 0 else 0.0
+
+
+OUTPUTS: tuple[Output, ...] = (
+    *(Output(name, f"w.{name}", lambda v, n=name: v[n]) for name in WINDOW_COLUMNS),
+    Output("client_amount_mean_30d", "w.client_amount_mean_30d", _mean),
+    Output(
+        "client_amount_std_30d", "w.client_amount_std_30d", lambda v: v["client_amount_std_30d"]
+    ),
+    Output(
+        "amount_to_client_mean_30d",
+        "w.amount / NULLIF(w.client_amount_mean_30d, 0)",
+        lambda v: _ratio(v["amount"], _mean(v)),
+    ),
+    Output(
+        "amount_zscore_client_30d",
+        "(w.amount - w.client_amount_mean_30d) / NULLIF(w.client_amount_std_30d, 0)",
+        lambda v: (
+            None if _mean(v) is None else _ratio(v["amount"] - _mean(v), v["client_amount_std_30d"])
+        ),
+    ),
+    _since("card"),
+    _since("client"),
+    Output(
+        "is_new_merchant",
+        "CASE WHEN w.prior_at_merchant = 0 THEN 1 ELSE 0 END",
+        lambda v: int(v["prior_at_merchant"] == 0),
+    ),
+    Output(
+        "is_new_state",
+        "CASE WHEN w.prior_in_state = 0 THEN 1 ELSE 0 END",
+        lambda v: int(v["prior_in_state"] == 0),
+    ),
+    _first("abroad", "prior_abroad"),
+    _first("online", "prior_online"),
+    _risk("m", "merchant"),
+    Output(
+        "merchant_labels_known",
+        "CAST(COALESCE(m.labeled_known, 0) AS BIGINT)",
+        lambda v: v["merchant_known_labeled"],
+    ),
+    _risk("c", "mcc"),
+    Output("global_fraud_rate", "g.rate", _global_rate),
+)
+
+BASIC_FEATURE_COLUMNS: list[str] = [
+    "amount",
+    "card_brand",
+    "card_type",
+    "merchant_state",
+    "use_chip",
+    "credit_limit",
+    "per_capita_income",
+    "yearly_income",
+    "total_debt",
+    "credit_score",
+    "num_credit_cards",
+]
+CATEGORICAL_COLUMNS: list[str] = ["card_brand", "card_type", "merchant_state", "use_chip"]
+STATIC_COLUMNS: list[str] = [
+    "hour",
+    "is_refund",
+    "is_online",
+    "is_abroad",
+    "has_chip",
+    *ERROR_FLAGS,
+    "has_error",
+]
+BEHAVIOUR_COLUMNS: list[str] = [o.name for o in OUTPUTS]
+FEATURE_COLUMNS: list[str] = [*BASIC_FEATURE_COLUMNS, *STATIC_COLUMNS, *BEHAVIOUR_COLUMNS]
+KEY_COLUMNS: list[str] = [
+    "transaction_id",
+    "ts",
+    "tx_date",
+    "card_id",
+    "client_id",
+    "merchant_id",
+    "label",
+]
+# The silver columns the feature SQL reads.
+SILVER_INPUT_COLUMNS: list[str] = [
+    "transaction_id",
+    "ts",
+    "tx_date",
+    "hour",
+    "client_id",
+    "card_id",
+    "merchant_id",
+    "amount",
+    "is_refund",
+    "use_chip",
+    "merchant_state",
+    "mcc_code",
+    "errors",
+    "has_error",
+    "is_online",
+    "is_abroad",
+    "label",
+    "label_known_at",
+    "card_brand",
+    "card_type",
+    "has_chip",
+    "credit_limit",
+    "per_capita_income",
+    "yearly_income",
+    "total_debt",
+    "credit_score",
+    "num_credit_cards",
+]
+LABEL_SUMMARY_COLUMNS: list[str] = ["merchant_id", "mcc_code", "day_n", "fraud_n", "labeled_n"]

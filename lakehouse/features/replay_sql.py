@@ -1,0 +1,105 @@
+"""Features of a few events by re-running the `ml_features` SQL over their history.
+
+The reference path: what the scoring API did before the online store, and still the baseline
+its benchmark compares against. `compute_features_for_events` runs the generated batch SQL
+in-process (DuckDB) over the events' cards' and clients' recent silver rows plus the events,
+with the known-label tallies (`label_summary`) standing in for the labeled history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakehouse.features.batch_sql import features_sql, labels_daily_sql
+from lakehouse.features.declarations import LABEL_SUMMARY_COLUMNS, SILVER_INPUT_COLUMNS
+
+
+def _run_duckdb(sql: str, inputs: Mapping[str, pa.Table], connection: Any = None) -> pa.Table:
+    own = connection is None
+    if own:
+        # A private in-memory connection per call: thread-safe, nothing leaks between calls.
+        connection = duckdb.connect()
+        connection.execute("SET threads TO 1")
+    try:
+        for name, table in inputs.items():
+            connection.register(name, table)
+        return connection.sql(sql).to_arrow_table()
+    finally:
+        for name in inputs:
+            connection.unregister(name)
+        if own:
+            connection.close()
+
+
+def silver_frame(table: pa.Table) -> pa.Table:
+    """The columns the SQL reads, in a fixed order; a missing label means 'not known'."""
+    if "label" not in table.column_names:
+        table = table.append_column("label", pa.nulls(table.num_rows, pa.int32()))
+    if "label_known_at" not in table.column_names:
+        table = table.append_column("label_known_at", pa.nulls(table.num_rows, pa.timestamp("us")))
+    missing = [c for c in SILVER_INPUT_COLUMNS if c not in table.column_names]
+    if missing:
+        raise ValueError(f"transactions lack the silver columns {missing}")
+    return table.select(SILVER_INPUT_COLUMNS)
+
+
+def compute_features_for_events(
+    history: pa.Table,
+    events: pa.Table,
+    *,
+    label_summary: pa.Table,
+    connection: Any = None,
+) -> pa.Table:
+    """Feature rows of `events`, computed by the `ml_features` SQL over `history` ∪ `events`.
+
+    Args:
+        history: silver rows of the events' cards and clients over the last `HISTORY_DAYS`.
+        events: the transactions to score (silver columns; label optional).
+        label_summary: known-label tallies (`label_summary`).
+        connection: a DuckDB connection to reuse (one thread at a time); None opens one.
+    Returns:
+        One row per event, `KEY_COLUMNS` + `FEATURE_COLUMNS`, in the events' order.
+    """
+    history = silver_frame(history)
+    events = silver_frame(events).cast(history.schema)
+    # An event already present in the history is the same transaction: the event copy wins.
+    keep = pc.invert(pc.is_in(history["transaction_id"], value_set=events["transaction_id"]))
+    ids = pa.table(
+        {
+            "transaction_id": events["transaction_id"].cast(pa.int64()),
+            "event_order": pa.array(range(events.num_rows), pa.int64()),
+        }
+    )
+    inputs = {
+        "silver_transactions": pa.concat_tables([history.filter(keep), events]),
+        "label_summary": label_summary.select(LABEL_SUMMARY_COLUMNS),
+        "event_ids": ids,
+    }
+    wrapped = (
+        f"SELECT f.* FROM ({features_sql('label_summary')}) AS f JOIN event_ids AS e "
+        "ON f.transaction_id = e.transaction_id ORDER BY e.event_order"
+    )
+    return _run_duckdb(wrapped, inputs, connection)
+
+
+def label_summary(silver: pa.Table, *, as_of_day: int | None = None) -> pa.Table:
+    """Known-label tallies per (merchant, MCC, known day) of silver rows.
+
+    With `as_of_day` (days since 1970-01-01 of the first day to be scored), the days up to it
+    fold into one row per (merchant, MCC) on that day: the cumulative sums stay identical for
+    any event on or after `as_of_day`, and the state shrinks to one row per pair.
+    """
+    sql = labels_daily_sql()
+    if as_of_day is not None:
+        day = int(as_of_day)
+        sql = f"""
+            SELECT merchant_id, mcc_code, GREATEST(day_n, {day}) AS day_n,
+                   CAST(SUM(fraud_n) AS BIGINT) AS fraud_n,
+                   CAST(SUM(labeled_n) AS BIGINT) AS labeled_n
+            FROM ({sql}) AS daily GROUP BY 1, 2, 3"""
+    return _run_duckdb(sql, {"silver_transactions": silver})
