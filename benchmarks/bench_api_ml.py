@@ -5,19 +5,17 @@ the five files, `sources_api` loads and serves them, the pipeline builds silver 
 `train_and_register` trains and registers both flavours in a local MLflow store. Then
 `lakehouse serve api-ml` starts as a subprocess (uvicorn) and is timed with 1 and 32
 concurrent clients (httpx, one keep-alive connection each, a bounded number of requests),
-on the basic path (the seed's eleven fields) and the full path (identifiers, behavioural
-features from the in-memory lake state), plus `/predict/batch` throughput in rows/s.
-Baselines, measured in the same run without HTTP: for the basic path the model call the
-service makes per request (`LoadedModel.predict_proba` on its one-row matrix), for the full
-path the in-memory feature SQL plus that call; the ratio says what HTTP, validation,
-normalisation and reason codes cost on top.
+on the basic path (the seed's eleven fields) and the full path (identifiers, features from
+the online store), plus `/predict/batch` in rows/s, then again at 1 client with the Redis
+store. In-process figures of the same run (`api_ml_paths.py`): the model call alone, the
+online store path, and the SQL-replay path the store replaced (its ratio is the speed-up),
+with the state's build time and bytes (in-process via tracemalloc, Redis via MEMORY USAGE).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import statistics
 import subprocess
 import sys
 import threading
@@ -31,6 +29,8 @@ import pandas as pd
 import pyarrow.compute as pc
 from rich.console import Console
 from rich.table import Table
+
+from benchmarks.api_ml_paths import baselines, summary
 
 console = Console()
 # (clients, transactions, requests per cell, batch rows)
@@ -140,15 +140,6 @@ def payloads(settings, count: int) -> tuple[list[dict], list[dict]]:  # type: ig
     return basic, full
 
 
-def _summary(latencies: list[float], wall: float) -> dict[str, float]:
-    ordered = sorted(latencies)
-    return {
-        "rps": len(ordered) / wall,
-        "p50_ms": 1000 * statistics.median(ordered),
-        "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
-    }
-
-
 def _load(base: str, bodies: list[dict], concurrency: int) -> tuple[dict[str, float], int]:
     """POST every body to /predict with `concurrency` clients; (figures, errors).
 
@@ -175,54 +166,7 @@ def _load(base: str, bodies: list[dict], concurrency: int) -> tuple[dict[str, fl
 
     start = time.perf_counter()
     asyncio.run(all_clients())
-    return _summary(latencies, time.perf_counter() - start), errors
-
-
-def _timed(calls: list) -> dict[str, float]:  # type: ignore[type-arg]
-    latencies = []
-    start = time.perf_counter()
-    for call in calls:
-        begin = time.perf_counter()
-        call()
-        latencies.append(time.perf_counter() - begin)
-    return _summary(latencies, time.perf_counter() - start)
-
-
-def _baselines(settings, basic: list[dict], full: list[dict]) -> dict[str, dict[str, float]]:  # type: ignore[no-untyped-def]
-    """In-process, no HTTP: what the service computes per request, timed call by call.
-
-    basic: normalise the payload, build the one-row matrix, `LoadedModel.predict_proba`;
-    full: the behavioural features from the in-memory state (`OnlineState.features`, the
-    training SQL in DuckDB) plus `predict_proba`.
-    """
-    from api_ml.api.codes import basic_inputs, warm_category_codes
-    from api_ml.api.normalise import Vocabulary, normalise_seed_fields
-    from api_ml.api.online import OnlineState
-    from api_ml.api.state import single_threaded
-    from lakehouse.ml.features import FEATURE_COLUMNS, HISTORY_DAYS
-    from lakehouse.ml.registry import load_model
-
-    uri = settings.mlflow_tracking_uri
-    # As the service holds them: predictions on the calling thread (see `single_threaded`).
-    basic_model = single_threaded(load_model("fraud-detector-basic", tracking_uri=uri))
-    full_model = single_threaded(load_model("fraud-detector", tracking_uri=uri))
-    vocabulary = Vocabulary.from_values({"merchant_state": [b["merchant_state"] for b in basic]})
-    warm_category_codes(vocabulary)  # as the service does when it loads the model
-    state = OnlineState.load(settings, HISTORY_DAYS)
-
-    def full_call(body: dict) -> None:
-        seed = normalise_seed_fields(body, vocabulary)
-        events = state.events_table([state.event_row(seed, body_extra(body))])
-        frame = state.features(events).to_pandas()
-        full_model.predict_proba(frame[FEATURE_COLUMNS])
-
-    basic_calls = [
-        lambda b=b: basic_model.predict_proba(basic_inputs([normalise_seed_fields(b, vocabulary)]))
-        for b in basic
-    ]
-    full_calls = [lambda b=b: full_call(b) for b in full]
-    _timed(basic_calls[:50] + full_calls[:10])  # warm-up, as the HTTP runs get one
-    return {"basic": _timed(basic_calls), "full": _timed(full_calls)}
+    return summary(latencies, time.perf_counter() - start), errors
 
 
 def _baselines_in_child(workdir: Path, requests: int) -> dict[str, dict[str, float]]:
@@ -236,23 +180,14 @@ def _baselines_in_child(workdir: Path, requests: int) -> dict[str, dict[str, flo
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _full_subset(full: list[dict], requests: int) -> list[dict]:
-    return full[: max(100, requests // 3)]  # the full path runs the feature SQL per request
-
-
-def body_extra(body: dict) -> dict:
-    from datetime import datetime
-
-    return {**body, "timestamp": datetime.fromisoformat(body["timestamp"])}
-
-
-def _start_service(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _start_service(workdir: Path, **extra: str) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = {
         **os.environ,
         "LAKEHOUSE_DATA_DIR": str(workdir / "data"),
         "LAKEHOUSE_LOG_LEVEL": "WARNING",
         "LAKEHOUSE_MODEL_POLL_SECONDS": "0",
+        **extra,
     }
     command = [sys.executable, "-m", "lakehouse.cli", "serve", "api-ml", "--port", str(port)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
@@ -320,6 +255,99 @@ def _measure_http(
     return rows
 
 
+def _baseline_rows(baselines: dict, table: Table) -> list[dict]:
+    rows = []
+    for path in ("basic", "full", "sql_replay"):
+        baseline = baselines[path]
+        label = {"full": "full (online store)", "sql_replay": "full, SQL replay (before)"}
+        table.add_row(
+            label.get(path, path),
+            "in-process, no HTTP",
+            f"{baseline['rps']:,.0f}",
+            f"{baseline['p50_ms']:.3f}",
+            f"{baseline['p99_ms']:.3f}",
+            "0",
+            "",
+        )
+        rows.append(_row(f"{path}: in-process p50", baseline["p50_ms"], "ms"))
+    speedup = baselines["sql_replay"]["p50_ms"] / baselines["full"]["p50_ms"]
+    rows.append(_row("full in-process p50: SQL replay / online store", speedup, "x"))
+    state = baselines["state"]
+    console.print(
+        f"online state (memory): built in {state['build_s']:.2f} s, "
+        f"{state['cards']:,} cards, {state['clients']:,} clients, "
+        f"{state['events']:,} events, {state['bytes'] / 1e6:.1f} MB "
+        f"({state['bytes'] / max(1, state['cards']):,.0f} B per card incl. its "
+        "client share and the label tiles)"
+    )
+    rows += [
+        _row("online state build (memory)", state["build_s"], "s"),
+        _row(
+            "online state bytes per card (memory, all state / cards)",
+            state["bytes"] / max(1, state["cards"]),
+            "B",
+        ),
+        _row(
+            "online state bytes per client (memory, all state / clients)",
+            state["bytes"] / max(1, state["clients"]),
+            "B",
+        ),
+    ]
+    return rows
+
+
+def _redis_figures(workdir: Path, full: list[dict], table: Table) -> list[dict]:
+    """The full path on the Redis backend: p50 at 1 client, bytes per card and client."""
+    import uuid
+
+    import redis
+
+    prefix = f"bench-online-{uuid.uuid4().hex[:8]}"
+    url = os.environ.get("LAKEHOUSE_REDIS_URL", "redis://127.0.0.1:6379/0")
+    client = redis.Redis.from_url(url)
+    process, base = _start_service(
+        workdir,
+        LAKEHOUSE_ONLINE_STORE="redis",
+        LAKEHOUSE_REDIS_URL=url,
+        LAKEHOUSE_ONLINE_KEY_PREFIX=prefix,
+    )
+    try:
+        _load(base, full[:50], 1)
+        figures, errors = _load(base, full, 1)
+        info = httpx.get(f"{base}/model/info", timeout=30).json()["online_state"]
+        generation = client.get(f"{prefix}:current").decode()
+        sizes = {"card": 0, "client": 0}
+        for kind in sizes:
+            for key in client.scan_iter(match=f"{prefix}:{generation}:{kind}:*", count=1000):
+                sizes[kind] += int(client.memory_usage(key) or 0)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        from lakehouse.features.online.redis_store import drop_prefix
+
+        drop_prefix(client, prefix)
+    table.add_row(
+        "full (Redis store)",
+        "HTTP, 1 client",
+        f"{figures['rps']:,.0f}",
+        f"{figures['p50_ms']:.2f}",
+        f"{figures['p99_ms']:.2f}",
+        str(errors),
+        "",
+    )
+    per_card = sizes["card"] / max(1, info["cards"])
+    per_client = sizes["client"] / max(1, info["clients"])
+    console.print(
+        f"online state (Redis): {per_card:,.0f} B per card hash, "
+        f"{per_client:,.0f} B per client hash (MEMORY USAGE)"
+    )
+    return [
+        _row("/predict full, Redis store, 1 client: p50 latency", figures["p50_ms"], "ms"),
+        _row("online state bytes per card (Redis card hash)", per_card, "B"),
+        _row("online state bytes per client (Redis client hash)", per_client, "B"),
+    ]
+
+
 def run(scale: str, workdir: Path) -> list[dict]:
     from lakehouse.config import get_settings
 
@@ -331,32 +359,21 @@ def run(scale: str, workdir: Path) -> list[dict]:
         build_platform(workdir, clients, transactions)
     settings = get_settings()
     basic, full = payloads(settings, requests)
-    rows: list[dict] = []
     table = Table(
         title=f"api_ml /predict on loopback ({transactions:,} generated transactions, "
         f"{requests:,} requests per cell)"
     )
     for column in ("path", "mode", "req/s", "p50 ms", "p99 ms", "errors", "p50 vs in-process"):
         table.add_column(column)
-    full = _full_subset(full, requests)
     baselines = _baselines_in_child(workdir, requests)
-    for path, baseline in baselines.items():
-        table.add_row(
-            path,
-            "in-process, no HTTP (baseline)",
-            f"{baseline['rps']:,.0f}",
-            f"{baseline['p50_ms']:.3f}",
-            f"{baseline['p99_ms']:.3f}",
-            "0",
-            "1.0",
-        )
-        rows.append(_row(f"{path}: in-process p50 (baseline)", baseline["p50_ms"], "ms"))
+    rows = _baseline_rows(baselines, table)
     process, base = _start_service(workdir)
     try:
         rows += _measure_http(base, {"basic": basic, "full": full}, baselines, table, batch_rows)
     finally:
         process.terminate()
         process.wait(timeout=15)
+    rows += _redis_figures(workdir, full, table)
     console.print(table)
     return rows
 
@@ -368,5 +385,5 @@ if __name__ == "__main__" and sys.argv[1:2] == ["baselines"]:
 
     count = int(sys.argv[2])
     basic_bodies, full_bodies = payloads(get_settings(), count)
-    figures = _baselines(get_settings(), basic_bodies, _full_subset(full_bodies, count))
-    print(json.dumps(figures))
+    figures = baselines(get_settings(), basic_bodies, full_bodies)
+    print(json.dumps(figures, default=float))

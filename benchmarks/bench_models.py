@@ -84,12 +84,13 @@ def _time_model(
     }
     if "bronze_transactions" in inputs:
         inputs["bronze_transactions"] = pq.read_table(files["bronze_transactions"])
-    output = run_model(engine, name, inputs)
+    params = {"label_delay_days": 7}
+    output = run_model(engine, name, inputs, params)
     for relation in model.inputs:
         source = f"read_parquet('{files[relation]}')"
         plain.execute(f"CREATE OR REPLACE VIEW {relation} AS SELECT * FROM {source}")
-    ours = _best(lambda: run_model(engine, name, inputs), repeats)
-    baseline = _best(lambda: plain.sql(model.sql).to_arrow_table(), repeats)
+    ours = _best(lambda: run_model(engine, name, inputs, params), repeats)
+    baseline = _best(lambda: plain.sql(model.render_sql(params)).to_arrow_table(), repeats)
     return output, ours, baseline
 
 

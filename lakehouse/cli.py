@@ -2,9 +2,9 @@
 
 Each area owns its sub-commands next to its code (`lakehouse/datagen/cli.py`,
 `lakehouse/sources/cli.py`, `lakehouse/pipeline_cli.py`, `lakehouse/ml/cli.py`,
-`lakehouse/serve.py`, `lakehouse/demo.py`, `lakehouse/monitoring/cli.py`,
-`lakehouse/cases/cli.py`); this module only gathers them, so `lakehouse --help` lists
-everything and heavy libraries load only for the command that runs.
+`lakehouse/features/cli.py`, `lakehouse/serve.py`, `lakehouse/demo.py`,
+`lakehouse/monitoring/cli.py`, `lakehouse/cases/cli.py`); this module only gathers them, so
+`lakehouse --help` lists everything and heavy libraries load only for the command that runs.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from lakehouse import demo, pipeline_cli, serve
 from lakehouse.cases import cli as cases_cli
 from lakehouse.config import ConfigurationError
 from lakehouse.datagen import cli as datagen_cli
+from lakehouse.features import cli as features_cli
 from lakehouse.ml import cli as ml_cli
 from lakehouse.monitoring import cli as monitoring_cli
 from lakehouse.sources import cli as sources_cli
@@ -54,6 +55,7 @@ app.command("generate")(datagen_cli.generate)
 app.add_typer(sources_cli.app, name="sources")
 app.add_typer(pipeline_cli.app, name="pipeline")
 app.command("train")(ml_cli.train)
+app.add_typer(features_cli.app, name="features")
 app.add_typer(serve.app, name="serve")
 app.command("demo")(demo.demo)
 app.add_typer(monitoring_cli.app, name="monitor")

@@ -205,6 +205,18 @@ class Settings(BaseSettings):
         validation_alias=_env("LAKEHOUSE_CASE_OUTBOX_RETRY_SECONDS"),
     )
 
+    # Online feature store (docs/scoring.md)
+    online_store: Literal["memory", "redis"] = Field(
+        "memory", validation_alias=_env("LAKEHOUSE_ONLINE_STORE")
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_env("LAKEHOUSE_REDIS_URL"))
+    online_key_prefix: str = Field(
+        "lakehouse:online", min_length=1, validation_alias=_env("LAKEHOUSE_ONLINE_KEY_PREFIX")
+    )
+    online_horizon_days: int = Field(
+        7, ge=1, le=365, validation_alias=_env("LAKEHOUSE_ONLINE_HORIZON_DAYS")
+    )
+
     # Observability
     elasticsearch_url: str | None = Field(
         None, repr=False, validation_alias=_env("ELASTICSEARCH_URL")

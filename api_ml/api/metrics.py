@@ -44,6 +44,12 @@ class ScoringMetrics:
             ["flavour", "name", "version"],
             registry=registry,
         )
+        self.online_errors = Counter(
+            "api_ml_online_store_errors_total",
+            "Online feature store calls that failed (read or write); the answer was degraded.",
+            ["operation"],
+            registry=registry,
+        )
         self.reloads = Counter(
             "api_ml_model_reloads_total",
             "Model swaps, by flavour and outcome (loaded / failed).",

@@ -1,58 +1,70 @@
-"""The full model's online state: the lake's recent history, held in memory for scoring.
+"""The full model's behavioural features: the online store, built from the lake, fed per event.
 
-Behavioural features (velocity, distance from habits, merchant risk...) need each card's and
-client's recent past. At start-up and on every reload, `OnlineState.load` reads the last
-`HISTORY_DAYS` of `silver_transactions` (Delta under `Settings.lake`) plus the cards and users
-tables into Arrow/pandas objects; after that, scoring touches no disk, no Spark, no MLflow.
+At start-up and on every reload `OnlineState.load` builds an online store
+(`lakehouse.features.online`: in-process, or Redis shared by every replica) from the lake's
+`silver_transactions` — the last `HISTORY_DAYS` + `LAKEHOUSE_ONLINE_HORIZON_DAYS` of events and
+all known-label tallies — then replays the events scored since the previous state was built.
 
-For each request, `event_rows` turns the transaction into a row shaped exactly like
-`silver_transactions` (what the pipeline would have written for it), and
-`features_for` hands history and events to
-`lakehouse.features.replay_sql.compute_features_for_events` — the same SQL the gold table
-`ml_features` is built with, so serving cannot drift from training. The request's row-level
-fields (online, abroad, errors, hour...) come from `lakehouse.features.derivations`, the
-definitions silver uses. The state is read-only once built; a reload builds a new one and
-swaps it whole.
+For a request, `score_rows` rebuilds the transaction as silver would hold it through the
+shared derivations (`lakehouse.features.derivations`: online, abroad, errors, hour...), reads
+its card's and client's state, computes the declared features (`compute.feature_vector`, the
+same numbers as the gold `ml_features` row), then records the event — idempotent by
+`transaction_id`. No disk read, no SQL engine per request. A dead Redis does not stop scoring:
+the features are computed from empty state, and the answer and a metric say so.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import threading
+import time
+import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
+import duckdb
+import redis
 from deltalake import DeltaTable
 
 from api_ml.api.normalise import ONLINE
-from api_ml.api.prepared import PreparedConnection
-from api_ml.api.schemas import SEED_FIELDS
 from lakehouse.config import Settings
-from lakehouse.features.declarations import SILVER_INPUT_COLUMNS
 from lakehouse.features.derivations import RawTransaction, blank_to_none, derive_row
-from lakehouse.features.replay_sql import compute_features_for_events, label_summary
+from lakehouse.features.online.builder import fill_store, lake_cut, meta_for, watermark_of
+from lakehouse.features.online.compute import (
+    Event,
+    Tallies,
+    day_of,
+    feature_vector,
+    known_day_of,
+)
+from lakehouse.features.online.factory import redis_client
+from lakehouse.features.online.redis_store import RedisStore
+from lakehouse.features.online.store import EntityState, MemoryStore, OnlineStore, StoreMeta
 
 logger = logging.getLogger("lakehouse.api_ml.online")
 
 TRANSACTIONS = "silver/transactions"
 CARDS = "silver/cards"
-USERS = "silver/users"
-CARD_STATIC = ("has_chip", "num_cards_issued", "card_on_dark_web", "acct_open_date")
-USER_STATIC = ("current_age", "gender", "latitude", "longitude")
-REPLAY_MARGIN_DAYS = 1
-# Synthetic ids for scored events: negative, so they never meet a real transaction id.
+BUILD_LOCK_SECONDS = 600
+# Ids for scored events that carry no transaction_id: negative, never a real id.
 _event_ids = itertools.count(1)
+_run_base = -(uuid.uuid4().int % 10**12) * 10**6
 
 
 class StateUnavailable(RuntimeError):
     """The lake has no history to score with (pipeline not run yet)."""
+
+
+@dataclass(frozen=True)
+class OnlineContext:
+    """What the state knew when one transaction was scored."""
+
+    card_known: bool
+    client_known: bool
+    within_horizon: bool
+    degraded: bool = False
 
 
 def _open(settings: Settings, folder: str) -> DeltaTable | None:
@@ -66,182 +78,63 @@ def _open(settings: Settings, folder: str) -> DeltaTable | None:
         return None
 
 
-def _latest_by(frame: pd.DataFrame, key: str, columns: tuple[str, ...]) -> dict[int, dict]:
-    present = [c for c in columns if c in frame.columns]
-    if frame.empty or key not in frame.columns:
+def _has_chip(settings: Settings) -> dict[int, bool]:
+    table = _open(settings, CARDS)
+    if table is None:
         return {}
-    last = frame.drop_duplicates(key, keep="last").set_index(key)[present]
-    return {int(k): row for k, row in last.to_dict("index").items()}
+    cards = table.to_pyarrow_dataset().to_table(columns=["card_id", "has_chip"]).to_pydict()
+    return {int(c): bool(h) for c, h in zip(cards["card_id"], cards["has_chip"], strict=True)}
 
 
 @dataclass
 class OnlineState:
-    """Recent history, label tallies and static lookups, read once from the lake.
+    """The served online store plus the static lookups a request row needs."""
 
-    Never modified after `load`: a reload builds a new state, so concurrent requests can
-    share this one without locks.
-    """
-
-    history: pa.Table
-    cards: dict[int, dict]
-    users: dict[int, dict]
-    mcc_descriptions: dict[int, str]
-    versions: dict[str, int]
-    history_days: int
-    latest_ts: datetime | None
-    labels: pa.Table  # known-label tallies per (merchant, MCC, known day): `label_summary`
-    _rows_by_key: dict[str, dict[int, np.ndarray]] = field(default_factory=dict, repr=False)
-    _days: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-    _threads: threading.local = field(default_factory=threading.local, repr=False)
+    store: OnlineStore
+    backend: str
+    lake_version: int
+    has_chip: dict[int, bool]
+    built_seconds: float
+    meta: StoreMeta
+    on_error: Any = None  # called with the failed operation's name (metrics)
+    errors: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, settings: Settings, history_days: int) -> OnlineState:
-        """Read the last `history_days` of silver transactions and the static tables."""
+    def load(cls, settings: Settings, previous: OnlineState | None = None) -> OnlineState:
+        """Build the state from the lake; replay `previous`'s scored events into it."""
         table = _open(settings, TRANSACTIONS)
         if table is None:
             raise StateUnavailable(
                 f"no silver_transactions table under {settings.lake}: run `lakehouse pipeline run`"
             )
-        dataset = table.to_pyarrow_dataset()
-        ts_max = pc.max(dataset.to_table(columns=["ts"]).column("ts")).as_py()
-        if ts_max is None:
+        start = time.perf_counter()
+        silver = table.to_pyarrow_dataset()
+        watermark = watermark_of(silver)
+        if watermark is None:
             raise StateUnavailable(f"silver_transactions under {settings.lake} is empty")
-        # One more day than any look-back: transactions of the latest day (replayed, or
-        # arriving late) still find their full history.
-        since = ts_max - timedelta(days=history_days + REPLAY_MARGIN_DAYS)
-        history = dataset.to_table(
-            filter=pc.field("ts") >= pa.scalar(since, dataset.schema.field("ts").type)
-        ).sort_by([("ts", "ascending"), ("transaction_id", "ascending")])
-        labels = _label_state(dataset, as_of_day=_day_number(since))
-        versions = {"silver_transactions": table.version()}
-        cards, users = cls._static_lookups(settings, history, versions)
-        mcc = cls._mcc_lookup(history)
-        state = cls(history, cards, users, mcc, versions, history_days, ts_max, labels)
-        state._index()
+        version = table.version()
+        if settings.online_store == "redis":
+            store = _redis_state(settings, silver, watermark, version)
+        else:
+            cut = lake_cut(watermark, settings.online_horizon_days)
+            store = MemoryStore(meta_for(cut, watermark, version))
+            fill_store(store, silver, cut, tiles_bulk=store.add_tiles)
+            if previous is not None:
+                replayed = [e for e in previous.store.journal() if e.ts_s >= cut.events_from]
+                store.add_events(replayed, journal=True)
+        state = cls(
+            store,
+            settings.online_store,
+            version,
+            _has_chip(settings),
+            time.perf_counter() - start,
+            store.meta(),
+        )
+        logger.info("online state built: %s", state.summary())
         return state
 
-    @staticmethod
-    def _static_lookups(
-        settings: Settings, history: pa.Table, versions: dict[str, int]
-    ) -> tuple[dict[int, dict], dict[int, dict]]:
-        # The transactions carry the static columns already; the reference tables add cards
-        # and clients that were quiet during the window.
-        frame = history.select(
-            [
-                c
-                for c in ("card_id", "client_id", *CARD_STATIC, *USER_STATIC)
-                if c in history.column_names
-            ]
-        ).to_pandas()
-        cards = _latest_by(frame, "card_id", CARD_STATIC)
-        users = _latest_by(frame, "client_id", USER_STATIC)
-        for folder, key, columns, lookup, name in (
-            (CARDS, "card_id", CARD_STATIC, cards, "silver_cards"),
-            (USERS, "client_id", USER_STATIC, users, "silver_users"),
-        ):
-            table = _open(settings, folder)
-            if table is None:
-                continue
-            versions[name] = table.version()
-            for k, row in _latest_by(table.to_pandas(), key, columns).items():
-                lookup.setdefault(k, row)
-        return cards, users
-
-    @staticmethod
-    def _mcc_lookup(history: pa.Table) -> dict[int, str]:
-        if "mcc_description" not in history.column_names:
-            return {}
-        pairs = (
-            history.select(["mcc_code", "mcc_description"]).to_pandas().drop_duplicates("mcc_code")
-        )
-        return {
-            int(c): str(d)
-            for c, d in zip(pairs.mcc_code, pairs.mcc_description, strict=True)
-            if d is not None and not pd.isna(d)
-        }
-
-    def _index(self) -> None:
-        """Row positions per card and client, and label rows per merchant and MCC."""
-        for key in ("card_id", "client_id"):
-            values = self.history.column(key).to_numpy(zero_copy_only=False)
-            self._rows_by_key[key] = _positions(values)
-        for key in ("merchant_id", "mcc_code"):
-            self._rows_by_key[key] = _positions(self.labels.column(key).to_numpy())
-        days, day_of_row = np.unique(self.labels.column("day_n").to_numpy(), return_inverse=True)
-        mcc = self.labels.column("mcc_code").fill_null(-1).to_numpy().astype("int64")
-        self._days.update(days=days, day_of_row=day_of_row, mcc=mcc)
-        for name in ("fraud_n", "labeled_n"):
-            values = self.labels.column(name).to_numpy().astype("int64")
-            self._days[name] = values
-            self._days[f"{name}_total"] = np.bincount(day_of_row, values, len(days)).astype("int64")
-
-    def history_for(self, events: pa.Table) -> pa.Table:
-        """The history rows of the events' cards and clients.
-
-        Every behavioural window is partitioned by card or client, so no other row can change
-        an event's features; slicing keeps a request's SQL small whatever the lake's size.
-        """
-        rows = _select(self._rows_by_key, events, ("card_id", "client_id"))
-        return self.history.take(pa.array(rows, pa.int64()))
-
-    def labels_for(self, events: pa.Table) -> pa.Table:
-        """The label tallies of the events' merchants, their MCCs folded per day, the rest too.
-
-        Merchant risk reads only its merchant's rows, MCC risk only its MCC's rows, the global
-        rate every row. So the events' merchants keep their rows; the other rows of the events'
-        MCCs become one row per (MCC, day) with merchant -1; everything else one row per day
-        with merchant and MCC -1 (-1 matches no event). Every sum the three risks take is
-        unchanged, and a request's input stays a few dozen rows however many merchants share
-        a popular MCC.
-        """
-        merchant_rows = _select(self._rows_by_key, events, ("merchant_id",))
-        mcc_rows = np.setdiff1d(
-            _select(self._rows_by_key, events, ("mcc_code",)), merchant_rows, assume_unique=True
-        )
-        picked = self.labels.take(pa.array(merchant_rows, pa.int64()))
-        days = self._days
-        n_days = len(days["days"])
-        # (MCC, day) groups of the MCC rows, keyed as mcc * n_days + day index.
-        keys, group = np.unique(
-            days["mcc"][mcc_rows] * n_days + days["day_of_row"][mcc_rows], return_inverse=True
-        )
-        taken = np.concatenate([merchant_rows, mcc_rows])
-        columns: dict[str, Any] = {
-            "merchant_id": np.full(len(keys) + n_days, -1),
-            "mcc_code": np.concatenate([keys // n_days, np.full(n_days, -1)]),
-            "day_n": np.concatenate([days["days"][keys % n_days], days["days"]]),
-        }
-        for name in ("fraud_n", "labeled_n"):
-            per_mcc_day = np.bincount(group, days[name][mcc_rows], len(keys)).astype("int64")
-            mine = np.bincount(days["day_of_row"][taken], days[name][taken], n_days)
-            columns[name] = np.concatenate(
-                [per_mcc_day, days[f"{name}_total"] - mine.astype("int64")]
-            )
-        folded = pa.table({c: columns[c] for c in picked.column_names}).cast(picked.schema)
-        return pa.concat_tables([picked, folded])
-
-    def features(self, events: pa.Table) -> pa.Table:
-        """The training SQL's feature rows for `events` (in order), from memory only."""
-        return compute_features_for_events(
-            self.history_for(events),
-            events,
-            label_summary=self.labels_for(events),
-            connection=self._connection(),
-        )
-
-    def _connection(self) -> PreparedConnection:
-        """This thread's DuckDB connection: reused across requests, never shared by threads."""
-        connection = getattr(self._threads, "duckdb", None)
-        if connection is None:
-            import duckdb
-
-            raw = duckdb.connect()
-            raw.execute("SET threads TO 1")  # one request, one core
-            connection = self._threads.duckdb = PreparedConnection(raw)
-        return connection
-
-    def event_row(self, seed: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-        """One transaction as `silver_transactions` would hold it (label unknown)."""
+    def row(self, seed: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+        """One request as `silver_transactions` would hold it, plus its epoch second."""
         ts = extra.get("timestamp") or datetime.now(UTC)
         if ts.tzinfo is not None:
             ts = ts.astimezone(UTC).replace(tzinfo=None)
@@ -257,44 +150,154 @@ class OnlineState:
             blank_to_none(extra.get("zip")),
             blank_to_none(extra.get("errors")),
         )
-        card = self.cards.get(int(extra["card_id"]), {})
-        user = self.users.get(int(extra["client_id"]), {})
-        row = {
-            "transaction_id": extra.get("transaction_id") or -next(_event_ids),
-            "ts": ts,
-            "situation_date": ts.date(),
-            "client_id": extra["client_id"],
-            "card_id": extra["card_id"],
-            "merchant_id": extra["merchant_id"],
-            "merchant_city": city,
-            "mcc_code": extra["mcc"],
-            "mcc_description": self.mcc_descriptions.get(int(extra["mcc"])),
-            **derive_row(raw),
-            "label": None,
-            **{name: seed[name] for name in SEED_FIELDS},
-            **{name: card.get(name) for name in CARD_STATIC},
-            **{name: user.get(name) for name in USER_STATIC},
+        derived = derive_row(raw)
+        transaction_id = extra.get("transaction_id")
+        return {
+            **seed,
+            **derived,
+            "transaction_id": _run_base - next(_event_ids)
+            if transaction_id is None
+            else int(transaction_id),
+            "ts_s": int(ts.replace(tzinfo=UTC).timestamp()),
+            "card_id": int(extra["card_id"]),
+            "client_id": int(extra["client_id"]),
+            "merchant_id": int(extra["merchant_id"]),
+            "mcc_code": int(extra["mcc"]),
+            "has_chip": self.has_chip.get(int(extra["card_id"])),
+            "is_abroad_i": int(derived["is_abroad"]),
+            "is_online_i": int(derived["is_online"]),
         }
-        return row
 
-    def events_table(self, rows: list[dict[str, Any]]) -> pa.Table:
-        """Rows shaped and typed exactly like the history (missing columns stay null)."""
-        schema = self.history.schema
-        columns = {}
-        for column in schema:
-            values = [_plain(row.get(column.name)) for row in rows]
-            columns[column.name] = pa.array(values, type=column.type, from_pandas=True)
-        return pa.table(columns, schema=schema)
+    def score_rows(self, rows: list[dict[str, Any]]) -> tuple[list[dict], list[OnlineContext]]:
+        """Feature vectors of request rows (in order), each event recorded after it is scored."""
+        vectors, contexts = [], []
+        horizon = self.meta.horizon_s
+        for row in rows:
+            state, degraded = self._read(row)
+            vectors.append(feature_vector(row, state.card, state.client, state.tallies))
+            own = row["transaction_id"]
+            contexts.append(
+                OnlineContext(
+                    card_known=any(e.transaction_id != own for e in state.card),
+                    client_known=any(e.transaction_id != own for e in state.client),
+                    within_horizon=horizon is None or row["ts_s"] >= horizon,
+                    degraded=degraded or not self._write(row),
+                )
+            )
+        return vectors, contexts
+
+    def _read(self, row: dict[str, Any]) -> tuple[EntityState, bool]:
+        try:
+            return self.store.read(
+                row["card_id"],
+                row["client_id"],
+                row["merchant_id"],
+                row["mcc_code"],
+                day_of(row["ts_s"]),
+            ), False
+        except redis.RedisError:
+            self._failed("read")
+            return EntityState([], [], Tallies()), True
+
+    def _write(self, row: dict[str, Any]) -> bool:
+        event = Event(
+            row["transaction_id"],
+            row["ts_s"],
+            row["card_id"],
+            row["client_id"],
+            row["merchant_id"],
+            row["mcc_code"],
+            float(row["amount"]),
+            str(row["merchant_state"]),
+            row["is_abroad_i"],
+            row["is_online_i"],
+        )
+        try:
+            self.store.add_events([event], journal=True)
+            return True
+        except redis.RedisError:
+            self._failed("write")
+            return False
+
+    def _failed(self, operation: str) -> None:
+        self.errors[operation] = self.errors.get(operation, 0) + 1
+        logger.warning("online store %s failed: scoring from empty state", operation)
+        if self.on_error is not None:
+            self.on_error(operation)
+
+    def record_label(
+        self,
+        transaction_id: int,
+        label: int,
+        known_at: datetime,
+        merchant_id: int | None,
+        mcc: int | None,
+    ) -> tuple[bool, date]:
+        """Count a label from the first day after it became known; (counted, that day)."""
+        if known_at.tzinfo is None:
+            known_at = known_at.replace(tzinfo=UTC)
+        known_day = known_day_of(known_at.timestamp())
+        try:
+            counted = self.store.record_label(transaction_id, label, known_day, merchant_id, mcc)
+        except redis.RedisError:
+            self._failed("label")
+            counted = False
+        return counted, date(1970, 1, 1) + timedelta(days=known_day)
 
     def summary(self) -> dict[str, object]:
+        """Backend, size, watermark, lag and horizon of the state (for /model/info)."""
+        meta = self.meta
+        try:
+            size = self.store.size()
+        except redis.RedisError:
+            return {"backend": self.backend, "available": False, "errors": dict(self.errors)}
+        watermark = meta.watermark_s
+
+        def iso(seconds: int | None) -> str | None:
+            return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()
+
         return {
-            "history_rows": self.history.num_rows,
-            "history_days": self.history_days,
-            "latest_transaction": self.latest_ts.isoformat() if self.latest_ts else None,
-            "cards": len(self.cards),
-            "clients": len(self.users),
-            "table_versions": self.versions,
+            "backend": self.backend,
+            "available": True,
+            **size,
+            "watermark": iso(watermark),
+            "lag_seconds": None if watermark is None else max(0, int(time.time()) - watermark),
+            "exact_from": iso(meta.horizon_s),
+            "lake_version": self.lake_version,
+            "build_seconds": round(self.built_seconds, 3),
+            "errors": dict(self.errors),
         }
+
+
+def _redis_state(settings: Settings, silver: Any, watermark: int, version: int) -> RedisStore:
+    """The shared state for this lake version: attach to it, or build it (one builder)."""
+    client = redis_client(settings)
+    prefix = settings.online_key_prefix
+    deadline = time.monotonic() + BUILD_LOCK_SECONDS
+    while True:
+        current = RedisStore.current(client, prefix)
+        if current is not None and current.meta().lake_version == version:
+            current.add_events(current.journal())  # events another replica scored meanwhile
+            return current
+        if client.set(f"{prefix}:build", version, nx=True, ex=BUILD_LOCK_SECONDS):
+            break
+        if time.monotonic() > deadline:
+            raise StateUnavailable(
+                "another replica has been building the online state for "
+                f"{BUILD_LOCK_SECONDS} s: check its logs"
+            )
+        time.sleep(0.2)
+    try:
+        cut = lake_cut(watermark, settings.online_horizon_days)
+        store = RedisStore.create(client, prefix, meta_for(cut, watermark, version))
+        fill_store(store, silver, cut, tiles_bulk=store.add_tiles)
+        replay = [e for e in store.journal() if e.ts_s >= cut.events_from]
+        store.add_events(replay)
+        store.activate()
+        store.add_events(store.journal())  # scored while switching
+        return store
+    finally:
+        client.delete(f"{prefix}:build")
 
 
 def lake_version(settings: Settings) -> int | None:
@@ -308,8 +311,6 @@ def training_vocabulary(settings: Settings, columns: tuple[str, ...]) -> dict[st
 
     DuckDB streams the Delta snapshot, so this stays cheap in memory at any lake size.
     """
-    import duckdb
-
     table = _open(settings, TRANSACTIONS)
     if table is None:
         return None
@@ -327,49 +328,3 @@ def training_vocabulary(settings: Settings, columns: tuple[str, ...]) -> dict[st
         }
     finally:
         connection.close()
-
-
-def _positions(values: np.ndarray) -> dict[int, np.ndarray]:
-    groups = pd.Series(np.arange(len(values))).groupby(values).indices
-    return {int(k): v for k, v in groups.items()}
-
-
-def _select(
-    index: dict[str, dict[int, np.ndarray]], events: pa.Table, keys: tuple[str, ...]
-) -> np.ndarray:
-    parts = [np.empty(0, dtype=np.int64)]
-    for key in keys:
-        rows = index[key]
-        for value in set(events.column(key).to_pylist()):
-            if value is not None and int(value) in rows:
-                parts.append(rows[int(value)])
-    return np.unique(np.concatenate(parts))
-
-
-def _day_number(moment: datetime) -> int:
-    return int(moment.replace(tzinfo=UTC).timestamp() // 86_400)
-
-
-def _label_state(dataset: Any, as_of_day: int) -> pa.Table:
-    """`label_summary` over the whole labeled history, reading only the four columns it uses.
-
-    The function accepts silver rows; the columns its SQL never reads are passed as typeless
-    nulls, which cost no memory even over millions of rows.
-    """
-    used = ["ts", "merchant_id", "mcc_code", "label", "label_known_at"]
-    labeled = dataset.to_table(columns=used, filter=pc.field("label").is_valid())
-    columns = {
-        name: (labeled.column(name) if name in used else pa.nulls(labeled.num_rows))
-        for name in SILVER_INPUT_COLUMNS
-    }
-    return label_summary(pa.table(columns), as_of_day=as_of_day)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is pd.NaT:
-        return None
-    return value

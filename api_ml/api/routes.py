@@ -24,6 +24,8 @@ from api_ml.api.schemas import (
     MAX_BATCH,
     BatchResponse,
     HealthResponse,
+    LabelRequest,
+    LabelResponse,
     ModelInfoResponse,
     ModelPublic,
     PredictionResponse,
@@ -59,8 +61,6 @@ async def _score(
     metrics: ScoringMetrics = request_app.state.scoring_metrics
     start = time.perf_counter()
     try:
-        needs_state = any(flavour_of(t) == "full" for t in transactions)
-        # The full model runs DuckDB over the online state: keep it off the event loop.
         # Features always computed: a case keeps them; `after_scoring` drops them if unasked.
         run = functools.partial(
             score,
@@ -70,7 +70,11 @@ async def _score(
             batch=batch,
             monitor=request_app.state.monitor,
         )
-        answers = await run_in_threadpool(run) if needs_state else run()
+        # A Redis round trip blocks: keep it off the event loop. The in-process store answers
+        # in microseconds, so its requests stay on the loop (no thread hop).
+        remote = request_app.state.settings.online_store == "redis"
+        needs_thread = remote and any(flavour_of(t) == "full" for t in transactions)
+        answers = await run_in_threadpool(run) if needs_thread else run()
     except InvalidRequest as invalid:
         return error_response(422, f"invalid request: {invalid}", invalid.details())
     except ModelUnavailable as missing:
@@ -192,6 +196,23 @@ async def reload_model(holder: HolderDep) -> ReloadResponse:
     return ReloadResponse(
         changed=changed, models=snapshot.versions(), unavailable=snapshot.unavailable
     )
+
+
+@router.post(
+    "/online/labels",
+    response_model=LabelResponse,
+    dependencies=[Depends(require_api_key)],
+    responses={503: {"description": "No full model (and so no online state) is loaded."}},
+)
+def record_label(label: LabelRequest, snapshot: SnapshotDep) -> LabelResponse | JSONResponse:
+    """Count a label that became known in the online risk tallies (idempotent by id)."""
+    full = snapshot.models.get("full")
+    if full is None or full.online is None:
+        return _error(503, "no online state is loaded: " + snapshot.unavailable.get("full", ""))
+    counted, day = full.online.record_label(
+        label.transaction_id, label.label, label.known_at, label.merchant_id, label.mcc
+    )
+    return LabelResponse(counted=counted, usable_from_day=day.isoformat())
 
 
 @router.get("/", include_in_schema=False)

@@ -217,6 +217,22 @@ class Reason(BaseModel):
     contribution: float
 
 
+class OnlineInfo(BaseModel):
+    """What the online feature state knew when the transaction was scored (full model)."""
+
+    card_known: bool = Field(..., description="The card had earlier events in the state.")
+    client_known: bool = Field(..., description="The client had earlier events in the state.")
+    within_horizon: bool = Field(
+        ...,
+        description="The transaction is recent enough for its features to equal its gold "
+        "`ml_features` row; false: older than the state's horizon (`/model/info` exact_from), "
+        "windows may miss events the state no longer holds.",
+    )
+    degraded: bool = Field(
+        False, description="The online store was unreachable: features from empty state."
+    )
+
+
 class PredictionResponse(BaseModel):
     """The seed's three fields first; the rest tells which model answered and why."""
 
@@ -244,6 +260,7 @@ class PredictionResponse(BaseModel):
     case_id: str | None = Field(
         None, description="The analysts' case opened for a review or decline."
     )
+    online: OnlineInfo | None = Field(None, description="Full model: what the state knew.")
 
 
 class BatchResponse(BaseModel):
@@ -286,3 +303,26 @@ class ReloadResponse(BaseModel):
     changed: bool
     models: dict[str, str]
     unavailable: dict[str, str] = Field(default_factory=dict)
+
+
+class LabelRequest(BaseModel):
+    """A label that became known (an analyst's decision, a late label file)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    transaction_id: int = Field(..., ge=0, le=MAX_ID)
+    label: Literal[0, 1] = Field(..., description="1 fraud, 0 legitimate.")
+    known_at: datetime = Field(..., description="When it became known (silver label_known_at).")
+    merchant_id: int | None = Field(
+        None, ge=0, le=MAX_ID, description="Needed when the transaction is outside the state."
+    )
+    mcc: int | None = Field(None, ge=0, le=9999)
+
+
+class LabelResponse(BaseModel):
+    counted: bool = Field(
+        ...,
+        description="False: the transaction is unknown to the state and no merchant/MCC "
+        "was given; the next reload from the lake counts the label.",
+    )
+    usable_from_day: str = Field(..., description="First day (UTC) whose transactions use it.")

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from api_ml.api.codes import basic_inputs
 from api_ml.api.monitor import Monitor
@@ -27,9 +26,11 @@ from api_ml.api.normalise import (
     InvalidValue,
     normalise_seed_fields,
 )
+from api_ml.api.online import OnlineContext
 from api_ml.api.schemas import (
     FULL_MODEL_REQUIRED,
     OPTIONAL_FIELDS,
+    OnlineInfo,
     PredictionResponse,
     Reason,
     TransactionRequest,
@@ -87,31 +88,23 @@ def _missing_for_full(request: TransactionRequest, prefix: str) -> list[tuple[st
 
 def full_inputs(
     served: ServingModel, seeds: list[dict[str, Any]], payloads: Sequence[dict[str, Any]]
-) -> pd.DataFrame:
-    """The full model's inputs for these events (requests as dumped dicts), in order."""
+) -> tuple[pd.DataFrame, list[OnlineContext]]:
+    """The full model's inputs for these events (requests as dumped dicts), in order, and
+    what the online state knew of each; every event is recorded in the state."""
     online = served.online
     assert online is not None, "a full model is always loaded with its online state"
-    rows = [online.event_row(seed, payload) for seed, payload in zip(seeds, payloads, strict=True)]
-    return _as_frame(online.features(online.events_table(rows)))
-
-
-def _as_frame(features: pa.Table | pd.DataFrame) -> pd.DataFrame:
-    """The model inputs as float64 columns, nulls as NaN — what `LoadedModel` feeds LightGBM.
-
-    Straight from Arrow to one numpy matrix: `Table.to_pandas` builds a frame of mixed
-    nullable dtypes only for the model to cast it back, milliseconds per request.
-    """
-    if isinstance(features, pd.DataFrame):
-        return features
-    matrix = np.empty((features.num_rows, len(FEATURE_COLUMNS)), dtype="float64")
-    for i, column in enumerate(FEATURE_COLUMNS):
-        values = pc.cast(features.column(column), pa.float64())
-        matrix[:, i] = values.to_numpy(zero_copy_only=False)  # null -> NaN
-    return pd.DataFrame(matrix, columns=FEATURE_COLUMNS)
+    rows = [online.row(seed, payload) for seed, payload in zip(seeds, payloads, strict=True)]
+    vectors, contexts = online.score_rows(rows)
+    matrix = np.array([[v[c] for c in FEATURE_COLUMNS] for v in vectors], dtype="float64")
+    return pd.DataFrame(matrix, columns=FEATURE_COLUMNS), contexts
 
 
 def _responses(
-    served: ServingModel, flavour: str, inputs: pd.DataFrame, include_features: bool
+    served: ServingModel,
+    flavour: str,
+    inputs: pd.DataFrame,
+    include_features: bool,
+    contexts: Sequence[OnlineContext] | None = None,
 ) -> list[PredictionResponse]:
     model = served.model
     matrix = inputs[list(model.feature_columns)]
@@ -133,6 +126,7 @@ def _responses(
                 threshold=threshold,
                 reasons=[Reason(feature=f, contribution=float(c)) for f, c in contributions[i]],
                 features=_feature_dict(matrix.iloc[i]) if include_features else None,
+                online=None if contexts is None else OnlineInfo(**asdict(contexts[i])),
             )
         )
     return answers
@@ -188,11 +182,12 @@ def score(
         if not indices:
             continue
         rows = [seeds[i] for i in indices]
+        contexts = None
         if flavour == "basic":
             inputs = basic_inputs(rows)
         else:
-            inputs = full_inputs(served[flavour], rows, [payloads[i] for i in indices])
-        scored = _responses(served[flavour], flavour, inputs, include_features)
+            inputs, contexts = full_inputs(served[flavour], rows, [payloads[i] for i in indices])
+        scored = _responses(served[flavour], flavour, inputs, include_features, contexts)
         for i, answer in zip(indices, scored, strict=True):
             answers[i] = answer
         if monitor is not None:

@@ -30,7 +30,7 @@ from api_ml.api.online import (
     training_vocabulary,
 )
 from lakehouse.config import Settings
-from lakehouse.ml.features import FEATURE_SET_VERSION, HISTORY_DAYS
+from lakehouse.ml.features import FEATURE_SET_VERSION
 
 logger = logging.getLogger("lakehouse.api_ml.state")
 
@@ -185,7 +185,7 @@ class ModelHolder:
         online = None
         if flavour == "full":
             try:
-                online = OnlineState.load(self.settings, HISTORY_DAYS)
+                online = self._online(serving.online if serving else None)
             except StateUnavailable as exc:
                 raise StateUnavailable(f"{name} v{model.version} is registered but {exc}") from exc
         vocabulary = vocabulary_of(model, self.settings)
@@ -197,11 +197,18 @@ class ModelHolder:
     def _with_fresh_lake(self, serving: ServingModel) -> ServingModel | None:
         """Same model, newer lake: a pipeline run since the last load rebuilds the state."""
         assert serving.online is not None
-        if lake_version(self.settings) == serving.online.versions.get("silver_transactions"):
+        if lake_version(self.settings) == serving.online.lake_version:
             return None
-        online = OnlineState.load(self.settings, HISTORY_DAYS)
-        logger.info("online state reloaded: %s", online.summary())
+        online = self._online(serving.online)
         return replace(serving, online=online, loaded_at=_now())
+
+    def _online(self, previous: OnlineState | None) -> OnlineState:
+        """A new online state from the lake, with `previous`'s scored events replayed."""
+        online = OnlineState.load(self.settings, previous)
+        if self.metrics is not None:
+            errors = self.metrics.online_errors
+            online.on_error = lambda operation: errors.labels(operation).inc()
+        return online
 
 
 class _NoChampion(RuntimeError):

@@ -202,67 +202,22 @@ OUTPUTS: tuple[Output, ...] = (
 )
 
 BASIC_FEATURE_COLUMNS: list[str] = [
-    "amount",
-    "card_brand",
-    "card_type",
-    "merchant_state",
-    "use_chip",
-    "credit_limit",
-    "per_capita_income",
-    "yearly_income",
-    "total_debt",
-    "credit_score",
-    "num_credit_cards",
-]
+    "amount", "card_brand", "card_type", "merchant_state", "use_chip", "credit_limit",
+    "per_capita_income", "yearly_income", "total_debt", "credit_score", "num_credit_cards",
+]  # fmt: skip
 CATEGORICAL_COLUMNS: list[str] = ["card_brand", "card_type", "merchant_state", "use_chip"]
 STATIC_COLUMNS: list[str] = [
-    "hour",
-    "is_refund",
-    "is_online",
-    "is_abroad",
-    "has_chip",
-    *ERROR_FLAGS,
-    "has_error",
-]
+    "hour", "is_refund", "is_online", "is_abroad", "has_chip", *ERROR_FLAGS, "has_error",
+]  # fmt: skip
 BEHAVIOUR_COLUMNS: list[str] = [o.name for o in OUTPUTS]
 FEATURE_COLUMNS: list[str] = [*BASIC_FEATURE_COLUMNS, *STATIC_COLUMNS, *BEHAVIOUR_COLUMNS]
 KEY_COLUMNS: list[str] = [
-    "transaction_id",
-    "ts",
-    "tx_date",
-    "card_id",
-    "client_id",
-    "merchant_id",
-    "label",
-]
+    "transaction_id", "ts", "tx_date", "card_id", "client_id", "merchant_id", "label",
+]  # fmt: skip
 # The silver columns the feature SQL reads.
 SILVER_INPUT_COLUMNS: list[str] = [
-    "transaction_id",
-    "ts",
-    "tx_date",
-    "hour",
-    "client_id",
-    "card_id",
-    "merchant_id",
-    "amount",
-    "is_refund",
-    "use_chip",
-    "merchant_state",
-    "mcc_code",
-    "errors",
-    "has_error",
-    "is_online",
-    "is_abroad",
-    "label",
-    "label_known_at",
-    "card_brand",
-    "card_type",
-    "has_chip",
-    "credit_limit",
-    "per_capita_income",
-    "yearly_income",
-    "total_debt",
-    "credit_score",
-    "num_credit_cards",
-]
+    "transaction_id", "ts", "tx_date", "hour", "client_id", "card_id", "merchant_id",
+    "is_refund", "mcc_code", "errors", "has_error", "is_online", "is_abroad", "label",
+    "label_known_at", "has_chip", *BASIC_FEATURE_COLUMNS,
+]  # fmt: skip
 LABEL_SUMMARY_COLUMNS: list[str] = ["merchant_id", "mcc_code", "day_n", "fraud_n", "labeled_n"]

@@ -8,8 +8,9 @@ by `render_silver`) and the Python function that a scoring request goes through
 (`derive_row`), side by side so they cannot drift. `tests/features/test_derivations.py` runs
 both over the same raw values and demands equal results.
 
-The vocabularies every later step codes categories with (card brands, types, chip modes, US
-states, error texts) live here too; `lakehouse.ml.features` and the feature SQL import them.
+The category codes every later step uses (card brands, types, chip modes, us/online/abroad,
+error flags) live here too; the source vocabularies themselves (US states, the ONLINE city)
+are `lakehouse.formats`'.
 """
 
 from __future__ import annotations
@@ -21,12 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-ONLINE = "ONLINE"
+from lakehouse.formats import ONLINE_CITY, US_STATES
+
+ONLINE = ONLINE_CITY  # the source's city of online purchases; silver's state for them
 ONLINE_USE_CHIP = "Online Transaction"
 NO_ERROR = "no error"
-US_STATES: tuple[str, ...] = tuple(
-    ["AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY", "DC"]
-)
 _US = frozenset(US_STATES)
 # Category codes: the feature SQL's CASE expressions and `basic_feature_frame` both read them.
 CARD_BRAND_CODES: dict[str, int] = {"visa": 0, "mastercard": 1, "amex": 2, "discover": 3}

@@ -27,7 +27,7 @@ VARIABLE_ONLY = re.compile(r"^\$\{[A-Z0-9_]+(:?[-?][^}]*)?\}$")
 DESIGN_PORTS = {
     "postgres": 5432, "minio": 9000, "mlflow": 5000, "sources_api": 9998, "lakehouse": 8000,
     "api": 9999, "api_ml": 9997, "ui_api_ml": 8501, "elasticsearch": 9200,
-    "prometheus": 9090, "alertmanager": 9093, "grafana": 3000,
+    "prometheus": 9090, "alertmanager": 9093, "grafana": 3000, "redis": 6379,
 }
 PUBLIC_PORTS = {9999, 9997, 8501, 3000}
 
@@ -73,7 +73,7 @@ def test_dependencies_wait_for_health_or_completion(services: dict[str, dict]) -
     assert "postgres" in services["sources_api"]["depends_on"]
     assert "postgres" in services["api"]["depends_on"]
     assert {"postgres", "minio_init", "mlflow"} <= set(services["lakehouse"]["depends_on"])
-    assert "mlflow" in services["api_ml"]["depends_on"]
+    assert {"mlflow", "redis"} <= set(services["api_ml"]["depends_on"])
 
 
 def test_no_literal_secret_in_compose(services: dict[str, dict]) -> None:

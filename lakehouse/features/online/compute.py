@@ -1,0 +1,183 @@
+"""One transaction's model inputs from online state: the Python side of the declarations.
+
+`feature_vector` takes a transaction as silver would hold it (`row`), the stored events of its
+card and client (`Event`s) and the known-label tallies of its merchant, MCC and of everyone
+(`Tallies`), and evaluates every `declarations.AGGREGATES` entry the way the generated SQL
+does — strictly earlier whole seconds within the window — then every `declarations.OUTPUTS`
+formula. The result has exactly the `FEATURE_COLUMNS` of a gold `ml_features` row.
+Nothing here reads a store: `store.py` hands the state in, so both backends share this code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from lakehouse.features.declarations import (
+    AGGREGATES,
+    BASIC_FEATURE_COLUMNS,
+    DAY,
+    FEATURE_COLUMNS,
+    HISTORY_SECONDS,
+    OUTPUTS,
+    Aggregate,
+)
+from lakehouse.features.derivations import (
+    CARD_BRAND_CODES,
+    CARD_TYPE_CODES,
+    ERROR_FLAGS,
+    USE_CHIP_CODES,
+    code_of,
+    state_code,
+)
+
+
+class Event(NamedTuple):
+    """What the online state keeps of one transaction (one per id, per card and client)."""
+
+    transaction_id: int
+    ts_s: int
+    card_id: int
+    client_id: int
+    merchant_id: int
+    mcc_code: int
+    amount: float
+    merchant_state: str
+    is_abroad_i: int
+    is_online_i: int
+
+
+@dataclass(frozen=True)
+class Tallies:
+    """Labels known by the transaction's day: (fraud, labeled) per merchant, MCC and overall."""
+
+    merchant: tuple[int, int] = (0, 0)
+    mcc: tuple[int, int] = (0, 0)
+    global_: tuple[int, int] = (0, 0)
+
+    def values(self) -> dict[str, int]:
+        return {
+            "merchant_known_fraud": self.merchant[0],
+            "merchant_known_labeled": self.merchant[1],
+            "mcc_known_fraud": self.mcc[0],
+            "mcc_known_labeled": self.mcc[1],
+            "global_known_fraud": self.global_[0],
+            "global_known_labeled": self.global_[1],
+        }
+
+
+def known_by(days: Mapping[int, tuple[int, int]], day: int) -> tuple[int, int]:
+    """Sum of (fraud, labeled) over the known days up to and including `day`."""
+    fraud = labeled = 0
+    for known_day, (f, n) in days.items():
+        if known_day <= day:
+            fraud += f
+            labeled += n
+    return fraud, labeled
+
+
+def _std(values: list[float]) -> float | None:
+    """Sample standard deviation (SQL's STDDEV_SAMP): NULL below two values."""
+    n = len(values)
+    if n < 2:
+        return None
+    mean = math.fsum(values) / n
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+
+
+def _aggregate(aggregate: Aggregate, events: list[Event], row: Mapping[str, Any]) -> Any:
+    t = row["ts_s"]
+    assert aggregate.window is not None
+    since = t - aggregate.window
+    chosen = [e for e in events if since <= e.ts_s < t]
+    if aggregate.entity == "client_merchant":
+        chosen = [e for e in chosen if e.merchant_id == row["merchant_id"]]
+    elif aggregate.entity == "client_state":
+        chosen = [e for e in chosen if e.merchant_state == row["merchant_state"]]
+    if aggregate.kind == "count":
+        return len(chosen)
+    if aggregate.kind == "last_seen":
+        return max((e.ts_s for e in chosen), default=None)
+    values = [getattr(e, aggregate.column) for e in chosen]  # type: ignore[arg-type]
+    if aggregate.kind == "std":
+        return _std(values)
+    return math.fsum(values) if aggregate.column == "amount" else sum(values)
+
+
+def behaviour(
+    row: Mapping[str, Any],
+    card_events: Iterable[Event],
+    client_events: Iterable[Event],
+    tallies: Tallies,
+) -> dict[str, Any]:
+    """The behavioural outputs of one transaction (`declarations.OUTPUTS`, by name).
+
+    Args:
+        row: the transaction: `transaction_id`, `ts_s`, `amount`, `merchant_id`,
+            `merchant_state` (silver spelling), `is_abroad_i`, `is_online_i`.
+        card_events, client_events: the stored events of its card and client (any order;
+            the transaction itself, if stored, is ignored).
+        tallies: the labels known on the transaction's day.
+    """
+    own = row["transaction_id"]
+    horizon = row["ts_s"] - HISTORY_SECONDS
+    # every window is within HISTORY_SECONDS: filter once, then per aggregate
+    recent = {
+        "card": [e for e in card_events if e.transaction_id != own and e.ts_s >= horizon],
+        "client": [e for e in client_events if e.transaction_id != own and e.ts_s >= horizon],
+    }
+    values: dict[str, Any] = dict(row)
+    values.update(tallies.values())
+    for aggregate in AGGREGATES:
+        if aggregate.rows == "all":
+            events = recent["card" if aggregate.entity == "card" else "client"]
+            values[aggregate.name] = _aggregate(aggregate, events, row)
+    return {output.name: output.python(values) for output in OUTPUTS}
+
+
+def static_features(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The basic and static model inputs of a silver-shaped row, coded like the SQL."""
+    codes = {
+        "card_brand": CARD_BRAND_CODES,
+        "card_type": CARD_TYPE_CODES,
+        "use_chip": USE_CHIP_CODES,
+    }
+    out: dict[str, Any] = {}
+    for column in BASIC_FEATURE_COLUMNS:
+        if column in codes:
+            out[column] = code_of(row.get(column), codes[column])
+        elif column == "merchant_state":
+            out[column] = state_code(row.get("merchant_state"))
+        else:
+            value = row.get(column)
+            out[column] = None if value is None else float(value)
+    out["hour"] = int(row["hour"])
+    for name in ("is_refund", "is_online", "is_abroad", "has_chip", "has_error"):
+        out[name] = 1 if row.get(name) else 0
+    errors = row.get("errors") or ""
+    for name, text in ERROR_FLAGS.items():
+        out[name] = 1 if text in errors else 0
+    return out
+
+
+def feature_vector(
+    row: Mapping[str, Any],
+    card_events: Iterable[Event],
+    client_events: Iterable[Event],
+    tallies: Tallies,
+) -> dict[str, Any]:
+    """Every `FEATURE_COLUMNS` value of one transaction, in that order (see `behaviour`)."""
+    values = {**static_features(row), **behaviour(row, card_events, client_events, tallies)}
+    return {column: values[column] for column in FEATURE_COLUMNS}
+
+
+def day_of(ts_s: int) -> int:
+    """Days since 1970-01-01 of an epoch second (the SQL's FLOOR(epoch(ts) / 86400))."""
+    return ts_s // DAY
+
+
+def known_day_of(known_at_s: float) -> int:
+    """The first day whose transactions may use a label known at this epoch second."""
+    return math.ceil(known_at_s / DAY)

@@ -1,0 +1,262 @@
+"""The Redis backend of the online store: one state shared by every scoring replica.
+
+Same state and semantics as `MemoryStore` (store.py), in Redis hashes under one namespace
+`<prefix>:<generation>`:
+    ev                 transaction id -> packed event (the id index: idempotence, label lookups)
+    card:<id>          transaction id -> packed event, one hash per card
+    client:<id>        the same per client
+    tile:<kind>:<key>  "<day>:f" / "<day>:l" -> known fraud / labeled counts (kind merchant,
+                       mcc or global)
+    labels             transaction id -> "label:day:merchant:mcc" (labels after the fold day)
+    meta               watermark, horizon, fold day, lake version, counters
+and `<prefix>:journal`, the events scored since the last build (for replay into the next
+generation), and `<prefix>:current`, the generation replicas serve.
+
+Each event and each label is one Lua script: atomic (a reader never sees half an event) and
+idempotent (a resend changes nothing). A read is one pipelined round trip. A reload builds a
+new generation beside the served one and switches `current` when it is complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import redis
+
+from lakehouse.features.online.compute import Event, Tallies, known_by
+from lakehouse.features.online.store import EntityState, LabelEvent, OnlineStore, StoreMeta
+
+JOURNAL_MAX = 1_000_000
+
+_ADD_EVENT = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+if redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) == 1 and redis.call('HLEN', KEYS[2]) == 1 then
+  redis.call('HINCRBY', KEYS[5], 'cards', 1)
+end
+if redis.call('HSET', KEYS[3], ARGV[1], ARGV[2]) == 1 and redis.call('HLEN', KEYS[3]) == 1 then
+  redis.call('HINCRBY', KEYS[5], 'clients', 1)
+end
+redis.call('HINCRBY', KEYS[5], 'events', 1)
+if ARGV[3] == '1' then
+  redis.call('RPUSH', KEYS[4], ARGV[2])
+  redis.call('LTRIM', KEYS[4], -tonumber(ARGV[4]), -1)
+end
+return 1
+"""
+# KEYS: labels, tile merchant, tile mcc, tile global; ARGV: id, label, day, merchant, mcc, fold
+_ADD_LABEL = """
+local value = ARGV[2] .. ':' .. ARGV[3] .. ':' .. ARGV[4] .. ':' .. ARGV[5]
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old == value then return 0 end
+local fold = tonumber(ARGV[6])
+local function bump(label, day, sign)
+  local d = math.max(tonumber(day), fold)
+  for i = 2, 4 do
+    redis.call('HINCRBY', KEYS[i], d .. ':f', sign * tonumber(label))
+    redis.call('HINCRBY', KEYS[i], d .. ':l', sign)
+  end
+end
+if old then
+  local label, day = string.match(old, '^(%-?%d+):(%-?%d+):')
+  bump(label, day, -1)
+end
+bump(ARGV[2], ARGV[3], 1)
+redis.call('HSET', KEYS[1], ARGV[1], value)
+return 1
+"""
+
+
+def pack(event: Event) -> str:
+    """An event as text; repr keeps the float exact."""
+    return "|".join(map(repr, event))
+
+
+def unpack(text: bytes | str) -> Event:
+    """The event `pack` wrote."""
+    if isinstance(text, bytes):
+        text = text.decode()
+    f = text.split("|")
+    return Event(
+        int(f[0]),
+        int(f[1]),
+        int(f[2]),
+        int(f[3]),
+        int(f[4]),
+        int(f[5]),
+        float(f[6]),
+        f[7][1:-1],
+        int(f[8]),
+        int(f[9]),
+    )
+
+
+def _tiles(fields: dict[bytes, bytes]) -> dict[int, tuple[int, int]]:
+    days: dict[int, list[int]] = {}
+    for name, value in fields.items():
+        day, kind = name.decode().split(":")
+        days.setdefault(int(day), [0, 0])[0 if kind == "f" else 1] = int(value)
+    return {d: (v[0], v[1]) for d, v in days.items()}
+
+
+class RedisStore(OnlineStore):
+    """The online state in Redis under `<prefix>:<generation>` (see the module docstring)."""
+
+    def __init__(self, client: redis.Redis, prefix: str, generation: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.generation = generation
+        self.ns = f"{prefix}:{generation}"
+        self._add_event = client.register_script(_ADD_EVENT)
+        self._add_label = client.register_script(_ADD_LABEL)
+        self._fold: int | None = None
+
+    @classmethod
+    def create(cls, client: redis.Redis, prefix: str, meta: StoreMeta) -> RedisStore:
+        """A new, empty generation (not yet served: see `activate`)."""
+        generation = str(client.incr(f"{prefix}:generations"))
+        store = cls(client, prefix, generation)
+        store._write_meta(meta)
+        return store
+
+    @classmethod
+    def current(cls, client: redis.Redis, prefix: str) -> RedisStore | None:
+        """The generation replicas serve now (None before any build)."""
+        generation = client.get(f"{prefix}:current")
+        return None if generation is None else cls(client, prefix, generation.decode())
+
+    def activate(self) -> None:
+        """Serve this generation; the previous one is deleted."""
+        previous = self.client.getset(f"{self.prefix}:current", self.generation)
+        if previous is not None and previous.decode() != self.generation:
+            drop_generation(self.client, f"{self.prefix}:{previous.decode()}")
+
+    def _write_meta(self, meta: StoreMeta) -> None:
+        values = {
+            "fold_day": meta.fold_day,
+            "watermark_s": meta.watermark_s,
+            "horizon_s": meta.horizon_s,
+            "lake_version": meta.lake_version,
+        }
+        self.client.hset(
+            f"{self.ns}:meta", mapping={k: "" if v is None else str(v) for k, v in values.items()}
+        )
+
+    def _event_keys(self, event: Event) -> list[str]:
+        return [
+            f"{self.ns}:ev",
+            f"{self.ns}:card:{event.card_id}",
+            f"{self.ns}:client:{event.client_id}",
+            f"{self.prefix}:journal",
+            f"{self.ns}:meta",
+        ]
+
+    def add_events(self, events: Sequence[Event], *, journal: bool = False) -> int:
+        pipe = self.client.pipeline(transaction=False)
+        for event in events:
+            self._add_event(
+                keys=self._event_keys(event),
+                args=[event.transaction_id, pack(event), int(journal), JOURNAL_MAX],
+                client=pipe,
+            )
+        return sum(int(r) for r in pipe.execute())
+
+    def add_labels(self, labels: Sequence[LabelEvent]) -> int:
+        if self._fold is None:
+            self._fold = self.meta().fold_day
+        fold = self._fold
+        pipe = self.client.pipeline(transaction=False)
+        for label in labels:
+            keys = [
+                f"{self.ns}:labels",
+                f"{self.ns}:tile:merchant:{label.merchant_id}",
+                f"{self.ns}:tile:mcc:{label.mcc_code}",
+                f"{self.ns}:tile:global:0",
+            ]
+            args = [
+                label.transaction_id,
+                label.label,
+                label.known_day,
+                label.merchant_id,
+                label.mcc_code,
+                fold,
+            ]
+            self._add_label(keys=keys, args=args, client=pipe)
+        return sum(int(r) for r in pipe.execute())
+
+    def add_tiles(self, rows: Iterable[tuple[int, int, int, int, int]]) -> None:
+        """Bulk (merchant, mcc, known day, fraud, labeled) tallies from the lake's labels."""
+        pipe = self.client.pipeline(transaction=False)
+        for merchant, mcc, day, fraud, labeled in rows:
+            for key in (f"merchant:{merchant}", f"mcc:{mcc}", "global:0"):
+                pipe.hincrby(f"{self.ns}:tile:{key}", f"{day}:f", int(fraud))
+                pipe.hincrby(f"{self.ns}:tile:{key}", f"{day}:l", int(labeled))
+            if len(pipe) > 5_000:
+                pipe.execute()
+        pipe.execute()
+
+    def read(
+        self, card_id: int, client_id: int, merchant_id: int, mcc_code: int, day: int
+    ) -> EntityState:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hvals(f"{self.ns}:card:{card_id}")
+        pipe.hvals(f"{self.ns}:client:{client_id}")
+        for key in (f"merchant:{merchant_id}", f"mcc:{mcc_code}", "global:0"):
+            pipe.hgetall(f"{self.ns}:tile:{key}")
+        card, client, merchant, mcc, everyone = pipe.execute()
+        return EntityState(
+            [unpack(v) for v in card],
+            [unpack(v) for v in client],
+            Tallies(*(known_by(_tiles(t), day) for t in (merchant, mcc, everyone))),
+        )
+
+    def event(self, transaction_id: int) -> Event | None:
+        value = self.client.hget(f"{self.ns}:ev", str(transaction_id))
+        return None if value is None else unpack(value)
+
+    def meta(self) -> StoreMeta:
+        raw = {k.decode(): v.decode() for k, v in self.client.hgetall(f"{self.ns}:meta").items()}
+
+        def number(name: str) -> int | None:
+            return int(raw[name]) if raw.get(name) else None
+
+        return StoreMeta(
+            watermark_s=number("watermark_s"),
+            horizon_s=number("horizon_s"),
+            fold_day=number("fold_day") or 0,
+            lake_version=number("lake_version"),
+            extra={"generation": self.generation},
+        )
+
+    def journal(self) -> list[Event]:
+        return [unpack(v) for v in self.client.lrange(f"{self.prefix}:journal", 0, -1)]
+
+    def size(self) -> dict[str, int]:
+        raw = self.client.hmget(f"{self.ns}:meta", ["cards", "clients", "events"])
+        return {
+            name: int(value or 0)
+            for name, value in zip(("cards", "clients", "events"), raw, strict=True)
+        }
+
+    def used_bytes(self, sample: Sequence[str]) -> int:
+        """Redis MEMORY USAGE summed over keys (for the benchmark's bytes per entity)."""
+        return sum(int(self.client.memory_usage(f"{self.ns}:{key}") or 0) for key in sample)
+
+
+def drop_generation(client: redis.Redis, namespace: str) -> int:
+    """Delete every key of one generation (UNLINK: freed in the background)."""
+    dropped = 0
+    batch: list[Any] = []
+    for key in client.scan_iter(match=f"{namespace}:*", count=1_000):
+        batch.append(key)
+        if len(batch) >= 1_000:
+            dropped += client.unlink(*batch)
+            batch = []
+    if batch:
+        dropped += client.unlink(*batch)
+    return dropped
+
+
+def drop_prefix(client: redis.Redis, prefix: str) -> int:
+    """Delete everything under `prefix` (tests clean up their own prefix with it)."""
+    return drop_generation(client, prefix)

@@ -1,0 +1,221 @@
+"""The online store: per-entity state behind one small interface, kept in this process.
+
+State, per the declarations (`lakehouse.features.declarations`):
+- every transaction of the last `HISTORY_DAYS` (+ the re-score horizon) as an `Event`, per
+  card and per client — an exact recent-event ring: windows are second-exact, so an event is
+  counted or not exactly as the batch SQL's `RANGE ... 1 PRECEDING` frame does, and the
+  first-seen flags (merchant, state, abroad, online within 30 days) read the same ring;
+- known-label tallies per merchant, MCC and overall as daily tiles `(fraud, labeled)` keyed by
+  the day a label becomes usable; the tiles up to the fold day are one tile.
+
+Writes are idempotent by `transaction_id`: a resend, or the later batch load of the same id,
+counts once; a label for an id counts once (a changed label replaces the old one).
+`OnlineStore` is the interface both backends implement (`MemoryStore` here, `RedisStore` in
+`redis_store.py`); `builder.py` fills a store from the lake, `lakehouse.features.replay` and
+the scoring API read and update it. `record_label` is the entry point for labels as they become
+known (an analyst's decision, a late label file).
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from lakehouse.features.online.compute import Event, Tallies, known_by
+
+
+@dataclass(frozen=True)
+class LabelEvent:
+    """A label of one transaction, usable from `known_day` on (days since 1970-01-01)."""
+
+    transaction_id: int
+    label: int
+    known_day: int
+    merchant_id: int
+    mcc_code: int
+
+
+@dataclass(frozen=True)
+class EntityState:
+    """What one scoring request reads: its card's and client's events and the label tallies."""
+
+    card: list[Event]
+    client: list[Event]
+    tallies: Tallies
+
+
+@dataclass
+class StoreMeta:
+    """Where the state stands: the lake watermark it was built at and its exact horizon.
+
+    `horizon_s`: the earliest epoch second a transaction can be featurised exactly (its
+    look-back fully in the state); `fold_day`: label tiles up to this day are folded.
+    """
+
+    watermark_s: int | None = None
+    horizon_s: int | None = None
+    fold_day: int = 0
+    lake_version: int | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class OnlineStore(ABC):
+    """Per-entity state, read and updated per event; both backends behave identically."""
+
+    @abstractmethod
+    def add_events(self, events: Sequence[Event], *, journal: bool = False) -> int:
+        """Store events (idempotent by id); returns how many were new.
+
+        `journal=True` also records them for replay into the next state after a reload.
+        """
+
+    @abstractmethod
+    def add_labels(self, labels: Sequence[LabelEvent]) -> int:
+        """Add labels to the tallies (idempotent by id); returns how many changed a tally."""
+
+    @abstractmethod
+    def read(
+        self, card_id: int, client_id: int, merchant_id: int, mcc_code: int, day: int
+    ) -> EntityState:
+        """The state one transaction of `day` needs."""
+
+    @abstractmethod
+    def event(self, transaction_id: int) -> Event | None:
+        """A stored event by id (None outside the state)."""
+
+    @abstractmethod
+    def meta(self) -> StoreMeta:
+        """Watermark, horizon and fold day of the current state."""
+
+    @abstractmethod
+    def journal(self) -> list[Event]:
+        """Events scored since the state was built (replayed into the next one)."""
+
+    @abstractmethod
+    def size(self) -> dict[str, int]:
+        """Counts: cards, clients, events, label tiles."""
+
+    def record_label(
+        self,
+        transaction_id: int,
+        label: int,
+        known_day: int,
+        merchant_id: int | None = None,
+        mcc_code: int | None = None,
+    ) -> bool:
+        """A label that became known: counted for transactions from `known_day` on.
+
+        The transaction's merchant and MCC come from the stored event when it is within the
+        state; otherwise the caller gives them. Returns False when neither is known (the next
+        reload from the lake counts it).
+        """
+        event = self.event(transaction_id)
+        if event is not None:
+            merchant_id, mcc_code = event.merchant_id, event.mcc_code
+        if merchant_id is None or mcc_code is None:
+            return False
+        self.add_labels(
+            [
+                LabelEvent(
+                    transaction_id, int(label), int(known_day), int(merchant_id), int(mcc_code)
+                )
+            ]
+        )
+        return True
+
+
+class MemoryStore(OnlineStore):
+    """The embedded backend: dictionaries in this process, guarded by one lock for writes."""
+
+    def __init__(self, meta: StoreMeta | None = None) -> None:
+        self._meta = meta or StoreMeta()
+        self._events: dict[int, Event] = {}
+        self._by_card: dict[int, dict[int, Event]] = defaultdict(dict)
+        self._by_client: dict[int, dict[int, Event]] = defaultdict(dict)
+        # (kind, key) -> known day -> [fraud, labeled]; kind "merchant" | "mcc" | "global"
+        self._tiles: dict[tuple[str, int], dict[int, list[int]]] = defaultdict(dict)
+        self._labels: dict[int, LabelEvent] = {}
+        self._journal: list[Event] = []
+        self._lock = threading.Lock()
+
+    def add_events(self, events: Sequence[Event], *, journal: bool = False) -> int:
+        new = 0
+        with self._lock:
+            for event in events:
+                if event.transaction_id in self._events:
+                    continue
+                self._events[event.transaction_id] = event
+                self._by_card[event.card_id][event.transaction_id] = event
+                self._by_client[event.client_id][event.transaction_id] = event
+                new += 1
+                if journal:
+                    self._journal.append(event)
+        return new
+
+    def add_labels(self, labels: Sequence[LabelEvent]) -> int:
+        changed = 0
+        with self._lock:
+            for label in labels:
+                previous = self._labels.get(label.transaction_id)
+                if previous == label:
+                    continue
+                if previous is not None:
+                    self._tile(previous, -1)
+                self._tile(label, 1)
+                self._labels[label.transaction_id] = label
+                changed += 1
+        return changed
+
+    def add_tiles(self, rows: Iterable[tuple[int, int, int, int, int]]) -> None:
+        """Bulk (merchant, mcc, known day, fraud, labeled) tallies from the lake's labels."""
+        with self._lock:
+            for merchant, mcc, day, fraud, labeled in rows:
+                for key in (("merchant", merchant), ("mcc", mcc), ("global", 0)):
+                    self._bump(key, day, fraud, labeled)
+
+    def _tile(self, label: LabelEvent, sign: int) -> None:
+        for key in (("merchant", label.merchant_id), ("mcc", label.mcc_code), ("global", 0)):
+            self._bump(key, label.known_day, sign * label.label, sign)
+
+    def _bump(self, key: tuple[str, int], day: int, fraud: int, labeled: int) -> None:
+        tile = self._tiles[key].setdefault(max(day, self._meta.fold_day), [0, 0])
+        tile[0] += fraud
+        tile[1] += labeled
+
+    def read(
+        self, card_id: int, client_id: int, merchant_id: int, mcc_code: int, day: int
+    ) -> EntityState:
+        card = self._by_card.get(card_id)
+        client = self._by_client.get(client_id)
+
+        def known(kind: str, key: int) -> tuple[int, int]:
+            tiles = self._tiles.get((kind, key))
+            return known_by({d: (t[0], t[1]) for d, t in tiles.items()}, day) if tiles else (0, 0)
+
+        return EntityState(
+            list(card.values()) if card else [],
+            list(client.values()) if client else [],
+            Tallies(known("merchant", merchant_id), known("mcc", mcc_code), known("global", 0)),
+        )
+
+    def event(self, transaction_id: int) -> Event | None:
+        return self._events.get(transaction_id)
+
+    def meta(self) -> StoreMeta:
+        return self._meta
+
+    def journal(self) -> list[Event]:
+        with self._lock:
+            return list(self._journal)
+
+    def size(self) -> dict[str, int]:
+        tiles = sum(len(days) for days in self._tiles.values())
+        return {
+            "cards": len(self._by_card),
+            "clients": len(self._by_client),
+            "events": len(self._events),
+            "label_tiles": tiles,
+        }
