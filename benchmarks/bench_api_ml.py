@@ -192,7 +192,7 @@ def _start_service(workdir: Path, **extra: str) -> tuple[subprocess.Popen[bytes]
     command = [sys.executable, "-m", "lakehouse.cli", "serve", "api-ml", "--port", str(port)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600  # model + state load; slow on a busy shared host
     while time.monotonic() < deadline and process.poll() is None:
         try:
             if httpx.get(f"{base}/health", timeout=2).status_code == 200:

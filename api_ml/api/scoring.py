@@ -36,7 +36,6 @@ from api_ml.api.schemas import (
     TransactionRequest,
 )
 from api_ml.api.state import ServingModel, Snapshot
-from lakehouse.ml.features import FEATURE_COLUMNS
 
 # The seed answered "Haute" when |p - 0.5| > 0.3, i.e. when p sat more than 60 % of the way
 # from its 0.5 threshold to 0 or 1. The same rule, relative to the model's own threshold.
@@ -95,8 +94,9 @@ def full_inputs(
     assert online is not None, "a full model is always loaded with its online state"
     rows = [online.row(seed, payload) for seed, payload in zip(seeds, payloads, strict=True)]
     vectors, contexts = online.score_rows(rows)
-    matrix = np.array([[v[c] for c in FEATURE_COLUMNS] for v in vectors], dtype="float64")
-    return pd.DataFrame(matrix, columns=FEATURE_COLUMNS), contexts
+    columns = list(served.model.feature_columns)  # the model's order: no reindexing later
+    matrix = np.array([[v[c] for c in columns] for v in vectors], dtype="float64")
+    return pd.DataFrame(matrix, columns=columns), contexts
 
 
 def _responses(
@@ -107,7 +107,8 @@ def _responses(
     contexts: Sequence[OnlineContext] | None = None,
 ) -> list[PredictionResponse]:
     model = served.model
-    matrix = inputs[list(model.feature_columns)]
+    columns = list(model.feature_columns)
+    matrix = inputs if list(inputs.columns) == columns else inputs[columns]
     probabilities = np.asarray(model.predict_proba(matrix), dtype=float)
     contributions = model.contributions(matrix, top=REASONS)
     threshold = float(model.threshold)

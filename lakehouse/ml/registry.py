@@ -86,6 +86,12 @@ class LoadedModel:
     policy: dict[str, Any] = field(default_factory=dict)
 
     def _matrix(self, features: pd.DataFrame) -> np.ndarray:
+        if list(features.columns) == self.feature_columns and all(
+            dtype == np.float64 for dtype in features.dtypes
+        ):
+            # already the model's float matrix (the scoring API builds it so): selecting the
+            # columns again would cost more than the prediction
+            return features.to_numpy()
         missing = [c for c in self.feature_columns if c not in features.columns]
         if missing:
             raise ValueError(f"features lack the model inputs {missing}")

@@ -121,7 +121,7 @@ def test_two_processes_share_one_card_through_redis(trained_lake, redis_env, tmp
         urls = [f"http://127.0.0.1:{port}" for port in ports]
         for url, log in zip(urls, logs, strict=True):
             try:
-                health = wait_http(f"{url}/health", timeout=180)
+                health = wait_http(f"{url}/health", timeout=400)
             except httpx.HTTPError:
                 pytest.fail(f"api_ml did not start: {log.read_text()[-3000:]}")
             assert health.status_code == 200, health.text

@@ -87,11 +87,8 @@ def _std(values: list[float]) -> float | None:
     return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
 
 
-def _aggregate(aggregate: Aggregate, events: list[Event], row: Mapping[str, Any]) -> Any:
-    t = row["ts_s"]
-    assert aggregate.window is not None
-    since = t - aggregate.window
-    chosen = [e for e in events if since <= e.ts_s < t]
+def _aggregate(aggregate: Aggregate, chosen: list[Event], row: Mapping[str, Any]) -> Any:
+    """One windowed aggregate over the entity's events already inside its window."""
     if aggregate.entity == "client_merchant":
         chosen = [e for e in chosen if e.merchant_id == row["merchant_id"]]
     elif aggregate.entity == "client_state":
@@ -121,19 +118,26 @@ def behaviour(
             the transaction itself, if stored, is ignored).
         tallies: the labels known on the transaction's day.
     """
-    own = row["transaction_id"]
-    horizon = row["ts_s"] - HISTORY_SECONDS
-    # every window is within HISTORY_SECONDS: filter once, then per aggregate
-    recent = {
-        "card": [e for e in card_events if e.transaction_id != own and e.ts_s >= horizon],
-        "client": [e for e in client_events if e.transaction_id != own and e.ts_s >= horizon],
+    own, t = row["transaction_id"], row["ts_s"]
+    since = t - HISTORY_SECONDS
+    # strictly earlier whole seconds within the longest window; then one cut per window
+    earlier = {
+        "card": [e for e in card_events if since <= e.ts_s < t and e.transaction_id != own],
+        "client": [e for e in client_events if since <= e.ts_s < t and e.transaction_id != own],
     }
+    windows: dict[tuple[str, int], list[Event]] = {}
     values: dict[str, Any] = dict(row)
     values.update(tallies.values())
     for aggregate in AGGREGATES:
-        if aggregate.rows == "all":
-            events = recent["card" if aggregate.entity == "card" else "client"]
-            values[aggregate.name] = _aggregate(aggregate, events, row)
+        if aggregate.rows != "all":
+            continue
+        assert aggregate.window is not None
+        source = "card" if aggregate.entity == "card" else "client"
+        key = (source, aggregate.window)
+        if key not in windows:
+            start = t - aggregate.window
+            windows[key] = [e for e in earlier[source] if e.ts_s >= start]
+        values[aggregate.name] = _aggregate(aggregate, windows[key], row)
     return {output.name: output.python(values) for output in OUTPUTS}
 
 
