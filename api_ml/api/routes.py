@@ -186,9 +186,7 @@ def health(snapshot: SnapshotDep) -> HealthResponse | JSONResponse:
     return body
 
 
-@router.post(
-    "/model/reload", response_model=ReloadResponse, dependencies=[WriteAccess]
-)
+@router.post("/model/reload", response_model=ReloadResponse, dependencies=[WriteAccess])
 async def reload_model(holder: HolderDep) -> ReloadResponse:
     """Load the current champions now (instead of waiting for the next poll)."""
     changed = await asyncio.to_thread(holder.refresh)
@@ -201,14 +199,16 @@ async def reload_model(holder: HolderDep) -> ReloadResponse:
 @router.post(
     "/online/labels",
     response_model=LabelResponse,
-    dependencies=[Depends(require_api_key)],
+    dependencies=[WriteAccess],
     responses={503: {"description": "No full model (and so no online state) is loaded."}},
 )
 def record_label(label: LabelRequest, snapshot: SnapshotDep) -> LabelResponse | JSONResponse:
     """Count a label that became known in the online risk tallies (idempotent by id)."""
     full = snapshot.models.get("full")
     if full is None or full.online is None:
-        return _error(503, "no online state is loaded: " + snapshot.unavailable.get("full", ""))
+        return error_response(
+            503, "no online state is loaded: " + snapshot.unavailable.get("full", "")
+        )
     counted, day = full.online.record_label(
         label.transaction_id, label.label, label.known_at, label.merchant_id, label.mcc
     )
