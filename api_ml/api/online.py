@@ -242,7 +242,10 @@ class OnlineState:
         except redis.RedisError:
             self._failed("label")
             counted = False
-        return counted, date(1970, 1, 1) + timedelta(days=known_day)
+        try:
+            return counted, date(1970, 1, 1) + timedelta(days=known_day)
+        except OverflowError:  # beyond the calendar (schema-valid dates of year 1 or 9999)
+            return counted, date.min if known_day < 0 else date.max
 
     def summary(self) -> dict[str, object]:
         """Backend, size, watermark, lag and horizon of the state (for /model/info)."""

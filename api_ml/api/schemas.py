@@ -22,7 +22,6 @@ from pydantic import (
     ConfigDict,
     Field,
     WithJsonSchema,
-    field_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -315,19 +314,12 @@ class LabelRequest(BaseModel):
     label: Literal[0, 1] = Field(..., description="1 fraud, 0 legitimate.")
     known_at: datetime = Field(
         ...,
-        description="When it became known (silver label_known_at), years 1970..9998.",
+        description="When it became known (silver label_known_at).",
     )
     merchant_id: int | None = Field(
         None, ge=0, le=MAX_ID, description="Needed when the transaction is outside the state."
     )
     mcc: int | None = Field(None, ge=0, le=9999)
-
-    @field_validator("known_at")
-    @classmethod
-    def _plausible(cls, value: datetime) -> datetime:
-        if not 1970 <= value.year <= 9998:
-            raise ValueError("known_at must be between the years 1970 and 9998")
-        return value
 
 
 class LabelResponse(BaseModel):

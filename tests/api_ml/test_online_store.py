@@ -127,7 +127,11 @@ def test_two_processes_share_one_card_through_redis(trained_lake, redis_env, tmp
             assert health.status_code == 200, health.text
         events = _burst(_latest_row(trained_lake), 6, 9_100_000_000)
         with httpx.Client(timeout=30) as client:
-            counts = [_count_1h(client, urls[i % 2], e)[0] for i, e in enumerate(events)]
+            try:
+                counts = [_count_1h(client, urls[i % 2], e)[0] for i, e in enumerate(events)]
+            except AssertionError as failed:
+                logs = "\n".join(log.read_text()[-4000:] for log in logs)
+                pytest.fail(f"{failed}\n{logs}")
             info = [client.get(f"{url}/model/info").json()["online_state"] for url in urls]
     finally:
         for process in processes:

@@ -71,9 +71,9 @@ def test_a_corrupted_online_feature_is_named_with_its_rows(
     real_inputs = scoring.full_inputs
 
     def corrupted_inputs(*args, **kwargs):  # type: ignore[no-untyped-def]
-        inputs = real_inputs(*args, **kwargs)
+        inputs, contexts = real_inputs(*args, **kwargs)
         inputs[CORRUPTED] = inputs[CORRUPTED] + 1
-        return inputs
+        return inputs, contexts
 
     monkeypatch.setattr(scoring, "full_inputs", corrupted_inputs)
     score_and_log(skew_settings, live_server, rows)
