@@ -23,7 +23,10 @@ NO_KNOWN_IDS = pa.table({"transaction_id": pa.array([], pa.int64())})
 
 
 def build_models(
-    engine: Engine, models: Iterable[Model], inputs: Mapping[str, TableLike]
+    engine: Engine,
+    models: Iterable[Model],
+    inputs: Mapping[str, TableLike],
+    params: Mapping[str, float | int] | None = None,
 ) -> dict[str, pa.Table]:
     """Run `models` in order, each seeing the inputs and the models built before it.
 
@@ -33,6 +36,7 @@ def build_models(
             them) or `DATAMART_MODELS`.
         inputs: the tables the models read, by catalog name; without `known_transaction_ids`
             silver treats every transaction as new (a full build).
+        params: the models' numbers (`label_delay_days`); None reads the settings.
 
     Returns:
         `{model name: built table}`.
@@ -40,6 +44,6 @@ def build_models(
     relations: dict[str, TableLike] = {KNOWN_IDS: NO_KNOWN_IDS, **inputs}
     built: dict[str, pa.Table] = {}
     for model in models:
-        built[model.name] = run_model(engine, model.name, relations)
+        built[model.name] = run_model(engine, model.name, relations, params)
         relations[model.name] = built[model.name]
     return built

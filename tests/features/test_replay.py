@@ -25,9 +25,9 @@ from lakehouse.cli import app
 from lakehouse.config import Settings, get_settings
 from lakehouse.engines.duckdb import DuckDBEngine
 from lakehouse.features.online.redis_store import drop_prefix
+from lakehouse.pipeline.build import build_models
 from lakehouse.pipeline.feeder import bronze_from_raw_dir
-from lakehouse.pipeline.models import run_model
-from lakehouse.pipeline.preprocessing import build_silver
+from lakehouse.pipeline.models import SILVER_MODELS, run_model
 
 WEEK = ("2018-01-08", "2018-01-15")
 DELAY_DAYS = 7
@@ -38,9 +38,9 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 def lake(small_raw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pa.Table]:
     """A lake holding silver_transactions and ml_features of the generated year."""
     engine = DuckDBEngine(threads=2)
-    silver = build_silver(engine, bronze_from_raw_dir(small_raw_dir, "test-key"), DELAY_DAYS)[
-        "silver_transactions"
-    ]
+    bronze = bronze_from_raw_dir(small_raw_dir, "test-key")
+    params = {"label_delay_days": DELAY_DAYS}
+    silver = build_models(engine, SILVER_MODELS, bronze, params)["silver_transactions"]
     gold = run_model(engine, "ml_features", {"silver_transactions": silver})
     data_dir = tmp_path_factory.mktemp("replay") / "data"
     settings = Settings(data_dir=data_dir, label_delay_days=DELAY_DAYS)
