@@ -204,6 +204,16 @@ def _start_service(workdir: Path, **extra: str) -> tuple[subprocess.Popen[bytes]
     raise RuntimeError(f"api-ml did not become healthy on {base}: see its stderr above")
 
 
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (the service drains its requests first); SIGKILL if it takes over a minute."""
+    process.terminate()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=15)
+
+
 def _batch(base: str, bodies: list[dict], rounds: int = 5) -> float:
     """Rows per second through /predict/batch."""
     with httpx.Client(base_url=base, timeout=120) as client:
@@ -321,8 +331,7 @@ def _redis_figures(workdir: Path, full: list[dict], table: Table) -> list[dict]:
             for key in client.scan_iter(match=f"{prefix}:{generation}:{kind}:*", count=1000):
                 sizes[kind] += int(client.memory_usage(key) or 0)
     finally:
-        process.terminate()
-        process.wait(timeout=15)
+        _stop(process)
         from lakehouse.features.online.redis_store import drop_prefix
 
         drop_prefix(client, prefix)
@@ -371,8 +380,7 @@ def run(scale: str, workdir: Path) -> list[dict]:
     try:
         rows += _measure_http(base, {"basic": basic, "full": full}, baselines, table, batch_rows)
     finally:
-        process.terminate()
-        process.wait(timeout=15)
+        _stop(process)
     rows += _redis_figures(workdir, full, table)
     console.print(table)
     return rows
