@@ -83,9 +83,24 @@ def labels_daily_sql() -> str:
     return f"WITH tx AS (SELECT * FROM silver_transactions){LABELS_DAILY_BODY}"
 
 
+def _recent_label_sql(entity: str, partition: str) -> str:
+    """The entity's windowed known-label tallies: labels whose known day is in the last
+    `window` days up to day D (the windowed `labeled_known` aggregates)."""
+    columns = []
+    for aggregate in AGGREGATES:
+        if aggregate.entity != entity or aggregate.rows != "labeled_known" or not aggregate.window:
+            continue
+        tally = "fraud_n" if aggregate.kind == "known_fraud" else "labeled_n"
+        frame = (f"{partition}ORDER BY day_n RANGE BETWEEN {aggregate.window // DAY - 1} "
+                 "PRECEDING AND CURRENT ROW")
+        columns.append(f",\n           SUM({tally}) OVER ({frame}) AS {aggregate.name}")
+    return "".join(columns)
+
+
 def _risk_ctes() -> str:
     """Cumulative known-label tallies per merchant, MCC and overall, one row per (key, day):
-    the labels known on day D are those whose known day is D or earlier."""
+    the labels known on day D are those whose known day is D or earlier; plus the recent
+    (windowed) tallies the declarations ask for."""
     parts = []
     for key, name in (("merchant_id", "merchant"), ("mcc_code", "mcc"), (None, "global")):
         keys = f"{key}, " if key else ""
@@ -99,7 +114,7 @@ def _risk_ctes() -> str:
     GROUP BY {keys}day_n),
 {name}_known AS (
     SELECT {keys}day_n, SUM(fraud_n) OVER ({frame}) AS fraud_known,
-           SUM(labeled_n) OVER ({frame}) AS labeled_known
+           SUM(labeled_n) OVER ({frame}) AS labeled_known{_recent_label_sql(name, partition)}
     FROM {name}_days)""")
     return ",".join(parts)
 
@@ -132,7 +147,9 @@ def _tx_cte(source_filter: str | None) -> str:
         CASE WHEN is_abroad THEN 1 ELSE 0 END AS is_abroad_i,
         CASE WHEN has_chip THEN 1 ELSE 0 END AS has_chip,
         {errors},
-        CASE WHEN has_error THEN 1 ELSE 0 END AS has_error
+        CASE WHEN has_error THEN 1 ELSE 0 END AS has_error,
+        CASE WHEN is_night THEN 1 ELSE 0 END AS is_night,
+        CASE WHEN is_weekend THEN 1 ELSE 0 END AS is_weekend
     FROM silver_transactions{where})"""
 
 
@@ -172,7 +189,7 @@ global_rate AS (
 SELECT w.transaction_id, w.ts, w.tx_date, w.card_id, w.client_id, w.merchant_id, w.label,
     {", ".join(f"w.{c}" for c in BASIC_FEATURE_COLUMNS)},
     w.hour, w.is_refund, w.is_online_i AS is_online, w.is_abroad_i AS is_abroad, w.has_chip,
-    {", ".join(f"w.{c}" for c in ERROR_FLAGS)}, w.has_error,
+    {", ".join(f"w.{c}" for c in ERROR_FLAGS)}, w.has_error, w.is_night, w.is_weekend,
     {outputs}
 FROM windowed AS w
 JOIN global_rate AS g ON g.day_n = w.day_n

@@ -26,12 +26,16 @@ from typing import Any
 
 from lakehouse.features.derivations import ERROR_FLAGS
 
-FEATURE_SET_VERSION = "2026.11.2"
+FEATURE_SET_VERSION = "2026.11.3"
 
 DAY = 86_400
 HISTORY_DAYS = 30
 HISTORY_SECONDS = HISTORY_DAYS * DAY
 WINDOWS: dict[str, int] = {"1h": 3_600, "24h": DAY, "7d": 7 * DAY, "30d": HISTORY_SECONDS}
+# Recent known labels: frauds reported (labels that became known) at a merchant or in an MCC
+# over the last N days. A compromised merchant shows here within days, while its cumulative
+# risk is diluted by years of clean history.
+RECENT_LABEL_DAYS: dict[str, int] = {"1d": 1, "7d": 7, "30d": 30}
 # A merchant with few known labels is pulled toward the global rate, as if it had this many
 # labeled transactions at that rate (Bayesian smoothing with a pseudo-count).
 RISK_PRIOR_WEIGHT = 50
@@ -54,7 +58,8 @@ class Aggregate:
     """One partial aggregate: `kind` of `column` over `entity`'s rows in `window` seconds.
 
     `rows="all"` aggregates every strictly earlier transaction in the window;
-    `rows="labeled_known"` tallies labels already known (no window: since the beginning).
+    `rows="labeled_known"` tallies labels already known: with no window since the beginning,
+    with a window (whole days) those that became known in the last `window` seconds.
     """
 
     name: str
@@ -101,6 +106,12 @@ AGGREGATES: tuple[Aggregate, ...] = (
         for entity in ("merchant", "mcc", "global")
         for kind in ("known_fraud", "known_labeled")
     ),
+    *(
+        Aggregate(f"{entity}_{kind}_{label}", entity, kind, "label", days * DAY, "labeled_known")
+        for entity in ("merchant", "mcc")
+        for kind in ("known_fraud", "known_labeled")
+        for label, days in RECENT_LABEL_DAYS.items()
+    ),
 )
 WINDOW_COLUMNS: list[str] = [
     a.name
@@ -120,6 +131,48 @@ def _ratio(numerator: Any, denominator: Any) -> float | None:
 
 def _mean(v: Mapping[str, Any]) -> float | None:
     return _ratio(v["client_amount_sum_30d"], v["client_tx_count_30d"])
+
+
+def _window_mean(entity: str, label: str) -> Output:
+    """Mean amount of the entity's transactions in the window (spending level, per window)."""
+    total, count = f"{entity}_amount_sum_{label}", f"{entity}_tx_count_{label}"
+    return Output(
+        f"{entity}_amount_mean_{label}",
+        f"w.{total} / NULLIF(w.{count}, 0)",
+        lambda v: _ratio(v[total], v[count]),
+    )
+
+
+def _to_card_mean(label: str) -> Output:
+    """This amount against the card's usual amount: a spending jump on a compromised card."""
+    total, count = f"card_amount_sum_{label}", f"card_tx_count_{label}"
+    return Output(
+        f"amount_to_card_mean_{label}",
+        f"w.amount / NULLIF(w.{total} / NULLIF(w.{count}, 0), 0)",
+        lambda v: _ratio(v["amount"], _ratio(v[total], v[count])),
+    )
+
+
+def _recent_labels(alias: str, entity: str, label: str) -> tuple[Output, ...]:
+    """Frauds that became known in the window, the labeled volume, and their rate."""
+    fraud, labeled = f"{entity}_known_fraud_{label}", f"{entity}_known_labeled_{label}"
+    return (
+        Output(
+            f"{entity}_recent_frauds_{label}",
+            f"CAST(COALESCE({alias}.{fraud}, 0) AS BIGINT)",
+            lambda v: v[fraud],
+        ),
+        Output(
+            f"{entity}_recent_labeled_{label}",
+            f"CAST(COALESCE({alias}.{labeled}, 0) AS BIGINT)",
+            lambda v: v[labeled],
+        ),
+        Output(
+            f"{entity}_recent_fraud_rate_{label}",
+            f"CAST({alias}.{fraud} AS DOUBLE) / NULLIF({alias}.{labeled}, 0)",
+            lambda v: _ratio(v[fraud], v[labeled]),
+        ),
+    )
 
 
 def _since(entity: str) -> Output:
@@ -199,6 +252,12 @@ OUTPUTS: tuple[Output, ...] = (
     ),
     _risk("c", "mcc"),
     Output("global_fraud_rate", "g.rate", _global_rate),
+    *(_window_mean("card", label) for label in ("24h", "7d", "30d")),
+    *(_window_mean("client", label) for label in ("24h", "7d")),
+    _to_card_mean("7d"),
+    _to_card_mean("30d"),
+    *(o for label in RECENT_LABEL_DAYS for o in _recent_labels("m", "merchant", label)),
+    *(o for label in ("7d", "30d") for o in _recent_labels("c", "mcc", label)),
 )
 
 BASIC_FEATURE_COLUMNS: list[str] = [
@@ -208,6 +267,7 @@ BASIC_FEATURE_COLUMNS: list[str] = [
 CATEGORICAL_COLUMNS: list[str] = ["card_brand", "card_type", "merchant_state", "use_chip"]
 STATIC_COLUMNS: list[str] = [
     "hour", "is_refund", "is_online", "is_abroad", "has_chip", *ERROR_FLAGS, "has_error",
+    "is_night", "is_weekend",
 ]  # fmt: skip
 BEHAVIOUR_COLUMNS: list[str] = [o.name for o in OUTPUTS]
 FEATURE_COLUMNS: list[str] = [*BASIC_FEATURE_COLUMNS, *STATIC_COLUMNS, *BEHAVIOUR_COLUMNS]
@@ -217,7 +277,7 @@ KEY_COLUMNS: list[str] = [
 # The silver columns the feature SQL reads.
 SILVER_INPUT_COLUMNS: list[str] = [
     "transaction_id", "ts", "tx_date", "hour", "client_id", "card_id", "merchant_id",
-    "is_refund", "mcc_code", "errors", "has_error", "is_online", "is_abroad", "label",
-    "label_known_at", "has_chip", *BASIC_FEATURE_COLUMNS,
+    "is_refund", "mcc_code", "errors", "has_error", "is_online", "is_abroad", "is_night",
+    "is_weekend", "label", "label_known_at", "has_chip", *BASIC_FEATURE_COLUMNS,
 ]  # fmt: skip
 LABEL_SUMMARY_COLUMNS: list[str] = ["merchant_id", "mcc_code", "day_n", "fraud_n", "labeled_n"]

@@ -25,6 +25,8 @@ from typing import Any
 from lakehouse.formats import ONLINE_CITY, US_STATES
 
 ONLINE = ONLINE_CITY  # the source's city of online purchases; silver's state for them
+NIGHT_FROM_HOUR, NIGHT_UNTIL_HOUR = 22, 6
+SECONDS_PER_DAY = 86_400
 ONLINE_USE_CHIP = "Online Transaction"
 NO_ERROR = "no error"
 _US = frozenset(US_STATES)
@@ -130,6 +132,19 @@ DERIVATIONS: tuple[Derivation, ...] = (
         "is_abroad",
         f"COALESCE(t.raw_state <> '{ONLINE}' AND t.raw_state NOT IN ({_states_sql()}), FALSE)",
         _is_abroad,
+    ),
+    # night: 22:00-05:59, when card-not-present fraud peaks and most clients sleep
+    Derivation(
+        "is_night",
+        f"hour(t.ts) >= {NIGHT_FROM_HOUR} OR hour(t.ts) < {NIGHT_UNTIL_HOUR}",
+        lambda r: r.ts.hour >= NIGHT_FROM_HOUR or r.ts.hour < NIGHT_UNTIL_HOUR,
+    ),
+    # weekend from the day number (1970-01-01 was a Thursday: +3 makes Monday 0), not a
+    # dayofweek() whose numbering differs between DuckDB and Spark
+    Derivation(
+        "is_weekend",
+        f"(CAST(FLOOR(epoch(t.ts) / {SECONDS_PER_DAY}) AS BIGINT) + 3) % 7 >= 5",
+        lambda r: r.ts.weekday() >= 5,
     ),
 )
 DERIVED: dict[str, Derivation] = {d.name: d for d in DERIVATIONS}

@@ -16,7 +16,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.features.batch_sql import features_sql, labels_daily_sql
-from lakehouse.features.declarations import LABEL_SUMMARY_COLUMNS, SILVER_INPUT_COLUMNS
+from lakehouse.features.declarations import (
+    LABEL_SUMMARY_COLUMNS,
+    RECENT_LABEL_DAYS,
+    SILVER_INPUT_COLUMNS,
+)
 
 
 def _run_duckdb(sql: str, inputs: Mapping[str, pa.Table], connection: Any = None) -> pa.Table:
@@ -90,13 +94,14 @@ def compute_features_for_events(
 def label_summary(silver: pa.Table, *, as_of_day: int | None = None) -> pa.Table:
     """Known-label tallies per (merchant, MCC, known day) of silver rows.
 
-    With `as_of_day` (days since 1970-01-01 of the first day to be scored), the days up to it
-    fold into one row per (merchant, MCC) on that day: the cumulative sums stay identical for
-    any event on or after `as_of_day`, and the state shrinks to one row per pair.
+    With `as_of_day` (days since 1970-01-01 of the first day to be scored), the days older than
+    the longest recent-label window fold into one row per (merchant, MCC) just before it: the
+    cumulative and the windowed sums stay identical for any event on or after `as_of_day`, and
+    the state shrinks to one row per pair plus the recent days.
     """
     sql = labels_daily_sql()
     if as_of_day is not None:
-        day = int(as_of_day)
+        day = int(as_of_day) - max(RECENT_LABEL_DAYS.values())
         sql = f"""
             SELECT merchant_id, mcc_code, GREATEST(day_n, {day}) AS day_n,
                    CAST(SUM(fraud_n) AS BIGINT) AS fraud_n,

@@ -59,6 +59,8 @@ def silver_sample(
         "has_error": errors != "no error",
         "is_online": state == "ONLINE",
         "is_abroad": np.isin(state, ["Italy", "Mexico"]),
+        "is_night": (ts.hour >= 22) | (ts.hour < 6),
+        "is_weekend": ts.dayofweek >= 5,
         "label": pd.Series(label, dtype="Int32").where(labeled, pd.NA),
         "card_brand": rng.choice(["Visa", "Mastercard", "Amex", "Discover"], rows),
         "card_type": rng.choice(["Debit", "Credit", "Debit (Prepaid)"], rows),

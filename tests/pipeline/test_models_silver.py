@@ -87,7 +87,8 @@ def test_columns_follow_the_contract(silver: dict[str, pa.Table]) -> None:
     assert tx.field("label_source").type == pa.string()  # reference_file | analyst_review
     assert tx.field("amount").type == pa.float64()
     assert tx.field("label_known_at").type == pa.timestamp("us")
-    assert len(tx.names) == 39
+    assert tx.field("is_night").type == tx.field("is_weekend").type == pa.bool_()
+    assert len(tx.names) == 41
     assert "address" not in silver["silver_users"].column_names
     assert {"card_number", "cvv"}.isdisjoint(silver["silver_cards"].column_names)
 

@@ -87,6 +87,8 @@ SELECT
     {{ derived: has_error }} AS has_error,
     {{ derived: is_online }} AS is_online,
     {{ derived: is_abroad }} AS is_abroad,
+    {{ derived: is_night }} AS is_night,
+    {{ derived: is_weekend }} AS is_weekend,
     CAST(CASE l.target WHEN 'Yes' THEN 1 WHEN 'No' THEN 0 END AS INT) AS label,
     -- reference_file or analyst_review (docs/cases.md); bronze_fraud_labels.label_known_at
     -- holds when an analyst's label became known, for silver's label_known_at

@@ -1,0 +1,80 @@
+"""The merchant-compromise and spending-shift features (issue 12) on hand-made transactions:
+recent known-label windows count labels by the day they became known, never earlier; per-window
+means and the amount-to-card-mean ratio follow the card's own history; night and weekend flags."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from ml_samples import silver_sample
+
+from lakehouse.engines.duckdb import DuckDBEngine
+from lakehouse.pipeline.models import run_model
+
+DELAY_DAYS = 7
+
+
+def _features(frame: pd.DataFrame) -> pd.DataFrame:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    out = run_model(DuckDBEngine(threads=1), "ml_features", {"silver_transactions": table}, {})
+    return out.to_pandas().sort_values("ts").reset_index(drop=True)
+
+
+def _one_merchant(days: int) -> pd.DataFrame:
+    base = silver_sample(rows=days, days=1, clients=1).to_pandas().iloc[:days].copy()
+    base["merchant_id"] = 777
+    base["ts"] = [pd.Timestamp("2019-03-04 12:00") + pd.Timedelta(days=d) for d in range(days)]
+    base["tx_date"] = base["ts"].dt.date
+    base["label"] = pd.array([None] * days, dtype="Int32")
+    base["label_known_at"] = pd.NaT
+    return base
+
+
+def test_recent_merchant_frauds_count_from_when_they_became_known() -> None:
+    frame = _one_merchant(40)
+    # Frauds on days 0 and 1 (known 7 days later, at noon: usable from the next midnight),
+    # a legitimate label on day 2.
+    for day, label in ((0, 1), (1, 1), (2, 0)):
+        frame.loc[day, "label"] = label
+        frame.loc[day, "label_known_at"] = frame.loc[day, "ts"] + pd.Timedelta(days=DELAY_DAYS)
+    out = _features(frame)
+    frauds_1d = out["merchant_recent_frauds_1d"].tolist()
+    # Known on day 7 and 8 at noon -> counted on days 8 and 9 only in the 1-day window.
+    assert frauds_1d[:8] == [0] * 8 and frauds_1d[8:10] == [1, 1] and set(frauds_1d[10:]) == {0}
+    frauds_7d = out["merchant_recent_frauds_7d"].tolist()
+    # The 7-day window on day d covers the known days d-6..d.
+    assert frauds_7d[8] == 1 and frauds_7d[9] == 2 and frauds_7d[14] == 2 and frauds_7d[15] == 1
+    assert frauds_7d[16] == 0
+    assert out["merchant_recent_labeled_7d"][10] == 3
+    assert out["merchant_recent_fraud_rate_7d"][10] == pytest.approx(2 / 3)
+    assert pd.isna(out["merchant_recent_fraud_rate_1d"][5])  # nothing known: no rate
+    # The 30-day window still holds them on day 37 (known days 8..37), not on day 39; the
+    # cumulative tallies always do.
+    assert out["merchant_recent_frauds_30d"][37] == 2
+    assert out["merchant_recent_frauds_30d"][39] == 0
+    assert out["merchant_labels_known"][39] == 3
+
+
+def test_card_means_and_the_jump_ratio_use_only_earlier_transactions() -> None:
+    frame = _one_merchant(5)
+    frame["card_id"] = 11
+    frame["amount"] = [10.0, 20.0, 30.0, 40.0, 400.0]
+    out = _features(frame)
+    assert pd.isna(out["card_amount_mean_7d"][0])
+    assert out["card_amount_mean_7d"].tolist()[1:] == [10.0, 15.0, 20.0, 25.0]
+    assert out["amount_to_card_mean_7d"][4] == pytest.approx(400 / 25)
+    assert out["card_amount_mean_24h"][2] == 20.0  # only the previous day's one
+
+
+def test_night_and_weekend_flags() -> None:
+    frame = _one_merchant(3)
+    # 2019-03-09 is a Saturday, 2019-03-11 a Monday.
+    frame["ts"] = pd.to_datetime(["2019-03-08 21:59", "2019-03-09 23:30", "2019-03-11 05:59"])
+    frame["tx_date"] = frame["ts"].dt.date
+    frame["hour"] = frame["ts"].dt.hour.astype("int32")
+    frame["is_night"] = [False, True, True]
+    frame["is_weekend"] = [False, True, False]
+    out = _features(frame)
+    assert out["is_night"].tolist() == [0, 1, 1]
+    assert out["is_weekend"].tolist() == [0, 1, 0]
