@@ -36,6 +36,7 @@ WINDOWS: dict[str, int] = {"1h": 3_600, "24h": DAY, "7d": 7 * DAY, "30d": HISTOR
 # over the last N days. A compromised merchant shows here within days, while its cumulative
 # risk is diluted by years of clean history.
 RECENT_LABEL_DAYS: dict[str, int] = {"1d": 1, "7d": 7, "30d": 30}
+LABEL_WINDOW_DAYS = max(RECENT_LABEL_DAYS.values())
 # A merchant with few known labels is pulled toward the global rate, as if it had this many
 # labeled transactions at that rate (Bayesian smoothing with a pseudo-count).
 RISK_PRIOR_WEIGHT = 50

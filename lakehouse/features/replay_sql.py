@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from lakehouse.features.batch_sql import features_sql, labels_daily_sql
 from lakehouse.features.declarations import (
     LABEL_SUMMARY_COLUMNS,
-    RECENT_LABEL_DAYS,
+    LABEL_WINDOW_DAYS,
     SILVER_INPUT_COLUMNS,
 )
 
@@ -101,7 +101,7 @@ def label_summary(silver: pa.Table, *, as_of_day: int | None = None) -> pa.Table
     """
     sql = labels_daily_sql()
     if as_of_day is not None:
-        day = int(as_of_day) - max(RECENT_LABEL_DAYS.values())
+        day = int(as_of_day) - LABEL_WINDOW_DAYS
         sql = f"""
             SELECT merchant_id, mcc_code, GREATEST(day_n, {day}) AS day_n,
                    CAST(SUM(fraud_n) AS BIGINT) AS fraud_n,

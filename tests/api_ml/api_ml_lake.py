@@ -164,6 +164,8 @@ def silver_transactions(
     tx["errors"] = tx.errors.fillna("no error")
     tx["is_online"] = (tx.use_chip == "Online Transaction") | (tx.merchant_city == "ONLINE")
     tx["is_abroad"] = ~tx.merchant_state.isin([*STATES, "ONLINE"])
+    tx["is_night"] = (tx.ts.dt.hour >= 22) | (tx.ts.dt.hour < 6)
+    tx["is_weekend"] = tx.ts.dt.dayofweek >= 5
     tx = tx.merge(cards, on=["card_id", "client_id"]).merge(
         users.drop(columns="home_state"), on="client_id"
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from lakehouse.features.declarations import DAY, HISTORY_SECONDS
+from lakehouse.features.declarations import DAY, HISTORY_SECONDS, LABEL_WINDOW_DAYS
 from lakehouse.features.online.compute import Event
 from lakehouse.features.online.store import LabelEvent, OnlineStore, StoreMeta
 
@@ -102,7 +102,13 @@ def lake_cut(watermark_s: int, horizon_days: int) -> Cut:
     """The cut the scoring API uses: everything needed to featurise exactly any transaction
     from `horizon_days` before the lake's newest one onwards."""
     horizon_s = watermark_s - horizon_days * DAY
-    return Cut(horizon_s - HISTORY_SECONDS, None, horizon_s // DAY)
+    return Cut(horizon_s - HISTORY_SECONDS, None, fold_day_for(horizon_s // DAY))
+
+
+def fold_day_for(first_day: int) -> int:
+    """The day label tiles fold into, for transactions scored from `first_day` on: far enough
+    back that every recent-label window of those transactions sees only daily tiles."""
+    return first_day - LABEL_WINDOW_DAYS
 
 
 def watermark_of(silver: Any) -> int | None:

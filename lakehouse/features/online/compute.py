@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from lakehouse.features.declarations import (
@@ -49,33 +49,60 @@ class Event(NamedTuple):
     is_online_i: int
 
 
+# Windowed known-label tallies per entity: (aggregate name, tally, days), from the declarations.
+_RECENT: dict[str, list[tuple[str, str, int]]] = {
+    entity: [
+        (a.name, "fraud" if a.kind == "known_fraud" else "labeled", a.window // DAY)
+        for a in AGGREGATES
+        if a.entity == entity and a.rows == "labeled_known" and a.window
+    ]
+    for entity in ("merchant", "mcc", "global")
+}
+
+
 @dataclass(frozen=True)
 class Tallies:
-    """Labels known by the transaction's day: (fraud, labeled) per merchant, MCC and overall."""
+    """Labels known by the transaction's day, per merchant, MCC and overall (`known_by`)."""
 
-    merchant: tuple[int, int] = (0, 0)
-    mcc: tuple[int, int] = (0, 0)
-    global_: tuple[int, int] = (0, 0)
+    merchant: Mapping[str, int] = field(default_factory=dict)
+    mcc: Mapping[str, int] = field(default_factory=dict)
+    global_: Mapping[str, int] = field(default_factory=dict)
 
     def values(self) -> dict[str, int]:
-        return {
-            "merchant_known_fraud": self.merchant[0],
-            "merchant_known_labeled": self.merchant[1],
-            "mcc_known_fraud": self.mcc[0],
-            "mcc_known_labeled": self.mcc[1],
-            "global_known_fraud": self.global_[0],
-            "global_known_labeled": self.global_[1],
-        }
+        """The labeled_known aggregates by name (`merchant_known_fraud`, `..._7d`, ...)."""
+        out: dict[str, int] = {}
+        for entity, known in (("merchant", self.merchant), ("mcc", self.mcc),
+                              ("global", self.global_)):
+            out[f"{entity}_known_fraud"] = known.get("fraud", 0)
+            out[f"{entity}_known_labeled"] = known.get("labeled", 0)
+            for name, _, _ in _RECENT[entity]:
+                out[name] = known.get(name, 0)
+        return out
 
 
-def known_by(days: Mapping[int, tuple[int, int]], day: int) -> tuple[int, int]:
-    """Sum of (fraud, labeled) over the known days up to and including `day`."""
-    fraud = labeled = 0
-    for known_day, (f, n) in days.items():
-        if known_day <= day:
-            fraud += f
-            labeled += n
-    return fraud, labeled
+def known_by(
+    days: Mapping[int, tuple[int, int]], day: int, entity: str = "global"
+) -> dict[str, int]:
+    """(fraud, labeled) over the known days up to and including `day`, and over the last N
+    known days for the entity's windowed aggregates (known days `day - N + 1 .. day`).
+
+    Args:
+        days: known day -> (fraud, labeled) tallies of one merchant, MCC, or everyone.
+        day: the transaction's day.
+        entity: "merchant", "mcc" or "global" (which windowed aggregates to compute).
+    Returns:
+        `fraud`, `labeled` and each windowed aggregate's value by its name.
+    """
+    out = {"fraud": 0, "labeled": 0, **{name: 0 for name, _, _ in _RECENT[entity]}}
+    for known_day, (fraud, labeled) in days.items():
+        if known_day > day:
+            continue
+        out["fraud"] += fraud
+        out["labeled"] += labeled
+        for name, tally, window_days in _RECENT[entity]:
+            if known_day > day - window_days:
+                out[name] += fraud if tally == "fraud" else labeled
+    return out
 
 
 def _std(values: list[float]) -> float | None:
@@ -158,7 +185,8 @@ def static_features(row: Mapping[str, Any]) -> dict[str, Any]:
             value = row.get(column)
             out[column] = None if value is None else float(value)
     out["hour"] = int(row["hour"])
-    for name in ("is_refund", "is_online", "is_abroad", "has_chip", "has_error"):
+    for name in ("is_refund", "is_online", "is_abroad", "has_chip", "has_error", "is_night",
+                 "is_weekend"):
         out[name] = 1 if row.get(name) else 0
     errors = row.get("errors") or ""
     for name, text in ERROR_FLAGS.items():

@@ -207,7 +207,8 @@ class RedisStore(OnlineStore):
         return EntityState(
             [unpack(v) for v in card],
             [unpack(v) for v in client],
-            Tallies(*(known_by(_tiles(t), day) for t in (merchant, mcc, everyone))),
+            Tallies(*(known_by(_tiles(t), day, kind) for t, kind in
+                      ((merchant, "merchant"), (mcc, "mcc"), (everyone, "global")))),
         )
 
     def event(self, transaction_id: int) -> Event | None:

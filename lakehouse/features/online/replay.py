@@ -23,7 +23,7 @@ import duckdb
 
 from lakehouse.features.declarations import DAY, FEATURE_COLUMNS, HISTORY_SECONDS
 from lakehouse.features.derivations import NO_ERROR, ONLINE, RawTransaction, derive_row
-from lakehouse.features.online.builder import _KNOWN_DAY, Cut, fill_store, meta_for
+from lakehouse.features.online.builder import _KNOWN_DAY, Cut, fill_store, fold_day_for, meta_for
 from lakehouse.features.online.compute import Event, day_of, feature_vector
 from lakehouse.features.online.store import LabelEvent, OnlineStore, StoreMeta
 
@@ -137,7 +137,7 @@ def replay(
         progress: called with the number of rows done, every 5,000 rows.
     """
     d1, d2 = _seconds(start), _seconds(end)
-    cut = Cut(d1 - HISTORY_SECONDS, d1, d1 // DAY, labels_until_day=d1 // DAY)
+    cut = Cut(d1 - HISTORY_SECONDS, d1, fold_day_for(d1 // DAY), labels_until_day=d1 // DAY)
     store = new_store(meta_for(cut, d1, None))
     fill_store(store, silver, cut, tiles_bulk=store.add_tiles)  # type: ignore[attr-defined]
     connection = duckdb.connect()

@@ -191,9 +191,9 @@ class MemoryStore(OnlineStore):
         card = self._by_card.get(card_id)
         client = self._by_client.get(client_id)
 
-        def known(kind: str, key: int) -> tuple[int, int]:
+        def known(kind: str, key: int) -> dict[str, int]:
             tiles = self._tiles.get((kind, key))
-            return known_by({d: (t[0], t[1]) for d, t in tiles.items()}, day) if tiles else (0, 0)
+            return known_by({d: (t[0], t[1]) for d, t in tiles.items()}, day, kind) if tiles else {}
 
         return EntityState(
             list(card.values()) if card else [],
