@@ -77,8 +77,8 @@ def _windows(source: str, scale: str, workdir: Path):  # type: ignore[no-untyped
     from lakehouse.engines.duckdb import DuckDBEngine
     from lakehouse.ml.features import FEATURE_COLUMNS
     from lakehouse.ml.train import TrainConfig, load_windows, time_split
-    from lakehouse.pipeline.models import run_model
-    from lakehouse.pipeline.preprocessing import build_silver
+    from lakehouse.pipeline.build import build_models
+    from lakehouse.pipeline.models import SILVER_MODELS, run_model
 
     overrides, delay = SOURCES[source]
     spec = dict(SCALES[scale])
@@ -86,7 +86,8 @@ def _windows(source: str, scale: str, workdir: Path):  # type: ignore[no-untyped
     raw = workdir / source / "raw"
     generate(raw, clients=clients, transactions=rows, seed=2024, **spec, **overrides)
     engine = DuckDBEngine(threads=2)
-    silver = build_silver(engine, bronze_from_raw_dir(raw, "bench-key"), delay)
+    silver = build_models(engine, SILVER_MODELS, bronze_from_raw_dir(raw, "bench-key"),
+                          {"label_delay_days": delay})
     features = run_model(engine, "ml_features",
                          {"silver_transactions": silver["silver_transactions"]}, {})
     del silver
