@@ -308,8 +308,6 @@ def _silver_on_builder(engine: TableBuilder, model: Any, settings: Settings, cha
     The same rule as the chunked path: the changed batches are recomputed, with the ids
     already in silver as `known_transaction_ids`; the other batches' rows are kept as they are.
     """
-    from lakehouse.pipeline.checks import assert_checks
-
     uri = _uri("silver_transactions", settings)
     changed_days = _dates_predicate(changed)
     others = None if full else f"NOT ({changed_days})"
