@@ -87,6 +87,9 @@ def test_kill_mid_stage_then_rerun_converges(point: str, tmp_path: Path, live_se
                                              isolated_settings: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     raw = write_tiny_raw(tmp_path / "raw", days=12, per_day=50)
+    # Both lakes hash card numbers with one key: otherwise each data folder would make its own
+    # random key and the two bronze_cards tables could never be equal.
+    monkeypatch.setenv("LAKEHOUSE_CARD_HASH_KEY", "crash-safety-test-key")
     with serving_raw(raw, live_server, monkeypatch):
         use_data_dir(monkeypatch, tmp_path / "clean")
         load_parts(get_settings(), raw, 3, [0, 1, 2])
