@@ -28,12 +28,13 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from lakehouse import catalog, storage
+from lakehouse.config import Settings, get_settings
+from lakehouse.engines import get_engine
 from lakehouse.engines.base import Engine, TableLike
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from lakehouse.config import Settings
 
 WEIGHT_COLUMN = "sample_weight"
 # Knuth's multiplicative hash of the id, as a fraction in [0, 1): the id is reduced modulo a
@@ -108,16 +109,12 @@ def sample_features(settings: Settings | None = None, *, engine_name: str | None
     On Spark the table is scanned by the executors (`read_delta`) and only the sample is
     collected to the driver; on DuckDB the Delta files are streamed.
     """
-    from lakehouse import catalog, storage
-    from lakehouse.config import get_settings
-    from lakehouse.engines import get_engine
-
     settings = settings or get_settings()
     engine = get_engine(engine_name or settings.engine)
     uri = catalog.location("ml_features", settings)
     table: object
     if engine.name == "spark":
-        from lakehouse.storage.spark_delta import read_delta
+        from lakehouse.storage.spark_delta import read_delta  # PySpark: the `spark` extra
 
         session = engine.session.newSession()  # type: ignore[attr-defined]
         table = read_delta(session, uri, settings)
