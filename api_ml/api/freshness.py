@@ -42,8 +42,9 @@ class FreshnessCollector(Collector):
         for flavour, served in self.snapshot().models.items():
             trained.add_metric([flavour, served.version], timestamp(served.model.trained_at))
             if served.online is not None:
-                latest = served.online.summary().get("latest_transaction")
-                if latest:
-                    online.add_metric([], timestamp(latest))
+                # the newest transaction the state was built from (no store call per scrape)
+                watermark = served.online.meta.watermark_s
+                if watermark is not None:
+                    online.add_metric([], float(watermark))
         yield online
         yield trained
