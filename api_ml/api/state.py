@@ -30,6 +30,7 @@ from api_ml.api.online import (
     training_vocabulary,
 )
 from lakehouse.config import Settings
+from lakehouse.ml import registry
 from lakehouse.ml.features import FEATURE_SET_VERSION
 
 logger = logging.getLogger("lakehouse.api_ml.state")
@@ -40,8 +41,8 @@ VOCABULARY_COLUMNS = ("card_brand", "card_type", "use_chip", "merchant_state")
 
 
 def registered_name(settings: Settings, flavour: str) -> str:
-    """`fraud-detector` for the full model, `fraud-detector-basic` for the basic one."""
-    return settings.model_name if flavour == "full" else f"{settings.model_name}-basic"
+    """The registered name of `flavour`: `lakehouse.ml.registry.model_name`, the one rule."""
+    return registry.model_name(settings, flavour)
 
 
 @dataclass(frozen=True)
@@ -165,8 +166,6 @@ class ModelHolder:
     def _load_if_changed(
         self, flavour: str, serving: ServingModel | None, force: bool
     ) -> ServingModel | None:
-        from lakehouse.ml import registry
-
         name = registered_name(self.settings, flavour)
         uri = self.settings.mlflow_tracking_uri
         version = registry.current_version(name, ALIAS, tracking_uri=uri)
