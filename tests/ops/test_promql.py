@@ -106,7 +106,7 @@ def _served_snapshot() -> object:
 
     from api_ml.api.state import Snapshot
 
-    online = SimpleNamespace(summary=lambda: {"latest_transaction": "2026-01-01T00:00:00"})
+    online = SimpleNamespace(meta=SimpleNamespace(watermark_s=1_767_225_600))  # 2026-01-01
     model = SimpleNamespace(trained_at="2026-01-01T00:00:00+00:00")
     return Snapshot(models={"full": SimpleNamespace(version="1", model=model, online=online)})
 
