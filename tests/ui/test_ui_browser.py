@@ -7,8 +7,8 @@ Playwright drives Debian's `/usr/bin/chromium` (never a downloaded browser): pic
 scenario, score it, read the decision and probability the page shows and compare them with
 the scoring API's own answer; open the datamarts and the model pages and check their charts
 and plots are drawn; log in to the review queue as an analyst, confirm the top case and read
-it in the audit log (nothing shows before the login); point the scoring API's URL at a closed
-port and read the message.
+it in the audit log (nothing shows before the login); a UI deployed with its scoring API's URL
+on a closed port shows a message, not a traceback.
 Screenshots of every page land in `test-artifacts/ui/` (gitignored) for a human to look at.
 """
 
@@ -22,7 +22,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 from promkit import wait_for
-from testkit import APT, skip_missing
+from testkit import APT, free_port, skip_missing, wait_http
 
 from api_ml.api.schemas import SEED_EXAMPLE
 from api_ml.ui import scenarios
@@ -190,14 +190,30 @@ def test_an_analyst_confirms_the_top_case(browser_page, ui_stack) -> None:  # ty
     _shot(page, "review_confirmed.png")
 
 
-def test_a_service_down_is_a_message(browser_page) -> None:  # type: ignore[no-untyped-def]
-    page = browser_page
-    _open(page, "Score a transaction")
-    page.locator('[data-testid="stSidebar"]').get_by_text("Service URLs").click()
-    url_box = page.get_by_label("Scoring API (api_ml)")
-    url_box.fill("http://127.0.0.1:9")  # the discard port: nothing listens there
-    url_box.press("Enter")
-    page.get_by_text("Cannot score right now.").wait_for()
-    assert page.get_by_text("lakehouse serve api-ml").count() >= 1
-    assert page.get_by_text("Traceback").count() == 0
-    _shot(page, "scoring_api_down.png")
+def test_a_service_down_is_a_message(browser_page, ui_stack, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Service URLs are deployment settings (the sidebar shows them read-only): a second UI
+    # process is deployed with its scoring API URL on the discard port, where nothing listens.
+    import subprocess
+
+    from lakehouse.serve import ui_command
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("LAKEHOUSE_") and k != "MLFLOW_TRACKING_URI"}
+    env.update({**ui_stack.env, "LAKEHOUSE_API_ML_URL": "http://127.0.0.1:9"})
+    with (tmp_path / "streamlit.log").open("wb") as out:
+        process = subprocess.Popen(ui_command("127.0.0.1", port), env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/_stcore/health", timeout=90)
+        page = browser_page
+        page.goto(url)
+        _open(page, "Score a transaction")
+        page.get_by_text("Cannot score right now.").wait_for()
+        assert page.get_by_text("lakehouse serve api-ml").count() >= 1
+        assert page.get_by_text("Traceback").count() == 0
+        _shot(page, "scoring_api_down.png")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
