@@ -14,6 +14,7 @@ from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict, Field
 
 from lakehouse.sources.labels import read_labels, record_labels
+from lakehouse.text_fields import SINGLE_LINE
 from sources_api.db import EngineDep, WriteAccess
 
 labels_router = APIRouter(tags=["labels"])
@@ -28,7 +29,7 @@ class LabelIn(BaseModel):
     transaction_id: int = Field(..., ge=0, le=2**62)
     is_fraud: bool
     source: Literal["analyst_review"] = "analyst_review"
-    reviewer: str | None = Field(None, max_length=64)
+    reviewer: str | None = Field(None, max_length=64, pattern=SINGLE_LINE)
     label_known_at: datetime | None = Field(
         None, description="When the label became known (default: when it is received)."
     )

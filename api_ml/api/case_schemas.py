@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lakehouse.cases.workflow import Outcome, Role, State
+from lakehouse.text_fields import MULTI_LINE, SINGLE_LINE
 
 Sort = Literal["expected_loss", "oldest", "newest", "probability"]
 
@@ -21,7 +22,7 @@ Sort = Literal["expected_loss", "oldest", "newest", "probability"]
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    username: str = Field(..., min_length=1, max_length=64)
+    username: str = Field(..., min_length=1, max_length=64, pattern=SINGLE_LINE)
     password: str = Field(..., min_length=1, max_length=256)
 
 
@@ -95,7 +96,8 @@ class AssignRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     assignee: str | None = Field(
-        None, max_length=64, description="Who takes the case (default: yourself; leads only)."
+        None, max_length=64, pattern=SINGLE_LINE,
+        description="Who takes the case (default: yourself; leads only).",
     )
 
 
@@ -103,13 +105,13 @@ class DecisionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     outcome: Outcome
-    note: str | None = Field(None, min_length=1, max_length=4000)
+    note: str | None = Field(None, min_length=1, max_length=4000, pattern=MULTI_LINE)
 
 
 class NoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(..., min_length=1, max_length=4000)
+    text: str = Field(..., min_length=1, max_length=4000, pattern=MULTI_LINE)
 
 
 class AuditEntry(BaseModel):

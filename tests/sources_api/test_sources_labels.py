@@ -57,3 +57,18 @@ def test_bad_labels_are_refused_and_writes_need_the_key(
     assert httpx.post(f"{url}/labels", json=[_label(3, True)]).status_code == 401
     keyed = httpx.post(f"{url}/labels", json=[_label(3, True)], headers={"X-API-Key": "a-test-key"})
     assert keyed.status_code == 201
+
+
+@pytest.mark.postgres
+def test_a_nul_byte_in_a_reviewer_is_a_422_on_postgresql(  # type: ignore[no-untyped-def]
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, isolated_settings: Path, live_server
+) -> None:
+    # Found by schemathesis: PostgreSQL text refuses NUL, which answered 500 before.
+    monkeypatch.setenv("LAKEHOUSE_SOURCE_DB_URL", pg_url)
+    get_settings.cache_clear()
+    with live_server(create_app()) as url:
+        for reviewer in ("al\x00ice", "bob\nsmith", "\x1b[31m"):
+            bad = httpx.post(f"{url}/labels", json=[{**_label(7, True), "reviewer": reviewer}])
+            assert bad.status_code == 422, bad.text
+            assert "reviewer" in bad.text
+        assert httpx.post(f"{url}/labels", json=[_label(7, True)]).status_code == 201
