@@ -31,7 +31,7 @@ from api_ml.api.case_schemas import (
     Sort,
     TokenResponse,
 )
-from api_ml.api.deps import ActorDep, CaseDeskDep, CaseStoreDep, SettingsDep
+from api_ml.api.deps import ActorDep, CaseDeskDep, CaseStoreDep, SettingsDep, SnapshotDep
 from lakehouse.cases import auth, history, store, workflow
 from lakehouse.cases.workflow import State
 
@@ -163,7 +163,12 @@ def assign_case(
 
 @case_router.post("/cases/{case_id}/decision", response_model=CasePublic, responses=CASE_ERRORS)
 def decide_case(
-    case_id: str, body: DecisionRequest, engine: CaseStoreDep, actor: ActorDep, desk: CaseDeskDep
+    case_id: str,
+    body: DecisionRequest,
+    engine: CaseStoreDep,
+    actor: ActorDep,
+    desk: CaseDeskDep,
+    snapshot: SnapshotDep,
 ) -> CasePublic:
     """Close a case as confirmed fraud or legitimate (a label for sources_api), or escalate."""
     decided = _change(
@@ -174,6 +179,7 @@ def decide_case(
         lambda case, now: workflow.decide(case, actor, body.outcome, now),
     )
     desk.forward_label(decided.model_dump())
+    desk.count_online(decided.model_dump(), snapshot)
     if body.note:
         with _answers():
             store.add_note(engine, case_id, actor, body.note)

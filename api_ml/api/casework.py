@@ -126,6 +126,19 @@ class CaseDesk:
         )
         self.label_worker.wake()
 
+    def count_online(self, case: dict[str, Any], snapshot: Snapshot) -> None:
+        """A closed case's label also reaches the full model's online risk tallies at once,
+        counted from the day after the decision, as silver will count it after the next run."""
+        full = snapshot.models.get("full")
+        if case["state"] not in LABELS or case["transaction_id"] is None:
+            return
+        if full is None or full.online is None or case["decided_at"] is None:
+            return
+        full.online.record_label(
+            int(case["transaction_id"]), int(LABELS[case["state"]]), case["decided_at"],
+            None, None,
+        )
+
     def start(self) -> None:
         self.worker.start()
         self.label_worker.start()

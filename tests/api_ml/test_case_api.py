@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -81,7 +82,9 @@ def desk(
 
 
 def test_predict_decides_and_opens_one_case_per_transaction(desk: Desk, trained_lake) -> None:
-    row = trained_lake.silver.slice(trained_lake.silver.num_rows - 3, 1).to_pylist()[0]
+    # A recent transaction whose label is not known yet: the analyst's verdict is its first.
+    recent = trained_lake.silver.slice(trained_lake.silver.num_rows - 50).to_pylist()
+    row = next(r for r in reversed(recent) if r["label"] is None)
     payload = {**payload_from_silver(row), "amount": LARGE}
     first = desk.http.post("/predict", json=payload).json()
     assert first["decision"] in {"review", "decline"}, first
@@ -99,9 +102,18 @@ def test_predict_decides_and_opens_one_case_per_transaction(desk: Desk, trained_
     assert queue["count"] == 1 and queue["by_state"] == {"open": 1}
     assert queue["oldest_active_age_seconds"] >= 0
 
+    # The next day's transaction at that merchant, before and after the analyst's verdict.
+    next_day = {**payload, "transaction_id": row["transaction_id"] + 1_000_000,
+                "timestamp": (datetime.now(UTC) + timedelta(days=1)).replace(tzinfo=None)
+                .isoformat(timespec="seconds"), "amount": 12.0}
+    before = desk.http.post("/predict?include_features=true", json=next_day).json()["features"]
     closed = desk.http.post(
         f"/cases/{case['case_id']}/decision", json={"outcome": "confirmed_fraud"}, headers=alice
     ).json()
+    after = desk.http.post("/predict?include_features=true", json=next_day).json()["features"]
+    # The verdict reached the online risk tallies at once, counted from the next day.
+    assert after["merchant_labels_known"] == before["merchant_labels_known"] + 1
+    assert after["merchant_recent_frauds_1d"] == before["merchant_recent_frauds_1d"] + 1
     labels = f"{desk.settings.sources_api_url}/labels"
     wait_for(lambda: httpx.get(labels).json()["count"] == 1, timeout=30)
     label = httpx.get(labels).json()["data"][0]
