@@ -26,18 +26,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.bench_training import SCALES  # the same datasets as the training benchmark
 from lakehouse.pipeline.feeder import bronze_from_raw_dir
 
 console = Console()
 
-SCALES = {
-    "small": {"clients": 90, "transactions": 60_000, "start": "2018-01-01",
-              "end": "2018-12-31", "fraud_multiplier": 8.0},
-    "medium": {"clients": 300, "transactions": 1_000_000, "start": "2015-01-01",
-               "end": "2019-10-31", "fraud_multiplier": 1.0},
-    "full": {"clients": 2_000, "transactions": 13_305_915, "start": "2010-01-01",
-             "end": "2019-10-31", "fraud_multiplier": 1.0},
-}
 # (generator overrides, label delay in days)
 SOURCES: dict[str, tuple[dict, int]] = {
     "default": ({}, 7),
