@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from api_ml.api.normalise import ONLINE, US_STATES, Vocabulary
+from api_ml.api.normalise import Vocabulary
+from lakehouse.formats import ONLINE_CITY, US_STATES
 from lakehouse.ml.features import BASIC_FEATURE_COLUMNS, CATEGORICAL_COLUMNS, basic_feature_frame
 
 
@@ -49,7 +50,7 @@ def warm_category_codes(vocabulary: Vocabulary) -> int:
 
     Done when a model is loaded, so no request pays for a first-time combination.
     """
-    states = [*sorted(US_STATES), ONLINE, *vocabulary.countries]
+    states = [*sorted(US_STATES), ONLINE_CITY, *vocabulary.countries]
     combos = list(
         itertools.product(vocabulary.card_brand, vocabulary.card_type, states, vocabulary.use_chip)
     )

@@ -31,14 +31,12 @@ from api_ml.api.spelling import (
     TYPE_ALIASES,
     key,
 )
-from lakehouse.formats import CARD_BRANDS, CARD_TYPES, ONLINE_CITY, USE_CHIP_VALUES
+from lakehouse.formats import CARD_BRANDS, CARD_TYPES, ONLINE_CITY, US_STATES, USE_CHIP_VALUES
 from lakehouse.ml.features import CATEGORICAL_COLUMNS
-from lakehouse.ml.features import US_STATES as FEATURE_US_STATES
 
-ONLINE = ONLINE_CITY
 _MERCHANT_STATE = re.compile(MERCHANT_STATE_PATTERN)
-# A US merchant state is any code the feature contract treats as US, seen in training or not.
-US_STATES = frozenset(FEATURE_US_STATES)
+# A US merchant state is any code of the source format, seen in training or not (set: fast lookup).
+_US_STATES = frozenset(US_STATES)
 
 
 class InvalidValue(ValueError):
@@ -97,11 +95,12 @@ class Vocabulary:
             The vocabulary, with the foreign countries found in `merchant_state`.
         """
         states = {str(v) for v in values.get("merchant_state", ()) if v is not None}
-        countries = sorted(s for s in states if s and s != ONLINE and s.upper() not in US_STATES)
+        foreign = (s for s in states if s and s != ONLINE_CITY and s.upper() not in _US_STATES)
+        countries = sorted(foreign)
         return cls(countries=tuple(countries))
 
     def allowed_states(self) -> list[str]:
-        return ["<US state code>", ONLINE, "<a foreign country>", *self.countries]
+        return ["<US state code>", ONLINE_CITY, "<a foreign country>", *self.countries]
 
     def card_brand_of(self, value: str) -> str:
         return self._match("card_brand", value, BRAND_ALIASES)
@@ -112,10 +111,10 @@ class Vocabulary:
     def merchant_state_of(self, value: str) -> str:
         """A US state code, ONLINE, or a foreign place (the model codes all of them "abroad")."""
         spelled = key(value).upper()
-        if spelled in US_STATES:
+        if spelled in _US_STATES:
             return spelled
-        if spelled == ONLINE:
-            return ONLINE
+        if spelled == ONLINE_CITY:
+            return ONLINE_CITY
         if not _MERCHANT_STATE.search(value):
             raise InvalidValue(
                 "merchant_state",
@@ -132,7 +131,7 @@ class Vocabulary:
         if spelled in TRUE_WORDS:
             return "Chip Transaction"
         if spelled in FALSE_WORDS:
-            return "Online Transaction" if merchant_state == ONLINE else "Swipe Transaction"
+            return "Online Transaction" if merchant_state == ONLINE_CITY else "Swipe Transaction"
         for dataset_value in self.use_chip:
             # "chip", "swipe", "online" are accepted for "<X> Transaction".
             if spelled in (key(dataset_value), key(dataset_value.split()[0])):

@@ -28,7 +28,6 @@ import duckdb
 import redis
 from deltalake import DeltaTable
 
-from api_ml.api.normalise import ONLINE
 from lakehouse.config import Settings
 from lakehouse.features.derivations import RawTransaction, blank_to_none, derive_row
 from lakehouse.features.online.builder import fill_store, lake_cut, meta_for, watermark_of
@@ -42,6 +41,7 @@ from lakehouse.features.online.compute import (
 from lakehouse.features.online.factory import redis_client
 from lakehouse.features.online.redis_store import RedisStore
 from lakehouse.features.online.store import EntityState, MemoryStore, OnlineStore, StoreMeta
+from lakehouse.formats import ONLINE_CITY
 
 logger = logging.getLogger("lakehouse.api_ml.online")
 
@@ -139,14 +139,15 @@ class OnlineState:
         if ts.tzinfo is not None:
             ts = ts.astimezone(UTC).replace(tzinfo=None)
         state = seed["merchant_state"]
-        city = blank_to_none(extra.get("merchant_city")) or (ONLINE if state == ONLINE else None)
+        online = state == ONLINE_CITY
+        city = blank_to_none(extra.get("merchant_city")) or (ONLINE_CITY if online else None)
         # The source holds an online purchase with an empty state: so does this raw row.
         raw = RawTransaction(
             ts,
             seed["amount"],
             seed["use_chip"],
             city,
-            None if state == ONLINE else state,
+            None if online else state,
             blank_to_none(extra.get("zip")),
             blank_to_none(extra.get("errors")),
         )

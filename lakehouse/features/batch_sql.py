@@ -29,11 +29,10 @@ from lakehouse.features.derivations import (
     CARD_BRAND_CODES,
     CARD_TYPE_CODES,
     MERCHANT_STATE_CODES,
-    ONLINE,
     UNKNOWN_CODE,
-    US_STATES,
     USE_CHIP_CODES,
 )
+from lakehouse.formats import ONLINE_CITY, US_STATES
 
 # The partition column of the raw (not coded) merchant state, for `client_state` windows.
 _SQL_COLUMN = {"merchant_state": "merchant_state_raw"}
@@ -49,7 +48,7 @@ def _case(column: str, codes: Mapping[str, int]) -> str:
 def _state_case(column: str) -> str:
     states = ", ".join(f"'{state}'" for state in US_STATES)
     return (
-        f"CASE WHEN upper({column}) = '{ONLINE}' THEN {MERCHANT_STATE_CODES['online']} "
+        f"CASE WHEN upper({column}) = '{ONLINE_CITY}' THEN {MERCHANT_STATE_CODES['online']} "
         f"WHEN upper({column}) IN ({states}) THEN {MERCHANT_STATE_CODES['us']} "
         f"ELSE {MERCHANT_STATE_CODES['abroad']} END"
     )

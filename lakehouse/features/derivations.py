@@ -24,7 +24,6 @@ from typing import Any
 
 from lakehouse.formats import ONLINE_CITY, US_STATES
 
-ONLINE = ONLINE_CITY  # the source's city of online purchases; silver's state for them
 NIGHT_FROM_HOUR, NIGHT_UNTIL_HOUR = 22, 6
 SECONDS_PER_DAY = 86_400
 ONLINE_USE_CHIP = "Online Transaction"
@@ -85,7 +84,7 @@ def _states_sql() -> str:
 
 def _is_abroad(raw: RawTransaction) -> bool:
     state = raw.merchant_state
-    return state is not None and state != ONLINE and state not in _US
+    return state is not None and state != ONLINE_CITY and state not in _US
 
 
 def _zip5(value: str | None) -> str | None:
@@ -106,8 +105,8 @@ DERIVATIONS: tuple[Derivation, ...] = (
     # online purchases carry no state in the source; the original platform named them ONLINE
     Derivation(
         "merchant_state",
-        f"COALESCE(t.raw_state, '{ONLINE}')",
-        lambda r: r.merchant_state if r.merchant_state is not None else ONLINE,
+        f"COALESCE(t.raw_state, '{ONLINE_CITY}')",
+        lambda r: r.merchant_state if r.merchant_state is not None else ONLINE_CITY,
     ),
     Derivation(
         "zip",
@@ -124,13 +123,13 @@ DERIVATIONS: tuple[Derivation, ...] = (
     # the chip mode says online, and so does the source's ONLINE city (DATA.md)
     Derivation(
         "is_online",
-        f"COALESCE(t.use_chip = '{ONLINE_USE_CHIP}' OR t.merchant_city = '{ONLINE}', FALSE)",
-        lambda r: r.use_chip == ONLINE_USE_CHIP or r.merchant_city == ONLINE,
+        f"COALESCE(t.use_chip = '{ONLINE_USE_CHIP}' OR t.merchant_city = '{ONLINE_CITY}', FALSE)",
+        lambda r: r.use_chip == ONLINE_USE_CHIP or r.merchant_city == ONLINE_CITY,
     ),
     # abroad: a state that is neither ONLINE nor a US state/DC code is a country name
     Derivation(
         "is_abroad",
-        f"COALESCE(t.raw_state <> '{ONLINE}' AND t.raw_state NOT IN ({_states_sql()}), FALSE)",
+        f"COALESCE(t.raw_state <> '{ONLINE_CITY}' AND t.raw_state NOT IN ({_states_sql()}), FALSE)",
         _is_abroad,
     ),
     # night: 22:00-05:59, when card-not-present fraud peaks and most clients sleep
@@ -192,6 +191,6 @@ def state_code(merchant_state: object) -> int:
     if merchant_state is None:
         return MERCHANT_STATE_CODES["abroad"]
     state = str(merchant_state).strip().upper()
-    if state == ONLINE:
+    if state == ONLINE_CITY:
         return MERCHANT_STATE_CODES["online"]
     return MERCHANT_STATE_CODES["us" if state in _US else "abroad"]

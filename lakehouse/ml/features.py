@@ -29,9 +29,9 @@ from lakehouse.features.derivations import (
     CARD_TYPE_CODES,
     MERCHANT_STATE_CODES,
     UNKNOWN_CODE,
-    US_STATES,
     USE_CHIP_CODES,
 )
+from lakehouse.formats import ONLINE_CITY, US_STATES
 
 __all__ = [
     "BASIC_FEATURE_COLUMNS",
@@ -42,8 +42,6 @@ __all__ = [
     "HISTORY_DAYS",
     "KEY_COLUMNS",
     "STATIC_COLUMNS",
-    "UNKNOWN_CODE",
-    "US_STATES",
     "basic_feature_frame",
 ]
 
@@ -70,7 +68,7 @@ def basic_feature_frame(frame: pd.DataFrame) -> pd.DataFrame:
     state = frame["merchant_state"].astype("string").str.strip().str.upper()
     state_code = pd.Series(MERCHANT_STATE_CODES["abroad"], index=frame.index, dtype="int64")
     state_code[state.isin(US_STATES).fillna(False)] = MERCHANT_STATE_CODES["us"]
-    state_code[(state == "ONLINE").fillna(False)] = MERCHANT_STATE_CODES["online"]
+    state_code[(state == ONLINE_CITY).fillna(False)] = MERCHANT_STATE_CODES["online"]
     category = {
         "card_brand": CARD_BRAND_CODES,
         "card_type": CARD_TYPE_CODES,

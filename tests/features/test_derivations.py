@@ -15,11 +15,11 @@ import pyarrow as pa
 
 from lakehouse.features.derivations import (
     DERIVATIONS,
-    ONLINE,
     RawTransaction,
     derive_row,
     render_silver,
 )
+from lakehouse.formats import ONLINE_CITY as ONLINE
 from lakehouse.pipeline.models import MODELS
 
 

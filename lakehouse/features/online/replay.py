@@ -22,10 +22,11 @@ from typing import Any
 import duckdb
 
 from lakehouse.features.declarations import DAY, FEATURE_COLUMNS, HISTORY_SECONDS
-from lakehouse.features.derivations import NO_ERROR, ONLINE, RawTransaction, derive_row
+from lakehouse.features.derivations import NO_ERROR, RawTransaction, derive_row
 from lakehouse.features.online.builder import _KNOWN_DAY, Cut, fill_store, fold_day_for, meta_for
 from lakehouse.features.online.compute import Event, day_of, feature_vector
 from lakehouse.features.online.store import LabelEvent, OnlineStore, StoreMeta
+from lakehouse.formats import ONLINE_CITY
 
 TOLERANCE = 1e-9
 
@@ -64,7 +65,7 @@ def raw_of(row: Mapping[str, Any]) -> RawTransaction:
         row["amount"],
         row["use_chip"],
         row["merchant_city"],
-        None if state == ONLINE else state,
+        None if state == ONLINE_CITY else state,
         row["zip"],
         None if errors == NO_ERROR else errors,
     )
