@@ -25,8 +25,8 @@ from lakehouse.config import Settings, get_settings
 
 # Commit metadata is namespaced so it never collides with delta-rs' own keys.
 METADATA_KEY = "lakehouse"
-# Commits that rewrite or delete files without changing the table's rows.
-MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
+# Commits that rewrite or delete files, or set table properties, without changing the rows.
+MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES"})
 
 
 class StorageFull(OSError):

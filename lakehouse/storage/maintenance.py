@@ -10,9 +10,17 @@ of the catalog, this step:
 2. vacuums the files that no version younger than `vacuum_retention_hours` references —
    a reader still on an older snapshot keeps its files that long. Vacuum runs only when it has
    something to delete, so a quiet lake gets no new commits;
-3. writes a checkpoint when the table moved since the last one, so a reader loads one Parquet
-   file instead of replaying every JSON commit, and drops log entries past the table's log
-   retention (`cleanup_metadata`).
+3. writes a checkpoint at the table's latest *data* version when it moved since the last one,
+   so a reader loads one Parquet file instead of replaying every JSON commit, and deletes the
+   log entries (JSON commits, older checkpoints) before that version and older than the
+   retention (`cleanup_metadata`). The table's `delta.logRetentionDuration` is set to the
+   vacuum retention: Delta's default keeps 30 days of log, so a table maintained after
+   every run gained three log files a run (a checkpoint, the vacuum's two commits) and the
+   lake's file count grew faster than without maintenance. The checkpoint sits at the data
+   version, not after the maintenance commits, because the runs read that commit back (its
+   lineage metadata, `storage.version`, silver's change feed from it): only what came
+   before it goes. Maintenance commits never checkpoint or clean the log on their own
+   (delta-rs' post-commit hook would do both at every 100th version, whatever it is).
 
 Compaction and vacuum commits are maintenance commits: `lakehouse.storage.version` skips them,
 so the next run does not rebuild anything because the lake was tidied.
@@ -25,10 +33,15 @@ import logging
 from dataclasses import dataclass
 
 import pyarrow.fs as pafs
+from deltalake import DeltaTable
+from deltalake.transaction import PostCommitHookProperties
 
 from lakehouse import catalog
 from lakehouse.config import Settings
-from lakehouse.storage.delta import filesystem, open_table
+from lakehouse.storage.delta import filesystem, open_table, version
+
+LOG_RETENTION = "delta.logRetentionDuration"
+QUIET = PostCommitHookProperties(create_checkpoint=False, cleanup_expired_logs=False)
 
 logger = logging.getLogger("lakehouse.storage.maintenance")
 
@@ -70,9 +83,12 @@ def maintain_table(name: str, settings: Settings) -> Upkeep | None:
     if table is None:
         return None
     before = footprint(uri, settings)
+    _set_log_retention(table, settings.vacuum_retention_hours)
     compacted = 0
     if len(table.file_uris()) >= settings.compact_min_files:
-        compacted = int(table.optimize.compact()["numFilesRemoved"])
+        compacted = int(
+            table.optimize.compact(post_commithook_properties=QUIET)["numFilesRemoved"]
+        )
     vacuum = {
         "retention_hours": settings.vacuum_retention_hours,
         "enforce_retention_duration": False,
@@ -81,11 +97,30 @@ def maintain_table(name: str, settings: Settings) -> Upkeep | None:
     # files it already deleted: vacuum only when one of its candidates still exists.
     candidates = _existing(uri, table.vacuum(dry_run=True, **vacuum), settings)
     if candidates:
-        table.vacuum(dry_run=False, **vacuum)
-    if _checkpointed_version(uri, settings) != table.version():
-        table.create_checkpoint()
-        table.cleanup_metadata()
+        table.vacuum(dry_run=False, post_commithook_properties=QUIET, **vacuum)
+    _checkpoint(uri, settings)
     return Upkeep(name, compacted, len(candidates), before, footprint(uri, settings))
+
+
+def _set_log_retention(table: DeltaTable, hours: int) -> None:
+    """Keep the table's log as long as its replaced files (one commit, when it changes)."""
+    wanted = f"interval {hours} hours"
+    if table.metadata().configuration.get(LOG_RETENTION) != wanted:
+        table.alter.set_table_properties(
+            {LOG_RETENTION: wanted}, post_commithook_properties=QUIET
+        )
+
+
+def _checkpoint(uri: str, settings: Settings) -> None:
+    """Checkpoint the latest data version, then drop the log entries before it that expired."""
+    data_version = version(uri, settings)
+    if data_version is None or _checkpointed_version(uri, settings) == data_version:
+        return
+    snapshot = open_table(uri, settings)
+    assert snapshot is not None
+    snapshot.load_as_version(data_version)
+    snapshot.create_checkpoint()
+    snapshot.cleanup_metadata()  # bounded by the loaded version: later commits stay
 
 
 def _checkpointed_version(uri: str, settings: Settings) -> int | None:

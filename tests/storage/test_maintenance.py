@@ -58,6 +58,26 @@ def test_maintenance_compacts_checkpoints_and_vacuums(no_retention: Settings) ->
     assert again is not None and (again.compacted_files, again.vacuumed_files) == (0, 0)
 
 
+def test_a_maintained_table_keeps_a_bounded_log_and_its_lineage(no_retention: Settings) -> None:
+    uri = catalog.location("silver_users", no_retention)
+    log = Path(uri) / "_delta_log"
+    counts = []
+    for run in range(6):
+        storage.write(uri, pa.table({"id": [run]}), metadata={"run": run}, settings=no_retention)
+        maintain_table("silver_users", no_retention)
+        counts.append(len(list(log.iterdir())))
+        # the runs read back the data commit: its version and lineage survive the cleanup
+        assert storage.last_metadata(uri, no_retention) == {"run": run}
+        assert storage.version(uri, no_retention) == int(
+            storage.history(uri, no_retention)[-1]["version"]
+        )
+    assert counts[-1] == counts[2] <= 6  # no growth with the number of runs
+    table = storage.open_table(uri, no_retention)
+    assert table is not None
+    assert table.metadata().configuration["delta.logRetentionDuration"] == "interval 0 hours"
+    assert _rows(uri, no_retention) == [{"id": 5}]
+
+
 def test_retention_keeps_files_older_snapshots_still_need(isolated_settings: Path) -> None:
     settings = get_settings()  # default retention: a week
     uri = _churn(settings)
