@@ -114,6 +114,17 @@ def test_named_volumes_and_spark_profile(services: dict[str, dict]) -> None:
         assert services[name]["build"]["target"] == "spark"
 
 
+def test_redis_persists_the_online_store_and_api_ml_uses_it(services: dict[str, dict]) -> None:
+    redis = services["redis"]
+    command = redis["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"  # a restart keeps the state
+    assert any(str(v).endswith(":/data") for v in redis["volumes"])
+    assert services["api_ml"]["depends_on"]["redis"]["condition"] == "service_healthy"
+    env = services["api_ml"]["environment"]
+    assert env["LAKEHOUSE_ONLINE_STORE"] == "redis"
+    assert env["LAKEHOUSE_REDIS_URL"].startswith("redis://redis:6379/")
+
+
 @pytest.mark.parametrize("dockerfile", [
     "sources_api/Dockerfile", "api/Dockerfile", "api_ml/api/Dockerfile",
     "api_ml/ui/Dockerfile", "lakehouse/Dockerfile",

@@ -4,7 +4,9 @@ wires it, without a Docker engine.
 Every part is a separate OS process on a loopback port: a private PostgreSQL instance set up
 by the stack's own postgres/initdb.sh + init.sql (roles and databases as in the container), the
 S3 server (moto, standing in for MinIO, with the `minio_init` buckets), an `mlflow server`
-started with the compose command (PostgreSQL store, artifacts on S3), and `sources_api`,
+started with the compose command (PostgreSQL store, artifacts on S3), the machine's Redis for
+the `redis` service (a database index of the test's own, claimed with a key and cleaned of the
+online store's keys afterwards, never flushed), and `sources_api`,
 `lakehouse` (the scheduled pipeline), `api` and `api_ml` started with their images' commands,
 then Prometheus scraping every service with prometheus/prometheus.yml. Elasticsearch cannot run
 here: its URL points at the suite's fake `_bulk` endpoint (testkit.fake_es).
@@ -14,22 +16,29 @@ Each service's environment is read from docker-compose.yml itself — names and 
 (and the `/data` volume) are translated to loopback ports and temporary folders. A renamed
 variable therefore reaches a service under its new name, and the run fails if the code reads
 another. The run: load a batch, the pipeline (bronze → publish, train, maintain) on S3, score
-with the registered model, query a datamart.
+with the registered model (its behavioural features from the online store in Redis, where the
+scored transaction must then be), query a datamart.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import os
+import random
 import re
 import secrets
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+import redis
 import yaml
 from promkit import prometheus_server, query, wait_for
 from serverkit import private_postgres, running, s3_server
@@ -51,6 +60,9 @@ SECRETS = (
     "LAKEHOUSE_API_KEY",
 )
 _VARIABLE = re.compile(r"\$\{(\w+)(?::([?-])([^}]*))?\}")
+# The machine's Redis stands in for the `redis` service; the test takes a database of its own.
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+REDIS_CLAIM = "lakehouse-test:claimed-by"
 
 
 def interpolate(value: str, dotenv: dict[str, str]) -> str:
@@ -110,6 +122,35 @@ def _prometheus_config(folder: Path, ports: dict[str, int], own_port: int) -> Pa
     return path
 
 
+@contextlib.contextmanager
+def own_redis_db() -> Iterator[redis.Redis]:
+    """An empty database index of the machine's Redis, claimed with a key for the test's run.
+
+    Other suites use database 0 under their own key prefixes; this test runs the online store
+    with compose's settings (its default prefix), so it takes a whole database instead. On
+    exit it deletes the keys it created, under the store's prefix, and its claim: never a flush.
+    """
+    token = uuid.uuid4().hex
+    for index in random.sample(range(1, 16), 15):
+        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=index)
+        if client.dbsize() == 0 and client.set(REDIS_CLAIM, token, nx=True, ex=3600):
+            break
+    else:
+        raise AssertionError("no empty database index left on the Redis at 127.0.0.1:6379")
+    try:
+        yield client
+    finally:
+        if client.get(REDIS_CLAIM) == token.encode():
+            client.delete(REDIS_CLAIM)
+
+
+def _redis_url(compose_url: str, client: redis.Redis) -> str:
+    """Compose's Redis URL, already mapped to loopback, on the test's own database index."""
+    base, _, index = compose_url.rpartition("/")
+    assert base == f"redis://{REDIS_HOST}:{REDIS_PORT}" and index.isdigit(), compose_url
+    return f"{base}/{client.connection_pool.connection_kwargs['db']}"
+
+
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from lakehouse.datagen import generate
@@ -147,8 +188,10 @@ def platform(raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         pg_port = stack.enter_context(private_postgres())
         s3 = stack.enter_context(s3_server(tmp))
         es = stack.enter_context(fake_es())
+        online = stack.enter_context(own_redis_db())
         hosts = {
             "postgres:5432": f"127.0.0.1:{pg_port}",
+            "redis:6379": f"{REDIS_HOST}:{REDIS_PORT}",
             "http://minio:9000": s3.endpoint,
             "http://elasticsearch:9200": f"http://127.0.0.1:{es.server_address[1]}",
             **{
@@ -183,6 +226,16 @@ def platform(raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
             for name in HTTP_SERVICES
         }
         envs["lakehouse"]["LAKEHOUSE_PIPELINE_METRICS_PORT"] = str(ports["lakehouse"])
+        envs["api_ml"]["LAKEHOUSE_REDIS_URL"] = _redis_url(
+            envs["api_ml"]["LAKEHOUSE_REDIS_URL"], online
+        )
+        from lakehouse.config import Settings
+        from lakehouse.features.online.redis_store import drop_prefix
+
+        prefix = envs["api_ml"].get(
+            "LAKEHOUSE_ONLINE_KEY_PREFIX", Settings.model_fields["online_key_prefix"].default
+        )
+        stack.callback(drop_prefix, online, prefix)  # after the services stop
         envs["api_ml"]["LAKEHOUSE_MODEL_POLL_SECONDS"] = "1"
         mlflow_env = _process_env(compose_env("mlflow", dotenv, hosts))
         # The platform uses no MLflow server jobs; their worker pool would only take CPU here.
@@ -237,6 +290,8 @@ def platform(raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
             "dotenv": dotenv,
             "raw": raw,
             "s3": s3,
+            "redis": online,
+            "online_prefix": prefix,
         }
 
 
@@ -302,6 +357,7 @@ def test_the_platform_runs_as_docker_compose_wires_it(platform: dict) -> None:
     scored = httpx.post(f"{api_ml}/predict", json=SEED_EXAMPLE, headers=headers, timeout=60)
     assert scored.status_code == 200, scored.text
     assert 0.0 <= scored.json()["fraud_probability"] <= 1.0
+    _scored_through_redis(platform, api_ml, headers)
     api = f"http://127.0.0.1:{ports['api']}"
     marts = httpx.get(f"{api}/mcc_risk", headers=headers, timeout=30)
     assert marts.status_code == 200, marts.text
@@ -312,3 +368,40 @@ def test_the_platform_runs_as_docker_compose_wires_it(platform: dict) -> None:
     config = _prometheus_config(tmp, {**ports, "sources_api": ports["sources_api"]}, prom_port)
     with prometheus_server(config, prom_port, tmp) as prometheus:
         wait_for(lambda: len(query(prometheus, "up == 1")) == len(HTTP_SERVICES) + 1)
+
+
+def _full_model_payload(raw: Path, transaction_id: int) -> dict:
+    """A new transaction an hour after the last generated one, on that row's card."""
+    from api_ml.api.schemas import SEED_EXAMPLE
+
+    with (raw / "transactions_data.csv").open(newline="") as handle:
+        *_, last = csv.DictReader(handle)
+    when = datetime.fromisoformat(last["date"]) + timedelta(hours=1)
+    return {
+        **SEED_EXAMPLE,
+        "transaction_id": transaction_id,
+        "card_id": int(last["card_id"]),
+        "client_id": int(last["client_id"]),
+        "merchant_id": int(last["merchant_id"]),
+        "mcc": int(last["mcc"]),
+        "timestamp": when.isoformat(),
+    }
+
+
+def _scored_through_redis(platform: dict, api_ml: str, headers: dict[str, str]) -> None:
+    """api_ml serves its online state from Redis, and a scored transaction lands there."""
+    from lakehouse.features.online.redis_store import RedisStore
+
+    info = httpx.get(f"{api_ml}/model/info", headers=headers, timeout=30).json()
+    assert info["online_state"]["backend"] == "redis", info["online_state"]
+    transaction_id = 9_100_000_000 + secrets.randbelow(1_000_000)
+    payload = _full_model_payload(platform["raw"], transaction_id)
+    answer = httpx.post(f"{api_ml}/predict", json=payload, headers=headers, timeout=60)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["online"]["card_known"], answer.json()["online"]
+    assert not answer.json()["online"]["degraded"], answer.json()["online"]
+    store = RedisStore.current(platform["redis"], platform["online_prefix"])
+    assert store is not None, "no online state generation in Redis"
+    event = store.event(transaction_id)
+    assert event is not None, "the scored transaction is not in Redis"
+    assert event.card_id == payload["card_id"]
