@@ -3,7 +3,8 @@
 Stages and models only ever speak of tables by catalog name (`silver_transactions`,
 `dm_mcc_fraud_risk`, ...). The stage runner asks this module where a name lives — a folder
 `<lake>/<layer>/<table>` on local disk or on S3 — so no model ever sees a path or a format
-(docs/design.md rule 4). Nothing is read or written here.
+(docs/design.md rule 4). Silver and gold tables take their grain, key and description from
+their model's declaration (`lakehouse.models`). Nothing is read or written here.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lakehouse.config import Settings, get_settings
+from lakehouse.models import Declaration, declarations
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,23 @@ def _entry(name: str, layer: str, folder: str, grain: str, description: str) -> 
     return CatalogEntry(name, layer, f"{layer}/{folder}", grain, description)
 
 
-def _datamart(name: str, key: str, grain: str, description: str) -> CatalogEntry:
-    return CatalogEntry(name, "gold", f"gold/{name}", grain, description, (key,), datamart=True)
+def _model_entry(model: Declaration) -> CatalogEntry:
+    """A silver or gold table as its model declares it, under `<lake>/<layer>/<name>` (without
+    the name's layer prefix: `silver_cards` lives in `silver/cards`)."""
+    folder = model.name.removeprefix(f"{model.layer}_")
+    return CatalogEntry(model.name, model.layer, f"{model.layer}/{folder}", model.grain,
+                        model.description, model.key, model.datamart)
 
 
+def _partials_entry(model: Declaration) -> CatalogEntry:
+    """The additive partial aggregates behind a gold table (its SQL's `partials`), kept so a
+    run merges a new day into them instead of re-reading the history (docs/pipeline.md)."""
+    return _entry(f"{model.name}_partials", "gold", f"partials/{model.name}",
+                  model.partials_grain, f"additive partial aggregates of {model.name}")
+
+
+# Bronze is written by the feeder, not by a model, so its tables are listed here; silver and
+# gold come from the models' declarations (`lakehouse/models/<layer>/<table>.yml`).
 _ENTRIES = (
     _entry("bronze_transactions", "bronze", "transactions", "one row per source row",
            "transaction batches extracted from the source DB by situation_date"),
@@ -47,33 +62,8 @@ _ENTRIES = (
            "mcc_codes.json as rows"),
     _entry("bronze_fraud_labels", "bronze", "fraud_labels", "one row per labeled transaction",
            "train_fraud_labels.json as rows"),
-    _entry("silver_cards", "silver", "cards", "one row per card", "typed cards"),
-    _entry("silver_users", "silver", "users", "one row per client", "typed users"),
-    _entry("silver_transactions", "silver", "transactions", "one row per transaction id",
-           "typed, cleaned, deduplicated transactions joined with cards, users, MCC and labels"),
-    _datamart("dm_client_features", "client_id", "one row per client",
-           "purchase and fraud profile of each client"),
-    _datamart("dm_card_features", "tx_card_id", "one row per card",
-           "purchase and fraud profile of each card"),
-    _datamart("dm_client_velocity", "client_id", "one row per client",
-           "purchases per active calendar day"),
-    _datamart("dm_mcc_fraud_risk", "mcc_code", "one row per MCC code",
-           "fraud and drop rates per merchant category"),
-    _datamart("dm_time_of_day_fraud", "hour", "one row per hour 0-23",
-           "fraud and drop rates per hour of the day"),
-    _entry("ml_features", "gold", "ml_features", "one row per transaction",
-           "point-in-time behavioural features for training and scoring"),
-    # The additive partial aggregates behind each datamart (its SQL's `partials`), kept so a
-    # run merges a new day into them instead of re-reading the history (docs/pipeline.md).
-    *(_entry(f"{name}_partials", "gold", f"partials/{name}", grain,
-             f"additive partial aggregates of {name}")
-      for name, grain in (
-          ("dm_client_features", "one row per (client, merchant)"),
-          ("dm_card_features", "one row per card"),
-          ("dm_client_velocity", "one row per (client, calendar day)"),
-          ("dm_mcc_fraud_risk", "one row per MCC code"),
-          ("dm_time_of_day_fraud", "one row per hour 0-23"),
-      )),
+    *(_model_entry(model) for model in declarations().values()),
+    *(_partials_entry(model) for model in declarations().values() if model.partials_grain),
 )
 
 CATALOG: dict[str, CatalogEntry] = {entry.name: entry for entry in _ENTRIES}
@@ -81,7 +71,7 @@ CATALOG: dict[str, CatalogEntry] = {entry.name: entry for entry in _ENTRIES}
 BRONZE_TABLES = tuple(e.name for e in _ENTRIES if e.layer == "bronze")
 SILVER_TABLES = tuple(e.name for e in _ENTRIES if e.layer == "silver")
 DATAMARTS = tuple(e.name for e in _ENTRIES if e.datamart)
-GOLD_TABLES = (*DATAMARTS, "ml_features")
+GOLD_TABLES = tuple(name for name, model in declarations().items() if model.layer == "gold")
 
 
 def entry(name: str) -> CatalogEntry:

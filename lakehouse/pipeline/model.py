@@ -1,8 +1,10 @@
 """What a SQL model is: one silver or gold table, its SQL, its grain and its declared checks.
 
-A `Model` is the single definition of a table (docs/design.md rule 5): the runner reads the
-relations named in `inputs`, an engine runs `sql` over them, `lakehouse.pipeline.checks`
-verifies `checks` on the result, and the runner writes it under `name`. The SQL is written in
+A `Model` is the single definition of a table (docs/design.md rule 5), built by
+`lakehouse.pipeline.models` from the table's `.sql` and its declaration next to it
+(`lakehouse/models/<layer>/<table>.yml`): the runner reads the relations named in `inputs`, an
+engine runs `sql` over them, `lakehouse.pipeline.checks` verifies `checks` on the result, and
+the runner writes it under `name`. The SQL is written in
 the subset of DuckDB SQL that Spark SQL also accepts, so the same text runs on both engines.
 
 Parameters: a model that needs a number from the settings (e.g. the label delay of
@@ -74,6 +76,7 @@ class Model:
     description: str
     checks: tuple[Check, ...]
     params: tuple[str, ...] = ()
+    key: tuple[str, ...] = ()  # the grain's columns (their unique/not_null checks are in `checks`)
 
     def __post_init__(self) -> None:
         if self.layer not in LAYERS:

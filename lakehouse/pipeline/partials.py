@@ -1,10 +1,11 @@
 """Datamarts as additive partial aggregates: how a new day is merged into the history.
 
-Every datamart's SQL (`models/dm_*.sql`) is written as `WITH partials AS (...) <finalize>`:
-`partials` groups `silver_transactions` by a grain (a client and a merchant, a client and a
-day, a card...) into columns that only ever add up — counts and sums, never averages or
-distinct counts — and the final SELECT turns those into the datamart's rows. Running the
-whole text gives the datamart in one go; this module splits it so the gold stage can instead
+Every datamart's SQL (`lakehouse/models/gold/dm_*.sql`) is written as
+`WITH partials AS (...) <finalize>`: `partials` groups `silver_transactions` by a grain (a
+client and a merchant, a client and a day, a card...) into columns that only ever add up —
+counts and sums, never averages or distinct counts — and the final SELECT turns those into the
+datamart's rows. Running the whole text gives the datamart in one go; this module splits it so
+the gold stage can instead
 
 1. run `partials` over only the rows that changed in silver (added rows count +1, removed or
    replaced rows count -1),
@@ -40,7 +41,7 @@ class PartialsPlan:
     finalize_sql: str  # over `partials`
     grain: tuple[str, ...]  # the GROUP BY columns of `partials`
     additive: tuple[str, ...]  # the aggregate columns, merged by addition
-    key: tuple[str, ...]  # the datamart's own key (its `unique` check)
+    key: tuple[str, ...]  # the datamart's own key (its declared grain)
     count: str = ROW_COUNT  # the additive column counting rows: 0 means the grain key is gone
 
 
@@ -73,14 +74,13 @@ def plan(name: str) -> PartialsPlan:
     partials.pop()
     if not with_.expressions:
         with_.pop()
-    key = next(c.column for c in model.checks if c.kind == "unique")
     return PartialsPlan(
         name,
         partials_sql,
         tree.sql(dialect="duckdb"),
         tuple(grain),
         tuple(additive),
-        tuple(k.strip() for k in (key or "").split(",")),
+        model.key,
     )
 
 

@@ -1,10 +1,6 @@
--- dm_client_features — grain: one row per client (client_id) with at least one purchase.
--- Purchases are amount > 0; "labeled" means label IS NOT NULL, so an unlabeled purchase counts
--- in tx_count but never as legitimate. Rates are NULL when nothing is labeled; std_amount is
--- the sample standard deviation (NULL for a single purchase). refund_count counts the client's
--- refunds (amount < 0), which are otherwise left out. `partials` holds additive sums per
--- (client, merchant): the gold stage merges a new day's partials into the stored ones and
--- finalizes only the clients it touched (docs/pipeline.md, incremental gold).
+-- `partials` holds additive sums per (client, merchant): the gold stage merges a new day's
+-- partials into the stored ones and finalizes only the clients it touched (docs/pipeline.md,
+-- incremental gold).
 WITH partials AS (
     SELECT
         client_id,

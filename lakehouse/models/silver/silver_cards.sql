@@ -1,6 +1,3 @@
--- silver_cards — grain: one row per card (card_id).
--- Types bronze_cards: money and MM/YYYY dates parsed, YES/No flags to BOOLEAN. The card
--- number never reaches this layer (bronze keeps only its HMAC and last four digits).
 SELECT
     CAST(id AS BIGINT) AS card_id,
     CAST(client_id AS BIGINT) AS client_id,

@@ -1,6 +1,3 @@
--- silver_users — grain: one row per client (client_id).
--- Types bronze_users: ages and scores to integers, coordinates and dollar strings ('$59696')
--- to DOUBLE. The street address stays in bronze: nothing downstream needs it.
 SELECT
     CAST(id AS BIGINT) AS client_id,
     CAST(current_age AS INT) AS current_age,

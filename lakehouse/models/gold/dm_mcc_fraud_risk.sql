@@ -1,5 +1,3 @@
--- dm_mcc_fraud_risk — grain: one row per merchant category code (mcc_code, with its description).
--- Over purchases (amount > 0); "labeled" = label IS NOT NULL; rates NULL when nothing labeled.
 -- `partials` holds additive counts per MCC, merged with a new day's by the gold stage.
 WITH partials AS (
     SELECT

@@ -1,9 +1,3 @@
--- silver_transactions — grain: one row per transaction (transaction_id), purchases and refunds.
--- Reads one or more bronze batches (situation_dates), drops duplicate ids — inside the batches
--- (keeping the earliest situation_date) and against `known_transaction_ids` (ids silver already
--- holds for other situation_dates) — types and cleans every column, and joins card, user, MCC
--- and label attributes. Left joins throughout: a transaction is never lost for a missing
--- reference row, and an unlabeled transaction keeps label NULL (unknown, never "legitimate").
 -- Deduplication ranks only the ids that repeat: a window over every row would double the cost
 -- of the stage for the rare resent row (bronze_transactions is therefore read three times).
 WITH repeated AS (
