@@ -164,8 +164,7 @@ def baseline(raw: Path, out: Path) -> None:
     from lakehouse.config import get_settings
     from lakehouse.engines.duckdb import DuckDBEngine
     from lakehouse.pipeline import feeder
-    from lakehouse.pipeline.models import MODELS
-    from lakehouse.pipeline.runner import model_params
+    from lakehouse.pipeline.models import MODELS, model_params
 
     out.mkdir(parents=True, exist_ok=True)
     limit = DuckDBEngine.from_settings().memory_limit or "4GB"

@@ -23,7 +23,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from lakehouse.config import get_settings
+from lakehouse.config import Settings, get_settings
 from lakehouse.engines.base import Engine, TableLike
 from lakehouse.features.batch_sql import features_sql
 from lakehouse.features.derivations import render_silver
@@ -99,6 +99,22 @@ DATAMART_MODELS: tuple[Model, ...] = tuple(
 ML_FEATURES = MODELS["ml_features"]
 
 
+def model_params(model: Model, settings: Settings) -> dict[str, float | int]:
+    """The numbers a model asks for by name (`Model.params`), taken from the settings.
+
+    Args:
+        model: the model whose declared `params` are wanted.
+        settings: where the numbers come from (the label delay).
+    Returns:
+        One value per name in `model.params`.
+    """
+    available: dict[str, float | int] = {
+        "label_delay_seconds": settings.label_delay_days * 86_400,
+        "label_delay_days": settings.label_delay_days,
+    }
+    return {name: available[name] for name in model.params}
+
+
 def run_model(
     engine: Engine,
     name: str,
@@ -125,8 +141,7 @@ def run_model(
     if missing:
         raise ValueError(f"model {name} needs input(s) {missing}; got {sorted(inputs)}")
     if params is None and model.params:
-        # a caller outside the stage runner: the numbers come from the settings, as there
-        params = {"label_delay_days": get_settings().label_delay_days}
+        params = model_params(model, get_settings())  # a caller outside the stage runner
     sql = model.render_sql(params)
     tables = {relation: inputs[relation] for relation in model.inputs}
     for relation in _read_more_than_once(name):

@@ -40,7 +40,7 @@ from lakehouse.pipeline.build import KNOWN_IDS, NO_KNOWN_IDS
 from lakehouse.pipeline.checks import assert_checks
 from lakehouse.pipeline.chunks import write_chunks
 from lakehouse.pipeline.features_stage import write_ml_features
-from lakehouse.pipeline.models import MODELS, run_model
+from lakehouse.pipeline.models import MODELS, model_params, run_model
 from lakehouse.sources.schema import source_engine
 
 logger = logging.getLogger("lakehouse.pipeline.runner")
@@ -83,15 +83,6 @@ def sql_hash(sql: str, params: Mapping[str, Any]) -> str:
 def input_versions(names: tuple[str, ...], settings: Settings) -> dict[str, int | None]:
     """The current Delta version of each catalog table in `names` (None: not built yet)."""
     return {n: storage.version(_uri(n, settings), settings) for n in names if n in catalog.CATALOG}
-
-
-def model_params(model: Any, settings: Settings) -> dict[str, float | int]:
-    """Numbers the models may ask for by name (see `Model.params`)."""
-    available: dict[str, float | int] = {
-        "label_delay_seconds": settings.label_delay_days * 86_400,
-        "label_delay_days": settings.label_delay_days,
-    }
-    return {name: available[name] for name in model.params}
 
 
 # ---------------------------------------------------------------- bronze -----------------
