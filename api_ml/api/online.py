@@ -21,14 +21,14 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import duckdb
 import redis
-from deltalake import DeltaTable
 
+from lakehouse import catalog, storage
 from lakehouse.config import Settings
+from lakehouse.engines.base import TableLike
+from lakehouse.engines.duckdb import session
 from lakehouse.features.derivations import RawTransaction, blank_to_none, derive_row
 from lakehouse.features.online.builder import fill_store, lake_cut, meta_for, watermark_of
 from lakehouse.features.online.compute import (
@@ -45,8 +45,6 @@ from lakehouse.formats import ONLINE_CITY
 
 logger = logging.getLogger("lakehouse.api_ml.online")
 
-TRANSACTIONS = "silver/transactions"
-CARDS = "silver/cards"
 BUILD_LOCK_SECONDS = 600
 # Ids for scored events that carry no transaction_id: negative, never a real id.
 _event_ids = itertools.count(1)
@@ -67,22 +65,22 @@ class OnlineContext:
     degraded: bool = False
 
 
-def _open(settings: Settings, folder: str) -> DeltaTable | None:
-    uri = f"{settings.lake.rstrip('/')}/{folder}"
-    if "://" not in uri and not (Path(uri) / "_delta_log").is_dir():
-        return None
+def _snapshot(settings: Settings, name: str) -> storage.Snapshot | None:
+    """The latest snapshot of the catalog table `name`, None when there is none to read."""
+    uri = catalog.location(name, settings)
     try:
-        return DeltaTable(uri, storage_options=settings.storage_options() or None)
-    except Exception:  # a missing or half-written table means "no state", said in /health
+        return storage.snapshot(uri, settings)
+    except Exception:  # a half-written or unreadable table means "no state", said in /health
         logger.warning("cannot open Delta table %s", uri, exc_info=True)
         return None
 
 
 def _has_chip(settings: Settings) -> dict[int, bool]:
-    table = _open(settings, CARDS)
-    if table is None:
+    """card_id -> has_chip from `silver_cards` (empty before the pipeline ran)."""
+    uri = catalog.location("silver_cards", settings)
+    if not storage.exists(uri, settings):
         return {}
-    cards = table.to_pyarrow_dataset().to_table(columns=["card_id", "has_chip"]).to_pydict()
+    cards = storage.read_table(uri, settings, columns=["card_id", "has_chip"]).to_pydict()
     return {int(c): bool(h) for c, h in zip(cards["card_id"], cards["has_chip"], strict=True)}
 
 
@@ -102,23 +100,22 @@ class OnlineState:
     @classmethod
     def load(cls, settings: Settings, previous: OnlineState | None = None) -> OnlineState:
         """Build the state from the lake; replay `previous`'s scored events into it."""
-        table = _open(settings, TRANSACTIONS)
-        if table is None:
+        snapshot = _snapshot(settings, "silver_transactions")
+        if snapshot is None:
             raise StateUnavailable(
                 f"no silver_transactions table under {settings.lake}: run `lakehouse pipeline run`"
             )
         start = time.perf_counter()
-        silver = table.to_pyarrow_dataset()
-        watermark = watermark_of(silver)
+        silver, version = snapshot.dataset, snapshot.version
+        watermark = watermark_of(silver, settings)
         if watermark is None:
             raise StateUnavailable(f"silver_transactions under {settings.lake} is empty")
-        version = table.version()
         if settings.online_store == "redis":
             store = _redis_state(settings, silver, watermark, version)
         else:
             cut = lake_cut(watermark, settings.online_horizon_days)
             store = MemoryStore(meta_for(cut, watermark, version))
-            fill_store(store, silver, cut, tiles_bulk=store.add_tiles)
+            fill_store(store, silver, cut, tiles_bulk=store.add_tiles, settings=settings)
             if previous is not None:
                 replayed = [e for e in previous.store.journal() if e.ts_s >= cut.events_from]
                 store.add_events(replayed, journal=True)
@@ -273,7 +270,9 @@ class OnlineState:
         }
 
 
-def _redis_state(settings: Settings, silver: Any, watermark: int, version: int) -> RedisStore:
+def _redis_state(
+    settings: Settings, silver: TableLike, watermark: int, version: int
+) -> RedisStore:
     """The shared state for this lake version: attach to it, or build it (one builder)."""
     client = redis_client(settings)
     prefix = settings.online_key_prefix
@@ -294,7 +293,7 @@ def _redis_state(settings: Settings, silver: Any, watermark: int, version: int) 
     try:
         cut = lake_cut(watermark, settings.online_horizon_days)
         store = RedisStore.create(client, prefix, meta_for(cut, watermark, version))
-        fill_store(store, silver, cut, tiles_bulk=store.add_tiles)
+        fill_store(store, silver, cut, tiles_bulk=store.add_tiles, settings=settings)
         replay = [e for e in store.journal() if e.ts_s >= cut.events_from]
         store.add_events(replay)
         store.activate()
@@ -305,9 +304,17 @@ def _redis_state(settings: Settings, silver: Any, watermark: int, version: int) 
 
 
 def lake_version(settings: Settings) -> int | None:
-    """Current Delta version of `silver_transactions` (None before the pipeline ran)."""
-    table = _open(settings, TRANSACTIONS)
-    return None if table is None else table.version()
+    """Current data version of `silver_transactions` (None before the pipeline ran).
+
+    `storage.version`, as `OnlineState.load` records it: compacting the lake changes no row,
+    so it does not rebuild the state.
+    """
+    uri = catalog.location("silver_transactions", settings)
+    try:
+        return storage.version(uri, settings)
+    except Exception:  # as `_snapshot`: an unreadable table is reported, not raised
+        logger.warning("cannot open Delta table %s", uri, exc_info=True)
+        return None
 
 
 def training_vocabulary(settings: Settings, columns: tuple[str, ...]) -> dict[str, list] | None:
@@ -315,12 +322,10 @@ def training_vocabulary(settings: Settings, columns: tuple[str, ...]) -> dict[st
 
     DuckDB streams the Delta snapshot, so this stays cheap in memory at any lake size.
     """
-    table = _open(settings, TRANSACTIONS)
-    if table is None:
+    snapshot = _snapshot(settings, "silver_transactions")
+    if snapshot is None:
         return None
-    connection = duckdb.connect()
-    try:
-        connection.register("silver_transactions", table.to_pyarrow_dataset())
+    with session({"silver_transactions": snapshot.dataset}, settings) as connection:
         return {
             column: [
                 row[0]
@@ -330,5 +335,3 @@ def training_vocabulary(settings: Settings, columns: tuple[str, ...]) -> dict[st
             ]
             for column in columns
         }
-    finally:
-        connection.close()

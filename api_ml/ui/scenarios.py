@@ -17,6 +17,7 @@ from typing import Any
 
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
+from lakehouse.engines.duckdb import session
 
 SEED_FIELDS = ("amount", "card_brand", "card_type", "merchant_state", "use_chip",
                "credit_limit", "per_capita_income", "yearly_income", "total_debt",
@@ -70,8 +71,6 @@ def sample_labeled(settings: Settings, frauds: int = 8, legitimate: int = 12) ->
     Raises:
         SampleUnavailable: no silver table yet, or not a single labeled fraud in it.
     """
-    import duckdb
-
     uri = catalog.location("silver_transactions", settings)
     if not storage.exists(uri, settings):
         raise SampleUnavailable(
@@ -80,17 +79,13 @@ def sample_labeled(settings: Settings, frauds: int = 8, legitimate: int = 12) ->
     columns = ", ".join(SAMPLE_COLUMNS)
     latest = f"SELECT {columns} FROM silver WHERE amount > 0 AND label = ? ORDER BY ts DESC, " \
              "transaction_id DESC LIMIT ?"
-    connection = duckdb.connect()
-    try:
-        # DuckDB keeps only the top rows while it scans, so this stays small at full scale.
-        connection.register("silver", storage.read_dataset(uri, settings))
-        rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    # DuckDB keeps only the top rows while it scans, so this stays small at full scale.
+    with session({"silver": storage.read_dataset(uri, settings)}, settings) as connection:
         for label, limit in ((1, frauds), (0, legitimate)):
             cursor = connection.execute(latest, [label, limit])
             names = [d[0] for d in cursor.description]
             rows += [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
-    finally:
-        connection.close()
     sample = LabeledSample([request_from_row(r) for r in rows], [int(r["label"]) for r in rows])
     if not sample.frauds:
         raise SampleUnavailable(f"silver_transactions at {uri} holds no labeled fraud yet")

@@ -13,13 +13,14 @@ machine (beyond the limit DuckDB spills to `LAKEHOUSE_DUCKDB_TEMP_DIRECTORY`, by
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from lakehouse.config import get_settings
+from lakehouse.config import Settings, get_settings
 from lakehouse.engines.base import EngineError, TableLike
 
 
@@ -41,10 +42,17 @@ class DuckDBEngine:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls) -> DuckDBEngine:
+    def from_settings(cls, settings: Settings | None = None) -> DuckDBEngine:
         """An engine capped by `LAKEHOUSE_DUCKDB_MEMORY_LIMIT` / `LAKEHOUSE_DUCKDB_THREADS`,
-        spilling to `LAKEHOUSE_DUCKDB_TEMP_DIRECTORY`."""
-        settings = get_settings()
+        spilling to `LAKEHOUSE_DUCKDB_TEMP_DIRECTORY`.
+
+        Args:
+            settings: the platform settings; None means `get_settings()`.
+
+        Returns:
+            The engine (no database is opened before its first call).
+        """
+        settings = settings or get_settings()
         return cls(
             memory_limit=settings.duckdb_memory_limit,
             threads=settings.duckdb_threads,
@@ -102,3 +110,54 @@ class DuckDBEngine:
             if self._database is not None:
                 self._database.close()
                 self._database = None
+
+
+def connect(
+    settings: Settings | None = None, *, threads: int | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A fresh in-memory DuckDB database with the settings' memory cap, threads and spill folder.
+
+    Every module that queries the lake with DuckDB outside the stage runner (training,
+    monitoring, the online store's build, the scoring API, the UI) opens its connection here,
+    so `LAKEHOUSE_DUCKDB_*` caps all of them, not only the pipeline. The caller closes it.
+
+    Args:
+        settings: the platform settings; None means `get_settings()`.
+        threads: at most this many threads, when the caller knows its work is small.
+
+    Returns:
+        An open connection.
+
+    Raises:
+        EngineError: DuckDB rejected the settings (the message names them).
+    """
+    engine = DuckDBEngine.from_settings(settings)
+    if threads is not None:
+        engine.threads = min(threads, engine.threads or threads)
+    return engine.connect()
+
+
+@contextmanager
+def session(
+    inputs: Mapping[str, TableLike] | None = None,
+    settings: Settings | None = None,
+    *,
+    threads: int | None = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A `connect()` connection with `inputs` registered under their names, closed on exit.
+
+    Args:
+        inputs: relation name -> Arrow table, lazy dataset (a Delta snapshot) or batch stream.
+        settings: the platform settings; None means `get_settings()`.
+        threads: at most this many threads.
+
+    Returns:
+        A context manager yielding the connection.
+    """
+    connection = connect(settings, threads=threads)
+    try:
+        for name, table in (inputs or {}).items():
+            connection.register(name, table)
+        yield connection
+    finally:
+        connection.close()

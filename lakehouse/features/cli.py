@@ -70,6 +70,7 @@ def replay_command(
                 end.date(),
                 store_factory(settings, prefix),
                 progress=lambda n: status.update(f"replayed {n:,} transactions"),
+                settings=settings,
             )
     finally:
         if settings.online_store == "redis":

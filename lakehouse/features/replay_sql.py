@@ -9,12 +9,12 @@ with the known-label tallies (`label_summary`) standing in for the labeled histo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lakehouse.engines.duckdb import connect
 from lakehouse.features.batch_sql import features_sql, labels_daily_sql
 from lakehouse.features.declarations import (
     LABEL_SUMMARY_COLUMNS,
@@ -23,12 +23,14 @@ from lakehouse.features.declarations import (
 )
 
 
-def _run_duckdb(sql: str, inputs: Mapping[str, pa.Table], connection: Any = None) -> pa.Table:
+def _run_duckdb(
+    sql: str, inputs: Mapping[str, pa.Table], connection: duckdb.DuckDBPyConnection | None = None
+) -> pa.Table:
     own = connection is None
     if own:
         # A private in-memory connection per call: thread-safe, nothing leaks between calls.
-        connection = duckdb.connect()
-        connection.execute("SET threads TO 1")
+        connection = connect(threads=1)
+    assert connection is not None
     try:
         for name, table in inputs.items():
             connection.register(name, table)
@@ -57,7 +59,7 @@ def compute_features_for_events(
     events: pa.Table,
     *,
     label_summary: pa.Table,
-    connection: Any = None,
+    connection: duckdb.DuckDBPyConnection | None = None,
 ) -> pa.Table:
     """Feature rows of `events`, computed by the `ml_features` SQL over `history` ∪ `events`.
 

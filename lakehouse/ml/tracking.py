@@ -21,7 +21,7 @@ import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ from sklearn.metrics import average_precision_score
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
 from lakehouse.datagen.truth import read_mechanisms
+from lakehouse.engines.base import TableLike
+from lakehouse.engines.duckdb import session
 from lakehouse.ml import evaluate, policy, psi
 from lakehouse.ml.features import FEATURE_SET_VERSION
 from lakehouse.ml.label_sources import analyst_label_counts
@@ -109,30 +111,35 @@ def ensure_experiment(client: Any, settings: Settings) -> str:
     return str(client.create_experiment(EXPERIMENT, artifact_location=location))
 
 
-def open_features(settings: Settings) -> tuple[Any, int]:
-    """The gold feature table as an Arrow dataset plus the Delta version read."""
+def open_features(settings: Settings) -> storage.Snapshot:
+    """The gold feature table's latest snapshot (lazy dataset and the Delta version read).
+
+    Args:
+        settings: the platform settings (where the lake is).
+
+    Returns:
+        The snapshot of `gold/ml_features`.
+
+    Raises:
+        TrainingError: the table does not exist yet.
+    """
     uri = catalog.location("ml_features", settings)
-    table = storage.open_table(uri, settings)
-    if table is None:
+    snapshot = storage.snapshot(uri, settings)
+    if snapshot is None:
         raise TrainingError(
             f"the feature table gold/ml_features does not exist at {uri}; "
             "run `lakehouse pipeline run` first"
         )
-    return table.to_pyarrow_dataset(), int(table.version())
+    return snapshot
 
 
-def _labeled_period(dataset: Any) -> tuple[Any, Any, int, int]:
-    import duckdb
-
-    connection = duckdb.connect()
-    try:
-        connection.register("ml_features", dataset)
+def _labeled_period(dataset: TableLike, settings: Settings) -> tuple[date, date, int, int]:
+    """First and last labeled day, labeled rows and frauds of the feature table."""
+    with session({"ml_features": dataset}, settings) as connection:
         return connection.execute(
             "SELECT MIN(tx_date), MAX(tx_date), COUNT(*), COALESCE(SUM(label), 0) "
             "FROM ml_features WHERE label IS NOT NULL"
         ).fetchall()[0]
-    finally:
-        connection.close()
 
 
 def _champion_ap(client: Any, name: str, settings: Settings, windows: Windows) -> tuple[
@@ -332,8 +339,9 @@ def train_and_register(
     """
     step = on_step or (lambda message: log.info(message))
     step("reading gold/ml_features")
-    dataset, version = open_features(settings)
-    first, last, labeled, frauds = _labeled_period(dataset)
+    features = open_features(settings)
+    dataset, version = features.dataset, features.version
+    first, last, labeled, frauds = _labeled_period(dataset, settings)
     if not labeled or frauds < 3 * config.min_frauds_per_window:
         raise TrainingError(
             f"gold/ml_features holds {labeled} labeled rows with {frauds} frauds; training "
@@ -344,7 +352,7 @@ def train_and_register(
         config = replace(config, tuning_trials=settings.tuning_trials)
     split = time_split(first, last, settings.label_delay_days, config)
     columns = sorted({c for f in flavours for c in FLAVOUR_COLUMNS[f]})
-    windows = load_windows(dataset, columns, split, config)
+    windows = load_windows(dataset, columns, split, config, settings)
     check_windows(windows, config)
     truth = read_mechanisms(settings.raw_dir)
     report = TrainingReport(split.as_params(), {"ml_features": version}, int(labeled),

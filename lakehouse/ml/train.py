@@ -23,6 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lakehouse.config import Settings
+from lakehouse.engines.base import TableLike
+from lakehouse.engines.duckdb import session
 from lakehouse.ml import evaluate
 from lakehouse.ml.features import BASIC_FEATURE_COLUMNS, CATEGORICAL_COLUMNS, FEATURE_COLUMNS
 from lakehouse.ml.registry import platt
@@ -144,19 +147,29 @@ def time_split(
 
 
 def load_windows(
-    dataset: Any, columns: list[str], split: TimeSplit, config: TrainConfig
+    dataset: TableLike,
+    columns: list[str],
+    split: TimeSplit,
+    config: TrainConfig,
+    settings: Settings | None = None,
 ) -> Windows:
     """Read the three windows' labeled rows from the feature table with DuckDB.
 
     Only the training window is sampled, and only its legitimate rows (negative downsampling,
     see `TrainConfig.negatives_per_fraud`): every fraud is kept, and validation/test stay
     complete so the calibration and the metrics see the true rates.
-    """
-    import duckdb
 
-    connection = duckdb.connect()
-    try:
-        connection.register("ml_features", dataset)
+    Args:
+        dataset: `gold/ml_features` (a Delta snapshot's lazy dataset, or a table).
+        columns: the feature columns to read besides the ids and the label.
+        split: the time windows.
+        config: the run's knobs (negatives per fraud, row cap).
+        settings: caps the DuckDB connection; None means `get_settings()`.
+
+    Returns:
+        The train (downsampled), validation and test rows.
+    """
+    with session({"ml_features": dataset}, settings) as connection:
         select = ", ".join(dict.fromkeys([*ID_COLUMNS, *columns]))
 
         def window(start: date, end: date, extra: str = "") -> pd.DataFrame:
@@ -185,8 +198,6 @@ def load_windows(
             train_negative_rate=rate,
             gap_days=split.gap_days,
         )
-    finally:
-        connection.close()
 
 
 def check_windows(windows: Windows, config: TrainConfig) -> None:

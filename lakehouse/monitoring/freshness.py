@@ -20,10 +20,9 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 
-import duckdb
-
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
+from lakehouse.engines.duckdb import session
 from lakehouse.pipeline import feeder
 from lakehouse.pipeline.runner import bronze_batch_counts
 from lakehouse.sources.schema import source_engine
@@ -47,12 +46,8 @@ def _query(settings: Settings, table: str, sql: str) -> tuple | None:
     uri = catalog.location(table, settings)
     if not storage.exists(uri, settings):
         return None
-    connection = duckdb.connect()
-    try:
-        connection.register(table, storage.read_dataset(uri, settings))
+    with session({table: storage.read_dataset(uri, settings)}, settings) as connection:
         return connection.execute(sql).fetchone()
-    finally:
-        connection.close()
 
 
 def gold_newest_transaction(settings: Settings) -> datetime | None:

@@ -19,12 +19,12 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
+from lakehouse.engines.duckdb import session
 from lakehouse.ml import registry
 from lakehouse.monitoring import shadow
 
@@ -44,17 +44,13 @@ class PromotionDecision:
 
 def _gold_window(settings: Settings, columns: list[str], days: int) -> pd.DataFrame:
     uri = catalog.location("ml_features", settings)
-    connection = duckdb.connect()
-    try:
-        connection.register("ml_features", storage.read_dataset(uri, settings))
-        select = ", ".join(dict.fromkeys(["transaction_id", "ts", "label", *columns]))
+    select = ", ".join(dict.fromkeys(["transaction_id", "ts", "label", *columns]))
+    with session({"ml_features": storage.read_dataset(uri, settings)}, settings) as connection:
         return connection.execute(
             f"SELECT {select} FROM ml_features "
             f"WHERE ts > (SELECT MAX(ts) FROM ml_features) - INTERVAL {int(days)} DAY "
             "ORDER BY ts, transaction_id"
         ).df()
-    finally:
-        connection.close()
 
 
 def replay_evidence(settings: Settings, flavour: str, days: int) -> shadow.ShadowEvidence:

@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -29,6 +28,7 @@ from sklearn.metrics import average_precision_score
 
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
+from lakehouse.engines.duckdb import session
 from lakehouse.ml import evaluate
 from lakehouse.monitoring import store
 
@@ -132,19 +132,14 @@ def known_labels(settings: Settings, transaction_ids: list[int], as_of: datetime
     dataset = storage.read_dataset(uri, settings)
     # A lake written before silver carried `label_known_at` counts any label as known.
     known = "label_known_at <= $as_of" if "label_known_at" in dataset.schema.names else "TRUE"
-    connection = duckdb.connect()
-    try:
-        connection.register("silver_transactions", dataset)
-        connection.register(
-            "wanted", pa.table({"transaction_id": pa.array(transaction_ids, pa.int64())})
-        )
+    wanted = pa.table({"transaction_id": pa.array(transaction_ids, pa.int64())})
+    inputs = {"silver_transactions": dataset, "wanted": wanted}
+    with session(inputs, settings) as connection:
         return connection.execute(
             "SELECT transaction_id, label FROM silver_transactions JOIN wanted "
             f"USING (transaction_id) WHERE label IS NOT NULL AND {known}",
             {"as_of": as_of.replace(tzinfo=None)} if "$as_of" in known else None,
         ).df()
-    finally:
-        connection.close()
 
 
 def live_evidence(

@@ -19,13 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
+from lakehouse.engines.duckdb import session
 from lakehouse.monitoring import store
 
 SKEW_DAYS = 7
@@ -105,17 +105,12 @@ def gold_rows(settings: Settings, transaction_ids: list[int]) -> pd.DataFrame:
     uri = catalog.location("ml_features", settings)
     if not transaction_ids or not storage.exists(uri, settings):
         return pd.DataFrame({"transaction_id": pd.Series(dtype="int64")})
-    connection = duckdb.connect()
-    try:
-        connection.register("ml_features", storage.read_dataset(uri, settings))
-        connection.register(
-            "wanted", pa.table({"transaction_id": pa.array(transaction_ids, pa.int64())})
-        )
+    wanted = pa.table({"transaction_id": pa.array(transaction_ids, pa.int64())})
+    inputs = {"ml_features": storage.read_dataset(uri, settings), "wanted": wanted}
+    with session(inputs, settings) as connection:
         return connection.execute(
             "SELECT f.* FROM ml_features f JOIN wanted USING (transaction_id)"
         ).df()
-    finally:
-        connection.close()
 
 
 def run(settings: Settings, days: int = SKEW_DAYS, now: datetime | None = None) -> SkewReport:

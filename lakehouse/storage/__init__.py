@@ -2,6 +2,7 @@
 
 from lakehouse.storage.delta import (
     MAINTENANCE_OPERATIONS,
+    Snapshot,
     data_files,
     exists,
     history,
@@ -10,12 +11,14 @@ from lakehouse.storage.delta import (
     read_dataset,
     read_files,
     read_table,
+    snapshot,
     version,
     write,
 )
 
 __all__ = [
     "MAINTENANCE_OPERATIONS",
+    "Snapshot",
     "data_files",
     "exists",
     "history",
@@ -24,6 +27,7 @@ __all__ = [
     "read_dataset",
     "read_files",
     "read_table",
+    "snapshot",
     "version",
     "write",
 ]

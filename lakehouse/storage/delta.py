@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import errno
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, write_deltalake
@@ -71,12 +73,15 @@ def version(uri: str, settings: Settings | None = None) -> int | None:
     must not redo its work because the lake was tidied.
     """
     table = open_table(uri, settings)
-    if table is None:
-        return None
+    return None if table is None else _data_version(table)
+
+
+def _data_version(table: DeltaTable) -> int:
+    """The newest version of `table` that changed rows (not a maintenance commit)."""
     for commit in table.history(limit=8):
         if commit.get("operation") not in MAINTENANCE_OPERATIONS:
             return int(commit["version"])
-    return table.version()
+    return int(table.version())
 
 
 def read_dataset(uri: str, settings: Settings | None = None) -> ds.Dataset:
@@ -87,9 +92,57 @@ def read_dataset(uri: str, settings: Settings | None = None) -> ds.Dataset:
     return table.to_pyarrow_dataset()
 
 
-def read_table(uri: str, settings: Settings | None = None, **scan: Any) -> pa.Table:
-    """The latest snapshot fully in memory (small tables, tests)."""
-    return read_dataset(uri, settings).to_table(**scan)
+@dataclass(frozen=True)
+class Snapshot:
+    """The latest rows of a table as a lazy Arrow dataset, and their version (as `version`)."""
+
+    dataset: ds.Dataset
+    version: int
+
+
+def snapshot(uri: str, settings: Settings | None = None) -> Snapshot | None:
+    """The latest snapshot and its data version, read from one look at the log (so they agree).
+
+    The version is `version`'s: maintenance commits are skipped, so lineage recorded from a
+    snapshot (a model's training data, the online store's lake version) still matches after
+    the lake is compacted.
+
+    Args:
+        uri: the table's location (`lakehouse.catalog.location`).
+        settings: the platform settings (storage options); None means `get_settings()`.
+
+    Returns:
+        The snapshot, or None when no table was ever committed at `uri`.
+    """
+    table = open_table(uri, settings)
+    if table is None:
+        return None
+    return Snapshot(table.to_pyarrow_dataset(), _data_version(table))
+
+
+def read_table(
+    uri: str,
+    settings: Settings | None = None,
+    *,
+    columns: Sequence[str] | None = None,
+    filter: pc.Expression | None = None,
+) -> pa.Table:
+    """The latest snapshot in memory: only `columns`, only the rows matching `filter`.
+
+    Args:
+        uri: the table's location (`lakehouse.catalog.location`).
+        settings: the platform settings (storage options); None means `get_settings()`.
+        columns: the columns to read (None: all); the other Parquet columns are not read.
+        filter: a pyarrow expression, e.g. `pc.field("transaction_id") == 7` (None: all rows).
+
+    Returns:
+        The rows, as one Arrow table.
+
+    Raises:
+        FileNotFoundError: no table exists at `uri` yet.
+    """
+    scan_columns = None if columns is None else list(columns)
+    return read_dataset(uri, settings).to_table(columns=scan_columns, filter=filter)
 
 
 def write(

@@ -9,12 +9,14 @@ so a resend counts once. The scoring API calls it at start and on every reload
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import duckdb
-
+from lakehouse.config import Settings
+from lakehouse.engines.base import TableLike
+from lakehouse.engines.duckdb import session
 from lakehouse.features.declarations import DAY, HISTORY_SECONDS, LABEL_WINDOW_DAYS
 from lakehouse.features.online.compute import Event
 from lakehouse.features.online.store import LabelEvent, OnlineStore, StoreMeta
@@ -54,7 +56,14 @@ def _label_filter(cut: Cut) -> str:
     return " AND ".join(parts)
 
 
-def fill_store(store: OnlineStore, silver: Any, cut: Cut, *, tiles_bulk: Any) -> int:
+def fill_store(
+    store: OnlineStore,
+    silver: TableLike,
+    cut: Cut,
+    *,
+    tiles_bulk: Callable[[Iterable[tuple[int, int, int, int, int]]], None],
+    settings: Settings | None = None,
+) -> int:
     """Load events and labels of `silver` (Arrow table or dataset) into `store`.
 
     Args:
@@ -62,13 +71,11 @@ def fill_store(store: OnlineStore, silver: Any, cut: Cut, *, tiles_bulk: Any) ->
         silver: `silver_transactions`.
         cut: the range to load.
         tiles_bulk: the store's bulk tile loader (`store.add_tiles`).
+        settings: caps the DuckDB connection; None means `get_settings()`.
     Returns:
         The number of events loaded.
     """
-    connection = duckdb.connect()
-    try:
-        connection.execute("SET threads TO 2")
-        connection.register("silver", silver)
+    with session({"silver": silver}, settings, threads=2) as connection:
         args: dict[str, Any] = {"from": _time(cut.events_from)}
         where = "ts >= $from"
         if cut.events_until is not None:
@@ -94,8 +101,6 @@ def fill_store(store: OnlineStore, silver: Any, cut: Cut, *, tiles_bulk: Any) ->
         ).fetchall()
         store.add_labels([LabelEvent(*row) for row in recent])
         return len(rows)
-    finally:
-        connection.close()
 
 
 def lake_cut(watermark_s: int, horizon_days: int) -> Cut:
@@ -111,17 +116,22 @@ def fold_day_for(first_day: int) -> int:
     return first_day - LABEL_WINDOW_DAYS
 
 
-def watermark_of(silver: Any) -> int | None:
-    """Epoch second of the newest transaction in `silver` (None when empty)."""
-    connection = duckdb.connect()
-    try:
-        connection.register("silver", silver)
-        (value,) = connection.execute(
+def watermark_of(silver: TableLike, settings: Settings | None = None) -> int | None:
+    """Epoch second of the newest transaction in `silver` (None when empty).
+
+    Args:
+        silver: `silver_transactions` (Arrow table or dataset).
+        settings: caps the DuckDB connection; None means `get_settings()`.
+
+    Returns:
+        The watermark, or None for an empty table.
+    """
+    with session({"silver": silver}, settings) as connection:
+        row = connection.execute(
             "SELECT CAST(FLOOR(epoch(MAX(ts))) AS BIGINT) FROM silver"
         ).fetchone()
-        return None if value is None else int(value)
-    finally:
-        connection.close()
+    value = None if row is None else row[0]
+    return None if value is None else int(value)
 
 
 def meta_for(cut: Cut, watermark_s: int | None, lake_version: int | None) -> StoreMeta:

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-import duckdb
-
+from lakehouse.config import Settings
+from lakehouse.engines.base import TableLike
+from lakehouse.engines.duckdb import session
 from lakehouse.features.declarations import DAY, FEATURE_COLUMNS, HISTORY_SECONDS
 from lakehouse.features.derivations import NO_ERROR, RawTransaction, derive_row
 from lakehouse.features.online.builder import _KNOWN_DAY, Cut, fill_store, fold_day_for, meta_for
@@ -121,12 +122,13 @@ def _stream(connection: Any, sql: str, args: dict[str, Any]) -> Iterator[dict[st
 
 
 def replay(
-    silver: Any,
-    gold: Any,
+    silver: TableLike,
+    gold: TableLike,
     start: date,
     end: date,
     new_store: Callable[[StoreMeta], OnlineStore],
     progress: Callable[[int], None] | None = None,
+    settings: Settings | None = None,
 ) -> ReplayReport:
     """Replay [start, end) through a fresh store from `new_store` and compare with `gold`.
 
@@ -136,16 +138,17 @@ def replay(
         start, end: the replayed days (end exclusive).
         new_store: makes an empty store for the given meta (memory or Redis backend).
         progress: called with the number of rows done, every 5,000 rows.
+        settings: caps the DuckDB connections; None means `get_settings()`.
+
+    Returns:
+        Rows replayed, rows missing from gold, and the mismatches per feature.
     """
     d1, d2 = _seconds(start), _seconds(end)
     cut = Cut(d1 - HISTORY_SECONDS, d1, fold_day_for(d1 // DAY), labels_until_day=d1 // DAY)
     store = new_store(meta_for(cut, d1, None))
-    fill_store(store, silver, cut, tiles_bulk=store.add_tiles)  # type: ignore[attr-defined]
-    connection = duckdb.connect()
+    fill_store(store, silver, cut, tiles_bulk=store.add_tiles, settings=settings)  # type: ignore[attr-defined]
     report = ReplayReport()
-    try:
-        connection.register("silver", silver)
-        connection.register("gold", gold)
+    with session({"silver": silver, "gold": gold}, settings) as connection:
         args = {
             "d1": datetime.fromtimestamp(d1, UTC).replace(tzinfo=None),
             "d2": datetime.fromtimestamp(d2, UTC).replace(tzinfo=None),
@@ -166,8 +169,6 @@ def replay(
             _replay_row(store, scoring_row(row), row, pending, report)
             if progress and report.rows % 5_000 == 0:
                 progress(report.rows)
-    finally:
-        connection.close()
     return report
 
 
