@@ -1,6 +1,7 @@
 """After scoring: the decision of the model's policy, and a case for every review or decline.
 
-`routes._score` makes one call, `CaseDesk.after_scoring`, once the models answered. Each
+`routes._score` calls `CaseDesk.decide_answers` once the models answered, then `persist`
+(off the event loop: the outbox write is an fsync; `after_scoring` does both in one call). Each
 answer gets `decision`, `decision_rule` and `expected_loss` from the policy stored with the
 model that scored it (`lakehouse.ml.policy`; models trained before it existed fall back to
 their single threshold: decline what is flagged). Reviews and declines become case records —
@@ -156,6 +157,18 @@ class CaseDesk:
         include_features: bool,
     ) -> list[PredictionResponse]:
         """Decide each answer, persist a case for each review/decline; answers as returned."""
+        self.persist(self.decide_answers(snapshot, requests, answers, include_features))
+        return answers
+
+    def decide_answers(
+        self,
+        snapshot: Snapshot,
+        requests: Sequence[TransactionRequest],
+        answers: list[PredictionResponse],
+        include_features: bool,
+    ) -> list[dict[str, Any]]:
+        """Decide each answer (in place); returns the case records to `persist` (in memory,
+        no I/O: the scoring route persists them off its event loop)."""
         records = []
         for request, answer in zip(requests, answers, strict=True):
             outcome = decide(
@@ -172,7 +185,10 @@ class CaseDesk:
                 records.append(record)
             if not include_features:
                 answer.features = None
+        return records
+
+    def persist(self, records: list[dict[str, Any]]) -> None:
+        """Write case records to the durable outbox (an fsync) and wake its worker."""
         if records:
             self.outbox.put(records)  # durable before the answer leaves
             self.worker.wake()
-        return answers

@@ -4,7 +4,7 @@
 call, far more than the model itself; its categorical codes depend only on the four
 categorical fields, so they are computed by that function for every combination the model's
 vocabulary allows when the model loads (`warm_category_codes`, called by `state.py`), and
-`basic_inputs` (called by `scoring.py`) only looks them up.
+`basic_matrix` (called by `scoring.py`) only looks them up.
 """
 
 from __future__ import annotations
@@ -20,27 +20,40 @@ from lakehouse.formats import ONLINE_CITY, US_STATES
 from lakehouse.ml.features import BASIC_FEATURE_COLUMNS, CATEGORICAL_COLUMNS, basic_feature_frame
 
 
-def basic_inputs(seeds: list[dict[str, Any]]) -> pd.DataFrame:
-    """The basic model's input matrix, coded by the training code's `basic_feature_frame`.
+def basic_matrix(seeds: list[dict[str, Any]]) -> np.ndarray:
+    """The basic model's float64 input matrix (`BASIC_FEATURE_COLUMNS` order), no pandas.
 
     `basic_feature_frame` is pandas string work costing milliseconds per call, far more than
     the model itself; its categorical codes depend only on the four categorical fields, so
     they are computed by that function for every allowed combination when the model loads
     (`warm_category_codes`), and the seven numbers pass through as floats exactly as it
     passes them (None becomes NaN).
-    `tests/api_ml/test_scoring.py` checks this matrix equals the function's own output.
+
+    Args:
+        seeds: normalised seed rows (`normalise.normalise_seed_fields`).
+    Returns:
+        One row per seed.
     """
     matrix = np.empty((len(seeds), len(BASIC_FEATURE_COLUMNS)), dtype="float64")
-    positions = [BASIC_FEATURE_COLUMNS.index(c) for c in CATEGORICAL_COLUMNS]
-    numeric = [(i, c) for i, c in enumerate(BASIC_FEATURE_COLUMNS) if c not in CATEGORICAL_COLUMNS]
     for row, seed in enumerate(seeds):
-        matrix[row, positions] = category_codes(*(seed[c] for c in CATEGORICAL_COLUMNS))
-        for i, column in numeric:
-            value = seed[column]
-            matrix[row, i] = np.nan if value is None else float(value)
-    return pd.DataFrame(matrix, columns=BASIC_FEATURE_COLUMNS)
+        matrix[row, _CATEGORICAL_AT] = category_codes(*(seed[c] for c in CATEGORICAL_COLUMNS))
+        matrix[row, _NUMERIC_AT] = [
+            np.nan if (value := seed[c]) is None else value for c in _NUMERIC
+        ]
+    return matrix
 
 
+def basic_inputs(seeds: list[dict[str, Any]]) -> pd.DataFrame:
+    """`basic_matrix` as a frame with the model's column names.
+
+    `tests/api_ml/test_scoring.py` checks this frame equals `basic_feature_frame`'s own output.
+    """
+    return pd.DataFrame(basic_matrix(seeds), columns=BASIC_FEATURE_COLUMNS)
+
+
+_CATEGORICAL_AT = [BASIC_FEATURE_COLUMNS.index(c) for c in CATEGORICAL_COLUMNS]
+_NUMERIC = [c for c in BASIC_FEATURE_COLUMNS if c not in CATEGORICAL_COLUMNS]
+_NUMERIC_AT = [BASIC_FEATURE_COLUMNS.index(c) for c in _NUMERIC]
 # (card_brand, card_type, merchant_state, use_chip) -> their codes, filled at model load.
 _CODES: dict[tuple[str, ...], tuple[float, ...]] = {}
 

@@ -25,16 +25,18 @@ from lakehouse.cases.workflow import Actor
 from lakehouse.config import Settings, get_settings
 
 
-def get_holder(request: Request) -> ModelHolder:
+# The dependencies are `async def` although they never wait: FastAPI runs a plain `def`
+# dependency in its thread pool, a thread hop per request for an attribute read.
+async def get_holder(request: Request) -> ModelHolder:
     return request.app.state.holder
 
 
-def get_snapshot(holder: Annotated[ModelHolder, Depends(get_holder)]) -> Snapshot:
+async def get_snapshot(holder: Annotated[ModelHolder, Depends(get_holder)]) -> Snapshot:
     """The models as they are now; a request keeps this one snapshot to the end."""
     return holder.snapshot
 
 
-def app_settings(request: Request) -> Settings:
+async def app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -47,7 +49,7 @@ SnapshotDep = Annotated[Snapshot, Depends(get_snapshot)]
 WriteAccess = api_key_dependency(app_settings, "write")
 
 
-def get_case_desk(request: Request) -> CaseDesk:
+async def get_case_desk(request: Request) -> CaseDesk:
     return request.app.state.cases
 
 

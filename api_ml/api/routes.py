@@ -15,8 +15,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import TypeAdapter
 
+from api_ml.api.casework import CaseDesk
 from api_ml.api.deps import HolderDep, SnapshotDep, WriteAccess
 from api_ml.api.metrics import ScoringMetrics
 from api_ml.api.normalise import InvalidRequest
@@ -61,7 +63,7 @@ async def _score(
     metrics: ScoringMetrics = request_app.state.scoring_metrics
     start = time.perf_counter()
     try:
-        # Features always computed: a case keeps them; `after_scoring` drops them if unasked.
+        # Features always computed: a case keeps them; `decide_answers` drops them if unasked.
         run = functools.partial(
             score,
             snapshot,
@@ -80,9 +82,10 @@ async def _score(
     except ModelUnavailable as missing:
         return error_response(503, str(missing))
     elapsed = time.perf_counter() - start
-    answers = request_app.state.cases.after_scoring(
-        snapshot, transactions, answers, include_features
-    )
+    cases: CaseDesk = request_app.state.cases
+    records = cases.decide_answers(snapshot, transactions, answers, include_features)
+    if records:  # a review or decline: durable (an fsync) before the answer leaves, off the loop
+        await run_in_threadpool(cases.persist, records)
     for flavour in {a.flavour for a in answers}:
         mine = [a for a in answers if a.flavour == flavour]
         metrics.observe(
@@ -90,6 +93,14 @@ async def _score(
         )
     request_app.state.audit.ship(transactions, answers)
     return answers
+
+
+_ANSWERS = TypeAdapter(list[PredictionResponse])
+
+
+def _json(content: bytes) -> Response:
+    """An answer already serialised by its schema: FastAPI does not validate it again."""
+    return Response(content, media_type="application/json")
 
 
 def _public(served: ServingModel, flavour: str) -> ModelPublic:
@@ -121,10 +132,12 @@ async def predict(
     transaction: TransactionRequest,
     snapshot: SnapshotDep,
     include_features: IncludeFeatures = False,
-) -> PredictionResponse | JSONResponse:
+) -> Response:
     """Score one transaction: basic model for the seed's fields, full model with ids."""
     result = await _score(request.app, snapshot, [transaction], include_features, False)
-    return result if isinstance(result, JSONResponse) else result[0]
+    if isinstance(result, JSONResponse):
+        return result
+    return _json(result[0].model_dump_json(exclude_none=True).encode())
 
 
 @router.post(
@@ -138,7 +151,7 @@ async def predict_batch(
     transactions: Transactions,
     snapshot: SnapshotDep,
     include_features: IncludeFeatures = False,
-) -> BatchResponse | JSONResponse:
+) -> Response:
     """Score up to MAX_BATCH transactions with one model call per flavour."""
     if len(transactions) > MAX_BATCH:
         return error_response(
@@ -148,7 +161,8 @@ async def predict_batch(
     result = await _score(request.app, snapshot, transactions, include_features, True)
     if isinstance(result, JSONResponse):
         return result
-    return BatchResponse(data=result, count=len(result))
+    data = _ANSWERS.dump_json(result, exclude_none=True)
+    return _json(b'{"data":' + data + b',"count":' + str(len(result)).encode() + b"}")
 
 
 @router.get("/model/info", response_model=ModelInfoResponse)

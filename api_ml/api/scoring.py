@@ -17,9 +17,8 @@ from dataclasses import asdict
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from api_ml.api.codes import basic_inputs
+from api_ml.api.codes import basic_matrix
 from api_ml.api.monitor import Monitor
 from api_ml.api.normalise import (
     InvalidRequest,
@@ -36,6 +35,7 @@ from api_ml.api.schemas import (
     TransactionRequest,
 )
 from api_ml.api.state import ServingModel, Snapshot
+from lakehouse.ml.features import BASIC_FEATURE_COLUMNS
 
 # The seed answered "Haute" when |p - 0.5| > 0.3, i.e. when p sat more than 60 % of the way
 # from its 0.5 threshold to 0 or 1. The same rule, relative to the model's own threshold.
@@ -87,61 +87,79 @@ def _missing_for_full(request: TransactionRequest, prefix: str) -> list[tuple[st
 
 def full_inputs(
     served: ServingModel, seeds: list[dict[str, Any]], payloads: Sequence[dict[str, Any]]
-) -> tuple[pd.DataFrame, list[OnlineContext]]:
-    """The full model's inputs for these events (requests as dumped dicts), in order, and
-    what the online state knew of each; every event is recorded in the state."""
+) -> tuple[np.ndarray, list[OnlineContext]]:
+    """The full model's input matrix for these events (requests as dumped dicts), in order,
+    and what the online state knew of each; every event is recorded in the state.
+
+    Returns:
+        The float64 matrix in the model's `feature_columns` order (missing values NaN), and
+        one `OnlineContext` per row.
+    """
     online = served.online
     assert online is not None, "a full model is always loaded with its online state"
     rows = [online.row(seed, payload) for seed, payload in zip(seeds, payloads, strict=True)]
     vectors, contexts = online.score_rows(rows)
-    columns = list(served.model.feature_columns)  # the model's order: no reindexing later
+    columns = served.model.feature_columns  # the model's order: no reindexing later
     matrix = np.array([[v[c] for c in columns] for v in vectors], dtype="float64")
-    return pd.DataFrame(matrix, columns=columns), contexts
+    return matrix.reshape(len(vectors), len(columns)), contexts
 
 
 def _responses(
     served: ServingModel,
     flavour: str,
-    inputs: pd.DataFrame,
+    matrix: np.ndarray,
     include_features: bool,
     contexts: Sequence[OnlineContext] | None = None,
 ) -> list[PredictionResponse]:
+    """One answer per row of `matrix` (the model's inputs, its column order): one model call
+    (TreeSHAP: the scores and the reasons) whatever the number of rows."""
     model = served.model
-    columns = list(model.feature_columns)
-    matrix = inputs if list(inputs.columns) == columns else inputs[columns]
-    probabilities = np.asarray(model.predict_proba(matrix), dtype=float)
-    contributions = model.contributions(matrix, top=REASONS)
+    scores, contributions = model.predict_with_reasons(matrix, top=REASONS)
+    probabilities = np.asarray(scores, dtype=float).tolist()
     threshold = float(model.threshold)
+    name, version = model.name, str(model.version)
+    columns = model.feature_columns
     answers = []
     for i, probability in enumerate(probabilities):
-        label, margin = confidence(float(probability), threshold)
+        label, margin = confidence(probability, threshold)
+        # Every value is built here from validated parts: `model_construct` skips a second
+        # validation (the answer is serialised by its schema when it leaves).
         answers.append(
-            PredictionResponse(
-                fraud_probability=float(probability),
-                is_fraud=bool(probability >= threshold),
+            PredictionResponse.model_construct(
+                fraud_probability=probability,
+                is_fraud=probability >= threshold,
                 confidence=label,
                 confidence_score=round(margin, 4),
-                model_name=model.name,
-                model_version=str(model.version),
+                model_name=name,
+                model_version=version,
                 flavour=flavour,
                 threshold=threshold,
-                reasons=[Reason(feature=f, contribution=float(c)) for f, c in contributions[i]],
-                features=_feature_dict(matrix.iloc[i]) if include_features else None,
-                online=None if contexts is None else OnlineInfo(**asdict(contexts[i])),
+                reasons=[
+                    Reason.model_construct(feature=f, contribution=float(c))
+                    for f, c in contributions[i]
+                ],
+                features=_feature_dict(columns, matrix[i]) if include_features else None,
+                online=None
+                if contexts is None
+                else OnlineInfo.model_construct(**asdict(contexts[i])),
             )
         )
     return answers
 
 
-def _feature_dict(row: pd.Series) -> dict[str, float | None]:
-    out: dict[str, float | None] = {}
-    for name, value in row.items():
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = None  # categorical inputs are shown as missing rather than guessed
-        out[str(name)] = None if number is None or math.isnan(number) else number
-    return out
+def _in_model_order(matrix: np.ndarray, columns: Sequence[str]) -> np.ndarray:
+    """The basic matrix (`BASIC_FEATURE_COLUMNS` order) in the model's column order."""
+    if list(columns) == BASIC_FEATURE_COLUMNS:
+        return matrix
+    return matrix[:, [BASIC_FEATURE_COLUMNS.index(c) for c in columns]]
+
+
+def _feature_dict(columns: Sequence[str], row: np.ndarray) -> dict[str, float | None]:
+    """One row of inputs by column name; missing values (NaN) as None."""
+    return {
+        str(name): None if math.isnan(value) else value
+        for name, value in zip(columns, row.tolist(), strict=True)
+    }
 
 
 def score(
@@ -185,7 +203,7 @@ def score(
         rows = [seeds[i] for i in indices]
         contexts = None
         if flavour == "basic":
-            inputs = basic_inputs(rows)
+            inputs = _in_model_order(basic_matrix(rows), served[flavour].model.feature_columns)
         else:
             inputs, contexts = full_inputs(served[flavour], rows, [payloads[i] for i in indices])
         scored = _responses(served[flavour], flavour, inputs, include_features, contexts)

@@ -85,7 +85,11 @@ class LoadedModel:
     # empty for models trained before the policy existed.
     policy: dict[str, Any] = field(default_factory=dict)
 
-    def _matrix(self, features: pd.DataFrame) -> np.ndarray:
+    def _matrix(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
+        if isinstance(features, np.ndarray):
+            # already the float matrix in `feature_columns` order (the scoring API's hot
+            # path builds it so): no pandas per request
+            return features
         if list(features.columns) == self.feature_columns and all(
             dtype == np.float64 for dtype in features.dtypes
         ):
@@ -98,25 +102,63 @@ class LoadedModel:
         # Pandas' nullable dtypes become NaN here, which LightGBM treats as "missing".
         return features[self.feature_columns].astype("float64").to_numpy(na_value=np.nan)
 
-    def raw_score(self, features: pd.DataFrame) -> np.ndarray:
+    def raw_score(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
         """The booster's log-odds before calibration."""
         return np.asarray(self.booster.predict(self._matrix(features), raw_score=True))
 
-    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        """Calibrated P(fraud) per row (Platt scaling fitted on the validation window)."""
+    def predict_proba(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Calibrated P(fraud) per row (Platt scaling fitted on the validation window).
+
+        Args:
+            features: a frame holding `feature_columns`, or the float64 matrix of exactly
+                those columns in that order.
+        Returns:
+            One probability per row.
+        """
         return platt(self.raw_score(features), self.calibration)
 
     def contributions(
-        self, features: pd.DataFrame, top: int = 3
+        self, features: pd.DataFrame | np.ndarray, top: int = 3
     ) -> list[list[tuple[str, float]]]:
-        """Per row, the `top` features pushing the score most toward fraud (SHAP log-odds)."""
+        """Per row, the `top` features pushing the score most toward fraud (SHAP log-odds).
+
+        Args:
+            features: as for `predict_proba`.
+            top: how many reasons per row.
+        Returns:
+            Per row, `(feature, contribution)` pairs, the largest contribution first.
+        """
         contrib = np.asarray(self.booster.predict(self._matrix(features), pred_contrib=True))
+        return self._top_reasons(contrib, top)
+
+    def predict_with_reasons(
+        self, features: pd.DataFrame | np.ndarray, top: int = 3
+    ) -> tuple[np.ndarray, list[list[tuple[str, float]]]]:
+        """`predict_proba` and `contributions` from one booster call (the scoring API's path).
+
+        SHAP contributions plus the bias column add up to the raw score (TreeSHAP is exact),
+        so the TreeSHAP pass alone gives both: one model call per request instead of two.
+
+        Args:
+            features: as for `predict_proba`.
+            top: how many reasons per row.
+        Returns:
+            The calibrated probabilities and, per row, the `top` reasons.
+        """
+        contrib = np.asarray(self.booster.predict(self._matrix(features), pred_contrib=True))
+        return platt(contrib.sum(axis=1), self.calibration), self._top_reasons(contrib, top)
+
+    def _top_reasons(self, contrib: np.ndarray, top: int) -> list[list[tuple[str, float]]]:
         per_feature = contrib[:, : len(self.feature_columns)]  # last column is the bias
-        reasons = []
-        for row in per_feature:
-            order = np.argsort(-row)[:top]
-            reasons.append([(self.feature_columns[i], round(float(row[i]), 6)) for i in order])
-        return reasons
+        # One vectorised sort for the whole batch; a stable sort puts tied contributions in
+        # column order, the same on every call.
+        order = np.argsort(-per_feature, axis=1, kind="stable")[:, :top]
+        picked = np.take_along_axis(per_feature, order, axis=1).tolist()
+        names = self.feature_columns
+        return [
+            [(names[i], round(value, 6)) for i, value in zip(row_order, row_values, strict=True)]
+            for row_order, row_values in zip(order.tolist(), picked, strict=True)
+        ]
 
 
 def platt(raw: np.ndarray, calibration: dict[str, float]) -> np.ndarray:

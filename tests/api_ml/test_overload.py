@@ -1,10 +1,13 @@
 """Overload: past LAKEHOUSE_MAX_CONCURRENT_REQUESTS the scoring API sheds load at once.
 
 `lakehouse serve api-ml` runs as a real subprocess with a small limit; 48 real HTTP clients on
-their own threads send full-model batches at it together. Every answer must be a 2xx or a 503
-carrying `Retry-After` and the one error body, and the server's thread count (read from
-/proc while the load runs) must stay bounded: admitted requests are few, so worker threads
-are few. Nothing here depends on how long anything takes.
+their own threads send full-model batches at it together. The service runs on the Redis online
+store: its requests wait on Redis in worker threads, so many are in flight at once (on the
+in-process store a request never leaves the event loop, so requests do not overlap and there
+is nothing to shed). Every answer must be a 2xx or a 503 carrying `Retry-After` and the one
+error body, and the server's thread count (read from /proc while the load runs) must stay
+bounded: admitted requests are few, so worker threads are few. Nothing here depends on how
+long anything takes.
 """
 
 from __future__ import annotations
@@ -13,16 +16,20 @@ import os
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from api_ml_lake import payload_from_silver
 from testkit import free_port, wait_http
 
 from lakehouse.config import Settings
+from lakehouse.features.online.redis_store import drop_prefix
 
+REDIS_URL = "redis://127.0.0.1:6379/0"
 CLIENTS = 48
 REQUESTS_PER_CLIENT = 3
 LIMIT = 2
@@ -41,7 +48,14 @@ def _threads(pid: int) -> int:
 @pytest.fixture
 def overloadable_server(api_settings: Settings) -> Iterator[tuple[str, int]]:
     port = free_port()
-    env = {**os.environ, "LAKEHOUSE_MAX_CONCURRENT_REQUESTS": str(LIMIT)}
+    prefix = f"test-overload-{uuid.uuid4().hex[:10]}"
+    env = {
+        **os.environ,
+        "LAKEHOUSE_MAX_CONCURRENT_REQUESTS": str(LIMIT),
+        "LAKEHOUSE_ONLINE_STORE": "redis",
+        "LAKEHOUSE_REDIS_URL": REDIS_URL,
+        "LAKEHOUSE_ONLINE_KEY_PREFIX": prefix,
+    }
     command = [sys.executable, "-m", "lakehouse.cli", "serve", "api-ml", "--port", str(port)]
     process = subprocess.Popen(command, env=env)
     try:
@@ -51,6 +65,7 @@ def overloadable_server(api_settings: Settings) -> Iterator[tuple[str, int]]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+        drop_prefix(redis.Redis.from_url(REDIS_URL), prefix)
 
 
 def test_past_the_limit_only_2xx_or_503_with_retry_after(

@@ -70,9 +70,9 @@ def test_a_corrupted_online_feature_is_named_with_its_rows(
 
     real_inputs = scoring.full_inputs
 
-    def corrupted_inputs(*args, **kwargs):  # type: ignore[no-untyped-def]
-        inputs, contexts = real_inputs(*args, **kwargs)
-        inputs[CORRUPTED] = inputs[CORRUPTED] + 1
+    def corrupted_inputs(served, *args, **kwargs):  # type: ignore[no-untyped-def]
+        inputs, contexts = real_inputs(served, *args, **kwargs)  # the model's input matrix
+        inputs[:, served.model.feature_columns.index(CORRUPTED)] += 1
         return inputs, contexts
 
     monkeypatch.setattr(scoring, "full_inputs", corrupted_inputs)
