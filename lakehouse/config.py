@@ -171,6 +171,10 @@ class Settings(BaseSettings):
     max_concurrent_requests: int = Field(
         32, ge=1, validation_alias=_env("LAKEHOUSE_MAX_CONCURRENT_REQUESTS")
     )
+    # Scoring API processes (`lakehouse serve api-ml`, docs/scoring.md): uvicorn workers
+    # sharing the port. More than one needs LAKEHOUSE_ONLINE_STORE=redis: the online state
+    # must be shared, or each process would see only its own share of a card's events.
+    api_ml_workers: int = Field(1, ge=1, le=64, validation_alias=_env("LAKEHOUSE_API_ML_WORKERS"))
     # One retry policy (lakehouse/retry.py) for stage retries and the feeder's fetches:
     # at most this many attempts, never past this deadline from the first attempt.
     retry_attempts: int = Field(3, ge=1, le=20, validation_alias=_env("LAKEHOUSE_RETRY_ATTEMPTS"))

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -48,20 +48,49 @@ UI_SCRIPT = Path(__file__).resolve().parent.parent / "api_ml" / "ui" / "streamli
 def run_service(name: str, host: str, port: int) -> None:
     """Run one FastAPI service in this process until interrupted.
 
+    uvicorn uses uvloop and httptools (dependencies of the project) for its event loop and
+    HTTP parsing. The scoring API runs `LAKEHOUSE_API_ML_WORKERS` processes on one port.
+
     Args:
         name: a key of `SERVICES`.
         host: interface to listen on.
         port: port to listen on.
+    Raises:
+        typer.BadParameter: several api-ml workers on the in-process online store.
     """
-    configure_logging(get_settings().log_level)
+    settings = get_settings()
+    configure_logging(settings.log_level)
     # uvicorn stops gracefully on SIGTERM (in-flight requests finish, the lifespan closes the
     # audit shipper), then raises the signal again: this handler turns that into exit 0, as
     # `docker stop` expects, instead of death by signal (which PID 1 would even ignore).
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    module = importlib.import_module(SERVICES[name][0])
     # log_config=None: uvicorn's own dictConfig would close every handler installed before it
     # (the JSON handler, an Elasticsearch shipper); its warnings still reach stderr.
-    uvicorn.run(module.create_app(), host=host, port=port, log_level="warning", log_config=None)
+    options: dict[str, Any] = {
+        "host": host, "port": port, "log_level": "warning", "log_config": None
+    }
+    workers = settings.api_ml_workers if name == "api-ml" else 1
+    if workers > 1:
+        if settings.online_store != "redis":
+            raise typer.BadParameter(
+                f"LAKEHOUSE_API_ML_WORKERS={workers} needs LAKEHOUSE_ONLINE_STORE=redis: each "
+                "worker process would keep its own in-process online state and see only its "
+                "share of a card's transactions"
+            )
+        # Each worker process imports the factory by name and builds its own app.
+        uvicorn.run(f"{__name__}:api_ml_worker_app", factory=True, workers=workers, **options)
+        return
+    uvicorn.run(importlib.import_module(SERVICES[name][0]).create_app(), **options)
+
+
+def api_ml_worker_app() -> Any:
+    """The scoring API in one of several worker processes (uvicorn calls this factory there).
+
+    Returns:
+        The app of `api_ml.api.main.create_app`, with the platform's logging set up.
+    """
+    configure_logging(get_settings().log_level)
+    return importlib.import_module(SERVICES["api-ml"][0]).create_app()
 
 
 def _exit_cleanly(_signum: int, _frame: object) -> None:

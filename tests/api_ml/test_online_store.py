@@ -4,7 +4,8 @@
   stays put when the same `transaction_id` is sent again.
 - Re-scoring a transaction older than the state's horizon says so (`within_horizon` false).
 - Two api_ml processes on one real Redis (127.0.0.1:6379, this test's own key prefix) see
-  each other's events.
+  each other's events; so do the worker processes of one `LAKEHOUSE_API_ML_WORKERS=2`
+  service, and several workers on the in-process store are refused.
 - A Redis that dies under a running service: answers keep coming, marked degraded, and
   `api_ml_online_store_errors_total` counts the failures (a private redis-server process is
   started and killed for that, so the shared Redis is never touched).
@@ -139,6 +140,38 @@ def test_two_processes_share_one_card_through_redis(trained_lake, redis_env, tmp
             process.wait(timeout=30)
     assert counts == list(range(6))  # each process saw the other's events
     assert {i["backend"] for i in info} == {"redis"} and info[0]["events"] == info[1]["events"]
+
+
+def test_workers_share_the_redis_state(trained_lake, redis_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`LAKEHOUSE_API_ML_WORKERS=2`: two worker processes on one port, one shared state."""
+    port, log = free_port(), tmp_path / "api_ml_workers.log"
+    process = _serve({**redis_env, "LAKEHOUSE_API_ML_WORKERS": "2"}, port, log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            health = wait_http(f"{url}/health", timeout=400)
+        except httpx.HTTPError:
+            pytest.fail(f"api_ml did not start: {log.read_text()[-3000:]}")
+        assert health.status_code == 200, health.text
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        events = _burst(_latest_row(trained_lake), 6, 9_200_000_000)
+        counts = []
+        for event in events:  # a new connection each: the kernel may hand it to either worker
+            with httpx.Client(timeout=30) as client:
+                counts.append(_count_1h(client, url, event)[0])
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    assert len(children) >= 2, log.read_text()[-3000:]
+    assert counts == list(range(6))
+
+
+def test_several_workers_refuse_the_in_process_store(api_settings) -> None:  # type: ignore[no-untyped-def]
+    env = {**os.environ, "LAKEHOUSE_API_ML_WORKERS": "2", "LAKEHOUSE_ONLINE_STORE": "memory"}
+    command = [sys.executable, "-m", "lakehouse.cli", "serve", "api-ml", "--port", "1"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "LAKEHOUSE_ONLINE_STORE=redis" in done.stdout + done.stderr
 
 
 @pytest.fixture
