@@ -220,6 +220,12 @@ class Settings(BaseSettings):
     online_horizon_days: int = Field(
         7, ge=1, le=365, validation_alias=_env("LAKEHOUSE_ONLINE_HORIZON_DAYS")
     )
+    # The scoring API polls the source DB this often for batches and analysts' labels newer
+    # than the lake, and feeds them to the online store (lakehouse/features/online/feed.py);
+    # 0 turns the feed off (the store then learns them at the next pipeline run).
+    source_feed_seconds: float = Field(
+        10, ge=0, allow_inf_nan=False, validation_alias=_env("LAKEHOUSE_SOURCE_FEED_SECONDS")
+    )
 
     # Observability
     elasticsearch_url: str | None = Field(

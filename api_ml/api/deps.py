@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import OperationalError
 
 from api_ml.api.casework import CaseDesk
+from api_ml.api.feed import feed_summary
 from api_ml.api.state import ModelHolder, Snapshot
 from lakehouse.api_keys import api_key_dependency
 from lakehouse.cases.auth import InvalidCredentials, actor_for_token
@@ -43,6 +44,14 @@ async def app_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 SnapshotDep = Annotated[Snapshot, Depends(get_snapshot)]
+
+
+def source_feed_summary(request: Request) -> dict[str, object]:
+    """The source feed's progress and lag (`api_ml/api/feed.py`), for `/model/info`."""
+    return feed_summary(request.app.state.feed, request.app.state.settings.source_feed_seconds)
+
+
+FeedSummaryDep = Annotated[dict[str, object], Depends(source_feed_summary)]
 
 
 # The one API-key check of the platform (lakehouse.api_keys) with this app's settings.
@@ -90,6 +99,7 @@ __all__ = [
     "ActorDep",
     "CaseDeskDep",
     "CaseStoreDep",
+    "FeedSummaryDep",
     "HolderDep",
     "SettingsDep",
     "SnapshotDep",

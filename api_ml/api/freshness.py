@@ -2,7 +2,8 @@
 
 Two gauges, computed when Prometheus scrapes `/metrics` (nothing on the request path):
 `api_ml_online_newest_transaction_timestamp_seconds`, the time of the newest transaction the
-full model's online state knows, and `api_ml_model_trained_timestamp_seconds{flavour,
+full model's online state knows (its lake watermark, or the newest transaction the source feed
+added since, `api_ml/api/feed.py`), and `api_ml_model_trained_timestamp_seconds{flavour,
 version}`, when each served champion was trained. Their ages (`time() - ...`) drive the
 `OnlineStateStale` and `ChampionModelOld` alerts and the Model health dashboard.
 """
@@ -28,6 +29,8 @@ class FreshnessCollector(Collector):
 
     def __init__(self, snapshot: Callable[[], Any]) -> None:
         self.snapshot = snapshot
+        # the newest transaction the source feed added (set when the feed runs)
+        self.fed_newest: Callable[[], int | None] = lambda: None
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         online = GaugeMetricFamily(
@@ -43,8 +46,9 @@ class FreshnessCollector(Collector):
             trained.add_metric([flavour, served.version], timestamp(served.model.trained_at))
             if served.online is not None:
                 # the newest transaction the state was built from (no store call per scrape)
-                watermark = served.online.meta.watermark_s
-                if watermark is not None:
-                    online.add_metric([], float(watermark))
+                newest = [served.online.meta.watermark_s, self.fed_newest()]
+                known = [value for value in newest if value is not None]
+                if known:
+                    online.add_metric([], float(max(known)))
         yield online
         yield trained

@@ -3,7 +3,9 @@
 `lakehouse serve api-ml` runs `create_app()` under uvicorn. At start-up the app loads the
 champions of `fraud-detector-basic` and `fraud-detector` from the MLflow registry (and, for
 the full model, the lake's recent history) into memory, then polls the registry for newly
-promoted champions, and starts the model monitors' worker (`monitor.py`). Requests arrive as
+promoted champions, starts the model monitors' worker (`monitor.py`) and the source feed
+(`feed.py`: batches and labels that reach the source DB after the lake's watermark go into the
+online store between pipeline runs). Requests arrive as
 JSON in the seed's format; answers leave as JSON with the seed's `fraud_probability`,
 `is_fraud`, `confidence` plus the model that answered and why. Every prediction is also
 counted in `/metrics` and, when `ELASTICSEARCH_URL` is set, shipped to the
@@ -24,6 +26,7 @@ from api_ml.api import audit
 from api_ml.api.case_metrics import CaseQueueCollector
 from api_ml.api.case_routes import case_router
 from api_ml.api.casework import CaseDesk
+from api_ml.api.feed import FeedCollector, feed_forever, make_feed
 from api_ml.api.metrics import ScoringMetrics
 from api_ml.api.monitor import Monitor
 from api_ml.api.reload import poll_forever
@@ -46,16 +49,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.monitor.start()
         app.state.cases.start()
         await asyncio.to_thread(holder.refresh)
-        poller = None
+        tasks = []
         if settings.model_poll_seconds > 0:
-            poller = asyncio.create_task(poll_forever(holder, settings.model_poll_seconds))
+            tasks.append(asyncio.create_task(poll_forever(holder, settings.model_poll_seconds)))
+        if app.state.feed is not None:
+            tasks.append(
+                asyncio.create_task(
+                    feed_forever(holder, app.state.feed, settings, settings.source_feed_seconds)
+                )
+            )
         try:
             yield
         finally:
-            if poller is not None:
-                poller.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await poller
+                    await task
             app.state.audit.close()
             await asyncio.to_thread(app.state.monitor.stop)
             app.state.cases.stop()
@@ -73,6 +82,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.monitor = Monitor(settings, http_metrics.registry, lambda: app.state.holder.snapshot)
     app.state.audit = audit.NullAudit()
     app.state.cases = CaseDesk(settings)
+    # batches and labels newer than the lake reach the online store between pipeline runs
+    app.state.feed = make_feed(settings) if settings.source_feed_seconds > 0 else None
+    if app.state.feed is not None:
+        http_metrics.registry.register(FeedCollector(app.state.feed))
+        feed = app.state.feed
+        app.state.monitor.freshness.fed_newest = lambda: feed.progress.newest_ts_s
     http_metrics.registry.register(CaseQueueCollector(app.state.cases, settings))
     app.include_router(router)
     app.include_router(case_router)

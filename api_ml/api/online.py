@@ -30,7 +30,13 @@ from lakehouse.config import Settings
 from lakehouse.engines.base import TableLike
 from lakehouse.engines.duckdb import session
 from lakehouse.features.derivations import RawTransaction, blank_to_none, derive_row
-from lakehouse.features.online.builder import fill_store, lake_cut, meta_for, watermark_of
+from lakehouse.features.online.builder import (
+    fill_store,
+    lake_cut,
+    meta_for,
+    situation_watermark_of,
+    watermark_of,
+)
 from lakehouse.features.online.compute import (
     Event,
     Tallies,
@@ -94,6 +100,7 @@ class OnlineState:
     has_chip: dict[int, bool]
     built_seconds: float
     meta: StoreMeta
+    situation_date: date | None = None  # the lake's newest batch date: the source feed's start
     on_error: Any = None  # called with the failed operation's name (metrics)
     errors: dict[str, int] = field(default_factory=dict)
 
@@ -126,6 +133,7 @@ class OnlineState:
             _has_chip(settings),
             time.perf_counter() - start,
             store.meta(),
+            situation_watermark_of(silver),
         )
         logger.info("online state built: %s", state.summary())
         return state

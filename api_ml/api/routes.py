@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter
 
 from api_ml.api.casework import CaseDesk
-from api_ml.api.deps import HolderDep, SnapshotDep, WriteAccess
+from api_ml.api.deps import FeedSummaryDep, HolderDep, SnapshotDep, WriteAccess
 from api_ml.api.metrics import ScoringMetrics
 from api_ml.api.normalise import InvalidRequest
 from api_ml.api.schemas import (
@@ -166,8 +166,9 @@ async def predict_batch(
 
 
 @router.get("/model/info", response_model=ModelInfoResponse)
-def model_info(snapshot: SnapshotDep) -> ModelInfoResponse:
-    """Name, version, metrics, threshold, data versions and feature set of each flavour."""
+def model_info(snapshot: SnapshotDep, source_feed: FeedSummaryDep) -> ModelInfoResponse:
+    """Name, version, metrics, threshold, data versions and feature set of each flavour, the
+    online state and the source feed that keeps it up to date between pipeline runs."""
     full = snapshot.models.get("full")
     return ModelInfoResponse(
         models={
@@ -175,6 +176,7 @@ def model_info(snapshot: SnapshotDep) -> ModelInfoResponse:
         },
         unavailable=snapshot.unavailable,
         online_state=full.online.summary() if full and full.online else None,
+        source_feed=source_feed,
     )
 
 

@@ -291,6 +291,10 @@ class ModelInfoResponse(BaseModel):
         default_factory=dict, description="Flavour -> why it is not being served."
     )
     online_state: dict[str, object] | None = None
+    source_feed: dict[str, object] | None = Field(
+        None,
+        description="The source feed: polls, events and labels added, lag since its last poll.",
+    )
 
 
 class HealthResponse(BaseModel):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from lakehouse.config import Settings
@@ -132,6 +132,17 @@ def watermark_of(silver: TableLike, settings: Settings | None = None) -> int | N
         ).fetchone()
     value = None if row is None else row[0]
     return None if value is None else int(value)
+
+
+def situation_watermark_of(silver: Any) -> date | None:
+    """The newest `situation_date` (batch date) in `silver`: where the source feed starts."""
+    connection = duckdb.connect()
+    try:
+        connection.register("silver", silver)
+        (value,) = connection.execute("SELECT MAX(situation_date) FROM silver").fetchone()
+        return value
+    finally:
+        connection.close()
 
 
 def meta_for(cut: Cut, watermark_s: int | None, lake_version: int | None) -> StoreMeta:
