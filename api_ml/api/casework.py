@@ -30,7 +30,7 @@ from lakehouse.cases.outbox import Outbox, OutboxWorker
 from lakehouse.cases.schema import ensure_schema
 from lakehouse.cases.workflow import LABELS
 from lakehouse.config import Settings
-from lakehouse.ml.policy import Policy, decide, threshold_policy
+from lakehouse.ml.policy import Policy, decide, model_policy
 from lakehouse.pipeline.publish import analytics_engine
 
 logger = logging.getLogger("lakehouse.api_ml.cases")
@@ -41,9 +41,7 @@ LABELS_FILE = "labels.sqlite"
 
 def policy_of(model: Any) -> Policy:
     """The model's stored policy, or its threshold as a decline-only policy."""
-    if model.policy:
-        return Policy.from_dict(model.policy)
-    return threshold_policy(float(model.threshold), "threshold")
+    return model_policy(model.policy, model.threshold)
 
 
 def case_record(request: TransactionRequest, answer: PredictionResponse) -> dict[str, Any]:

@@ -4,8 +4,9 @@ The monitor worker (`monitor.py`) hands every scored batch to `ShadowScorer.rows
 request. For the batch's flavour it keeps the model behind the registry alias `challenger`
 (checked every `LAKEHOUSE_MODEL_POLL_SECONDS`, or once when polling is off; loaded
 single-threaded so it cannot take the scoring threads' cores), scores the very inputs the
-champion scored, and returns one `shadow_scores` row per transaction — both scores and both
-thresholds — which the worker writes to the monitoring store. A challenger whose inputs
+champion scored, and returns one `shadow_scores` row per transaction — both scores, both
+thresholds, the amount and both models' decision-policy thresholds — which the worker writes
+to the monitoring store. A challenger whose inputs
 the batch lacks, or of another feature-set version, is skipped and counted. The answer
 and its latency never depend on any of this.
 """
@@ -23,6 +24,7 @@ from api_ml.api.state import registered_name, single_threaded
 from lakehouse.config import Settings
 from lakehouse.ml import registry
 from lakehouse.ml.features import FEATURE_SET_VERSION
+from lakehouse.ml.policy import model_policy
 
 logger = logging.getLogger("lakehouse.api_ml.shadow")
 
@@ -82,20 +84,34 @@ class ShadowScorer:
             return []
         scores = challenger.predict_proba(batch.inputs)
         self.scored.labels(batch.flavour).inc(len(scores))
-        now = datetime.now(UTC)
+        common = {
+            "flavour": batch.flavour,
+            "champion_version": str(batch.model.version),
+            "challenger_version": str(challenger.version),
+            "scored_at": datetime.now(UTC),
+            "champion_threshold": float(batch.model.threshold),
+            "challenger_threshold": float(challenger.threshold),
+            # the decision policy of each model, for the report's alert volume
+            **_policy_columns("champion", batch.model),
+            **_policy_columns("challenger", challenger),
+        }
         return [
             {
+                **common,
                 "transaction_id": getattr(request, "transaction_id", None),
-                "flavour": batch.flavour,
-                "champion_version": str(batch.model.version),
-                "challenger_version": str(challenger.version),
-                "scored_at": now,
+                "amount": None if request.amount is None else float(request.amount),
                 "champion_score": float(champion),
                 "challenger_score": float(shadowed),
-                "champion_threshold": float(batch.model.threshold),
-                "challenger_threshold": float(challenger.threshold),
             }
             for request, champion, shadowed in zip(
                 batch.requests, batch.scores, scores, strict=True
             )
         ]
+
+
+def _policy_columns(who: str, model: Any) -> dict[str, float]:
+    policy = model_policy(model.policy, model.threshold)
+    return {
+        f"{who}_decline_probability": policy.decline_probability,
+        f"{who}_review_expected_loss": policy.review_expected_loss,
+    }

@@ -68,6 +68,19 @@ def threshold_policy(threshold: float, name: str) -> Policy:
     return Policy(decline_probability=threshold, review_expected_loss=math.inf, name=name)
 
 
+def model_policy(stored: dict[str, object] | None, threshold: float) -> Policy:
+    """The policy a model decides with: the one stored with it, or else its threshold read as
+    "decline what is flagged" (models trained before the policy existed).
+
+    Args:
+        stored: the model's `policy` metadata (empty or None when it has none).
+        threshold: the model's decision threshold.
+    """
+    if stored:
+        return Policy.from_dict(stored)
+    return threshold_policy(float(threshold), "threshold")
+
+
 @dataclass(frozen=True)
 class Outcome:
     """A decision for one transaction and the rule that fired, in words."""
@@ -130,6 +143,21 @@ def _arrays(
     return y, p, money
 
 
+def decision_masks(
+    policy: Policy, probability: np.ndarray, amount: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(reviewed, declined) boolean masks of `decide` over many rows at once.
+
+    A row without a known amount (NaN) is never reviewed: its expected loss is unknown.
+    """
+    p = np.asarray(probability, dtype="float64")
+    raw = np.asarray(amount, dtype="float64")
+    money = np.clip(np.nan_to_num(raw), 0.0, None)
+    declined = p >= policy.decline_probability
+    reviewed = ~declined & ~np.isnan(raw) & (p * money >= policy.review_expected_loss)
+    return reviewed, declined
+
+
 def policy_cost(
     policy: Policy,
     y: np.ndarray,
@@ -144,8 +172,7 @@ def policy_cost(
     legitimate rows cost friction. `saved` is the cost of approving everything minus this.
     """
     y, p, money = _arrays(y, probability, amount)
-    declined = p >= policy.decline_probability
-    reviewed = ~declined & (p * money >= policy.review_expected_loss)
+    reviewed, declined = decision_masks(policy, p, money)
     fraud = y == 1
     fraud_loss = float(money[fraud & ~declined & ~reviewed].sum())
     review_cost = costs.review_cost * float(reviewed.sum())

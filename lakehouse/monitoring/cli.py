@@ -97,7 +97,11 @@ def _evidence_table(evidence: ShadowEvidence) -> Table:
         ("average precision", "average_precision"),
         ("recall @ 1% FPR", "recall_at_1pct_fpr"),
         ("threshold", "threshold"),
-        ("alerts at threshold", "alerts"),
+        ("policy: decline at P(fraud) ≥", "decline_probability"),
+        ("policy: review at expected loss ≥ $", "review_expected_loss"),
+        ("reviews at the policy", "reviews"),
+        ("declines at the policy", "declines"),
+        ("alerts (reviews + declines)", "alerts"),
         ("alert rate", "alert_rate"),
     )
     for label, field in rows:

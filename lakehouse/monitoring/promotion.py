@@ -26,6 +26,7 @@ from lakehouse import catalog, storage
 from lakehouse.config import Settings
 from lakehouse.engines.duckdb import session
 from lakehouse.ml import registry
+from lakehouse.ml.policy import model_policy
 from lakehouse.monitoring import shadow
 
 logger = logging.getLogger("lakehouse.monitoring.promotion")
@@ -62,13 +63,14 @@ def replay_evidence(settings: Settings, flavour: str, days: int) -> shadow.Shado
     name, uri = registry.model_name(settings, flavour), settings.mlflow_tracking_uri
     champion = registry.load_model(name, registry.CHAMPION, uri)
     challenger = registry.load_model(name, registry.CHALLENGER, uri)
-    gold = _gold_window(
-        settings, sorted({*champion.feature_columns, *challenger.feature_columns}), days
-    )
+    # the amount too: the policy's review threshold is on P(fraud) x amount
+    columns = sorted({"amount", *champion.feature_columns, *challenger.feature_columns})
+    gold = _gold_window(settings, columns, days)
     frame = pd.DataFrame(
         {
             "label": gold["label"].astype("float64"),
             "scored_at": gold["ts"],
+            "amount": gold["amount"].astype("float64"),
             "champion_score": champion.predict_proba(gold),
             "challenger_score": challenger.predict_proba(gold),
         }
@@ -79,6 +81,10 @@ def replay_evidence(settings: Settings, flavour: str, days: int) -> shadow.Shado
         "replay",
         (champion.version, challenger.version),
         (champion.threshold, challenger.threshold),
+        (
+            model_policy(champion.policy, champion.threshold),
+            model_policy(challenger.policy, challenger.threshold),
+        ),
     )
 
 

@@ -8,14 +8,17 @@ Two sources of evidence, one comparison (`compare`):
   so a decision does not have to wait for live traffic.
 
 For each model: average precision, recall at 1 % false-positive rate, and the alert volume
-at its decision threshold (the share and count of transactions it would flag); plus the
-Pearson and Spearman correlation of the two scores. `lakehouse.monitoring.promotion` decides
-on that evidence.
+at the decision policy's thresholds (`lakehouse.ml.policy`: decline when P(fraud) reaches the
+decline threshold, else review when P(fraud) × amount reaches the review threshold) — reviews,
+declines, their sum and share — with each model's own policy, the one it would decide with in
+service; plus the Pearson and Spearman correlation of the two scores.
+`lakehouse.monitoring.promotion` decides on that evidence.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -30,6 +33,7 @@ from lakehouse import catalog, storage
 from lakehouse.config import Settings
 from lakehouse.engines.duckdb import session
 from lakehouse.ml import evaluate
+from lakehouse.ml.policy import Policy, decision_masks
 from lakehouse.monitoring import store
 
 logger = logging.getLogger("lakehouse.monitoring.shadow")
@@ -43,8 +47,12 @@ class ModelEvidence:
     threshold: float
     average_precision: float | None
     recall_at_1pct_fpr: float | None
-    alerts: int
+    alerts: int  # reviews + declines at the policy's thresholds
     alert_rate: float
+    reviews: int
+    declines: int
+    decline_probability: float  # the policy's thresholds (inf: that branch is off)
+    review_expected_loss: float
 
 
 @dataclass(frozen=True)
@@ -68,12 +76,18 @@ class ShadowEvidence:
 
 
 def _model_evidence(
-    version: str, threshold: float, scores: np.ndarray, labels: np.ndarray
+    version: str,
+    threshold: float,
+    policy: Policy,
+    scores: np.ndarray,
+    amounts: np.ndarray,
+    labels: np.ndarray,
 ) -> ModelEvidence:
     known = ~np.isnan(labels)
     y, s = labels[known].astype("int64"), scores[known]
     both = 0 < y.sum() < len(y)  # AP and recall need frauds and legitimate rows
-    alerts = int((scores >= threshold).sum())
+    reviewed, declined = decision_masks(policy, scores, amounts)
+    alerts = int((reviewed | declined).sum())
     return ModelEvidence(
         version=version,
         threshold=threshold,
@@ -81,6 +95,10 @@ def _model_evidence(
         recall_at_1pct_fpr=evaluate.recall_at_fpr(y, s) if both else None,
         alerts=alerts,
         alert_rate=alerts / len(scores) if len(scores) else 0.0,
+        reviews=int(reviewed.sum()),
+        declines=int(declined.sum()),
+        decline_probability=policy.decline_probability,
+        review_expected_loss=policy.review_expected_loss,
     )
 
 
@@ -90,16 +108,19 @@ def compare(
     mode: str,
     versions: tuple[str, str],
     thresholds: tuple[float, float],
+    policies: tuple[Policy, Policy],
 ) -> ShadowEvidence:
     """The evidence from scored rows.
 
     Args:
-        frame: one row per transaction: champion_score, challenger_score, label (NaN when
-            unknown) and optionally scored_at.
+        frame: one row per transaction: champion_score, challenger_score, amount (NaN when
+            unknown: never counted as a review), label (NaN when unknown) and optionally
+            scored_at.
         flavour: the model flavour compared.
         mode: "live" or "replay".
         versions: (champion, challenger) registry versions.
         thresholds: (champion, challenger) decision thresholds.
+        policies: (champion, challenger) decision policies, for the alert volume.
 
     Returns:
         Both models' metrics and the score correlation.
@@ -107,6 +128,7 @@ def compare(
     labels = frame["label"].astype("float64").to_numpy()
     champion = frame["champion_score"].to_numpy("float64")
     challenger = frame["challenger_score"].to_numpy("float64")
+    amounts = frame["amount"].astype("float64").to_numpy()
     varied = len(frame) > 2 and champion.std() > 0 and challenger.std() > 0
     times = frame["scored_at"] if "scored_at" in frame else pd.Series(dtype="object")
     return ShadowEvidence(
@@ -117,8 +139,12 @@ def compare(
         frauds=int(np.nansum(labels)),
         first_scored=str(times.min()) if len(times) else None,
         last_scored=str(times.max()) if len(times) else None,
-        champion=_model_evidence(versions[0], thresholds[0], champion, labels),
-        challenger=_model_evidence(versions[1], thresholds[1], challenger, labels),
+        champion=_model_evidence(
+            versions[0], thresholds[0], policies[0], champion, amounts, labels
+        ),
+        challenger=_model_evidence(
+            versions[1], thresholds[1], policies[1], challenger, amounts, labels
+        ),
         pearson=float(pearsonr(champion, challenger)[0]) if varied else None,
         spearman=float(spearmanr(champion, challenger)[0]) if varied else None,
     )
@@ -157,10 +183,21 @@ def live_evidence(
     labels = known_labels(settings, ids, now)
     frame = logged.merge(labels, on="transaction_id", how="left")
     latest = logged.iloc[-1]
+    thresholds = (float(latest["champion_threshold"]), float(latest["challenger_threshold"]))
     return compare(
         frame,
         flavour,
         "live",
         (str(latest["champion_version"]), challenger_version),
-        (float(latest["champion_threshold"]), float(latest["challenger_threshold"])),
+        thresholds,
+        (_logged_policy(latest, "champion"), _logged_policy(latest, "challenger")),
     )
+
+
+def _logged_policy(row: pd.Series, who: str) -> Policy:
+    """The policy a shadow row logged for `who`; a row logged before policies were, its
+    threshold as "decline what is flagged" (what `policy.model_policy` falls back to)."""
+    decline, review = row.get(f"{who}_decline_probability"), row.get(f"{who}_review_expected_loss")
+    if decline is None or review is None or pd.isna(decline) or pd.isna(review):
+        return Policy(float(row[f"{who}_threshold"]), math.inf, "threshold")
+    return Policy(float(decline), float(review))

@@ -53,14 +53,42 @@ shadow_scores = sa.Table(
     sa.Column("challenger_score", sa.Float, nullable=False),
     sa.Column("champion_threshold", sa.Float, nullable=False),
     sa.Column("challenger_threshold", sa.Float, nullable=False),
+    # What the decision policy needs (lakehouse.ml.policy): the amount, and each model's
+    # decline and review thresholds when it scored (NULL in rows logged before they were).
+    sa.Column("amount", sa.Float, nullable=True),
+    *(
+        sa.Column(f"{who}_{threshold}", sa.Float, nullable=True)
+        for who in ("champion", "challenger")
+        for threshold in ("decline_probability", "review_expected_loss")
+    ),
 )
 
 
 def monitor_engine(settings: Settings) -> Engine:
-    """An engine on the monitoring store, its tables created if missing."""
+    """An engine on the monitoring store, its tables created (or completed) if needed."""
     engine = create_engine_for(settings.monitor_db_url or "", MONITOR_DB_SETTING)
     metadata.create_all(engine)
+    _add_missing_columns(engine, shadow_scores)
     return engine
+
+
+def _add_missing_columns(engine: Engine, table: sa.Table) -> None:
+    """Add the nullable columns a store created by an older version lacks (ALTER TABLE)."""
+    present = {c["name"] for c in sa.inspect(engine).get_columns(table.name)}
+    missing = [c for c in table.columns if c.name not in present and c.nullable]
+    if not missing:
+        return
+    for column in missing:
+        kind = column.type.compile(dialect=engine.dialect)
+        try:
+            with engine.begin() as connection:
+                connection.execute(
+                    sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+                )
+        except sa.exc.DBAPIError:  # another replica added it meanwhile
+            names = {c["name"] for c in sa.inspect(engine).get_columns(table.name)}
+            if column.name not in names:
+                raise
 
 
 def sampled(transaction_id: int, rate: float) -> bool:

@@ -33,6 +33,7 @@ from api_ml.api.schemas import MAX_BATCH
 from lakehouse.cli import app as cli
 from lakehouse.config import Settings, get_settings
 from lakehouse.ml import registry
+from lakehouse.ml.policy import model_policy
 from lakehouse.ml.tracking import train_and_register
 from lakehouse.monitoring import promotion, store
 
@@ -115,6 +116,14 @@ def test_challenger_is_shadowed_then_promoted_with_evidence(
     replayed = promotion.replay_evidence(shadow_settings, "full", days=SHADOWED_DAYS)
     assert replayed.mode == "replay" and replayed.rows > 0 and replayed.frauds > 0
     assert replayed.challenger.average_precision > replayed.champion.average_precision
+    uri = shadow_settings.mlflow_tracking_uri
+    for side, alias in ((replayed.champion, registry.CHAMPION),
+                        (replayed.challenger, registry.CHALLENGER)):  # fmt: skip
+        loaded = registry.load_model(NAME, alias, uri)
+        policy = model_policy(loaded.policy, loaded.threshold)  # each model's own policy
+        assert (side.decline_probability, side.review_expected_loss) == (
+            policy.decline_probability, policy.review_expected_loss)  # fmt: skip
+        assert side.alerts == side.reviews + side.declines
     report = CliRunner().invoke(cli, ["monitor", "shadow-report"])
     assert report.exit_code == 0, report.output
     assert "average precision" in report.output and "live traffic" in report.output
@@ -128,7 +137,13 @@ def test_challenger_is_shadowed_then_promoted_with_evidence(
     assert evidence is not None and evidence.mode == "live" and evidence.frauds > 0
     assert decided.promoted, decided.reason
     assert evidence.challenger.average_precision > evidence.champion.average_precision
-    assert evidence.champion.alerts == sum(a["is_fraud"] for a in answers)
+    # alert volume at the policy's thresholds: the champion's reviews and declines are exactly
+    # the decisions its answers carried (same scores, amounts and policy)
+    decisions = [a["decision"] for a in answers]
+    champion_alerts = (evidence.champion.reviews, evidence.champion.declines)
+    assert champion_alerts == (decisions.count("review"), decisions.count("decline"))
+    assert evidence.champion.alerts == sum(champion_alerts)
+    assert evidence.challenger.decline_probability == replayed.challenger.decline_probability
     assert evidence.pearson is not None and evidence.challenger.recall_at_1pct_fpr is not None
     assert client.get_model_version_by_alias(NAME, registry.CHAMPION).version == challenger
     tags = client.get_model_version(NAME, challenger).tags
