@@ -47,13 +47,24 @@ def batch_counts(engine: Engine, since: date) -> dict[date, int]:
         return {as_date(day): int(count) for day, count in connection.execute(query)}  # type: ignore[misc]
 
 
-def transactions_of_day(engine: Engine, day: date) -> Iterator[sa.Row]:
-    """The rows of one situation date as the source holds them (text amounts, dates), by id."""
+def transactions_of_day(
+    engine: Engine, day: date, not_before: datetime | None = None
+) -> Iterator[sa.Row]:
+    """The rows of one situation date as the source holds them (text amounts, dates), by id.
+
+    Args:
+        engine: the source DB.
+        day: the situation date.
+        not_before: skip transactions dated earlier (the source's `date` is ISO text, so
+            comparing text compares times).
+    """
     query = (
         sa.select(*(c for c in transaction_data.c if c.name != "loaded_at"))
         .where(transaction_data.c.situation_date == day)
         .order_by(transaction_data.c.id)
     )
+    if not_before is not None:
+        query = query.where(transaction_data.c.date >= not_before.strftime("%Y-%m-%d %H:%M:%S"))
     with engine.connect() as connection:
         result = connection.execution_options(yield_per=ROWS_PER_FETCH).execute(query)
         yield from result

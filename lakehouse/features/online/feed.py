@@ -173,11 +173,14 @@ class SourceFeed:
         for day in sorted(counts):
             if self._applied.day_counts.get(day) == counts[day]:
                 continue
-            rows = recent.transactions_of_day(self.engine, day)
+            # older transactions are outside the state (and a lake's whole-history batch is
+            # not worth reading again)
+            oldest = datetime.fromtimestamp(max(events_from, 0), UTC).replace(tzinfo=None)
+            rows = recent.transactions_of_day(self.engine, day, oldest)
             events = [event_from_source(row) for row in rows]
             read += len(events)
-            added += self._add(store, (e for e in events if e.ts_s >= events_from))
-            self._applied.day_counts[day] = len(events)
+            added += self._add(store, events)
+            self._applied.day_counts[day] = counts[day]
         return read, added
 
     def _add(self, store: OnlineStore, events: Iterable[Event]) -> int:
