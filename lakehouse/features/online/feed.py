@@ -5,10 +5,11 @@ The lake only learns a batch at the next pipeline run; scoring must not wait for
 lake's watermark — the newest `situation_date` silver holds — and applies it to the served
 store through the same idempotent update path a scored transaction takes:
 
-- transactions: each situation date from the lake's newest on whose row count changed since
-  the last poll is read whole, each row rebuilt as silver would hold it (the shared
-  derivations, `derivations.derive_row`) and added with `OnlineStore.add_events`: a
-  transaction already scored under that id, already in the lake, or read again counts once;
+- transactions: each situation date after the lake's newest one whose row count changed since
+  the last poll is read (from the state's oldest event time on), each row rebuilt as silver
+  would hold it (the shared derivations, `derivations.derive_row`) and added with
+  `OnlineStore.add_events`: a transaction already scored under that id, already in the lake,
+  or read again counts once;
 - labels analysts recorded (`analyst_labels`), whenever that table changed: each becomes a
   `LabelEvent` counted from the first midnight after its `label_known_at` (the known-day rule
   of silver and the batch SQL), idempotent by transaction id.
@@ -23,7 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -35,6 +36,7 @@ from lakehouse.features.online.store import LabelEvent, OnlineStore
 from lakehouse.sources import recent
 
 EVENTS_PER_WRITE = 2_000
+_ONE_DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,10 @@ class SourceFeed:
         self._applied = _Applied()
 
     def poll(self, store: OnlineStore, lake_situation_date: date | None) -> PollResult:
-        """Apply what reached the source since the lake's newest batch date to `store`.
+        """Apply what reached the source after the lake's newest batch date to `store`.
+
+        The lake's own newest date is not read again: the pipeline extracted it whole, and
+        counting a date that holds a whole-history batch costs seconds per poll.
 
         Args:
             store: the served online store (another object than last time: start over).
@@ -149,7 +154,8 @@ class SourceFeed:
         events_from = (meta.horizon_s or 0) - HISTORY_SECONDS
         read = added = 0
         if has_transactions:
-            read, added = self._transactions(store, lake_situation_date or date.min, events_from)
+            since = date.min if lake_situation_date is None else lake_situation_date + _ONE_DAY
+            read, added = self._transactions(store, since, events_from)
         labels_read = labels_added = 0
         if has_labels:
             labels_read, labels_added = self._labels(store, meta.fold_day)
