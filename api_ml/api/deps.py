@@ -46,7 +46,7 @@ HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 SnapshotDep = Annotated[Snapshot, Depends(get_snapshot)]
 
 
-def source_feed_summary(request: Request) -> dict[str, object]:
+async def source_feed_summary(request: Request) -> dict[str, object]:
     """The source feed's progress and lag (`api_ml/api/feed.py`), for `/model/info`."""
     return feed_summary(request.app.state.feed, request.app.state.settings.source_feed_seconds)
 

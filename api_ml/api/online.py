@@ -133,7 +133,7 @@ class OnlineState:
             _has_chip(settings),
             time.perf_counter() - start,
             store.meta(),
-            situation_watermark_of(silver),
+            situation_watermark_of(silver, settings),
         )
         logger.info("online state built: %s", state.summary())
         return state

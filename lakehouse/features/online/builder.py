@@ -134,15 +134,16 @@ def watermark_of(silver: TableLike, settings: Settings | None = None) -> int | N
     return None if value is None else int(value)
 
 
-def situation_watermark_of(silver: Any) -> date | None:
-    """The newest `situation_date` (batch date) in `silver`: where the source feed starts."""
-    connection = duckdb.connect()
-    try:
-        connection.register("silver", silver)
-        (value,) = connection.execute("SELECT MAX(situation_date) FROM silver").fetchone()
-        return value
-    finally:
-        connection.close()
+def situation_watermark_of(silver: TableLike, settings: Settings | None = None) -> date | None:
+    """The newest `situation_date` (batch date) in `silver`: where the source feed starts.
+
+    Args:
+        silver: `silver_transactions` (Arrow table or dataset).
+        settings: caps the DuckDB connection; None means `get_settings()`.
+    """
+    with session({"silver": silver}, settings) as connection:
+        row = connection.execute("SELECT MAX(situation_date) FROM silver").fetchone()
+    return None if row is None else row[0]
 
 
 def meta_for(cut: Cut, watermark_s: int | None, lake_version: int | None) -> StoreMeta:
