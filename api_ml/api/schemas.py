@@ -309,6 +309,16 @@ class ReloadResponse(BaseModel):
     unavailable: dict[str, str] = Field(default_factory=dict)
 
 
+def _date_time_text(value: object) -> object:
+    """Refuse a number where the schema says an ISO 8601 date-time string (Pydantic's lax
+    mode would read it as seconds since 1970)."""
+    if isinstance(value, int | float):
+        raise PydanticCustomError(
+            "datetime_type", "known_at must be an ISO 8601 date-time string, not a number"
+        )
+    return value
+
+
 class LabelRequest(BaseModel):
     """A label that became known (an analyst's decision, a late label file)."""
 
@@ -316,7 +326,7 @@ class LabelRequest(BaseModel):
 
     transaction_id: int = Field(..., ge=0, le=MAX_ID)
     label: Literal[0, 1] = Field(..., description="1 fraud, 0 legitimate.")
-    known_at: datetime = Field(
+    known_at: Annotated[datetime, BeforeValidator(_date_time_text)] = Field(
         ...,
         description="When it became known (silver label_known_at).",
     )
