@@ -10,7 +10,8 @@ comes from silver's `label_known_at` column.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -22,6 +23,7 @@ from lakehouse.features.declarations import (
     ENTITIES,
     ERROR_FLAGS,
     LABEL_SUMMARY_COLUMNS,
+    LABEL_WINDOW_DAYS,
     OUTPUTS,
     Aggregate,
 )
@@ -38,6 +40,9 @@ from lakehouse.formats import ONLINE_CITY, US_STATES
 _SQL_COLUMN = {"merchant_state": "merchant_state_raw"}
 _TIME = "CAST(FLOOR(epoch({column})) AS BIGINT)"
 _KNOWN_DAY = f"CAST(CEIL(epoch(label_known_at) / {DAY}) AS BIGINT)"
+# The furthest any window looks back: a row's features read the rows of its client (and its
+# cards) in the CONTEXT_SECONDS before it, and from the other rows only the label tallies.
+CONTEXT_SECONDS = max(a.window or 0 for a in AGGREGATES if a.rows == "all")
 
 
 def _case(column: str, codes: Mapping[str, int]) -> str:
@@ -77,9 +82,22 @@ LABELS_DAILY_BODY = f"""
     GROUP BY merchant_id, mcc_code, {_KNOWN_DAY}"""
 
 
-def labels_daily_sql() -> str:
-    """Label tallies per (merchant, MCC, known day) over `silver_transactions`."""
-    return f"WITH tx AS (SELECT * FROM silver_transactions){LABELS_DAILY_BODY}"
+def labels_daily_sql(as_of_day: int | None = None) -> str:
+    """Label tallies per (merchant, MCC, known day) over `silver_transactions`.
+
+    Args:
+        as_of_day: days since 1970-01-01 of the first day to be featurised: the days older
+            than the longest recent-label window fold into one row per (merchant, MCC) just
+            before it. The cumulative and the windowed sums stay identical for any row on or
+            after `as_of_day`, and the tallies shrink to one row per pair plus the recent days.
+    """
+    sql = f"WITH tx AS (SELECT * FROM silver_transactions){LABELS_DAILY_BODY}"
+    if as_of_day is None:
+        return sql
+    return f"""
+SELECT merchant_id, mcc_code, GREATEST(day_n, {int(as_of_day) - LABEL_WINDOW_DAYS}) AS day_n,
+       CAST(SUM(fraud_n) AS BIGINT) AS fraud_n, CAST(SUM(labeled_n) AS BIGINT) AS labeled_n
+FROM ({sql}) AS daily GROUP BY 1, 2, 3"""
 
 
 def _recent_label_sql(entity: str, partition: str) -> str:
@@ -153,15 +171,20 @@ def _tx_cte(source_filter: str | None) -> str:
 
 
 def features_sql(
-    label_summary_relation: str | None = None, source_filter: str | None = None
+    label_summary_relation: str | None = None,
+    source_filter: str | None = None,
+    target_filter: str | None = None,
 ) -> str:
     """The `ml_features` SQL over `silver_transactions`.
 
     Args:
         label_summary_relation: take the known-label tallies from this relation (columns
             `LABEL_SUMMARY_COLUMNS`, from `labels_daily_sql`) instead of the input rows.
-        source_filter: a SQL condition (built by `feature_batches`, never user text)
-            restricting the rows featurised, e.g. to one bucket of clients.
+        source_filter: a SQL condition (built by the callers, never user text) restricting
+            the rows the windows see, e.g. one bucket of clients or a time range and the
+            `CONTEXT_SECONDS` before it.
+        target_filter: a SQL condition on the windowed row `w` restricting the rows returned
+            (the context rows above only feed the windows of the rows returned).
     """
     labels_daily = (
         f"SELECT {', '.join(LABEL_SUMMARY_COLUMNS)} FROM {label_summary_relation}"
@@ -170,6 +193,7 @@ def features_sql(
     )
     windowed = ",\n        ".join(_window_sql(a) for a in AGGREGATES if a.rows == "all")
     outputs = ",\n    ".join(f"{o.sql} AS {o.name}" for o in OUTPUTS)
+    where = f"\nWHERE {target_filter}" if target_filter else ""
     return f"""
 WITH {_tx_cte(source_filter)},
 labels_daily AS ({labels_daily}),{_risk_ctes()},
@@ -193,7 +217,7 @@ SELECT w.transaction_id, w.ts, w.tx_date, w.card_id, w.client_id, w.merchant_id,
 FROM windowed AS w
 JOIN global_rate AS g ON g.day_n = w.day_n
 LEFT JOIN merchant_known AS m ON m.merchant_id = w.merchant_id AND m.day_n = w.day_n
-LEFT JOIN mcc_known AS c ON c.mcc_code = w.mcc_code AND c.day_n = w.day_n
+LEFT JOIN mcc_known AS c ON c.mcc_code = w.mcc_code AND c.day_n = w.day_n{where}
 """
 
 
@@ -215,4 +239,71 @@ def feature_batches(engine: Any, silver: Any, *, buckets: int = 8) -> Iterator[p
     summary = engine.run_sql(labels_daily_sql(), {"silver_transactions": silver})
     for bucket in range(int(buckets)):
         sql = features_sql("label_summary", source_filter=f"client_id % {int(buckets)} = {bucket}")
+        yield engine.run_sql(sql, {"silver_transactions": silver, "label_summary": summary})
+
+
+def timestamp_sql(seconds: int) -> str:
+    """A SQL timestamp literal (UTC, like silver's naive `ts`) for epoch `seconds`."""
+    moment = datetime.fromtimestamp(int(seconds), UTC)
+    return f"TIMESTAMP '{moment.strftime('%Y-%m-%d %H:%M:%S')}'"
+
+
+def time_range_filters(start: int, end: int | None = None) -> tuple[str, str]:
+    """(source filter, target filter) of `features_sql` for the rows with start <= ts < end.
+
+    The windows see the `CONTEXT_SECONDS` before `start` too, so the rows returned are exactly
+    those of the one-shot model. `start` and `end` are epoch seconds (`end` None: no bound).
+    """
+    source = f"ts >= {timestamp_sql(start - CONTEXT_SECONDS)}"
+    if end is not None:
+        source += f" AND ts < {timestamp_sql(end)}"
+    return source, f"w.ts >= {timestamp_sql(start)}"
+
+
+def day_counts_sql() -> str:
+    """Rows per day (`day_n`, days since 1970-01-01 UTC) of `silver_transactions`."""
+    return (
+        f"SELECT CAST(FLOOR(epoch(ts) / {DAY}) AS BIGINT) AS day_n, COUNT(*) AS n "
+        "FROM silver_transactions GROUP BY 1 ORDER BY 1"
+    )
+
+
+def time_ranges(day_counts: Iterable[tuple[int, int]], rows: int) -> list[tuple[int, int | None]]:
+    """Consecutive [start, end) epoch-second ranges of whole days holding about `rows` rows.
+
+    Args:
+        day_counts: (day_n, row count) pairs in day order (`day_counts_sql`).
+        rows: the rows wanted per range (a day is never cut).
+    Returns:
+        The ranges in time order; the last one is open-ended (end None).
+    """
+    starts: list[int] = []
+    filled = rows
+    for day, count in day_counts:
+        if filled >= rows:
+            starts.append(int(day) * DAY)
+            filled = 0
+        filled += int(count)
+    return [(start, nxt) for start, nxt in zip(starts, [*starts[1:], None], strict=True)]
+
+
+def feature_chunks(
+    engine: Any, silver: Any, ranges: Iterable[tuple[int, int | None]]
+) -> Iterator[pa.Table]:
+    """`ml_features` piece by piece of time — together the same rows as the one-shot model.
+
+    Each piece holds the rows of one [start, end) range, its windows fed by the
+    `CONTEXT_SECONDS` before it; the merchant/MCC/global label tallies are computed once over
+    all rows and shared. Peak memory is one piece's output, and the pieces are clustered by
+    time, so a later day's merge rewrites only the files of the days it touches.
+
+    Args:
+        engine: a `lakehouse.engines` engine (`run_sql(sql, inputs)`).
+        silver: `silver_transactions` (Arrow table or dataset).
+        ranges: epoch-second ranges (`time_ranges`).
+    """
+    summary = engine.run_sql(labels_daily_sql(), {"silver_transactions": silver})
+    for start, end in ranges:
+        source, target = time_range_filters(start, end)
+        sql = features_sql("label_summary", source_filter=source, target_filter=target)
         yield engine.run_sql(sql, {"silver_transactions": silver, "label_summary": summary})

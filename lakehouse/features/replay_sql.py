@@ -18,7 +18,6 @@ from lakehouse.engines.duckdb import connect
 from lakehouse.features.batch_sql import features_sql, labels_daily_sql
 from lakehouse.features.declarations import (
     LABEL_SUMMARY_COLUMNS,
-    LABEL_WINDOW_DAYS,
     SILVER_INPUT_COLUMNS,
 )
 
@@ -101,12 +100,4 @@ def label_summary(silver: pa.Table, *, as_of_day: int | None = None) -> pa.Table
     cumulative and the windowed sums stay identical for any event on or after `as_of_day`, and
     the state shrinks to one row per pair plus the recent days.
     """
-    sql = labels_daily_sql()
-    if as_of_day is not None:
-        day = int(as_of_day) - LABEL_WINDOW_DAYS
-        sql = f"""
-            SELECT merchant_id, mcc_code, GREATEST(day_n, {day}) AS day_n,
-                   CAST(SUM(fraud_n) AS BIGINT) AS fraud_n,
-                   CAST(SUM(labeled_n) AS BIGINT) AS labeled_n
-            FROM ({sql}) AS daily GROUP BY 1, 2, 3"""
-    return _run_duckdb(sql, {"silver_transactions": silver})
+    return _run_duckdb(labels_daily_sql(as_of_day), {"silver_transactions": silver})

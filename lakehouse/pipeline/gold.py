@@ -7,7 +7,9 @@ silver. Every later run takes what changed in silver since the version gold refl
 - for each datamart, runs its `partials` over those rows only (+1 for a new row, -1 for a
   replaced one), adds them to its stored partials (`<datamart>_partials`) and recomputes the
   rows of the datamart keys they touch (`lakehouse.pipeline.partials`);
-- `ml_features` is still rebuilt from all of silver (`features_stage.py`).
+- `ml_features` recomputes only the rows whose inputs changed — the new rows, their
+  clients' next 30 days, the days after newly known labels — and rewrites only the dates
+  they fall on (`features_incremental.py`).
 
 A day therefore costs what the day costs, not what the history costs. (An engine that builds
 tables from the lake's files itself — Spark, `TableBuilder` — rebuilds every gold table.)
@@ -31,6 +33,7 @@ from lakehouse.engines.base import TableBuilder
 from lakehouse.pipeline import partials
 from lakehouse.pipeline.changes import SILVER, ChangeFeed, SilverChanges, merge_state
 from lakehouse.pipeline.checks import assert_checks
+from lakehouse.pipeline.features_incremental import build_ml_features
 from lakehouse.pipeline.models import MODELS
 from lakehouse.pipeline.runner import (
     StageResult,
@@ -115,13 +118,6 @@ def build_datamart(
         },
     )
     return rows_in, table.num_rows, written
-
-
-def build_ml_features(
-    name: str, engine: Engine, settings: Settings, feed: ChangeFeed, *, force: bool = False
-) -> tuple[int, int, int | None]:
-    """Rebuild `ml_features` when silver moved; (rows_in, rows_out, version or None)."""
-    return build_model(name, engine, settings, force=force)
 
 
 def _full(

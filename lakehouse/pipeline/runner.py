@@ -218,7 +218,7 @@ def build_model(
         return rows_in, rows_out, written
     if name == "ml_features":  # too large for one Arrow table: built bucket by bucket
         rows_out, written = write_ml_features(uri, engine, inputs["silver_transactions"],
-                                              rows_in, params, lineage, settings)
+                                              lineage, settings)
         return rows_in, rows_out, written
     table = run_model(engine, name, inputs, params)
     assert_checks(model, table)

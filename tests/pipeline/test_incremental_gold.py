@@ -1,5 +1,5 @@
-"""Incremental gold equals full recompute: datamarts merged from partial aggregates give,
-day after day, exactly
+"""Incremental gold equals full recompute: datamarts merged from partial aggregates, and
+`ml_features` recomputed only for the rows whose inputs changed, give, day after day, exactly
 the tables of one full run — counts exact, floats within 1e-9 — across new days, labels that
 arrive late and a batch corrected after it was first processed."""
 
@@ -22,7 +22,7 @@ from runtime_helpers import (
 from lakehouse import catalog, storage
 from lakehouse.config import get_settings
 from lakehouse.orchestrator import run_pipeline
-from lakehouse.pipeline import changes
+from lakehouse.pipeline import changes, features_incremental
 from lakehouse.sources.loader import load_batch
 from lakehouse.sources.schema import source_engine
 
@@ -78,6 +78,8 @@ def test_incremental_gold_equals_full_recompute(
     # At this size a full silver rebuild (labels changed) would fall back to a recompute;
     # diffing always exercises the incremental path the test is about.
     monkeypatch.setattr(changes, "DIFF_MAX_FRACTION", 1.0)
+    # Likewise the late labels move most feature rows: recompute them rather than rebuild.
+    monkeypatch.setattr(features_incremental, "FULL_REBUILD_FRACTION", 1.0)
     # Maintenance compacts silver between runs: its commits move rows, they change none.
     monkeypatch.setenv("LAKEHOUSE_COMPACT_MIN_FILES", "2")
     with serving_raw(raw, live_server, monkeypatch):
@@ -88,15 +90,19 @@ def test_incremental_gold_equals_full_recompute(
         _load(second)
         _run()
         assert _incremental("dm_client_features")
+        assert _incremental("ml_features")
         _write_labels(raw, all_labels)  # late labels arrive with the third batch
         _load(third.drop(withheld.index))
         _run()
         assert _incremental("dm_mcc_fraud_risk")
+        assert _incremental("ml_features")
         _load(withheld, situation_date=str(third["date"].str[:10].max()))  # corrected batch
         _run()
         assert _incremental("dm_client_velocity")
+        assert _incremental("ml_features")
         _load(fourth)
         _run()
+        assert _incremental("ml_features")
         _run(expect="up_to_date")
         silver = catalog.location("silver_transactions", get_settings())
         assert any(c.get("operation") == "OPTIMIZE" for c in storage.history(silver))
@@ -106,6 +112,7 @@ def test_incremental_gold_equals_full_recompute(
         _load(frame)
         _run()
         assert not _incremental("dm_client_features")
+        assert not _incremental("ml_features")
         full = gold_snapshot(get_settings())
 
     assert set(incremental) == set(catalog.GOLD_TABLES)

@@ -1,0 +1,259 @@
+"""`ml_features` day by day: recompute only the rows whose inputs changed, merge them in.
+
+A row of `ml_features` reads, point in time (`lakehouse.features.declarations`):
+- the rows of its own client (and of its cards, which belong to the client) in the
+  `CONTEXT_SECONDS` before it, for the windows;
+- the known-label tallies per merchant, MCC and overall up to its day, for the risk features;
+- its own silver row (amount, codes, label).
+
+So when silver changed since the version the table reflects (`ChangeFeed`), the rows to
+recompute — the targets — are:
+1. every row added to silver: new transactions, and rows whose label or any column changed;
+2. the rows of a client up to `CONTEXT_SECONDS` after one of its rows came, went or changed a
+   window input (a corrected batch, a late transaction);
+3. when labels became known or changed, every row from the first known day they touch on:
+   a label known on day K moves the cumulative and recent tallies, and the global rate, of
+   every row of day K or later (for a new day's labels, K lies after the day: no old row).
+
+The targets are featurised by the one feature SQL (`features_sql`) over their clients' rows
+from `CONTEXT_SECONDS` before their earliest target on, and the Delta table is rewritten only
+over the dates they and the removed rows fall on: one commit with the predicate
+`tx_date BETWEEN first AND last`, holding the untouched rows of those dates and the new ones
+(for a new day, the day's rows alone: the time-clustered files of the full build keep older
+files out of the rewrite). When the targets exceed `FULL_REBUILD_FRACTION` of silver — labels
+that reach far back — the table is rebuilt in full (`features_stage`), which costs less.
+The result equals a full recompute (tests/pipeline/test_incremental_gold.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from lakehouse import catalog, storage
+from lakehouse.config import Settings
+from lakehouse.engines import Engine
+from lakehouse.features.batch_sql import (
+    CONTEXT_SECONDS,
+    features_sql,
+    labels_daily_sql,
+    timestamp_sql,
+)
+from lakehouse.features.declarations import DAY, SILVER_INPUT_COLUMNS
+from lakehouse.pipeline.changes import SILVER, ChangeFeed, SilverChanges
+from lakehouse.pipeline.checks import assert_checks
+from lakehouse.pipeline.features_stage import write_ml_features
+from lakehouse.pipeline.models import ML_FEATURES
+from lakehouse.pipeline.runner import input_versions, model_params, sql_hash
+
+logger = logging.getLogger("lakehouse.pipeline.features_incremental")
+
+_EPOCH = date(1970, 1, 1)
+# Above this share of silver to recompute, a full (time-chunked) rebuild is cheaper.
+FULL_REBUILD_FRACTION = 0.5
+# The silver columns a row's own features and its client's windows read, label aside.
+WINDOW_INPUTS: tuple[str, ...] = tuple(
+    c for c in SILVER_INPUT_COLUMNS if c not in ("label", "label_known_at")
+)
+
+
+def build_ml_features(
+    name: str, engine: Engine, settings: Settings, feed: ChangeFeed, *, force: bool = False
+) -> tuple[int, int, int | None]:
+    """Bring `ml_features` up to date; (rows_in, rows_out, version or None when current).
+
+    Merges silver's changes when the table reflects an earlier silver version under the
+    current SQL; otherwise (first run, new SQL, `force`, silver rebuilt) builds it in full.
+    """
+    uri = catalog.location(name, settings)
+    lineage = {
+        "inputs": input_versions(ML_FEATURES.inputs, settings),
+        "sql": sql_hash(ML_FEATURES.sql, model_params(ML_FEATURES, settings)),
+    }
+    previous = storage.last_metadata(uri, settings)
+    if not force and all(previous.get(k) == v for k, v in lineage.items()):
+        return 0, 0, None
+    silver = storage.read_dataset(catalog.location(SILVER, settings), settings)
+    changes = None
+    if not force and previous.get("sql") == lineage["sql"]:
+        changes = feed.since(previous.get("inputs", {}).get(SILVER))
+    if changes is not None:
+        merged = _merge(uri, engine, settings, silver, changes, lineage)
+        if merged is not None:
+            return merged
+    rows_out, written = write_ml_features(uri, engine, silver, lineage, settings)
+    return silver.count_rows(), rows_out, written
+
+
+def _changed_windows_sql() -> str:
+    """Per client, the span of rows whose windows a came/went/changed row moves (over
+    `added` and `removed`; rows that only changed their label cancel out)."""
+    columns = ", ".join(WINDOW_INPUTS)
+    return f"""
+WITH came AS (SELECT {columns} FROM added EXCEPT ALL SELECT {columns} FROM removed),
+went AS (SELECT {columns} FROM removed EXCEPT ALL SELECT {columns} FROM added),
+moved AS (SELECT client_id, ts FROM came UNION ALL SELECT client_id, ts FROM went)
+SELECT client_id, MIN(ts) AS lo, MAX(ts) + INTERVAL {CONTEXT_SECONDS} SECOND AS hi
+FROM moved GROUP BY client_id"""
+
+
+def _first_label_day(engine: Engine, changes: SilverChanges) -> int | None:
+    """The first known day (`day_n`) whose label tallies differ, None when none does."""
+    added = engine.run_sql(labels_daily_sql(), {"silver_transactions": changes.added})
+    removed = engine.run_sql(labels_daily_sql(), {"silver_transactions": changes.removed})
+    first = engine.run_sql(
+        """
+SELECT MIN(day_n) AS day_n FROM (
+    SELECT merchant_id, mcc_code, day_n, SUM(fraud_n) AS fraud_n, SUM(labeled_n) AS labeled_n
+    FROM (SELECT merchant_id, mcc_code, day_n, fraud_n, labeled_n FROM added
+          UNION ALL
+          SELECT merchant_id, mcc_code, day_n, -fraud_n, -labeled_n FROM removed) AS u
+    GROUP BY merchant_id, mcc_code, day_n) AS net
+WHERE fraud_n <> 0 OR labeled_n <> 0""",
+        {"added": added, "removed": removed},
+    )
+    value = first.column("day_n")[0].as_py()
+    return None if value is None else int(value)
+
+
+def _targets_sql(first_label_day: int | None) -> str:
+    """Over `silver_transactions`, `added` and `spans`: the rows to recompute."""
+    labels = "" if first_label_day is None else (
+        f"\n   OR s.ts >= TIMESTAMP '{_EPOCH + timedelta(days=first_label_day)}'"
+    )
+    return f"""
+SELECT s.transaction_id, s.client_id, s.ts, s.tx_date FROM silver_transactions AS s
+WHERE s.transaction_id IN (SELECT transaction_id FROM added)
+   OR EXISTS (SELECT 1 FROM spans AS p
+              WHERE p.client_id = s.client_id AND s.ts BETWEEN p.lo AND p.hi){labels}"""
+
+
+def _context_sql(earliest: str) -> str:
+    """The rows the targets' windows read, over `silver_transactions` and `client_lo`: their
+    clients' rows from `CONTEXT_SECONDS` before each client's earliest target on. `earliest`
+    (the first target's time less the context, a literal) lets the scan skip older rows."""
+    return f"""
+SELECT {", ".join(f"s.{c}" for c in SILVER_INPUT_COLUMNS)} FROM silver_transactions AS s
+JOIN client_lo AS c ON c.client_id = s.client_id
+WHERE s.ts >= {earliest} AND s.ts >= c.lo - INTERVAL {CONTEXT_SECONDS} SECOND"""
+
+
+def _merge(
+    uri: str,
+    engine: Engine,
+    settings: Settings,
+    silver: ds.Dataset,
+    changes: SilverChanges,
+    lineage: dict,
+) -> tuple[int, int, int] | None:
+    """Recompute the targets and rewrite the dates they cover; None: rebuild in full."""
+    spans = engine.run_sql(
+        _changed_windows_sql(), {"added": changes.added, "removed": changes.removed}
+    )
+    targets = engine.run_sql(
+        _targets_sql(_first_label_day(engine, changes)),
+        {"silver_transactions": silver, "added": changes.added, "spans": spans},
+    )
+    total = silver.count_rows()
+    if targets.num_rows > FULL_REBUILD_FRACTION * total:
+        logger.info(
+            "ml_features rebuilt in full",
+            extra={"targets": targets.num_rows, "silver_rows": total},
+        )
+        return None
+    fresh = _features(engine, silver, targets) if targets.num_rows else None
+    gone = changes.removed.select(["transaction_id", "tx_date"])
+    dates = pa.concat_arrays(
+        [c.combine_chunks() for c in (targets.column("tx_date"), gone.column("tx_date"))]
+    )
+    written = _rewrite_dates(uri, settings, fresh, dates, _dropped_ids(targets, gone), lineage)
+    logger.info(
+        "table written",
+        extra={
+            "table": "ml_features",
+            "rows": targets.num_rows,
+            "version": written,
+            "incremental": True,
+            "silver_rows_added": changes.added.num_rows,
+            "silver_rows_removed": changes.removed.num_rows,
+        },
+    )
+    return changes.added.num_rows + changes.removed.num_rows, targets.num_rows, written
+
+
+def _features(engine: Engine, silver: ds.Dataset, targets: pa.Table) -> pa.Table:
+    """The feature rows of `targets`, by the one feature SQL over their clients' context.
+
+    The label tallies fold everything older than the recent-label window before the first
+    target's day into one row per (merchant, MCC): same numbers, a fraction of the rows.
+    """
+    client_lo = engine.run_sql(
+        "SELECT client_id, MIN(ts) AS lo FROM targets GROUP BY client_id", {"targets": targets}
+    )
+    first = pc.min(targets.column("ts")).cast(pa.int64()).as_py() // 1_000_000
+    context = engine.run_sql(
+        _context_sql(timestamp_sql(first - CONTEXT_SECONDS)),
+        {"silver_transactions": silver, "client_lo": client_lo},
+    )
+    summary = engine.run_sql(labels_daily_sql(first // DAY), {"silver_transactions": silver})
+    sql = features_sql(
+        "label_summary", target_filter="w.transaction_id IN (SELECT transaction_id FROM targets)"
+    )
+    inputs = {
+        "silver_transactions": context,
+        "label_summary": summary,
+        "targets": targets.select(["transaction_id"]),
+    }
+    return engine.run_sql(sql, inputs)
+
+
+def _dropped_ids(targets: pa.Table, gone: pa.Table) -> pa.Array:
+    """The transaction ids whose stored rows go: recomputed or no longer in silver."""
+    ids = [targets.column("transaction_id").combine_chunks(),
+           gone.column("transaction_id").combine_chunks().cast(targets.schema.field(
+               "transaction_id").type)]
+    return pc.unique(pa.concat_arrays(ids))
+
+
+def _rewrite_dates(
+    uri: str,
+    settings: Settings,
+    fresh: pa.Table | None,
+    dates: pa.Array,
+    dropped: pa.Array,
+    lineage: dict,
+) -> int:
+    """Replace the stored rows of the dates between the first and last of `dates` by the
+    untouched ones plus `fresh`, in one commit; the version written.
+
+    `fresh` None: nothing to recompute. With no date (nothing to recompute or drop either),
+    an empty append records the new lineage.
+    """
+    current = storage.read_dataset(uri, settings)
+    fresh = current.schema.empty_table() if fresh is None else fresh.cast(current.schema)
+    metadata = {**lineage, "incremental": True, "rows_recomputed": fresh.num_rows}
+    valid = dates.drop_null()
+    if not len(valid):
+        return storage.write(
+            uri, current.schema.empty_table(), mode="append", metadata=metadata,
+            settings=settings,
+        )
+    first, last = pc.min(valid), pc.max(valid)
+    in_range = (ds.field("tx_date") >= first) & (ds.field("tx_date") <= last)
+    stored = current.to_table(filter=in_range)
+    kept = stored.filter(pc.invert(pc.is_in(stored.column("transaction_id"), value_set=dropped)))
+    replacement = pa.concat_tables([kept, fresh])
+    assert_checks(ML_FEATURES, replacement)
+    predicate = f"tx_date >= '{first.as_py()}' AND tx_date <= '{last.as_py()}'"
+    return storage.write(
+        uri,
+        replacement,
+        mode="overwrite",
+        predicate=predicate,
+        metadata={**metadata, "rows_replaced": replacement.num_rows},
+        settings=settings,
+    )
