@@ -28,7 +28,7 @@ The result equals a full recompute (tests/pipeline/test_incremental_gold.py).
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -121,25 +121,40 @@ WHERE fraud_n <> 0 OR labeled_n <> 0""",
 
 
 def _targets_sql(first_label_day: int | None) -> str:
-    """Over `silver_transactions`, `added` and `spans`: the rows to recompute."""
+    """Over `candidates` (silver rows), `added` and `spans`: the rows to recompute."""
     labels = "" if first_label_day is None else (
         f"\n   OR s.ts >= TIMESTAMP '{_EPOCH + timedelta(days=first_label_day)}'"
     )
     return f"""
-SELECT s.transaction_id, s.client_id, s.ts, s.tx_date FROM silver_transactions AS s
+SELECT s.transaction_id, s.client_id, s.ts, s.tx_date FROM candidates AS s
 WHERE s.transaction_id IN (SELECT transaction_id FROM added)
    OR EXISTS (SELECT 1 FROM spans AS p
               WHERE p.client_id = s.client_id AND s.ts BETWEEN p.lo AND p.hi){labels}"""
 
 
-def _context_sql(earliest: str) -> str:
-    """The rows the targets' windows read, over `silver_transactions` and `client_lo`: their
-    clients' rows from `CONTEXT_SECONDS` before each client's earliest target on. `earliest`
-    (the first target's time less the context, a literal) lets the scan skip older rows."""
+def _context_sql() -> str:
+    """The rows the targets' windows read, over `candidates` and `targets`: their clients'
+    rows from `CONTEXT_SECONDS` before each client's earliest target on."""
+    columns = ", ".join(f"s.{c}" for c in SILVER_INPUT_COLUMNS)
     return f"""
-SELECT {", ".join(f"s.{c}" for c in SILVER_INPUT_COLUMNS)} FROM silver_transactions AS s
+WITH client_lo AS (SELECT client_id, MIN(ts) AS lo FROM targets GROUP BY client_id)
+SELECT {columns} FROM candidates AS s
 JOIN client_lo AS c ON c.client_id = s.client_id
-WHERE s.ts >= {earliest} AND s.ts >= c.lo - INTERVAL {CONTEXT_SECONDS} SECOND"""
+WHERE s.ts >= c.lo - INTERVAL {CONTEXT_SECONDS} SECOND"""
+
+
+def _earliest_target(
+    changes: SilverChanges, spans: pa.Table, first_label_day: int | None
+) -> int | None:
+    """Epoch seconds no target is older than (None: nothing to recompute)."""
+    bounds = [
+        pc.min(changes.added.column("ts")).as_py(),
+        pc.min(spans.column("lo")).as_py() if spans.num_rows else None,
+    ]
+    seconds = [int(b.replace(tzinfo=UTC).timestamp()) for b in bounds if b is not None]
+    if first_label_day is not None:
+        seconds.append(first_label_day * DAY)
+    return min(seconds, default=None)
 
 
 def _merge(
@@ -150,56 +165,66 @@ def _merge(
     changes: SilverChanges,
     lineage: dict,
 ) -> tuple[int, int, int] | None:
-    """Recompute the targets and rewrite the dates they cover; None: rebuild in full."""
+    """Recompute the targets and rewrite the dates they cover; None: rebuild in full.
+
+    Silver is scanned once, for the rows from `CONTEXT_SECONDS` before the earliest target
+    on (the candidates): the targets and their windows' context both come from those.
+    """
     spans = engine.run_sql(
         _changed_windows_sql(), {"added": changes.added, "removed": changes.removed}
     )
-    targets = engine.run_sql(
-        _targets_sql(_first_label_day(engine, changes)),
-        {"silver_transactions": silver, "added": changes.added, "spans": spans},
-    )
-    total = silver.count_rows()
-    if targets.num_rows > FULL_REBUILD_FRACTION * total:
-        logger.info(
-            "ml_features rebuilt in full",
-            extra={"targets": targets.num_rows, "silver_rows": total},
+    first_label_day = _first_label_day(engine, changes)
+    earliest = _earliest_target(changes, spans, first_label_day)
+    targets, fresh = None, None
+    if earliest is not None:
+        since = earliest - CONTEXT_SECONDS
+        scanned = silver.count_rows(filter=ds.field("ts") >= _arrow_time(since))
+        if scanned > FULL_REBUILD_FRACTION * silver.count_rows():
+            logger.info("ml_features rebuilt in full", extra={"rows_to_scan": scanned})
+            return None
+        candidates = engine.run_sql(
+            f"SELECT {', '.join(SILVER_INPUT_COLUMNS)} FROM silver_transactions "
+            f"WHERE ts >= {timestamp_sql(since)}",
+            {"silver_transactions": silver},
         )
-        return None
-    fresh = _features(engine, silver, targets) if targets.num_rows else None
+        targets = engine.run_sql(
+            _targets_sql(first_label_day),
+            {"candidates": candidates, "added": changes.added, "spans": spans},
+        )
+        fresh = _features(engine, silver, candidates, targets, earliest)
     gone = changes.removed.select(["transaction_id", "tx_date"])
-    dates = pa.concat_arrays(
-        [c.combine_chunks() for c in (targets.column("tx_date"), gone.column("tx_date"))]
-    )
-    written = _rewrite_dates(uri, settings, fresh, dates, _dropped_ids(targets, gone), lineage)
+    recomputed = targets.select(["transaction_id", "tx_date"]) if targets else gone.slice(0, 0)
+    written = _rewrite_dates(uri, settings, fresh, recomputed, gone, lineage)
+    rows_out = 0 if fresh is None else fresh.num_rows
     logger.info(
         "table written",
         extra={
             "table": "ml_features",
-            "rows": targets.num_rows,
+            "rows": rows_out,
             "version": written,
             "incremental": True,
             "silver_rows_added": changes.added.num_rows,
             "silver_rows_removed": changes.removed.num_rows,
         },
     )
-    return changes.added.num_rows + changes.removed.num_rows, targets.num_rows, written
+    return changes.added.num_rows + changes.removed.num_rows, rows_out, written
 
 
-def _features(engine: Engine, silver: ds.Dataset, targets: pa.Table) -> pa.Table:
+def _arrow_time(seconds: int) -> pa.Scalar:
+    """Epoch `seconds` as a scalar of silver's `ts` type (naive UTC, microseconds)."""
+    return pa.scalar(seconds * 1_000_000, pa.int64()).cast(pa.timestamp("us"))
+
+
+def _features(
+    engine: Engine, silver: ds.Dataset, candidates: pa.Table, targets: pa.Table, earliest: int
+) -> pa.Table:
     """The feature rows of `targets`, by the one feature SQL over their clients' context.
 
-    The label tallies fold everything older than the recent-label window before the first
-    target's day into one row per (merchant, MCC): same numbers, a fraction of the rows.
+    The label tallies fold everything older than the recent-label window before the
+    earliest target's day into one row per (merchant, MCC): same numbers, far fewer rows.
     """
-    client_lo = engine.run_sql(
-        "SELECT client_id, MIN(ts) AS lo FROM targets GROUP BY client_id", {"targets": targets}
-    )
-    first = pc.min(targets.column("ts")).cast(pa.int64()).as_py() // 1_000_000
-    context = engine.run_sql(
-        _context_sql(timestamp_sql(first - CONTEXT_SECONDS)),
-        {"silver_transactions": silver, "client_lo": client_lo},
-    )
-    summary = engine.run_sql(labels_daily_sql(first // DAY), {"silver_transactions": silver})
+    context = engine.run_sql(_context_sql(), {"candidates": candidates, "targets": targets})
+    summary = engine.run_sql(labels_daily_sql(earliest // DAY), {"silver_transactions": silver})
     sql = features_sql(
         "label_summary", target_filter="w.transaction_id IN (SELECT transaction_id FROM targets)"
     )
@@ -211,40 +236,32 @@ def _features(engine: Engine, silver: ds.Dataset, targets: pa.Table) -> pa.Table
     return engine.run_sql(sql, inputs)
 
 
-def _dropped_ids(targets: pa.Table, gone: pa.Table) -> pa.Array:
-    """The transaction ids whose stored rows go: recomputed or no longer in silver."""
-    ids = [targets.column("transaction_id").combine_chunks(),
-           gone.column("transaction_id").combine_chunks().cast(targets.schema.field(
-               "transaction_id").type)]
-    return pc.unique(pa.concat_arrays(ids))
-
-
 def _rewrite_dates(
     uri: str,
     settings: Settings,
     fresh: pa.Table | None,
-    dates: pa.Array,
-    dropped: pa.Array,
+    recomputed: pa.Table,
+    gone: pa.Table,
     lineage: dict,
 ) -> int:
-    """Replace the stored rows of the dates between the first and last of `dates` by the
-    untouched ones plus `fresh`, in one commit; the version written.
-
-    `fresh` None: nothing to recompute. With no date (nothing to recompute or drop either),
-    an empty append records the new lineage.
+    """Replace the stored rows of the dates from the first to the last date of `recomputed`
+    and `gone` (transaction_id, tx_date) by the untouched ones plus `fresh`, in one commit;
+    the version written. With no such date, an empty append records the new lineage.
     """
     current = storage.read_dataset(uri, settings)
     fresh = current.schema.empty_table() if fresh is None else fresh.cast(current.schema)
     metadata = {**lineage, "incremental": True, "rows_recomputed": fresh.num_rows}
-    valid = dates.drop_null()
-    if not len(valid):
+    moved = pa.concat_tables([recomputed, gone.cast(recomputed.schema)])
+    dates = moved.column("tx_date").drop_null()
+    if not len(dates):
         return storage.write(
             uri, current.schema.empty_table(), mode="append", metadata=metadata,
             settings=settings,
         )
-    first, last = pc.min(valid), pc.max(valid)
+    first, last = pc.min(dates), pc.max(dates)
     in_range = (ds.field("tx_date") >= first) & (ds.field("tx_date") <= last)
     stored = current.to_table(filter=in_range)
+    dropped = pc.unique(moved.column("transaction_id").combine_chunks())
     kept = stored.filter(pc.invert(pc.is_in(stored.column("transaction_id"), value_set=dropped)))
     replacement = pa.concat_tables([kept, fresh])
     assert_checks(ML_FEATURES, replacement)
