@@ -9,19 +9,54 @@ Each area owns its sub-commands next to its code (`lakehouse/datagen/cli.py`,
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
+import click
 import typer
+from typer.core import TyperGroup
 
-from lakehouse import demo, pipeline_cli, serve
-from lakehouse.cases import cli as cases_cli
 from lakehouse.config import ConfigurationError
-from lakehouse.datagen import cli as datagen_cli
-from lakehouse.features import cli as features_cli
-from lakehouse.ml import cli as ml_cli
-from lakehouse.monitoring import cli as monitoring_cli
-from lakehouse.sources import cli as sources_cli
+
+# Every sub-command: its name -> "module:attribute", a Typer app (a group of commands) or a
+# function (one command). A command's module is imported only when that command runs (or
+# when `--help` lists them all): `lakehouse pipeline run`, the daily job, does not pay for
+# the UI, the APIs, the model libraries or the demo.
+COMMANDS: dict[str, str] = {
+    "generate": "lakehouse.datagen.cli:generate",
+    "sources": "lakehouse.sources.cli:app",
+    "pipeline": "lakehouse.pipeline_cli:app",
+    "train": "lakehouse.ml.cli:train",
+    "features": "lakehouse.features.cli:app",
+    "serve": "lakehouse.serve:app",
+    "demo": "lakehouse.demo:demo",
+    "monitor": "lakehouse.monitoring.cli:app",
+    "cases": "lakehouse.cases.cli:app",
+}
+
+
+def _command(name: str) -> click.Command:
+    """The click command `name` of `COMMANDS`, its module imported now."""
+    module, attribute = COMMANDS[name].split(":")
+    target = getattr(importlib.import_module(module), attribute)
+    # Registered as `app.add_typer(...)` / `app.command(...)` would, on a group of its own.
+    holder = typer.Typer(add_completion=False)
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name)
+    else:
+        holder.command(name)(target)
+    return typer.main.get_group(holder).commands[name]
+
+
+class _Commands(TyperGroup):
+    """The sub-commands of `COMMANDS`, each loaded on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return _command(cmd_name) if cmd_name in COMMANDS else None
 
 
 class _Lakehouse(typer.Typer):
@@ -49,17 +84,13 @@ app = _Lakehouse(
     "pipeline, train the model and serve the APIs and the UI.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    cls=_Commands,
 )
 
-app.command("generate")(datagen_cli.generate)
-app.add_typer(sources_cli.app, name="sources")
-app.add_typer(pipeline_cli.app, name="pipeline")
-app.command("train")(ml_cli.train)
-app.add_typer(features_cli.app, name="features")
-app.add_typer(serve.app, name="serve")
-app.command("demo")(demo.demo)
-app.add_typer(monitoring_cli.app, name="monitor")
-app.add_typer(cases_cli.app, name="cases")
+
+@app.callback()
+def _main() -> None:
+    """The sub-commands of `COMMANDS` (a group needs a callback to exist without them)."""
 
 
 if __name__ == "__main__":
