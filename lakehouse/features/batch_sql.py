@@ -3,7 +3,7 @@
 `features_sql` turns `declarations.AGGREGATES` into window functions (one per aggregate,
 partitioned by the aggregate's entity) and `declarations.OUTPUTS` into the final SELECT;
 `lakehouse.pipeline.models` registers the text as the gold model `ml_features`, and
-`feature_batches` runs it bucket by bucket of clients for the gold stage. One statement,
+`feature_chunks` runs it range by range of time for the gold stage. One statement,
 engine-neutral (DuckDB dialect in the subset Spark SQL accepts), no parameter: label knowledge
 comes from silver's `label_known_at` column.
 """
@@ -219,27 +219,6 @@ JOIN global_rate AS g ON g.day_n = w.day_n
 LEFT JOIN merchant_known AS m ON m.merchant_id = w.merchant_id AND m.day_n = w.day_n
 LEFT JOIN mcc_known AS c ON c.mcc_code = w.mcc_code AND c.day_n = w.day_n{where}
 """
-
-
-def feature_batches(engine: Any, silver: Any, *, buckets: int = 8) -> Iterator[pa.Table]:
-    """`ml_features` in `buckets` pieces of clients — the same rows as the one-shot model.
-
-    Every window partitions by card or client and a card belongs to one client, so a bucket of
-    clients (`client_id % buckets`) carries all it needs; the merchant/MCC/global label
-    tallies are computed once over all rows and shared. Peak memory is one bucket's output
-    instead of the whole table (about 6 GB at the full 13.3 M rows).
-
-    Args:
-        engine: a `lakehouse.engines` engine (`run_sql(sql, inputs)`).
-        silver: `silver_transactions` (Arrow table or dataset).
-        buckets: number of pieces.
-    """
-    if buckets < 1:
-        raise ValueError("buckets must be at least 1")
-    summary = engine.run_sql(labels_daily_sql(), {"silver_transactions": silver})
-    for bucket in range(int(buckets)):
-        sql = features_sql("label_summary", source_filter=f"client_id % {int(buckets)} = {bucket}")
-        yield engine.run_sql(sql, {"silver_transactions": silver, "label_summary": summary})
 
 
 def timestamp_sql(seconds: int) -> str:

@@ -17,7 +17,12 @@ import pytest
 from ml_samples import silver_sample
 
 from lakehouse.engines.duckdb import DuckDBEngine
-from lakehouse.features.batch_sql import feature_batches, features_sql
+from lakehouse.features.batch_sql import (
+    day_counts_sql,
+    feature_chunks,
+    features_sql,
+    time_ranges,
+)
 from lakehouse.features.derivations import UNKNOWN_CODE
 from lakehouse.ml import features as F
 from lakehouse.pipeline.checks import run_checks
@@ -142,11 +147,15 @@ def test_basic_feature_frame_codes_like_the_sql(silver: pa.Table, batch: pd.Data
     assert unknown["card_brand"].iloc[0] == UNKNOWN_CODE
 
 
-def test_feature_batches_by_client_bucket_equal_the_one_shot_table(
+def test_feature_chunks_by_time_range_equal_the_one_shot_table(
     engine: DuckDBEngine, silver: pa.Table, batch: pd.DataFrame
 ) -> None:
-    pieces = list(feature_batches(engine, silver, buckets=3))
-    assert len(pieces) == 3 and all(p.num_rows > 0 for p in pieces)
+    days = engine.run_sql(day_counts_sql(), {"silver_transactions": silver})
+    ranges = time_ranges(zip(days["day_n"].to_pylist(), days["n"].to_pylist(), strict=True),
+                         silver.num_rows // 4)
+    assert len(ranges) >= 4 and ranges[-1][1] is None
+    pieces = list(feature_chunks(engine, silver, ranges))
+    assert len(pieces) == len(ranges) and all(p.num_rows > 0 for p in pieces)
     combined = pa.concat_tables(pieces).to_pandas().set_index("transaction_id").sort_index()
     _assert_same_features(combined, batch)
     assert combined["label"].equals(batch["label"])
