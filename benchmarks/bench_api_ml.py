@@ -10,6 +10,8 @@ the online store), plus `/predict/batch` in rows/s, then again at 1 client with 
 store. In-process figures of the same run (`api_ml_paths.py`): the model call alone, the
 online store path, and the SQL-replay path the store replaced (its ratio is the speed-up),
 with the state's build time and bytes (in-process via tracemalloc, Redis via MEMORY USAGE).
+Last, the state's build time and bytes per card and client on the largest lake at hand — at
+`--scale full` the 13.3 M-row silver (`online_state_scale.py`).
 """
 
 from __future__ import annotations
@@ -382,6 +384,25 @@ def run(scale: str, workdir: Path) -> list[dict]:
     finally:
         _stop(process)
     rows += _redis_figures(workdir, full, table)
+    console.print(table)
+    rows += _state_at_scale(scale, workdir)
+    return rows
+
+
+def _state_at_scale(scale: str, workdir: Path) -> list[dict]:
+    """The state's build time and bytes on the largest lake at hand (`online_state_scale`)."""
+    from benchmarks import online_state_scale
+
+    found = online_state_scale.measure_in_child(online_state_scale.lake_for(scale, workdir))
+    table = Table(title=f"Online state from {found['rows']:,} silver rows "
+                        f"({found['cards']:,} cards, {found['clients']:,} clients, "
+                        f"{found['events']:,} events held)")  # fmt: skip
+    for column in ("figure", "value", "unit"):
+        table.add_column(column)
+    rows = []
+    for figure, value, unit in online_state_scale.figures(found):
+        table.add_row(figure, f"{value:,.2f}", unit)
+        rows.append(_row(figure, value, unit))
     console.print(table)
     return rows
 
