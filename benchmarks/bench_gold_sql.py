@@ -9,9 +9,10 @@ slower. Same silver, same DuckDB engine, same run, each statement timed in alter
 - `generated (current)`: what the pipeline runs now (`features_sql()`, feature set of
   `FEATURE_SET_VERSION`, more inputs: recent label windows, per-window means, night/weekend).
 The baselines are text files used only here. Each statement runs one shot over all of silver
-(the gold stage does the same below `ML_FEATURES_BUCKET_ROWS` silver rows); the median and the
-best of the rounds are reported with their ratio to the hand-written SQL (on a shared host
-the best round is the least disturbed one).
+(the gold stage runs the same generated SQL one time range at a time,
+`batch_sql.feature_chunks`, with the same rows); the median and the best of the rounds are
+reported with their ratio to the hand-written SQL (on a shared host the best round is the
+least disturbed one).
 
 Steps (sizes: small 100 k, medium 1 M, full 13.3 M transactions): generate the files, build
 bronze and silver in memory with the pipeline's own models, then time the three statements.
