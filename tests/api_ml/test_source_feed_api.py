@@ -108,3 +108,30 @@ def test_a_batch_after_the_snapshot_reaches_the_windows_once(  # type: ignore[no
     assert "api_ml_source_feed_events_total 5.0" in metrics
     assert 'api_ml_source_feed_polls_total{outcome="ok"}' in metrics
     assert "api_ml_source_feed_lag_seconds" in metrics
+
+
+def test_a_source_that_is_down_is_counted_not_echoed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A poll against an unreachable source DB fails, is counted with its kind only (no URL,
+    no values), and the next poll starts over."""
+    from types import SimpleNamespace
+
+    from sqlalchemy.exc import OperationalError
+
+    from api_ml.api.feed import feed_summary, make_feed, poll_once
+    from lakehouse.config import Settings
+    from lakehouse.features.online.store import MemoryStore, StoreMeta
+
+    settings = Settings(  # type: ignore[call-arg]
+        data_dir=tmp_path, source_db_url="postgresql+psycopg://postgres:secret@127.0.0.1:1/x"
+    )
+    online = SimpleNamespace(store=MemoryStore(StoreMeta(horizon_s=0)), situation_date=None)
+    served = SimpleNamespace(online=online)
+    holder = SimpleNamespace(snapshot=SimpleNamespace(models={"full": served}))
+    feed = make_feed(settings)
+    for _ in range(2):
+        with pytest.raises(OperationalError):
+            poll_once(holder, feed, settings)  # type: ignore[arg-type]
+    summary = feed_summary(feed, 10)
+    assert (summary["polls"], summary["failures"], summary["last_success"]) == (2, 2, None)
+    assert summary["last_error"] == "OperationalError"
+    assert "secret" not in str(summary)
