@@ -32,7 +32,7 @@ from api_ml.api.spelling import (
     key,
 )
 from lakehouse.formats import CARD_BRANDS, CARD_TYPES, ONLINE_CITY, US_STATES, USE_CHIP_VALUES
-from lakehouse.ml.features import CATEGORICAL_COLUMNS
+from lakehouse.ml.features import CATEGORICAL_COLUMNS, foreign_places
 
 _MERCHANT_STATE = re.compile(MERCHANT_STATE_PATTERN)
 # A US merchant state is any code of the source format, seen in training or not (set: fast lookup).
@@ -94,10 +94,7 @@ class Vocabulary:
         Returns:
             The vocabulary, with the foreign countries found in `merchant_state`.
         """
-        states = {str(v) for v in values.get("merchant_state", ()) if v is not None}
-        foreign = (s for s in states if s and s != ONLINE_CITY and s.upper() not in _US_STATES)
-        countries = sorted(foreign)
-        return cls(countries=tuple(countries))
+        return cls(countries=tuple(foreign_places(values.get("merchant_state", ()))))
 
     def allowed_states(self) -> list[str]:
         return ["<US state code>", ONLINE_CITY, "<a foreign country>", *self.countries]

@@ -28,7 +28,6 @@ import redis
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
 from lakehouse.engines.base import TableLike
-from lakehouse.engines.duckdb import session
 from lakehouse.features.derivations import RawTransaction, blank_to_none, derive_row
 from lakehouse.features.online.builder import (
     fill_store,
@@ -323,23 +322,3 @@ def lake_version(settings: Settings) -> int | None:
     except Exception:  # as `_snapshot`: an unreadable table is reported, not raised
         logger.warning("cannot open Delta table %s", uri, exc_info=True)
         return None
-
-
-def training_vocabulary(settings: Settings, columns: tuple[str, ...]) -> dict[str, list] | None:
-    """Distinct values of `columns` over all of `silver_transactions` (the training rows).
-
-    DuckDB streams the Delta snapshot, so this stays cheap in memory at any lake size.
-    """
-    snapshot = _snapshot(settings, "silver_transactions")
-    if snapshot is None:
-        return None
-    with session({"silver_transactions": snapshot.dataset}, settings) as connection:
-        return {
-            column: [
-                row[0]
-                for row in connection.execute(
-                    f"SELECT DISTINCT {column} FROM silver_transactions WHERE {column} IS NOT NULL"
-                ).fetchall()
-            ]
-            for column in columns
-        }

@@ -23,12 +23,7 @@ from typing import Any, Literal
 from api_ml.api.codes import warm_category_codes
 from api_ml.api.metrics import ScoringMetrics
 from api_ml.api.normalise import Vocabulary
-from api_ml.api.online import (
-    OnlineState,
-    StateUnavailable,
-    lake_version,
-    training_vocabulary,
-)
+from api_ml.api.online import OnlineState, StateUnavailable, lake_version
 from lakehouse.config import Settings
 from lakehouse.ml import registry
 from lakehouse.ml.features import FEATURE_SET_VERSION
@@ -37,7 +32,6 @@ logger = logging.getLogger("lakehouse.api_ml.state")
 
 FLAVOURS: tuple[Literal["basic", "full"], ...] = ("basic", "full")
 ALIAS = "champion"
-VOCABULARY_COLUMNS = ("card_brand", "card_type", "use_chip", "merchant_state")
 
 
 def registered_name(settings: Settings, flavour: str) -> str:
@@ -49,7 +43,7 @@ def registered_name(settings: Settings, flavour: str) -> str:
 class ServingModel:
     """One loaded champion, ready to score without any I/O."""
 
-    model: Any  # lakehouse.ml.registry.LoadedModel
+    model: registry.LoadedModel
     vocabulary: Vocabulary
     loaded_at: str
     online: OnlineState | None = None
@@ -70,22 +64,23 @@ class Snapshot:
         return {flavour: served.version for flavour, served in self.models.items()}
 
 
-def vocabulary_of(model: Any, settings: Settings) -> Vocabulary:
-    """The categorical values the model was trained on.
+def vocabulary_of(model: registry.LoadedModel) -> Vocabulary:
+    """The categorical values the model was trained on, as training recorded them.
 
-    Taken from the model when training recorded them (`model.vocabulary`), otherwise from
-    the lake's training rows (`silver_transactions`); the dataset's documented spellings
-    (and no foreign country) are the last resort when neither exists.
+    The model's metadata carries its request vocabulary, foreign places of its training data
+    included (`lakehouse.ml.features.request_vocabulary`), so loading reads nothing else. A
+    model trained before it was recorded gets the source format's spellings and no foreign
+    place (any foreign place is still accepted; only its spelling is not normalised).
+
+    Args:
+        model: the loaded champion.
+
+    Returns:
+        The vocabulary `/predict` accepts for this model.
     """
-    recorded = getattr(model, "vocabulary", None)
-    if isinstance(recorded, dict) and recorded:
-        return Vocabulary.from_values(recorded)
-    try:
-        found = training_vocabulary(settings, VOCABULARY_COLUMNS)
-    except Exception:  # an unreadable lake must not stop the basic model from serving
-        logger.warning("cannot read the training vocabulary from the lake", exc_info=True)
-        found = None
-    return Vocabulary.from_values(found) if found else Vocabulary()
+    if not model.vocabulary:
+        logger.info("%s v%s records no vocabulary: the source format's", model.name, model.version)
+    return Vocabulary.from_values(model.vocabulary)
 
 
 class _SingleThreadBooster:
@@ -106,7 +101,7 @@ class _SingleThreadBooster:
         return getattr(self._booster, name)
 
 
-def single_threaded(model: Any) -> Any:
+def single_threaded(model: registry.LoadedModel) -> registry.LoadedModel:
     """The same loaded model, predicting on one thread (the registry's object is untouched)."""
     return replace(model, booster=_SingleThreadBooster(model.booster))
 
@@ -187,7 +182,7 @@ class ModelHolder:
                 online = self._online(serving.online if serving else None)
             except StateUnavailable as exc:
                 raise StateUnavailable(f"{name} v{model.version} is registered but {exc}") from exc
-        vocabulary = vocabulary_of(model, self.settings)
+        vocabulary = vocabulary_of(model)
         if flavour == "basic":
             warm_category_codes(vocabulary)
         logger.info("serving %s version %s", name, model.version)

@@ -10,7 +10,7 @@ the same columns for a request. `FEATURE_SET_VERSION` is logged with every model
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
@@ -31,7 +31,7 @@ from lakehouse.features.derivations import (
     UNKNOWN_CODE,
     USE_CHIP_CODES,
 )
-from lakehouse.formats import ONLINE_CITY, US_STATES
+from lakehouse.formats import CARD_BRANDS, CARD_TYPES, ONLINE_CITY, US_STATES, USE_CHIP_VALUES
 
 __all__ = [
     "BASIC_FEATURE_COLUMNS",
@@ -43,7 +43,44 @@ __all__ = [
     "KEY_COLUMNS",
     "STATIC_COLUMNS",
     "basic_feature_frame",
+    "foreign_places",
+    "request_vocabulary",
 ]
+
+
+def foreign_places(states: Iterable[object]) -> list[str]:
+    """The merchant states that are neither a US state code nor ONLINE (countries), sorted.
+
+    Args:
+        states: merchant states as silver holds them (None and blanks are skipped).
+
+    Returns:
+        The distinct foreign places, in the data's spelling.
+    """
+    places = {str(s).strip() for s in states if s is not None}
+    return sorted(p for p in places if p and p != ONLINE_CITY and p.upper() not in US_STATES)
+
+
+def request_vocabulary(countries: Iterable[str] = ()) -> dict[str, list[str]]:
+    """The categorical values a request may carry, in the dataset's spelling.
+
+    Brands, card types and chip modes are the source format's fixed lists; merchant states are
+    every US state code, ONLINE and the foreign places the model's training data contained.
+    Training records it with the model (`metadata.json` and `MLmodel`), so the scoring API
+    reads it from the model instead of scanning the lake.
+
+    Args:
+        countries: the foreign places of the training data (`foreign_places`).
+
+    Returns:
+        `{column: allowed values}` for card_brand, card_type, use_chip and merchant_state.
+    """
+    return {
+        "card_brand": list(CARD_BRANDS),
+        "card_type": list(CARD_TYPES),
+        "use_chip": list(USE_CHIP_VALUES),
+        "merchant_state": [*US_STATES, ONLINE_CITY, *countries],
+    }
 
 
 def basic_feature_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -24,7 +24,7 @@ import pandas as pd
 from mlflow.models import infer_signature, set_model
 from mlflow.pyfunc import PythonModel, PythonModelContext, save_model
 
-from lakehouse import formats
+from lakehouse.ml.features import request_vocabulary
 from lakehouse.ml.registry import MODEL_FILES, LoadedModel, model_from_files
 
 EXAMPLE_ROWS = 5
@@ -60,24 +60,14 @@ def _predictions(model: LoadedModel, rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def request_vocabulary() -> dict[str, list[str]]:
-    """The categorical values a request may carry, in the dataset's spelling."""
-    return {
-        "card_brand": list(formats.CARD_BRANDS),
-        "card_type": list(formats.CARD_TYPES),
-        "use_chip": list(formats.USE_CHIP_VALUES),
-        "merchant_state": [*formats.US_STATES, formats.ONLINE_CITY],
-    }
-
-
 def save_pyfunc(path: Path, files: Path, metadata: dict[str, Any], examples: pd.DataFrame) -> Path:
     """Write an MLflow pyfunc model folder at `path`.
 
     Args:
         path: the folder to create (logged as the run's `model/` artifact).
         files: the folder `registry.write_model_files` wrote (booster and metadata).
-        metadata: what the model carries; its flavour, feature columns, feature-set version
-            and threshold go into `MLmodel` too.
+        metadata: what the model carries; its flavour, feature columns, feature-set version,
+            threshold and request vocabulary go into `MLmodel` too.
         examples: training-window rows holding the feature columns; the first few become
             the input example, from which the signature is inferred.
 
@@ -106,7 +96,7 @@ def save_pyfunc(path: Path, files: Path, metadata: dict[str, Any], examples: pd.
             "feature_set_version": metadata["feature_set_version"],
             "feature_columns": columns,
             "threshold": metadata["threshold"],
-            "vocabulary": request_vocabulary(),
+            "vocabulary": metadata.get("vocabulary") or request_vocabulary(),
         },
     )
     return path

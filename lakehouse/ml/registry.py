@@ -1,9 +1,10 @@
 """The model registry: how a trained model is stored in MLflow and loaded back for scoring.
 
-Training (`lakehouse/ml/train.py`) writes each model as two plain files in its MLflow run —
-`model/booster.txt` (the LightGBM booster as text) and `model/metadata.json` (feature list,
-feature-set version, calibration, threshold, metrics, Delta versions) — and registers that
-folder as a version of `fraud-detector` or `fraud-detector-basic`. The scoring API calls
+Training (`lakehouse/ml/tracking.py`) writes each model as two plain files —
+`booster.txt` (the LightGBM booster as text) and `metadata.json` (feature list, feature-set
+version, calibration, threshold, metrics, Delta versions, request vocabulary) — inside the
+MLflow pyfunc model it logs (`lakehouse.ml.mlflow_model`), and registers that model as a
+version of `fraud-detector` or `fraud-detector-basic`. The scoring API calls
 `load_model` once (one MLflow round trip and two small files, no pickle, no MLflow model
 flavour to import) and then scores in memory; it polls `current_version` to hot-reload when a
 new champion is promoted.
@@ -84,6 +85,9 @@ class LoadedModel:
     # The approve/review/decline thresholds chosen with the model (lakehouse.ml.policy);
     # empty for models trained before the policy existed.
     policy: dict[str, Any] = field(default_factory=dict)
+    # The categorical values requests may carry, foreign places of its training data included
+    # (`lakehouse.ml.features.request_vocabulary`); empty for a model trained before it.
+    vocabulary: dict[str, list[str]] = field(default_factory=dict)
 
     def _matrix(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
         if isinstance(features, np.ndarray):
@@ -208,6 +212,7 @@ def model_from_files(
         calibration={k: float(v) for k, v in metadata["calibration"].items()},
         drift_reference=metadata.get("drift_reference", {}),
         policy=dict(metadata.get("policy") or {}),
+        vocabulary={k: list(v) for k, v in (metadata.get("vocabulary") or {}).items()},
     )
 
 

@@ -35,7 +35,7 @@ from lakehouse.datagen.truth import read_mechanisms
 from lakehouse.engines.base import TableLike
 from lakehouse.engines.duckdb import session
 from lakehouse.ml import evaluate, policy, psi
-from lakehouse.ml.features import FEATURE_SET_VERSION
+from lakehouse.ml.features import FEATURE_SET_VERSION, foreign_places, request_vocabulary
 from lakehouse.ml.label_sources import analyst_label_counts
 from lakehouse.ml.mechanisms import mechanism_metrics
 from lakehouse.ml.registry import (
@@ -95,6 +95,8 @@ class TrainingReport:
     outcomes: list[FlavourOutcome] = field(default_factory=list)
     # Labeled rows per window that came from analysts' reviews (lakehouse.ml.label_sources).
     analyst_labels: dict[str, int] = field(default_factory=dict)
+    # What requests may carry, the training data's foreign places included (model metadata).
+    vocabulary: dict[str, list[str]] = field(default_factory=dict)
 
 
 def ensure_experiment(client: Any, settings: Settings) -> str:
@@ -140,6 +142,27 @@ def _labeled_period(dataset: TableLike, settings: Settings) -> tuple[date, date,
             "SELECT MIN(tx_date), MAX(tx_date), COUNT(*), COALESCE(SUM(label), 0) "
             "FROM ml_features WHERE label IS NOT NULL"
         ).fetchall()[0]
+
+
+def training_vocabulary(settings: Settings) -> dict[str, list[str]]:
+    """The request vocabulary of a model trained on the lake's transactions.
+
+    The foreign places are the distinct merchant states of `silver_transactions` (the rows
+    `gold/ml_features` was computed from, one per transaction; gold keeps only their codes);
+    the model carries the result, so serving never scans the lake for it.
+
+    Args:
+        settings: where the lake is; caps the DuckDB connection.
+
+    Returns:
+        `lakehouse.ml.features.request_vocabulary` with those places (none without silver).
+    """
+    uri = catalog.location("silver_transactions", settings)
+    if not storage.exists(uri, settings):
+        return request_vocabulary()
+    with session({"silver": storage.read_dataset(uri, settings)}, settings) as connection:
+        rows = connection.execute("SELECT DISTINCT merchant_state FROM silver").fetchall()
+    return request_vocabulary(foreign_places(row[0] for row in rows))
 
 
 def _champion_ap(client: Any, name: str, settings: Settings, windows: Windows) -> tuple[
@@ -271,6 +294,7 @@ def _log_run(
         "trained_at": trained_at,
         # Fixed PSI bins of every input and of the score, the baseline of live drift.
         "drift_reference": drift_reference,
+        "vocabulary": report.vocabulary,
     }
     with tempfile.TemporaryDirectory(prefix="lakehouse-train-") as tmp:
         files = write_model_files(Path(tmp) / MODEL_FILES, result.booster, metadata)
@@ -356,7 +380,8 @@ def train_and_register(
     check_windows(windows, config)
     truth = read_mechanisms(settings.raw_dir)
     report = TrainingReport(split.as_params(), {"ml_features": version}, int(labeled),
-                            analyst_labels=analyst_label_counts(settings, windows))
+                            analyst_labels=analyst_label_counts(settings, windows),
+                            vocabulary=training_vocabulary(settings))
     client, _ = mlflow_client(settings.mlflow_tracking_uri)
     experiment_id = ensure_experiment(client, settings)
     trained_at = datetime.now(UTC).isoformat(timespec="seconds")

@@ -13,9 +13,10 @@ import mlflow.pyfunc
 import numpy as np
 import pytest
 
+from api_ml.api.state import vocabulary_of
 from lakehouse.config import Settings
 from lakehouse.formats import CARD_BRANDS
-from lakehouse.ml.features import FEATURE_SET_VERSION
+from lakehouse.ml.features import FEATURE_SET_VERSION, foreign_places
 from lakehouse.ml.registry import load_model, model_name
 
 
@@ -44,3 +45,19 @@ def test_champion_loads_with_mlflow_pyfunc(
     expected = served.predict_proba(rows)
     np.testing.assert_allclose(answer["fraud_probability"].to_numpy(), expected, rtol=1e-9)
     assert (answer["is_fraud"].to_numpy() == (expected >= served.threshold)).all()
+
+
+def test_model_carries_its_training_vocabulary(
+    api_settings: Settings,
+    trained_lake,  # type: ignore[no-untyped-def]
+) -> None:
+    """The foreign places of the training data travel with the model: serving reads no lake."""
+    places = foreign_places(trained_lake.silver.column("merchant_state").to_pylist())
+    assert places, "the small lake has purchases abroad"
+    for flavour in ("full", "basic"):
+        name = model_name(api_settings, flavour)
+        served = load_model(name, tracking_uri=trained_lake.tracking_uri)
+        pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+        assert pyfunc.metadata.metadata["vocabulary"] == served.vocabulary
+        assert served.vocabulary["merchant_state"][-len(places):] == places
+        assert vocabulary_of(served).countries == tuple(places)
