@@ -11,9 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 import sqlglot
 
+from lakehouse.config import Settings
 from lakehouse.engines import ENGINE_NAMES, EngineError, get_engine
 from lakehouse.engines.base import Engine, translate_sql
-from lakehouse.engines.duckdb import DuckDBEngine
+from lakehouse.engines.duckdb import DuckDBEngine, session
 from lakehouse.pipeline.models import MODELS
 
 AMOUNTS = pa.table({"client_id": [1, 1, 2], "amount": [10.0, 20.0, 5.0]})
@@ -22,6 +23,25 @@ TOTALS_SQL = "SELECT client_id, SUM(amount) AS total FROM tx GROUP BY client_id 
 
 def _totals(table: pa.Table) -> list[dict]:
     return table.to_pylist()
+
+
+def test_session_is_capped_by_the_settings_and_closes(tmp_path: Path) -> None:
+    """Every DuckDB connection outside the runner obeys LAKEHOUSE_DUCKDB_* too."""
+    settings = Settings(
+        data_dir=tmp_path, duckdb_memory_limit="512MB", duckdb_threads=3,
+        duckdb_temp_directory=tmp_path / "spill" / "duckdb",
+    )
+    with session({"tx": AMOUNTS}, settings, threads=2) as connection:
+        [(limit, threads, spill)] = connection.execute(
+            "SELECT current_setting('memory_limit'), current_setting('threads'), "
+            "current_setting('temp_directory')"
+        ).fetchall()
+        totals = connection.sql(TOTALS_SQL).to_arrow_table()
+    assert limit in ("512.0 MiB", "488.2 MiB") and threads == 2  # 512 MB in DuckDB's units
+    assert spill == str(tmp_path / "spill" / "duckdb") and (tmp_path / "spill").is_dir()
+    assert _totals(totals) == [{"client_id": 1, "total": 30.0}, {"client_id": 2, "total": 5.0}]
+    with pytest.raises(Exception, match="closed"):
+        connection.execute("SELECT 1")
 
 
 def test_duckdb_engine_satisfies_the_protocol() -> None:

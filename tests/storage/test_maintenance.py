@@ -52,6 +52,9 @@ def test_maintenance_compacts_checkpoints_and_vacuums(no_retention: Settings) ->
     assert upkeep.after.files < upkeep.before.files
     assert _rows(uri, no_retention) == rows
     assert storage.version(uri, no_retention) == data_version  # maintenance is not new data
+    snapshot = storage.snapshot(uri, no_retention)
+    assert snapshot is not None and snapshot.version == data_version  # lineage agrees
+    assert snapshot.dataset.to_table().sort_by("id").to_pylist() == rows
     assert len(storage.open_table(uri, no_retention).file_uris()) == 1  # type: ignore[union-attr]
     assert list((Path(uri) / "_delta_log").glob("*.checkpoint.parquet"))
     again = maintain_table("silver_users", no_retention)
