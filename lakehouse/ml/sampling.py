@@ -12,9 +12,9 @@ The kept negatives are chosen by a hash of the transaction id, not a random draw
 rows on every run and on both engines (`KEEP_EXPRESSION` is plain integer arithmetic that
 DuckDB and Spark evaluate identically), so a sample is reproducible and engine-independent.
 
-Training (`train.load_windows`) samples its training window with the same rate rule
-(`choose_rate`) and the same id hash (`KEEP_EXPRESSION`), without weights: the model is
-calibrated on the complete validation window.
+Training (`train.load_windows`) samples its training window with this module's SQL
+(`choose_rate`, then `downsample_sql`) and drops the weights: the model is calibrated on the
+complete validation window instead.
 
 Data arrives as the feature table (a Delta location, or any `TableLike` the engines accept)
 and leaves as an Arrow table or a pandas DataFrame with one extra column `sample_weight`.
@@ -45,7 +45,17 @@ KEEP_EXPRESSION = "(CAST((({key} % 1000003) * 2654435761) % 4294967296 AS DOUBLE
 def choose_rate(positives: int, negatives: int, negatives_per_positive: float = 40.0,
                 max_rows: int | None = None) -> float:
     """The fraction of negatives to keep: about `negatives_per_positive` per positive, and no
-    more than `max_rows` rows in all; 1.0 when the table is already small enough."""
+    more than `max_rows` rows in all; 1.0 when the table is already small enough.
+
+    Args:
+        positives: labeled frauds.
+        negatives: labeled legitimate rows.
+        negatives_per_positive: the target ratio in the sample.
+        max_rows: a cap on the sample's size (None: none).
+
+    Returns:
+        The keep rate, in (0, 1].
+    """
     if negatives <= 0:
         return 1.0
     rate = negatives_per_positive * max(positives, 1) / negatives
@@ -59,6 +69,17 @@ def downsample_sql(relation: str, rate: float, *, columns: Sequence[str] | None 
                    where: str | None = None) -> str:
     """SELECT of the labeled rows of `relation`: all positives, negatives kept at `rate`,
     plus `sample_weight` (1 for positives, 1/rate for negatives). Portable DuckDB/Spark SQL.
+
+    Args:
+        relation: the table's name in the query.
+        rate: the keep rate of negatives (`choose_rate`).
+        columns: the columns selected (None: all).
+        label: the 0/1 label column; unlabeled rows are left out.
+        key: the integer id the keep hash is computed from.
+        where: an extra SQL predicate (e.g. a date range).
+
+    Returns:
+        The query text.
 
     Raises:
         ValueError: `rate` outside (0, 1].
@@ -77,14 +98,35 @@ def downsample_sql(relation: str, rate: float, *, columns: Sequence[str] | None 
 
 def downsample(engine: Engine, table: TableLike, rate: float, *,
                relation: str = "ml_features", **options: object) -> pa.Table:
-    """Run `downsample_sql` on `engine` over `table`; only the sample leaves the engine."""
+    """Run `downsample_sql` on `engine` over `table`; only the sample leaves the engine.
+
+    Args:
+        engine: DuckDB or Spark.
+        table: the feature table.
+        rate: the keep rate of negatives.
+        relation: the table's name in the query.
+        **options: `downsample_sql`'s keyword arguments.
+
+    Returns:
+        The sample, with `sample_weight`.
+    """
     sql = downsample_sql(relation, rate, **options)  # type: ignore[arg-type]
     return engine.run_sql(sql, {relation: table})
 
 
 def label_counts(engine: Engine, table: TableLike, *, relation: str = "ml_features",
                  label: str = "label") -> tuple[int, int]:
-    """(positives, negatives) among the labeled rows, counted in the engine."""
+    """(positives, negatives) among the labeled rows, counted in the engine.
+
+    Args:
+        engine: DuckDB or Spark.
+        table: the feature table.
+        relation: the table's name in the query.
+        label: the 0/1 label column.
+
+    Returns:
+        `(positives, negatives)`.
+    """
     counts = engine.run_sql(
         f"SELECT CAST(COALESCE(SUM(CASE WHEN {label} = 1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS p, "
         f"CAST(COUNT({label}) AS BIGINT) AS n FROM {relation}", {relation: table},
@@ -94,7 +136,15 @@ def label_counts(engine: Engine, table: TableLike, *, relation: str = "ml_featur
 
 def weighted_base_rate(labels: Sequence[int] | pa.Array, weights: Sequence[float] | pa.Array,
                        ) -> float:
-    """Σ w·y / Σ w: the fraud rate of the full table, estimated from the weighted sample."""
+    """Σ w·y / Σ w: the fraud rate of the full table, estimated from the weighted sample.
+
+    Args:
+        labels: the sample's 0/1 labels.
+        weights: their `sample_weight`.
+
+    Returns:
+        The estimated rate (NaN for an empty sample).
+    """
     ys = labels.to_pylist() if isinstance(labels, pa.Array | pa.ChunkedArray) else list(labels)
     ws = weights.to_pylist() if isinstance(weights, pa.Array | pa.ChunkedArray) else list(weights)
     total = sum(ws)
@@ -108,6 +158,16 @@ def sample_features(settings: Settings | None = None, *, engine_name: str | None
 
     On Spark the table is scanned by the executors (`read_delta`) and only the sample is
     collected to the driver; on DuckDB the Delta files are streamed.
+
+    Args:
+        settings: the platform settings; None means `get_settings()`.
+        engine_name: `duckdb` or `spark` (None: `Settings.engine`).
+        negatives_per_positive: the target ratio in the sample.
+        max_rows: a cap on the sample's size.
+        columns: the columns kept (None: all).
+
+    Returns:
+        The sample, with `sample_weight`.
     """
     settings = settings or get_settings()
     engine = get_engine(engine_name or settings.engine)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,8 +29,11 @@ from lakehouse.engines.duckdb import session
 from lakehouse.ml import evaluate
 from lakehouse.ml.features import BASIC_FEATURE_COLUMNS, CATEGORICAL_COLUMNS, FEATURE_COLUMNS
 from lakehouse.ml.registry import platt
-from lakehouse.ml.sampling import KEEP_EXPRESSION, choose_rate
+from lakehouse.ml.sampling import WEIGHT_COLUMN, choose_rate, downsample_sql
 from lakehouse.ml.tuning import TuningResult, tune
+
+if TYPE_CHECKING:  # LightGBM is the `ml` extra's: imported when a model is fitted
+    import lightgbm
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +87,11 @@ class TimeSplit:
     gap_days: int
 
     def as_params(self) -> dict[str, str]:
+        """The split as MLflow params.
+
+        Returns:
+            `{"split_<field>": "<value>"}` for every boundary and the gap.
+        """
         return {f"split_{k}": str(v) for k, v in self.__dict__.items()}
 
 
@@ -104,7 +112,7 @@ class FlavourResult:
 
     flavour: str
     feature_columns: list[str]
-    booster: Any
+    booster: lightgbm.Booster
     calibration: dict[str, float]
     threshold: float
     test_metrics: dict[str, float]
@@ -127,6 +135,16 @@ def time_split(
     first: date, last: date, gap_days: int, config: TrainConfig = TrainConfig()
 ) -> TimeSplit:
     """Cut [first, last] into train | gap | validation | gap | test, latest last.
+
+    Args:
+        first: the first labeled day.
+        last: the last labeled day.
+        gap_days: days left out between windows (the label delay), so no label of a later
+            window is known while an earlier one is fitted.
+        config: the validation and test fractions.
+
+    Returns:
+        The window boundaries.
 
     Raises:
         TrainingError: the period is too short to leave a training window.
@@ -170,12 +188,17 @@ def load_windows(
         The train (downsampled), validation and test rows.
     """
     with session({"ml_features": dataset}, settings) as connection:
-        select = ", ".join(dict.fromkeys([*ID_COLUMNS, *columns]))
+        wanted = list(dict.fromkeys([*ID_COLUMNS, *columns]))
 
-        def window(start: date, end: date, extra: str = "") -> pd.DataFrame:
+        def window(start: date, end: date, rate: float = 1.0) -> pd.DataFrame:
+            # The one downsampling of `lakehouse.ml.sampling` (every fraud, negatives kept by
+            # id hash: the same rows on every rerun and either engine); at rate 1.0 it keeps
+            # every labeled row. Its weights are dropped: calibration on the complete
+            # validation window corrects the probabilities instead.
+            period = f"tx_date BETWEEN DATE '{start}' AND DATE '{end}'"
+            sample = downsample_sql("ml_features", rate, columns=wanted, where=period)
             return connection.sql(
-                f"SELECT {select} FROM ml_features WHERE label IS NOT NULL "
-                f"AND tx_date BETWEEN DATE '{start}' AND DATE '{end}' {extra} "
+                f"SELECT * EXCLUDE ({WEIGHT_COLUMN}) FROM ({sample}) AS s "
                 "ORDER BY ts, transaction_id"
             ).df()
 
@@ -187,12 +210,8 @@ def load_windows(
         rate = choose_rate(
             int(train_frauds), negatives, config.negatives_per_fraud, config.max_train_rows
         )
-        # The sampling module's id hash, not a random draw: the same rows on every rerun and
-        # on either engine. No weights: calibration is fitted on the complete validation window.
-        keep = KEEP_EXPRESSION.format(key="transaction_id")
-        sample = "" if rate >= 1.0 else f"AND (label = 1 OR {keep} < {rate!r})"
         return Windows(
-            train=window(split.train_start, split.train_end, sample),
+            train=window(split.train_start, split.train_end, rate),
             val=window(split.val_start, split.val_end),
             test=window(split.test_start, split.test_end),
             train_negative_rate=rate,
@@ -201,7 +220,15 @@ def load_windows(
 
 
 def check_windows(windows: Windows, config: TrainConfig) -> None:
-    """Refuse to train when a window has too few frauds to learn or to measure anything."""
+    """Refuse to train when a window has too few frauds to learn or to measure anything.
+
+    Args:
+        windows: the loaded windows.
+        config: `min_frauds_per_window`.
+
+    Raises:
+        TrainingError: a window has fewer frauds than that.
+    """
     for name in ("train", "val", "test"):
         frauds = int(getattr(windows, name)["label"].sum())
         if frauds < config.min_frauds_per_window:
@@ -217,7 +244,14 @@ def _matrix(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def booster_params(config: TrainConfig) -> dict[str, Any]:
-    """LightGBM parameters of a training run."""
+    """LightGBM parameters of a training run.
+
+    Args:
+        config: the run's knobs.
+
+    Returns:
+        The parameters `lightgbm.train` gets (logged with the run).
+    """
     return {
         "objective": "binary",
         "metric": "average_precision",
@@ -235,8 +269,17 @@ def booster_params(config: TrainConfig) -> dict[str, Any]:
     }
 
 
-def fit_booster(windows: Windows, columns: list[str], config: TrainConfig) -> Any:
-    """LightGBM on the (downsampled) training window, early-stopped on validation AP."""
+def fit_booster(windows: Windows, columns: list[str], config: TrainConfig) -> lightgbm.Booster:
+    """LightGBM on the (downsampled) training window, early-stopped on validation AP.
+
+    Args:
+        windows: the training and validation windows.
+        columns: the model inputs.
+        config: the run's knobs.
+
+    Returns:
+        The fitted `lightgbm.Booster`.
+    """
     import lightgbm as lgb
 
     y_train = windows.train["label"].to_numpy("int64")
@@ -253,7 +296,15 @@ def fit_booster(windows: Windows, columns: list[str], config: TrainConfig) -> An
 
 
 def fit_platt(raw: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """Platt scaling: a one-feature logistic regression from log-odds to P(fraud)."""
+    """Platt scaling: a one-feature logistic regression from log-odds to P(fraud).
+
+    Args:
+        raw: log-odds of the validation rows.
+        y: their labels (0/1).
+
+    Returns:
+        `{"a": slope, "b": intercept}` (`lakehouse.ml.registry.platt` applies them).
+    """
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(C=1e6, max_iter=1000)
@@ -264,7 +315,12 @@ def fit_platt(raw: np.ndarray, y: np.ndarray) -> dict[str, float]:
 def fit_baseline(windows: Windows, columns: list[str]) -> np.ndarray:
     """Logistic regression (imputed, scaled, class-balanced), calibrated the same way.
 
-    Returns its calibrated test probabilities.
+    Args:
+        windows: fitted on train, calibrated on validation, scored on test.
+        columns: the model inputs.
+
+    Returns:
+        Its calibrated test probabilities (the baseline the booster must beat).
     """
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
@@ -303,6 +359,9 @@ def train_flavour(
         config: the training knobs.
         columns: the model inputs; default the flavour's (`FLAVOUR_COLUMNS`). Benchmarks pass
             another feature set to compare two on the same windows.
+
+    Returns:
+        The booster, its calibration, threshold, metrics and the baseline's metrics.
     """
     columns = list(columns or FLAVOUR_COLUMNS[flavour])
     tuned = None
