@@ -29,6 +29,7 @@ from lakehouse.monitoring import freshness, skew
 from lakehouse.observability.metrics import PipelineMetrics
 from lakehouse.pipeline.feeder import SourceUnavailableError
 from lakehouse.pipeline.gold import run_gold
+from lakehouse.pipeline.ml import run_training_stage
 from lakehouse.pipeline.publish import publish_datamarts
 from lakehouse.pipeline.runner import StageResult, run_bronze, run_silver
 from lakehouse.retry import call_with_retries
@@ -70,9 +71,7 @@ def _publish(settings: Settings, engine_name: str | None) -> StageResult:
 
 
 def _train(settings: Settings, engine_name: str | None) -> StageResult:
-    # Training needs the `ml` extra (scikit-learn, LightGBM, MLflow): loaded only to train.
-    from lakehouse.pipeline.ml import run_training_stage
-
+    # The stage imports the `ml` extra (scikit-learn, LightGBM, MLflow) only when it trains.
     return run_training_stage(settings)
 
 

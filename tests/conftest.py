@@ -131,8 +131,6 @@ __all__ = [
     "wait_http",
 ]
 
-_pg_unavailable_reason = pg_unavailable_reason  # older name, still imported by some tests
-
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """One line per distinct skip reason: how many tests did not run, and how to run them."""

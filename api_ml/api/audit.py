@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from api_ml.api.schemas import PredictionResponse, TransactionRequest
 from lakehouse.config import Settings, redact_url
+from lakehouse.observability.elasticsearch import ElasticsearchHandler
 
 logger = logging.getLogger("lakehouse.api_ml.audit")
 INDEX_PREFIX = "lakehouse-predictions"
@@ -66,9 +67,7 @@ class PredictionAudit:
         self.shipper.close()
 
 
-def _shipper(url: str) -> Any:
-    from lakehouse.observability.elasticsearch import ElasticsearchHandler
-
+def _shipper(url: str) -> ElasticsearchHandler:
     # The log shipper's buffer, bulk thread and loss counters, fed documents, not log records.
     return ElasticsearchHandler(url, index_prefix=INDEX_PREFIX)
 

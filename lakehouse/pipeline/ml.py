@@ -16,6 +16,7 @@ import time
 
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
+from lakehouse.ml.registry import CHALLENGER, CHAMPION, ModelNotFoundError, load_model, model_name
 from lakehouse.pipeline.runner import StageResult
 
 log = logging.getLogger("lakehouse.pipeline.ml")
@@ -26,14 +27,6 @@ def _already_trained_on(settings: Settings, version: int) -> bool:
 
     A challenger counts too: retraining on the same data would only reach the same verdict.
     """
-    from lakehouse.ml.registry import (
-        CHALLENGER,
-        CHAMPION,
-        ModelNotFoundError,
-        load_model,
-        model_name,
-    )
-
     for alias in (CHAMPION, CHALLENGER):
         try:
             model = load_model(model_name(settings, "full"), alias, settings.mlflow_tracking_uri)
@@ -46,6 +39,12 @@ def _already_trained_on(settings: Settings, version: int) -> bool:
 
 def run_training_stage(settings: Settings) -> StageResult:
     """Train, evaluate, register and maybe promote both flavours (see module docstring).
+
+    Args:
+        settings: the platform settings (lake, MLflow store, model name).
+
+    Returns:
+        The stage's result: `up_to_date`, or the versions registered and their AP.
 
     Raises:
         lakehouse.ml.train.TrainingError: no feature table, or too few labeled frauds.
