@@ -75,7 +75,17 @@ GOLD_TABLES = tuple(name for name, model in declarations().items() if model.laye
 
 
 def entry(name: str) -> CatalogEntry:
-    """The catalog entry for `name`; a clear error for an unknown table."""
+    """The catalog entry for `name`; a clear error for an unknown table.
+
+    Args:
+        name: a catalog name, e.g. `silver_transactions`.
+
+    Returns:
+        Its entry (layer, folder, grain, key).
+
+    Raises:
+        KeyError: an unknown name (the message lists the known ones).
+    """
     try:
         return CATALOG[name]
     except KeyError:
@@ -84,6 +94,14 @@ def entry(name: str) -> CatalogEntry:
 
 
 def location(name: str, settings: Settings | None = None) -> str:
-    """URI of the Delta table `name` (a local folder or an `s3://` prefix)."""
+    """URI of the Delta table `name` (a local folder or an `s3://` prefix).
+
+    Args:
+        name: a catalog name.
+        settings: where the lake is (`Settings.lake`); None means `get_settings()`.
+
+    Returns:
+        `<lake>/<layer>/<table>`.
+    """
     lake = (settings or get_settings()).lake.rstrip("/")
     return f"{lake}/{entry(name).folder}"

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -93,7 +95,15 @@ class RowError:
 
 
 def show(value: str, limit: int = 40) -> str:
-    """A value quoted for a message, shortened so one bad row cannot flood a report."""
+    """A value quoted for a message, shortened so one bad row cannot flood a report.
+
+    Args:
+        value: the offending text.
+        limit: at most this many characters are shown.
+
+    Returns:
+        The value's `repr`, cut to `limit` characters with "..." when longer.
+    """
     text = value if len(value) <= limit else value[: limit - 3] + "..."
     return repr(text)
 
@@ -101,7 +111,16 @@ def show(value: str, limit: int = 40) -> str:
 def validate_header(
     columns: Sequence[str], expected: Sequence[str], file_name: str
 ) -> list[RowError]:
-    """Compare a file's header with the expected column list: missing, unknown, order."""
+    """Compare a file's header with the expected column list: missing, unknown, order.
+
+    Args:
+        columns: the header as read.
+        expected: the format's column list (e.g. `CARD_COLUMNS`).
+        file_name: named in the messages.
+
+    Returns:
+        One `RowError` (row 0) per problem; empty when the header is exactly `expected`.
+    """
     found = [str(c) for c in columns]
     errors: list[RowError] = []
     seen: set[str] = set()
@@ -129,12 +148,27 @@ def validate_header(
 
 
 def validate_transaction_header(columns: Sequence[str]) -> list[RowError]:
-    """Check a transactions_data.csv header against `TRANSACTION_COLUMNS`."""
+    """Check a transactions_data.csv header against `TRANSACTION_COLUMNS`.
+
+    Args:
+        columns: the header as read.
+
+    Returns:
+        The problems, as `validate_header` reports them.
+    """
     return validate_header(columns, TRANSACTION_COLUMNS, TRANSACTIONS_FILE)
 
 
 def text_column(frame: pd.DataFrame, name: str) -> pd.Series:
-    """Column `name` as strings with missing values as "" (callers may pass NaN or None)."""
+    """Column `name` as strings with missing values as "" (callers may pass NaN or None).
+
+    Args:
+        frame: the rows.
+        name: the column.
+
+    Returns:
+        The column as text.
+    """
     column = frame[name]
     if column.isna().any():
         column = column.fillna("")
@@ -150,7 +184,14 @@ class ErrorCollector:
         self.errors: list[RowError] = []
 
     def add(self, mask: np.ndarray, values: pd.Series, column: str, reason: str) -> None:
-        """Record each row where `mask` holds; `reason` may use {value}."""
+        """Record each row where `mask` holds; `reason` may use {value}.
+
+        Args:
+            mask: True for the bad rows of the frame.
+            values: the column checked (its values appear in the messages).
+            column: the column's name.
+            reason: the message, with `{value}` standing for the row's value.
+        """
         positions = np.flatnonzero(np.asarray(mask, dtype=bool))[: self.limit]
         texts = values.iloc[positions].tolist() if len(positions) else []
         for position, value in zip(positions, texts, strict=True):
@@ -168,7 +209,16 @@ def _arrow(values: pd.Series) -> pa.Array:
 
 
 def mismatches(values: pd.Series, pattern: str, allow_empty: bool = False) -> np.ndarray:
-    """Rows whose text does not match `pattern` entirely (optionally allowing "")."""
+    """Rows whose text does not match `pattern` entirely (optionally allowing "").
+
+    Args:
+        values: a text column (`text_column`).
+        pattern: a regular expression (RE2 syntax), matched against the whole value.
+        allow_empty: whether "" is accepted too.
+
+    Returns:
+        A boolean mask, True where the value does not match.
+    """
     anchored = f"^(?:{pattern})$"
     if allow_empty:
         anchored = f"^(?:(?:{pattern})|)$"
@@ -235,11 +285,17 @@ def validate_transactions(
 ) -> list[RowError]:
     """Check every row of a transactions frame read with all columns as text.
 
-    Vectorized: each rule is one pass over a column. `first_row` is the file row number of the
-    frame's first row (for chunked reading). `date_window`, when given, is the inclusive
-    ('YYYY-MM-DD HH:MM:SS', same) range a transaction date must fall in. Returns at most
-    `max_errors` errors sorted by row (header problems first); an empty list means the frame
-    is valid.
+    Vectorized: each rule is one pass over a column.
+
+    Args:
+        frame: the rows, every column as text ("" for missing: `read_transactions_csv`).
+        first_row: the file row number of the frame's first row (for chunked reading).
+        max_errors: at most this many errors are returned (and collected per rule).
+        date_window: the inclusive ('YYYY-MM-DD HH:MM:SS', same) range a transaction date
+            must fall in; None accepts any date.
+
+    Returns:
+        The errors sorted by row (header problems first); empty when the frame is valid.
     """
     header = validate_transaction_header(list(frame.columns))
     if header:
@@ -268,10 +324,16 @@ def validate_transactions(
     return out.errors[:max_errors]
 
 
-def read_transactions_csv(source, **kwargs) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+def read_transactions_csv(
+    source: str | Path | IO[str] | IO[bytes], **kwargs: Any
+) -> pd.DataFrame:
     """Read transactions CSV text the way `validate_transactions` expects (all text, "" missing).
 
-    `source` is a path or file object; extra keyword arguments go to `pandas.read_csv`
-    (e.g. `chunksize`).
+    Args:
+        source: a path or an open file.
+        **kwargs: passed to `pandas.read_csv` (e.g. `chunksize`).
+
+    Returns:
+        The rows (with `chunksize`, pandas' reader yielding such frames).
     """
     return pd.read_csv(source, dtype=str, keep_default_na=False, na_filter=False, **kwargs)

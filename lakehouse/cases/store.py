@@ -34,7 +34,14 @@ class CaseNotFound(LookupError):
 
 
 def utc(value: datetime | None) -> datetime | None:
-    """SQLite hands timestamps back without a zone; every stored time is UTC."""
+    """SQLite hands timestamps back without a zone; every stored time is UTC.
+
+    Args:
+        value: a stored time, with or without a zone.
+
+    Returns:
+        The same instant with a zone (UTC when it had none); None stays None.
+    """
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
@@ -56,9 +63,17 @@ def _insert_ignoring_duplicates(connection: sa.Connection, table: sa.Table) -> A
 
 
 def insert_cases(engine: sa.Engine, records: Sequence[dict[str, Any]], actor: str) -> int:
-    """Insert new cases (state `open`); a case id already stored is skipped. Returns new ones.
+    """Insert new cases (state `open`); a case id already stored is skipped.
 
     Each new case gets a `create` audit entry by `actor` (the scoring service).
+
+    Args:
+        engine: the analytics DB holding the case tables.
+        records: the cases, as the outbox holds them.
+        actor: who creates them (audited).
+
+    Returns:
+        How many were new.
     """
     created = 0
     with engine.begin() as connection:
@@ -107,7 +122,18 @@ def list_cases(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page of matching cases in `sort` order, and how many match in all."""
+    """One page of matching cases in `sort` order, and how many match in all.
+
+    Args:
+        engine: the analytics DB holding the case tables.
+        filters: states, decision, owner, card, minimum expected loss.
+        sort: a key of `SORTS`.
+        limit: the page size.
+        offset: rows skipped before the page.
+
+    Returns:
+        `(cases without their features and request, total matching)`.
+    """
     where = _where(filters)
     light = [c for c in cases.c if c.name not in {"features", "request"}]
     query = sa.select(*light).where(*where).order_by(*SORTS[sort]).limit(limit).offset(offset)
@@ -118,7 +144,14 @@ def list_cases(
 
 
 def queue_summary(engine: sa.Engine) -> dict[str, Any]:
-    """Active cases by state and the creation time of the oldest one still active."""
+    """Active cases by state and the creation time of the oldest one still active.
+
+    Args:
+        engine: the analytics DB holding the case tables.
+
+    Returns:
+        `{"by_state": {state: count}, "oldest_active": datetime | None}`.
+    """
     with engine.connect() as connection:
         by_state = dict(
             connection.execute(
@@ -136,6 +169,13 @@ def queue_summary(engine: sa.Engine) -> dict[str, Any]:
 def get_case(engine: sa.Engine, case_id: str) -> dict[str, Any]:
     """One case with its notes, oldest first.
 
+    Args:
+        engine: the analytics DB holding the case tables.
+        case_id: the case.
+
+    Returns:
+        Every column of the case, plus `notes`.
+
     Raises:
         CaseNotFound: no such case.
     """
@@ -150,7 +190,16 @@ def get_case(engine: sa.Engine, case_id: str) -> dict[str, Any]:
 
 
 def card_cases(engine: sa.Engine, card_id: int, limit: int = 20) -> list[dict[str, Any]]:
-    """The card's most recent cases (its history as the queue saw it)."""
+    """The card's most recent cases (its history as the queue saw it).
+
+    Args:
+        engine: the analytics DB holding the case tables.
+        card_id: the card.
+        limit: at most this many, newest first.
+
+    Returns:
+        The cases, as `list_cases` returns them.
+    """
     rows, _ = list_cases(engine, CaseFilter(card_id=card_id), sort="newest", limit=limit)
     return rows
 
@@ -200,6 +249,13 @@ def change_case(
 ) -> dict[str, Any]:
     """Apply `rule(case, now)` (a `workflow` function) and audit it, in one transaction.
 
+    Args:
+        engine: the analytics DB holding the case tables.
+        case_id: the case.
+        actor: who acts (audited; the rule checks what they may do).
+        action: the audit entry's action name.
+        rule: `(case, now) -> changed columns`; raises to refuse.
+
     Returns:
         The case after the change.
 
@@ -224,7 +280,21 @@ def change_case(
 
 
 def add_note(engine: sa.Engine, case_id: str, actor: Actor, text: str) -> dict[str, Any]:
-    """Append a note to a case the actor may act on; audited like every write."""
+    """Append a note to a case the actor may act on; audited like every write.
+
+    Args:
+        engine: the analytics DB holding the case tables.
+        case_id: the case.
+        actor: the author.
+        text: the note (already checked for control characters).
+
+    Returns:
+        The stored note with its id.
+
+    Raises:
+        CaseNotFound: no such case.
+        workflow.Forbidden: the actor may not act on it.
+    """
     with engine.begin() as connection:
         case = _locked_case(connection, case_id)
         check_may_act(case, actor)
@@ -240,7 +310,14 @@ def add_note(engine: sa.Engine, case_id: str, actor: Actor, text: str) -> dict[s
 
 
 def record_audit(engine: sa.Engine, actor: str, action: str, after: dict[str, Any]) -> None:
-    """An audit entry for a write that is not about a case (e.g. an analyst added)."""
+    """An audit entry for a write that is not about a case (e.g. an analyst added).
+
+    Args:
+        engine: the analytics DB holding the case tables.
+        actor: who wrote.
+        action: what they did.
+        after: the written values.
+    """
     with engine.begin() as connection:
         _audit(connection, actor, action, None, None, _jsonable(after))
 
@@ -248,7 +325,16 @@ def record_audit(engine: sa.Engine, actor: str, action: str, after: dict[str, An
 def audit_entries(
     engine: sa.Engine, case_id: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
-    """The latest audit entries, newest first, for one case or all."""
+    """The latest audit entries, newest first, for one case or all.
+
+    Args:
+        engine: the analytics DB holding the case tables.
+        case_id: one case's entries only (None: all).
+        limit: at most this many.
+
+    Returns:
+        The entries (who, when, action, before, after).
+    """
     query = sa.select(case_audit).order_by(case_audit.c.id.desc()).limit(limit)
     if case_id is not None:
         query = query.where(case_audit.c.case_id == case_id)
@@ -257,7 +343,14 @@ def audit_entries(
 
 
 def decision_counts(engine: sa.Engine) -> list[tuple[str, str, int]]:
-    """(analyst, final state, cases) for every decided case: the analysts' throughput."""
+    """(analyst, final state, cases) for every decided case: the analysts' throughput.
+
+    Args:
+        engine: the analytics DB holding the case tables.
+
+    Returns:
+        One `(analyst, state, count)` per pair.
+    """
     query = (
         sa.select(cases.c.decided_by, cases.c.state, sa.func.count())
         .where(cases.c.decided_by.is_not(None))
@@ -268,7 +361,15 @@ def decision_counts(engine: sa.Engine) -> list[tuple[str, str, int]]:
 
 
 def reviews_since(engine: sa.Engine, since: datetime) -> int:
-    """Review cases created since `since` (what the analysts' daily capacity is spent on)."""
+    """Review cases created since `since` (what the analysts' daily capacity is spent on).
+
+    Args:
+        engine: the analytics DB holding the case tables.
+        since: the start of the period.
+
+    Returns:
+        How many.
+    """
     query = (
         sa.select(sa.func.count())
         .select_from(cases)

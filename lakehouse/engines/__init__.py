@@ -25,6 +25,12 @@ ENGINE_NAMES = tuple(_FACTORIES)
 def get_engine(name: str | None = None) -> Engine:
     """The engine called `name` (`duckdb` or `spark`); None means `Settings.engine`.
 
+    Args:
+        name: the engine's name, or None.
+
+    Returns:
+        The engine, configured from the settings.
+
     Raises:
         ValueError: unknown name, or the engine's module is not installed.
     """

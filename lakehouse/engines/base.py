@@ -32,7 +32,18 @@ class Engine(Protocol):
     name: str
 
     def run_sql(self, sql: str, inputs: Mapping[str, TableLike]) -> pa.Table:
-        """Run `sql`, in which each key of `inputs` is a relation name; return the result."""
+        """Run `sql`, in which each key of `inputs` is a relation name; return the result.
+
+        Args:
+            sql: one SELECT in the models' dialect (DuckDB's; `translate_sql` adapts it).
+            inputs: relation name -> Arrow table, dataset or stream.
+
+        Returns:
+            The result as one Arrow table.
+
+        Raises:
+            EngineError: the SQL failed on this engine.
+        """
         ...
 
 
@@ -83,6 +94,13 @@ def translate_sql(sql: str, dialect: str) -> str:
     The models stick to the SQL both engines share, so this is mostly the identity; it exists
     so an engine whose dialect differs in a detail (a function name, a cast spelling) fixes it
     in one tested place instead of keeping a second copy of the model.
+
+    Args:
+        sql: the model's SQL.
+        dialect: a sqlglot dialect name.
+
+    Returns:
+        The SQL in that dialect (statements joined by ";").
     """
     if dialect == "duckdb":
         return sql

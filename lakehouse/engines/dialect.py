@@ -29,6 +29,12 @@ _LOCK = threading.Lock()
 def to_spark_sql(sql: str) -> str:
     """The model's DuckDB SQL in Spark SQL's dialect.
 
+    Args:
+        sql: the model's SQL.
+
+    Returns:
+        The same query for Spark.
+
     Raises:
         EngineError: sqlglot could not parse the model (a syntax error in the model itself).
     """
@@ -42,6 +48,13 @@ def to_spark_sql(sql: str) -> str:
 
 def output_schema(sql: str, inputs: Mapping[str, pa.Schema]) -> pa.Schema:
     """The schema DuckDB gives `sql` over inputs of these schemas (cached per model and input).
+
+    Args:
+        sql: the model's SQL.
+        inputs: relation name -> the schema of that input.
+
+    Returns:
+        The result's Arrow schema.
 
     Raises:
         EngineError: the SQL does not run on DuckDB either.

@@ -60,7 +60,14 @@ class DuckDBEngine:
         )
 
     def connect(self) -> duckdb.DuckDBPyConnection:
-        """A fresh in-memory database with this engine's limits applied."""
+        """A fresh in-memory database with this engine's limits applied.
+
+        Returns:
+            An open connection (the caller closes it).
+
+        Raises:
+            EngineError: DuckDB rejected the limits (the message names the settings).
+        """
         config: dict[str, str | int | bool] = {}
         if self.memory_limit:
             config["memory_limit"] = self.memory_limit
@@ -81,6 +88,13 @@ class DuckDBEngine:
 
     def run_sql(self, sql: str, inputs: Mapping[str, TableLike]) -> pa.Table:
         """Register every input under its name, run `sql`, return the result as Arrow.
+
+        Args:
+            sql: one SELECT over the inputs' names.
+            inputs: relation name -> Arrow table, dataset or stream.
+
+        Returns:
+            The result as one Arrow table.
 
         Raises:
             EngineError: the SQL failed (syntax, missing column, type error...).

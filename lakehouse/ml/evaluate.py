@@ -33,14 +33,32 @@ F_BETA = 2.0  # a missed fraud costs more than a false alert: weigh recall twice
 
 
 def recall_at_fpr(y: np.ndarray, score: np.ndarray, fpr_budget: float = FPR_BUDGET) -> float:
-    """The largest recall reachable while flagging at most `fpr_budget` of legitimate rows."""
+    """The largest recall reachable while flagging at most `fpr_budget` of legitimate rows.
+
+    Args:
+        y: 0/1 labels.
+        score: the model's scores.
+        fpr_budget: the largest false-positive rate allowed.
+
+    Returns:
+        The recall, 0.0 when no cut stays within the budget.
+    """
     fpr, tpr, _ = roc_curve(y, score)
     allowed = fpr <= fpr_budget
     return float(tpr[allowed].max()) if allowed.any() else 0.0
 
 
 def precision_at_k(y: np.ndarray, score: np.ndarray, k: int = TOP_K) -> float:
-    """Share of frauds among the `k` highest scores of the window."""
+    """Share of frauds among the `k` highest scores of the window.
+
+    Args:
+        y: 0/1 labels.
+        score: the model's scores.
+        k: how many top scores (fewer when the window is smaller).
+
+    Returns:
+        The precision, 0.0 for an empty window.
+    """
     k = min(k, len(score))
     if k == 0:
         return 0.0
@@ -55,7 +73,18 @@ def card_precision_at_k(
     card: np.ndarray,
     k: int = CARD_TOP_K_PER_DAY,
 ) -> float:
-    """Per day: the k cards with the highest score, share that had a fraud that day; mean."""
+    """Per day: the k cards with the highest score, share that had a fraud that day; mean.
+
+    Args:
+        y: 0/1 labels.
+        score: the model's scores.
+        day: each row's day.
+        card: each row's card.
+        k: cards per day.
+
+    Returns:
+        The mean over days, 0.0 for an empty window.
+    """
     frame = pd.DataFrame({"y": y, "score": score, "day": day, "card": card})
     per_card = frame.groupby(["day", "card"], sort=False).agg(
         score=("score", "max"), fraud=("y", "max")
@@ -66,7 +95,16 @@ def card_precision_at_k(
 
 
 def choose_threshold(y: np.ndarray, probability: np.ndarray, beta: float = F_BETA) -> float:
-    """The probability cut maximising F-beta on the validation window."""
+    """The probability cut maximising F-beta on the validation window.
+
+    Args:
+        y: 0/1 labels of the validation window.
+        probability: calibrated probabilities.
+        beta: recall weighs `beta` times precision.
+
+    Returns:
+        The threshold (0.5 when the curve is empty).
+    """
     precision, recall, thresholds = precision_recall_curve(y, probability)
     precision, recall = precision[:-1], recall[:-1]
     denominator = beta**2 * precision + recall
@@ -82,7 +120,18 @@ def choose_threshold(y: np.ndarray, probability: np.ndarray, beta: float = F_BET
 def window_metrics(
     y: np.ndarray, probability: np.ndarray, day: np.ndarray, card: np.ndarray, threshold: float
 ) -> dict[str, float]:
-    """Every metric of one window, keyed by its MLflow name."""
+    """Every metric of one window, keyed by its MLflow name.
+
+    Args:
+        y: 0/1 labels.
+        probability: calibrated probabilities.
+        day: each row's day (card precision per day).
+        card: each row's card.
+        threshold: the model's decision threshold.
+
+    Returns:
+        `{metric name: value}` (AUC, AP, recall at 1 % FPR, precisions, base rate, counts).
+    """
     y = np.asarray(y, dtype="int64")
     flagged = probability >= threshold
     true_positive = float((flagged & (y == 1)).sum())

@@ -17,12 +17,16 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from lakehouse.config import Settings, get_settings
+
+if TYPE_CHECKING:  # MLflow is the `ml` extra's: imported only where a store is used
+    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.tracking import MlflowClient
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +59,14 @@ def model_name(settings: Settings, flavour: str) -> str:
 
 
 def model_names(settings: Settings) -> tuple[str, str]:
-    """The registered names of both flavours, full first."""
+    """The registered names of both flavours, full first.
+
+    Args:
+        settings: the platform settings.
+
+    Returns:
+        `(model_name(settings, "full"), model_name(settings, "basic"))`.
+    """
     return model_name(settings, "full"), model_name(settings, "basic")
 
 
@@ -107,7 +118,14 @@ class LoadedModel:
         return features[self.feature_columns].astype("float64").to_numpy(na_value=np.nan)
 
     def raw_score(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
-        """The booster's log-odds before calibration."""
+        """The booster's log-odds before calibration.
+
+        Args:
+            features: as for `predict_proba`.
+
+        Returns:
+            One raw score per row.
+        """
         return np.asarray(self.booster.predict(self._matrix(features), raw_score=True))
 
     def predict_proba(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -166,13 +184,30 @@ class LoadedModel:
 
 
 def platt(raw: np.ndarray, calibration: dict[str, float]) -> np.ndarray:
-    """Map log-odds to a probability with the fitted slope `a` and intercept `b`."""
+    """Map log-odds to a probability with the fitted slope `a` and intercept `b`.
+
+    Args:
+        raw: the booster's log-odds.
+        calibration: `{"a": slope, "b": intercept}` fitted on the validation window.
+
+    Returns:
+        Probabilities, same shape as `raw`.
+    """
     z = calibration["a"] * np.asarray(raw, dtype="float64") + calibration["b"]
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
 
 def write_model_files(folder: Path, booster: Any, metadata: dict[str, Any]) -> Path:
-    """Write the two files `load_model` needs into `folder` (logged as the run's `model/`)."""
+    """Write the two files `load_model` needs into `folder` (packed into the pyfunc model).
+
+    Args:
+        folder: where to write (created if missing).
+        booster: the fitted LightGBM booster.
+        metadata: what `model_from_files` reads back (flavour, columns, calibration, ...).
+
+    Returns:
+        `folder`.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     (folder / BOOSTER_FILE).write_text(booster.model_to_string(), encoding="utf-8")
     (folder / METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str), "utf-8")
@@ -217,6 +252,14 @@ def model_from_files(
 
 
 def resolve_tracking_uri(tracking_uri: str | None) -> str:
+    """The MLflow store to use: `tracking_uri`, else `Settings.mlflow_tracking_uri`.
+
+    Args:
+        tracking_uri: an explicit store, or None.
+
+    Returns:
+        The store's URI.
+    """
     if tracking_uri:
         return tracking_uri
     uri = get_settings().mlflow_tracking_uri
@@ -224,8 +267,15 @@ def resolve_tracking_uri(tracking_uri: str | None) -> str:
     return uri
 
 
-def mlflow_client(tracking_uri: str | None):  # type: ignore[no-untyped-def]
-    """An MLflow client on this store, and the store's URI."""
+def mlflow_client(tracking_uri: str | None) -> tuple[MlflowClient, str]:
+    """An MLflow client on this store, and the store's URI.
+
+    Args:
+        tracking_uri: the store (None: `Settings.mlflow_tracking_uri`).
+
+    Returns:
+        `(MlflowClient, uri)`.
+    """
     from mlflow.tracking import MlflowClient
 
     # An explicit client, never `mlflow.set_tracking_uri`: that one also rewrites the
@@ -234,7 +284,17 @@ def mlflow_client(tracking_uri: str | None):  # type: ignore[no-untyped-def]
     return MlflowClient(tracking_uri=uri, registry_uri=uri), uri
 
 
-def version_by_alias(client: Any, name: str, alias: str) -> Any | None:
+def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    """The registered version behind `alias`, None when the model or the alias is missing.
+
+    Args:
+        client: an MLflow client (`mlflow_client`).
+        name: the registered model name.
+        alias: `champion` or `challenger`.
+
+    Returns:
+        MLflow's `ModelVersion`, or None.
+    """
     from mlflow.exceptions import MlflowException
 
     try:
@@ -247,7 +307,16 @@ def version_by_alias(client: Any, name: str, alias: str) -> Any | None:
 def current_version(
     name: str, alias: str = CHAMPION, tracking_uri: str | None = None
 ) -> str | None:
-    """The version number behind `alias`, or None — one small registry query, for hot reload."""
+    """The version number behind `alias`, or None — one small registry query, for hot reload.
+
+    Args:
+        name: the registered model name (`model_name`).
+        alias: `champion` or `challenger`.
+        tracking_uri: the store (None: `Settings.mlflow_tracking_uri`).
+
+    Returns:
+        The version as text, or None when nothing carries the alias.
+    """
     client, _ = mlflow_client(tracking_uri)
     found = version_by_alias(client, name, alias)
     return None if found is None else str(found.version)
@@ -257,6 +326,14 @@ def load_model(
     name: str, alias: str = CHAMPION, tracking_uri: str | None = None
 ) -> LoadedModel:
     """Download the version behind `alias` once and return it ready to score in memory.
+
+    Args:
+        name: the registered model name (`model_name`).
+        alias: `champion` or `challenger`.
+        tracking_uri: the store (None: `Settings.mlflow_tracking_uri`).
+
+    Returns:
+        The model, with its metadata (threshold, policy, vocabulary, drift reference).
 
     Raises:
         ModelNotFoundError: nothing is registered under that name and alias yet.

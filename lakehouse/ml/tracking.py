@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -62,6 +62,9 @@ from lakehouse.ml.train import (
     train_flavour,
 )
 
+if TYPE_CHECKING:  # MLflow is the `ml` extra's: imported where a store is used
+    from mlflow.tracking import MlflowClient
+
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "lakehouse-fraud"
@@ -99,8 +102,16 @@ class TrainingReport:
     vocabulary: dict[str, list[str]] = field(default_factory=dict)
 
 
-def ensure_experiment(client: Any, settings: Settings) -> str:
-    """The experiment id; local stores keep artifacts under LAKEHOUSE_DATA_DIR/mlartifacts."""
+def ensure_experiment(client: MlflowClient, settings: Settings) -> str:
+    """The experiment id; local stores keep artifacts under LAKEHOUSE_DATA_DIR/mlartifacts.
+
+    Args:
+        client: an MLflow client (`registry.mlflow_client`).
+        settings: the MLflow store and the data folder.
+
+    Returns:
+        The id of the experiment, created on first use.
+    """
     found = client.get_experiment_by_name(EXPERIMENT)
     if found is not None:
         return str(found.experiment_id)
@@ -185,7 +196,16 @@ def _champion_ap(client: Any, name: str, settings: Settings, windows: Windows) -
 
 
 def decide_promotion(new_ap: float, champion_ap: float | None, rival: str) -> tuple[bool, str]:
-    """The rule: promote only a strictly better average precision on the same test window."""
+    """The rule: promote only a strictly better average precision on the same test window.
+
+    Args:
+        new_ap: the new version's average precision on the test window.
+        champion_ap: the champion's on the same window (None: no comparable champion).
+        rival: how the champion is named in the reason.
+
+    Returns:
+        `(promote?, the reason, as logged and tagged)`.
+    """
     if champion_ap is None:
         return True, f"promoted: {rival}"
     if new_ap > champion_ap:
@@ -207,6 +227,11 @@ class PolicyChoice:
     costs: dict[str, policy.PolicyCost]
 
     def metrics(self) -> dict[str, float]:
+        """The policy's thresholds and every rival's validation cost, as MLflow metrics.
+
+        Returns:
+            `{metric name: value}`.
+        """
         out = {f"policy_{k}": float(v) for k, v in self.policy.as_dict().items() if k != "name"}
         for name, cost in self.costs.items():
             out.update(cost.as_metrics(f"val_cost_{name.replace('.', '')}"))
@@ -216,7 +241,17 @@ class PolicyChoice:
 def choose_policy(
     result: FlavourResult, windows: Windows, split: TimeSplit, settings: Settings
 ) -> PolicyChoice:
-    """Pick the approve/review/decline thresholds on the validation window (lakehouse.ml.policy)."""
+    """Pick the approve/review/decline thresholds on the validation window (lakehouse.ml.policy).
+
+    Args:
+        result: the fitted flavour (its validation probabilities and threshold).
+        windows: the validation rows (labels and amounts).
+        split: the validation window's length in days.
+        settings: review cost, decline friction and analysts' daily capacity.
+
+    Returns:
+        The chosen policy and the cost of each rival.
+    """
     costs = policy.Costs(
         settings.review_cost, settings.decline_friction_cost, settings.review_capacity_per_day
     )
@@ -358,6 +393,15 @@ def train_and_register(
 ) -> TrainingReport:
     """Train every flavour on the current feature table; log, register, promote each.
 
+    Args:
+        settings: lake, MLflow store, model name, label delay, costs.
+        config: the training knobs.
+        flavours: which models to train.
+        on_step: called with a message at each step (the CLI's progress).
+
+    Returns:
+        The split, the data versions read and one outcome per flavour.
+
     Raises:
         TrainingError: no feature table, a period too short, or too few labeled frauds.
     """
@@ -416,7 +460,14 @@ def train_and_register(
 
 
 def report_as_dict(report: TrainingReport) -> dict[str, Any]:
-    """A JSON-friendly summary (the CLI's `--json` and the pipeline stage message)."""
+    """A JSON-friendly summary (the CLI's `--json` and the pipeline stage message).
+
+    Args:
+        report: what `train_and_register` returned.
+
+    Returns:
+        The report as plain JSON types.
+    """
     return json.loads(json.dumps({
         "split": report.split, "data_versions": report.data_versions,
         "analyst_labels": report.analyst_labels,

@@ -54,13 +54,38 @@ _SELECT_LIST = ", ".join(
 
 
 class Stager(Protocol):
-    """What the loader needs from a dialect: stage rows, read the latest date, commit."""
+    """What the loader needs from a dialect: stage rows, read the latest date, commit.
 
-    def stage(self, chunk: pd.DataFrame) -> None: ...
+    `PostgresStager` and `SqliteStager` implement it; their methods follow these contracts.
+    """
 
-    def latest_situation_date(self) -> date | None: ...
+    def stage(self, chunk: pd.DataFrame) -> None:
+        """Add rows to the batch's staging table (nothing is visible before `commit`).
 
-    def commit(self, situation_date: date, loaded_at: datetime) -> int: ...
+        Args:
+            chunk: validated rows with the `SOURCE_COLUMNS`, as text.
+        """
+        ...
+
+    def latest_situation_date(self) -> date | None:
+        """The newest business date already loaded, read inside the batch's transaction.
+
+        Returns:
+            That date, or None when the source table is empty.
+        """
+        ...
+
+    def commit(self, situation_date: date, loaded_at: datetime) -> int:
+        """Move the staged rows into `transaction_data`, stamped, and commit.
+
+        Args:
+            situation_date: the batch's business date.
+            loaded_at: when it was loaded.
+
+        Returns:
+            How many rows were new (an id already loaded is skipped).
+        """
+        ...
 
 
 class PostgresStager:
@@ -138,7 +163,17 @@ class SqliteStager:
 
 @contextmanager
 def open_stager(engine: Engine) -> Iterator[Stager]:
-    """A stager on a pooled connection of `engine`; rolled back unless it committed."""
+    """A stager on a pooled connection of `engine`; rolled back unless it committed.
+
+    Args:
+        engine: the source DB (PostgreSQL or SQLite).
+
+    Returns:
+        A context manager yielding the dialect's `Stager`.
+
+    Raises:
+        ValueError: another database dialect.
+    """
     raw = engine.raw_connection()
     driver = raw.driver_connection
     dialect = engine.dialect.name

@@ -52,7 +52,15 @@ def _is_local(uri: str) -> bool:
 
 
 def open_table(uri: str, settings: Settings | None = None) -> DeltaTable | None:
-    """The Delta table at `uri`, or None when no table was ever committed there."""
+    """The Delta table at `uri`, or None when no table was ever committed there.
+
+    Args:
+        uri: the table's location (`lakehouse.catalog.location`).
+        settings: the platform settings (storage options); None means `get_settings()`.
+
+    Returns:
+        The opened table (its latest version), or None.
+    """
     if _is_local(uri) and not (Path(uri.removeprefix("file://")) / "_delta_log").is_dir():
         return None
     try:
@@ -62,6 +70,15 @@ def open_table(uri: str, settings: Settings | None = None) -> DeltaTable | None:
 
 
 def exists(uri: str, settings: Settings | None = None) -> bool:
+    """Whether a Delta table was ever committed at `uri`.
+
+    Args:
+        uri: the table's location (`lakehouse.catalog.location`).
+        settings: the platform settings (storage options); None means `get_settings()`.
+
+    Returns:
+        True when the table exists.
+    """
     return open_table(uri, settings) is not None
 
 
@@ -71,6 +88,13 @@ def version(uri: str, settings: Settings | None = None) -> int | None:
     Maintenance commits (compaction, vacuum: `lakehouse.storage.maintenance`) change no row,
     so they are skipped: a stage that compares input versions to decide whether to rebuild
     must not redo its work because the lake was tidied.
+
+    Args:
+        uri: the table's location (`lakehouse.catalog.location`).
+        settings: the platform settings (storage options); None means `get_settings()`.
+
+    Returns:
+        The newest version that changed rows, or None.
     """
     table = open_table(uri, settings)
     return None if table is None else _data_version(table)
@@ -85,7 +109,18 @@ def _data_version(table: DeltaTable) -> int:
 
 
 def read_dataset(uri: str, settings: Settings | None = None) -> ds.Dataset:
-    """The latest snapshot as a lazy Arrow dataset (engines scan only what they need)."""
+    """The latest snapshot as a lazy Arrow dataset (engines scan only what they need).
+
+    Args:
+        uri: the table's location (`lakehouse.catalog.location`).
+        settings: the platform settings (storage options); None means `get_settings()`.
+
+    Returns:
+        The dataset over the snapshot's Parquet files.
+
+    Raises:
+        FileNotFoundError: no table exists at `uri` yet.
+    """
     table = open_table(uri, settings)
     if table is None:
         raise FileNotFoundError(f"Delta table {uri} does not exist yet; run the upstream stage")
@@ -159,6 +194,20 @@ def write(
     `mode="overwrite"` with a `predicate` replaces only the matching rows (a partition
     replace); without one it replaces the whole table. The schema is overwritten on full
     replaces so a model whose columns change does not wedge its table.
+
+    Args:
+        uri: the table's location (`lakehouse.catalog.location`).
+        data: the rows, in memory or streamed.
+        mode: "overwrite" or "append".
+        predicate: with "overwrite", the SQL predicate of the rows replaced.
+        metadata: recorded in the commit (read back by `last_metadata`).
+        settings: the platform settings (storage options); None means `get_settings()`.
+
+    Returns:
+        The table's data version after the commit.
+
+    Raises:
+        StorageFull: the device filled up; no commit was made.
     """
     commit = CommitProperties(custom_metadata={METADATA_KEY: json.dumps(dict(metadata or {}))})
     schema_mode = "overwrite" if mode == "overwrite" and predicate is None else None
@@ -183,7 +232,15 @@ def write(
 
 
 def last_metadata(uri: str, settings: Settings | None = None) -> dict[str, Any]:
-    """The lakehouse metadata of the latest commit that carried some (empty when none)."""
+    """The lakehouse metadata of the latest commit that carried some (empty when none).
+
+    Args:
+        uri: the table's location (`lakehouse.catalog.location`).
+        settings: the platform settings (storage options); None means `get_settings()`.
+
+    Returns:
+        The dictionary `write` recorded, or `{}`.
+    """
     table = open_table(uri, settings)
     if table is None:
         return {}
@@ -195,7 +252,17 @@ def last_metadata(uri: str, settings: Settings | None = None) -> dict[str, Any]:
 
 
 def history(uri: str, settings: Settings | None = None, limit: int | None = None) -> list[dict]:
-    """Commit history, newest first, as delta-rs reports it."""
+    """Commit history, newest first, as delta-rs reports it.
+
+    Args:
+        uri: the table's location (`lakehouse.catalog.location`).
+        settings: the platform settings (storage options); None means `get_settings()`.
+        limit: at most this many commits (None: all).
+
+    Returns:
+        One dictionary per commit (`version`, `operation`, `timestamp`, ...); empty when the
+        table does not exist.
+    """
     table = open_table(uri, settings)
     return [] if table is None else table.history(limit=limit)
 
@@ -205,6 +272,16 @@ def filesystem(uri: str, options: Mapping[str, str]) -> tuple[pafs.FileSystem, s
 
     `options` are `Settings.storage_options()`; Spark executors get them to read and write
     the lake's Parquet files themselves, the maintenance step to measure the lake.
+
+    Args:
+        uri: a local folder, `file://` URI or `s3://bucket/key`.
+        options: `Settings.storage_options()` (endpoint, credentials, region).
+
+    Returns:
+        The file system and the path inside it.
+
+    Raises:
+        ValueError: a scheme other than local or s3.
     """
     if _is_local(uri):
         return pafs.LocalFileSystem(), uri.removeprefix("file://")
@@ -227,6 +304,14 @@ def data_files(uri: str, settings: Settings | None = None,
 
     Comparing two snapshots' files tells what a commit rewrote: files only in the newer one
     hold added rows, files only in the older one hold the rows they replaced.
+
+    Args:
+        uri: the table's location (`lakehouse.catalog.location`).
+        settings: the platform settings (storage options); None means `get_settings()`.
+        at_version: the snapshot to list (None: the latest).
+
+    Returns:
+        `{path relative to the table: row count}`; empty when the table does not exist.
     """
     table = open_table(uri, settings)
     if table is None:
@@ -240,7 +325,20 @@ def data_files(uri: str, settings: Settings | None = None,
 
 def read_files(uri: str, paths: Collection[str], settings: Settings | None = None,
                at_version: int | None = None) -> ds.Dataset:
-    """Only the given data files of a snapshot (paths as `data_files` names them), lazily."""
+    """Only the given data files of a snapshot (paths as `data_files` names them), lazily.
+
+    Args:
+        uri: the table's location (`lakehouse.catalog.location`).
+        settings: the platform settings (storage options); None means `get_settings()`.
+        paths: the data files to read.
+        at_version: the snapshot they belong to (None: the latest).
+
+    Returns:
+        A dataset over those files only, with the table's schema.
+
+    Raises:
+        FileNotFoundError: no table exists at `uri` yet.
+    """
     table = open_table(uri, settings)
     if table is None:
         raise FileNotFoundError(f"Delta table {uri} does not exist yet; run the upstream stage")
