@@ -22,6 +22,7 @@ recompute (tests/pipeline/test_incremental_gold.py).
 from __future__ import annotations
 
 import logging
+import time
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -51,12 +52,14 @@ def run_gold(settings: Settings, engine: Engine) -> StageResult:
     result = StageResult("gold")
     feed = ChangeFeed(settings, engine)
     for name in catalog.GOLD_TABLES:
+        start = time.perf_counter()
         if isinstance(engine, TableBuilder):
             # Spark's executors build each table from the lake's files: rebuilt in full.
             rows_in, rows_out, written = build_model(name, engine, settings)
         else:
             build = build_ml_features if name == "ml_features" else build_datamart
             rows_in, rows_out, written = build(name, engine, settings, feed)
+        result.table_seconds[name] = time.perf_counter() - start
         result.rows_in += rows_in
         result.rows_out += rows_out
         if written is not None:

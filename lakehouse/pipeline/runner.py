@@ -61,6 +61,8 @@ class StageResult:
     seconds: float = 0.0
     tables: dict[str, int] = field(default_factory=dict)  # table -> Delta version written
     message: str = ""
+    # table -> seconds spent bringing it up to date (benchmarks' per-table figures, logs)
+    table_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def pause_point(stage: str) -> None:
@@ -232,12 +234,16 @@ def run_silver(settings: Settings, engine: Engine) -> StageResult:
     """Silver: typed cards and users, then `silver_transactions` incrementally."""
     result = StageResult("silver")
     for name in ("silver_cards", "silver_users"):
+        start = time.perf_counter()
         rows_in, rows_out, written = build_model(name, engine, settings)
+        result.table_seconds[name] = time.perf_counter() - start
         result.rows_in += rows_in
         result.rows_out += rows_out
         if written is not None:
             result.tables[name] = written
+    start = time.perf_counter()
     _build_silver_transactions(settings, engine, result)
+    result.table_seconds["silver_transactions"] = time.perf_counter() - start
     if not result.tables:
         result.status = "up_to_date"
     return result

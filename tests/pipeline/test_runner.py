@@ -41,6 +41,9 @@ def test_a_full_run_builds_every_table_and_a_rerun_is_a_no_op(pipeline_env: Path
     results = orchestrator.run_pipeline(settings, skip=("train",), metrics=metrics)
     statuses = _statuses(results)
     assert all(statuses[s] == "success" for s in ("bronze", "silver", "gold", "publish"))
+    timed = {r.stage: set(r.table_seconds) for r in results}  # the benchmark's per-table figures
+    assert timed["silver"] == set(catalog.SILVER_TABLES)
+    assert timed["gold"] == set(catalog.GOLD_TABLES)
     for name in catalog.CATALOG:
         assert storage.exists(catalog.location(name, settings), settings), name
     silver = storage.read_table(catalog.location("silver_transactions", settings), settings)
