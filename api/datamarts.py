@@ -66,12 +66,26 @@ DATAMARTS: dict[str, Datamart] = {
 
 
 def columns(schema: type[BaseModel]) -> list[str]:
-    """The table's columns, in the order of the schema (the datamart's original order)."""
+    """The table's columns, in the order of the schema (the datamart's original order).
+
+    Args:
+        schema: the datamart's public schema (`api.schemas`).
+
+    Returns:
+        The column names.
+    """
     return list(schema.model_fields)
 
 
 def numeric_columns(schema: type[BaseModel]) -> list[str]:
-    """Columns holding numbers: the only ones a list may be sorted by."""
+    """Columns holding numbers: the only ones a list may be sorted by.
+
+    Args:
+        schema: the datamart's public schema (`api.schemas`).
+
+    Returns:
+        The names of its int and float fields.
+    """
     numeric = []
     for name, info in schema.model_fields.items():
         kinds = set(get_args(info.annotation)) or {info.annotation}
@@ -81,7 +95,14 @@ def numeric_columns(schema: type[BaseModel]) -> list[str]:
 
 
 def table_of(datamart: Datamart) -> sa.TableClause:
-    """A lightweight table handle: no reflection, so a request costs no extra round trip."""
+    """A lightweight table handle: no reflection, so a request costs no extra round trip.
+
+    Args:
+        datamart: an entry of `DATAMARTS`.
+
+    Returns:
+        The table with the schema's columns.
+    """
     return sa.table(datamart.table, *(sa.column(name) for name in columns(datamart.schema)))
 
 
@@ -106,7 +127,14 @@ def _clean(row: Mapping[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def reading(engine: Engine) -> Iterator[Connection]:
-    """A connection whose database errors surface as `ServiceUnavailable` (served as 503)."""
+    """A connection whose database errors surface as `ServiceUnavailable` (served as 503).
+
+    Args:
+        engine: the analytics DB.
+
+    Returns:
+        A context manager yielding the connection.
+    """
     try:
         with engine.connect() as connection:
             yield connection
@@ -130,7 +158,16 @@ def _ordering(table: sa.TableClause, key: str, sort: str | None) -> list[Any]:
 
 
 def list_rows(engine: Engine, datamart: Datamart, query: ListQuery) -> tuple[list[dict], int]:
-    """One page of `datamart` filtered and sorted as asked, and the total matching count."""
+    """One page of `datamart` filtered and sorted as asked, and the total matching count.
+
+    Args:
+        engine: the analytics DB.
+        datamart: an entry of `DATAMARTS`.
+        query: page, sort and range filters, validated by the route.
+
+    Returns:
+        `(rows, total matching)`; NaN is served as null.
+    """
     table = table_of(datamart)
     conditions = _conditions(table, query)
     page = (
@@ -148,7 +185,16 @@ def list_rows(engine: Engine, datamart: Datamart, query: ListQuery) -> tuple[lis
 
 
 def get_row(engine: Engine, datamart: Datamart, key_value: int) -> dict | None:
-    """The row of `datamart` whose key equals `key_value`, or None."""
+    """The row of `datamart` whose key equals `key_value`, or None.
+
+    Args:
+        engine: the analytics DB.
+        datamart: an entry of `DATAMARTS`.
+        key_value: the key (client, card, MCC code or hour).
+
+    Returns:
+        The row, or None when no row has that key.
+    """
     table = table_of(datamart)
     statement = sa.select(table).where(table.c[datamart.key] == key_value).limit(1)
     with reading(engine) as connection:
@@ -159,7 +205,17 @@ def get_row(engine: Engine, datamart: Datamart, key_value: int) -> dict | None:
 def riskiest(
     connection: Connection, datamart: Datamart, top: int, min_labeled: int
 ) -> list[dict]:
-    """The `top` rows with the highest fraud rate among those with enough labeled rows."""
+    """The `top` rows with the highest fraud rate among those with enough labeled rows.
+
+    Args:
+        connection: an open connection (`reading`).
+        datamart: an entry of `DATAMARTS` with fraud and labeled counts.
+        top: how many rows.
+        min_labeled: rows with fewer labeled transactions are left out.
+
+    Returns:
+        The rows, riskiest first.
+    """
     table = table_of(datamart)
     statement = (
         sa.select(table)
@@ -171,7 +227,14 @@ def riskiest(
 
 
 def totals(connection: Connection) -> dict[str, int]:
-    """Platform-wide counts, summed over the hours (every purchase falls in one hour)."""
+    """Platform-wide counts, summed over the hours (every purchase falls in one hour).
+
+    Args:
+        connection: an open connection (`reading`).
+
+    Returns:
+        `transaction_count`, `labeled_count` and `fraud_count`.
+    """
     table = table_of(DATAMARTS["time_distribution"])
     statement = sa.select(
         sa.func.coalesce(sa.func.sum(table.c.tx_count), 0).label("transaction_count"),
@@ -183,7 +246,14 @@ def totals(connection: Connection) -> dict[str, int]:
 
 
 def latest_publications(connection: Connection) -> dict[str, dict]:
-    """The latest `publish_log` row of each published table, by table name."""
+    """The latest `publish_log` row of each published table, by table name.
+
+    Args:
+        connection: an open connection (`reading`).
+
+    Returns:
+        `{table name: its latest publish_log row}`.
+    """
     columns = [c for c in publish_log.c if c.name != "id"]
     statement = sa.select(*columns).order_by(publish_log.c.published_at)
     # Later rows overwrite earlier ones: the log is small (one row per table per publish).

@@ -116,6 +116,15 @@ for _name in SERVICES:
 
 
 def ui_command(host: str, port: int) -> list[str]:
+    """The command line that starts the Streamlit UI with this interpreter.
+
+    Args:
+        host: interface to listen on.
+        port: port to listen on.
+
+    Returns:
+        The argv list (headless, no usage statistics).
+    """
     return [
         sys.executable,
         "-m",
@@ -248,7 +257,14 @@ def wait_until_ready(
 
 
 def ready_line(urls: dict[str, str]) -> str:
-    """The one line that says the platform is up, with where to find each part."""
+    """The one line that says the platform is up, with where to find each part.
+
+    Args:
+        urls: `{name: base URL}` of every service.
+
+    Returns:
+        "Ready — ..." with each service's docs page (the UI's home page).
+    """
     pages = {name: base if name == UI_NAME else f"{base}/docs" for name, base in urls.items()}
     where = " · ".join(f"{name} {page}" for name, page in pages.items())
     return f"Ready — every service answers its health check, models loaded: {where}"
@@ -269,7 +285,14 @@ def announce_when_ready(urls: dict[str, str], processes: list[subprocess.Popen[b
 
 
 def wait_and_stop(processes: list[subprocess.Popen[bytes]]) -> int:
-    """Block until one child exits or Ctrl-C, then stop them all; returns an exit code."""
+    """Block until one child exits or Ctrl-C, then stop them all.
+
+    Args:
+        processes: the children serving the platform.
+
+    Returns:
+        The first failed child's exit code, or 0 (Ctrl-C or a clean exit).
+    """
     try:
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)

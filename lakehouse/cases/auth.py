@@ -39,14 +39,29 @@ def _b64(data: bytes) -> str:
 
 
 def hash_password(password: str) -> str:
-    """`scrypt$n$r$p$salt$hash`, everything needed to verify it later."""
+    """`scrypt$n$r$p$salt$hash`, everything needed to verify it later.
+
+    Args:
+        password: the clear password.
+
+    Returns:
+        The stored form (a fresh random salt each time).
+    """
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
 
 
 def verify_password(password: str, stored: str) -> bool:
-    """True when `password` hashes to `stored` (constant-time comparison)."""
+    """True when `password` hashes to `stored` (constant-time comparison).
+
+    Args:
+        password: the clear password given.
+        stored: what `hash_password` returned.
+
+    Returns:
+        Whether they match (False for a malformed `stored`).
+    """
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
         expected = base64.b64decode(digest)
@@ -65,6 +80,12 @@ def verify_password(password: str, stored: str) -> bool:
 
 def add_user(engine: sa.Engine, username: str, role: str, password: str) -> None:
     """Create or update an analyst (a new password replaces the old one); audited.
+
+    Args:
+        engine: the analytics DB holding the case tables.
+        username: 2-64 characters: lowercase letters, digits, `_ . -`.
+        role: one of `ROLES`.
+        password: at least `MIN_PASSWORD_LENGTH` characters (stored hashed).
 
     Raises:
         ValueError: bad username, unknown role, or a password shorter than 12 characters.
@@ -97,6 +118,12 @@ def login(
 ) -> tuple[str, Actor, datetime]:
     """Check the password and issue a bearer token.
 
+    Args:
+        engine: the analytics DB holding the case tables.
+        username: the analyst.
+        password: the clear password.
+        ttl: how long the token is valid.
+
     Returns:
         The token (shown once, never stored), the actor, and when the token expires.
 
@@ -124,6 +151,13 @@ def login(
 
 def actor_for_token(engine: sa.Engine, token: str) -> Actor:
     """The analyst a bearer token was issued to.
+
+    Args:
+        engine: the analytics DB holding the case tables.
+        token: the bearer token.
+
+    Returns:
+        The analyst and their role.
 
     Raises:
         InvalidCredentials: unknown or expired token, or its user was removed.

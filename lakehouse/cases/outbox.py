@@ -55,7 +55,11 @@ class Outbox:
             connection.close()
 
     def put(self, records: Sequence[dict[str, Any]]) -> None:
-        """Persist records durably; a key already waiting is replaced (the latest record wins)."""
+        """Persist records durably; a key already waiting is replaced (the latest record wins).
+
+        Args:
+            records: JSON-able dictionaries (datetimes as ISO text), each with the key field.
+        """
         rows = [(str(r[self.key]), json.dumps(r, default=_iso)) for r in records]
         with self._connect() as connection:
             connection.executemany(
@@ -63,11 +67,23 @@ class Outbox:
             )
 
     def pending(self) -> int:
+        """How many records wait (a gauge of the outbox's backlog).
+
+        Returns:
+            The count.
+        """
         with self._connect() as connection:
             return int(connection.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
 
     def peek(self, limit: int = BATCH) -> list[dict[str, Any]]:
-        """The oldest waiting records, as JSON gave them back (times as ISO text)."""
+        """The oldest waiting records, as JSON gave them back (times as ISO text).
+
+        Args:
+            limit: at most this many.
+
+        Returns:
+            The records, oldest first (they stay until `remove`).
+        """
         with self._connect() as connection:
             rows = connection.execute(
                 "SELECT payload FROM outbox ORDER BY rowid LIMIT ?", (limit,)
@@ -75,10 +91,20 @@ class Outbox:
         return [json.loads(row[0]) for row in rows]
 
     def remove(self, keys: Sequence[str]) -> None:
+        """Forget delivered records.
+
+        Args:
+            keys: their key values.
+        """
         with self._connect() as connection:
             connection.executemany("DELETE FROM outbox WHERE record_key = ?", [(k,) for k in keys])
 
     def note_failure(self, keys: Sequence[str]) -> None:
+        """Count one more failed delivery attempt of these records.
+
+        Args:
+            keys: their key values.
+        """
         with self._connect() as connection:
             connection.executemany(
                 "UPDATE outbox SET attempts = attempts + 1 WHERE record_key = ?",
@@ -93,10 +119,17 @@ def _iso(value: object) -> str:
 
 
 def drain_once(outbox: Outbox, deliver: Callable[[list[dict[str, Any]]], int]) -> int:
-    """Move one batch from the outbox to the store; returns how many were delivered.
+    """Move one batch from the outbox to the store.
 
     The batch leaves the file only after `deliver` returned, so a crash in between delivers
     it again — harmless, delivery is idempotent.
+
+    Args:
+        outbox: the durable queue.
+        deliver: writes a batch to the target (idempotently); raises when it is down.
+
+    Returns:
+        How many records were delivered (0: the outbox was empty).
     """
     batch = outbox.peek()
     if not batch:
@@ -132,12 +165,19 @@ class OutboxWorker:
         self._thread = threading.Thread(target=self._run, name=f"outbox {target}", daemon=True)
 
     def start(self) -> None:
+        """Start draining in the background."""
         self._thread.start()
 
     def wake(self) -> None:
+        """Drain now instead of at the next retry (called after a `put`)."""
         self._wake.set()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread; records not delivered stay in the outbox for the next start.
+
+        Args:
+            timeout: seconds to wait for the thread.
+        """
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout)

@@ -37,10 +37,15 @@ class Reference:
 
     @property
     def features(self) -> list[str]:
+        """The binned inputs (and `SCORE`)."""
         return list(self.edges)
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON form stored in the model's metadata."""
+        """The JSON form stored in the model's metadata.
+
+        Returns:
+            `{"bins", "rows", "features": {name: {"edges", "expected"}}}`.
+        """
         return {
             "bins": BINS,
             "rows": self.rows,
@@ -52,6 +57,14 @@ class Reference:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Reference:
+        """Rebuild a reference from `as_dict`'s form (the model's metadata).
+
+        Args:
+            data: what `as_dict` returned.
+
+        Returns:
+            The reference.
+        """
         features = data["features"]
         return cls(
             edges={n: np.asarray(f["edges"], dtype="float64") for n, f in features.items()},
@@ -61,14 +74,30 @@ class Reference:
 
 
 def bin_index(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """The bin of each value: 0..len(edges) by the edges, len(edges)+1 for a missing value."""
+    """The bin of each value: 0..len(edges) by the edges, len(edges)+1 for a missing value.
+
+    Args:
+        edges: the bin edges, ascending.
+        values: the values (NaN for missing).
+
+    Returns:
+        One bin index per value.
+    """
     values = np.asarray(values, dtype="float64")
     index = np.searchsorted(edges, values, side="right")
     return np.where(np.isnan(values), len(edges) + 1, index)
 
 
 def shares(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """The share of `values` in each bin of `edges` (missing values last)."""
+    """The share of `values` in each bin of `edges` (missing values last).
+
+    Args:
+        edges: the bin edges, ascending.
+        values: the values (NaN for missing).
+
+    Returns:
+        `len(edges) + 2` shares summing to 1 (all 0 for no values).
+    """
     counts = np.bincount(bin_index(edges, values), minlength=len(edges) + 2)
     return counts / max(int(counts.sum()), 1)
 
@@ -100,7 +129,15 @@ def reference(frame: pd.DataFrame, columns: list[str], scores: np.ndarray) -> Re
 
 
 def psi(expected: np.ndarray, counts: np.ndarray) -> float:
-    """The PSI of live bin `counts` against reference shares `expected` (0 with no rows)."""
+    """The PSI of live bin `counts` against reference shares `expected` (0 with no rows).
+
+    Args:
+        expected: the reference shares per bin.
+        counts: live counts per bin, same bins.
+
+    Returns:
+        The population stability index.
+    """
     total = counts.sum()
     if total <= 0:
         return 0.0

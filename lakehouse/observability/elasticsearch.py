@@ -55,16 +55,32 @@ class ShippingCounts:
         self._counts: Counter[tuple[str, str]] = Counter({(INDEX_PREFIX, o): 0 for o in OUTCOMES})
 
     def add(self, prefix: str, outcome: str, count: int) -> None:
+        """Count documents of one index prefix that met one outcome.
+
+        Args:
+            prefix: the index prefix (logs, predictions, ...).
+            outcome: one of `OUTCOMES`.
+            count: how many documents.
+        """
         with self._lock:
             self._counts[(prefix, outcome)] += count
 
     def declare(self, prefix: str) -> None:
-        """Make `prefix` show with zeros before anything happened to it."""
+        """Make `prefix` show with zeros before anything happened to it.
+
+        Args:
+            prefix: the index prefix.
+        """
         with self._lock:
             for outcome in OUTCOMES:
                 self._counts[(prefix, outcome)] += 0
 
     def snapshot(self) -> dict[tuple[str, str], int]:
+        """A copy of the counts.
+
+        Returns:
+            `{(prefix, outcome): documents}`.
+        """
         with self._lock:
             return dict(self._counts)
 
@@ -76,6 +92,11 @@ class ShippingCollector(Collector):
     """Exports `SHIPPING` into a service's own Prometheus registry."""
 
     def collect(self) -> Iterator[CounterMetricFamily]:
+        """Prometheus' scrape hook.
+
+        Returns:
+            The shipping counter, one sample per (prefix, outcome).
+        """
         counts = SHIPPING.snapshot()
         for outcome in OUTCOMES:
             family = CounterMetricFamily(
@@ -123,10 +144,19 @@ class ElasticsearchHandler(logging.Handler):
         self._thread.start()
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Queue a log record as a document (never blocks the logging thread).
+
+        Args:
+            record: the log record.
+        """
         self.enqueue(record_to_document(record))
 
     def enqueue(self, document: dict[str, object]) -> None:
-        """Queue one document without ever blocking; a full queue drops (and counts) it."""
+        """Queue one document without ever blocking; a full queue drops (and counts) it.
+
+        Args:
+            document: a JSON-able dictionary for the index.
+        """
         try:
             self.queue.put_nowait(document)
         except queue.Full:
@@ -201,12 +231,17 @@ class ElasticsearchHandler(logging.Handler):
         return not unanswered
 
     def flush(self, timeout: float = 5.0) -> None:
-        """Wait (bounded) until the buffer is drained; used at the end of a run."""
+        """Wait (bounded) until the buffer is drained; used at the end of a run.
+
+        Args:
+            timeout: seconds to wait at most.
+        """
         deadline = time.monotonic() + timeout
         while (not self.queue.empty() or not self._idle.is_set()) and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def close(self) -> None:
+        """Stop the shipping thread after its last bulk request."""
         self._stop.set()
         self._thread.join(timeout=self.timeout + self.flush_interval + 1)
         super().close()
@@ -215,7 +250,15 @@ class ElasticsearchHandler(logging.Handler):
 def install_elasticsearch_handler(
     url: str | None, logger_name: str = "lakehouse"
 ) -> ElasticsearchHandler | None:
-    """Attach one shipper for `url` to the logger tree (replacing a previous one)."""
+    """Attach one shipper for `url` to the logger tree (replacing a previous one).
+
+    Args:
+        url: the Elasticsearch URL; None or empty removes the shipper.
+        logger_name: the logger tree shipped.
+
+    Returns:
+        The installed handler, or None.
+    """
     root = logging.getLogger(logger_name)
     for handler in list(root.handlers):
         if isinstance(handler, ElasticsearchHandler):

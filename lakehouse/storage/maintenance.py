@@ -69,7 +69,15 @@ class Upkeep:
 
 
 def footprint(uri: str, settings: Settings) -> Footprint:
-    """Files and bytes under the table's folder (data files of every version, and the log)."""
+    """Files and bytes under the table's folder (data files of every version, and the log).
+
+    Args:
+        uri: the table's location.
+        settings: storage options.
+
+    Returns:
+        The table's files and bytes.
+    """
     fs, path = filesystem(uri, settings.storage_options())
     infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
     files = [info for info in infos if info.type == pafs.FileType.File]
@@ -77,7 +85,15 @@ def footprint(uri: str, settings: Settings) -> Footprint:
 
 
 def maintain_table(name: str, settings: Settings) -> Upkeep | None:
-    """Compact, checkpoint and vacuum the catalog table `name` (None: it does not exist yet)."""
+    """Compact, checkpoint and vacuum the catalog table `name` (None: it does not exist yet).
+
+    Args:
+        name: a catalog name.
+        settings: storage options and `LAKEHOUSE_VACUUM_RETENTION_HOURS`.
+
+    Returns:
+        The files compacted and vacuumed and the footprint before and after, or None.
+    """
     uri = catalog.location(name, settings)
     table = open_table(uri, settings)
     if table is None:
@@ -145,7 +161,14 @@ def _existing(uri: str, paths: list[str], settings: Settings) -> list[str]:
 
 
 def maintain_lake(settings: Settings) -> list[Upkeep]:
-    """`maintain_table` on every table of the catalog, bronze to gold."""
+    """`maintain_table` on every table of the catalog, bronze to gold.
+
+    Args:
+        settings: the platform settings.
+
+    Returns:
+        One `Upkeep` per existing table.
+    """
     done = []
     for name in catalog.CATALOG:
         upkeep = maintain_table(name, settings)
@@ -167,7 +190,14 @@ def maintain_lake(settings: Settings) -> list[Upkeep]:
 
 
 def lake_footprint(settings: Settings) -> Footprint:
-    """The footprint of every catalog table together."""
+    """The footprint of every catalog table together.
+
+    Args:
+        settings: the platform settings.
+
+    Returns:
+        The summed files and bytes.
+    """
     total = Footprint()
     for name in catalog.CATALOG:
         total = total + footprint(catalog.location(name, settings), settings)
