@@ -56,6 +56,12 @@ def read_reference_csv(data: bytes) -> pa.Table:
 
     Strings everywhere because bronze keeps the source as received: letting the reader
     infer types would turn `58523.0` zips into floats and `$24295` into errors.
+
+    Args:
+        data: the file's bytes (a UTF-8 BOM is accepted).
+
+    Returns:
+        The rows, every column a string.
     """
     first_line = data.split(b"\n", 1)[0].decode("utf-8-sig").strip("\r")
     header = next(csv.reader([first_line]))
@@ -87,7 +93,15 @@ def _cast_columns(table: pa.Table, types: dict[str, pa.DataType]) -> pa.Table:
 
 
 def card_number_hash(card_number: str, key: str) -> str:
-    """Hex HMAC-SHA256 of a card number: joinable, not reversible without the key."""
+    """Hex HMAC-SHA256 of a card number: joinable, not reversible without the key.
+
+    Args:
+        card_number: the full number.
+        key: the HMAC key, `Settings.effective_card_hash_key`.
+
+    Returns:
+        64 hex characters.
+    """
     return hmac.new(key.encode(), card_number.encode(), hashlib.sha256).hexdigest()
 
 
@@ -112,12 +126,26 @@ def bronze_cards(raw: pa.Table, key: str) -> pa.Table:
 
 
 def bronze_users(raw: pa.Table) -> pa.Table:
-    """users_data.csv → bronze_users: the file as it is, `id` as BIGINT."""
+    """users_data.csv → bronze_users: the file as it is, `id` as BIGINT.
+
+    Args:
+        raw: the file as read by `read_reference_csv`.
+
+    Returns:
+        The bronze table.
+    """
     return _cast_columns(raw, {"id": pa.int64()})
 
 
 def bronze_mcc_codes(raw_json: bytes) -> pa.Table:
-    """mcc_codes.json (`{"5812": "Eating Places", ...}`) → rows (mcc_code, mcc_description)."""
+    """mcc_codes.json (`{"5812": "Eating Places", ...}`) → rows (mcc_code, mcc_description).
+
+    Args:
+        raw_json: the file's bytes.
+
+    Returns:
+        One row per code.
+    """
     codes = json.loads(raw_json)
     return pa.table(
         {
@@ -135,6 +163,13 @@ def bronze_fraud_labels(raw_json: bytes, analyst_labels: Sequence[dict] = ()) ->
     An analyst's label replaces the reference file's for the same transaction: it is the
     later, reviewed outcome. Only analysts' labels carry `label_known_at` (UTC, when the
     decision was recorded); the reference file says nothing about when a label was known.
+
+    Args:
+        raw_json: the reference file's bytes.
+        analyst_labels: rows of the source DB's `analyst_labels`.
+
+    Returns:
+        One row per labeled transaction.
     """
     target = {int(k): v for k, v in json.loads(raw_json).get("target", {}).items()}
     source = dict.fromkeys(target, LABEL_SOURCES[0])
@@ -259,7 +294,20 @@ def fetch_reference_file(
 def reference_table(
     table_name: str, data: bytes, card_hash_key: str, analyst_labels: Sequence[dict] = ()
 ) -> pa.Table:
-    """The bronze table for one reference file's bytes (labels: plus the analysts')."""
+    """The bronze table for one reference file's bytes (labels: plus the analysts').
+
+    Args:
+        table_name: a bronze reference table of the catalog.
+        data: the file's bytes.
+        card_hash_key: the HMAC key for card numbers.
+        analyst_labels: the analysts' labels (only for `bronze_fraud_labels`).
+
+    Returns:
+        The bronze table.
+
+    Raises:
+        KeyError: not a reference table.
+    """
     if table_name == "bronze_cards":
         return bronze_cards(read_reference_csv(data), card_hash_key)
     if table_name == "bronze_users":
@@ -276,6 +324,13 @@ def bronze_from_raw_dir(raw_dir: Path, card_hash_key: str) -> dict[str, pa.Table
 
     The same bronze functions as the feeder; each transaction row's own day is its
     `situation_date` (one batch per day). Tests, benchmarks and engine comparisons use it.
+
+    Args:
+        raw_dir: a folder holding the five source files.
+        card_hash_key: the HMAC key for card numbers.
+
+    Returns:
+        `{bronze table name: table}`.
     """
     raw = read_reference_csv((raw_dir / formats.TRANSACTIONS_FILE).read_bytes())
     day = pc.utf8_slice_codeunits(raw.column("date"), 0, 10)
@@ -287,21 +342,47 @@ def bronze_from_raw_dir(raw_dir: Path, card_hash_key: str) -> dict[str, pa.Table
 
 
 def content_fingerprint(data: bytes, card_hash_key: str) -> str:
-    """SHA-256 of the file plus a digest of the HMAC key (a new key must rewrite cards)."""
+    """SHA-256 of the file plus a digest of the HMAC key (a new key must rewrite cards).
+
+    Args:
+        data: the file's bytes.
+        card_hash_key: the HMAC key for card numbers.
+
+    Returns:
+        The hex digest recorded in the bronze commit.
+    """
     digest = hashlib.sha256(data)
     digest.update(hashlib.sha256(card_hash_key.encode()).digest())
     return digest.hexdigest()
 
 
 def analyst_labels(engine: sa.Engine) -> list[dict]:
-    """The labels analysts gave (source DB table `analyst_labels`; none before the first)."""
+    """The labels analysts gave (source DB table `analyst_labels`; none before the first).
+
+    Args:
+        engine: the source DB.
+
+    Returns:
+        One dictionary per label.
+    """
     if not sa.inspect(engine).has_table("analyst_labels"):
         return []
     return read_labels(engine)
 
 
 def source_batch_counts(engine: sa.Engine, since: date | None) -> dict[str, int]:
-    """Row count per situation_date ('YYYY-MM-DD') in the source, from `since` on."""
+    """Row count per situation_date ('YYYY-MM-DD') in the source, from `since` on.
+
+    Args:
+        engine: the source DB.
+        since: the first business date counted (None: all).
+
+    Returns:
+        `{day: rows}`.
+
+    Raises:
+        RuntimeError: the source DB has no transaction table yet.
+    """
     if not sa.inspect(engine).has_table("transaction_data"):
         raise RuntimeError(
             f"the source DB {engine.url.render_as_string(hide_password=True)} has no "
@@ -324,6 +405,14 @@ def extract_batches(engine: sa.Engine, days: list[str], *,
 
     Server-side cursors (`stream_results`) keep memory flat: only `chunk_rows` rows are in
     Python at a time, whatever the size of the history being extracted.
+
+    Args:
+        engine: the source DB.
+        days: the business dates ('YYYY-MM-DD') to extract.
+        chunk_rows: rows per batch on the generic path.
+
+    Returns:
+        An iterator of bronze record batches.
     """
     if not days:
         return
