@@ -50,6 +50,9 @@ def record_labels(engine: Engine, labels: Sequence[dict[str, Any]]) -> LabelCoun
         engine: the source DB.
         labels: dicts with `transaction_id`, `is_fraud`, `source`, `reviewer` and
             `label_known_at` (timezone-aware, or naive UTC).
+
+    Returns:
+        How many were received, inserted, updated and unchanged.
     """
     inserted = updated = unchanged = 0
     now = datetime.now(UTC)
@@ -70,7 +73,14 @@ def record_labels(engine: Engine, labels: Sequence[dict[str, Any]]) -> LabelCoun
 
 
 def read_labels(engine: Engine) -> list[dict[str, Any]]:
-    """Every analyst label, oldest known first (the feeder reads them all: they are few)."""
+    """Every analyst label, oldest known first (the feeder reads them all: they are few).
+
+    Args:
+        engine: the source DB.
+
+    Returns:
+        One dictionary per label, `label_known_at` in UTC.
+    """
     query = sa.select(analyst_labels).order_by(
         analyst_labels.c.label_known_at, analyst_labels.c.transaction_id
     )

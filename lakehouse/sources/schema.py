@@ -63,12 +63,23 @@ SOURCE_COLUMNS: tuple[str, ...] = tuple(
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create `transaction_data` (and its index) and `analyst_labels` if missing."""
+    """Create `transaction_data` (and its index) and `analyst_labels` if missing.
+
+    Args:
+        engine: the source DB.
+    """
     metadata.create_all(engine, checkfirst=True)
 
 
 def latest_situation_date(engine_or_connection: Engine | sa.Connection) -> date | None:
-    """The most recent `situation_date` present, or None when the table is empty."""
+    """The most recent `situation_date` present, or None when the table is empty.
+
+    Args:
+        engine_or_connection: the source DB, or a connection inside a transaction.
+
+    Returns:
+        The date, or None.
+    """
     query = sa.select(sa.func.max(transaction_data.c.situation_date))
     if isinstance(engine_or_connection, Engine):
         with engine_or_connection.connect() as connection:
@@ -79,7 +90,14 @@ def latest_situation_date(engine_or_connection: Engine | sa.Connection) -> date 
 
 
 def as_date(value: object) -> date | None:
-    """`value` as a date: None, a date, or ISO text (what SQLite gives for an aggregate)."""
+    """`value` as a date: None, a date, or ISO text (what SQLite gives for an aggregate).
+
+    Args:
+        value: what the driver returned.
+
+    Returns:
+        The date, or None.
+    """
     # An aggregate over a Date column comes back as text on SQLite (no type to apply).
     if value is None or isinstance(value, date):
         return value
@@ -87,7 +105,14 @@ def as_date(value: object) -> date | None:
 
 
 def table_stats(engine: Engine) -> dict[str, Any]:
-    """Row count, first and last situation dates, and the row count of each batch date."""
+    """Row count, first and last situation dates, and the row count of each batch date.
+
+    Args:
+        engine: the source DB.
+
+    Returns:
+        `{"rows", "min_situation_date", "max_situation_date", "batches": [...]}`.
+    """
     column = transaction_data.c.situation_date
     per_date = sa.select(column, sa.func.count()).group_by(column).order_by(column)
     with engine.connect() as connection:
@@ -104,5 +129,12 @@ def table_stats(engine: Engine) -> dict[str, Any]:
 
 
 def source_engine(url: str | SecretStr) -> Engine:
-    """An engine on the source DB at `url` (errors name LAKEHOUSE_SOURCE_DB_URL)."""
+    """An engine on the source DB at `url` (errors name LAKEHOUSE_SOURCE_DB_URL).
+
+    Args:
+        url: a SQLAlchemy URL (PostgreSQL URLs are normalised to psycopg).
+
+    Returns:
+        The engine.
+    """
     return create_engine_for(url, SOURCE_DB_SETTING)
