@@ -30,9 +30,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
-from elasticsearch import Elasticsearch
-from elasticsearch.exceptions import TransportError
-from elasticsearch.helpers import bulk
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
@@ -129,6 +126,10 @@ class ElasticsearchHandler(logging.Handler):
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.timeout = timeout
+        # The client library loads only once shipping is on: importing it costs every
+        # process (the daily pipeline run included) about half a second.
+        from elasticsearch import Elasticsearch
+
         self.client = Elasticsearch(url, request_timeout=timeout, max_retries=0)
         self.queue: queue.Queue[dict[str, object]] = queue.Queue(maxsize=capacity)
         self.dropped = 0  # lost to a full buffer or an unreachable Elasticsearch
@@ -207,6 +208,9 @@ class ElasticsearchHandler(logging.Handler):
 
     def _ship(self, batch: list[dict[str, object]]) -> bool:
         """Index `batch`; False when Elasticsearch could not be reached (back off)."""
+        from elasticsearch.exceptions import TransportError
+        from elasticsearch.helpers import bulk
+
         index = f"{self.index_prefix}-{datetime.now(UTC):%Y.%m.%d}"
         actions = ({"_index": index, "_source": document} for document in batch)
         try:
