@@ -4,12 +4,17 @@ The platform's own path builds what the service serves: `lakehouse.datagen.gener
 the five files, `sources_api` loads and serves them, the pipeline builds silver and gold, and
 `train_and_register` trains and registers both flavours in a local MLflow store. Then
 `lakehouse serve api-ml` starts as a subprocess (uvicorn) and is timed with 1 and 32
-concurrent clients (httpx, one keep-alive connection each, a bounded number of requests),
-on the basic path (the seed's eleven fields) and the full path (identifiers, features from
-the online store), plus `/predict/batch` in rows/s, then again at 1 client with the Redis
-store. In-process figures of the same run (`api_ml_paths.py`): the model call alone, the
-online store path, and the SQL-replay path the store replaced (its ratio is the speed-up),
-with the state's build time and bytes (in-process via tracemalloc, Redis via MEMORY USAGE).
+concurrent clients (raw HTTP/1.1 on one keep-alive connection each, requests encoded
+beforehand, a bounded number of requests), on the basic path (the seed's eleven fields) and
+the full path (identifiers, features from the online store), plus `/predict/batch` in rows/s,
+then on the Redis store (1 and 32 clients) and with `LAKEHOUSE_API_ML_WORKERS=2` on Redis
+(32 clients). Each cell also gives the service's peak thread count and the CPU seconds of the
+load generator and of the service: they share the machine's cores, so the CPU split shows
+which side is the limit. In-process figures of the same run (`api_ml_paths.py`): the model
+call alone, the online store path, and the SQL-replay path the store replaced; every HTTP
+figure is printed with its speed-up over that SQL-replay path (p50, requests or rows per
+second), with the state's build time and bytes (in-process via tracemalloc, Redis via
+MEMORY USAGE).
 Last, the state's build time and bytes per card and client on the largest lake at hand — at
 `--scale full` the 13.3 M-row silver (`online_state_scale.py`).
 """
@@ -142,33 +147,106 @@ def payloads(settings, count: int) -> tuple[list[dict], list[dict]]:  # type: ig
     return basic, full
 
 
-def _load(base: str, bodies: list[dict], concurrency: int) -> tuple[dict[str, float], int]:
+def _request_bytes(base: str, path: str, body: dict | list) -> bytes:
+    """One HTTP/1.1 keep-alive POST, encoded once before the clock starts."""
+    import json
+
+    host = base.removeprefix("http://")
+    payload = json.dumps(body).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    )
+    return head.encode() + payload
+
+
+async def _exchange(reader, writer, request: bytes) -> int:  # type: ignore[no-untyped-def]
+    """Send one request, read its answer (Content-Length framed); the status code."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    await reader.readexactly(length)
+    return status
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its waited-for children (/proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _threads(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _server_pids(pid: int) -> list[int]:
+    """The service process and its worker processes (uvicorn workers are its children)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *(int(c) for c in children)]
+
+
+def _load(
+    base: str, bodies: list[dict], concurrency: int, server_pid: int | None = None
+) -> tuple[dict[str, float], int]:
     """POST every body to /predict with `concurrency` clients; (figures, errors).
 
-    The clients are asyncio tasks on one thread, each with its own keep-alive connection:
-    32 client threads would spend the shared CPU on the GIL instead of on the server.
+    The clients are asyncio tasks on one thread, each with its own keep-alive connection,
+    sending requests encoded beforehand and reading raw HTTP/1.1 answers: the load generator
+    shares the machine's two cores with the service, so it must cost as little as it can
+    (an httpx client spent more CPU per request than the service). With `server_pid`, the
+    figures also give the CPU seconds of the client and of the service (all its processes)
+    during the run, and the service's peak thread count.
     """
     import asyncio
 
-    chunks = [bodies[i::concurrency] for i in range(concurrency)]
+    requests = [_request_bytes(base, "/predict", b) for b in bodies]
+    chunks = [requests[i::concurrency] for i in range(concurrency)]
     latencies: list[float] = []
     errors = 0
+    host, port = base.removeprefix("http://").split(":")
+    pids = _server_pids(server_pid) if server_pid else []
+    peak = [sum(_threads(p) for p in pids)]
 
-    async def client(chunk: list[dict]) -> None:
+    async def client(chunk: list[bytes]) -> None:
         nonlocal errors
-        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-            for body in chunk:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            for request in chunk:
                 start = time.perf_counter()
-                response = await http.post("/predict", json=body)
+                status = await _exchange(reader, writer, request)
                 latencies.append(time.perf_counter() - start)
-                errors += response.status_code != 200
+                errors += status != 200
+        finally:
+            writer.close()
+
+    async def sample_threads() -> None:
+        while True:
+            peak[0] = max(peak[0], sum(_threads(p) for p in pids))
+            await asyncio.sleep(0.05)
 
     async def all_clients() -> None:
+        sampler = asyncio.create_task(sample_threads()) if pids else None
         await asyncio.gather(*(client(chunk) for chunk in chunks))
+        if sampler is not None:
+            sampler.cancel()
 
+    server_cpu = sum(_cpu_seconds(p) for p in pids)
+    client_cpu = time.process_time()
     start = time.perf_counter()
     asyncio.run(all_clients())
-    return summary(latencies, time.perf_counter() - start), errors
+    figures = summary(latencies, time.perf_counter() - start)
+    if pids:
+        figures["client_cpu_s"] = time.process_time() - client_cpu
+        figures["server_cpu_s"] = sum(_cpu_seconds(p) for p in pids) - server_cpu
+        figures["server_threads"] = float(peak[0])
+    return figures, errors
 
 
 def _baselines_in_child(workdir: Path, requests: int) -> dict[str, dict[str, float]]:
@@ -217,12 +295,16 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def _batch(base: str, bodies: list[dict], rounds: int = 5) -> float:
-    """Rows per second through /predict/batch."""
-    with httpx.Client(base_url=base, timeout=120) as client:
-        client.post("/predict/batch", json=bodies).raise_for_status()  # warm-up
+    """Rows per second through /predict/batch (the body encoded once, before the clock)."""
+    import json
+
+    content = json.dumps(bodies).encode()
+    headers = {"Content-Type": "application/json"}
+    with httpx.Client(base_url=base, timeout=120, headers=headers) as client:
+        client.post("/predict/batch", content=content).raise_for_status()  # warm-up
         start = time.perf_counter()
         for _ in range(rounds):
-            client.post("/predict/batch", json=bodies).raise_for_status()
+            client.post("/predict/batch", content=content).raise_for_status()
         return rounds * len(bodies) / (time.perf_counter() - start)
 
 
@@ -230,40 +312,66 @@ def _row(figure: str, value: float, unit: str) -> dict:
     return {"benchmark": "api_ml", "figure": figure, "value": value, "unit": unit}
 
 
+def _cell(
+    label: str, base: str, pid: int, bodies: list[dict], concurrency: int, sql: dict, table: Table
+) -> list[dict]:
+    """One /predict cell: figures, a table row and the summary rows, with the speed-up over
+    the in-process SQL-replay path of the same run (p50 and requests/s)."""
+    _load(base, bodies[:50], concurrency)  # warm-up: first calls pay imports and caches
+    figures, errors = _load(base, bodies, concurrency, pid)
+    p50_gain = sql["p50_ms"] / figures["p50_ms"]
+    rps_gain = figures["rps"] / sql["rps"]
+    cpu = f"{figures['client_cpu_s']:.1f} / {figures['server_cpu_s']:.1f}"
+    table.add_row(
+        label,
+        f"HTTP, {concurrency} client(s)",
+        f"{figures['rps']:,.0f}",
+        f"{figures['p50_ms']:.2f}",
+        f"{figures['p99_ms']:.2f}",
+        str(errors),
+        f"{figures['server_threads']:.0f}",
+        cpu,
+        f"{p50_gain:,.0f}x / {rps_gain:,.0f}x",
+    )
+    prefix = f"/predict {label}, {concurrency} client(s)"
+    return [
+        _row(f"{prefix}: requests/s", figures["rps"], "req/s"),
+        _row(f"{prefix}: p50 latency", figures["p50_ms"], "ms"),
+        _row(f"{prefix}: p99 latency", figures["p99_ms"], "ms"),
+        _row(f"{prefix}: errors", float(errors), "requests"),
+        _row(f"{prefix}: server threads (peak)", figures["server_threads"], "threads"),
+        _row(f"{prefix}: client CPU", figures["client_cpu_s"], "s"),
+        _row(f"{prefix}: server CPU", figures["server_cpu_s"], "s"),
+        _row(f"{prefix}: p50 speed-up vs SQL replay", p50_gain, "x"),
+        _row(f"{prefix}: requests/s vs SQL replay", rps_gain, "x"),
+    ]
+
+
 def _measure_http(
-    base: str, bodies: dict[str, list[dict]], baselines: dict, table: Table, batch_rows: int
+    process: subprocess.Popen[bytes],
+    base: str,
+    bodies: dict[str, list[dict]],
+    sql: dict,
+    table: Table,
+    batch_rows: int,
 ) -> list[dict]:
     """/predict with 1 and 32 clients on each path, then /predict/batch; the summary rows."""
     rows = []
     for path, payloads_ in bodies.items():
-        _load(base, payloads_[:50], 1)  # warm-up: first calls pay imports and caches
         for concurrency in CONCURRENCY:
-            figures, errors = _load(base, payloads_, concurrency)
-            ratio = figures["p50_ms"] / baselines[path]["p50_ms"]
-            table.add_row(
-                path,
-                f"HTTP, {concurrency} client(s)",
-                f"{figures['rps']:,.0f}",
-                f"{figures['p50_ms']:.2f}",
-                f"{figures['p99_ms']:.2f}",
-                str(errors),
-                f"{ratio:.1f}",
-            )
-            prefix = f"/predict {path}, {concurrency} client(s)"
-            rows += [
-                _row(f"{prefix}: requests/s", figures["rps"], "req/s"),
-                _row(f"{prefix}: p50 latency", figures["p50_ms"], "ms"),
-                _row(f"{prefix}: p99 latency", figures["p99_ms"], "ms"),
-                _row(f"{prefix}: errors", float(errors), "requests"),
-                _row(f"{prefix}: p50 vs in-process", ratio, "x"),
-            ]
+            rows += _cell(path, base, process.pid, payloads_, concurrency, sql, table)
     for path, payloads_ in bodies.items():
         batch = payloads_[:batch_rows]
         rate = _batch(base, batch)
+        gain = rate / sql["rps"]
         table.add_row(
-            path, f"/predict/batch of {len(batch)}", f"{rate:,.0f} rows/s", "", "", "0", ""
-        )
-        rows.append(_row(f"/predict/batch {path} ({len(batch)} rows)", rate, "rows/s"))
+            path, f"/predict/batch of {len(batch)}", f"{rate:,.0f} rows/s", "", "", "", "", "",
+            f"{gain:,.0f}x rows/s",
+        )  # fmt: skip
+        rows += [
+            _row(f"/predict/batch {path} ({len(batch)} rows)", rate, "rows/s"),
+            _row(f"/predict/batch {path}: rows/s vs SQL replay", gain, "x"),
+        ]
     return rows
 
 
@@ -279,6 +387,8 @@ def _baseline_rows(baselines: dict, table: Table) -> list[dict]:
             f"{baseline['p50_ms']:.3f}",
             f"{baseline['p99_ms']:.3f}",
             "0",
+            "",
+            "",
             "",
         )
         rows.append(_row(f"{path}: in-process p50", baseline["p50_ms"], "ms"))
@@ -308,8 +418,11 @@ def _baseline_rows(baselines: dict, table: Table) -> list[dict]:
     return rows
 
 
-def _redis_figures(workdir: Path, full: list[dict], table: Table) -> list[dict]:
-    """The full path on the Redis backend: p50 at 1 client, bytes per card and client."""
+def _redis_figures(
+    workdir: Path, full: list[dict], sql: dict, table: Table, workers: int = 2
+) -> list[dict]:
+    """The full path on the Redis backend: 1 and 32 clients on one process, 32 clients on
+    `workers` worker processes sharing the state; bytes per card and client."""
     import uuid
 
     import redis
@@ -317,35 +430,37 @@ def _redis_figures(workdir: Path, full: list[dict], table: Table) -> list[dict]:
     prefix = f"bench-online-{uuid.uuid4().hex[:8]}"
     url = os.environ.get("LAKEHOUSE_REDIS_URL", "redis://127.0.0.1:6379/0")
     client = redis.Redis.from_url(url)
-    process, base = _start_service(
-        workdir,
-        LAKEHOUSE_ONLINE_STORE="redis",
-        LAKEHOUSE_REDIS_URL=url,
-        LAKEHOUSE_ONLINE_KEY_PREFIX=prefix,
-    )
+    redis_env = {
+        "LAKEHOUSE_ONLINE_STORE": "redis",
+        "LAKEHOUSE_REDIS_URL": url,
+        "LAKEHOUSE_ONLINE_KEY_PREFIX": prefix,
+    }
+    rows = []
     try:
-        _load(base, full[:50], 1)
-        figures, errors = _load(base, full, 1)
-        info = httpx.get(f"{base}/model/info", timeout=30).json()["online_state"]
+        process, base = _start_service(workdir, **redis_env)
+        try:
+            for clients in CONCURRENCY:
+                rows += _cell("full (Redis store)", base, process.pid, full, clients, sql, table)
+            info = httpx.get(f"{base}/model/info", timeout=30).json()["online_state"]
+        finally:
+            _stop(process)
+        process, base = _start_service(
+            workdir, **redis_env, LAKEHOUSE_API_ML_WORKERS=str(workers)
+        )
+        try:
+            label = f"full (Redis store, {workers} workers)"
+            rows += _cell(label, base, process.pid, full, CONCURRENCY[-1], sql, table)
+        finally:
+            _stop(process)
         generation = client.get(f"{prefix}:current").decode()
         sizes = {"card": 0, "client": 0}
         for kind in sizes:
             for key in client.scan_iter(match=f"{prefix}:{generation}:{kind}:*", count=1000):
                 sizes[kind] += int(client.memory_usage(key) or 0)
     finally:
-        _stop(process)
         from lakehouse.features.online.redis_store import drop_prefix
 
         drop_prefix(client, prefix)
-    table.add_row(
-        "full (Redis store)",
-        "HTTP, 1 client",
-        f"{figures['rps']:,.0f}",
-        f"{figures['p50_ms']:.2f}",
-        f"{figures['p99_ms']:.2f}",
-        str(errors),
-        "",
-    )
     per_card = sizes["card"] / max(1, info["cards"])
     per_client = sizes["client"] / max(1, info["clients"])
     console.print(
@@ -353,7 +468,7 @@ def _redis_figures(workdir: Path, full: list[dict], table: Table) -> list[dict]:
         f"{per_client:,.0f} B per client hash (MEMORY USAGE)"
     )
     return [
-        _row("/predict full, Redis store, 1 client: p50 latency", figures["p50_ms"], "ms"),
+        *rows,
         _row("online state bytes per card (Redis card hash)", per_card, "B"),
         _row("online state bytes per client (Redis client hash)", per_client, "B"),
     ]
@@ -374,17 +489,27 @@ def run(scale: str, workdir: Path) -> list[dict]:
         title=f"api_ml /predict on loopback ({transactions:,} generated transactions, "
         f"{requests:,} requests per cell)"
     )
-    for column in ("path", "mode", "req/s", "p50 ms", "p99 ms", "errors", "p50 vs in-process"):
+    columns = (
+        "path", "mode", "req/s", "p50 ms", "p99 ms", "errors", "server threads",
+        "CPU s client / server", "vs SQL replay: p50 / req/s",
+    )  # fmt: skip
+    for column in columns:
         table.add_column(column)
     baselines = _baselines_in_child(workdir, requests)
     rows = _baseline_rows(baselines, table)
+    sql = baselines["sql_replay"]
     process, base = _start_service(workdir)
     try:
-        rows += _measure_http(base, {"basic": basic, "full": full}, baselines, table, batch_rows)
+        rows += _measure_http(process, base, {"basic": basic, "full": full}, sql, table, batch_rows)
     finally:
         _stop(process)
-    rows += _redis_figures(workdir, full, table)
+    rows += _redis_figures(workdir, full, sql, table)
     console.print(table)
+    console.print(
+        "CPU s: seconds of CPU the load generator (one Python process, raw HTTP/1.1 on "
+        "keep-alive connections) and the service (all its processes) used during the cell; "
+        f"the machine has {os.cpu_count()} cores for both."
+    )
     rows += _state_at_scale(scale, workdir)
     return rows
 

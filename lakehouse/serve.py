@@ -42,6 +42,7 @@ UI_NAME = "ui"
 # dependencies are in place (api_ml: models loaded; api: datamarts published).
 HEALTH_PATHS = {**{name: "/health" for name in SERVICES}, UI_NAME: "/_stcore/health"}
 READY_TIMEOUT_SECONDS = 300.0
+WORKER_HEALTHCHECK_SECONDS = 120
 UI_SCRIPT = Path(__file__).resolve().parent.parent / "api_ml" / "ui" / "streamlit_app.py"
 
 
@@ -77,8 +78,16 @@ def run_service(name: str, host: str, port: int) -> None:
                 "worker process would keep its own in-process online state and see only its "
                 "share of a card's transactions"
             )
-        # Each worker process imports the factory by name and builds its own app.
-        uvicorn.run(f"{__name__}:api_ml_worker_app", factory=True, workers=workers, **options)
+        # Each worker process imports the factory by name and builds its own app. Loading the
+        # models and attaching to the state takes seconds on a busy host, during which
+        # uvicorn's default 5 s health check would kill and restart the worker forever.
+        uvicorn.run(
+            f"{__name__}:api_ml_worker_app",
+            factory=True,
+            workers=workers,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+            **options,
+        )
         return
     uvicorn.run(importlib.import_module(SERVICES[name][0]).create_app(), **options)
 

@@ -39,7 +39,6 @@ from lakehouse.features.online.builder import (
 from lakehouse.features.online.compute import (
     Event,
     Tallies,
-    day_of,
     feature_vector,
     known_day_of,
 )
@@ -174,11 +173,15 @@ class OnlineState:
         }
 
     def score_rows(self, rows: list[dict[str, Any]]) -> tuple[list[dict], list[OnlineContext]]:
-        """Feature vectors of request rows (in order), each event recorded after it is scored."""
+        """Feature vectors of request rows (in order), each event recorded after it is scored.
+
+        Per row one store call reads the state and records the event (`read_and_add`: one
+        atomic round trip on Redis); the features come from the state before the event.
+        """
         vectors, contexts = [], []
         horizon = self.meta.horizon_s
         for row in rows:
-            state, degraded = self._read(row)
+            state, degraded = self._read_and_add(row)
             vectors.append(feature_vector(row, state.card, state.client, state.tallies))
             own = row["transaction_id"]
             contexts.append(
@@ -186,25 +189,14 @@ class OnlineState:
                     card_known=any(e.transaction_id != own for e in state.card),
                     client_known=any(e.transaction_id != own for e in state.client),
                     within_horizon=horizon is None or row["ts_s"] >= horizon,
-                    degraded=degraded or not self._write(row),
+                    degraded=degraded,
                 )
             )
         return vectors, contexts
 
-    def _read(self, row: dict[str, Any]) -> tuple[EntityState, bool]:
-        try:
-            return self.store.read(
-                row["card_id"],
-                row["client_id"],
-                row["merchant_id"],
-                row["mcc_code"],
-                day_of(row["ts_s"]),
-            ), False
-        except redis.RedisError:
-            self._failed("read")
-            return EntityState([], [], Tallies()), True
-
-    def _write(self, row: dict[str, Any]) -> bool:
+    def _read_and_add(self, row: dict[str, Any]) -> tuple[EntityState, bool]:
+        """The state before the row's event, and whether the store failed (then: empty state,
+        the event not recorded, counted as a failed "read")."""
         event = Event(
             row["transaction_id"],
             row["ts_s"],
@@ -218,11 +210,10 @@ class OnlineState:
             row["is_online_i"],
         )
         try:
-            self.store.add_events([event], journal=True)
-            return True
+            return self.store.read_and_add(event, journal=True), False
         except redis.RedisError:
-            self._failed("write")
-            return False
+            self._failed("read")
+            return EntityState([], [], Tallies()), True
 
     def _failed(self, operation: str) -> None:
         self.errors[operation] = self.errors.get(operation, 0) + 1

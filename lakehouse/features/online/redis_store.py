@@ -13,7 +13,9 @@ and `<prefix>:journal`, the events scored since the last build (for replay into 
 generation), and `<prefix>:current`, the generation replicas serve.
 
 Each event and each label is one Lua script: atomic (a reader never sees half an event) and
-idempotent (a resend changes nothing). A read is one pipelined round trip. A reload builds a
+idempotent (a resend changes nothing). A scoring request is one round trip: one script reads
+the state its features need and adds the event (`read_and_add`); a plain read is one
+pipelined round trip. A reload builds a
 new generation beside the served one and switches `current` when it is complete.
 """
 
@@ -24,12 +26,13 @@ from typing import Any
 
 import redis
 
-from lakehouse.features.online.compute import Event, Tallies, known_by
+from lakehouse.features.online.compute import Event, Tallies, day_of, known_by
 from lakehouse.features.online.store import EntityState, LabelEvent, OnlineStore, StoreMeta
 
 JOURNAL_MAX = 1_000_000
 
-_ADD_EVENT = """
+# KEYS: ev, card, client, journal, meta; ARGV: id, packed event, journal flag, journal max
+_ADD_EVENT_BODY = """
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 if redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) == 1 and redis.call('HLEN', KEYS[2]) == 1 then
   redis.call('HINCRBY', KEYS[5], 'cards', 1)
@@ -44,6 +47,22 @@ if ARGV[3] == '1' then
 end
 return 1
 """
+_ADD_EVENT = _ADD_EVENT_BODY
+# One scoring request in one round trip: read what the event's features need (its card's and
+# client's events, the merchant / MCC / global label tiles), then add it, atomically.
+# KEYS: as _ADD_EVENT, then tile merchant, tile mcc, tile global; ARGV: as _ADD_EVENT.
+_READ_AND_ADD = (
+    """
+local state = {redis.call('HVALS', KEYS[2]), redis.call('HVALS', KEYS[3]),
+               redis.call('HGETALL', KEYS[6]), redis.call('HGETALL', KEYS[7]),
+               redis.call('HGETALL', KEYS[8])}
+local function add()"""
+    + _ADD_EVENT_BODY
+    + """end
+state[6] = add()
+return state
+"""
+)
 # KEYS: labels, tile merchant, tile mcc, tile global; ARGV: id, label, day, merchant, mcc, fold
 _ADD_LABEL = """
 local value = ARGV[2] .. ':' .. ARGV[3] .. ':' .. ARGV[4] .. ':' .. ARGV[5]
@@ -91,6 +110,11 @@ def unpack(text: bytes | str) -> Event:
     )
 
 
+def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
+    """A hash as a Lua script returns HGETALL (field, value, field, value, ...)."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 def _tiles(fields: dict[bytes, bytes]) -> dict[int, tuple[int, int]]:
     days: dict[int, list[int]] = {}
     for name, value in fields.items():
@@ -109,6 +133,7 @@ class RedisStore(OnlineStore):
         self.ns = f"{prefix}:{generation}"
         self._add_event = client.register_script(_ADD_EVENT)
         self._add_label = client.register_script(_ADD_LABEL)
+        self._read_and_add = client.register_script(_READ_AND_ADD)
         self._fold: int | None = None
 
     @classmethod
@@ -210,6 +235,23 @@ class RedisStore(OnlineStore):
             Tallies(*(known_by(_tiles(t), day, kind) for t, kind in
                       ((merchant, "merchant"), (mcc, "mcc"), (everyone, "global")))),
         )
+
+    def read_and_add(self, event: Event, *, journal: bool = True) -> EntityState:
+        tiles = self._tile_keys(event.merchant_id, event.mcc_code)
+        keys = [*self._event_keys(event), *(f"{self.ns}:tile:{key}" for key in tiles)]
+        args = [event.transaction_id, pack(event), int(journal), JOURNAL_MAX]
+        card, client, merchant, mcc, everyone, _ = self._read_and_add(keys=keys, args=args)
+        day = day_of(event.ts_s)
+        return EntityState(
+            [unpack(v) for v in card],
+            [unpack(v) for v in client],
+            Tallies(*(known_by(_tiles(_pairs(t)), day, kind) for t, kind in
+                      ((merchant, "merchant"), (mcc, "mcc"), (everyone, "global")))),
+        )
+
+    @staticmethod
+    def _tile_keys(merchant_id: int, mcc_code: int) -> tuple[str, str, str]:
+        return f"merchant:{merchant_id}", f"mcc:{mcc_code}", "global:0"
 
     def event(self, transaction_id: int) -> Event | None:
         value = self.client.hget(f"{self.ns}:ev", str(transaction_id))

@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from lakehouse.features.online.compute import Event, Tallies, known_by
+from lakehouse.features.online.compute import Event, Tallies, day_of, known_by
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,22 @@ class OnlineStore(ABC):
         self, card_id: int, client_id: int, merchant_id: int, mcc_code: int, day: int
     ) -> EntityState:
         """The state one transaction of `day` needs."""
+
+    def read_and_add(self, event: Event, *, journal: bool = True) -> EntityState:
+        """What scoring `event` reads (`read` for its day, as before it is stored), then
+        store it (idempotent by id). `RedisStore` does both in one atomic round trip.
+
+        Args:
+            event: the scored transaction.
+            journal: also record it for replay into the next state (see `add_events`).
+        Returns:
+            The card's and client's events and the label tallies, before this event.
+        """
+        state = self.read(
+            event.card_id, event.client_id, event.merchant_id, event.mcc_code, day_of(event.ts_s)
+        )
+        self.add_events([event], journal=journal)
+        return state
 
     @abstractmethod
     def event(self, transaction_id: int) -> Event | None:
