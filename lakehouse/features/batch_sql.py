@@ -164,9 +164,7 @@ def _tx_cte(source_filter: str | None) -> str:
         CASE WHEN is_abroad THEN 1 ELSE 0 END AS is_abroad_i,
         CASE WHEN has_chip THEN 1 ELSE 0 END AS has_chip,
         {errors},
-        CASE WHEN has_error THEN 1 ELSE 0 END AS has_error,
-        CASE WHEN is_night THEN 1 ELSE 0 END AS is_night,
-        CASE WHEN is_weekend THEN 1 ELSE 0 END AS is_weekend
+        CASE WHEN has_error THEN 1 ELSE 0 END AS has_error
     FROM silver_transactions{where})"""
 
 
@@ -212,7 +210,7 @@ global_rate AS (
 SELECT w.transaction_id, w.ts, w.tx_date, w.card_id, w.client_id, w.merchant_id, w.label,
     {", ".join(f"w.{c}" for c in BASIC_FEATURE_COLUMNS)},
     w.hour, w.is_refund, w.is_online_i AS is_online, w.is_abroad_i AS is_abroad, w.has_chip,
-    {", ".join(f"w.{c}" for c in ERROR_FLAGS)}, w.has_error, w.is_night, w.is_weekend,
+    {", ".join(f"w.{c}" for c in ERROR_FLAGS)}, w.has_error,
     {outputs}
 FROM windowed AS w
 JOIN global_rate AS g ON g.day_n = w.day_n

@@ -26,7 +26,7 @@ from typing import Any
 
 from lakehouse.features.derivations import ERROR_FLAGS
 
-FEATURE_SET_VERSION = "2026.11.3"
+FEATURE_SET_VERSION = "2026.11.4"
 
 DAY = 86_400
 HISTORY_DAYS = 30
@@ -253,7 +253,6 @@ OUTPUTS: tuple[Output, ...] = (
     ),
     _risk("c", "mcc"),
     Output("global_fraud_rate", "g.rate", _global_rate),
-    *(_window_mean("card", label) for label in ("24h", "7d", "30d")),
     *(_window_mean("client", label) for label in ("24h", "7d")),
     _to_card_mean("7d"),
     _to_card_mean("30d"),
@@ -268,7 +267,6 @@ BASIC_FEATURE_COLUMNS: list[str] = [
 CATEGORICAL_COLUMNS: list[str] = ["card_brand", "card_type", "merchant_state", "use_chip"]
 STATIC_COLUMNS: list[str] = [
     "hour", "is_refund", "is_online", "is_abroad", "has_chip", *ERROR_FLAGS, "has_error",
-    "is_night", "is_weekend",
 ]  # fmt: skip
 BEHAVIOUR_COLUMNS: list[str] = [o.name for o in OUTPUTS]
 FEATURE_COLUMNS: list[str] = [*BASIC_FEATURE_COLUMNS, *STATIC_COLUMNS, *BEHAVIOUR_COLUMNS]
@@ -278,7 +276,7 @@ KEY_COLUMNS: list[str] = [
 # The silver columns the feature SQL reads.
 SILVER_INPUT_COLUMNS: list[str] = [
     "transaction_id", "ts", "tx_date", "hour", "client_id", "card_id", "merchant_id",
-    "is_refund", "mcc_code", "errors", "has_error", "is_online", "is_abroad", "is_night",
-    "is_weekend", "label", "label_known_at", "has_chip", *BASIC_FEATURE_COLUMNS,
+    "is_refund", "mcc_code", "errors", "has_error", "is_online", "is_abroad", "label",
+    "label_known_at", "has_chip", *BASIC_FEATURE_COLUMNS,
 ]  # fmt: skip
 LABEL_SUMMARY_COLUMNS: list[str] = ["merchant_id", "mcc_code", "day_n", "fraud_n", "labeled_n"]

@@ -185,8 +185,7 @@ def static_features(row: Mapping[str, Any]) -> dict[str, Any]:
             value = row.get(column)
             out[column] = None if value is None else float(value)
     out["hour"] = int(row["hour"])
-    for name in ("is_refund", "is_online", "is_abroad", "has_chip", "has_error", "is_night",
-                 "is_weekend"):
+    for name in ("is_refund", "is_online", "is_abroad", "has_chip", "has_error"):
         out[name] = 1 if row.get(name) else 0
     errors = row.get("errors") or ""
     for name, text in ERROR_FLAGS.items():
