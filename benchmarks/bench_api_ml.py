@@ -47,6 +47,7 @@ SIZES = {
     "full": (2_000, 1_500_000, 5_000, 1_000),
 }
 CONCURRENCY = (1, 32)
+NEW_IDS_FROM = 9_000_000_000_000
 
 
 def _free_port() -> int:
@@ -130,7 +131,7 @@ def payloads(settings, count: int) -> tuple[list[dict], list[dict]]:  # type: ig
     recent = silver.to_table(filter=pc.field("ts") >= pd.Timestamp(last - timedelta(days=3)))
     frame = recent.to_pandas().sample(count, replace=True, random_state=3)
     basic, full = [], []
-    for row in frame.to_dict("records"):
+    for i, row in enumerate(frame.to_dict("records")):
         seed = {name: (None if pd.isna(row[name]) else row[name]) for name in SEED_FIELDS}
         seed["amount"] = float(seed["amount"])
         basic.append(seed)
@@ -142,6 +143,10 @@ def payloads(settings, count: int) -> tuple[list[dict], list[dict]]:  # type: ig
                 "merchant_id": int(row["merchant_id"]),
                 "mcc": int(row["mcc_code"]),
                 "timestamp": (row["ts"] + timedelta(minutes=5)).isoformat(),
+                # New ids, beyond the lake's: every cell re-sends these bodies, and a resend
+                # counts once (as a client's retry would), so the state keeps its size across
+                # cells instead of gaining every body again per cell.
+                "transaction_id": NEW_IDS_FROM + i,
             }
         )
     return basic, full
