@@ -18,7 +18,7 @@ spelling, ready for `lakehouse.ml.features.basic_feature_frame` or the full mode
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -53,11 +53,20 @@ class InvalidValue(ValueError):
 
     @property
     def message(self) -> str:
+        """The field, the refused value, the hint and (at most 20 of) the allowed values."""
         shown = ", ".join(self.allowed[:20]) + (" ..." if len(self.allowed) > 20 else "")
         hint = f" ({self.hint})" if self.hint else ""
         return f"{self.field}: {self.value!r} is not allowed{hint}; allowed: {shown}"
 
     def as_detail(self, prefix: str = "body") -> dict[str, object]:
+        """One entry of the 422 answer's `detail` list.
+
+        Args:
+            prefix: where the field sits, e.g. `body` or `body.transactions.3`.
+
+        Returns:
+            `{"location", "message", "type": "value_not_allowed", "allowed"}`.
+        """
         return {
             "location": f"{prefix}.{self.field}",
             "message": self.message,
@@ -97,16 +106,53 @@ class Vocabulary:
         return cls(countries=tuple(foreign_places(values.get("merchant_state", ()))))
 
     def allowed_states(self) -> list[str]:
+        """What `merchant_state` accepts, as an error message and `/model/info` list it.
+
+        Returns:
+            Placeholders for US codes and foreign places, ONLINE, then the training countries.
+        """
         return ["<US state code>", ONLINE_CITY, "<a foreign country>", *self.countries]
 
     def card_brand_of(self, value: str) -> str:
+        """The dataset's spelling of a card brand (any case, accents, known aliases).
+
+        Args:
+            value: the request's `card_brand`.
+
+        Returns:
+            One of `CARD_BRANDS`.
+
+        Raises:
+            InvalidValue: no brand matches.
+        """
         return self._match("card_brand", value, BRAND_ALIASES)
 
     def card_type_of(self, value: str) -> str:
+        """The dataset's spelling of a card type (any case, accents, the seed UI's French).
+
+        Args:
+            value: the request's `card_type`.
+
+        Returns:
+            One of `CARD_TYPES`.
+
+        Raises:
+            InvalidValue: no type matches.
+        """
         return self._match("card_type", value, TYPE_ALIASES)
 
     def merchant_state_of(self, value: str) -> str:
-        """A US state code, ONLINE, or a foreign place (the model codes all of them "abroad")."""
+        """A US state code, ONLINE, or a foreign place (the model codes all of them "abroad").
+
+        Args:
+            value: the request's `merchant_state`.
+
+        Returns:
+            The upper-case US code, ONLINE, or the place (a training country's spelling).
+
+        Raises:
+            InvalidValue: a 2-letter code that is no US state's, or not a place name at all.
+        """
         spelled = key(value).upper()
         if spelled in _US_STATES:
             return spelled
@@ -123,7 +169,18 @@ class Vocabulary:
         return self._lookup["countries"].get(key(value), value.strip())
 
     def use_chip_of(self, value: str | bool, merchant_state: str) -> str:
-        """Seed booleans: True = chip; False = swipe, or online when the merchant is ONLINE."""
+        """Seed booleans: True = chip; False = swipe, or online when the merchant is ONLINE.
+
+        Args:
+            value: the request's `use_chip` (a boolean, its text, or a chip mode).
+            merchant_state: the normalised merchant state.
+
+        Returns:
+            One of `USE_CHIP_VALUES`.
+
+        Raises:
+            InvalidValue: no chip mode matches.
+        """
         spelled = key(str(value))
         if spelled in TRUE_WORDS:
             return "Chip Transaction"
@@ -144,6 +201,11 @@ class Vocabulary:
         return found
 
     def as_dict(self) -> dict[str, list[str]]:
+        """The vocabulary as `/model/info` reports it (the UI's form choices).
+
+        Returns:
+            `{field: accepted values}` for the four categorical fields.
+        """
         return {
             "card_brand": list(self.card_brand),
             "card_type": list(self.card_type),
@@ -163,6 +225,11 @@ class InvalidRequest(ValueError):
         super().__init__("; ".join(problem.message for _, problem in problems))
 
     def details(self) -> list[dict[str, object]]:
+        """The 422 answer's `detail` list: one entry per refused value.
+
+        Returns:
+            `InvalidValue.as_detail` of each problem.
+        """
         return [problem.as_detail(prefix) for prefix, problem in self.problems]
 
 
@@ -180,7 +247,7 @@ def normalise_seed_fields(payload: Mapping[str, Any], vocabulary: Vocabulary) ->
     problems: list[tuple[str, InvalidValue]] = []
     row: dict[str, Any] = {}
 
-    def attempt(name: str, convert: Any, *args: Any) -> None:
+    def attempt(name: str, convert: Callable[..., str], *args: Any) -> None:
         try:
             row[name] = convert(*args)
         except InvalidValue as problem:

@@ -52,10 +52,23 @@ class Policy:
     name: str = "cost"
 
     def as_dict(self) -> dict[str, float | str]:
+        """The form stored in the model's metadata.
+
+        Returns:
+            `{"decline_probability", "review_expected_loss", "name"}`.
+        """
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, object]) -> Policy:
+        """The policy `as_dict` stored.
+
+        Args:
+            values: the model's `policy` metadata.
+
+        Returns:
+            The policy.
+        """
         return cls(
             decline_probability=float(values["decline_probability"]),  # type: ignore[arg-type]
             review_expected_loss=float(values["review_expected_loss"]),  # type: ignore[arg-type]
@@ -64,7 +77,15 @@ class Policy:
 
 
 def threshold_policy(threshold: float, name: str) -> Policy:
-    """A single-threshold policy: decline what the model flags, approve the rest."""
+    """A single-threshold policy: decline what the model flags, approve the rest.
+
+    Args:
+        threshold: the probability from which a transaction is declined.
+        name: how the policy is named in metrics and answers.
+
+    Returns:
+        The policy (review disabled).
+    """
     return Policy(decline_probability=threshold, review_expected_loss=math.inf, name=name)
 
 
@@ -75,6 +96,9 @@ def model_policy(stored: dict[str, object] | None, threshold: float) -> Policy:
     Args:
         stored: the model's `policy` metadata (empty or None when it has none).
         threshold: the model's decision threshold.
+
+    Returns:
+        The policy.
     """
     if stored:
         return Policy.from_dict(stored)
@@ -91,7 +115,15 @@ class Outcome:
 
 
 def expected_loss(probability: float, amount: float) -> float:
-    """P(fraud) × amount; a refund (negative amount) puts nothing at risk."""
+    """P(fraud) × amount; a refund (negative amount) puts nothing at risk.
+
+    Args:
+        probability: calibrated P(fraud).
+        amount: the transaction's amount in dollars.
+
+    Returns:
+        The expected loss in dollars.
+    """
     return float(probability) * max(float(amount), 0.0)
 
 
@@ -131,6 +163,14 @@ class PolicyCost:
     saved: float
 
     def as_metrics(self, prefix: str) -> dict[str, float]:
+        """Every field as an MLflow metric.
+
+        Args:
+            prefix: put before each field's name.
+
+        Returns:
+            `{"<prefix>_<field>": value}`.
+        """
         return {f"{prefix}_{key}": float(value) for key, value in asdict(self).items()}
 
 
@@ -149,6 +189,14 @@ def decision_masks(
     """(reviewed, declined) boolean masks of `decide` over many rows at once.
 
     A row without a known amount (NaN) is never reviewed: its expected loss is unknown.
+
+    Args:
+        policy: the thresholds.
+        probability: calibrated P(fraud) per row.
+        amount: amount per row (NaN when unknown).
+
+    Returns:
+        `(reviewed, declined)`, disjoint.
     """
     p = np.asarray(probability, dtype="float64")
     raw = np.asarray(amount, dtype="float64")
@@ -170,6 +218,17 @@ def policy_cost(
 
     Reviewed and declined frauds are stopped; approved frauds lose their amount; declined
     legitimate rows cost friction. `saved` is the cost of approving everything minus this.
+
+    Args:
+        policy: the thresholds.
+        y: 0/1 labels.
+        probability: calibrated P(fraud) per row.
+        amount: amount per row.
+        days: the window's length (reviews per day against capacity).
+        costs: review cost, decline friction and daily review capacity.
+
+    Returns:
+        The cost, its parts, the volumes and the saving.
     """
     y, p, money = _arrays(y, probability, amount)
     reviewed, declined = decision_masks(policy, p, money)
@@ -259,6 +318,14 @@ def compare_policies(
     f_threshold: float,
 ) -> tuple[Policy, dict[str, PolicyCost]]:
     """Choose the cost policy and measure it against the seed's 0.5 and the F-score threshold.
+
+    Args:
+        y: 0/1 labels of the validation window.
+        probability: calibrated P(fraud) per row.
+        amount: amount per row.
+        days: the window's length.
+        costs: review cost, decline friction and daily review capacity.
+        f_threshold: the model's F-score threshold.
 
     Returns:
         The chosen policy, and the cost of each of `cost`, `seed_0.5`, `f_score` on the rows.

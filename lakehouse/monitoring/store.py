@@ -65,7 +65,14 @@ shadow_scores = sa.Table(
 
 
 def monitor_engine(settings: Settings) -> Engine:
-    """An engine on the monitoring store, its tables created (or completed) if needed."""
+    """An engine on the monitoring store, its tables created (or completed) if needed.
+
+    Args:
+        settings: `LAKEHOUSE_MONITOR_DB_URL`.
+
+    Returns:
+        The engine (the caller disposes of it).
+    """
     engine = create_engine_for(settings.monitor_db_url or "", MONITOR_DB_SETTING)
     metadata.create_all(engine)
     _add_missing_columns(engine, shadow_scores)
@@ -92,12 +99,25 @@ def _add_missing_columns(engine: Engine, table: sa.Table) -> None:
 
 
 def sampled(transaction_id: int, rate: float) -> bool:
-    """Whether this transaction belongs to the logged sample (the same answer everywhere)."""
+    """Whether this transaction belongs to the logged sample (the same answer everywhere).
+
+    Args:
+        transaction_id: the transaction.
+        rate: the share of transactions sampled, in [0, 1].
+
+    Returns:
+        True when its id hash falls under `rate`.
+    """
     return (transaction_id * _HASH) % _SPACE < rate * _SPACE
 
 
 def write_samples(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
-    """Append feature vectors: dicts with the `feature_samples` columns, features as a dict."""
+    """Append feature vectors: dicts with the `feature_samples` columns, features as a dict.
+
+    Args:
+        engine: the monitoring store (`monitor_engine`).
+        rows: the samples (nothing is written for none).
+    """
     if rows:
         with engine.begin() as connection:
             connection.execute(
@@ -108,6 +128,10 @@ def write_samples(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
 
 def read_samples(engine: Engine, since: datetime) -> pd.DataFrame:
     """Feature vectors logged since `since`, the latest per transaction and flavour.
+
+    Args:
+        engine: the monitoring store (`monitor_engine`).
+        since: the oldest scoring time read.
 
     Returns:
         One row per (transaction_id, flavour): model_version, scored_at and `features` (dict).
@@ -121,14 +145,28 @@ def read_samples(engine: Engine, since: datetime) -> pd.DataFrame:
 
 
 def write_shadow(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
-    """Append champion/challenger score pairs (dicts with the `shadow_scores` columns)."""
+    """Append champion/challenger score pairs (dicts with the `shadow_scores` columns).
+
+    Args:
+        engine: the monitoring store (`monitor_engine`).
+        rows: the score pairs (nothing is written for none).
+    """
     if rows:
         with engine.begin() as connection:
             connection.execute(shadow_scores.insert(), list(rows))
 
 
 def read_shadow(engine: Engine, flavour: str, challenger_version: str) -> pd.DataFrame:
-    """Every score pair logged for this challenger version, the latest per transaction."""
+    """Every score pair logged for this challenger version, the latest per transaction.
+
+    Args:
+        engine: the monitoring store (`monitor_engine`).
+        flavour: "full" or "basic".
+        challenger_version: the registered version shadowed.
+
+    Returns:
+        One row per transaction (pairs without a transaction id are left out).
+    """
     query = (
         sa.select(shadow_scores)
         .where(shadow_scores.c.flavour == flavour)
@@ -142,7 +180,15 @@ def read_shadow(engine: Engine, flavour: str, challenger_version: str) -> pd.Dat
 
 
 def prune_samples(engine: Engine, before: datetime) -> int:
-    """Delete the feature samples logged before `before`; returns the rows removed."""
+    """Delete the feature samples logged before `before`.
+
+    Args:
+        engine: the monitoring store (`monitor_engine`).
+        before: samples scored earlier are removed.
+
+    Returns:
+        The rows removed.
+    """
     with engine.begin() as connection:
         removed = connection.execute(
             feature_samples.delete().where(feature_samples.c.scored_at < before)
