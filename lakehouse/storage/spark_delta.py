@@ -46,7 +46,14 @@ def _is_local(uri: str) -> bool:
 
 
 def spark_field(field: pa.Field) -> pa.Field:
-    """`field` with a type Spark maps (plain strings; microsecond timestamps)."""
+    """`field` with a type Spark maps (plain strings; microsecond timestamps).
+
+    Args:
+        field: an Arrow field.
+
+    Returns:
+        The same field, its type changed only where Spark has no mapping.
+    """
     if pa.types.is_large_string(field.type) or pa.types.is_string_view(field.type):
         return field.with_type(pa.string())
     if pa.types.is_timestamp(field.type) and field.type.unit != "us":
@@ -56,6 +63,14 @@ def spark_field(field: pa.Field) -> pa.Field:
 
 def table_schema(uri: str, settings: Settings, columns: tuple[str, ...] | None = None) -> pa.Schema:
     """The Arrow schema of the Delta table at `uri` (only `columns`, in that order, if given).
+
+    Args:
+        uri: the table's location.
+        settings: storage options.
+        columns: the columns wanted (None: all).
+
+    Returns:
+        The schema, with Spark-mappable types.
 
     Raises:
         FileNotFoundError: no Delta table at `uri`.
@@ -86,8 +101,15 @@ def read_delta(
     """The table's current snapshot as a Spark DataFrame scanned by the executors.
 
     Args:
+        spark: the session the executors belong to.
+        uri: the table's location.
+        settings: storage options; None means `get_settings()`.
         where: a SQL predicate keeping only some rows.
         columns: the columns wanted (default: all, in the table's order).
+
+    Returns:
+        A lazy DataFrame over the snapshot's Parquet files.
+
     Raises:
         FileNotFoundError: no Delta table at `uri`.
     """
@@ -103,7 +125,17 @@ def read_delta(
 def scan_files(
     spark: SparkSession, files: list[str], schema: pa.Schema, options: Mapping[str, str]
 ) -> DataFrame:
-    """A DataFrame over Parquet `files` of one table, read by the executors."""
+    """A DataFrame over Parquet `files` of one table, read by the executors.
+
+    Args:
+        spark: the session.
+        files: absolute URIs of the files.
+        schema: the table's schema (each file is cast to it).
+        options: `Settings.storage_options()` for S3.
+
+    Returns:
+        A lazy DataFrame (empty with `schema` when there are no files).
+    """
     if not files:
         return spark.createDataFrame(schema.empty_table())
     if _is_local(files[0]):
@@ -140,9 +172,15 @@ def write_delta(
     """Replace the table at `uri` with `frame` in one Delta commit; (rows, new version).
 
     Args:
+        frame: the rows to write (computed by the executors).
+        uri: the table's location.
         schema: the table's Arrow schema (default: the frame's own); the executors cast to it.
         metadata: the lakehouse commit metadata (lineage); `rows` is added.
+        settings: storage options; None means `get_settings()`.
         check: called with a DataFrame over the written files; raising abandons the commit.
+
+    Returns:
+        `(rows written, the table's new version)`.
     """
     settings = settings or get_settings()
     options = settings.storage_options()
