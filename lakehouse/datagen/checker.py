@@ -111,7 +111,15 @@ def _scan_transactions(path: Path, max_errors: int
 
 
 def check_transactions_csv(path: Path, max_errors: int = 100) -> list[RowError]:
-    """All format problems of a transactions_data.csv (header, rows, order, unique ids)."""
+    """All format problems of a transactions_data.csv (header, rows, order, unique ids).
+
+    Args:
+        path: the file.
+        max_errors: at most this many problems are reported.
+
+    Returns:
+        The problems (empty: the file is valid).
+    """
     return _scan_transactions(Path(path), max_errors)[0]
 
 
@@ -176,13 +184,29 @@ USER_RULES: dict[str, tuple[str, str]] = {
 
 
 def check_cards_csv(path: Path, max_errors: int = 100) -> list[RowError]:
-    """Format problems of a cards_data.csv."""
+    """Format problems of a cards_data.csv.
+
+    Args:
+        path: the file.
+        max_errors: at most this many problems are reported.
+
+    Returns:
+        The problems (empty: the file is valid).
+    """
     frame, errors = _read_text_csv(Path(path), formats.CARD_COLUMNS)
     return errors if frame is None else _check_rules(frame, CARD_RULES, max_errors)
 
 
 def check_users_csv(path: Path, max_errors: int = 100) -> list[RowError]:
-    """Format problems of a users_data.csv."""
+    """Format problems of a users_data.csv.
+
+    Args:
+        path: the file.
+        max_errors: at most this many problems are reported.
+
+    Returns:
+        The problems (empty: the file is valid).
+    """
     frame, errors = _read_text_csv(Path(path), formats.USER_COLUMNS)
     return errors if frame is None else _check_rules(frame, USER_RULES, max_errors)
 
@@ -195,7 +219,14 @@ def _load_json(path: Path) -> tuple[object, list[RowError]]:
 
 
 def check_mcc_json(path: Path) -> list[RowError]:
-    """mcc_codes.json must map 3-4 digit codes (as text) to non-empty descriptions."""
+    """mcc_codes.json must map 3-4 digit codes (as text) to non-empty descriptions.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The problems (empty: the file is valid).
+    """
     data, errors = _load_json(path)
     if errors:
         return errors
@@ -251,7 +282,16 @@ def _label_entries(path: Path) -> tuple[tuple[pd.Series, pd.Series] | None, list
 
 def check_labels_json(path: Path, transaction_ids: np.ndarray | None = None,
                       max_errors: int = 100) -> list[RowError]:
-    """train_fraud_labels.json: {"target": {id: "Yes"|"No"}} naming existing transactions."""
+    """train_fraud_labels.json: {"target": {id: "Yes"|"No"}} naming existing transactions.
+
+    Args:
+        path: the file.
+        transaction_ids: the ids of transactions_data.csv (None: not cross-checked).
+        max_errors: at most this many problems are reported.
+
+    Returns:
+        The problems (empty: the file is valid).
+    """
     entries, errors = _label_entries(path)
     if entries is None:
         return errors
@@ -287,7 +327,15 @@ def _cross_checks(raw: Path, facts: TransactionFacts) -> list[FormatError]:
 
 
 def check_raw_dir(path: Path, max_errors: int = 100) -> list[FormatError]:
-    """Check all five files of a raw folder; an empty list means the folder is valid."""
+    """Check all five files of a raw folder; an empty list means the folder is valid.
+
+    Args:
+        path: the raw folder.
+        max_errors: at most this many problems per file.
+
+    Returns:
+        Every problem, each naming its file, row and column.
+    """
     raw = Path(path)
     missing = [name for name in formats.ALL_FILES if not (raw / name).is_file()]
     if missing:
