@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from api_ml.api.schemas import PredictionResponse, TransactionRequest
 from lakehouse.config import Settings, redact_url
@@ -25,11 +25,22 @@ INDEX_PREFIX = "lakehouse-predictions"
 
 
 class Audit(Protocol):
+    """Where each prediction is recorded: Elasticsearch (`PredictionAudit`) or nowhere."""
+
     def ship(
         self, requests: Sequence[TransactionRequest], answers: Sequence[PredictionResponse]
-    ) -> None: ...
+    ) -> None:
+        """Record scored requests and their answers without blocking the request.
 
-    def close(self) -> None: ...
+        Args:
+            requests: the validated requests.
+            answers: their answers, same order.
+        """
+        ...
+
+    def close(self) -> None:
+        """Flush and stop at shutdown."""
+        ...
 
 
 class NullAudit:
@@ -47,7 +58,7 @@ class NullAudit:
 class PredictionAudit:
     """Queues one document per prediction on a background bulk shipper."""
 
-    def __init__(self, shipper: Any) -> None:
+    def __init__(self, shipper: ElasticsearchHandler) -> None:
         self.shipper = shipper
 
     def ship(
@@ -73,7 +84,14 @@ def _shipper(url: str) -> ElasticsearchHandler:
 
 
 def from_settings(settings: Settings) -> Audit:
-    """`PredictionAudit` when `ELASTICSEARCH_URL` is set, else `NullAudit`."""
+    """`PredictionAudit` when `ELASTICSEARCH_URL` is set, else `NullAudit`.
+
+    Args:
+        settings: `ELASTICSEARCH_URL`.
+
+    Returns:
+        The audit the scoring API ships each prediction to.
+    """
     if not settings.elasticsearch_url:
         return NullAudit()
     logger.info(
