@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -53,7 +54,16 @@ def _step(number: int, text: str) -> None:
 
 def generate_if_absent(settings: Settings, clients: int, transactions: int, seed: int,
                        start: str, end: str) -> None:
-    """Generate the five raw files unless they are all present already."""
+    """Generate the five raw files unless they are all present already.
+
+    Args:
+        settings: where the raw folder is.
+        clients: clients to generate.
+        transactions: transactions to generate.
+        seed: the generator's seed.
+        start: first day of the history (YYYY-MM-DD).
+        end: last day of the history.
+    """
     raw = settings.raw_path
     if all((raw / name).is_file() for name in formats.ALL_FILES):
         console.print(f"Raw files already in {raw}; keeping them (delete them to regenerate).")
@@ -68,7 +78,11 @@ def generate_if_absent(settings: Settings, clients: int, transactions: int, seed
 
 
 def load_monthly_batches(settings: Settings) -> None:
-    """Split the transactions by month and load each file as one batch, oldest first."""
+    """Split the transactions by month and load each file as one batch, oldest first.
+
+    Args:
+        settings: the raw folder and the source DB.
+    """
     engine = source_engine(settings.source_db_url or "")
     try:
         ensure_schema(engine)
@@ -106,7 +120,12 @@ def _wait_healthy(url: str, timeout: float = 60.0) -> None:
 
 
 def show_tables(settings: Settings, sample_rows: int = 5) -> None:
-    """Every lake table with its layer, grain and row count, then a few rows of each datamart."""
+    """Every lake table with its layer, grain and row count, then a few rows of each datamart.
+
+    Args:
+        settings: where the lake is.
+        sample_rows: rows shown per datamart.
+    """
     overview = Table(title="Tables produced")
     for column in ("table", "layer", "grain", "rows", "version", "location"):
         overview.add_column(column, justify="right" if column in ("rows", "version") else "left")
@@ -179,7 +198,12 @@ def demo(
 
 
 def fill_case_queue(settings: Settings, count: int = REPLAYED_TRANSACTIONS) -> None:
-    """Replay recent traffic through /predict, and create a lead account to review it with."""
+    """Replay recent traffic through /predict, and create a lead account to review it with.
+
+    Args:
+        settings: the scoring API's URL, the lake and the analytics DB.
+        count: how many recent transactions to replay.
+    """
     _wait_healthy(settings.api_ml_url, timeout=300)
     with Progress(TextColumn("score"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console) as progress:
@@ -200,8 +224,12 @@ def fill_case_queue(settings: Settings, count: int = REPLAYED_TRANSACTIONS) -> N
                   "(`lakehouse cases add-user` creates more analysts).")
 
 
-def wait_and_stop_quietly(processes: list) -> None:  # type: ignore[type-arg]
-    """Stop background services started by the demo (SIGTERM, then kill after 10 s)."""
+def wait_and_stop_quietly(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Stop background services started by the demo (SIGTERM, then kill after 10 s).
+
+    Args:
+        processes: the children the demo started.
+    """
     for process in processes:
         if process.poll() is None:
             process.terminate()
