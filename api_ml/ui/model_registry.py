@@ -62,12 +62,20 @@ class RegisteredVersion:
 
     def test_metrics(self) -> dict[str, float]:
         """`test_*` metrics without the prefix (the model's figures on the test window),
-        except the per-mechanism ones (`mechanism_metrics`)."""
+        except the per-mechanism ones (`mechanism_metrics`).
+
+        Returns:
+            `{metric: value}`.
+        """
         return {k: v for k, v in self._test_metrics().items()
                 if not k.startswith(MECHANISM_PREFIXES)}
 
     def mechanism_metrics(self) -> dict[str, float]:
-        """The test window's metrics per fraud mechanism (empty on the real dataset)."""
+        """The test window's metrics per fraud mechanism (empty on the real dataset).
+
+        Returns:
+            `{"<mechanism>_<metric>": value}`.
+        """
         return {k: v for k, v in self._test_metrics().items() if k.startswith(MECHANISM_PREFIXES)}
 
     def _test_metrics(self) -> dict[str, float]:
@@ -75,6 +83,11 @@ class RegisteredVersion:
                 if k.startswith("test_")}
 
     def baseline_metrics(self) -> dict[str, float]:
+        """The logistic baseline's test metrics, without their prefix.
+
+        Returns:
+            `{metric: value}`.
+        """
         return {k.removeprefix("baseline_test_"): v for k, v in self.metrics.items()
                 if k.startswith("baseline_test_")}
 
@@ -95,6 +108,13 @@ def _plots(client: object, run_id: str) -> dict[str, bytes]:
 
 def registered_versions(tracking_uri: str, with_plots: bool = True) -> list[RegisteredVersion]:
     """Champion and challenger of each model name that has them (champions first).
+
+    Args:
+        tracking_uri: the MLflow store.
+        with_plots: also download each run's plots.
+
+    Returns:
+        The versions with their metrics, params, promotion reason and plots.
 
     Raises:
         RegistryUnavailable: the store cannot be opened or queried.
@@ -129,7 +149,14 @@ def registered_versions(tracking_uri: str, with_plots: bool = True) -> list[Regi
 
 
 def comparison_rows(versions: list[RegisteredVersion]) -> list[dict[str, object]]:
-    """One row per metric, one column per `name vX (alias)`, plus the logistic baseline."""
+    """One row per metric, one column per `name vX (alias)`, plus the logistic baseline.
+
+    Args:
+        versions: what `registered_versions` returned.
+
+    Returns:
+        The table's rows.
+    """
     metric_names: list[str] = []
     for version in versions:
         metric_names += [m for m in version.test_metrics() if m not in metric_names]
@@ -148,6 +175,9 @@ def comparison_rows(versions: list[RegisteredVersion]) -> list[dict[str, object]
 def mechanism_rows(version: RegisteredVersion) -> list[dict[str, object]]:
     """One row per fraud mechanism the generator knows, one column per metric.
 
+    Args:
+        version: one registered version.
+
     Returns:
         Rows `{"mechanism": name, <MECHANISM_COLUMNS titles>: value or None}`; empty when the
         run logged no per-mechanism metrics (trained on data without the generator's truth).
@@ -164,7 +194,14 @@ def mechanism_rows(version: RegisteredVersion) -> list[dict[str, object]]:
 
 
 def breach_delay_text(version: RegisteredVersion) -> str | None:
-    """One sentence on how fast breached merchants' fraud gets flagged, if it was measured."""
+    """One sentence on how fast breached merchants' fraud gets flagged, if it was measured.
+
+    Args:
+        version: one registered version.
+
+    Returns:
+        The sentence, or None when the run measured no breach.
+    """
     metrics = version.mechanism_metrics()
     merchants = metrics.get("breach_merchants")
     if not merchants:
