@@ -90,6 +90,9 @@ def labels_daily_sql(as_of_day: int | None = None) -> str:
             than the longest recent-label window fold into one row per (merchant, MCC) just
             before it. The cumulative and the windowed sums stay identical for any row on or
             after `as_of_day`, and the tallies shrink to one row per pair plus the recent days.
+
+    Returns:
+        The SQL (`LABEL_SUMMARY_COLUMNS`).
     """
     sql = f"WITH tx AS (SELECT * FROM silver_transactions){LABELS_DAILY_BODY}"
     if as_of_day is None:
@@ -183,6 +186,9 @@ def features_sql(
             `CONTEXT_SECONDS` before it.
         target_filter: a SQL condition on the windowed row `w` restricting the rows returned
             (the context rows above only feed the windows of the rows returned).
+
+    Returns:
+        The SQL (`KEY_COLUMNS` + `FEATURE_COLUMNS`, one row per transaction).
     """
     labels_daily = (
         f"SELECT {', '.join(LABEL_SUMMARY_COLUMNS)} FROM {label_summary_relation}"
@@ -220,7 +226,14 @@ LEFT JOIN mcc_known AS c ON c.mcc_code = w.mcc_code AND c.day_n = w.day_n{where}
 
 
 def timestamp_sql(seconds: int) -> str:
-    """A SQL timestamp literal (UTC, like silver's naive `ts`) for epoch `seconds`."""
+    """A SQL timestamp literal (UTC, like silver's naive `ts`) for epoch `seconds`.
+
+    Args:
+        seconds: epoch seconds.
+
+    Returns:
+        `TIMESTAMP 'YYYY-MM-DD HH:MM:SS'`.
+    """
     moment = datetime.fromtimestamp(int(seconds), UTC)
     return f"TIMESTAMP '{moment.strftime('%Y-%m-%d %H:%M:%S')}'"
 
@@ -229,7 +242,14 @@ def time_range_filters(start: int, end: int | None = None) -> tuple[str, str]:
     """(source filter, target filter) of `features_sql` for the rows with start <= ts < end.
 
     The windows see the `CONTEXT_SECONDS` before `start` too, so the rows returned are exactly
-    those of the one-shot model. `start` and `end` are epoch seconds (`end` None: no bound).
+    those of the one-shot model.
+
+    Args:
+        start: epoch seconds of the first row.
+        end: epoch seconds after the last row (None: no bound).
+
+    Returns:
+        `(source_filter, target_filter)` for `features_sql`.
     """
     source = f"ts >= {timestamp_sql(start - CONTEXT_SECONDS)}"
     if end is not None:
@@ -238,7 +258,11 @@ def time_range_filters(start: int, end: int | None = None) -> tuple[str, str]:
 
 
 def day_counts_sql() -> str:
-    """Rows per day (`day_n`, days since 1970-01-01 UTC) of `silver_transactions`."""
+    """Rows per day (`day_n`, days since 1970-01-01 UTC) of `silver_transactions`.
+
+    Returns:
+        The SQL, ordered by day.
+    """
     return (
         f"SELECT CAST(FLOOR(epoch(ts) / {DAY}) AS BIGINT) AS day_n, COUNT(*) AS n "
         "FROM silver_transactions GROUP BY 1 ORDER BY 1"
@@ -278,6 +302,9 @@ def feature_chunks(
         engine: a `lakehouse.engines` engine (`run_sql(sql, inputs)`).
         silver: `silver_transactions` (Arrow table or dataset).
         ranges: epoch-second ranges (`time_ranges`).
+
+    Returns:
+        An iterator of `ml_features` pieces, one per range.
     """
     summary = engine.run_sql(labels_daily_sql(), {"silver_transactions": silver})
     for start, end in ranges:

@@ -153,6 +153,12 @@ _MARKER = re.compile(r"\{\{\s*derived:\s*(\w+)\s*\}\}")
 def render_silver(sql: str) -> str:
     """Replace each `{{ derived: name }}` marker of a silver SQL model by its expression.
 
+    Args:
+        sql: the model's SQL with its markers.
+
+    Returns:
+        The SQL with each derivation's expression in place.
+
     Raises:
         KeyError: a marker names no derivation.
     """
@@ -167,7 +173,14 @@ def render_silver(sql: str) -> str:
 
 
 def blank_to_none(value: str | None) -> str | None:
-    """Empty or blank source text means 'not given', as silver's NULLIF(trim(...), '')."""
+    """Empty or blank source text means 'not given', as silver's NULLIF(trim(...), '').
+
+    Args:
+        value: a raw text field.
+
+    Returns:
+        The trimmed text, or None.
+    """
     if value is None:
         return None
     text = value.strip()
@@ -175,19 +188,41 @@ def blank_to_none(value: str | None) -> str | None:
 
 
 def derive_row(raw: RawTransaction) -> dict[str, Any]:
-    """Every derived silver column of one transaction (the Python side of `DERIVATIONS`)."""
+    """Every derived silver column of one transaction (the Python side of `DERIVATIONS`).
+
+    Args:
+        raw: the transaction's raw fields.
+
+    Returns:
+        `{derived column: value}`, equal to what silver's SQL computes.
+    """
     return {d.name: d.python(raw) for d in DERIVATIONS}
 
 
 def code_of(value: object, codes: Mapping[str, int]) -> int:
-    """The category code of a value, matched case-insensitively like the SQL's lower()."""
+    """The category code of a value, matched case-insensitively like the SQL's lower().
+
+    Args:
+        value: a category as text (None: unknown).
+        codes: lower-case value -> code (e.g. `CARD_BRAND_CODES`).
+
+    Returns:
+        The code, or `UNKNOWN_CODE`.
+    """
     if value is None:
         return UNKNOWN_CODE
     return codes.get(str(value).strip().lower(), UNKNOWN_CODE)
 
 
 def state_code(merchant_state: object) -> int:
-    """us / online / abroad code of a silver merchant_state, as the feature SQL codes it."""
+    """us / online / abroad code of a silver merchant_state, as the feature SQL codes it.
+
+    Args:
+        merchant_state: silver's merchant_state (None counts as abroad).
+
+    Returns:
+        One of `MERCHANT_STATE_CODES`' values.
+    """
     if merchant_state is None:
         return MERCHANT_STATE_CODES["abroad"]
     state = str(merchant_state).strip().upper()
