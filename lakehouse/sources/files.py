@@ -50,7 +50,14 @@ def reference_file(raw_dir: Path, name: str) -> Path | None:
 
 
 def media_type(name: str) -> str:
-    """The media type of an allow-listed name (by the name's extension)."""
+    """The media type of an allow-listed name (by the name's extension).
+
+    Args:
+        name: one of the reference files.
+
+    Returns:
+        `text/csv` or `application/json`.
+    """
     return MEDIA_TYPES[Path(name).suffix]
 
 

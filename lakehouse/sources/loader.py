@@ -95,17 +95,36 @@ class DateWindow:
 
     @classmethod
     def from_settings(cls, settings: Settings, today: date | None = None) -> DateWindow:
-        """The window of `settings` as of `today` (default: today in UTC)."""
+        """The window of `settings` as of `today` (default: today in UTC).
+
+        Args:
+            settings: `LAKEHOUSE_TRANSACTION_DATE_MIN` and the future margin in days.
+            today: the day the window is computed for.
+
+        Returns:
+            The accepted dates.
+        """
         today = today or datetime.now(UTC).date()
         margin = timedelta(days=settings.transaction_date_future_days)
         return cls(settings.transaction_date_min, today + margin)
 
     def bounds_text(self) -> tuple[str, str]:
-        """The window as the inclusive text bounds of a 'YYYY-MM-DD HH:MM:SS' date."""
+        """The window as the inclusive text bounds of a 'YYYY-MM-DD HH:MM:SS' date.
+
+        Returns:
+            `(earliest, latest)`, both inclusive.
+        """
         return f"{self.earliest.isoformat()} 00:00:00", f"{self.latest.isoformat()} 23:59:59"
 
     def check(self, given: date) -> None:
-        """Reject (`BatchRejected`, column situation_date) a given date outside the window."""
+        """Reject (`BatchRejected`, column situation_date) a given date outside the window.
+
+        Args:
+            given: the batch's situation_date.
+
+        Raises:
+            BatchRejected: the date is outside the window.
+        """
         if not self.earliest <= given <= self.latest:
             raise BatchRejected(
                 [
@@ -156,7 +175,15 @@ def _as_text_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_chunks(source: BatchSource, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """The batch as text frames of about `chunk_rows` rows; unreadable input → BatchRejected."""
+    """The batch as text frames of about `chunk_rows` rows; unreadable input → BatchRejected.
+
+    Args:
+        source: a CSV (path or file) or a DataFrame.
+        chunk_rows: rows per frame.
+
+    Returns:
+        An iterator of frames, every column as text.
+    """
     if isinstance(source, pd.DataFrame):
         yield _as_text_frame(source)
         return

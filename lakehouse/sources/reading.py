@@ -120,7 +120,18 @@ def _open_reader(handle: IO[bytes], chunk_rows: int, malformed: list[RowError]) 
 
 
 def read_csv_chunks(source: Path | str | IO[bytes], chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Frames of the CSV's rows, all text; raises `CsvUnreadable` on a malformed input."""
+    """Frames of the CSV's rows, all text.
+
+    Args:
+        source: a path or a binary file.
+        chunk_rows: rows per frame.
+
+    Returns:
+        An iterator of frames.
+
+    Raises:
+        CsvUnreadable: a malformed input (every bad row listed).
+    """
     malformed: list[RowError] = []
     try:
         with _binary(source) as handle:

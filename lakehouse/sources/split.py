@@ -43,10 +43,12 @@ class SplitReport:
 
     @property
     def paths(self) -> list[Path]:
+        """The files written, sorted by name (by period)."""
         return sorted(self.rows)
 
     @property
     def total_rows(self) -> int:
+        """Rows written over all files."""
         return sum(self.rows.values())
 
 
@@ -131,7 +133,21 @@ def split_transactions(
     out_dir: Path,
     on_progress: Callable[[int], object] | None = None,
 ) -> SplitReport:
-    """Split `path` into `out_dir`; `on_progress` receives bytes read so far. See `split_csv`."""
+    """Split `path` into `out_dir` by period or into equal parts. See `split_csv`.
+
+    Args:
+        path: transactions_data.csv.
+        by: "month", "day" or "parts".
+        parts: how many files, with `by="parts"`.
+        out_dir: where the files go.
+        on_progress: receives the bytes read so far.
+
+    Returns:
+        Rows per file written, and how many rows were out of date order.
+
+    Raises:
+        SplitError: `parts` missing or below 1 with `by="parts"`.
+    """
     if by == "parts" and (parts is None or parts < 1):
         raise SplitError("--by parts needs --parts N with N >= 1")
     if not path.is_file():
