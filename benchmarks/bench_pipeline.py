@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from rich.console import Console
 from rich.table import Table
@@ -38,17 +39,35 @@ def _figure(figure: str, value: float, unit: str) -> dict:
     return {"benchmark": "pipeline", "figure": figure, "value": value, "unit": unit}
 
 
-def _timed(command: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS bytes, stderr) of a subprocess run under /usr/bin/time."""
+class Timed(NamedTuple):
+    """One subprocess run: wall seconds, peak RSS bytes, CPU seconds (user + system), stderr.
+
+    CPU seconds do not stretch with the machine's load as wall seconds do: on the shared
+    2-core machine they are the figure to compare between runs.
+    """
+
+    wall: float
+    peak: int
+    cpu: float
+    stderr: str
+
+
+def _timed(command: list[str], env: dict[str, str]) -> Timed:
+    """Run `command` under /usr/bin/time; its wall and CPU seconds, peak RSS and stderr."""
     with tempfile.NamedTemporaryFile(suffix=".rss") as rss_file:
         start = time.perf_counter()
-        done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_file.name, *command],
+        done = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", rss_file.name, *command],
                               env=env, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - start
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-4000:]}")
-        peak_kib = int(Path(rss_file.name).read_text().split()[-1])
-    return wall, peak_kib * 1024, done.stderr
+        peak_kib, user, system = Path(rss_file.name).read_text().split()[-3:]
+    return Timed(wall, int(peak_kib) * 1024, float(user) + float(system), done.stderr)
+
+
+def load_average() -> str:
+    """The 1-minute load average now, for the figures printed next to it."""
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 def _stage_log(stderr: str) -> dict[str, dict]:
@@ -107,19 +126,28 @@ def run(scale: str, workdir: Path) -> list[dict]:
     url, server = _serve_sources_api()
     env["LAKEHOUSE_SOURCES_API_URL"] = url
     pipeline = [sys.executable, "-m", "lakehouse.cli", "pipeline", "run", "--skip", "train"]
+    loads = [load_average()]
     try:
         with console.status("pipeline run (subprocess)"):
-            wall, peak, stderr = _timed(pipeline, env)
+            run = _timed(pipeline, env)
         with console.status("pipeline rerun, nothing new"):
-            rerun_wall, _, _ = _timed(pipeline, env)
+            rerun = _timed(pipeline, env)
     finally:
         server.should_exit = True  # type: ignore[attr-defined]
     with console.status("baseline: plain DuckDB script on the CSV files"):
-        base_wall, base_peak, _ = _timed(
+        base = _timed(
             [sys.executable, "-m", "benchmarks.bench_pipeline", str(raw), str(workdir / "base")],
             env)
-    return _report(rows, _stage_log(stderr), wall, peak, rerun_wall, base_wall, base_peak,
-                   load_seconds)
+    loads.append(load_average())
+    console.print(f"load average (1 min) at start / end: {' / '.join(loads)}")
+    console.print(f"CPU seconds (user + system): pipeline {run.cpu:.1f}, no-op rerun "
+                  f"{rerun.cpu:.1f}, baseline {base.cpu:.1f} "
+                  f"(pipeline / baseline {run.cpu / base.cpu:.2f}x)")
+    return [*_report(rows, _stage_log(run.stderr), run.wall, run.peak, rerun.wall, base.wall,
+                     base.peak, load_seconds),
+            _figure("pipeline CPU seconds", run.cpu, "s"),
+            _figure("no-op rerun CPU seconds", rerun.cpu, "s"),
+            _figure("baseline CPU seconds", base.cpu, "s")]
 
 
 def _report(rows: int, stages: dict[str, dict], wall: float, peak: int, rerun: float,
