@@ -23,10 +23,15 @@ def write_chunks(
     """Stream checked tables into one Delta commit (`storage.write`); returns the version.
 
     A failed check raised inside the stream is re-raised as itself, not as delta-rs' wrapper.
+    Each table is let go once its batches are handed over, so memory holds about one piece.
     """
     first = next(chunks)
+    schema = first.schema
     failures: list[BaseException] = []
-    reader = pa.RecordBatchReader.from_batches(first.schema, _chain(first, chunks, failures))
+    reader = pa.RecordBatchReader.from_batches(
+        schema, _chain(schema, _pieces(first, chunks), failures)
+    )
+    del first
     try:
         return storage.write(uri, reader, settings=settings, **write_args)
     except Exception:
@@ -35,15 +40,23 @@ def write_chunks(
         raise
 
 
+def _pieces(first: pa.Table, rest: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    yield first
+    del first  # not kept alive while the rest is computed
+    yield from rest
+
+
 def _chain(
-    first: pa.Table, rest: Iterator[pa.Table], failures: list[BaseException]
+    schema: pa.Schema, pieces: Iterator[pa.Table], failures: list[BaseException]
 ) -> Iterator[pa.RecordBatch]:
     # Each chunk's schema follows the first one (DuckDB may infer nullability differently).
     # An exception raised here reaches Python again only wrapped by delta-rs, so keep it.
     try:
-        yield from first.to_batches()
-        for table in rest:
-            yield from table.cast(first.schema).to_batches()
+        for piece in pieces:
+            batches = piece.cast(schema).to_batches()
+            del piece  # the batches are all that is left of it
+            while batches:
+                yield batches.pop(0)
     except Exception as exc:
         failures.append(exc)
         raise

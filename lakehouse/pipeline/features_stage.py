@@ -61,6 +61,7 @@ def write_ml_features(
             assert_checks(ML_FEATURES, piece)
             rows_out += piece.num_rows
             yield piece
+            del piece  # not kept alive while the next range is computed
 
     written = write_chunks(
         uri,
