@@ -87,12 +87,26 @@ return 1
 
 
 def pack(event: Event) -> str:
-    """An event as text; repr keeps the float exact."""
+    """An event as text; repr keeps the float exact.
+
+    Args:
+        event: the event.
+
+    Returns:
+        Its fields joined by "|".
+    """
     return "|".join(map(repr, event))
 
 
 def unpack(text: bytes | str) -> Event:
-    """The event `pack` wrote."""
+    """The event `pack` wrote.
+
+    Args:
+        text: what Redis returned.
+
+    Returns:
+        The event.
+    """
     if isinstance(text, bytes):
         text = text.decode()
     f = text.split("|")
@@ -138,7 +152,16 @@ class RedisStore(OnlineStore):
 
     @classmethod
     def create(cls, client: redis.Redis, prefix: str, meta: StoreMeta) -> RedisStore:
-        """A new, empty generation (not yet served: see `activate`)."""
+        """A new, empty generation (not yet served: see `activate`).
+
+        Args:
+            client: the Redis connection.
+            prefix: the key prefix (`LAKEHOUSE_ONLINE_KEY_PREFIX`).
+            meta: the state's meta.
+
+        Returns:
+            The store over the new generation.
+        """
         generation = str(client.incr(f"{prefix}:generations"))
         store = cls(client, prefix, generation)
         store._write_meta(meta)
@@ -146,7 +169,15 @@ class RedisStore(OnlineStore):
 
     @classmethod
     def current(cls, client: redis.Redis, prefix: str) -> RedisStore | None:
-        """The generation replicas serve now (None before any build)."""
+        """The generation replicas serve now (None before any build).
+
+        Args:
+            client: the Redis connection.
+            prefix: the key prefix.
+
+        Returns:
+            The store, or None.
+        """
         generation = client.get(f"{prefix}:current")
         return None if generation is None else cls(client, prefix, generation.decode())
 
@@ -210,7 +241,11 @@ class RedisStore(OnlineStore):
         return sum(int(r) for r in pipe.execute())
 
     def add_tiles(self, rows: Iterable[tuple[int, int, int, int, int]]) -> None:
-        """Bulk (merchant, mcc, known day, fraud, labeled) tallies from the lake's labels."""
+        """Bulk (merchant, mcc, known day, fraud, labeled) tallies from the lake's labels.
+
+        Args:
+            rows: one tuple per (merchant, MCC, day), as `fill_store` reads them.
+        """
         pipe = self.client.pipeline(transaction=False)
         for merchant, mcc, day, fraud, labeled in rows:
             for key in (f"merchant:{merchant}", f"mcc:{mcc}", "global:0"):
@@ -282,12 +317,27 @@ class RedisStore(OnlineStore):
         }
 
     def used_bytes(self, sample: Sequence[str]) -> int:
-        """Redis MEMORY USAGE summed over keys (for the benchmark's bytes per entity)."""
+        """Redis MEMORY USAGE summed over keys (for the benchmark's bytes per entity).
+
+        Args:
+            sample: keys relative to the generation's namespace.
+
+        Returns:
+            Bytes.
+        """
         return sum(int(self.client.memory_usage(f"{self.ns}:{key}") or 0) for key in sample)
 
 
 def drop_generation(client: redis.Redis, namespace: str) -> int:
-    """Delete every key of one generation (UNLINK: freed in the background)."""
+    """Delete every key of one generation (UNLINK: freed in the background).
+
+    Args:
+        client: the Redis connection.
+        namespace: `<prefix>:<generation>`.
+
+    Returns:
+        How many keys were deleted.
+    """
     dropped = 0
     batch: list[Any] = []
     for key in client.scan_iter(match=f"{namespace}:*", count=1_000):
@@ -301,5 +351,13 @@ def drop_generation(client: redis.Redis, namespace: str) -> int:
 
 
 def drop_prefix(client: redis.Redis, prefix: str) -> int:
-    """Delete everything under `prefix` (tests clean up their own prefix with it)."""
+    """Delete everything under `prefix` (tests clean up their own prefix with it).
+
+    Args:
+        client: the Redis connection.
+        prefix: the key prefix.
+
+    Returns:
+        How many keys were deleted.
+    """
     return drop_generation(client, prefix)

@@ -67,20 +67,43 @@ class OnlineStore(ABC):
 
     @abstractmethod
     def add_events(self, events: Sequence[Event], *, journal: bool = False) -> int:
-        """Store events (idempotent by id); returns how many were new.
+        """Store events (idempotent by id).
 
-        `journal=True` also records them for replay into the next state after a reload.
+        Args:
+            events: the transactions.
+            journal: also record them for replay into the next state after a reload.
+
+        Returns:
+            How many were new.
         """
 
     @abstractmethod
     def add_labels(self, labels: Sequence[LabelEvent]) -> int:
-        """Add labels to the tallies (idempotent by id); returns how many changed a tally."""
+        """Add labels to the tallies (idempotent by id).
+
+        Args:
+            labels: labels with the day they became known.
+
+        Returns:
+            How many changed a tally.
+        """
 
     @abstractmethod
     def read(
         self, card_id: int, client_id: int, merchant_id: int, mcc_code: int, day: int
     ) -> EntityState:
-        """The state one transaction of `day` needs."""
+        """The state one transaction of `day` needs.
+
+        Args:
+            card_id: the transaction's card.
+            client_id: its client.
+            merchant_id: its merchant.
+            mcc_code: its MCC.
+            day: its day (days since 1970-01-01 UTC).
+
+        Returns:
+            The card's and client's recent events and the known-label tallies.
+        """
 
     def read_and_add(self, event: Event, *, journal: bool = True) -> EntityState:
         """What scoring `event` reads (`read` for its day, as before it is stored), then
@@ -100,19 +123,38 @@ class OnlineStore(ABC):
 
     @abstractmethod
     def event(self, transaction_id: int) -> Event | None:
-        """A stored event by id (None outside the state)."""
+        """A stored event by id (None outside the state).
+
+        Args:
+            transaction_id: the transaction.
+
+        Returns:
+            The event, or None.
+        """
 
     @abstractmethod
     def meta(self) -> StoreMeta:
-        """Watermark, horizon and fold day of the current state."""
+        """Watermark, horizon and fold day of the current state.
+
+        Returns:
+            The state's meta.
+        """
 
     @abstractmethod
     def journal(self) -> list[Event]:
-        """Events scored since the state was built (replayed into the next one)."""
+        """Events scored since the state was built (replayed into the next one).
+
+        Returns:
+            The journal, oldest first.
+        """
 
     @abstractmethod
     def size(self) -> dict[str, int]:
-        """Counts: cards, clients, events, label tiles."""
+        """Counts: cards, clients, events, label tiles.
+
+        Returns:
+            `{what: count}`.
+        """
 
     def record_label(
         self,
@@ -125,8 +167,18 @@ class OnlineStore(ABC):
         """A label that became known: counted for transactions from `known_day` on.
 
         The transaction's merchant and MCC come from the stored event when it is within the
-        state; otherwise the caller gives them. Returns False when neither is known (the next
-        reload from the lake counts it).
+        state; otherwise the caller gives them.
+
+        Args:
+            transaction_id: the labeled transaction.
+            label: 1 fraud, 0 legitimate.
+            known_day: the first day it counts for (days since 1970-01-01 UTC).
+            merchant_id: its merchant, when the state does not hold the event.
+            mcc_code: its MCC, likewise.
+
+        Returns:
+            False when neither the state nor the caller knows the merchant and MCC (the next
+            reload from the lake counts it).
         """
         event = self.event(transaction_id)
         if event is not None:
@@ -186,7 +238,11 @@ class MemoryStore(OnlineStore):
         return changed
 
     def add_tiles(self, rows: Iterable[tuple[int, int, int, int, int]]) -> None:
-        """Bulk (merchant, mcc, known day, fraud, labeled) tallies from the lake's labels."""
+        """Bulk (merchant, mcc, known day, fraud, labeled) tallies from the lake's labels.
+
+        Args:
+            rows: one tuple per (merchant, MCC, day), as `fill_store` reads them.
+        """
         with self._lock:
             for merchant, mcc, day, fraud, labeled in rows:
                 for key in (("merchant", merchant), ("mcc", mcc), ("global", 0)):
