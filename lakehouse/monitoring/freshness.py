@@ -51,13 +51,27 @@ def _query(settings: Settings, table: str, sql: str) -> tuple | None:
 
 
 def gold_newest_transaction(settings: Settings) -> datetime | None:
-    """Time of the newest transaction in `gold/ml_features`."""
+    """Time of the newest transaction in `gold/ml_features`.
+
+    Args:
+        settings: where the lake is.
+
+    Returns:
+        The time, or None before gold exists.
+    """
     row = _query(settings, "ml_features", "SELECT MAX(ts) FROM ml_features")
     return row[0] if row else None
 
 
 def recent_label_known_ratio(settings: Settings) -> float | None:
-    """Share of the last `RECENT_DAYS` days of silver transactions whose label is known."""
+    """Share of the last `RECENT_DAYS` days of silver transactions whose label is known.
+
+    Args:
+        settings: where the lake is.
+
+    Returns:
+        The share in [0, 1], or None before silver exists.
+    """
     uri = catalog.location("silver_transactions", settings)
     if not storage.exists(uri, settings):
         return None
@@ -78,7 +92,15 @@ def recent_label_known_ratio(settings: Settings) -> float | None:
 
 
 def source_watermark_lag_seconds(settings: Settings) -> float | None:
-    """Newest source `situation_date` minus the newest in bronze, in seconds (>= 0)."""
+    """Newest source `situation_date` minus the newest in bronze, in seconds (>= 0).
+
+    Args:
+        settings: the source DB and the lake.
+
+    Returns:
+        The lag; 0.0 when the source holds no batch, None when bronze holds none or the
+        source DB cannot be read.
+    """
     bronze = bronze_batch_counts(catalog.location("bronze_transactions", settings), settings)
     lake = max(bronze) if bronze else None
     engine = source_engine(settings.source_db_url or "")
@@ -98,7 +120,14 @@ def source_watermark_lag_seconds(settings: Settings) -> float | None:
 
 
 def measure(settings: Settings) -> Freshness:
-    """Every freshness figure, for `PipelineMetrics.record_freshness`."""
+    """Every freshness figure, for `PipelineMetrics.record_freshness`.
+
+    Args:
+        settings: the source DB and the lake.
+
+    Returns:
+        The figures (None where a table does not exist yet).
+    """
     return Freshness(
         gold_newest_transaction=gold_newest_transaction(settings),
         source_watermark_lag_seconds=source_watermark_lag_seconds(settings),

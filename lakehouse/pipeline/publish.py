@@ -37,6 +37,12 @@ def analytics_engine(url: str | SecretStr) -> sa.Engine:
 
     Python's sqlite3 driver only opens a transaction before DML, so a DROP and a RENAME would
     each commit on their own; taking over BEGIN makes the swap one atomic transaction.
+
+    Args:
+        url: `LAKEHOUSE_ANALYTICS_DB_URL`.
+
+    Returns:
+        The engine.
     """
     engine = create_engine_for(url, ANALYTICS_DB_SETTING)
     if engine.dialect.name != "sqlite":
@@ -90,7 +96,14 @@ def _load_staging(connection: sa.Connection, table: sa.Table, data: pa.Table) ->
 
 
 def publish_table(engine: sa.Engine, name: str, data: pa.Table, lake_version: int) -> None:
-    """Load `data` as table `name` and swap it in atomically (with a publish_log row)."""
+    """Load `data` as table `name` and swap it in atomically (with a publish_log row).
+
+    Args:
+        engine: the analytics DB (`analytics_engine`).
+        name: the datamart's catalog name.
+        data: its rows.
+        lake_version: the gold version they come from (recorded in publish_log).
+    """
     staging = _staging_table(name, data.schema)
     with engine.begin() as connection:
         staging.drop(connection, checkfirst=True)
@@ -120,7 +133,15 @@ def publish_table(engine: sa.Engine, name: str, data: pa.Table, lake_version: in
 
 
 def published_version(engine: sa.Engine, name: str) -> int | None:
-    """The lake version of the last publish of `name` (None when never published)."""
+    """The lake version of the last publish of `name` (None when never published).
+
+    Args:
+        engine: the analytics DB.
+        name: the datamart's catalog name.
+
+    Returns:
+        The version, or None.
+    """
     if not sa.inspect(engine).has_table(publish_log.name):
         return None
     query = (
@@ -134,7 +155,15 @@ def published_version(engine: sa.Engine, name: str) -> int | None:
 
 
 def publish_datamarts(settings: Settings, *, force: bool = False) -> StageResult:
-    """Publish every datamart whose gold version moved since its last publish."""
+    """Publish every datamart whose gold version moved since its last publish.
+
+    Args:
+        settings: the lake and the analytics DB.
+        force: publish even the datamarts whose version did not move.
+
+    Returns:
+        The stage's result (rows published, or `up_to_date`).
+    """
     result = StageResult("publish")
     engine = analytics_engine(settings.analytics_db_url or "")
     try:
