@@ -48,12 +48,28 @@ class FraudPlan:
     takeover_events: int
 
     def rows_between(self, start: int, end: int) -> Rows:
-        """Injected rows with `start <= ts < end`."""
+        """Injected rows with `start <= ts < end`.
+
+        Args:
+            start: first second of the chunk (inclusive).
+            end: end second of the chunk (exclusive).
+
+        Returns:
+            The injected card-fraud and takeover rows of that window, in time order.
+        """
         lo, hi = np.searchsorted(self.rows.ts, [start, end])
         return self.rows.take(np.arange(lo, hi))
 
     def flag_breaches(self, rng: np.random.Generator, rows: Rows) -> None:
-        """Mark purchases at merchants inside their breach window as fraud (in place)."""
+        """Mark purchases at merchants inside their breach window as fraud (in place).
+
+        Only legitimate purchases (positive amounts) are marked, each with its merchant's
+        breach share; their mechanism becomes `BREACHED_MERCHANT`.
+
+        Args:
+            rng: the run's random generator.
+            rows: a chunk of transactions; its `mechanism` column is changed.
+        """
         m = rows.merchant
         inside = (rows.ts >= self.breach_start[m]) & (rows.ts < self.breach_end[m])
         hit = inside & (rows.cents > 0) & (rng.random(len(rows)) < self.breach_share[m])
@@ -240,7 +256,23 @@ def _breaches(rng: np.random.Generator, population: Population, params: Generato
 
 def plan_fraud(rng: np.random.Generator, population: Population, params: GeneratorParams,
                timeline: Timeline, rows: int) -> FraudPlan:
-    """Decide every fraud event of a run of `rows` transactions."""
+    """Decide every fraud event of a run of `rows` transactions.
+
+    The fraud budget (`fraud_rate * fraud_multiplier` of the rows) is split by `fraud_mix`
+    between card bursts, breached merchants and account takeovers. Injected rows are capped
+    at a tenth of the run.
+
+    Args:
+        rng: the run's random generator.
+        population: the clients, cards and merchants fraud is drawn on.
+        params: the generator's parameters (fraud rate, mix, multiplier).
+        timeline: the run's days, with the fraud intensity over time.
+        rows: the total number of transactions of the run.
+
+    Returns:
+        The plan: the injected rows sorted by time, each merchant's breach window and share,
+        and the number of events of each kind.
+    """
     total = rows * params.fraud_rate * params.fraud_multiplier
     mix = np.array(params.fraud_mix) / sum(params.fraud_mix)
     card_target, merchant_target, takeover_target = (total * mix).round().astype(int)

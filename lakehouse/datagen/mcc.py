@@ -153,11 +153,25 @@ SKIMMABLE_CODES: tuple[int, ...] = (5311, 5310, 5300, 5912, 5541, 5542, 5812, 57
 
 
 def mcc_json_mapping() -> dict[str, str]:
-    """The content of mcc_codes.json: code as text (no leading zeros) -> description."""
+    """The content of mcc_codes.json: code as text (no leading zeros) -> description.
+
+    Returns:
+        Every code of the table, as text, mapped to its description.
+    """
     return {str(code): description for code, description in zip(CODES.tolist(), DESCRIPTIONS,
                                                                 strict=True)}
 
 
 def index_of(code: int) -> int:
-    """Row number of `code` in the table."""
+    """Row number of `code` in the table.
+
+    Args:
+        code: a merchant category code present in `CODES`.
+
+    Returns:
+        Its position in `CODES` (and in the other per-code arrays).
+
+    Raises:
+        IndexError: `code` is not in the table.
+    """
     return int(np.flatnonzero(code == CODES)[0])

@@ -123,7 +123,17 @@ class GeneratorParams:
     """Relative hour-of-day profile of legitimate spending (daytime-heavy)."""
 
     def with_overrides(self, **overrides: object) -> GeneratorParams:
-        """A copy with `overrides` applied; unknown names raise a ValueError listing them."""
+        """A copy with `overrides` applied; unknown names raise a ValueError listing them.
+
+        Args:
+            **overrides: field name -> new value.
+
+        Returns:
+            A new `GeneratorParams`; this one is unchanged.
+
+        Raises:
+            ValueError: a name is not a field of `GeneratorParams`.
+        """
         known = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(overrides) - known)
         if unknown:

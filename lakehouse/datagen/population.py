@@ -227,7 +227,18 @@ def _favourites(rng: np.random.Generator, home: np.ndarray, merchants: dict[str,
 
 def build_population(rng: np.random.Generator, clients: int, params: GeneratorParams,
                      ref_year: int) -> Population:
-    """Draw clients, cards, merchants and habits for `clients` clients."""
+    """Draw clients, cards, merchants and habits for `clients` clients.
+
+    Args:
+        rng: the run's random generator.
+        clients: the number of clients (users) to draw.
+        params: the generator's parameters (merchants, favourites, spending spread).
+        ref_year: the year ages and card dates are counted from.
+
+    Returns:
+        The population: the users and cards tables as written to CSV, and per-client,
+        per-card and per-merchant arrays the transaction draws index into.
+    """
     users, home = _build_users(rng, clients, ref_year)
     cards = _build_cards(rng, users, params, ref_year)
     counts = np.bincount(cards["client_id"].to_numpy(), minlength=clients)
@@ -267,8 +278,14 @@ def build_population(rng: np.random.Generator, clients: int, params: GeneratorPa
 
 def write_reference_csvs(population: Population, out_dir: Path, rng: np.random.Generator,
                          suffix: str = "") -> None:
-    """Write users_data.csv and cards_data.csv (rows in a shuffled order, like the source);
-    `suffix` is appended to the file names (the generator renames them when all is done)."""
+    """Write users_data.csv and cards_data.csv (rows in a shuffled order, like the source).
+
+    Args:
+        population: the users and cards to write.
+        out_dir: the folder of the source files.
+        rng: the run's random generator, for the shuffles.
+        suffix: appended to the file names (the generator renames them when all is done).
+    """
     users = population.users.iloc[rng.permutation(len(population.users))]
     users.to_csv(out_dir / (formats.USERS_FILE + suffix), index=False, lineterminator="\n")
     cards = population.cards.iloc[rng.permutation(len(population.cards))]

@@ -40,7 +40,12 @@ class MechanismWriter:
         self.names = np.array(["", *MECHANISM_NAMES.values()], dtype=object)
 
     def write(self, ids: np.ndarray, mechanism: np.ndarray) -> None:
-        """Write `id,name` for every row whose mechanism is not LEGITIMATE."""
+        """Write `id,name` for every row whose mechanism is not LEGITIMATE.
+
+        Args:
+            ids: the transaction ids of the chunk.
+            mechanism: the int8 mechanism code of each row, aligned with `ids`.
+        """
         fraud = mechanism != LEGITIMATE
         if not fraud.any():
             return

@@ -24,7 +24,12 @@ from lakehouse.datagen.population import Population
 
 
 def error_texts() -> list[str]:
-    """CSV field text of every error bit mask; combinations are quoted (they hold commas)."""
+    """CSV field text of every error bit mask; combinations are quoted (they hold commas).
+
+    Returns:
+        Indexed by bit mask (0 to `2**len(ERROR_VALUES) - 1`): the `errors` field text, most
+        specific error first; "" for no error.
+    """
     texts = []
     for bits in range(1 << len(formats.ERROR_VALUES)):
         # Most specific first, as in the source ("Bad PIN,Insufficient Balance").
@@ -36,7 +41,14 @@ def error_texts() -> list[str]:
 
 
 def buffer_bytes(lines: pa.Array) -> memoryview:
-    """The concatenated UTF-8 bytes of a string array's values (zero-copy)."""
+    """The concatenated UTF-8 bytes of a string array's values (zero-copy).
+
+    Args:
+        lines: a string or large-string array (a chunked one is combined first).
+
+    Returns:
+        A view on the array's data buffer from its first to its last value.
+    """
     if isinstance(lines, pa.ChunkedArray):
         lines = lines.combine_chunks()
     offset_type = np.int64 if pa.types.is_large_string(lines.type) else np.int32
@@ -74,7 +86,13 @@ class TransactionWriter:
                                            self.cents_text.take(pa.array(magnitude % 100)), "")
 
     def write(self, rows: Rows, ids: np.ndarray, labeled: np.ndarray) -> None:
-        """Append one chunk (already sorted by time) and its labels."""
+        """Append one chunk (already sorted by time) and its labels.
+
+        Args:
+            rows: the chunk's transactions.
+            ids: the transaction id of each row.
+            labeled: True where the row's verdict goes into train_fraud_labels.json.
+        """
         id_text = pc.cast(pa.array(ids), pa.string())
         merchant = pa.array(rows.merchant)
         columns = [
@@ -115,5 +133,9 @@ class TransactionWriter:
 
 
 def write_mcc_json(path: Path) -> None:
-    """mcc_codes.json: {"5812": "Eating Places and Restaurants", ...}."""
+    """mcc_codes.json: {"5812": "Eating Places and Restaurants", ...}.
+
+    Args:
+        path: the file to write (replaced if present).
+    """
     path.write_text(json.dumps(mcc.mcc_json_mapping()), encoding="utf-8")
