@@ -32,6 +32,14 @@ HISTORY_COLUMNS = [
 def card_transactions(settings: Settings, card_id: int, limit: int = 20) -> list[dict[str, Any]]:
     """The card's `limit` most recent transactions in the lake, newest first.
 
+    Args:
+        settings: where the lake is.
+        card_id: the card whose history is read.
+        limit: the most transactions returned.
+
+    Returns:
+        One dict per transaction with the `HISTORY_COLUMNS`; empty when the card has none.
+
     Raises:
         FileNotFoundError: the lake has no silver_transactions yet.
     """

@@ -46,7 +46,15 @@ ID_COLUMNS = (
 
 
 def request_of(row: dict[str, Any]) -> dict[str, Any]:
-    """A `/predict` request carrying what the lake holds for one transaction."""
+    """A `/predict` request carrying what the lake holds for one transaction.
+
+    Args:
+        row: a `silver_transactions` row with the seed and id columns.
+
+    Returns:
+        The request body: the seed fields, the ids, `mcc`, an ISO `timestamp`, and `errors`
+        as None when the row had none.
+    """
     request = {name: row[name] for name in SEED_COLUMNS}
     request.update(
         transaction_id=row["transaction_id"],
@@ -63,8 +71,17 @@ def request_of(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def newest_transactions(settings: Settings, count: int) -> list[dict[str, Any]]:
-    """The `count` most recent purchases (refunds left out) of `silver_transactions`, oldest
-    first: the order a card network would have sent them in."""
+    """The `count` most recent purchases (refunds left out) of `silver_transactions`.
+
+    They come oldest first: the order a card network would have sent them in.
+
+    Args:
+        settings: where the lake is.
+        count: how many purchases to return.
+
+    Returns:
+        One dict per purchase with the seed and id columns.
+    """
     dataset = storage.read_dataset(catalog.location("silver_transactions", settings), settings)
     rows = dataset.to_table(columns=list(dict.fromkeys([*SEED_COLUMNS, *ID_COLUMNS])))
     rows = rows.filter(pc.greater(rows["amount"], 0))
@@ -78,10 +95,19 @@ def replay_recent(
     count: int,
     on_progress: Callable[[int], None] | None = None,
 ) -> Counter[str]:
-    """Score the newest `count` transactions through `/predict`; returns decisions counted.
+    """Score the newest `count` transactions through `/predict` and count the decisions.
 
     Requests the API refuses (a value outside the model's vocabulary) are counted as
     "refused" rather than stopping the replay.
+
+    Args:
+        settings: where the lake is.
+        api_ml_url: base URL of the scoring API.
+        count: how many of the newest purchases to send.
+        on_progress: called with the number sent so far after each request.
+
+    Returns:
+        Decision (or "refused") -> number of transactions.
     """
     decisions: Counter[str] = Counter()
     with httpx.Client(base_url=api_ml_url, timeout=30) as http:

@@ -114,5 +114,9 @@ sa.event.listen(
 
 
 def ensure_schema(engine: sa.Engine) -> None:
-    """Create the case tables (and the audit log's triggers) that do not exist yet."""
+    """Create the case tables (and the audit log's triggers) that do not exist yet.
+
+    Args:
+        engine: the cases database (PostgreSQL or SQLite; triggers on PostgreSQL only).
+    """
     metadata.create_all(engine, checkfirst=True)

@@ -44,7 +44,15 @@ class Forbidden(PermissionError):
 
 
 def check_may_act(case: dict[str, Any], actor: Actor) -> None:
-    """Raise `Forbidden` unless the case is the actor's, unassigned, or the actor is a lead."""
+    """Raise `Forbidden` unless the case is the actor's, unassigned, or the actor is a lead.
+
+    Args:
+        case: the case row (`case_id`, `owner`).
+        actor: who wants to act on it.
+
+    Raises:
+        Forbidden: the case is assigned to another analyst.
+    """
     owner = case.get("owner")
     if actor.is_lead or owner in (None, actor.username):
         return
@@ -53,6 +61,15 @@ def check_may_act(case: dict[str, Any], actor: Actor) -> None:
 
 def assign(case: dict[str, Any], actor: Actor, assignee: str, now: datetime) -> dict[str, Any]:
     """The columns an assignment changes.
+
+    Args:
+        case: the case row (`case_id`, `owner`, `state`).
+        actor: who assigns.
+        assignee: the username the case goes to.
+        now: the time of the assignment.
+
+    Returns:
+        The new `state` ("assigned"), `owner`, `assigned_at` and `updated_at`.
 
     Raises:
         Forbidden: another analyst's case, someone else as assignee, or a closed case.
@@ -67,6 +84,16 @@ def assign(case: dict[str, Any], actor: Actor, assignee: str, now: datetime) -> 
 
 def decide(case: dict[str, Any], actor: Actor, outcome: Outcome, now: datetime) -> dict[str, Any]:
     """The columns a decision changes; an open case becomes the decider's.
+
+    Args:
+        case: the case row (`case_id`, `owner`, `state`).
+        actor: who decides.
+        outcome: the decision, which becomes the case's state.
+        now: the time of the decision.
+
+    Returns:
+        The new `state`, `decided_by`, `decided_at` and `updated_at`, plus `owner` and
+        `assigned_at` when the case had no owner.
 
     Raises:
         Forbidden: another analyst's case, or an escalated/closed case decided by an analyst.

@@ -166,6 +166,9 @@ def figures(
         curves: model label -> its test probabilities (the model and its baseline).
         importance: gain per feature of the booster.
         threshold: the decision threshold drawn on the score distribution.
+
+    Returns:
+        File name (e.g. `roc_curve.png`) -> matplotlib figure, for the run's artifacts.
     """
     import matplotlib
 

@@ -21,7 +21,14 @@ ANALYST = LABEL_SOURCES[1]
 
 
 def reviewed_ids(settings: Settings) -> set[int]:
-    """Transaction ids whose silver label comes from an analyst's review (none: empty)."""
+    """Transaction ids whose silver label comes from an analyst's review.
+
+    Args:
+        settings: where the lake is.
+
+    Returns:
+        The ids; empty without silver_transactions or before it carried `label_source`.
+    """
     uri = catalog.location("silver_transactions", settings)
     if not storage.exists(uri, settings):
         return set()
@@ -33,7 +40,16 @@ def reviewed_ids(settings: Settings) -> set[int]:
 
 
 def analyst_label_counts(settings: Settings, windows: Any) -> dict[str, int]:
-    """Reviewed labels among each window's rows: `analyst_labels_{train,val,test}`."""
+    """Reviewed labels among each window's rows: `analyst_labels_{train,val,test}`.
+
+    Args:
+        settings: where the lake is.
+        windows: the training split (`train.Windows`): frames `train`, `val`, `test` with a
+            `transaction_id` column.
+
+    Returns:
+        `analyst_labels_train`, `analyst_labels_val`, `analyst_labels_test` -> count.
+    """
     ids = reviewed_ids(settings)
     return {
         f"analyst_labels_{name}": int(getattr(windows, name)["transaction_id"].isin(ids).sum())

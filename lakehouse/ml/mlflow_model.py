@@ -34,7 +34,11 @@ class FraudModel(PythonModel):
     """Calibrated P(fraud) and the decision at the model's own threshold, per row."""
 
     def load_context(self, context: PythonModelContext) -> None:
-        """Read the booster, calibration and threshold from the model's artifacts."""
+        """Read the booster, calibration and threshold from the model's artifacts.
+
+        Args:
+            context: MLflow's model context; its `MODEL_FILES` artifact is the model folder.
+        """
         self.model: LoadedModel = model_from_files(Path(context.artifacts[MODEL_FILES]))
 
     def predict(

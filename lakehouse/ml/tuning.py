@@ -69,7 +69,15 @@ def fold_masks(
 
 
 def search_space(trial: Any) -> dict[str, Any]:
-    """The LightGBM settings a trial proposes (names are `TrainConfig` fields)."""
+    """The LightGBM settings a trial proposes (names are `TrainConfig` fields).
+
+    Args:
+        trial: the Optuna trial that draws each value.
+
+    Returns:
+        `learning_rate`, `num_leaves`, `min_child_samples`, `feature_fraction` and
+        `lambda_l2` -> the value drawn.
+    """
     return {
         "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
         "num_leaves": trial.suggest_int("num_leaves", 7, 127, log=True),

@@ -57,6 +57,14 @@ def _gold_window(settings: Settings, columns: list[str], days: int) -> pd.DataFr
 def replay_evidence(settings: Settings, flavour: str, days: int) -> shadow.ShadowEvidence:
     """Score the last `days` days of gold with the champion and the challenger, and compare.
 
+    Args:
+        settings: where the lake and the model registry are.
+        flavour: the model flavour whose champion and challenger are compared.
+        days: how many days back from the newest `ml_features` row to score.
+
+    Returns:
+        The "replay" evidence: both models' metrics and the score correlation.
+
     Raises:
         registry.ModelNotFoundError: no champion or no challenger is registered.
     """

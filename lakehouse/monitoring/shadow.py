@@ -72,6 +72,11 @@ class ShadowEvidence:
     spearman: float | None
 
     def as_dict(self) -> dict[str, Any]:
+        """The evidence as plain data.
+
+        Returns:
+            The fields, the two models' evidence as nested dicts (JSON-ready).
+        """
         return asdict(self)
 
 
@@ -151,7 +156,18 @@ def compare(
 
 
 def known_labels(settings: Settings, transaction_ids: list[int], as_of: datetime) -> pd.DataFrame:
-    """(transaction_id, label) for the labels silver knows at `as_of` (others are absent)."""
+    """The labels silver knows at `as_of` for these transactions (others are absent).
+
+    A lake written before silver carried `label_known_at` counts any label as known.
+
+    Args:
+        settings: where the lake is.
+        transaction_ids: the shadow-scored transactions.
+        as_of: the time the labels must have been known by.
+
+    Returns:
+        Columns `transaction_id` and `label`, one row per labelled transaction.
+    """
     uri = catalog.location("silver_transactions", settings)
     if not transaction_ids or not storage.exists(uri, settings):
         return pd.DataFrame({"transaction_id": [], "label": []})
@@ -171,7 +187,17 @@ def known_labels(settings: Settings, transaction_ids: list[int], as_of: datetime
 def live_evidence(
     settings: Settings, flavour: str, challenger_version: str, now: datetime
 ) -> ShadowEvidence | None:
-    """The evidence of the live shadow of this challenger version (None: nothing logged)."""
+    """The evidence of the live shadow of this challenger version.
+
+    Args:
+        settings: where the monitoring database and the lake are.
+        flavour: the model flavour.
+        challenger_version: the registry version whose shadow scores are read.
+        now: labels known at this time are counted.
+
+    Returns:
+        The "live" evidence, or None when nothing was logged for this version.
+    """
     engine = store.monitor_engine(settings)
     try:
         logged = store.read_shadow(engine, flavour, challenger_version)

@@ -101,7 +101,16 @@ def compare(samples: pd.DataFrame, gold: pd.DataFrame) -> SkewReport:
 
 
 def gold_rows(settings: Settings, transaction_ids: list[int]) -> pd.DataFrame:
-    """The `gold/ml_features` rows of these transactions (empty before the first run)."""
+    """The `gold/ml_features` rows of these transactions.
+
+    Args:
+        settings: where the lake is.
+        transaction_ids: the sampled transactions.
+
+    Returns:
+        Their gold rows, all columns; an empty frame with `transaction_id` only before the
+        first run or for no ids.
+    """
     uri = catalog.location("ml_features", settings)
     if not transaction_ids or not storage.exists(uri, settings):
         return pd.DataFrame({"transaction_id": pd.Series(dtype="int64")})
@@ -114,7 +123,16 @@ def gold_rows(settings: Settings, transaction_ids: list[int]) -> pd.DataFrame:
 
 
 def run(settings: Settings, days: int = SKEW_DAYS, now: datetime | None = None) -> SkewReport:
-    """Compare the samples of the last `days` days with gold; older samples are deleted."""
+    """Compare the samples of the last `days` days with gold; older samples are deleted.
+
+    Args:
+        settings: where the monitoring database and the lake are.
+        days: how many days of online samples to compare.
+        now: the current time (default: now, UTC).
+
+    Returns:
+        The skew report: samples read, samples found in gold, mismatches per feature.
+    """
     since = (now or datetime.now(UTC)) - timedelta(days=days)
     engine = store.monitor_engine(settings)
     try:
