@@ -50,10 +50,29 @@ class Endpoints:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Endpoints:
+        """The URLs the deployment configures (`LAKEHOUSE_API_URL` and its siblings).
+
+        Args:
+            settings: the settings to read (default: the process's settings).
+
+        Returns:
+            The three services' base URLs.
+        """
         settings = settings or get_settings()
         return cls(settings.api_url, settings.api_ml_url, settings.sources_api_url)
 
     def url_of(self, service: str) -> str:
+        """The base URL of one service, without a trailing slash.
+
+        Args:
+            service: a key of `SERVICES` ("api", "api_ml" or "sources_api").
+
+        Returns:
+            Its configured base URL.
+
+        Raises:
+            KeyError: `service` is not one of the three.
+        """
         return {"api": self.api_url, "api_ml": self.api_ml_url,
                 "sources_api": self.sources_api_url}[service].rstrip("/")
 
@@ -97,8 +116,17 @@ class LakehouseClient:
     @classmethod
     def from_settings(cls, settings: Settings | None = None, timeout: float = 10.0
                       ) -> LakehouseClient:
-        """The client of the deployment: configured URLs, the read key only for the
-        datamarts API (the one protected service the UI reads)."""
+        """The client of the deployment: configured URLs, the read key only for the datamarts API.
+
+        The datamarts API is the one protected service the UI reads.
+
+        Args:
+            settings: the settings to read (default: the process's settings).
+            timeout: seconds to wait for each answer.
+
+        Returns:
+            A client carrying the configured URLs and the read key's header.
+        """
         settings = settings or get_settings()
         return cls(Endpoints.from_settings(settings), timeout, client_headers(settings, "read"))
 
@@ -139,7 +167,14 @@ class LakehouseClient:
 
     # -- health -------------------------------------------------------------------------
     def health_of(self, service: str) -> ServiceHealth:
-        """`GET /health` of one service; a 503 body's reason becomes the message."""
+        """`GET /health` of one service; a 503 body's reason becomes the message.
+
+        Args:
+            service: a key of `SERVICES`.
+
+        Returns:
+            Its sidebar line: up with the reported status, or down with the error message.
+        """
         label = SERVICES[service][0]
         url = self.endpoints.url_of(service)
         try:
@@ -150,13 +185,38 @@ class LakehouseClient:
         return ServiceHealth(service, label, url, True, str(status))
 
     def health(self) -> list[ServiceHealth]:
+        """`GET /health` of every service.
+
+        Returns:
+            One `ServiceHealth` per service of `SERVICES`, in that order.
+        """
         return [self.health_of(service) for service in SERVICES]
 
     # -- scoring API --------------------------------------------------------------------
     def model_info(self) -> dict[str, Any]:
+        """`GET /model/info` of the scoring API.
+
+        Returns:
+            The served models' description, as the API documents it.
+
+        Raises:
+            ServiceError: the scoring API is down or refused the call.
+        """
         return dict(self._request("api_ml", "GET", "/model/info"))
 
     def predict(self, transaction: dict[str, Any]) -> dict[str, Any]:
+        """`POST /predict`: score one transaction.
+
+        Args:
+            transaction: the request body (the seed fields and optional ids).
+
+        Returns:
+            The API's answer: `fraud_probability`, `is_fraud`, `confidence`, and which model
+            answered and why.
+
+        Raises:
+            ServiceError: the scoring API is down or refused the transaction (e.g. a 422).
+        """
         return dict(self._request("api_ml", "POST", "/predict", json=transaction))
 
     def predict_each(self, transactions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -164,52 +224,165 @@ class LakehouseClient:
 
         Not `/predict/batch`: there the batch's rows are part of each other's card history,
         which changes the full model's behavioural features.
+
+        Args:
+            transactions: the request bodies, in scoring order.
+
+        Returns:
+            One answer per transaction, in the same order.
+
+        Raises:
+            ServiceError: the first call that failed.
         """
         with httpx.Client(timeout=self.timeout) as http:
             return [dict(self._request("api_ml", "POST", "/predict", http=http, json=t))
                     for t in transactions]
 
     def predict_batch(self, transactions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`POST /predict/batch`: score transactions together, as one card history.
+
+        Args:
+            transactions: the request bodies, in time order.
+
+        Returns:
+            The answer's `data`: one score per transaction, in the same order.
+
+        Raises:
+            ServiceError: the scoring API is down or refused the batch.
+        """
         body = self._request("api_ml", "POST", "/predict/batch", json=transactions)
         return list(body["data"])
 
     # -- case queue (scoring API; every call but login carries the analyst's token) -------
     def login(self, username: str, password: str) -> dict[str, Any]:
-        """`POST /auth/token`: the bearer token and who it belongs to."""
+        """`POST /auth/token`: the bearer token and who it belongs to.
+
+        Args:
+            username: the analyst's or lead's name.
+            password: their password (sent in the body only).
+
+        Returns:
+            The token answer: `access_token`, `expires_at`, `username` and `role`.
+
+        Raises:
+            ServiceError: wrong credentials (401) or the scoring API is down.
+        """
         body = {"username": username, "password": password}
         return dict(self._request("api_ml", "POST", "/auth/token", json=body))
 
     def cases(self, token: str, **params: Any) -> dict[str, Any]:
-        """The queue: `data`, `count`, `by_state`, `oldest_active_age_seconds`."""
+        """`GET /cases`: the queue, filtered by `params`.
+
+        Args:
+            token: the analyst's bearer token.
+            **params: the route's query parameters (e.g. `state`, `limit`).
+
+        Returns:
+            The queue: `data`, `count`, `by_state`, `oldest_active_age_seconds`.
+
+        Raises:
+            ServiceError: an expired token (401) or the scoring API is down.
+        """
         return dict(self._request("api_ml", "GET", "/cases", params=params,
                                   headers=_bearer(token)))
 
     def case(self, token: str, case_id: str) -> dict[str, Any]:
+        """`GET /cases/{case_id}`: one case with its score, reasons, features, notes and history.
+
+        Args:
+            token: the analyst's bearer token.
+            case_id: the case to read.
+
+        Returns:
+            The case detail as the API documents it.
+
+        Raises:
+            ServiceError: an unknown case (404), an expired token, or the API is down.
+        """
         return dict(self._request("api_ml", "GET", f"/cases/{case_id}", headers=_bearer(token)))
 
     def case_action(self, token: str, case_id: str, action: str,
                     body: dict[str, Any]) -> dict[str, Any]:
-        """`POST /cases/{id}/{assign|decision|notes}` with its JSON body."""
+        """`POST /cases/{id}/{assign|decision|notes}` with its JSON body.
+
+        Args:
+            token: the analyst's bearer token.
+            case_id: the case acted on.
+            action: "assign", "decision" or "notes".
+            body: the action's JSON body (assignee, outcome or note).
+
+        Returns:
+            The API's answer: the case after the action.
+
+        Raises:
+            ServiceError: the action is forbidden (403), invalid (4xx), or the API is down.
+        """
         return dict(self._request("api_ml", "POST", f"/cases/{case_id}/{action}", json=body,
                                   headers=_bearer(token)))
 
     def audit(self, token: str, case_id: str | None = None) -> list[dict[str, Any]]:
+        """`GET /audit`: the append-only log of case actions, newest first.
+
+        Args:
+            token: the analyst's or lead's bearer token.
+            case_id: only this case's entries (default: all the API returns).
+
+        Returns:
+            The answer's `data`: one dict per logged action.
+
+        Raises:
+            ServiceError: an expired token (401) or the scoring API is down.
+        """
         params = {"case_id": case_id} if case_id else {}
         body = self._request("api_ml", "GET", "/audit", params=params, headers=_bearer(token))
         return list(body["data"])
 
     # -- datamarts API ------------------------------------------------------------------
     def datamart(self, route: str, **params: Any) -> list[dict[str, Any]]:
-        """One page of a datamart (`limit`, `offset`, `sort`, `min_*` / `max_*`)."""
+        """One page of a datamart (`limit`, `offset`, `sort`, `min_*` / `max_*`).
+
+        Sent with the read key: the datamarts API is protected.
+
+        Args:
+            route: one of `DATAMART_ROUTES`.
+            **params: the route's query parameters.
+
+        Returns:
+            The answer's `data`: the page's rows.
+
+        Raises:
+            ValueError: `route` is not a datamart route (checked before any call).
+            ServiceError: the datamarts API is down or refused the call.
+        """
         if route not in DATAMART_ROUTES:
             raise ValueError(f"unknown datamart route {route!r}; one of {DATAMART_ROUTES}")
         body = self._request("api", "GET", f"/{route}", protected=True, params=params)
         return list(body["data"])
 
     def summary(self, top: int = 10, min_labeled: int = 20) -> dict[str, Any]:
+        """`GET /summary` of the datamarts API (with the read key).
+
+        Args:
+            top: rows per riskiest list.
+            min_labeled: the fewest labelled purchases a group needs to enter a riskiest list.
+
+        Returns:
+            The summary as the API documents it.
+
+        Raises:
+            ServiceError: the datamarts API is down or refused the call.
+        """
         return dict(self._request("api", "GET", "/summary", protected=True,
                                   params={"top": top, "min_labeled": min_labeled}))
 
     # -- source system ------------------------------------------------------------------
     def source_stats(self) -> dict[str, Any]:
+        """`GET /transactions/stats` of the source system.
+
+        Returns:
+            The source database's transaction counts, as the service documents them.
+
+        Raises:
+            ServiceError: the source system is down.
+        """
         return dict(self._request("sources_api", "GET", "/transactions/stats"))
