@@ -20,7 +20,15 @@ TRACK_COLOUR = "#e8e8e8"
 
 
 def probability_gauge(probability: float, threshold: float) -> alt.LayerChart:
-    """A half-ring gauge of P(fraud): red from the threshold up, the value in its middle."""
+    """A half-ring gauge of P(fraud): red from the threshold up, the value in its middle.
+
+    Args:
+        probability: the transaction's calibrated P(fraud), in [0, 1].
+        threshold: the model's decision threshold, drawn as a tick on the ring.
+
+    Returns:
+        The ring, the threshold tick and the value text, layered.
+    """
     colour = FRAUD_COLOUR if probability >= threshold else LEGIT_COLOUR
     parts = pd.DataFrame({"part": ["score", "rest"],
                           "value": [probability, max(0.0, 1.0 - probability)]})
@@ -46,7 +54,16 @@ def probability_gauge(probability: float, threshold: float) -> alt.LayerChart:
 
 
 def session_chart(predictions: list[dict[str, Any]], threshold: float) -> alt.LayerChart:
-    """This session's scores in order, coloured by decision, against the threshold line."""
+    """This session's scores in order, coloured by decision, against the threshold line.
+
+    Args:
+        predictions: one dict per scored transaction (`n`, `fraud_probability`, `decision`,
+            and the tooltip's `scenario`, `amount`, `merchant_state`).
+        threshold: the decision threshold, drawn as a dashed rule.
+
+    Returns:
+        The points and the threshold rule, layered.
+    """
     frame = pd.DataFrame(predictions)
     points = alt.Chart(frame).mark_circle(size=90).encode(
         x=alt.X("n:O", title="prediction #"),
@@ -63,7 +80,17 @@ def session_chart(predictions: list[dict[str, Any]], threshold: float) -> alt.La
 
 def rate_bars(rows: list[dict[str, Any]], category: str, title: str,
               sort_by_rate: bool = True) -> alt.Chart:
-    """Fraud rate per group (MCC, hour, client, card), with the counts behind it in the tooltip."""
+    """Fraud rate per group (MCC, hour, client, card), with the counts behind it in the tooltip.
+
+    Args:
+        rows: datamart rows with `fraud_rate`, `fraud_count`, `labeled_count`, `tx_count`.
+        category: the column naming each bar's group.
+        title: the group's name in the tooltip.
+        sort_by_rate: highest rate on top; otherwise the rows' own order.
+
+    Returns:
+        A horizontal bar chart, its height growing with the number of rows.
+    """
     frame = pd.DataFrame(rows)
     frame[category] = frame[category].astype(str)
     order: Any = "-x" if sort_by_rate else None
@@ -78,7 +105,14 @@ def rate_bars(rows: list[dict[str, Any]], category: str, title: str,
 
 
 def hourly_chart(rows: list[dict[str, Any]]) -> alt.LayerChart:
-    """Purchases (bars) and fraud rate (line) by hour of day, on two axes."""
+    """Purchases (bars) and fraud rate (line) by hour of day, on two axes.
+
+    Args:
+        rows: the `time_distribution` datamart rows (`hour`, `tx_count`, `fraud_rate`, ...).
+
+    Returns:
+        The bars and the line, layered with independent y axes.
+    """
     frame = pd.DataFrame(rows)
     base = alt.Chart(frame).encode(x=alt.X("hour:O", title="hour of day"))
     volume = base.mark_bar(color="#9ecae1").encode(

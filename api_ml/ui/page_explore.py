@@ -21,13 +21,38 @@ from api_ml.ui.client import LakehouseClient, ServiceError
 
 
 def riskiest(client: LakehouseClient, route: str, top: int, min_labeled: int) -> list[dict]:
-    """The `top` rows of a datamart by fraud rate, among groups with enough labeled rows."""
+    """The `top` rows of a datamart by fraud rate, among groups with enough labeled rows.
+
+    Args:
+        client: the UI's client.
+        route: the datamart route (e.g. "client_features").
+        top: how many rows to return.
+        min_labeled: the fewest labeled purchases a group needs.
+
+    Returns:
+        The rows, highest fraud rate first.
+
+    Raises:
+        ServiceError: the datamarts API is down or refused the call.
+    """
     return client.datamart(route, sort="-fraud_rate", limit=top,
                            min_labeled_count=min_labeled)
 
 
 def mcc_rows(client: LakehouseClient, top: int, min_labeled: int) -> list[dict[str, Any]]:
-    """Riskiest merchant categories, labeled "code · description" for the chart's axis."""
+    """Riskiest merchant categories, labeled "code · description" for the chart's axis.
+
+    Args:
+        client: the UI's client.
+        top: how many categories to return.
+        min_labeled: the fewest labeled purchases a category needs.
+
+    Returns:
+        The `mcc_risk` rows, each with an added `category` label.
+
+    Raises:
+        ServiceError: the datamarts API is down or refused the call.
+    """
     rows = riskiest(client, "mcc_risk", top, min_labeled)
     return [{**row, "category": f"{row['mcc_code']} · {row['mcc_description']}"} for row in rows]
 
@@ -54,6 +79,11 @@ def _view(rows: list[dict[str, Any]], category: str, title: str, empty: str) -> 
 
 
 def render(client: LakehouseClient) -> None:
+    """Draw the datamarts page: headline counts and the riskiest groups in four tabs.
+
+    Args:
+        client: the UI's client; a datamarts API failure is shown as an error, not raised.
+    """
     st.header("Explore the datamarts")
     controls = st.columns(2)
     top = int(controls[0].slider("Rows per list", 5, 50, 15, key="explore_top"))

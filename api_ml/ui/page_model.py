@@ -31,7 +31,15 @@ def _registered(tracking_uri: str) -> list[model_registry.RegisteredVersion]:
 
 
 def serving_rows(info: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per flavour the scoring API serves (or why it does not)."""
+    """One row per flavour the scoring API serves (or why it does not).
+
+    Args:
+        info: the scoring API's `/model/info` answer.
+
+    Returns:
+        Per flavour: model name, version and status "serving" with its threshold, feature
+        count, feature set and training time; or dashes and the reason it is not loaded.
+    """
     rows = []
     for flavour, model in info.get("models", {}).items():
         if model is None:
@@ -88,6 +96,11 @@ def _mechanisms(version: model_registry.RegisteredVersion) -> None:
 
 
 def render(client: LakehouseClient) -> None:
+    """Draw the model page: what serves now, the champion's metrics and plots, and the comparison.
+
+    Args:
+        client: the UI's client, to ask the scoring API what it serves.
+    """
     st.header("Model")
     _serving(client)
     tracking_uri = str(get_settings().mlflow_tracking_uri)

@@ -41,7 +41,14 @@ QUEUE_COLUMNS = [
 
 
 def age_text(seconds: float | None) -> str:
-    """'3 h 12 min' style age of the oldest case ('none' without one)."""
+    """'3 h 12 min' style age of the oldest case ('none' without one).
+
+    Args:
+        seconds: the age in seconds, or None when no case is active.
+
+    Returns:
+        Minutes under an hour, hours and minutes under 48 h, else whole days.
+    """
     if seconds is None:
         return "none"
     minutes = int(seconds // 60)
@@ -146,6 +153,13 @@ def _audit_table(entries: list[dict[str, Any]]) -> None:
 
 
 def render(client: LakehouseClient) -> None:
+    """Draw the review queue: the login form, or the queue, one open case and recent activity.
+
+    An expired token (401) logs the analyst out.
+
+    Args:
+        client: the UI's client; the analyst's token comes from the session state.
+    """
     st.header(TITLE)
     token = st.session_state.get("case_token")
     if not token:

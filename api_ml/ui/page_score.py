@@ -44,7 +44,15 @@ SEED_EXAMPLE = normalise_seed_fields(SEED_REQUEST, Vocabulary())
 
 
 def form_choices(vocabulary: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Selectbox options per field from the model's vocabulary (`/model/info`)."""
+    """Selectbox options per field from the model's vocabulary (`/model/info`).
+
+    Args:
+        vocabulary: field -> values the model knows; "<US state code>" stands for every state.
+
+    Returns:
+        Options for `card_brand`, `card_type`, `use_chip` (the dataset's spellings when the
+        model knows them) and `merchant_state` (the US states expanded).
+    """
     dataset_chip = [v for v in vocabulary.get("use_chip", []) if v not in ("True", "False")]
     states: list[str] = []
     for state in vocabulary.get("merchant_state", []):
@@ -58,6 +66,13 @@ def form_choices(vocabulary: dict[str, list[str]]) -> dict[str, list[str]]:
 
 def build_request(values: dict[str, Any]) -> dict[str, Any]:
     """The `/predict` body from the form's values; optional ids only when filled in.
+
+    Args:
+        values: the form's values by field name (seed fields and the optional ids).
+
+    Returns:
+        The request body: the seed fields, then each filled-in id (whole numbers as int,
+        the time as ISO 8601).
 
     Raises:
         ValueError: an id that is not a whole number, or a time that is not ISO 8601.
@@ -84,7 +99,15 @@ def build_request(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def form_values_from_request(request: dict[str, Any]) -> dict[str, Any]:
-    """Session-state values for the form's widgets from a `/predict` body (a scenario)."""
+    """Session-state values for the form's widgets from a `/predict` body (a scenario).
+
+    Args:
+        request: a `/predict` body with every seed field.
+
+    Returns:
+        Widget key (`f_<field>`) -> value: numbers as float, counts as int, ids as text
+        ("" when absent).
+    """
     values = {f"f_{name}": request[name] for name in scenarios.SEED_FIELDS}
     for name in ("amount", *[n for n in NUMBER_FIELDS if n != "amount"]):
         values[f"f_{name}"] = float(values[f"f_{name}"])
@@ -200,6 +223,11 @@ def _remember(request: dict[str, Any], result: dict[str, Any]) -> None:
 
 
 def render(client: LakehouseClient) -> None:
+    """Draw the scoring page: the form, the scenario buttons, the answer and this session's scores.
+
+    Args:
+        client: the UI's client; scoring API failures are shown as errors, not raised.
+    """
     st.header("Score a transaction")
     try:
         info = _model_info(client.endpoints.api_ml_url)

@@ -47,7 +47,14 @@ class LabeledSample:
 
 
 def request_from_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A `/predict` body from one silver row: seed fields, then the optional identifiers."""
+    """A `/predict` body from one silver row: seed fields, then the optional identifiers.
+
+    Args:
+        row: a silver_transactions row with the `SAMPLE_COLUMNS`.
+
+    Returns:
+        The request body; `ts` as ISO 8601, and no `errors` for silver's "no error".
+    """
     body: dict[str, Any] = {name: row.get(name) for name in SEED_FIELDS}
     body["amount"] = float(body["amount"])
     for column, name in ID_FIELDS.items():
@@ -67,6 +74,14 @@ def sample_labeled(settings: Settings, frauds: int = 8, legitimate: int = 12) ->
 
     Recent rows, because the scoring API keeps only the lake's recent history in memory: an
     old transaction re-scored alone would miss the card history it had when it happened.
+
+    Args:
+        settings: where the lake is.
+        frauds: how many labeled frauds to take at most.
+        legitimate: how many labeled legitimate purchases to take at most.
+
+    Returns:
+        The requests, frauds first, with their labels (1 = fraud).
 
     Raises:
         SampleUnavailable: no silver table yet, or not a single labeled fraud in it.

@@ -18,7 +18,11 @@ PAGES = ("Score a transaction", "Review queue", "Explore the datamarts", "Model"
 
 
 def show_health(health: ServiceHealth) -> None:
-    """One coloured box per service: ok, degraded with its reason, or down with what to do."""
+    """One coloured box per service: ok, degraded with its reason, or down with what to do.
+
+    Args:
+        health: the service's health line (`LakehouseClient.health_of`).
+    """
     if health.ok and health.message == "ok":
         st.success(f"**{health.label}** — ok")
     elif health.ok:
@@ -28,7 +32,11 @@ def show_health(health: ServiceHealth) -> None:
 
 
 def render_sidebar() -> tuple[str, LakehouseClient]:
-    """Draw the sidebar; returns the chosen page and the client for the configured URLs."""
+    """Draw the sidebar: page choice, the configured service URLs and each service's health.
+
+    Returns:
+        The chosen page's title and the client for the configured URLs.
+    """
     client = LakehouseClient.from_settings(timeout=15.0)
     with st.sidebar:
         st.title("Lakehouse")
