@@ -37,13 +37,27 @@ def make_engine(url: str | SecretStr) -> Engine:
 
     Built by the platform's one factory (`lakehouse.database`): pre-ping after a database
     restart, psycopg 3 for PostgreSQL, errors that name the setting and never echo the URL.
+
+    Args:
+        url: the analytics database URL (`LAKEHOUSE_ANALYTICS_DB_URL`).
+
+    Returns:
+        A reader's SQLAlchemy engine (a missing SQLite folder is not created); no connection
+        is opened yet.
     """
     return create_engine_for(url, ANALYTICS_DB_SETTING, writer=False)
 
 
 @lru_cache(maxsize=8)
 def engine_for(url: str | SecretStr) -> Engine:
-    """The process-wide engine for `url`, so every request shares one connection pool."""
+    """The process-wide engine for `url`, so every request shares one connection pool.
+
+    Args:
+        url: the analytics database URL.
+
+    Returns:
+        The engine built by `make_engine` on the first call for `url`, then the same one.
+    """
     return make_engine(url)
 
 
@@ -59,7 +73,15 @@ def _short_reason(exc: BaseException) -> str:
 
 
 def translate_error(exc: SQLAlchemyError) -> ServiceUnavailable:
-    """Map a database error to the reason a client (or an operator) can act on."""
+    """Map a database error to the reason a client (or an operator) can act on.
+
+    Args:
+        exc: the error SQLAlchemy raised while reading a datamart.
+
+    Returns:
+        `DatamartsNotPublished` when a table is missing, else `DatabaseUnavailable` naming the
+        driver error's class and first line (both answered as 503).
+    """
     if _is_missing_table(exc):
         return DatamartsNotPublished(NOT_PUBLISHED_HINT)
     return DatabaseUnavailable(f"analytics database unavailable ({_short_reason(exc)})")

@@ -21,7 +21,14 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def get_engine(settings: SettingsDep) -> Engine:
-    """The pooled engine of the analytics DB named by the settings."""
+    """The pooled engine of the analytics DB named by the settings.
+
+    Args:
+        settings: the request's settings (overridden by `create_app`'s).
+
+    Returns:
+        The process-wide engine for `settings.analytics_db_url`.
+    """
     assert settings.analytics_db_url is not None  # derived by Settings when unset
     return engine_for(settings.analytics_db_url)
 

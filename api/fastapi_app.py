@@ -31,7 +31,14 @@ DESCRIPTION = (
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """The datamarts API; `settings` overrides `get_settings()` (the tests use this)."""
+    """The datamarts API; `settings` overrides `get_settings()` (the tests use this).
+
+    Args:
+        settings: the configuration to serve with (default: the process's settings).
+
+    Returns:
+        The app: health and metrics open, the summary and every datamart behind the read key.
+    """
     settings = settings or get_settings()
     assert settings.analytics_db_url is not None  # derived by Settings when unset
     # Built now so a malformed URL stops the service at start-up with SQLAlchemy's message.

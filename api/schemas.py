@@ -192,7 +192,14 @@ ERROR_DESCRIPTIONS = {
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI documentation of the error answers of a route, all in the `ErrorPublic` shape."""
+    """OpenAPI documentation of the error answers of a route, all in the `ErrorPublic` shape.
+
+    Args:
+        *statuses: HTTP statuses among `ERROR_DESCRIPTIONS`' keys.
+
+    Returns:
+        A FastAPI `responses` mapping: status -> the `ErrorPublic` model and its description.
+    """
     return {
         status: {"model": ErrorPublic, "description": ERROR_DESCRIPTIONS[status]}
         for status in statuses

@@ -227,7 +227,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
-    """The sources_api application (settings are read now, so bad configuration fails here)."""
+    """The sources_api application (settings are read now, so bad configuration fails here).
+
+    Returns:
+        The app with its reference-file, transaction-batch, label and health routes.
+
+    Raises:
+        DatabaseUrlError: `LAKEHOUSE_SOURCE_DB_URL` is not a usable database URL.
+    """
     database_url(get_settings().source_db_url or "", SOURCE_DB_SETTING)
     app = FastAPI(
         title="Lakehouse sources_api",

@@ -27,7 +27,15 @@ _engine_lock = threading.Lock()
 
 
 def engine_for(app: FastAPI, settings: Settings) -> Engine:
-    """The app's engine for `settings.source_db_url`, created (and schema ensured) once."""
+    """The app's engine for `settings.source_db_url`, created (and schema ensured) once.
+
+    Args:
+        app: the application whose `state.engines` caches the engines.
+        settings: the settings naming the source DB.
+
+    Returns:
+        The engine for that URL, shared by every request of the app.
+    """
     url = settings.source_db_url
     assert url is not None  # filled in by Settings
     engines: dict[SecretStr, Engine] = app.state.engines
@@ -44,7 +52,15 @@ def engine_for(app: FastAPI, settings: Settings) -> Engine:
 
 
 def get_engine(request: Request, settings: SettingsDep) -> Engine:
-    """The route's source DB engine (see `engine_for`)."""
+    """The route's source DB engine (see `engine_for`).
+
+    Args:
+        request: the current request, for its application.
+        settings: the request's settings.
+
+    Returns:
+        The app's engine for the configured source DB.
+    """
     return engine_for(request.app, settings)
 
 

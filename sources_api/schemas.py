@@ -61,7 +61,14 @@ class TransactionIn(BaseModel):
 
 
 def transactions_frame(batch: list[TransactionIn]) -> pd.DataFrame:
-    """The JSON batch as the text frame a transactions CSV would give ("" for missing)."""
+    """The JSON batch as the text frame a transactions CSV would give ("" for missing).
+
+    Args:
+        batch: the validated transactions of a `POST /transactions` body.
+
+    Returns:
+        One text column per `TRANSACTION_COLUMNS`, one row per transaction.
+    """
     records = [
         {name: "" if value is None else str(value) for name, value in item.model_dump().items()}
         for item in batch
@@ -79,7 +86,14 @@ class BatchLoadedPublic(BaseModel):
 
 
 def row_error_item(error: RowError) -> ErrorItem:
-    """A refused row's problem in the services' one error model, with its row and column."""
+    """A refused row's problem in the services' one error model, with its row and column.
+
+    Args:
+        error: the loader's problem with one row (row 0: the header or the whole file).
+
+    Returns:
+        An `invalid_row` item whose location reads "file", "header" or "row N", plus the column.
+    """
     where = "header" if error.row == 0 else f"row {error.row}"
     if error.row == 0 and not error.column:
         where = "file"

@@ -47,7 +47,16 @@ def _filter_field(datamart: Datamart, column: str, side: str) -> tuple[object, o
 
 
 def list_parameters(name: str, datamart: Datamart) -> type[BaseModel]:
-    """The query-parameter model of one datamart's list route."""
+    """The query-parameter model of one datamart's list route.
+
+    Args:
+        name: the datamart's route name, used to name the model.
+        datamart: its registry entry (key, sortable and filterable columns).
+
+    Returns:
+        A pydantic model with `limit`, `offset`, `sort` and `min_*` / `max_*` per filterable
+        column; unknown parameters are refused.
+    """
     sort_values = _sort_values(datamart)
     fields: dict[str, tuple[object, object]] = {
         "limit": (int, Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Rows per page.")),
@@ -77,7 +86,15 @@ def _list_query(datamart: Datamart, params: BaseModel) -> ListQuery:
 
 
 def datamart_router(name: str, datamart: Datamart) -> APIRouter:
-    """`GET /<name>` and `GET /<name>/{key}` for one registry entry."""
+    """`GET /<name>` and `GET /<name>/{key}` for one registry entry.
+
+    Args:
+        name: the datamart's route name (the path prefix).
+        datamart: its registry entry (table, key, schemas, filters).
+
+    Returns:
+        A router with the list route and the by-key route.
+    """
     router = APIRouter(
         prefix=f"/{name}", tags=["datamarts"], responses=schemas.error_responses(422, 503)
     )
