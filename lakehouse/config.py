@@ -323,7 +323,12 @@ class Settings(BaseSettings):
         return embedded_card_hash_key(self.data_dir)
 
     def storage_options(self) -> dict[str, str]:
-        """Options for delta-rs / object stores when the lake is on S3."""
+        """Options for delta-rs / object stores when the lake is on S3.
+
+        Returns:
+            AWS-style keys (endpoint, credentials, region, conditional put) for the settings
+            that are set; empty for a local lake without an S3 endpoint.
+        """
         options: dict[str, str] = {}
         if self.s3_endpoint_url:
             options["AWS_ENDPOINT_URL"] = self.s3_endpoint_url
@@ -396,7 +401,14 @@ def _variable(field_or_alias: object) -> str:
 
 
 def describe_settings_error(exc: ValidationError) -> str:
-    """Each wrong variable and what is wrong with it, one per line; never an input value."""
+    """Each wrong variable and what is wrong with it, one per line; never an input value.
+
+    Args:
+        exc: pydantic's error from building `Settings`.
+
+    Returns:
+        Lines "LAKEHOUSE_X: reason", or a generic sentence when pydantic gives no detail.
+    """
     lines = []
     for error in exc.errors(include_input=False, include_url=False, include_context=False):
         reason = error["msg"].removeprefix("Value error, ")
@@ -406,7 +418,14 @@ def describe_settings_error(exc: ValidationError) -> str:
 
 
 def load_settings() -> Settings:
-    """Settings from the environment; raises `ConfigurationError` with a safe message."""
+    """Settings from the environment.
+
+    Returns:
+        The validated settings.
+
+    Raises:
+        ConfigurationError: a variable is wrong; the message names it, never its value.
+    """
     try:
         return Settings()
     except ValidationError as exc:
@@ -415,5 +434,12 @@ def load_settings() -> Settings:
 
 @lru_cache
 def get_settings() -> Settings:
-    """The process-wide settings; tests call `get_settings.cache_clear()` after changing env."""
+    """The process-wide settings; tests call `get_settings.cache_clear()` after changing env.
+
+    Returns:
+        The settings loaded by the first call (`load_settings`).
+
+    Raises:
+        ConfigurationError: a variable is wrong (on the first call).
+    """
     return load_settings()

@@ -16,6 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 import pyarrow as pa
 import pyarrow.dataset as pads
 
+from lakehouse.config import Settings
+
 # A table as the runner hands it over: in memory, a lazily scanned (Delta) dataset, or a
 # one-shot stream of record batches (scanned at most once, so a model reads it once).
 TableLike = pa.Table | pads.Dataset | pa.RecordBatchReader
@@ -76,7 +78,7 @@ class TableBuilder(Protocol):
         *,
         check: Callable[[Any], None],
         metadata: Mapping[str, Any],
-        settings: Any,
+        settings: Settings,
         keep: str | None = None,
     ) -> tuple[int, int]:
         """Replace the table at `uri` with `sql` over `inputs`; (rows written, version).
@@ -84,6 +86,18 @@ class TableBuilder(Protocol):
         `check(result)` gets the written rows (in the engine's own form, runnable by its
         `run_sql`) before the commit and raises to abandon it. With `keep`, the rows of the
         current table matching that predicate are carried over next to the new ones.
+
+        Args:
+            sql: the model's SQL, in DuckDB's dialect.
+            inputs: table name in the SQL -> a lake table's scan or an Arrow table.
+            uri: the output table's location.
+            check: the model's checks, raising to abandon the commit.
+            metadata: written into the Delta commit (lineage).
+            settings: where the lake is and how to reach it.
+            keep: a predicate on the current table's rows to carry over, or None to replace all.
+
+        Returns:
+            (rows written, the Delta version committed).
         """
         ...
 

@@ -99,7 +99,18 @@ def error_response(
     headers: Mapping[str, str] | None = None,
     truncated: bool = False,
 ) -> JSONResponse:
-    """An error answer in the `ErrorPublic` shape (see `error_body`)."""
+    """An error answer in the `ErrorPublic` shape (see `error_body`).
+
+    Args:
+        status: the HTTP status, also repeated in the body.
+        message: what went wrong, without the refused values.
+        items: per-field problems (`ErrorItem`s or mappings of their fields).
+        headers: extra response headers (e.g. `Retry-After`).
+        truncated: True when `items` was cut to a maximum.
+
+    Returns:
+        The JSON response.
+    """
     return JSONResponse(
         error_body(status, message, items, truncated), status_code=status, headers=headers
     )
@@ -109,6 +120,12 @@ def validation_items(errors: Iterable[Mapping[str, Any]]) -> list[ErrorItem]:
     """Pydantic/FastAPI validation errors as `ErrorItem`s (`location` like `body.amount`).
 
     A validator that knows the accepted values passes them as `allowed` in the error context.
+
+    Args:
+        errors: the validation errors (`exc.errors()`), each with `loc`, `msg`, `type`, `ctx`.
+
+    Returns:
+        One item per error; the refused input itself is never copied.
     """
     return [
         ErrorItem(
@@ -122,7 +139,14 @@ def validation_items(errors: Iterable[Mapping[str, Any]]) -> list[ErrorItem]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer every error of `app` in the `ErrorPublic` shape; a 500 never leaks a trace."""
+    """Answer every error of `app` in the `ErrorPublic` shape; a 500 never leaks a trace.
+
+    HTTP errors keep their status and message, validation errors become a 422 listing the
+    fields, and any other exception is logged and answered as a generic 500.
+
+    Args:
+        app: the service whose exception handlers are set.
+    """
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -184,6 +208,9 @@ def declare_error_responses(app: FastAPI) -> None:
     Statuses a route declares itself (404, 409, 413 ...) get the shared body; every route also
     gets 503 (overload, dependency down) with `Retry-After`; routes with parameters 422; with
     a body 400; with an API key 401 and 403.
+
+    Args:
+        app: the service whose `openapi` method is replaced (the document is built once).
     """
 
     def openapi() -> dict[str, Any]:

@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import TextIO
 
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -19,10 +20,27 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message and any `extra=` fields."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON (see `record_to_document`).
+
+        Args:
+            record: the log record.
+
+        Returns:
+            The JSON text; values JSON cannot encode are written with `str()`.
+        """
         return json.dumps(record_to_document(record), default=str)
 
 
 def record_to_document(record: logging.LogRecord) -> dict[str, object]:
+    """A log record as the document shipped to the log store.
+
+    Args:
+        record: the log record.
+
+    Returns:
+        `@timestamp` (ISO, UTC), `level`, `logger`, `message`, every `extra=` field, and
+        `exception` (the formatted traceback) when the record carries one.
+    """
     document: dict[str, object] = {
         "@timestamp": datetime.fromtimestamp(record.created, tz=UTC).isoformat(),
         "level": record.levelname,
@@ -37,14 +55,22 @@ def record_to_document(record: logging.LogRecord) -> dict[str, object]:
     return document
 
 
-def configure_logging(level: str = "INFO", *, stream: object = None) -> None:
-    """Install the JSON handler on the `lakehouse` logger tree (idempotent)."""
+def configure_logging(level: str = "INFO", *, stream: TextIO | None = None) -> None:
+    """Install the JSON handler on the `lakehouse` logger tree (idempotent).
+
+    A handler installed by an earlier call is replaced, and records no longer propagate to
+    the root logger.
+
+    Args:
+        level: the `lakehouse` logger's level name (e.g. "INFO").
+        stream: where the JSON lines go (default: standard error).
+    """
     root = logging.getLogger("lakehouse")
     root.setLevel(level)
     for handler in list(root.handlers):
         if getattr(handler, "_lakehouse_json", False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     handler._lakehouse_json = True  # type: ignore[attr-defined]
     root.addHandler(handler)

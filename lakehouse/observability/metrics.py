@@ -114,7 +114,14 @@ class PipelineMetrics:
         )
 
     def record(self, outcome: StageOutcome) -> None:
-        """Account one finished stage."""
+        """Account one finished stage.
+
+        A skipped stage counts only in the status counter; a success or an up-to-date stage
+        also sets the stage's last-success time.
+
+        Args:
+            outcome: the stage's status, duration and rows in and out.
+        """
         self.status.labels(outcome.stage, outcome.status).inc()
         if outcome.status == "skipped":
             return
@@ -125,13 +132,22 @@ class PipelineMetrics:
             self.last_success.labels(outcome.stage).set(time.time())
 
     def record_skew(self, report: SkewFigures) -> None:
-        """Export the mismatch rate of every feature the skew job compared."""
+        """Export the mismatch rate of every feature the skew job compared.
+
+        Args:
+            report: the skew check's figures (rows matched, rate per feature).
+        """
         self.skew_rows.set(report.matched)
         for feature in report.features:
             self.skew.labels(feature.feature).set(feature.rate)
 
     def record_freshness(self, freshness: FreshnessFigures) -> None:
-        """Export the freshness measured after a run (figures not measured keep their value)."""
+        """Export the freshness measured after a run (figures not measured keep their value).
+
+        Args:
+            freshness: newest gold transaction, source watermark lag and recent label ratio;
+                None for a figure that was not measured.
+        """
         if freshness.gold_newest_transaction is not None:
             newest = freshness.gold_newest_transaction
             stamp = newest.replace(tzinfo=newest.tzinfo or UTC).timestamp()
@@ -142,5 +158,10 @@ class PipelineMetrics:
             self.label_known.set(freshness.recent_label_known_ratio)
 
     def serve(self, port: int, host: str = "0.0.0.0") -> None:
-        """Serve `/metrics` on `port` from a background thread."""
+        """Serve `/metrics` on `port` from a background thread.
+
+        Args:
+            port: the TCP port to listen on.
+            host: the address to bind.
+        """
         start_http_server(port, addr=host, registry=self.registry)

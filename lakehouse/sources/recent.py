@@ -34,13 +34,28 @@ class SourceLabel(NamedTuple):
 
 
 def has_tables(engine: Engine) -> tuple[bool, bool]:
-    """Whether `transaction_data` and `analyst_labels` exist (a fresh source has neither)."""
+    """Whether `transaction_data` and `analyst_labels` exist (a fresh source has neither).
+
+    Args:
+        engine: the source DB.
+
+    Returns:
+        (has `transaction_data`, has `analyst_labels`).
+    """
     inspector = sa.inspect(engine)
     return inspector.has_table("transaction_data"), inspector.has_table("analyst_labels")
 
 
 def batch_counts(engine: Engine, since: date) -> dict[date, int]:
-    """Row count of every situation date from `since` on (the date's batches together)."""
+    """Row count of every situation date from `since` on (the date's batches together).
+
+    Args:
+        engine: the source DB.
+        since: the first situation date counted.
+
+    Returns:
+        Situation date -> rows loaded under it; dates without rows are absent.
+    """
     column = transaction_data.c.situation_date
     query = sa.select(column, sa.func.count()).where(column >= since).group_by(column)
     with engine.connect() as connection:
@@ -57,6 +72,9 @@ def transactions_of_day(
         day: the situation date.
         not_before: skip transactions dated earlier (the source's `date` is ISO text, so
             comparing text compares times).
+
+    Yields:
+        Each row, every column but `loaded_at`, fetched `ROWS_PER_FETCH` at a time.
     """
     query = (
         sa.select(*(c for c in transaction_data.c if c.name != "loaded_at"))
@@ -71,7 +89,14 @@ def transactions_of_day(
 
 
 def analyst_labels_signature(engine: Engine) -> tuple[int, str]:
-    """(count, newest `recorded_at`) of the analysts' labels: changes on every insert or update."""
+    """(count, newest `recorded_at`) of the analysts' labels: changes on every insert or update.
+
+    Args:
+        engine: the source DB.
+
+    Returns:
+        The number of labels and the newest `recorded_at` as text ("None" without labels).
+    """
     query = sa.select(sa.func.count(), sa.func.max(analyst_labels.c.recorded_at))
     with engine.connect() as connection:
         count, newest = connection.execute(query).one()
@@ -79,7 +104,16 @@ def analyst_labels_signature(engine: Engine) -> tuple[int, str]:
 
 
 def analyst_labels_known_after(engine: Engine, after: datetime) -> list[SourceLabel]:
-    """Analysts' labels known after `after` (aware), oldest known first."""
+    """Analysts' labels known after `after` (aware), oldest known first.
+
+    Args:
+        engine: the source DB.
+        after: labels known at or before this time are left out.
+
+    Returns:
+        One `SourceLabel` per label, with the transaction's merchant and MCC when the source
+        holds the transaction (None otherwise); times aware, in UTC.
+    """
     labels, transactions = analyst_labels.c, transaction_data.c
     query = (
         sa.select(
