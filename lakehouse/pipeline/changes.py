@@ -54,7 +54,17 @@ class ChangeFeed:
         self._cache: dict[int, SilverChanges | None] = {}
 
     def since(self, version: int | None) -> SilverChanges | None:
-        """Changes from `version` to now; None when unknown or cheaper to recompute."""
+        """Changes from `version` to now; None when unknown or cheaper to recompute.
+
+        Computed once per version and shared by every gold table asking for it.
+
+        Args:
+            version: the silver version a gold table was last built from (None: never built).
+
+        Returns:
+            Silver's added and removed rows since then, or None (no version, silver absent or
+            older than `version`, or `silver_changes` gave up).
+        """
         if version is None or self.version is None or version > self.version:
             return None
         if version not in self._cache:
@@ -67,8 +77,17 @@ def silver_changes(settings: Settings, engine: Engine, since: int) -> SilverChan
 
     Only data commits count: a compaction (maintenance) commit moves rows between files
     without changing any, so walking each data commit's own added and removed files keeps a
-    tidied lake from looking rewritten. Returns None when the schema changed or more than
-    `DIFF_MAX_FRACTION` of the rows were rewritten (then a full recompute is cheaper).
+    tidied lake from looking rewritten.
+
+    Args:
+        settings: where the lake is.
+        engine: the SQL engine that cancels rows both added and removed.
+        since: the silver version to diff from.
+
+    Returns:
+        The added and removed rows with both versions; None when silver is absent, the schema
+        changed or more than `DIFF_MAX_FRACTION` of the rows were rewritten (then a full
+        recompute is cheaper).
     """
     uri = catalog.location(SILVER, settings)
     table = storage.open_table(uri, settings)
@@ -127,6 +146,16 @@ def merge_state(
 
     Only the stored files holding the merged grain keys are rewritten when one grain column
     bounds them (`_replace_predicate`); the merged rows include keys whose count fell to 0.
+
+    Args:
+        plan: the gold table's partials plan (its SQL and grain).
+        engine: the SQL engine.
+        settings: where the lake is.
+        lineage: commit metadata (input versions, SQL hash).
+        changes: silver's added and removed rows.
+
+    Returns:
+        (the partials table as it was before this commit, the merged partial rows).
     """
     state_uri = catalog.location(f"{plan.name}_partials", settings)
     state = storage.read_dataset(state_uri, settings)

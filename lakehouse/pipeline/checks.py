@@ -64,7 +64,18 @@ class DataCheckError(Exception):
 
 
 def run_checks(model: Model, table: pa.Table, engine: Engine | None = None) -> list[CheckFailure]:
-    """Evaluate every check of `model` on `table`; return the failures (empty when clean)."""
+    """Evaluate every check of `model` on `table`; return the failures (empty when clean).
+
+    All checks are counted in one scan; examples are fetched only for the checks that fail.
+
+    Args:
+        model: the model whose declared checks run.
+        table: its output (a Spark frame when `engine` is Spark's).
+        engine: the engine to run the checks with (default: a cached DuckDB engine).
+
+    Returns:
+        One `CheckFailure` per failed check, with the failing count and a few example rows.
+    """
     if not model.checks:
         return []
     engine = engine or _default_engine()
@@ -83,7 +94,16 @@ def run_checks(model: Model, table: pa.Table, engine: Engine | None = None) -> l
 
 
 def assert_checks(model: Model, table: pa.Table, engine: Engine | None = None) -> None:
-    """Raise `DataCheckError` listing every failed check of `model` on `table`."""
+    """Raise `DataCheckError` listing every failed check of `model` on `table`.
+
+    Args:
+        model: the model whose declared checks run.
+        table: its output.
+        engine: the engine to run the checks with (default: a cached DuckDB engine).
+
+    Raises:
+        DataCheckError: at least one check failed.
+    """
     failures = run_checks(model, table, engine)
     if failures:
         raise DataCheckError(model.name, failures)

@@ -20,10 +20,19 @@ from lakehouse.config import Settings
 def write_chunks(
     uri: str, chunks: Iterator[pa.Table], settings: Settings, **write_args: Any
 ) -> int:
-    """Stream checked tables into one Delta commit (`storage.write`); returns the version.
+    """Stream checked tables into one Delta commit (`storage.write`).
 
     A failed check raised inside the stream is re-raised as itself, not as delta-rs' wrapper.
     Each table is let go once its batches are handed over, so memory holds about one piece.
+
+    Args:
+        uri: the table to write.
+        chunks: the tables to write, all of the first one's schema; at least one.
+        settings: where the lake is.
+        **write_args: passed on to `storage.write` (mode, predicate, metadata).
+
+    Returns:
+        The Delta version committed.
     """
     first = next(chunks)
     schema = first.schema

@@ -68,6 +68,19 @@ def build_ml_features(
 
     Merges silver's changes when the table reflects an earlier silver version under the
     current SQL; otherwise (first run, new SQL, `force`, silver rebuilt) builds it in full.
+
+    Args:
+        name: the table's catalog name ("ml_features").
+        engine: the engine running the feature SQL.
+        settings: where the lake is, and the model's parameters.
+        feed: silver's changes, shared with the other gold tables.
+        force: rebuild in full even when the table is current.
+
+    Returns:
+        (rows read, rows written, the Delta version written or None when nothing changed).
+
+    Raises:
+        DataCheckError: the table's checks refused the result; nothing was committed.
     """
     uri = catalog.location(name, settings)
     lineage = {

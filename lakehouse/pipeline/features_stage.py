@@ -47,6 +47,9 @@ def write_ml_features(
         silver: `silver_transactions` (its latest snapshot).
         lineage: what the table is built from (recorded in the commit).
         settings: the run's settings (storage options).
+
+    Returns:
+        (rows written, the Delta version committed).
     """
     days = engine.run_sql(day_counts_sql(), {"silver_transactions": silver})
     ranges = time_ranges(

@@ -48,7 +48,18 @@ logger = logging.getLogger("lakehouse.pipeline.gold")
 
 
 def run_gold(settings: Settings, engine: Engine) -> StageResult:
-    """Gold: the five datamarts and `ml_features`, merged from silver's changes when possible."""
+    """Gold: the five datamarts and `ml_features`, merged from silver's changes when possible.
+
+    With a `TableBuilder` engine (Spark) every table is rebuilt in full.
+
+    Args:
+        settings: where the lake is.
+        engine: the SQL engine.
+
+    Returns:
+        The stage's result, with the seconds spent per table; "up_to_date" when nothing
+        was written.
+    """
     result = StageResult("gold")
     feed = ChangeFeed(settings, engine)
     for name in catalog.GOLD_TABLES:
@@ -92,7 +103,24 @@ def _plan_changes(
 def build_datamart(
     name: str, engine: Engine, settings: Settings, feed: ChangeFeed, *, force: bool = False
 ) -> tuple[int, int, int | None]:
-    """Bring one datamart and its partials up to date; (rows_in, rows_out, version or None)."""
+    """Bring one datamart and its partials up to date; (rows_in, rows_out, version or None).
+
+    Merges silver's changes into the stored partials when both reflect the same earlier
+    silver version under the current SQL; otherwise builds the table in full.
+
+    Args:
+        name: the datamart's catalog name.
+        engine: the SQL engine.
+        settings: where the lake is.
+        feed: silver's changes, shared with the other gold tables.
+        force: rebuild in full even when the table is current.
+
+    Returns:
+        (rows read, rows written, the Delta version written or None when already current).
+
+    Raises:
+        DataCheckError: the datamart's checks refused the result; it was not written.
+    """
     model = MODELS[name]
     lineage = {"inputs": input_versions(model.inputs, settings), "sql": sql_hash(model.sql, {})}
     current, changes = _plan_changes(name, settings, feed, lineage)

@@ -66,7 +66,13 @@ class StageResult:
 
 
 def pause_point(stage: str) -> None:
-    """Test hook: with LAKEHOUSE_TEST_PAUSE_AT=<stage>, sleep here so a SIGKILL lands mid-stage."""
+    """Test hook: with LAKEHOUSE_TEST_PAUSE_AT=<stage>, sleep here so a SIGKILL lands mid-stage.
+
+    Sleeps LAKEHOUSE_TEST_PAUSE_SECONDS (default 60); without the variable, returns at once.
+
+    Args:
+        stage: the name of this pause point (a stage or a table being written).
+    """
     if os.environ.get("LAKEHOUSE_TEST_PAUSE_AT") != stage:
         return
     logger.warning("test pause point reached", extra={"event": "test_pause", "stage": stage})
@@ -78,12 +84,28 @@ def _uri(name: str, settings: Settings) -> str:
 
 
 def sql_hash(sql: str, params: Mapping[str, Any]) -> str:
-    """A short fingerprint of a model's SQL and parameters, recorded in each commit's lineage."""
+    """A short fingerprint of a model's SQL and parameters, recorded in each commit's lineage.
+
+    Args:
+        sql: the model's SQL text.
+        params: the parameters substituted into it.
+
+    Returns:
+        The first 16 hex digits of the SHA-256 of both.
+    """
     return hashlib.sha256(f"{sql}|{sorted(params.items())}".encode()).hexdigest()[:16]
 
 
 def input_versions(names: tuple[str, ...], settings: Settings) -> dict[str, int | None]:
-    """The current Delta version of each catalog table in `names` (None: not built yet)."""
+    """The current Delta version of each catalog table in `names` (None: not built yet).
+
+    Args:
+        names: a model's inputs; names outside the catalog are left out.
+        settings: where the lake is.
+
+    Returns:
+        Table name -> its current version, or None.
+    """
     return {n: storage.version(_uri(n, settings), settings) for n in names if n in catalog.CATALOG}
 
 
@@ -91,7 +113,18 @@ def input_versions(names: tuple[str, ...], settings: Settings) -> dict[str, int 
 
 
 def run_bronze(settings: Settings) -> StageResult:
-    """Feed bronze: reference files from sources_api, new transaction batches from the DB."""
+    """Feed bronze: reference files from sources_api, new transaction batches from the DB.
+
+    A reference file whose content (with the analysts' labels) is unchanged writes no new
+    version; transaction batches are extracted from the bronze watermark on.
+
+    Args:
+        settings: where the lake, sources_api and the source DB are.
+
+    Returns:
+        The stage's result: tables written with their versions, rows, "up_to_date" when
+        nothing changed.
+    """
     result = StageResult("bronze")
     for table_name, file_name in feeder.REFERENCE_FILES.items():
         data = feeder.fetch_reference_file(
@@ -130,7 +163,15 @@ def _analyst_labels(settings: Settings) -> list[dict]:
 
 
 def bronze_batch_counts(uri: str, settings: Settings) -> dict[str, int]:
-    """Row count per situation_date ('YYYY-MM-DD') in a Delta table (empty when absent)."""
+    """Row count per situation_date ('YYYY-MM-DD') in a Delta table (empty when absent).
+
+    Args:
+        uri: the bronze transactions table.
+        settings: where the lake is.
+
+    Returns:
+        Situation date as text -> rows under it.
+    """
     if not storage.exists(uri, settings):
         return {}
     days = storage.read_dataset(uri, settings).to_table(columns=["situation_date"])
@@ -200,6 +241,18 @@ def build_model(
     """Recompute one model in full and overwrite its table; (rows_in, rows_out, version).
 
     Skips (version None) when the inputs' versions and the SQL are those of the last build.
+
+    Args:
+        name: the model's catalog name.
+        engine: the SQL engine; a `TableBuilder` (Spark) reads and writes the tables itself.
+        settings: where the lake is, and the model's parameters.
+        force: rebuild even when nothing changed.
+
+    Returns:
+        (rows read from the inputs, rows written, the Delta version written or None).
+
+    Raises:
+        DataCheckError: the model's checks refused the result; nothing was committed.
     """
     model = MODELS[name]
     params = model_params(model, settings)
@@ -231,7 +284,16 @@ def build_model(
 
 
 def run_silver(settings: Settings, engine: Engine) -> StageResult:
-    """Silver: typed cards and users, then `silver_transactions` incrementally."""
+    """Silver: typed cards and users, then `silver_transactions` incrementally.
+
+    Args:
+        settings: where the lake is.
+        engine: the SQL engine.
+
+    Returns:
+        The stage's result, with the seconds spent per table; "up_to_date" when nothing
+        was written.
+    """
     result = StageResult("silver")
     for name in ("silver_cards", "silver_users"):
         start = time.perf_counter()
