@@ -105,7 +105,17 @@ STAGES: dict[str, Stage] = {
 
 
 def plan(only: str | None = None) -> list[Stage]:
-    """The stages to run, in dependency order."""
+    """The stages to run, in dependency order.
+
+    Args:
+        only: run just this stage (default: every stage).
+
+    Returns:
+        The stages: bronze, silver, gold, then publish, train and maintain; or just `only`.
+
+    Raises:
+        ValueError: `only` is not a stage name.
+    """
     if only is not None:
         if only not in STAGES:
             raise ValueError(f"unknown stage {only!r}: choose one of {', '.join(STAGES)}")
@@ -127,6 +137,7 @@ def run_stage(
         settings: the run's settings (`retry_attempts`, `retry_deadline_seconds` included).
         engine_name: the engine override of the run, if any.
         sleep: how to wait between attempts (replaced in tests).
+
     Returns:
         The stage's result; `failed` with the reason once the retries are exhausted.
     """
@@ -172,6 +183,21 @@ def run_pipeline(
     ends, so a caller can drive a progress display. Once `stop` is set (SIGTERM), the stage
     running finishes and no other starts: they are `skipped`, so a shutdown never cuts a
     Delta commit or a publish transaction in half.
+
+    Args:
+        settings: the run's settings (default: the process's settings).
+        only: run just this stage.
+        skip: stages left out of this run.
+        engine_name: the engine override of the run, if any.
+        metrics: where each stage's outcome is recorded for Prometheus.
+        on_stage: progress callback, as above.
+        stop: set to stop after the running stage.
+
+    Returns:
+        One result per planned stage, in order.
+
+    Raises:
+        ValueError: `only` is not a stage name.
     """
     settings = settings or get_settings()
     results: dict[str, StageResult] = {}

@@ -58,7 +58,18 @@ def _setup_logging() -> object:
 
 def run_once(stage: str | None, engine: str | None, metrics: PipelineMetrics | None,
              skip: tuple[str, ...] = (), stop: threading.Event | None = None) -> bool:
-    """Run the pipeline with a progress display and print the summary; True on success."""
+    """Run the pipeline with a progress display and print the summary.
+
+    Args:
+        stage: run just this stage (None: every stage).
+        engine: the engine override of the run, if any.
+        metrics: where each stage's outcome is recorded for Prometheus.
+        skip: stages left out of this run.
+        stop: set to stop after the running stage (SIGTERM).
+
+    Returns:
+        True when no stage failed.
+    """
     if stage is not None and stage in STAGES and STAGES[stage].upstream:
         console.print(f"Running stage [bold]{stage}[/] alone; it reads {STAGES[stage].reads} "
                       f"as left by the last `{STAGES[stage].upstream[0]}` run.")

@@ -54,7 +54,12 @@ class Check:
             raise ValueError("a row_count_min check needs an integer in arg")
 
     def describe(self) -> str:
-        """Short human wording, used in failure messages and the README."""
+        """Short human wording, used in failure messages and the README.
+
+        Returns:
+            E.g. "unique(card_id)", "use_chip in ('Swipe Transaction', ...)", the expression
+            itself, or "at least N rows".
+        """
         if self.kind == "accepted_values":
             return f"{self.column} in {tuple(self.arg)!r}"
         if self.kind == "expression":
@@ -87,6 +92,12 @@ class Model:
 
         Values for parameters the model does not declare are ignored, so a runner may pass
         the same parameter set to every model.
+
+        Args:
+            params: parameter name -> value (none needed when the model declares none).
+
+        Returns:
+            The runnable SQL.
 
         Raises:
             ValueError: a declared parameter is missing or not a finite number.

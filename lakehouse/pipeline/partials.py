@@ -49,6 +49,13 @@ class PartialsPlan:
 def plan(name: str) -> PartialsPlan:
     """The partials plan of datamart `name` (parsed once from its SQL).
 
+    Args:
+        name: a gold datamart whose SQL has a `partials` CTE.
+
+    Returns:
+        Its partials SQL (over silver), the rest of the SQL (over `partials`), the grain and
+        additive columns, and the datamart's key.
+
     Raises:
         ValueError: the model has no `partials` CTE, or a partial column is not a COUNT or a SUM.
     """
@@ -94,6 +101,13 @@ def merge_sql(merge: PartialsPlan, schema: pa.Schema) -> str:
 
     Rows whose count (`row_count`) falls to 0 are returned too (with zeros): their key must leave
     the stored partials, which `state_sql` does.
+
+    Args:
+        merge: the datamart's partials plan.
+        schema: the stored partials' schema, whose types the sums are cast back to.
+
+    Returns:
+        The DuckDB SQL.
     """
     grain = ", ".join(merge.grain)
     negated = ", ".join(f"-{c} AS {c}" for c in merge.additive)
@@ -123,6 +137,14 @@ def state_sql(merge: PartialsPlan, keys: tuple[str, ...] = (), where: str | None
     datamart key: the final SELECT needs all partials of the datamarts rows it recomputes)
     and match `where` (a condition on `state`, e.g. the predicate of a partial rewrite);
     no `keys` and no `where` gives the whole new state.
+
+    Args:
+        merge: the datamart's partials plan.
+        keys: keep only stored rows sharing these columns' values with a merged row.
+        where: keep only stored rows matching this SQL condition.
+
+    Returns:
+        The DuckDB SQL; merged rows whose count is 0 are dropped.
     """
     columns = ", ".join((*merge.grain, *merge.additive))
     conditions = [f"NOT EXISTS (SELECT 1 FROM merged AS m WHERE {_same('s', 'm', merge.grain)})"]
