@@ -42,7 +42,17 @@ def _run_duckdb(
 
 
 def silver_frame(table: pa.Table) -> pa.Table:
-    """The columns the SQL reads, in a fixed order; a missing label means 'not known'."""
+    """The columns the SQL reads, in a fixed order; a missing label means 'not known'.
+
+    Args:
+        table: silver-shaped transactions; `label` and `label_known_at` may be absent.
+
+    Returns:
+        The `SILVER_INPUT_COLUMNS` in that order, absent labels added as nulls.
+
+    Raises:
+        ValueError: another silver column is missing.
+    """
     if "label" not in table.column_names:
         table = table.append_column("label", pa.nulls(table.num_rows, pa.int32()))
     if "label_known_at" not in table.column_names:
@@ -99,5 +109,12 @@ def label_summary(silver: pa.Table, *, as_of_day: int | None = None) -> pa.Table
     the longest recent-label window fold into one row per (merchant, MCC) just before it: the
     cumulative and the windowed sums stay identical for any event on or after `as_of_day`, and
     the state shrinks to one row per pair plus the recent days.
+
+    Args:
+        silver: silver_transactions rows with their labels.
+        as_of_day: the first day to be scored, or None to keep every day.
+
+    Returns:
+        The tallies, as `compute_features_for_events` reads them.
     """
     return _run_duckdb(labels_daily_sql(as_of_day), {"silver_transactions": silver})

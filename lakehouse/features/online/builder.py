@@ -104,15 +104,34 @@ def fill_store(
 
 
 def lake_cut(watermark_s: int, horizon_days: int) -> Cut:
-    """The cut the scoring API uses: everything needed to featurise exactly any transaction
-    from `horizon_days` before the lake's newest one onwards."""
+    """The cut the scoring API uses to featurise any transaction from the horizon on.
+
+    The horizon is `horizon_days` before the lake's newest transaction.
+
+    Args:
+        watermark_s: epoch second of the lake's newest transaction.
+        horizon_days: how many days back from it scoring must be exact.
+
+    Returns:
+        Events from `HISTORY_SECONDS` before the horizon, no upper bound, and label tiles
+        folded up to `fold_day_for` the horizon's day.
+    """
     horizon_s = watermark_s - horizon_days * DAY
     return Cut(horizon_s - HISTORY_SECONDS, None, fold_day_for(horizon_s // DAY))
 
 
 def fold_day_for(first_day: int) -> int:
-    """The day label tiles fold into, for transactions scored from `first_day` on: far enough
-    back that every recent-label window of those transactions sees only daily tiles."""
+    """The day label tiles fold into, for transactions scored from `first_day` on.
+
+    Far enough back that every recent-label window of those transactions sees only daily
+    tiles.
+
+    Args:
+        first_day: the first day that is scored (days since 1970-01-01).
+
+    Returns:
+        `first_day - LABEL_WINDOW_DAYS`.
+    """
     return first_day - LABEL_WINDOW_DAYS
 
 
@@ -140,6 +159,9 @@ def situation_watermark_of(silver: TableLike, settings: Settings | None = None) 
     Args:
         silver: `silver_transactions` (Arrow table or dataset).
         settings: caps the DuckDB connection; None means `get_settings()`.
+
+    Returns:
+        That date, or None for an empty table.
     """
     with session({"silver": silver}, settings) as connection:
         row = connection.execute("SELECT MAX(situation_date) FROM silver").fetchone()
@@ -147,7 +169,16 @@ def situation_watermark_of(silver: TableLike, settings: Settings | None = None) 
 
 
 def meta_for(cut: Cut, watermark_s: int | None, lake_version: int | None) -> StoreMeta:
-    """The meta of a state built with `cut`."""
+    """The meta of a state built with `cut`.
+
+    Args:
+        cut: the events' and labels' bounds the state was built with.
+        watermark_s: epoch second of the newest transaction in the state (None: empty lake).
+        lake_version: the silver version it was built from.
+
+    Returns:
+        The store's meta: watermark, horizon (start of exact scoring), fold day, lake version.
+    """
     return StoreMeta(
         watermark_s=watermark_s,
         horizon_s=cut.events_from + HISTORY_SECONDS,

@@ -69,7 +69,12 @@ class Tallies:
     global_: Mapping[str, int] = field(default_factory=dict)
 
     def values(self) -> dict[str, int]:
-        """The labeled_known aggregates by name (`merchant_known_fraud`, `..._7d`, ...)."""
+        """The labeled_known aggregates by name (`merchant_known_fraud`, `..._7d`, ...).
+
+        Returns:
+            For merchant, MCC and global: known frauds, known labeled rows and each recent-window
+            count; 0 where the tally has no entry.
+        """
         out: dict[str, int] = {}
         for entity, known in (("merchant", self.merchant), ("mcc", self.mcc),
                               ("global", self.global_)):
@@ -163,9 +168,14 @@ def behaviour(
     Args:
         row: the transaction: `transaction_id`, `ts_s`, `amount`, `merchant_id`,
             `merchant_state` (silver spelling), `is_abroad_i`, `is_online_i`.
-        card_events, client_events: the stored events of its card and client (any order;
-            the transaction itself, if stored, is ignored).
+        card_events: the stored events of its card (any order; the transaction itself, if
+            stored, is ignored).
+        client_events: the stored events of its client (same rules).
         tallies: the labels known on the transaction's day.
+
+    Returns:
+        Output name -> value, computed from the strictly earlier events of each window,
+        as the SQL computes them.
     """
     own, t = row["transaction_id"], row["ts_s"]
     since = t - HISTORY_SECONDS
@@ -193,7 +203,15 @@ def behaviour(
 
 
 def static_features(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The basic and static model inputs of a silver-shaped row, coded like the SQL."""
+    """The basic and static model inputs of a silver-shaped row, coded like the SQL.
+
+    Args:
+        row: a silver-shaped transaction (brand, type, chip, state, amounts, flags, errors).
+
+    Returns:
+        The basic feature columns (categories as their integer codes, numbers as float),
+        `hour`, the 0/1 flags and one 0/1 column per error.
+    """
     codes = {
         "card_brand": CARD_BRAND_CODES,
         "card_type": CARD_TYPE_CODES,
@@ -223,16 +241,40 @@ def feature_vector(
     client_events: Iterable[Event],
     tallies: Tallies,
 ) -> dict[str, Any]:
-    """Every `FEATURE_COLUMNS` value of one transaction, in that order (see `behaviour`)."""
+    """Every `FEATURE_COLUMNS` value of one transaction, in that order (see `behaviour`).
+
+    Args:
+        row: a silver-shaped transaction with `ts_s` and the `behaviour` inputs.
+        card_events: the stored events of its card.
+        client_events: the stored events of its client.
+        tallies: the labels known on the transaction's day.
+
+    Returns:
+        Feature column -> value, ordered as `FEATURE_COLUMNS`.
+    """
     values = {**static_features(row), **behaviour(row, card_events, client_events, tallies)}
     return {column: values[column] for column in FEATURE_COLUMNS}
 
 
 def day_of(ts_s: int) -> int:
-    """Days since 1970-01-01 of an epoch second (the SQL's FLOOR(epoch(ts) / 86400))."""
+    """Days since 1970-01-01 of an epoch second (the SQL's FLOOR(epoch(ts) / 86400)).
+
+    Args:
+        ts_s: a time in epoch seconds (UTC).
+
+    Returns:
+        The day number.
+    """
     return ts_s // DAY
 
 
 def known_day_of(known_at_s: float) -> int:
-    """The first day whose transactions may use a label known at this epoch second."""
+    """The first day whose transactions may use a label known at this epoch second.
+
+    Args:
+        known_at_s: when the label became known, in epoch seconds.
+
+    Returns:
+        That day number (the label's day, rounded up).
+    """
     return math.ceil(known_at_s / DAY)

@@ -20,7 +20,15 @@ REDIS_TIMEOUT_SECONDS = 0.5
 
 
 def redis_client(settings: Settings) -> redis.Redis:
-    """A client of the online store's Redis (connections pooled, short timeouts)."""
+    """A client of the online store's Redis (connections pooled, short timeouts).
+
+    Args:
+        settings: `redis_url`.
+
+    Returns:
+        The client; no connection is made until its first command, and each command fails
+        after `REDIS_TIMEOUT_SECONDS`.
+    """
     return redis.Redis.from_url(
         settings.redis_url,
         socket_timeout=REDIS_TIMEOUT_SECONDS,
@@ -36,6 +44,10 @@ def store_factory(
     Args:
         settings: `online_store`, `redis_url`, `online_key_prefix`.
         prefix: another Redis key prefix (a replay's own, a test's own).
+
+    Returns:
+        `MemoryStore` itself for the memory backend, else a function creating a `RedisStore`
+        under the chosen prefix with one shared client.
     """
     if settings.online_store == "memory":
         return MemoryStore

@@ -65,7 +65,11 @@ class FeedProgress:
     newest_situation_date: date | None = None  # newest batch date seen in the source
 
     def add(self, result: PollResult) -> None:
-        """Count one successful poll."""
+        """Count one successful poll.
+
+        Args:
+            result: the poll's events and labels read and added; clears the last error.
+        """
         self.polls += 1
         self.events_read += result.events_read
         self.events_added += result.events_added
@@ -76,7 +80,17 @@ class FeedProgress:
 
 
 def source_amount(text: str) -> float:
-    """'$-77.00' -> -77.0, as silver's CAST(replace(replace(amount, '$', ''), ',', ''))."""
+    """'$-77.00' -> -77.0, as silver's CAST(replace(replace(amount, '$', ''), ',', '')).
+
+    Args:
+        text: the source's amount text.
+
+    Returns:
+        The amount in dollars.
+
+    Raises:
+        ValueError: the text is not a dollar amount.
+    """
     return float(text.replace("$", "").replace(",", ""))
 
 
@@ -164,7 +178,11 @@ class SourceFeed:
         return result
 
     def failed(self, error: BaseException) -> None:
-        """Count a failed poll; the error's kind is kept, never its text (it may hold values)."""
+        """Count a failed poll; the error's kind is kept, never its text (it may hold values).
+
+        Args:
+            error: what the poll raised.
+        """
         self.progress.polls += 1
         self.progress.failures += 1
         self.progress.last_error = type(error).__name__

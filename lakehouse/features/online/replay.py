@@ -47,7 +47,15 @@ class ReplayReport:
 
 
 def same_value(online: Any, gold: Any) -> bool:
-    """Equal as the parity rule says: NULL = NULL, counts exact, floats within 1e-9."""
+    """Equal as the parity rule says: NULL = NULL, counts exact, floats within 1e-9.
+
+    Args:
+        online: the value the online store computed (None or NaN: missing).
+        gold: the value in `gold/ml_features` (None or NaN: missing).
+
+    Returns:
+        True when both are missing, both ints and equal, or close within `TOLERANCE`.
+    """
     online_missing = online is None or (isinstance(online, float) and math.isnan(online))
     gold_missing = gold is None or (isinstance(gold, float) and math.isnan(gold))
     if online_missing or gold_missing:
@@ -58,7 +66,14 @@ def same_value(online: Any, gold: Any) -> bool:
 
 
 def raw_of(row: Mapping[str, Any]) -> RawTransaction:
-    """A silver row back to its source fields (what the source system held)."""
+    """A silver row back to its source fields (what the source system held).
+
+    Args:
+        row: a silver_transactions row.
+
+    Returns:
+        Its raw fields; silver's online state and "no error" placeholders become None.
+    """
     state = row["merchant_state"]
     errors = row["errors"]
     return RawTransaction(
@@ -73,7 +88,15 @@ def raw_of(row: Mapping[str, Any]) -> RawTransaction:
 
 
 def scoring_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A silver-shaped row with its derived fields recomputed and the epoch second added."""
+    """A silver-shaped row with its derived fields recomputed and the epoch second added.
+
+    Args:
+        row: a silver_transactions row (`ts` naive UTC).
+
+    Returns:
+        The row with the derivations recomputed from its raw fields, `ts_s`, and the
+        `is_abroad_i` / `is_online_i` integer flags.
+    """
     out = {**row, **derive_row(raw_of(row))}
     out["ts_s"] = int(row["ts"].replace(tzinfo=UTC).timestamp())
     out["is_abroad_i"] = 1 if out["is_abroad"] else 0
@@ -82,7 +105,14 @@ def scoring_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def event_of(row: Mapping[str, Any]) -> Event:
-    """The stored form of a scoring row."""
+    """The stored form of a scoring row.
+
+    Args:
+        row: a row from `scoring_row`.
+
+    Returns:
+        The `Event` the online store keeps for it.
+    """
     return Event(
         int(row["transaction_id"]),
         int(row["ts_s"]),
@@ -98,7 +128,15 @@ def event_of(row: Mapping[str, Any]) -> Event:
 
 
 def vector_of(store: OnlineStore, row: Mapping[str, Any]) -> dict[str, Any]:
-    """A scoring row's feature vector from the store (one read)."""
+    """A scoring row's feature vector from the store (one read).
+
+    Args:
+        store: the replayed online state.
+        row: a row from `scoring_row`.
+
+    Returns:
+        Feature column -> value, as `feature_vector` computes it.
+    """
     state = store.read(
         int(row["card_id"]),
         int(row["client_id"]),
