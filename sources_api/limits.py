@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lakehouse.observability.errors import error_body
@@ -19,6 +19,7 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Any]
 Send = Callable[[Message], Any]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class _TooLarge(Exception):
@@ -38,7 +39,7 @@ def _content_length(scope: Scope) -> int | None:
 class UploadLimit:
     """Answer 413 to POST/PUT/PATCH bodies larger than `limit_bytes()` (read per request)."""
 
-    def __init__(self, app: Any, limit_bytes: Callable[[], int]) -> None:
+    def __init__(self, app: ASGIApp, limit_bytes: Callable[[], int]) -> None:
         self.app = app
         self.limit_bytes = limit_bytes
 

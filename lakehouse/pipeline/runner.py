@@ -40,6 +40,7 @@ from lakehouse.pipeline.build import KNOWN_IDS, NO_KNOWN_IDS
 from lakehouse.pipeline.checks import assert_checks
 from lakehouse.pipeline.chunks import write_chunks
 from lakehouse.pipeline.features_stage import write_ml_features
+from lakehouse.pipeline.model import Model
 from lakehouse.pipeline.models import MODELS, model_params, run_model
 from lakehouse.sources.schema import source_engine
 
@@ -359,7 +360,7 @@ def _build_silver_transactions(settings: Settings, engine: Engine, result: Stage
                 extra={"full_rebuild": full, "batches": len(changed), "rows_in": rows_in})
 
 
-def _silver_on_builder(engine: TableBuilder, model: Any, settings: Settings, changed: list[str],
+def _silver_on_builder(engine: TableBuilder, model: Model, settings: Settings, changed: list[str],
                        full: bool, params: dict[str, float | int],
                        metadata: dict[str, Any]) -> int:
     """`silver_transactions` built by an engine that reads and writes the lake itself.
@@ -406,7 +407,7 @@ def _chunk_filters(days: list[str], counts: Mapping[str, int]) -> list[pc.Expres
             for bucket in range(buckets)]
 
 
-def _silver_chunks(model: Any, engine: Engine, settings: Settings,
+def _silver_chunks(model: Model, engine: Engine, settings: Settings,
                    filters: list[pc.Expression], known: pa.Table,
                    params: dict[str, float | int]) -> Iterator[pa.Table]:
     """Run the silver SQL chunk by chunk over the changed bronze rows."""
