@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import typer
@@ -24,6 +24,9 @@ from rich.console import Console
 
 from lakehouse.config import get_settings
 from lakehouse.observability.logs import configure_logging
+
+if TYPE_CHECKING:  # the CLI starts without importing FastAPI
+    from fastapi import FastAPI
 
 app = typer.Typer(help="Start the HTTP services and the UI.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -92,7 +95,7 @@ def run_service(name: str, host: str, port: int) -> None:
     uvicorn.run(importlib.import_module(SERVICES[name][0]).create_app(), **options)
 
 
-def api_ml_worker_app() -> Any:
+def api_ml_worker_app() -> FastAPI:
     """The scoring API in one of several worker processes (uvicorn calls this factory there).
 
     Returns:

@@ -8,7 +8,7 @@ case queue's feedback is in the data the model learned from.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -16,6 +16,9 @@ import pyarrow.dataset as ds
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
 from lakehouse.sources.labels import LABEL_SOURCES
+
+if TYPE_CHECKING:  # the type only: importing train would load scikit-learn (the `ml` extra)
+    from lakehouse.ml.train import Windows
 
 ANALYST = LABEL_SOURCES[1]
 
@@ -39,13 +42,13 @@ def reviewed_ids(settings: Settings) -> set[int]:
     return set(pc.unique(rows["transaction_id"]).to_pylist())
 
 
-def analyst_label_counts(settings: Settings, windows: Any) -> dict[str, int]:
+def analyst_label_counts(settings: Settings, windows: Windows) -> dict[str, int]:
     """Reviewed labels among each window's rows: `analyst_labels_{train,val,test}`.
 
     Args:
         settings: where the lake is.
-        windows: the training split (`train.Windows`): frames `train`, `val`, `test` with a
-            `transaction_id` column.
+        windows: the training split: frames `train`, `val`, `test` with a `transaction_id`
+            column.
 
     Returns:
         `analyst_labels_train`, `analyst_labels_val`, `analyst_labels_test` -> count.
