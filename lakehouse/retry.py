@@ -76,8 +76,10 @@ def call_with_retries(
         sleep: how to wait between attempts (replaced in tests).
         clock: monotonic time in seconds (replaced in tests).
         first_backoff: upper bound of the first jittered wait; it doubles, up to 60 s.
+
     Returns:
         What `action` returned.
+
     Raises:
         The last transient error once attempts or the deadline are exhausted.
     """

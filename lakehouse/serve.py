@@ -59,6 +59,7 @@ def run_service(name: str, host: str, port: int) -> None:
         name: a key of `SERVICES`.
         host: interface to listen on.
         port: port to listen on.
+
     Raises:
         typer.BadParameter: several api-ml workers on the in-process online store.
     """

@@ -116,6 +116,7 @@ def choose_scenarios(
         sample: labeled requests from `sample_labeled`.
         probabilities: the scoring API's `fraud_probability` for each request, same order.
         threshold: the model's decision threshold.
+
     Returns:
         `{name: {"request": ..., "label": 0|1, "probability": p}}` for each scenario found.
     """

@@ -275,6 +275,7 @@ def time_ranges(day_counts: Iterable[tuple[int, int]], rows: int) -> list[tuple[
     Args:
         day_counts: (day_n, row count) pairs in day order (`day_counts_sql`).
         rows: the rows wanted per range (a day is never cut).
+
     Returns:
         The ranges in time order; the last one is open-ended (end None).
     """

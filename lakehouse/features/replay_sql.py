@@ -77,6 +77,7 @@ def compute_features_for_events(
         events: the transactions to score (silver columns; label optional).
         label_summary: known-label tallies (`label_summary`).
         connection: a DuckDB connection to reuse (one thread at a time); None opens one.
+
     Returns:
         One row per event, `KEY_COLUMNS` + `FEATURE_COLUMNS`, in the events' order.
     """

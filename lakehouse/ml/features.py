@@ -91,6 +91,7 @@ def basic_feature_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
     Args:
         frame: one row per transaction with the `BASIC_FEATURE_COLUMNS`.
+
     Returns:
         A frame of the same index with those columns, categories as integer codes.
     """

@@ -134,6 +134,7 @@ class LoadedModel:
         Args:
             features: a frame holding `feature_columns`, or the float64 matrix of exactly
                 those columns in that order.
+
         Returns:
             One probability per row.
         """
@@ -147,6 +148,7 @@ class LoadedModel:
         Args:
             features: as for `predict_proba`.
             top: how many reasons per row.
+
         Returns:
             Per row, `(feature, contribution)` pairs, the largest contribution first.
         """
@@ -164,6 +166,7 @@ class LoadedModel:
         Args:
             features: as for `predict_proba`.
             top: how many reasons per row.
+
         Returns:
             The calibrated probabilities and, per row, the `top` reasons.
         """

@@ -60,6 +60,7 @@ class Declaration:
 
         Returns:
             The SQL as written (with any `{{ derived: name }}` markers left in).
+
         Raises:
             ValueError: the model has no `.sql` (its SQL is generated).
         """
@@ -165,8 +166,10 @@ def declarations(models_dir: Path = MODELS_DIR) -> dict[str, Declaration]:
     Args:
         models_dir: the folder holding `check_groups.yml` and one sub-folder per layer (tests
             point it at a folder of their own).
+
     Returns:
         `{name: Declaration}`: silver before gold, and within a layer a model after its inputs.
+
     Raises:
         ValueError: a `.yml` is malformed, or the models read each other in a cycle.
     """

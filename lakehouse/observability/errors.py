@@ -85,6 +85,7 @@ def error_body(
         message: what went wrong and what to do next.
         items: itemised problems (`ErrorItem` or dicts with its fields).
         truncated: whether more problems exist than `items` lists.
+
     Returns:
         A dict in the `ErrorPublic` shape, items without their empty optional fields.
     """

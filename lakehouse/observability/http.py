@@ -107,6 +107,7 @@ def instrument_app(app: FastAPI, service: str, max_concurrent: int) -> HttpMetri
         app: the service's application.
         service: its name, the `service` label of its metrics.
         max_concurrent: requests in flight past which it answers 503 (`ConcurrencyLimit`).
+
     Returns:
         The metrics, whose registry the service may add its own to.
     """

@@ -111,6 +111,7 @@ def bronze_cards(raw: pa.Table, key: str) -> pa.Table:
     Args:
         raw: the file as read by `read_reference_csv` (all strings).
         key: the HMAC key, `Settings.effective_card_hash_key`.
+
     Returns:
         The file's columns minus `cvv` and `card_number`, `id`/`client_id` as BIGINT, plus
         `card_number_hash` and `card_last4`.
@@ -198,6 +199,7 @@ def bronze_transactions(raw: pa.Table, situation_date: date | str | None = None)
             `loaded_at` are dropped.
         situation_date: the batch's business date; when None the rows must carry their own
             `situation_date` column (as extracted from the source DB).
+
     Returns:
         Columns and types of `BRONZE_TRANSACTIONS_SCHEMA`, in that order.
     """
@@ -257,8 +259,10 @@ def fetch_reference_file(
         timeout: seconds per request.
         headers: the API key (card and client files need one when sources_api has keys).
         sleep: how to wait between attempts (replaced in tests).
+
     Returns:
         The file's bytes.
+
     Raises:
         SourceUnavailableError: sources_api unreachable (or 5xx) after the retries.
     """

@@ -72,8 +72,10 @@ def model_from(declaration: Declaration) -> Model:
 
     Args:
         declaration: a model's `.yml`, as `lakehouse.models.declarations()` read it.
+
     Returns:
         The `Model`: its SQL rendered, its checks with their vocabularies filled in.
+
     Raises:
         ValueError: a check is malformed or names an unknown vocabulary, or there is no SQL.
     """
@@ -105,6 +107,7 @@ def model_params(model: Model, settings: Settings) -> dict[str, float | int]:
     Args:
         model: the model whose declared `params` are wanted.
         settings: where the numbers come from (the label delay).
+
     Returns:
         One value per name in `model.params`.
     """
@@ -128,8 +131,10 @@ def run_model(
         name: a key of `MODELS`.
         inputs: at least every relation in the model's `inputs`; extra ones are ignored.
         params: numeric values for the model's declared `params` (others ignored).
+
     Returns:
         The model's output as one Arrow table (not yet checked: see `assert_checks`).
+
     Raises:
         KeyError: no model has that name.
         ValueError: an input or a parameter is missing.

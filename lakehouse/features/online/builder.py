@@ -72,6 +72,7 @@ def fill_store(
         cut: the range to load.
         tiles_bulk: the store's bulk tile loader (`store.add_tiles`).
         settings: caps the DuckDB connection; None means `get_settings()`.
+
     Returns:
         The number of events loaded.
     """

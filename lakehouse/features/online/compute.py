@@ -95,6 +95,7 @@ def known_by(
         days: known day -> (fraud, labeled) tallies of one merchant, MCC, or everyone.
         day: the transaction's day.
         entity: "merchant", "mcc" or "global" (which windowed aggregates to compute).
+
     Returns:
         `fraud`, `labeled` and each windowed aggregate's value by its name.
     """

@@ -100,6 +100,7 @@ def event_from_source(row: Any) -> Event:
     Args:
         row: a source row (`id`, `date`, `client_id`, `card_id`, `amount`, `use_chip`,
             `merchant_id`, `merchant_city`, `merchant_state`, `zip`, `mcc`, `errors`).
+
     Returns:
         The `Event`, with the state, abroad and online flags of `derivations`.
     """
@@ -158,6 +159,7 @@ class SourceFeed:
             store: the served online store (another object than last time: start over).
             lake_situation_date: the newest `situation_date` of the lake the store was built
                 from (None: an empty lake, read every batch).
+
         Returns:
             What was read and what was new. Source or store errors propagate.
         """

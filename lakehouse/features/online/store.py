@@ -112,6 +112,7 @@ class OnlineStore(ABC):
         Args:
             event: the scored transaction.
             journal: also record it for replay into the next state (see `add_events`).
+
         Returns:
             The card's and client's events and the label tallies, before this event.
         """
