@@ -316,8 +316,11 @@ class Settings(BaseSettings):
 
     @property
     def effective_card_hash_key(self) -> str:
-        """The HMAC key for card numbers: LAKEHOUSE_CARD_HASH_KEY, or (embedded mode only)
-        the data dir's own random key, created on first use (`embedded_card_hash_key`)."""
+        """The HMAC key for card numbers.
+
+        LAKEHOUSE_CARD_HASH_KEY, or (embedded mode only) the data dir's own random key,
+        created on first use (`embedded_card_hash_key`).
+        """
         if self.card_hash_key is not None:
             return self.card_hash_key.get_secret_value()
         return embedded_card_hash_key(self.data_dir)

@@ -61,8 +61,9 @@ class RegisteredVersion:
     plots: dict[str, bytes] = field(default_factory=dict)
 
     def test_metrics(self) -> dict[str, float]:
-        """`test_*` metrics without the prefix (the model's figures on the test window),
-        except the per-mechanism ones (`mechanism_metrics`).
+        """`test_*` metrics without the prefix: the model's figures on the test window.
+
+        The per-mechanism ones are left out (`mechanism_metrics`).
 
         Returns:
             `{metric: value}`.

@@ -43,8 +43,10 @@ class DuckDBEngine:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> DuckDBEngine:
-        """An engine capped by `LAKEHOUSE_DUCKDB_MEMORY_LIMIT` / `LAKEHOUSE_DUCKDB_THREADS`,
-        spilling to `LAKEHOUSE_DUCKDB_TEMP_DIRECTORY`.
+        """An engine capped by the DuckDB memory and thread settings.
+
+        `LAKEHOUSE_DUCKDB_MEMORY_LIMIT` and `LAKEHOUSE_DUCKDB_THREADS` cap it; it spills to
+        `LAKEHOUSE_DUCKDB_TEMP_DIRECTORY`.
 
         Args:
             settings: the platform settings; None means `get_settings()`.

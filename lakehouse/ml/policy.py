@@ -90,8 +90,10 @@ def threshold_policy(threshold: float, name: str) -> Policy:
 
 
 def model_policy(stored: dict[str, object] | None, threshold: float) -> Policy:
-    """The policy a model decides with: the one stored with it, or else its threshold read as
-    "decline what is flagged" (models trained before the policy existed).
+    """The policy a model decides with.
+
+    The one stored with it, or else its threshold read as "decline what is flagged" (models
+    trained before the policy existed).
 
     Args:
         stored: the model's `policy` metadata (empty or None when it has none).

@@ -44,8 +44,10 @@ KEEP_EXPRESSION = "(CAST((({key} % 1000003) * 2654435761) % 4294967296 AS DOUBLE
 
 def choose_rate(positives: int, negatives: int, negatives_per_positive: float = 40.0,
                 max_rows: int | None = None) -> float:
-    """The fraction of negatives to keep: about `negatives_per_positive` per positive, and no
-    more than `max_rows` rows in all; 1.0 when the table is already small enough.
+    """The fraction of negatives to keep.
+
+    About `negatives_per_positive` per positive, and no more than `max_rows` rows in all;
+    1.0 when the table is already small enough.
 
     Args:
         positives: labeled frauds.
@@ -67,8 +69,10 @@ def choose_rate(positives: int, negatives: int, negatives_per_positive: float = 
 def downsample_sql(relation: str, rate: float, *, columns: Sequence[str] | None = None,
                    label: str = "label", key: str = "transaction_id",
                    where: str | None = None) -> str:
-    """SELECT of the labeled rows of `relation`: all positives, negatives kept at `rate`,
-    plus `sample_weight` (1 for positives, 1/rate for negatives). Portable DuckDB/Spark SQL.
+    """SELECT of the labeled rows of `relation`: all positives, negatives kept at `rate`.
+
+    It adds `sample_weight` (1 for positives, 1/rate for negatives). Portable DuckDB/Spark
+    SQL.
 
     Args:
         relation: the table's name in the query.

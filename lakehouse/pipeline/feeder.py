@@ -157,7 +157,9 @@ def bronze_mcc_codes(raw_json: bytes) -> pa.Table:
 
 
 def bronze_fraud_labels(raw_json: bytes, analyst_labels: Sequence[dict] = ()) -> pa.Table:
-    """train_fraud_labels.json (`{"target": {"id": "Yes"|"No"}}`) plus the analysts' labels
+    """The reference labels plus the analysts' labels, as one bronze table.
+
+    train_fraud_labels.json (`{"target": {"id": "Yes"|"No"}}`) plus the analysts' labels
     (rows of the source DB's `analyst_labels`) → (transaction_id, target, label_source,
     label_known_at).
 

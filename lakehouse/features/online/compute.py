@@ -88,8 +88,10 @@ class Tallies:
 def known_by(
     days: Mapping[int, tuple[int, int]], day: int, entity: str = "global"
 ) -> dict[str, int]:
-    """(fraud, labeled) over the known days up to and including `day`, and over the last N
-    known days for the entity's windowed aggregates (known days `day - N + 1 .. day`).
+    """(fraud, labeled) over the known days up to `day`, in all and per recent window.
+
+    The totals cover the known days up to and including `day`; each of the entity's
+    windowed aggregates covers the last N known days (`day - N + 1 .. day`).
 
     Args:
         days: known day -> (fraud, labeled) tallies of one merchant, MCC, or everyone.

@@ -106,8 +106,10 @@ class OnlineStore(ABC):
         """
 
     def read_and_add(self, event: Event, *, journal: bool = True) -> EntityState:
-        """What scoring `event` reads (`read` for its day, as before it is stored), then
-        store it (idempotent by id). `RedisStore` does both in one atomic round trip.
+        """What scoring `event` reads, then store it (idempotent by id).
+
+        The read is `read` for the event's day, as before it is stored. `RedisStore` does
+        both in one atomic round trip.
 
         Args:
             event: the scored transaction.
