@@ -306,11 +306,13 @@ class Settings(BaseSettings):
 
     @property
     def raw_path(self) -> Path:
+        """The folder of the five source files: LAKEHOUSE_RAW_DIR, or `<data dir>/raw`."""
         assert self.raw_dir is not None
         return self.raw_dir
 
     @property
     def lake(self) -> str:
+        """The lake's root: LAKEHOUSE_LAKE_URI (a folder or `s3://...`), or `<data dir>/lake`."""
         assert self.lake_uri is not None
         return self.lake_uri
 

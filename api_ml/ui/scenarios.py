@@ -43,6 +43,7 @@ class LabeledSample:
 
     @property
     def frauds(self) -> int:
+        """How many of the sampled requests are labeled fraud."""
         return sum(self.labels)
 
 

@@ -23,6 +23,7 @@ RENDERERS = dict(zip(
 
 
 def main() -> None:
+    """Draw the sidebar, then the chosen page (Streamlit reruns this on every interaction)."""
     st.set_page_config(page_title="Lakehouse · fraud analysts", page_icon="🛡️", layout="wide")
     page, client = render_sidebar()
     RENDERERS[page](client)

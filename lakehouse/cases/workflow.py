@@ -36,6 +36,7 @@ class Actor:
 
     @property
     def is_lead(self) -> bool:
+        """True for a lead, who may act on any case and reopen closed ones."""
         return self.role == "lead"
 
 

@@ -159,8 +159,10 @@ class GenerationSummary:
 
     @property
     def rows_per_second(self) -> float:
+        """Transactions written per second of the run (infinite for a zero duration)."""
         return self.rows / self.seconds if self.seconds > 0 else float("inf")
 
     @property
     def labeled_fraud_rate(self) -> float:
+        """Share of fraud among the labeled transactions (0.0 without labels)."""
         return self.labeled_frauds / self.labeled if self.labeled else 0.0

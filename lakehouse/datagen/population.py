@@ -58,6 +58,7 @@ class Population:
 
     @property
     def clients(self) -> int:
+        """The number of clients."""
         return len(self.rate)
 
 

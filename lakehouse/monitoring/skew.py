@@ -44,6 +44,7 @@ class FeatureSkew:
 
     @property
     def rate(self) -> float:
+        """Share of the compared rows whose served value differs from gold (0.0: none compared)."""
         return self.mismatched / self.compared if self.compared else 0.0
 
 

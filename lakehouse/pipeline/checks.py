@@ -41,6 +41,7 @@ class CheckFailure:
 
     @property
     def message(self) -> str:
+        """One line for the error: the model, what the check expects, and what was found."""
         what = self.check.describe()
         if self.check.kind == "row_count_min":
             return f"{self.model}: expected {what}, found {self.failing}"

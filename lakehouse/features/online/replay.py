@@ -43,6 +43,7 @@ class ReplayReport:
 
     @property
     def ok(self) -> bool:
+        """True when rows were replayed, none missed gold and no feature mismatched."""
         return self.rows > 0 and not self.mismatches and not self.missing_gold
 
 
