@@ -97,6 +97,7 @@ class PostgresStager:
         self.cursor.execute(f"CREATE TEMP TABLE {STAGING_TABLE} ({_STAGING_DDL}) ON COMMIT DROP")
 
     def stage(self, chunk: pd.DataFrame) -> None:
+        """`Stager.stage`: the chunk as CSV (written by Arrow) through COPY."""
         # CSV is the fastest text COPY ingests, and Arrow writes it in C++ (pandas' to_csv is
         # several times slower). Empty strings stay "" here; the final NULLIF maps them.
         table = pa.Table.from_pandas(chunk.loc[:, list(SOURCE_COLUMNS)], preserve_index=False)
@@ -108,12 +109,14 @@ class PostgresStager:
             copy.write(buffer.getbuffer())
 
     def latest_situation_date(self) -> date | None:
+        """`Stager.latest_situation_date`, after locking out other loaders until commit."""
         # Blocks other loaders (not readers) until commit, so "latest" cannot change under us.
         self.cursor.execute("LOCK TABLE transaction_data IN SHARE ROW EXCLUSIVE MODE")
         self.cursor.execute("SELECT max(situation_date) FROM transaction_data")
         return as_date(self.cursor.fetchone()[0])
 
     def commit(self, situation_date: date, loaded_at: datetime) -> int:
+        """`Stager.commit`: one INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING."""
         self.cursor.execute(
             f"INSERT INTO transaction_data ({_COLUMN_LIST}, situation_date, loaded_at) "
             f"SELECT {_SELECT_LIST}, %s, %s FROM {STAGING_TABLE} "
@@ -138,15 +141,18 @@ class SqliteStager:
         self.insert_sql = f"INSERT INTO temp.{STAGING_TABLE} VALUES ({placeholders})"
 
     def stage(self, chunk: pd.DataFrame) -> None:
+        """`Stager.stage`: executemany into the temporary table."""
         # Column-wise tolist() then zip is several times faster than itertuples on wide text.
         columns = [chunk[name].tolist() for name in SOURCE_COLUMNS]
         self.cursor.executemany(self.insert_sql, zip(*columns, strict=True))
 
     def latest_situation_date(self) -> date | None:
+        """`Stager.latest_situation_date` (the `BEGIN IMMEDIATE` lock holds)."""
         self.cursor.execute("SELECT max(situation_date) FROM transaction_data")
         return as_date(self.cursor.fetchone()[0])
 
     def commit(self, situation_date: date, loaded_at: datetime) -> int:
+        """`Stager.commit`: one upsert from the temporary table, then COMMIT."""
         # Stored in SQLAlchemy's SQLite text formats so typed reads give date/datetime back.
         # `WHERE true` is SQLite's required disambiguation for an upsert fed by a SELECT.
         self.cursor.execute(

@@ -208,6 +208,7 @@ class RedisStore(OnlineStore):
         ]
 
     def add_events(self, events: Sequence[Event], *, journal: bool = False) -> int:
+        """`OnlineStore.add_events`: one Lua call per event, all in one pipeline."""
         pipe = self.client.pipeline(transaction=False)
         for event in events:
             self._add_event(
@@ -218,6 +219,7 @@ class RedisStore(OnlineStore):
         return sum(int(r) for r in pipe.execute())
 
     def add_labels(self, labels: Sequence[LabelEvent]) -> int:
+        """`OnlineStore.add_labels`: one Lua call per label, all in one pipeline."""
         if self._fold is None:
             self._fold = self.meta().fold_day
         fold = self._fold
@@ -258,6 +260,7 @@ class RedisStore(OnlineStore):
     def read(
         self, card_id: int, client_id: int, merchant_id: int, mcc_code: int, day: int
     ) -> EntityState:
+        """`OnlineStore.read`: the card, client and three tile hashes in one pipeline."""
         pipe = self.client.pipeline(transaction=False)
         pipe.hvals(f"{self.ns}:card:{card_id}")
         pipe.hvals(f"{self.ns}:client:{client_id}")
@@ -272,6 +275,7 @@ class RedisStore(OnlineStore):
         )
 
     def read_and_add(self, event: Event, *, journal: bool = True) -> EntityState:
+        """`OnlineStore.read_and_add` as one Lua call: atomic, one round trip."""
         tiles = self._tile_keys(event.merchant_id, event.mcc_code)
         keys = [*self._event_keys(event), *(f"{self.ns}:tile:{key}" for key in tiles)]
         args = [event.transaction_id, pack(event), int(journal), JOURNAL_MAX]
@@ -289,10 +293,12 @@ class RedisStore(OnlineStore):
         return f"merchant:{merchant_id}", f"mcc:{mcc_code}", "global:0"
 
     def event(self, transaction_id: int) -> Event | None:
+        """`OnlineStore.event`: one HGET of the events hash."""
         value = self.client.hget(f"{self.ns}:ev", str(transaction_id))
         return None if value is None else unpack(value)
 
     def meta(self) -> StoreMeta:
+        """`OnlineStore.meta` from the meta hash, with this store's generation in `extra`."""
         raw = {k.decode(): v.decode() for k, v in self.client.hgetall(f"{self.ns}:meta").items()}
 
         def number(name: str) -> int | None:
@@ -307,9 +313,11 @@ class RedisStore(OnlineStore):
         )
 
     def journal(self) -> list[Event]:
+        """`OnlineStore.journal`: the prefix-wide list of events scored since the last build."""
         return [unpack(v) for v in self.client.lrange(f"{self.prefix}:journal", 0, -1)]
 
     def size(self) -> dict[str, int]:
+        """`OnlineStore.size`: the cards, clients and events counters of the meta hash."""
         raw = self.client.hmget(f"{self.ns}:meta", ["cards", "clients", "events"])
         return {
             name: int(value or 0)

@@ -213,6 +213,7 @@ class MemoryStore(OnlineStore):
         self._lock = threading.Lock()
 
     def add_events(self, events: Sequence[Event], *, journal: bool = False) -> int:
+        """`OnlineStore.add_events` under the write lock: indexed by id, card and client."""
         new = 0
         with self._lock:
             for event in events:
@@ -227,6 +228,7 @@ class MemoryStore(OnlineStore):
         return new
 
     def add_labels(self, labels: Sequence[LabelEvent]) -> int:
+        """`OnlineStore.add_labels` under the write lock: a changed label moves its tile counts."""
         changed = 0
         with self._lock:
             for label in labels:
@@ -263,6 +265,7 @@ class MemoryStore(OnlineStore):
     def read(
         self, card_id: int, client_id: int, merchant_id: int, mcc_code: int, day: int
     ) -> EntityState:
+        """`OnlineStore.read` from the dictionaries (no lock: readers see whole events)."""
         card = self._by_card.get(card_id)
         client = self._by_client.get(client_id)
 
@@ -277,16 +280,20 @@ class MemoryStore(OnlineStore):
         )
 
     def event(self, transaction_id: int) -> Event | None:
+        """`OnlineStore.event`: a dictionary lookup."""
         return self._events.get(transaction_id)
 
     def meta(self) -> StoreMeta:
+        """`OnlineStore.meta`: the meta this store was created with."""
         return self._meta
 
     def journal(self) -> list[Event]:
+        """`OnlineStore.journal`: a copy of the journal, taken under the lock."""
         with self._lock:
             return list(self._journal)
 
     def size(self) -> dict[str, int]:
+        """`OnlineStore.size`: cards, clients, events and label tiles held."""
         tiles = sum(len(days) for days in self._tiles.values())
         return {
             "cards": len(self._by_card),
