@@ -47,6 +47,12 @@ def basic_inputs(seeds: list[dict[str, Any]]) -> pd.DataFrame:
     """`basic_matrix` as a frame with the model's column names.
 
     `tests/api_ml/test_scoring.py` checks this frame equals `basic_feature_frame`'s own output.
+
+    Args:
+        seeds: normalised seed rows (`normalise.normalise_seed_fields`).
+
+    Returns:
+        One row per seed, columns in `BASIC_FEATURE_COLUMNS` order.
     """
     return pd.DataFrame(basic_matrix(seeds), columns=BASIC_FEATURE_COLUMNS)
 
@@ -61,7 +67,14 @@ _CODES: dict[tuple[str, ...], tuple[float, ...]] = {}
 def warm_category_codes(vocabulary: Vocabulary) -> int:
     """Code every combination the vocabulary allows, in one `basic_feature_frame` call.
 
-    Done when a model is loaded, so no request pays for a first-time combination.
+    Done when a model is loaded, so no request pays for a first-time combination. States are
+    the US states, the online marker and the vocabulary's countries.
+
+    Args:
+        vocabulary: the loaded model's allowed categorical values.
+
+    Returns:
+        The number of combinations coded.
     """
     states = [*sorted(US_STATES), ONLINE_CITY, *vocabulary.countries]
     combos = list(
@@ -81,7 +94,16 @@ def _store_codes(combos: list[tuple[str, ...]]) -> None:
 
 
 def category_codes(*values: str) -> tuple[float, ...]:
-    """The codes `basic_feature_frame` gives these four categorical values."""
+    """The codes `basic_feature_frame` gives these four categorical values.
+
+    A combination outside the warmed vocabulary is coded on first use and kept.
+
+    Args:
+        values: card_brand, card_type, merchant_state, use_chip (`CATEGORICAL_COLUMNS` order).
+
+    Returns:
+        One float code per value, in the same order.
+    """
     found = _CODES.get(values)
     if found is None:  # a value outside the warmed vocabulary: code it now, once
         _store_codes([values])

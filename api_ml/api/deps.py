@@ -29,15 +29,38 @@ from lakehouse.config import Settings, get_settings
 # The dependencies are `async def` although they never wait: FastAPI runs a plain `def`
 # dependency in its thread pool, a thread hop per request for an attribute read.
 async def get_holder(request: Request) -> ModelHolder:
+    """The model holder `create_app` stored on the application.
+
+    Args:
+        request: the current request (its app carries the holder).
+
+    Returns:
+        The application's `ModelHolder`.
+    """
     return request.app.state.holder
 
 
 async def get_snapshot(holder: Annotated[ModelHolder, Depends(get_holder)]) -> Snapshot:
-    """The models as they are now; a request keeps this one snapshot to the end."""
+    """The models as they are now; a request keeps this one snapshot to the end.
+
+    Args:
+        holder: the application's model holder.
+
+    Returns:
+        The holder's current `Snapshot`.
+    """
     return holder.snapshot
 
 
 async def app_settings(request: Request) -> Settings:
+    """The settings `create_app` was given (or `get_settings()`), kept on the application.
+
+    Args:
+        request: the current request (its app carries the settings).
+
+    Returns:
+        The application's `Settings`.
+    """
     return request.app.state.settings
 
 
@@ -47,7 +70,14 @@ SnapshotDep = Annotated[Snapshot, Depends(get_snapshot)]
 
 
 async def source_feed_summary(request: Request) -> dict[str, object]:
-    """The source feed's progress and lag (`api_ml/api/feed.py`), for `/model/info`."""
+    """The source feed's progress and lag (`api_ml/api/feed.py`), for `/model/info`.
+
+    Args:
+        request: the current request (its app carries the feed and settings).
+
+    Returns:
+        `feed_summary`'s block: `{"enabled": False, ...}` when the feed is off.
+    """
     return feed_summary(request.app.state.feed, request.app.state.settings.source_feed_seconds)
 
 
@@ -59,11 +89,29 @@ WriteAccess = api_key_dependency(app_settings, "write")
 
 
 async def get_case_desk(request: Request) -> CaseDesk:
+    """The case desk `create_app` stored on the application.
+
+    Args:
+        request: the current request (its app carries the desk).
+
+    Returns:
+        The application's `CaseDesk`.
+    """
     return request.app.state.cases
 
 
 def case_store(desk: Annotated[CaseDesk, Depends(get_case_desk)]) -> sa.Engine:
-    """The analytics DB engine with the case tables created; 503 while it is unreachable."""
+    """The analytics DB engine with the case tables created; 503 while it is unreachable.
+
+    Args:
+        desk: the application's case desk.
+
+    Returns:
+        The engine of the case store.
+
+    Raises:
+        HTTPException: 503 when the analytics DB cannot be reached.
+    """
     try:
         return desk.ready_engine()
     except OperationalError:
@@ -79,7 +127,19 @@ def current_actor(
     engine: CaseStoreDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
-    """The analyst behind the bearer token; 401 without one or with a bad one."""
+    """The analyst behind the bearer token; 401 without one or with a bad one.
+
+    Args:
+        engine: the case store, where tokens are checked.
+        credentials: the `Authorization: Bearer` header, None when absent.
+
+    Returns:
+        The analyst the token belongs to.
+
+    Raises:
+        HTTPException: 401 (with a `WWW-Authenticate: Bearer` challenge) when the token is
+            missing, unknown or expired.
+    """
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
         raise HTTPException(

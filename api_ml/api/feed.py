@@ -31,7 +31,14 @@ SOURCE_SETTING = "LAKEHOUSE_SOURCE_DB_URL"
 
 
 def source_reachable(settings: Settings) -> bool:
-    """False for an embedded SQLite source file that does not exist (yet): never create it."""
+    """False for an embedded SQLite source file that does not exist (yet): never create it.
+
+    Args:
+        settings: where the source DB is (`source_db_url`).
+
+    Returns:
+        True for a server database or an existing SQLite file.
+    """
     url = database_url(settings.source_db_url or "", SOURCE_SETTING)
     if url.get_backend_name() != "sqlite" or not url.database:
         return True
@@ -42,6 +49,15 @@ def poll_once(holder: ModelHolder, feed: SourceFeed, settings: Settings) -> Poll
     """One poll into the served full model's store (None when there is nothing to feed).
 
     Errors are counted on the feed and raised to the caller.
+
+    Args:
+        holder: the model holder; its snapshot's full model owns the online store.
+        feed: the source feed, which keeps its progress between polls.
+        settings: where the source DB is.
+
+    Returns:
+        What the poll added, or None when no full model with an online state is served or
+        the source is not reachable.
     """
     served = holder.snapshot.models.get("full")
     if served is None or served.online is None or not source_reachable(settings):
@@ -57,7 +73,16 @@ def poll_once(holder: ModelHolder, feed: SourceFeed, settings: Settings) -> Poll
 async def feed_forever(
     holder: ModelHolder, feed: SourceFeed, settings: Settings, every_seconds: float
 ) -> None:
-    """Poll every `every_seconds` until cancelled; the first poll runs at once."""
+    """Poll every `every_seconds` until cancelled; the first poll runs at once.
+
+    A failed poll is logged and retried at the next tick.
+
+    Args:
+        holder: the model holder whose full model's store is fed.
+        feed: the source feed.
+        settings: where the source DB is.
+        every_seconds: the pause between two polls.
+    """
     while True:
         try:
             result = await asyncio.to_thread(poll_once, holder, feed, settings)
@@ -72,7 +97,14 @@ async def feed_forever(
 
 
 def make_feed(settings: Settings) -> SourceFeed:
-    """A feed on the configured source DB (the engine connects lazily)."""
+    """A feed on the configured source DB (the engine connects lazily).
+
+    Args:
+        settings: the configuration (`source_db_url`).
+
+    Returns:
+        A new `SourceFeed` with no progress yet.
+    """
     return SourceFeed(source_engine(settings.source_db_url or ""))
 
 
@@ -81,7 +113,17 @@ def _iso(seconds: float | None) -> str | None:
 
 
 def feed_summary(feed: SourceFeed | None, every_seconds: float) -> dict[str, object]:
-    """Progress and lag of the feed (`/model/info` `source_feed`)."""
+    """Progress and lag of the feed (`/model/info` `source_feed`).
+
+    Args:
+        feed: the running feed, None when the feed is disabled.
+        every_seconds: the configured poll interval.
+
+    Returns:
+        Poll, failure, event and label counts, the last success and its lag in seconds, the
+        newest transaction and situation date; just `enabled: False` and the interval without
+        a feed.
+    """
     if feed is None:
         return {"enabled": False, "interval_seconds": every_seconds}
     p = feed.progress
@@ -113,6 +155,11 @@ class FeedCollector(Collector):
         self.feed = feed
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        """The feed's metrics at a scrape (Prometheus `Collector` protocol).
+
+        Yields:
+            Polls by outcome, events and labels added, last success time, lag, newest transaction.
+        """
         p = self.feed.progress
         polls = CounterMetricFamily(
             "api_ml_source_feed_polls",

@@ -19,7 +19,14 @@ from prometheus_client.registry import Collector
 
 
 def timestamp(value: Any) -> float:
-    """Unix seconds of an ISO string or datetime; a naive time is UTC, as the lake stores it."""
+    """Unix seconds of an ISO string or datetime; a naive time is UTC, as the lake stores it.
+
+    Args:
+        value: a `datetime` or anything whose `str` is an ISO 8601 time.
+
+    Returns:
+        Seconds since the epoch.
+    """
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return moment.replace(tzinfo=moment.tzinfo or UTC).timestamp()
 
@@ -33,6 +40,11 @@ class FreshnessCollector(Collector):
         self.fed_newest: Callable[[], int | None] = lambda: None
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The two freshness gauges at a scrape (Prometheus `Collector` protocol).
+
+        Yields:
+            The online state's newest transaction time, then each champion's training time.
+        """
         online = GaugeMetricFamily(
             "api_ml_online_newest_transaction_timestamp_seconds",
             "Unix time of the newest transaction in the full model's online state.",

@@ -37,7 +37,19 @@ from lakehouse.observability.http import instrument_app
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """The scoring API; models load at start-up and reload when a new champion appears."""
+    """The scoring API; models load at start-up and reload when a new champion appears.
+
+    Builds the metrics, model holder, monitors, case desk and (when
+    `LAKEHOUSE_SOURCE_FEED_SECONDS` > 0) the source feed; the lifespan loads the champions,
+    starts the registry poll, the feed, the audit shipper and the workers, and stops them all
+    on shutdown.
+
+    Args:
+        settings: the configuration; None means `get_settings()`.
+
+    Returns:
+        The FastAPI application with the scoring and case routes.
+    """
     settings = settings or get_settings()
 
     @contextlib.asynccontextmanager

@@ -17,7 +17,14 @@ logger = logging.getLogger("lakehouse.api_ml.reload")
 
 
 async def poll_forever(holder: ModelHolder, every_seconds: float) -> None:
-    """Refresh the holder every `every_seconds` until cancelled."""
+    """Refresh the holder every `every_seconds` until cancelled.
+
+    A failed refresh is logged and retried at the next tick; a new champion is logged.
+
+    Args:
+        holder: the model holder to refresh (in a worker thread).
+        every_seconds: the pause between two polls of the registry.
+    """
     while True:
         await asyncio.sleep(every_seconds)
         try:
