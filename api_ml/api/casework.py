@@ -40,13 +40,30 @@ LABELS_FILE = "labels.sqlite"
 
 
 def policy_of(model: Any) -> Policy:
-    """The model's stored policy, or its threshold as a decline-only policy."""
+    """The model's stored policy, or its threshold as a decline-only policy.
+
+    Args:
+        model: a loaded fraud model (its `policy` and `threshold`).
+
+    Returns:
+        The cost policy its answers are decided by.
+    """
     return model_policy(model.policy, model.threshold)
 
 
 def case_record(request: TransactionRequest, answer: PredictionResponse) -> dict[str, Any]:
-    """What a case keeps of a scored transaction (the request as sent, minus nothing secret:
-    the scoring payload carries no card number)."""
+    """What a case keeps of a scored transaction.
+
+    The request as sent, minus nothing secret: the scoring payload carries no card number. A
+    request without a transaction id gets a random `req-...` case id.
+
+    Args:
+        request: the scored transaction as the client sent it.
+        answer: its decided answer (probability, decision, reasons, features, model).
+
+    Returns:
+        The case row for `store.insert_cases`, stamped with the scoring time (UTC).
+    """
     case_id = (
         str(request.transaction_id)
         if request.transaction_id is not None
@@ -87,18 +104,39 @@ class CaseDesk:
         self._schema_ready = False
 
     def ready_engine(self) -> sa.Engine:
-        """The analytics DB, its case tables created on first use (raises while it is down)."""
+        """The analytics DB, its case tables created on first use (raises while it is down).
+
+        Returns:
+            The case store's engine.
+        """
         if not self._schema_ready:
             ensure_schema(self.engine)
             self._schema_ready = True
         return self.engine
 
     def deliver(self, records: list[dict[str, Any]]) -> int:
-        """Store a batch of cases (the worker's delivery; raises while the DB is down)."""
+        """Store a batch of cases (the worker's delivery; raises while the DB is down).
+
+        Args:
+            records: case rows taken from the outbox (`case_record`).
+
+        Returns:
+            The number of cases inserted (repeats of a stored case are not counted).
+        """
         return store.insert_cases(self.ready_engine(), records, SERVICE_ACTOR)
 
     def send_labels(self, labels: list[dict[str, Any]]) -> int:
-        """Post a batch of labels to sources_api (the label worker's delivery)."""
+        """Post a batch of labels to sources_api (the label worker's delivery).
+
+        Args:
+            labels: label rows taken from the label outbox (`forward_label`).
+
+        Returns:
+            The number of labels sources_api reports as received.
+
+        Raises:
+            httpx.HTTPError: sources_api unreachable or answering an error (the worker retries).
+        """
         answer = httpx.post(
             f"{self.settings.sources_api_url.rstrip('/')}/labels",
             json=labels,
@@ -109,7 +147,13 @@ class CaseDesk:
         return int(answer.json()["received"])
 
     def forward_label(self, case: dict[str, Any]) -> None:
-        """A closed case of a known transaction becomes a label for sources_api (durably)."""
+        """A closed case of a known transaction becomes a label for sources_api (durably).
+
+        Open cases and cases without a transaction id are ignored.
+
+        Args:
+            case: the case row after the analyst's decision (`state`, `decided_by`, `decided_at`).
+        """
         if case["state"] not in LABELS or case["transaction_id"] is None:
             return
         self.labels.put(
@@ -126,8 +170,16 @@ class CaseDesk:
         self.label_worker.wake()
 
     def count_online(self, case: dict[str, Any], snapshot: Snapshot) -> None:
-        """A closed case's label also reaches the full model's online risk tallies at once,
-        counted from the day after the decision, as silver will count it after the next run."""
+        """A closed case's label also reaches the full model's online risk tallies at once.
+
+        Counted from the day after the decision, as silver will count it after the next run.
+        Nothing happens for an open case, a case without a transaction id or decision time, or
+        when no full model with an online state is served.
+
+        Args:
+            case: the case row after the analyst's decision.
+            snapshot: the models now served.
+        """
         full = snapshot.models.get("full")
         if case["state"] not in LABELS or case["transaction_id"] is None:
             return
@@ -154,7 +206,17 @@ class CaseDesk:
         answers: list[PredictionResponse],
         include_features: bool,
     ) -> list[PredictionResponse]:
-        """Decide each answer, persist a case for each review/decline; answers as returned."""
+        """Decide each answer, persist a case for each review/decline; answers as returned.
+
+        Args:
+            snapshot: the models that produced the answers (their policies decide).
+            requests: the scored transactions, in the answers' order.
+            answers: the model answers, decided in place.
+            include_features: keep the features in the answers (else they are dropped).
+
+        Returns:
+            `answers`, each with its decision, rule, expected loss and case id.
+        """
         self.persist(self.decide_answers(snapshot, requests, answers, include_features))
         return answers
 
@@ -165,8 +227,20 @@ class CaseDesk:
         answers: list[PredictionResponse],
         include_features: bool,
     ) -> list[dict[str, Any]]:
-        """Decide each answer (in place); returns the case records to `persist` (in memory,
-        no I/O: the scoring route persists them off its event loop)."""
+        """Decide each answer in place and collect the case records to `persist`.
+
+        In memory, no I/O: the scoring route persists them off its event loop.
+
+        Args:
+            snapshot: the models that produced the answers (their policies decide).
+            requests: the scored transactions, in the answers' order.
+            answers: the model answers; each gets its decision, rule, expected loss and, for a
+                review or decline, its case id.
+            include_features: keep the features in the answers (else they are dropped).
+
+        Returns:
+            One case record per answer not approved.
+        """
         records = []
         for request, answer in zip(requests, answers, strict=True):
             outcome = decide(
@@ -186,7 +260,11 @@ class CaseDesk:
         return records
 
     def persist(self, records: list[dict[str, Any]]) -> None:
-        """Write case records to the durable outbox (an fsync) and wake its worker."""
+        """Write case records to the durable outbox (an fsync) and wake its worker.
+
+        Args:
+            records: the case records of `decide_answers` (nothing is done for none).
+        """
         if records:
             self.outbox.put(records)  # durable before the answer leaves
             self.worker.wake()

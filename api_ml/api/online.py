@@ -104,7 +104,21 @@ class OnlineState:
 
     @classmethod
     def load(cls, settings: Settings, previous: OnlineState | None = None) -> OnlineState:
-        """Build the state from the lake; replay `previous`'s scored events into it."""
+        """Build the state from the lake; replay `previous`'s scored events into it.
+
+        On Redis, replicas share one state per lake version: this attaches to it or builds it.
+
+        Args:
+            settings: the lake, the online store backend and its horizon.
+            previous: the state being replaced (in-memory backend: its journal is replayed).
+
+        Returns:
+            The state, with its build time and the lake's watermark.
+
+        Raises:
+            StateUnavailable: no or an empty `silver_transactions`, or another replica building
+                the Redis state for too long.
+        """
         snapshot = _snapshot(settings, "silver_transactions")
         if snapshot is None:
             raise StateUnavailable(
@@ -137,7 +151,16 @@ class OnlineState:
         return state
 
     def row(self, seed: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-        """One request as `silver_transactions` would hold it, plus its epoch second."""
+        """One request as `silver_transactions` would hold it, plus its epoch second.
+
+        Args:
+            seed: the normalised seed fields (amount, use_chip, merchant_state, ...).
+            extra: the full model's extra fields (ids, mcc, timestamp, city, zip, errors); no
+                timestamp means now, no transaction id a fresh negative id (unique to this process).
+
+        Returns:
+            The row with silver's derived columns, `ts_s`, the ids and `has_chip`.
+        """
         ts = extra.get("timestamp") or datetime.now(UTC)
         if ts.tzinfo is not None:
             ts = ts.astimezone(UTC).replace(tzinfo=None)
@@ -177,6 +200,13 @@ class OnlineState:
 
         Per row one store call reads the state and records the event (`read_and_add`: one
         atomic round trip on Redis); the features come from the state before the event.
+
+        Args:
+            rows: request rows of `row`.
+
+        Returns:
+            The feature vectors and, per row, what the state knew (card, client, horizon, whether
+            the store failed).
         """
         vectors, contexts = [], []
         horizon = self.meta.horizon_s
@@ -229,7 +259,21 @@ class OnlineState:
         merchant_id: int | None,
         mcc: int | None,
     ) -> tuple[bool, date]:
-        """Count a label from the first day after it became known; (counted, that day)."""
+        """Count a label from the first day after it became known; (counted, that day).
+
+        A store failure is counted in `errors` and reported as not counted.
+
+        Args:
+            transaction_id: the labelled transaction.
+            label: 1 fraud, 0 legitimate.
+            known_at: when the label became known (naive means UTC).
+            merchant_id: its merchant, when the state may not hold the event.
+            mcc: its MCC, likewise.
+
+        Returns:
+            Whether it was counted (False when neither the state nor the caller knows the
+            merchant and MCC, or the store failed) and the day it counts from.
+        """
         if known_at.tzinfo is None:
             known_at = known_at.replace(tzinfo=UTC)
         known_day = known_day_of(known_at.timestamp())
@@ -244,7 +288,12 @@ class OnlineState:
             return counted, date.min if known_day < 0 else date.max
 
     def summary(self) -> dict[str, object]:
-        """Backend, size, watermark, lag and horizon of the state (for /model/info)."""
+        """Backend, size, watermark, lag and horizon of the state (for /model/info).
+
+        Returns:
+            The summary; only the backend, `available: False` and the error counts while the
+            store is unreachable.
+        """
         meta = self.meta
         try:
             size = self.store.size()
@@ -306,6 +355,12 @@ def lake_version(settings: Settings) -> int | None:
 
     `storage.version`, as `OnlineState.load` records it: compacting the lake changes no row,
     so it does not rebuild the state.
+
+    Args:
+        settings: where the lake is.
+
+    Returns:
+        The version, or None when the table cannot be opened (logged).
     """
     uri = catalog.location("silver_transactions", settings)
     try:
