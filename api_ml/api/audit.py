@@ -49,6 +49,7 @@ class NullAudit:
     def ship(
         self, requests: Sequence[TransactionRequest], answers: Sequence[PredictionResponse]
     ) -> None:
+        """`Audit.ship` that records nothing."""
         return None
 
     def close(self) -> None:
@@ -64,6 +65,7 @@ class PredictionAudit:
     def ship(
         self, requests: Sequence[TransactionRequest], answers: Sequence[PredictionResponse]
     ) -> None:
+        """`Audit.ship`: one document per prediction on the shipper's queue (no features)."""
         now = datetime.now(UTC).isoformat()
         for request, answer in zip(requests, answers, strict=True):
             document = {

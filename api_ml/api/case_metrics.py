@@ -42,6 +42,13 @@ class CaseQueueCollector(Collector):
         self.capacity = settings.review_capacity_per_day
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The case queue's gauges at a scrape (Prometheus `Collector` protocol).
+
+        Yields:
+            The outbox backlog and the SLA, then `api_ml_case_store_up` and, when the store
+            answered, cases by state, the oldest active case's age, decisions, review precision and
+            capacity used.
+        """
         yield _gauge(
             "api_ml_case_outbox_pending",
             "Cases written to this replica's outbox, not yet in the case store.",

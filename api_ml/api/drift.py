@@ -42,7 +42,13 @@ class DriftWindow:
         self._positions = np.arange(len(self.features))
 
     def add(self, inputs: pd.DataFrame, scores: np.ndarray, now: float) -> None:
-        """Count these scored rows (inputs by column name, `scores` their probabilities)."""
+        """Count these scored rows, then evict what falls out of the window.
+
+        Args:
+            inputs: the model's input frame (columns by feature name).
+            scores: their fraud probabilities, same order.
+            now: the monotonic time of the batch.
+        """
         inputs_only = [name for name in self.features if name != psi.SCORE]
         matrix = inputs[inputs_only].to_numpy("float64", na_value=np.nan)  # one pandas call
         by_name = dict(zip(inputs_only, matrix.T, strict=True)) | {psi.SCORE: scores}
@@ -55,7 +61,11 @@ class DriftWindow:
         self.evict(now)
 
     def evict(self, now: float) -> None:
-        """Forget rows beyond the window's size or age."""
+        """Forget rows beyond the window's size or age.
+
+        Args:
+            now: the monotonic time the age is measured from.
+        """
         while self._rows and (
             len(self._rows) > self.max_rows or self._rows[0][0] < now - self.max_age
         ):
@@ -67,7 +77,11 @@ class DriftWindow:
         return len(self._rows)
 
     def values(self) -> dict[str, float]:
-        """PSI per feature (and for the score) of the rows in the window."""
+        """PSI per feature (and for the score) of the rows in the window.
+
+        Returns:
+            Feature name (and `fraud_probability`) to its PSI against the training bins.
+        """
         return {
             name: psi.psi(self.reference.expected[name], self.counts[i, : len(e) + 2])
             for i, (name, e) in enumerate(zip(self.features, self._edges, strict=True))
@@ -83,7 +97,16 @@ class DriftMonitor(Collector):
         self._lock = threading.Lock()
 
     def update(self, flavour: str, model: object, inputs: pd.DataFrame, scores: np.ndarray) -> None:
-        """Count a scored batch of `model` (a `LoadedModel`); models without bins are skipped."""
+        """Count a scored batch of `model` (a `LoadedModel`); models without bins are skipped.
+
+        A new model version of the flavour starts a new, empty window.
+
+        Args:
+            flavour: `basic` or `full`.
+            model: the model that scored (its `drift_reference` and `version`).
+            inputs: the batch's model inputs.
+            scores: their fraud probabilities.
+        """
         stored = getattr(model, "drift_reference", None)
         if not stored:
             return
@@ -98,6 +121,11 @@ class DriftMonitor(Collector):
             window.add(inputs, np.asarray(scores, dtype="float64"), time.monotonic())
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The drift gauges at a scrape (Prometheus `Collector` protocol), after evicting old rows.
+
+        Yields:
+            PSI by flavour and feature (windows with at least `min_rows` rows), then window sizes.
+        """
         drift = GaugeMetricFamily(
             "api_ml_drift_psi",
             "Population stability index of each model input (and of the score, feature="

@@ -60,6 +60,14 @@ class ScoringMetrics:
     def observe(
         self, flavour: str, seconds: float, scores: list[float], decisions: list[bool]
     ) -> None:
+        """Count one scored batch: its latency, each score and the fraud/legitimate decisions.
+
+        Args:
+            flavour: the model flavour that answered.
+            seconds: the time the batch took to score.
+            scores: the fraud probabilities.
+            decisions: whether each transaction was called fraud.
+        """
         self.latency.labels(flavour).observe(seconds)
         histogram = self.scores.labels(flavour)
         for score in scores:
@@ -71,6 +79,14 @@ class ScoringMetrics:
             self.decisions.labels(flavour, "legitimate").inc(len(decisions) - frauds)
 
     def serving(self, flavour: str, name: str, version: str | None, previous: str | None) -> None:
+        """Point the served-model gauge at `version`, dropping the previous version's series.
+
+        Args:
+            flavour: the model flavour.
+            name: its registered model name.
+            version: the version now served, None when none is.
+            previous: the version served before, None when none was.
+        """
         if previous is not None and previous != version:
             self.model_info.remove(flavour, name, previous)
         if version is not None:
