@@ -53,6 +53,7 @@ class NullAudit:
         return None
 
     def close(self) -> None:
+        """`Audit.close`: nothing to flush."""
         return None
 
 
@@ -77,6 +78,7 @@ class PredictionAudit:
             self.shipper.enqueue(document)
 
     def close(self) -> None:
+        """`Audit.close`: stop the shipper's thread after its last bulk request."""
         self.shipper.close()
 
 

@@ -191,10 +191,12 @@ class CaseDesk:
         )
 
     def start(self) -> None:
+        """Start the case and label outbox workers."""
         self.worker.start()
         self.label_worker.start()
 
     def stop(self) -> None:
+        """Stop both outbox workers (undelivered records stay queued); close the DB pool."""
         self.worker.stop()
         self.label_worker.stop()
         self.engine.dispose()

@@ -74,6 +74,7 @@ class DriftWindow:
 
     @property
     def size(self) -> int:
+        """Rows now in the window."""
         return len(self._rows)
 
     def values(self) -> dict[str, float]:

@@ -129,7 +129,11 @@ class Monitor:
             self._worker.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Let the worker finish what is queued, then stop it."""
+        """Let the worker finish what is queued, then stop it and close the monitor DB.
+
+        Args:
+            timeout: seconds to wait for the worker to drain the queue.
+        """
         if self._worker is not None and self._worker.is_alive():
             self._queue.put(None)
             self._worker.join(timeout)
@@ -168,7 +172,11 @@ class Monitor:
                 return
 
     def handle(self, batch: ScoredBatch) -> None:
-        """Feed one batch to every monitor."""
+        """Feed one batch to every monitor: drift, skew samples and the challenger's shadow scores.
+
+        Args:
+            batch: a scored batch (consecutive batches of one model already merged).
+        """
         self.drift.update(batch.flavour, batch.model, batch.inputs, batch.scores)
         self._log_samples(batch)
         shadowed = self.shadow.rows(batch)

@@ -193,7 +193,11 @@ class TransactionRequest(TransactionBase):
     )
 
     def wants_full_model(self) -> bool:
-        """Any optional identifier means the client knows the card: use the full model."""
+        """Any optional identifier means the client knows the card: use the full model.
+
+        Returns:
+            True when any of `OPTIONAL_FIELDS` is set.
+        """
         return any(getattr(self, name) is not None for name in OPTIONAL_FIELDS)
 
 

@@ -50,7 +50,17 @@ class ShadowScorer:
         )
 
     def challenger(self, flavour: str) -> Any | None:
-        """The flavour's current challenger (None: none registered), reloaded when it changes."""
+        """The flavour's current challenger (None: none registered), reloaded when it changes.
+
+        The registry is asked at most once per `LAKEHOUSE_MODEL_POLL_SECONDS` (once only when
+        polling is off); a failed lookup is logged and the last challenger kept.
+
+        Args:
+            flavour: `basic` or `full`.
+
+        Returns:
+            The challenger, predicting on one thread, or None.
+        """
         poll = self.settings.model_poll_seconds
         last = self._checked.get(flavour)
         if last is not None and (poll <= 0 or time.monotonic() - last < poll):
@@ -71,7 +81,17 @@ class ShadowScorer:
         return self.challengers.get(flavour)
 
     def rows(self, batch: Any) -> list[dict[str, Any]]:
-        """`shadow_scores` rows for a scored batch (`monitor.ScoredBatch`), or none."""
+        """`shadow_scores` rows for a scored batch (`monitor.ScoredBatch`), or none.
+
+        None when shadowing is off, no challenger is registered, or the challenger needs
+        inputs the batch lacks (those are counted as skipped).
+
+        Args:
+            batch: the champion's scored batch.
+
+        Returns:
+            One row per transaction: both models' versions, thresholds, policies and scores.
+        """
         if not self.settings.shadow_enabled:
             return []
         challenger = self.challenger(batch.flavour)

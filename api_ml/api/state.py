@@ -35,7 +35,15 @@ ALIAS = "champion"
 
 
 def registered_name(settings: Settings, flavour: str) -> str:
-    """The registered name of `flavour`: `lakehouse.ml.registry.model_name`, the one rule."""
+    """The registered name of `flavour`: `lakehouse.ml.registry.model_name`, the one rule.
+
+    Args:
+        settings: the configuration (`LAKEHOUSE_MODEL_NAME`).
+        flavour: `basic` or `full`.
+
+    Returns:
+        The MLflow registered model name.
+    """
     return registry.model_name(settings, flavour)
 
 
@@ -50,6 +58,7 @@ class ServingModel:
 
     @property
     def version(self) -> str:
+        """The champion's registry version, as a string."""
         return str(self.model.version)
 
 
@@ -61,6 +70,11 @@ class Snapshot:
     unavailable: dict[str, str] = field(default_factory=dict)
 
     def versions(self) -> dict[str, str]:
+        """The version served for each flavour.
+
+        Returns:
+            Flavour to model version, for the loaded flavours only.
+        """
         return {flavour: served.version for flavour, served in self.models.items()}
 
 
@@ -102,7 +116,14 @@ class _SingleThreadBooster:
 
 
 def single_threaded(model: registry.LoadedModel) -> registry.LoadedModel:
-    """The same loaded model, predicting on one thread (the registry's object is untouched)."""
+    """The same loaded model, predicting on one thread (the registry's object is untouched).
+
+    Args:
+        model: a model loaded from the registry.
+
+    Returns:
+        A copy whose booster predicts with `num_threads=1`.
+    """
     return replace(model, booster=_SingleThreadBooster(model.booster))
 
 
@@ -117,10 +138,22 @@ class ModelHolder:
 
     @property
     def snapshot(self) -> Snapshot:
+        """The current snapshot (replaced as a whole by `refresh`; read without a lock)."""
         return self._snapshot
 
     def refresh(self, force: bool = False) -> bool:
-        """Load champions whose version changed (all of them with `force`); True if any did."""
+        """Load champions whose version changed (all of them with `force`); True if any did.
+
+        A flavour without a champion becomes unavailable; a failed load is logged and counted,
+        and the previous champion, if any, keeps serving. The new snapshot replaces the old one
+        in one assignment.
+
+        Args:
+            force: reload every champion even when its version did not change.
+
+        Returns:
+            True when at least one model was (re)loaded.
+        """
         with self._refresh_lock:
             current = self._snapshot
             models = dict(current.models)
