@@ -43,6 +43,13 @@ router = APIRouter()
 IncludeFeatures = Annotated[
     bool, Query(description="Also return the model inputs computed for the transaction.")
 ]
+WithReasons = Annotated[
+    bool,
+    Query(
+        description="Explain each score (the top SHAP contributions). `false` skips the SHAP "
+        "pass for bulk re-scoring: same probabilities and decisions, `reasons` empty."
+    ),
+]
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     422: {"description": "A value the model does not know; `detail` lists what is allowed."},
     503: {"description": "No model is loaded for this kind of request, or overloaded."},
@@ -58,6 +65,7 @@ async def _score(
     transactions: list[TransactionRequest],
     include_features: bool,
     batch: bool,
+    reasons: bool = True,
 ) -> list[PredictionResponse] | JSONResponse:
     """Score and record; turns domain errors into 422/503 answers."""
     metrics: ScoringMetrics = request_app.state.scoring_metrics
@@ -71,6 +79,7 @@ async def _score(
             include_features=True,
             batch=batch,
             monitor=request_app.state.monitor,
+            reasons=reasons,
         )
         # A Redis round trip blocks: keep it off the event loop. The in-process store answers
         # in microseconds, so its requests stay on the loop (no thread hop).
@@ -151,6 +160,7 @@ async def predict_batch(
     transactions: Transactions,
     snapshot: SnapshotDep,
     include_features: IncludeFeatures = False,
+    reasons: WithReasons = True,
 ) -> Response:
     """Score up to MAX_BATCH transactions with one model call per flavour."""
     if len(transactions) > MAX_BATCH:
@@ -158,7 +168,7 @@ async def predict_batch(
             413,
             f"a batch holds at most {MAX_BATCH} transactions, got {len(transactions)}: split it",
         )
-    result = await _score(request.app, snapshot, transactions, include_features, True)
+    result = await _score(request.app, snapshot, transactions, include_features, True, reasons)
     if isinstance(result, JSONResponse):
         return result
     data = _ANSWERS.dump_json(result, exclude_none=True)

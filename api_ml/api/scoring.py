@@ -110,11 +110,16 @@ def _responses(
     matrix: np.ndarray,
     include_features: bool,
     contexts: Sequence[OnlineContext] | None = None,
+    reasons: bool = True,
 ) -> list[PredictionResponse]:
     """One answer per row of `matrix` (the model's inputs, its column order): one model call
-    (TreeSHAP: the scores and the reasons) whatever the number of rows."""
+    whatever the number of rows — TreeSHAP (the scores and the reasons), or with
+    `reasons=False` the plain prediction (no SHAP pass, every answer's `reasons` empty)."""
     model = served.model
-    scores, contributions = model.predict_with_reasons(matrix, top=REASONS)
+    if reasons:
+        scores, contributions = model.predict_with_reasons(matrix, top=REASONS)
+    else:
+        scores, contributions = model.predict_proba(matrix), [[] for _ in range(len(matrix))]
     probabilities = np.asarray(scores, dtype=float).tolist()
     threshold = float(model.threshold)
     name, version = model.name, str(model.version)
@@ -169,10 +174,12 @@ def score(
     include_features: bool = False,
     batch: bool = False,
     monitor: Monitor | None = None,
+    reasons: bool = True,
 ) -> list[PredictionResponse]:
     """Score requests in order, one model call per flavour.
 
     Each model call is handed to `monitor` (drift, skew, shadow), which only queues it.
+    `reasons=False` skips the SHAP pass (bulk re-scoring): the same probabilities, no reasons.
 
     Raises:
         InvalidRequest: any value outside the vocabulary (all of them, with positions).
@@ -206,7 +213,9 @@ def score(
             inputs = _in_model_order(basic_matrix(rows), served[flavour].model.feature_columns)
         else:
             inputs, contexts = full_inputs(served[flavour], rows, [payloads[i] for i in indices])
-        scored = _responses(served[flavour], flavour, inputs, include_features, contexts)
+        scored = _responses(
+            served[flavour], flavour, inputs, include_features, contexts, reasons
+        )
         for i, answer in zip(indices, scored, strict=True):
             answers[i] = answer
         if monitor is not None:

@@ -10,6 +10,7 @@ exactly which values are accepted, and a client (or schemathesis) can generate t
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -47,6 +48,7 @@ def _letter_variants() -> dict[str, str]:
 _VARIANTS = _letter_variants()
 
 
+@functools.lru_cache(maxsize=8192)  # a pure function of a few distinct values: a batch's hot path
 def key(value: str) -> str:
     """Case, accents, spaces, dashes, underscores and brackets never change meaning."""
     decomposed = unicodedata.normalize("NFKD", value)

@@ -209,3 +209,17 @@ def test_without_a_lake_the_basic_model_serves_and_full_requests_get_503(
         )
         assert full.status_code == 503
         assert "lakehouse pipeline run" in full.json()["error"]
+
+
+def test_batch_without_reasons_gives_the_same_scores(client: httpx.Client, trained_lake) -> None:
+    rows = trained_lake.silver.slice(200, 3).to_pylist()
+    payloads = [seed_payload(), *(payload_from_silver(row) for row in rows)]
+    explained = client.post("/predict/batch", json=payloads)
+    bulk = client.post("/predict/batch", params={"reasons": "false"}, json=payloads)
+    assert explained.status_code == bulk.status_code == 200, bulk.text
+    assert set(explained.json()) == set(bulk.json()) == {"data", "count"}
+    for with_reasons, without in zip(explained.json()["data"], bulk.json()["data"], strict=True):
+        assert with_reasons["reasons"] and without["reasons"] == []
+        assert without["fraud_probability"] == pytest.approx(with_reasons["fraud_probability"])
+        assert without["decision"] == with_reasons["decision"]
+        assert set(without) - {"case_id"} == set(with_reasons) - {"case_id"}
