@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -144,12 +143,21 @@ def _responses(
                     for f, c in contributions[i]
                 ],
                 features=_feature_dict(columns, matrix[i]) if include_features else None,
-                online=None
-                if contexts is None
-                else OnlineInfo.model_construct(**asdict(contexts[i])),
+                online=None if contexts is None else _online_info(contexts[i]),
             )
         )
     return answers
+
+
+def _online_info(context: OnlineContext) -> OnlineInfo:
+    """The answer's `online` part (field by field: `dataclasses.asdict` deep-copies, and cost
+    ~60 us a row in a batch)."""
+    return OnlineInfo.model_construct(
+        card_known=context.card_known,
+        client_known=context.client_known,
+        within_horizon=context.within_horizon,
+        degraded=context.degraded,
+    )
 
 
 def _in_model_order(matrix: np.ndarray, columns: Sequence[str]) -> np.ndarray:
