@@ -14,14 +14,14 @@ from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict, Field
 
 from lakehouse.sources.labels import read_labels, record_labels
-from lakehouse.text_fields import SINGLE_LINE
+from lakehouse.text_fields import SINGLE_LINE, JsonBody
 from sources_api.db import EngineDep, WriteAccess
 
 labels_router = APIRouter(tags=["labels"])
 MAX_LABELS = 10_000
 
 
-class LabelIn(BaseModel):
+class LabelIn(JsonBody):
     """One outcome of a review: was the transaction fraud, and since when is it known."""
 
     model_config = ConfigDict(extra="forbid")

@@ -15,13 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lakehouse.formats import TRANSACTION_COLUMNS, RowError
 from lakehouse.observability.errors import ErrorItem, ErrorPublic
+from lakehouse.text_fields import JsonBody
 
 __all__ = ["ErrorPublic"]  # the one error model, re-exported for the routes' declarations
 
 IdValue = int | str
 
 
-class TransactionIn(BaseModel):
+class TransactionIn(JsonBody):
     """One transaction, with the columns of transactions_data.csv."""
 
     model_config = ConfigDict(

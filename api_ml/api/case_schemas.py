@@ -14,12 +14,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lakehouse.cases.workflow import Outcome, Role, State
-from lakehouse.text_fields import MULTI_LINE, SINGLE_LINE
+from lakehouse.text_fields import MULTI_LINE, SINGLE_LINE, JsonBody
 
 Sort = Literal["expected_loss", "oldest", "newest", "probability"]
 
 
-class LoginRequest(BaseModel):
+class LoginRequest(JsonBody):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(..., min_length=1, max_length=64, pattern=SINGLE_LINE)
@@ -92,7 +92,7 @@ class CaseDetail(CasePublic):
     )
 
 
-class AssignRequest(BaseModel):
+class AssignRequest(JsonBody):
     model_config = ConfigDict(extra="forbid")
 
     assignee: str | None = Field(
@@ -101,14 +101,14 @@ class AssignRequest(BaseModel):
     )
 
 
-class DecisionRequest(BaseModel):
+class DecisionRequest(JsonBody):
     model_config = ConfigDict(extra="forbid")
 
     outcome: Outcome
     note: str | None = Field(None, min_length=1, max_length=4000, pattern=MULTI_LINE)
 
 
-class NoteRequest(BaseModel):
+class NoteRequest(JsonBody):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(..., min_length=1, max_length=4000, pattern=MULTI_LINE)

@@ -32,6 +32,7 @@ from api_ml.api.spelling import (
     USE_CHIP_PATTERN,
 )
 from lakehouse.formats import CARD_BRANDS, CARD_TYPES, USE_CHIP_VALUES
+from lakehouse.text_fields import JsonBody
 
 MAX_BATCH = 1000
 # Amounts beyond this are not card transactions; rejecting them keeps the model in range.
@@ -104,7 +105,7 @@ MerchantState = _vocabulary(
 )
 
 
-class TransactionBase(BaseModel):
+class TransactionBase(JsonBody):
     """The seed's payload, unchanged: every field the seed's curl example sends."""
 
     model_config = ConfigDict(
@@ -313,24 +314,14 @@ class ReloadResponse(BaseModel):
     unavailable: dict[str, str] = Field(default_factory=dict)
 
 
-def _date_time_text(value: object) -> object:
-    """Refuse a number where the schema says an ISO 8601 date-time string (Pydantic's lax
-    mode would read it as seconds since 1970)."""
-    if isinstance(value, int | float):
-        raise PydanticCustomError(
-            "datetime_type", "known_at must be an ISO 8601 date-time string, not a number"
-        )
-    return value
-
-
-class LabelRequest(BaseModel):
+class LabelRequest(JsonBody):
     """A label that became known (an analyst's decision, a late label file)."""
 
     model_config = ConfigDict(extra="forbid")
 
     transaction_id: int = Field(..., ge=0, le=MAX_ID)
     label: Literal[0, 1] = Field(..., description="1 fraud, 0 legitimate.")
-    known_at: Annotated[datetime, BeforeValidator(_date_time_text)] = Field(
+    known_at: datetime = Field(
         ...,
         description="When it became known (silver label_known_at).",
     )
