@@ -47,7 +47,16 @@ class ModelUnavailable(RuntimeError):
 
 
 def confidence(probability: float, threshold: float) -> tuple[str, float]:
-    """The seed's confidence label and the margin it is based on (0 on the threshold, 1 sure)."""
+    """The seed's confidence label and the margin it is based on (0 on the threshold, 1 sure).
+
+    Args:
+        probability: the calibrated P(fraud).
+        threshold: the model's decision threshold.
+
+    Returns:
+        `("Haute" | "Moyenne", margin)`: "Haute" when the score sits more than
+        `HIGH_CONFIDENCE_MARGIN` of the way from the threshold to 0 or to 1.
+    """
     span = threshold if probability < threshold else 1.0 - threshold
     margin = abs(probability - threshold) / span if span > 0 else 1.0
     margin = min(max(margin, 0.0), 1.0)
@@ -55,6 +64,14 @@ def confidence(probability: float, threshold: float) -> tuple[str, float]:
 
 
 def flavour_of(request: TransactionRequest) -> str:
+    """Which model scores a request.
+
+    Args:
+        request: a validated transaction.
+
+    Returns:
+        "full" when it carries the full model's identifiers, else "basic".
+    """
     return "full" if request.wants_full_model() else "basic"
 
 
@@ -89,6 +106,11 @@ def full_inputs(
 ) -> tuple[np.ndarray, list[OnlineContext]]:
     """The full model's input matrix for these events (requests as dumped dicts), in order,
     and what the online state knew of each; every event is recorded in the state.
+
+    Args:
+        served: the full model with its online state.
+        seeds: the seed fields of each request, normalised to the dataset's vocabulary.
+        payloads: the requests as dumped dicts (identifiers, timestamp, merchant fields).
 
     Returns:
         The float64 matrix in the model's `feature_columns` order (missing values NaN), and
@@ -188,6 +210,17 @@ def score(
 
     Each model call is handed to `monitor` (drift, skew, shadow), which only queues it.
     `reasons=False` skips the SHAP pass (bulk re-scoring): the same probabilities, no reasons.
+
+    Args:
+        snapshot: the models served at this moment (read once for the whole call).
+        requests: the validated transactions, scored in this order.
+        include_features: add each answer's model inputs.
+        batch: the requests come from `/predict/batch` (error locations name the item).
+        monitor: the drift/skew/shadow queue (None: not monitored).
+        reasons: compute the three SHAP reasons of each answer.
+
+    Returns:
+        One answer per request, in order.
 
     Raises:
         InvalidRequest: any value outside the vocabulary (all of them, with positions).

@@ -50,7 +50,14 @@ _VARIANTS = _letter_variants()
 
 @functools.lru_cache(maxsize=8192)  # a pure function of a few distinct values: a batch's hot path
 def key(value: str) -> str:
-    """Case, accents, spaces, dashes, underscores and brackets never change meaning."""
+    """Case, accents, spaces, dashes, underscores and brackets never change meaning.
+
+    Args:
+        value: a client's spelling, e.g. "Crédit" or "american-express".
+
+    Returns:
+        The comparison key: no accents, no separators, case-folded ("credit").
+    """
     decomposed = unicodedata.normalize("NFKD", value)
     bare = "".join(c for c in decomposed if not unicodedata.combining(c))
     return re.sub(_SEPARATORS + "+", "", bare).casefold()
@@ -62,14 +69,25 @@ def _spelled(word_key: str) -> str:
 
 
 def pattern(values: Iterable[str]) -> str:
-    """A regex matching every spelling whose `key` is the key of one of `values`."""
+    """A regex matching every spelling whose `key` is the key of one of `values`.
+
+    Args:
+        values: the accepted words (the vocabulary and its aliases).
+
+    Returns:
+        An anchored regex for the OpenAPI `pattern` (longest alternatives first).
+    """
     alternatives = sorted({key(v) for v in values}, key=lambda k: (-len(k), k))
     body = "|".join(_spelled(k) for k in alternatives)
     return f"^{_SEPARATORS}*(?:{body}){_SEPARATORS}*$"
 
 
 def use_chip_words() -> list[str]:
-    """Every `use_chip` word: the seed's booleans, dataset values and their first word."""
+    """Every `use_chip` word: the seed's booleans, dataset values and their first word.
+
+    Returns:
+        The words, e.g. "True", "Chip Transaction", "Chip".
+    """
     dataset = [*USE_CHIP_VALUES, *(v.split()[0] for v in USE_CHIP_VALUES)]
     return [*TRUE_WORDS, *FALSE_WORDS, *dataset]
 
