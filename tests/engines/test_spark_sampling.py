@@ -9,29 +9,133 @@ r = 0.2 — the sample is a fixed hash of the ids, so the test is deterministic.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 from testkit import local_spark_engine
 
 from lakehouse import catalog, storage
-from lakehouse.config import Settings
+from lakehouse.config import Settings, get_settings
+from lakehouse.engines import get_engine
+from lakehouse.engines.base import Engine, TableLike
 from lakehouse.engines.duckdb import DuckDBEngine
-from lakehouse.ml.sampling import (
-    WEIGHT_COLUMN,
-    choose_rate,
-    downsample,
-    downsample_sql,
-    label_counts,
-    sample_features,
-    weighted_base_rate,
-)
+from lakehouse.ml.sampling import WEIGHT_COLUMN, choose_rate, downsample_sql
 
 ROWS = 40_000
 RATE = 0.2
+
+
+# ------------------------------------------------------------ the sample, run in an engine --
+# How a caller would run `downsample_sql` and read the weighted sample back (training runs the
+# SQL inside its own DuckDB session instead): kept here, where they are used.
+
+def downsample(engine: Engine, table: TableLike, rate: float, *,
+               relation: str = "ml_features", **options: object) -> pa.Table:
+    """Run `downsample_sql` on `engine` over `table`; only the sample leaves the engine.
+
+    Args:
+        engine: DuckDB or Spark.
+        table: the feature table.
+        rate: the keep rate of negatives.
+        relation: the table's name in the query.
+        **options: `downsample_sql`'s keyword arguments.
+
+    Returns:
+        The sample, with `sample_weight`.
+    """
+    sql = downsample_sql(relation, rate, **options)  # type: ignore[arg-type]
+    return engine.run_sql(sql, {relation: table})
+
+
+def label_counts(engine: Engine, table: TableLike, *, relation: str = "ml_features",
+                 label: str = "label") -> tuple[int, int]:
+    """(positives, negatives) among the labeled rows, counted in the engine.
+
+    Args:
+        engine: DuckDB or Spark.
+        table: the feature table.
+        relation: the table's name in the query.
+        label: the 0/1 label column.
+
+    Returns:
+        `(positives, negatives)`.
+    """
+    counts = engine.run_sql(
+        f"SELECT CAST(COALESCE(SUM(CASE WHEN {label} = 1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS p, "
+        f"CAST(COUNT({label}) AS BIGINT) AS n FROM {relation}", {relation: table},
+    ).to_pylist()[0]
+    return int(counts["p"]), int(counts["n"]) - int(counts["p"])
+
+
+def weighted_base_rate(labels: Sequence[int] | pa.Array, weights: Sequence[float] | pa.Array,
+                       ) -> float:
+    """Σ w·y / Σ w: the fraud rate of the full table, estimated from the weighted sample.
+
+    Args:
+        labels: the sample's 0/1 labels.
+        weights: their `sample_weight`.
+
+    Returns:
+        The estimated rate (NaN for an empty sample).
+    """
+    ys = labels.to_pylist() if isinstance(labels, pa.Array | pa.ChunkedArray) else list(labels)
+    ws = weights.to_pylist() if isinstance(weights, pa.Array | pa.ChunkedArray) else list(weights)
+    total = sum(ws)
+    return sum(w * y for w, y in zip(ws, ys, strict=True)) / total if total else float("nan")
+
+
+def sample_features(settings: Settings | None = None, *, engine_name: str | None = None,
+                    negatives_per_positive: float = 40.0, max_rows: int | None = 2_000_000,
+                    columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The downsampled, weighted labeled rows of `gold/ml_features` as pandas.
+
+    On Spark the table is scanned by the executors (`read_delta`) and only the sample is
+    collected to the driver; on DuckDB the Delta files are streamed.
+
+    Args:
+        settings: the platform settings; None means `get_settings()`.
+        engine_name: `duckdb` or `spark` (None: `Settings.engine`).
+        negatives_per_positive: the target ratio in the sample.
+        max_rows: a cap on the sample's size.
+        columns: the columns kept (None: all).
+
+    Returns:
+        The sample, with `sample_weight`.
+    """
+    settings = settings or get_settings()
+    engine = get_engine(engine_name or settings.engine)
+    uri = catalog.location("ml_features", settings)
+    table: object
+    if engine.name == "spark":
+        from lakehouse.storage.spark_delta import read_delta  # PySpark: the `spark` extra
+
+        session = engine.session.newSession()  # type: ignore[attr-defined]
+        table = read_delta(session, uri, settings)
+        positives, negatives = _spark_counts(table)
+        rate = choose_rate(positives, negatives, negatives_per_positive, max_rows)
+        sql = downsample_sql("ml_features", rate, columns=columns)
+        frame = engine.dataframe(sql, {"ml_features": table}, session)  # type: ignore[attr-defined]
+        return frame.toArrow().to_pandas()
+    table = storage.read_dataset(uri, settings)
+    positives, negatives = label_counts(engine, table)  # type: ignore[arg-type]
+    rate = choose_rate(positives, negatives, negatives_per_positive, max_rows)
+    return downsample(engine, table, rate, columns=columns).to_pandas()  # type: ignore[arg-type]
+
+
+def _spark_counts(frame: object) -> tuple[int, int]:
+    from pyspark.sql import functions as F
+
+    row = frame.agg(  # type: ignore[attr-defined]
+        F.sum(F.when(F.col("label") == 1, 1).otherwise(0)).alias("p"),
+        F.count("label").alias("n"),
+    ).collect()[0]
+    positives = int(row["p"] or 0)
+    return positives, int(row["n"]) - positives
+
 
 
 @pytest.fixture(scope="module")
