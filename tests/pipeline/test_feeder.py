@@ -195,3 +195,31 @@ def test_the_feeder_reads_protected_files_with_the_read_key(
         assert result.status == "success" and set(result.tables) == set(catalog.BRONZE_TABLES)
         cards = storage.read_table(catalog.location("bronze_cards", settings), settings)
         assert cards.num_rows > 0 and "cvv" not in cards.column_names
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"target": {"7": "No", "8": "Yes", "9": "No"}}',  # plain shape: the chunked scanner
+    b'\n{ "target" : {\n "7" : "No" ,\n "8":"Yes" }\n}\n',
+    b'{"target": {"7": "No", "07": "Yes"}}',  # duplicate id: the JSON parser, last one wins
+    b'{"target": {"7": "N\\u006f"}}',  # escapes: the JSON parser
+    b'{"target": {}}',
+])
+def test_reference_labels_read_in_chunks_match_the_json_parser(
+    raw: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    monkeypatch.setattr(feeder, "_SCAN_CHUNK", 5)  # many chunks even on a short file
+    parsed = {int(k): v for k, v in json.loads(raw)["target"].items()}
+    expected = [{"transaction_id": k, "target": v, "label_source": "reference_file",
+                 "label_known_at": None} for k, v in parsed.items()]
+    labels = feeder.bronze_fraud_labels(raw)
+    assert labels.to_pylist() == expected
+    assert labels.schema.field("transaction_id").type == pa.int64()
+
+
+@pytest.mark.parametrize("raw", [b'{"target": {"7": "No",}}', b'{"target": {"x": "No"}}',
+                                 b'{"target": {"7": "No"'])
+def test_malformed_reference_labels_still_raise(raw: bytes) -> None:
+    with pytest.raises(ValueError):
+        feeder.bronze_fraud_labels(raw)
