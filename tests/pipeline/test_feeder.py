@@ -14,7 +14,7 @@ from runtime_helpers import load_parts, write_tiny_raw
 
 from lakehouse import catalog, storage
 from lakehouse.config import Settings, get_settings
-from lakehouse.pipeline import feeder
+from lakehouse.pipeline import feeder, fraud_labels
 from lakehouse.pipeline.runner import run_bronze
 from lakehouse.sources.loader import load_batch
 from lakehouse.sources.schema import source_engine
@@ -209,7 +209,7 @@ def test_reference_labels_read_in_chunks_match_the_json_parser(
 ) -> None:
     import json
 
-    monkeypatch.setattr(feeder, "_SCAN_CHUNK", 5)  # many chunks even on a short file
+    monkeypatch.setattr(fraud_labels, "_SCAN_CHUNK", 5)  # many chunks even on a short file
     parsed = {int(k): v for k, v in json.loads(raw)["target"].items()}
     expected = [{"transaction_id": k, "target": v, "label_source": "reference_file",
                  "label_known_at": None} for k, v in parsed.items()]
