@@ -14,15 +14,11 @@ command prints that message without a traceback.
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
-import tempfile
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     AliasChoices,
@@ -34,9 +30,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# The embedded mode must work out of the box without a public key: on first use it creates a
-# random card-hash key in this file of the data dir, readable by its owner only (docs/security.md).
-CARD_HASH_KEY_FILE = "card_hash.key"
+from lakehouse.card_hash_key import embedded_card_hash_key
 
 
 class ConfigurationError(ValueError):
@@ -350,51 +344,6 @@ class Settings(BaseSettings):
             # (docs/containers.md, "Two writers").
             options["aws_conditional_put"] = "etag"
         return options
-
-
-def embedded_card_hash_key(data_dir: Path) -> str:
-    """The embedded mode's card-hash key: `data_dir/card_hash.key`, created once at random.
-
-    The file is created with mode 0600 and published atomically (a link that fails if the
-    file exists), so two processes starting together end up with the same key.
-
-    Args:
-        data_dir: `LAKEHOUSE_DATA_DIR`.
-
-    Returns:
-        The key (64 hex digits).
-    """
-    path = data_dir / CARD_HASH_KEY_FILE
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        # mkstemp: a unique draft, created with mode 0600 before any byte is written.
-        descriptor, name = tempfile.mkstemp(dir=data_dir, prefix=f".{CARD_HASH_KEY_FILE}.")
-        draft = Path(name)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_hex(32) + "\n")
-        try:
-            os.link(draft, path)
-        except FileExistsError:
-            pass  # another process won the race: its key is the key
-        finally:
-            draft.unlink()
-    return path.read_text().strip()
-
-
-def redact_url(url: str) -> str:
-    """`url` with the password of its user part masked, for logs and messages.
-
-    Args:
-        url: any URL, e.g. `http://user:password@host:9200` or a database URL.
-
-    Returns:
-        The same URL with `***` instead of the password (unchanged when it has none).
-    """
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def _variable(field_or_alias: object) -> str:

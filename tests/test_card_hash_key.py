@@ -10,7 +10,8 @@ import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lakehouse.config import CARD_HASH_KEY_FILE, Settings
+from lakehouse.card_hash_key import CARD_HASH_KEY_FILE
+from lakehouse.config import Settings
 
 
 def test_a_random_key_is_created_once_with_mode_0600(tmp_path: Path) -> None:

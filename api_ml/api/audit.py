@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from api_ml.api.schemas import PredictionResponse, TransactionRequest
-from lakehouse.config import Settings, redact_url
+from lakehouse.config import Settings
 from lakehouse.observability.elasticsearch import ElasticsearchHandler
+from lakehouse.observability.redact import redact_url
 
 logger = logging.getLogger("lakehouse.api_ml.audit")
 INDEX_PREFIX = "lakehouse-predictions"

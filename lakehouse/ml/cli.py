@@ -18,8 +18,9 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lakehouse.config import get_settings, redact_url
+from lakehouse.config import get_settings
 from lakehouse.observability.logs import configure_logging
+from lakehouse.observability.redact import redact_url
 
 console = Console(stderr=True)
 
