@@ -165,7 +165,7 @@ def spark_cluster(
     `spark-class org.apache.spark.deploy.master.Master` / `...worker.Worker` from the pyspark
     wheel itself, so the cluster runs the same Spark build as the driver.
     """
-    from lakehouse.engines.spark import ensure_java
+    from lakehouse.engines.spark_runtime import ensure_java
 
     ensure_java(os.environ.get("LAKEHOUSE_SPARK_JAVA", "auto"))  # JAVA_HOME for spark-class
     env = {

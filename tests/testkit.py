@@ -245,7 +245,8 @@ def run_schemathesis(  # type: ignore[no-untyped-def]
 def local_spark_engine(shuffle_partitions: int = 2) -> Iterator[SparkEngine]:
     """For a module-scoped fixture: a local SparkEngine, stopped afterwards; skips without Java."""
 
-    from lakehouse.engines.spark import SparkEngine, session_config, spark_available, stop_spark
+    from lakehouse.engines.spark import SparkEngine, session_config, stop_spark
+    from lakehouse.engines.spark_runtime import spark_available
 
     reason = spark_available()
     if reason:

@@ -42,7 +42,7 @@ TABLES = (*catalog.SILVER_TABLES, *catalog.GOLD_TABLES)
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkCluster]:
-    from lakehouse.engines.spark import spark_available
+    from lakehouse.engines.spark_runtime import spark_available
 
     reason = spark_available()
     if reason:
