@@ -27,11 +27,11 @@ from lakehouse.config import Settings, get_settings
 from lakehouse.engines import get_engine
 from lakehouse.monitoring import freshness, skew
 from lakehouse.observability.metrics import PipelineMetrics
-from lakehouse.pipeline.feeder import SourceUnavailableError
 from lakehouse.pipeline.gold import run_gold
 from lakehouse.pipeline.ml import run_training_stage
 from lakehouse.pipeline.publish import publish_datamarts
 from lakehouse.pipeline.runner import StageResult, run_bronze, run_silver
+from lakehouse.pipeline.sources_http import SourceUnavailableError
 from lakehouse.retry import call_with_retries
 from lakehouse.storage.maintenance import maintain_lake
 

@@ -21,8 +21,18 @@ from contextlib import asynccontextmanager
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, File, HTTPException, Query, Request, UploadFile, status
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import (
+    APIRouter,
+    FastAPI,
+    File,
+    Header,
+    HTTPException,
+    Query,
+    Request,
+    UploadFile,
+    status,
+)
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from lakehouse.api_keys import GivenKey, check_api_key
@@ -31,7 +41,14 @@ from lakehouse.database import SOURCE_DB_SETTING, database_url
 from lakehouse.formats import REFERENCE_FILES
 from lakehouse.observability.errors import ErrorItem, error_response
 from lakehouse.observability.http import instrument_app
-from lakehouse.sources.files import PROTECTED_FILES, media_type, reference_file, served_content
+from lakehouse.sources.files import (
+    PROTECTED_FILES,
+    file_validators,
+    media_type,
+    not_modified,
+    reference_file,
+    served_content,
+)
 from lakehouse.sources.loader import (
     BatchRejected,
     DateWindow,
@@ -56,6 +73,11 @@ from sources_api.schemas import (
 )
 
 SERVICE = "sources_api"
+IfNoneMatch = Annotated[str | None, Header(
+    description="ETags of the copy the client holds: 304 without a body when one matches")]
+IfModifiedSince = Annotated[str | None, Header(
+    description="Date of the client's copy (used only without If-None-Match): 304 when the "
+    "file was not modified since")]
 SituationDateQuery = Annotated[
     date | None,
     Query(
@@ -127,17 +149,27 @@ def list_files(settings: SettingsDep) -> ReferenceFilesPublic:
     "/files/{name}",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"text/csv": {}, "application/json": {}}},
+        200: {"content": {"text/csv": {}, "application/json": {}},
+              "description": "the file, with its ETag and Last-Modified"},
+        304: {"description": "the client's copy is current (If-None-Match / If-Modified-Since)"},
         401: {"model": ErrorPublic, "description": "card or client file, X-API-Key missing"},
         403: {"model": ErrorPublic, "description": "card or client file, X-API-Key wrong"},
         404: {"model": ErrorPublic},
     },
 )
-def get_file(name: str, settings: SettingsDep, given_key: GivenKey = None) -> StreamingResponse:
+def get_file(
+    name: str,
+    settings: SettingsDep,
+    given_key: GivenKey = None,
+    if_none_match: IfNoneMatch = None,
+    if_modified_since: IfModifiedSince = None,
+) -> Response:
     """One reference file; cards_data.csv without its cvv column (CVVs never leave).
 
     Card and client files need the X-API-Key (LAKEHOUSE_API_KEY or LAKEHOUSE_READ_API_KEY)
-    when the service runs with keys.
+    when the service runs with keys. Every answer carries an ETag (a digest of the content)
+    and Last-Modified; a GET with If-None-Match or If-Modified-Since naming the current file
+    is answered 304 without a body, so the feeder does not download an unchanged file again.
     """
     if name in PROTECTED_FILES:
         check_api_key(settings, given_key, "read")
@@ -147,10 +179,14 @@ def get_file(name: str, settings: SettingsDep, given_key: GivenKey = None) -> St
             status.HTTP_404_NOT_FOUND,
             f"no reference file {name!r}; available names: {', '.join(REFERENCE_FILES)}",
         )
+    validators = file_validators(path)
+    headers = {"etag": validators.etag, "last-modified": validators.last_modified}
+    if not_modified(validators, if_none_match, if_modified_since):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return StreamingResponse(
         served_content(path, name),
         media_type=media_type(name),
-        headers={"content-disposition": f'attachment; filename="{name}"'},
+        headers={**headers, "content-disposition": f'attachment; filename="{name}"'},
     )
 
 

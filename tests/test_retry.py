@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from lakehouse.config import Settings
-from lakehouse.pipeline.feeder import SourceUnavailableError
+from lakehouse.pipeline.sources_http import SourceUnavailableError
 from lakehouse.retry import MAX_BACKOFF_SECONDS, call_with_retries
 
 

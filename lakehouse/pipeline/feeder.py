@@ -15,8 +15,7 @@ import hashlib
 import hmac
 import io
 import json
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -26,9 +25,7 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 from lakehouse import formats
-from lakehouse.config import Settings
 from lakehouse.pipeline.fraud_labels import bronze_fraud_labels
-from lakehouse.retry import call_with_retries
 from lakehouse.sources.labels import read_labels
 
 # Columns of `transaction_data` / transactions_data.csv and their bronze types.
@@ -190,7 +187,8 @@ def bronze_transactions(raw: pa.Table, situation_date: date | str | None = None)
 
 
 # ----------------------------------------------------------------------------------------
-# Reaching the source system: reference files over HTTP, transaction batches from its DB.
+# Reaching the source system: transaction batches from its DB (reference files over HTTP:
+# `lakehouse.pipeline.sources_http`).
 # ----------------------------------------------------------------------------------------
 
 REFERENCE_FILES: dict[str, str] = {
@@ -200,65 +198,6 @@ REFERENCE_FILES: dict[str, str] = {
     "bronze_fraud_labels": formats.LABELS_FILE,
 }
 EXTRACT_COLUMNS = (*TRANSACTION_TYPES, "situation_date")
-
-
-class SourceUnavailableError(RuntimeError):
-    """The source system could not be reached; transient, so the orchestrator retries it."""
-
-
-def fetch_reference_file(
-    base_url: str,
-    name: str,
-    settings: Settings,
-    *,
-    timeout: float = 120.0,
-    headers: dict[str, str] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> bytes:
-    """GET `{base_url}/files/{name}` from sources_api, retrying connection errors and 5xx.
-
-    Args:
-        base_url: sources_api's base URL.
-        name: one of the reference file names.
-        settings: the retry policy's attempts and deadline (`lakehouse.retry`); inside a
-            stage retry the fetch shares the stage's deadline.
-        timeout: seconds per request.
-        headers: the API key (card and client files need one when sources_api has keys).
-        sleep: how to wait between attempts (replaced in tests).
-
-    Returns:
-        The file's bytes.
-
-    Raises:
-        SourceUnavailableError: sources_api unreachable (or 5xx) after the retries.
-    """
-    import httpx
-
-    url = f"{base_url.rstrip('/')}/files/{name}"
-
-    def unavailable(reason: object) -> SourceUnavailableError:
-        return SourceUnavailableError(
-            f"sources_api not reachable at {url} ({reason}); start it with "
-            "`lakehouse serve sources-api` or point LAKEHOUSE_SOURCES_API_URL at it"
-        )
-
-    def get_once() -> bytes:
-        try:
-            response = httpx.get(url, timeout=timeout, headers=headers)
-        except httpx.TransportError as exc:
-            raise unavailable(exc) from exc
-        if response.status_code >= 500:
-            raise unavailable(f"HTTP {response.status_code}")
-        if response.status_code != 200:
-            raise RuntimeError(
-                f"sources_api answered {response.status_code} for {url}: "
-                f"{response.text[:200]}; check that the raw folder holds {name}"
-            )
-        return response.content
-
-    return call_with_retries(
-        get_once, settings, retry_on=(SourceUnavailableError,), what=f"GET {url}", sleep=sleep
-    )
 
 
 def reference_table(

@@ -16,7 +16,6 @@ stage (datamarts and ML features, merged day by day) lives in `gold.py`, publish
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import os
@@ -31,7 +30,6 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from lakehouse import catalog, storage
-from lakehouse.api_keys import client_headers
 from lakehouse.config import Settings
 from lakehouse.engines import Engine
 from lakehouse.engines.base import TableBuilder, TableScan
@@ -42,6 +40,7 @@ from lakehouse.pipeline.chunks import write_chunks
 from lakehouse.pipeline.features_stage import write_ml_features
 from lakehouse.pipeline.model import Model
 from lakehouse.pipeline.models import MODELS, model_params, run_model
+from lakehouse.pipeline.reference_feed import feed_reference_files
 from lakehouse.sources.schema import source_engine
 
 logger = logging.getLogger("lakehouse.pipeline.runner")
@@ -116,8 +115,10 @@ def input_versions(names: tuple[str, ...], settings: Settings) -> dict[str, int 
 def run_bronze(settings: Settings) -> StageResult:
     """Feed bronze: reference files from sources_api, new transaction batches from the DB.
 
-    A reference file whose content (with the analysts' labels) is unchanged writes no new
-    version; transaction batches are extracted from the bronze watermark on.
+    A reference file that did not change is not downloaded (a conditional GET answered 304,
+    `lakehouse.pipeline.reference_feed`), and one whose content (with the analysts' labels)
+    is unchanged writes no new version; transaction batches are extracted from the bronze
+    watermark on.
 
     Args:
         settings: where the lake, sources_api and the source DB are.
@@ -127,40 +128,15 @@ def run_bronze(settings: Settings) -> StageResult:
         nothing changed.
     """
     result = StageResult("bronze")
-    for table_name, file_name in feeder.REFERENCE_FILES.items():
-        data = feeder.fetch_reference_file(
-            settings.sources_api_url, file_name, settings, headers=client_headers(settings, "read")
-        )
-        uri = _uri(table_name, settings)
-        # Labels also come from the analysts' reviews: a new one is a change of the table too.
-        analyst = _analyst_labels(settings) if table_name == "bronze_fraud_labels" else []
-        reviewed = json.dumps(analyst, default=str, sort_keys=True).encode() if analyst else b""
-        fingerprint = feeder.content_fingerprint(data + reviewed, settings.effective_card_hash_key)
-        if storage.last_metadata(uri, settings).get("content_sha256") == fingerprint:
-            continue  # unchanged file: no new version, so downstream sees nothing moved
-        table = feeder.reference_table(table_name, data, settings.effective_card_hash_key,
-                                       analyst)
-        result.tables[table_name] = storage.write(
-            uri, table, metadata={"content_sha256": fingerprint, "source": file_name},
-            settings=settings,
-        )
-        result.rows_in += table.num_rows
-        result.rows_out += table.num_rows
-        logger.info("bronze table written", extra={"table": table_name, "rows": table.num_rows})
+    for written in feed_reference_files(settings):
+        result.tables[written.table] = written.version
+        result.rows_in += written.rows
+        result.rows_out += written.rows
     pause_point("bronze")
     _feed_transactions(settings, result)
     if not result.tables:
         result.status = "up_to_date"
     return result
-
-
-def _analyst_labels(settings: Settings) -> list[dict]:
-    """The analysts' labels, read from the source DB like the transaction batches."""
-    engine = source_engine(settings.source_db_url or "")
-    try:
-        return feeder.analyst_labels(engine)
-    finally:
-        engine.dispose()
 
 
 def bronze_batch_counts(uri: str, settings: Settings) -> dict[str, int]:

@@ -15,6 +15,7 @@ from lakehouse.storage.delta import (
     version,
     write,
 )
+from lakehouse.storage.objects import read_json, write_json
 
 __all__ = [
     "MAINTENANCE_OPERATIONS",
@@ -26,8 +27,10 @@ __all__ = [
     "open_table",
     "read_dataset",
     "read_files",
+    "read_json",
     "read_table",
     "snapshot",
     "version",
     "write",
+    "write_json",
 ]

@@ -16,6 +16,7 @@ from lakehouse import catalog, storage
 from lakehouse.config import Settings, get_settings
 from lakehouse.pipeline import feeder, fraud_labels
 from lakehouse.pipeline.runner import run_bronze
+from lakehouse.pipeline.sources_http import SourceUnavailableError, fetch_reference_file
 from lakehouse.sources.loader import load_batch
 from lakehouse.sources.schema import source_engine
 
@@ -164,8 +165,8 @@ def test_unreachable_sources_api_is_a_clear_transient_error() -> None:
     from testkit import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
-    with pytest.raises(feeder.SourceUnavailableError, match="lakehouse serve sources-api"):
-        feeder.fetch_reference_file(
+    with pytest.raises(SourceUnavailableError, match="lakehouse serve sources-api"):
+        fetch_reference_file(
             url, "cards_data.csv", Settings(retry_attempts=1), sleep=lambda _: None
         )
 

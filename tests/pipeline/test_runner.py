@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from lakehouse import catalog, orchestrator, pipeline_cli, storage
 from lakehouse.config import get_settings
 from lakehouse.observability.metrics import PipelineMetrics
-from lakehouse.pipeline.feeder import SourceUnavailableError
 from lakehouse.pipeline.model import Check
 from lakehouse.pipeline.runner import StageResult
+from lakehouse.pipeline.sources_http import SourceUnavailableError
 
 
 @pytest.fixture
