@@ -48,6 +48,15 @@ def test_history_and_metadata_read_back_from_the_server(s3_lake: Settings) -> No
     assert storage.read_table(uri, s3_lake).column("run").to_pylist() == [2]
 
 
+def test_json_documents_beside_the_tables_round_trip(s3_lake: Settings) -> None:
+    """The feeder's validators (`<table>.source.json`) live in the lake, on S3 too."""
+    uri = f"{s3_lake.lake}/bronze/cards.source.json"
+    assert storage.read_json(uri, s3_lake) == {}
+    storage.write_json(uri, {"etag": '"abc"', "content_sha256": "0" * 64}, s3_lake)
+    storage.write_json(uri, {"etag": '"def"'}, s3_lake)
+    assert storage.read_json(uri, s3_lake) == {"etag": '"def"'}
+
+
 def test_two_concurrent_writers_lose_no_commit(s3_lake: Settings) -> None:
     uri = f"{s3_lake.lake}/bronze/two_writers"
     storage.write(uri, pa.table({"writer": [-1], "commit": [-1]}), settings=s3_lake)
