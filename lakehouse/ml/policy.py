@@ -342,3 +342,22 @@ def compare_policies(
         name: policy_cost(policy, y, probability, amount, days, costs)
         for name, policy in policies.items()
     }
+
+
+@dataclass(frozen=True)
+class PolicyChoice:
+    """The decision policy chosen on the validation window and what each rival would cost."""
+
+    policy: Policy
+    costs: dict[str, PolicyCost]
+
+    def metrics(self) -> dict[str, float]:
+        """The policy's thresholds and every rival's validation cost, as MLflow metrics.
+
+        Returns:
+            `{metric name: value}`.
+        """
+        out = {f"policy_{k}": float(v) for k, v in self.policy.as_dict().items() if k != "name"}
+        for name, cost in self.costs.items():
+            out.update(cost.as_metrics(f"val_cost_{name.replace('.', '')}"))
+        return out

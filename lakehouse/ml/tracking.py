@@ -1,21 +1,16 @@
-"""MLflow tracking, registration and the champion/challenger promotion rule.
+"""The training job: MLflow runs, registration and promotion of every flavour.
 
 `train_and_register` is the whole training job used by `lakehouse train` and by the
 pipeline's train stage: it opens the gold feature table (recording its Delta version), splits
-it by time, fits both flavours (`lakehouse.ml.train`), and for each one logs an MLflow run
-(params, metrics of the model and of its logistic-regression baseline, plots, feature list,
-feature-set version, Delta versions, and the model files of `lakehouse.ml.registry`),
-registers a new version of `fraud-detector` / `fraud-detector-basic`, then decides promotion:
-the new version becomes `champion` only if it beats the current champion's average precision
-re-measured on the *same* new test window; otherwise it gets the alias `challenger` and the
-reason is written to the version's tags, the run's tags and the log. With a shadow period
-(`LAKEHOUSE_SHADOW_DAYS` > 0) even a better model starts as `challenger`: the scoring API
-shadows it on live traffic and `lakehouse monitor promote` decides (`lakehouse.monitoring`).
+it by time, fits both flavours (`lakehouse.ml.train`), chooses each one's decision policy on
+the validation window (`lakehouse.ml.policy`), and logs an MLflow run per flavour (params,
+metrics of the model and of its logistic-regression baseline, plots, feature list,
+feature-set version, Delta versions, and the model files of `lakehouse.ml.registry`). Each
+run's model is then registered and promoted, or kept as challenger, by `lakehouse.ml.champion`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import tempfile
@@ -27,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score
 
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
@@ -35,16 +29,13 @@ from lakehouse.datagen.truth import read_mechanisms
 from lakehouse.engines.base import TableLike
 from lakehouse.engines.duckdb import session
 from lakehouse.ml import evaluate, policy, psi
+from lakehouse.ml.champion import FlavourOutcome, register_and_promote
 from lakehouse.ml.features import FEATURE_SET_VERSION, foreign_places, request_vocabulary
 from lakehouse.ml.label_sources import analyst_label_counts
 from lakehouse.ml.mechanisms import mechanism_metrics
 from lakehouse.ml.registry import (
-    CHALLENGER,
-    CHAMPION,
     MODEL_DIR,
     MODEL_FILES,
-    ModelNotFoundError,
-    load_model,
     mlflow_client,
     model_name,
     write_model_files,
@@ -68,24 +59,6 @@ if TYPE_CHECKING:  # MLflow is the `ml` extra's: imported where a store is used
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "lakehouse-fraud"
-
-
-@dataclass
-class FlavourOutcome:
-    """What happened to one flavour: its registered version and the promotion decision."""
-
-    flavour: str
-    model_name: str
-    version: str
-    run_id: str
-    promoted: bool
-    reason: str
-    metrics: dict[str, float]
-    baseline_metrics: dict[str, float]
-    champion_ap: float | None
-    threshold: float
-    policy: dict[str, Any] = field(default_factory=dict)
-    policy_costs: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -176,71 +149,9 @@ def training_vocabulary(settings: Settings) -> dict[str, list[str]]:
     return request_vocabulary(foreign_places(row[0] for row in rows))
 
 
-def _champion_ap(client: Any, name: str, settings: Settings, windows: Windows) -> tuple[
-    float | None, str
-]:
-    """Average precision of the current champion on the new test window (None: no rival)."""
-    try:
-        champion = load_model(name, CHAMPION, settings.mlflow_tracking_uri)
-    except ModelNotFoundError:
-        return None, "first registered version"
-    missing = [c for c in champion.feature_columns if c not in windows.test.columns]
-    if champion.feature_set_version != FEATURE_SET_VERSION or missing:
-        return None, (
-            f"champion v{champion.version} uses feature set {champion.feature_set_version}, "
-            f"not computed any more ({FEATURE_SET_VERSION}); replaced"
-        )
-    probability = champion.predict_proba(windows.test)
-    ap = float(average_precision_score(windows.test["label"].to_numpy("int64"), probability))
-    return ap, f"champion v{champion.version}"
-
-
-def decide_promotion(new_ap: float, champion_ap: float | None, rival: str) -> tuple[bool, str]:
-    """The rule: promote only a strictly better average precision on the same test window.
-
-    Args:
-        new_ap: the new version's average precision on the test window.
-        champion_ap: the champion's on the same window (None: no comparable champion).
-        rival: how the champion is named in the reason.
-
-    Returns:
-        `(promote?, the reason, as logged and tagged)`.
-    """
-    if champion_ap is None:
-        return True, f"promoted: {rival}"
-    if new_ap > champion_ap:
-        return True, (
-            f"promoted: average precision {new_ap:.4f} beats {rival} at {champion_ap:.4f} "
-            "on the same test window"
-        )
-    return False, (
-        f"kept as challenger: average precision {new_ap:.4f} does not beat {rival} at "
-        f"{champion_ap:.4f} on the same test window"
-    )
-
-
-@dataclass(frozen=True)
-class PolicyChoice:
-    """The decision policy chosen on the validation window and what each rival would cost."""
-
-    policy: policy.Policy
-    costs: dict[str, policy.PolicyCost]
-
-    def metrics(self) -> dict[str, float]:
-        """The policy's thresholds and every rival's validation cost, as MLflow metrics.
-
-        Returns:
-            `{metric name: value}`.
-        """
-        out = {f"policy_{k}": float(v) for k, v in self.policy.as_dict().items() if k != "name"}
-        for name, cost in self.costs.items():
-            out.update(cost.as_metrics(f"val_cost_{name.replace('.', '')}"))
-        return out
-
-
-def choose_policy(
+def choose_flavour_policy(
     result: FlavourResult, windows: Windows, split: TimeSplit, settings: Settings
-) -> PolicyChoice:
+) -> policy.PolicyChoice:
     """Pick the approve/review/decline thresholds on the validation window (lakehouse.ml.policy).
 
     Args:
@@ -260,12 +171,12 @@ def choose_policy(
         windows.val["label"].to_numpy("int64"), result.val_probability,
         windows.val["amount"].to_numpy("float64"), days, costs, result.threshold,
     )
-    return PolicyChoice(chosen, compared)
+    return policy.PolicyChoice(chosen, compared)
 
 
 def _log_run(
     client: Any, run: Any, result: FlavourResult, report: TrainingReport, trained_at: str,
-    drift_reference: dict[str, Any], examples: pd.DataFrame, choice: PolicyChoice,
+    drift_reference: dict[str, Any], examples: pd.DataFrame, choice: policy.PolicyChoice,
 ) -> str:
     """Log params, metrics, plots and the pyfunc model in `run`; returns the model's URI.
 
@@ -338,53 +249,6 @@ def _log_run(
     return f"{run.info.artifact_uri.rstrip('/')}/{MODEL_DIR}"
 
 
-def _register(client: Any, name: str, source: str, run_id: str) -> str:
-    from mlflow.exceptions import MlflowException
-
-    # Already registered is fine: a new version is added below.
-    with contextlib.suppress(MlflowException):
-        client.create_registered_model(
-            name, description="Fraud scoring model of the lakehouse (see README, ML section)."
-        )
-    return str(client.create_model_version(name, source, run_id=run_id).version)
-
-
-def _record_outcome(
-    client: Any, result: FlavourResult, windows: Windows, settings: Settings,
-    run_id: str, source: str, choice: PolicyChoice,
-) -> FlavourOutcome:
-    """Register the run's model, apply the promotion rule, tag the decision."""
-    name = model_name(settings, result.flavour)
-    # Re-score the champion before registering, so "the champion" is never this new version.
-    champion_ap, rival = _champion_ap(client, name, settings, windows)
-    version = _register(client, name, source, run_id)
-    new_ap = result.test_metrics["average_precision"]
-    promoted, reason = decide_promotion(new_ap, champion_ap, rival)
-    if promoted and champion_ap is not None and settings.shadow_days > 0:
-        # Better on the test window; live traffic decides after the shadow period.
-        promoted = False
-        reason = (f"challenger: {reason.removeprefix('promoted: ')}; shadowing live traffic "
-                  f"for {settings.shadow_days:g} days (LAKEHOUSE_SHADOW_DAYS) before "
-                  "`lakehouse monitor promote` decides")
-    client.set_registered_model_alias(name, CHAMPION if promoted else CHALLENGER, version)
-    client.set_model_version_tag(name, version, "promotion", reason)
-    client.set_model_version_tag(name, version, "feature_set_version", FEATURE_SET_VERSION)
-    tags = {"promotion": reason, "promoted": str(promoted).lower(),
-            "registered_model": name, "registered_version": version}
-    for key, value in tags.items():
-        client.set_tag(run_id, key, value)
-    if champion_ap is not None:
-        client.log_metric(run_id, "champion_test_average_precision", champion_ap)
-    log.info("%s v%s: %s", name, version, reason)
-    return FlavourOutcome(
-        flavour=result.flavour, model_name=name, version=version, run_id=run_id,
-        promoted=promoted, reason=reason, metrics=result.test_metrics,
-        baseline_metrics=result.baseline_metrics, champion_ap=champion_ap,
-        threshold=result.threshold, policy=choice.policy.as_dict(),
-        policy_costs={rival: cost.__dict__ for rival, cost in choice.costs.items()},
-    )
-
-
 def train_and_register(
     settings: Settings,
     config: TrainConfig = TrainConfig(),
@@ -436,7 +300,7 @@ def train_and_register(
             result.mechanism_metrics = mechanism_metrics(
                 windows.test, result.test_probability, result.threshold, truth,
                 settings.label_delay_days)
-        choice = choose_policy(result, windows, split, settings)
+        choice = choose_flavour_policy(result, windows, split, settings)
         step(f"logging and registering the {flavour} model")
         run = client.create_run(experiment_id,
                                 run_name=f"{model_name(settings, flavour)}-{trained_at}")
@@ -448,7 +312,7 @@ def train_and_register(
                 client, run, result, report, trained_at, reference, windows.test, choice
             )
             report.outcomes.append(
-                _record_outcome(
+                register_and_promote(
                     client, result, windows, settings, run.info.run_id, source, choice
                 )
             )

@@ -1,8 +1,9 @@
 """Promoting a shadowed challenger: replay evidence, the decision and its record.
 
 Training registers a model that beats the champion as `challenger` instead of `champion`
-when `LAKEHOUSE_SHADOW_DAYS` > 0 (`lakehouse.ml.tracking`). `decide` then applies the same
-rule — strictly better average precision — to evidence from the traffic both models saw:
+when `LAKEHOUSE_SHADOW_DAYS` > 0 (`lakehouse.ml.champion`). `decide` then applies the same
+rule, `decide_promotion` (strictly better average precision), to evidence from the traffic both
+models saw:
 - live shadow (`shadow.live_evidence`): only once the challenger has been shadowing for
   `LAKEHOUSE_SHADOW_DAYS` and labeled frauds are among the shadowed transactions;
 - replay (`replay_evidence`, `--replay-days N`): the last N days of gold scored by both now,
@@ -26,6 +27,7 @@ from lakehouse import catalog, storage
 from lakehouse.config import Settings
 from lakehouse.engines.duckdb import session
 from lakehouse.ml import registry
+from lakehouse.ml.champion import decide_promotion
 from lakehouse.ml.policy import model_policy
 from lakehouse.monitoring import shadow
 
@@ -119,15 +121,7 @@ def _judge(
             f"{evidence.rows} {evidence.mode} ones hold no fraud yet to compare on"
         )
     where = f"on {evidence.labeled} labeled {evidence.mode} transactions ({evidence.frauds} frauds)"
-    if new > old:
-        return True, (
-            f"promoted: average precision {new:.4f} beats champion "
-            f"v{evidence.champion.version} at {old:.4f} {where}"
-        )
-    return False, (
-        f"kept as challenger: average precision {new:.4f} does not beat champion "
-        f"v{evidence.champion.version} at {old:.4f} {where}"
-    )
+    return decide_promotion(new, old, f"champion v{evidence.champion.version}", where)
 
 
 def decide(

@@ -123,7 +123,7 @@ def test_promotion_only_for_a_better_model(tmp_path, feature_lake, caplog) -> No
     assert better.promoted and "beats" in better.reason
     assert current_version(FULL_MODEL_NAME, tracking_uri=uri) == better.version
 
-    with caplog.at_level(logging.INFO, logger="lakehouse.ml.tracking"):
+    with caplog.at_level(logging.INFO, logger="lakehouse.ml.champion"):
         worse = _outcome(train_and_register(settings, WEAK, ("full",)), "full")
     assert not worse.promoted
     assert worse.champion_ap == pytest.approx(better.metrics["average_precision"])
