@@ -40,7 +40,8 @@ from lakehouse.engines.spark import SparkEngine, describe_session, session_confi
 from lakehouse.pipeline.feeder import bronze_from_raw_dir
 from lakehouse.pipeline.gold import run_gold
 from lakehouse.pipeline.publish import publish_datamarts
-from lakehouse.pipeline.runner import StageResult, run_silver
+from lakehouse.pipeline.runner import StageResult
+from lakehouse.pipeline.silver import run_silver
 
 console = Console()
 SIZES = {"small": (200, 100_000), "medium": (2_000, 1_000_000), "full": (2_000, 13_305_915)}

@@ -32,7 +32,7 @@ from lakehouse.datagen import generate
 from lakehouse.engines.duckdb import DuckDBEngine
 from lakehouse.pipeline.feeder import bronze_from_raw_dir
 from lakehouse.pipeline.gold import run_gold
-from lakehouse.pipeline.runner import run_silver
+from lakehouse.pipeline.silver import run_silver
 from lakehouse.storage.maintenance import lake_footprint, maintain_lake
 
 console = Console()

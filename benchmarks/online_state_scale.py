@@ -40,7 +40,7 @@ def make_silver_lake(root: Path) -> Path:
     from lakehouse.datagen import generate
     from lakehouse.engines.duckdb import DuckDBEngine
     from lakehouse.pipeline.feeder import bronze_from_raw_dir
-    from lakehouse.pipeline.runner import run_silver
+    from lakehouse.pipeline.silver import run_silver
 
     data = root / "data"
     if (data / "lake" / "silver" / "transactions" / "_delta_log").is_dir():

@@ -30,7 +30,8 @@ from lakehouse.observability.metrics import PipelineMetrics
 from lakehouse.pipeline.gold import run_gold
 from lakehouse.pipeline.ml import run_training_stage
 from lakehouse.pipeline.publish import publish_datamarts
-from lakehouse.pipeline.runner import StageResult, run_bronze, run_silver
+from lakehouse.pipeline.runner import StageResult, run_bronze
+from lakehouse.pipeline.silver import run_silver
 from lakehouse.pipeline.sources_http import SourceUnavailableError
 from lakehouse.retry import call_with_retries
 from lakehouse.storage.maintenance import maintain_lake

@@ -8,8 +8,9 @@ from (input table versions, the SQL's hash, the batches it covers), so a rerun w
 new is a no-op and a run killed halfway converges on the next one: Delta commits are atomic,
 and whatever was not committed is simply recomputed.
 
-Stages: `run_bronze` (feeder), `run_silver` (incremental `silver_transactions`); the gold
-stage (datamarts and ML features, merged day by day) lives in `gold.py`, publishing in
+Stages: `run_bronze` (feeder) here, with what every stage shares (`StageResult`, `build_model`,
+the lineage helpers); the silver stage (incremental `silver_transactions`) lives in `silver.py`,
+the gold stage (datamarts and ML features, merged day by day) in `gold.py`, publishing in
 `publish.py`, the bucketed writing of `ml_features` in `features_stage.py`.
 """
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -26,7 +26,6 @@ from datetime import date
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from lakehouse import catalog, storage
@@ -34,20 +33,14 @@ from lakehouse.config import Settings
 from lakehouse.engines import Engine
 from lakehouse.engines.base import TableBuilder, TableScan
 from lakehouse.pipeline import feeder
-from lakehouse.pipeline.build import KNOWN_IDS, NO_KNOWN_IDS
+from lakehouse.pipeline.build import KNOWN_IDS
 from lakehouse.pipeline.checks import assert_checks
-from lakehouse.pipeline.chunks import write_chunks
 from lakehouse.pipeline.features_stage import write_ml_features
-from lakehouse.pipeline.model import Model
 from lakehouse.pipeline.models import MODELS, model_params, run_model
 from lakehouse.pipeline.reference_feed import feed_reference_files
 from lakehouse.sources.schema import source_engine
 
 logger = logging.getLogger("lakehouse.pipeline.runner")
-
-# Rows of bronze handed to one run of the silver_transactions SQL: bounds memory at full
-# scale while keeping DuckDB's per-call overhead negligible.
-SILVER_CHUNK_ROWS = 2_000_000
 
 
 @dataclass
@@ -179,7 +172,7 @@ def _feed_transactions(settings: Settings, result: StageResult) -> None:
         reader = pa.RecordBatchReader.from_batches(
             feeder.BRONZE_TRANSACTIONS_SCHEMA, _with_pause(batches, "bronze_transactions")
         )
-        predicate = None if not bronze else _dates_predicate(changed)
+        predicate = None if not bronze else dates_predicate(changed)
         result.tables["bronze_transactions"] = storage.write(
             uri, reader, mode="overwrite", predicate=predicate,
             metadata={"batches": {d: source[d] for d in changed}}, settings=settings,
@@ -200,7 +193,15 @@ def _with_pause(batches: Iterator[pa.RecordBatch], stage: str) -> Iterator[pa.Re
             pause_point(stage)
 
 
-def _dates_predicate(days: list[str]) -> str:
+def dates_predicate(days: list[str]) -> str:
+    """The Delta predicate selecting the batches of `days` (a partial overwrite's target).
+
+    Args:
+        days: situation dates as 'YYYY-MM-DD'.
+
+    Returns:
+        `situation_date IN (...)`.
+    """
     # Dates come from Arrow date values we formatted ourselves, never from user text.
     return "situation_date IN (" + ", ".join(f"'{d}'" for d in days) + ")"
 
@@ -208,7 +209,16 @@ def _dates_predicate(days: list[str]) -> str:
 # ---------------------------------------------------------------- models -----------------
 
 
-def _read_inputs(names: tuple[str, ...], settings: Settings) -> dict[str, ds.Dataset]:
+def read_inputs(names: tuple[str, ...], settings: Settings) -> dict[str, ds.Dataset]:
+    """The catalog tables a model reads, as lazy Arrow datasets.
+
+    Args:
+        names: the model's inputs (`known_transaction_ids` is left out: the runner builds it).
+        settings: where the lake is.
+
+    Returns:
+        Table name -> its current snapshot.
+    """
     return {n: storage.read_dataset(_uri(n, settings), settings) for n in names if n != KNOWN_IDS}
 
 
@@ -239,7 +249,7 @@ def build_model(
     previous = storage.last_metadata(uri, settings)
     if not force and all(previous.get(k) == v for k, v in lineage.items()):
         return 0, 0, None
-    inputs = _read_inputs(model.inputs, settings)
+    inputs = read_inputs(model.inputs, settings)
     rows_in = sum(d.count_rows() for d in inputs.values())
     if isinstance(engine, TableBuilder):  # Spark: its executors read and write the tables
         rows_out, written = engine.build_table(
@@ -258,143 +268,3 @@ def build_model(
                             settings=settings)
     logger.info("table written", extra={"table": name, "rows": table.num_rows, "version": written})
     return rows_in, table.num_rows, written
-
-
-def run_silver(settings: Settings, engine: Engine) -> StageResult:
-    """Silver: typed cards and users, then `silver_transactions` incrementally.
-
-    Args:
-        settings: where the lake is.
-        engine: the SQL engine.
-
-    Returns:
-        The stage's result, with the seconds spent per table; "up_to_date" when nothing
-        was written.
-    """
-    result = StageResult("silver")
-    for name in ("silver_cards", "silver_users"):
-        start = time.perf_counter()
-        rows_in, rows_out, written = build_model(name, engine, settings)
-        result.table_seconds[name] = time.perf_counter() - start
-        result.rows_in += rows_in
-        result.rows_out += rows_out
-        if written is not None:
-            result.tables[name] = written
-    start = time.perf_counter()
-    _build_silver_transactions(settings, engine, result)
-    result.table_seconds["silver_transactions"] = time.perf_counter() - start
-    if not result.tables:
-        result.status = "up_to_date"
-    return result
-
-
-# ------------------------------------------------------ silver_transactions ---------------
-
-
-def _build_silver_transactions(settings: Settings, engine: Engine, result: StageResult) -> None:
-    """Replace the situation_dates of silver that changed in bronze, or rebuild it all.
-
-    A full rebuild happens on the first run, when the SQL changed, or when a reference input
-    (labels arrive late; cards, users, MCC codes) moved since silver was last built — silver
-    must carry current labels. Otherwise only new or grown batches are recomputed, with the
-    ids already in silver passed as `known_transaction_ids` so cross-batch duplicates drop.
-    """
-    model = MODELS["silver_transactions"]
-    params = model_params(model, settings)
-    uri = _uri("silver_transactions", settings)
-    references = tuple(n for n in model.inputs if n not in ("bronze_transactions", KNOWN_IDS))
-    lineage = {"inputs": input_versions(references, settings), "sql": sql_hash(model.sql, params)}
-    previous = storage.last_metadata(uri, settings)
-    bronze = bronze_batch_counts(_uri("bronze_transactions", settings), settings)
-    if not bronze:
-        raise RuntimeError("bronze_transactions is empty: load batches into the source DB "
-                           "(`lakehouse sources load`) and run the bronze stage first")
-    full = not storage.exists(uri, settings) or any(
-        previous.get(k) != v for k, v in lineage.items()
-    )
-    done: dict[str, int] = {} if full else dict(previous.get("batches", {}))
-    changed = sorted(day for day, count in bronze.items() if done.get(day) != count)
-    if not changed:
-        return
-    batches = {**done, **{d: bronze[d] for d in changed}}
-    metadata = {**lineage, "batches": batches, "full_rebuild": full}
-    if isinstance(engine, TableBuilder):
-        result.tables["silver_transactions"] = _silver_on_builder(
-            engine, model, settings, changed, full, params, metadata)
-    else:
-        known = _known_ids(uri, changed, settings) if not full else NO_KNOWN_IDS
-        chunks = _silver_chunks(model, engine, settings, _chunk_filters(changed, bronze),
-                                known, params)
-        result.tables["silver_transactions"] = write_chunks(
-            uri, chunks, settings, mode="overwrite",
-            predicate=None if full else _dates_predicate(changed), metadata=metadata)
-    rows_in = sum(bronze[d] for d in changed)
-    result.rows_in += rows_in
-    result.rows_out += storage.read_dataset(uri, settings).count_rows(
-        filter=pc.field("situation_date").isin(pa.array(changed).cast(pa.date32())))
-    logger.info("silver_transactions written",
-                extra={"full_rebuild": full, "batches": len(changed), "rows_in": rows_in})
-
-
-def _silver_on_builder(engine: TableBuilder, model: Model, settings: Settings, changed: list[str],
-                       full: bool, params: dict[str, float | int],
-                       metadata: dict[str, Any]) -> int:
-    """`silver_transactions` built by an engine that reads and writes the lake itself.
-
-    The same rule as the chunked path: the changed batches are recomputed, with the ids
-    already in silver as `known_transaction_ids`; the other batches' rows are kept as they are.
-    """
-    uri = _uri("silver_transactions", settings)
-    changed_days = _dates_predicate(changed)
-    others = None if full else f"NOT ({changed_days})"
-    inputs: dict[str, TableScan | pa.Table] = {
-        n: TableScan(_uri(n, settings)) for n in model.inputs if n != KNOWN_IDS}
-    inputs["bronze_transactions"] = TableScan(_uri("bronze_transactions", settings),
-                                              where=changed_days)
-    inputs[KNOWN_IDS] = NO_KNOWN_IDS if full else TableScan(
-        uri, where=others, columns=("transaction_id",))
-    _, written = engine.build_table(
-        model.render_sql(params), inputs, uri, keep=others, metadata=metadata,
-        check=lambda frame: assert_checks(model, frame, engine), settings=settings)
-    return written
-
-
-def _known_ids(uri: str, changed: list[str], settings: Settings) -> pa.Table:
-    days = pa.array(changed).cast(pa.date32())
-    return storage.read_dataset(uri, settings).to_table(
-        columns=["transaction_id"], filter=~pc.field("situation_date").isin(days)
-    )
-
-
-def _chunk_filters(days: list[str], counts: Mapping[str, int]) -> list[pc.Expression]:
-    """Filters cutting the changed batches into chunks of about SILVER_CHUNK_ROWS rows.
-
-    Chunks are buckets of the transaction id (its low bits), not of dates: one batch may hold
-    the whole history, and every copy of an id lands in the same bucket, so deduplication
-    inside a chunk is deduplication inside the batch, and chunks never share an id.
-    """
-    rows = sum(counts[d] for d in days)
-    buckets = 1 << max(0, math.ceil(math.log2(max(rows, 1) / SILVER_CHUNK_ROWS)))
-    in_days = pc.field("situation_date").isin(pa.array(days).cast(pa.date32()))
-    if buckets == 1:
-        return [in_days]
-    mask = pa.scalar(buckets - 1, pa.int64())
-    return [in_days & (pc.bit_wise_and(pc.field("id"), mask) == bucket)
-            for bucket in range(buckets)]
-
-
-def _silver_chunks(model: Model, engine: Engine, settings: Settings,
-                   filters: list[pc.Expression], known: pa.Table,
-                   params: dict[str, float | int]) -> Iterator[pa.Table]:
-    """Run the silver SQL chunk by chunk over the changed bronze rows."""
-    bronze = storage.read_dataset(_uri("bronze_transactions", settings), settings)
-    inputs: dict[str, Any] = _read_inputs(
-        tuple(n for n in model.inputs if n != "bronze_transactions"), settings)
-    inputs[KNOWN_IDS] = known
-    for index, chunk_filter in enumerate(filters):
-        inputs["bronze_transactions"] = bronze.to_table(filter=chunk_filter)
-        table = run_model(engine, model.name, inputs, params)
-        assert_checks(model, table)
-        yield table
-        if index == 0:
-            pause_point("silver")

@@ -26,7 +26,7 @@ from lakehouse.engines.duckdb import DuckDBEngine
 from lakehouse.engines.spark import SparkEngine
 from lakehouse.pipeline.feeder import bronze_from_raw_dir as bronze_from_raw
 from lakehouse.pipeline.gold import run_gold
-from lakehouse.pipeline.runner import run_silver
+from lakehouse.pipeline.silver import run_silver
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 RELATIVE_TOLERANCE = 1e-9  # what assert_tables_match allows on float columns

@@ -19,7 +19,7 @@ from runtime_helpers import (
 from lakehouse import catalog, storage
 from lakehouse.config import get_settings
 from lakehouse.orchestrator import run_pipeline
-from lakehouse.pipeline import runner
+from lakehouse.pipeline import silver
 
 PIPELINE_STAGES = ("bronze", "silver", "gold", "publish")
 
@@ -39,10 +39,10 @@ def test_three_batches_equal_one(isolated_settings: Path, tmp_path: Path, live_s
             load_parts(get_settings(), raw, 3, [part])
             _run_ok()
         settings = get_settings()
-        silver = catalog.location("silver_transactions", settings)
+        silver_uri = catalog.location("silver_transactions", settings)
         history = [
             commit
-            for commit in storage.history(silver, settings)
+            for commit in storage.history(silver_uri, settings)
             if commit["operation"] not in storage.MAINTENANCE_OPERATIONS
         ]
         assert len(history) == 3  # three commits: the later two replaced only their batches
@@ -51,7 +51,7 @@ def test_three_batches_equal_one(isolated_settings: Path, tmp_path: Path, live_s
 
         use_data_dir(monkeypatch, tmp_path / "full")
         # The one big batch is also cut into id buckets (as at full scale): 900 rows → 8 chunks.
-        monkeypatch.setattr(runner, "SILVER_CHUNK_ROWS", 120)
+        monkeypatch.setattr(silver, "SILVER_CHUNK_ROWS", 120)
         load_parts(get_settings(), raw, 1, [0])
         _run_ok()
         full = gold_snapshot(get_settings())

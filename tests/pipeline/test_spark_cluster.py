@@ -33,7 +33,7 @@ from lakehouse.engines.duckdb import DuckDBEngine
 from lakehouse.engines.spark import SparkEngine, describe_session, session_config, stop_spark
 from lakehouse.pipeline.feeder import bronze_from_raw_dir
 from lakehouse.pipeline.gold import run_gold
-from lakehouse.pipeline.runner import run_silver
+from lakehouse.pipeline.silver import run_silver
 
 # Three JVMs start before any work: on a busy 2-core machine that alone can take minutes.
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.timeout(1800)]
