@@ -70,11 +70,8 @@ def run_gold(settings: Settings, engine: Engine) -> StageResult:
         else:
             build = build_ml_features if name == "ml_features" else build_datamart
             rows_in, rows_out, written = build(name, engine, settings, feed)
-        result.table_seconds[name] = time.perf_counter() - start
-        result.rows_in += rows_in
-        result.rows_out += rows_out
+        result.add_table(name, rows_in, rows_out, written, time.perf_counter() - start)
         if written is not None:
-            result.tables[name] = written
             pause_point("gold")
     if not result.tables:
         result.status = "up_to_date"

@@ -57,6 +57,24 @@ class StageResult:
     # table -> seconds spent bringing it up to date (benchmarks' per-table figures, logs)
     table_seconds: dict[str, float] = field(default_factory=dict)
 
+    def add_table(
+        self, name: str, rows_in: int, rows_out: int, version: int | None, seconds: float
+    ) -> None:
+        """Count one table's build into the stage.
+
+        Args:
+            name: the table.
+            rows_in: rows its build read.
+            rows_out: rows it wrote.
+            version: the Delta version written, None when it was up to date.
+            seconds: time spent on it.
+        """
+        self.table_seconds[name] = seconds
+        self.rows_in += rows_in
+        self.rows_out += rows_out
+        if version is not None:
+            self.tables[name] = version
+
 
 def pause_point(stage: str) -> None:
     """Test hook: with LAKEHOUSE_TEST_PAUSE_AT=<stage>, sleep here so a SIGKILL lands mid-stage.

@@ -62,11 +62,7 @@ def run_silver(settings: Settings, engine: Engine) -> StageResult:
     for name in ("silver_cards", "silver_users"):
         start = time.perf_counter()
         rows_in, rows_out, written = build_model(name, engine, settings)
-        result.table_seconds[name] = time.perf_counter() - start
-        result.rows_in += rows_in
-        result.rows_out += rows_out
-        if written is not None:
-            result.tables[name] = written
+        result.add_table(name, rows_in, rows_out, written, time.perf_counter() - start)
     start = time.perf_counter()
     _build_silver_transactions(settings, engine, result)
     result.table_seconds["silver_transactions"] = time.perf_counter() - start
