@@ -174,6 +174,30 @@ def choose_flavour_policy(
     return policy.PolicyChoice(chosen, compared)
 
 
+def _model_metadata(
+    result: FlavourResult, report: TrainingReport, trained_at: str,
+    drift_reference: dict[str, Any], choice: policy.PolicyChoice,
+) -> dict[str, Any]:
+    """What the model carries in its `metadata.json` (`lakehouse.ml.registry`) for serving."""
+    return {
+        "flavour": result.flavour,
+        "feature_columns": result.feature_columns,
+        "feature_set_version": FEATURE_SET_VERSION,
+        "threshold": result.threshold,
+        "policy": choice.policy.as_dict(),
+        "calibration": result.calibration,
+        "metrics": result.test_metrics,
+        "baseline_metrics": result.baseline_metrics,
+        "mechanism_metrics": result.mechanism_metrics,
+        "data_versions": report.data_versions,
+        "split": report.split,
+        "trained_at": trained_at,
+        # Fixed PSI bins of every input and of the score, the baseline of live drift.
+        "drift_reference": drift_reference,
+        "vocabulary": report.vocabulary,
+    }
+
+
 def _log_run(
     client: Any, run: Any, result: FlavourResult, report: TrainingReport, trained_at: str,
     drift_reference: dict[str, Any], examples: pd.DataFrame, choice: policy.PolicyChoice,
@@ -225,23 +249,7 @@ def _log_run(
     ).items():
         client.log_figure(run_id, figure, f"plots/{name}")
         plt.close(figure)
-    metadata = {
-        "flavour": result.flavour,
-        "feature_columns": result.feature_columns,
-        "feature_set_version": FEATURE_SET_VERSION,
-        "threshold": result.threshold,
-        "policy": choice.policy.as_dict(),
-        "calibration": result.calibration,
-        "metrics": result.test_metrics,
-        "baseline_metrics": result.baseline_metrics,
-        "mechanism_metrics": result.mechanism_metrics,
-        "data_versions": report.data_versions,
-        "split": report.split,
-        "trained_at": trained_at,
-        # Fixed PSI bins of every input and of the score, the baseline of live drift.
-        "drift_reference": drift_reference,
-        "vocabulary": report.vocabulary,
-    }
+    metadata = _model_metadata(result, report, trained_at, drift_reference, choice)
     with tempfile.TemporaryDirectory(prefix="lakehouse-train-") as tmp:
         files = write_model_files(Path(tmp) / MODEL_FILES, result.booster, metadata)
         folder = save_pyfunc(Path(tmp) / MODEL_DIR, files, metadata, examples)

@@ -22,15 +22,12 @@ scored transaction must then be), query a datamart.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import os
-import random
 import re
 import secrets
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import datetime, timedelta
@@ -38,8 +35,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
-import yaml
+from composekit import (
+    COMPOSE,
+    REDIS_HOST,
+    REDIS_PORT,
+    ROOT,
+    compose_command,
+    compose_env,
+    interpolate,
+    own_redis_db,
+    process_env,
+    prometheus_config,
+    redis_url,
+)
 from promkit import prometheus_server, query, wait_for
 from serverkit import private_postgres, running, s3_server
 from testkit import fake_es, free_port
@@ -47,8 +55,6 @@ from testkit import fake_es, free_port
 # Nine processes start before the first request: minutes on a busy 2-core machine.
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(1200)]
 
-ROOT = Path(__file__).resolve().parents[2]
-COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 HTTP_SERVICES = {"sources_api": 9998, "api": 9999, "api_ml": 9997, "lakehouse": 8000}
 SECRETS = (
     "POSTGRES_PASSWORD",
@@ -59,96 +65,6 @@ SECRETS = (
     "LAKEHOUSE_CARD_HASH_KEY",
     "LAKEHOUSE_API_KEY",
 )
-_VARIABLE = re.compile(r"\$\{(\w+)(?::([?-])([^}]*))?\}")
-# The machine's Redis stands in for the `redis` service; the test takes a database of its own.
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-REDIS_CLAIM = "lakehouse-test:claimed-by"
-
-
-def interpolate(value: str, dotenv: dict[str, str]) -> str:
-    """Compose's `${VAR}`, `${VAR:-default}`, `${VAR:?error}` and `$$`, from `dotenv`."""
-
-    def one(match: re.Match) -> str:
-        name, kind, arg = match.groups()
-        if kind == "?" and not dotenv.get(name):
-            raise AssertionError(f"compose requires {name}: {arg}")
-        return dotenv.get(name) or (arg if kind == "-" else "")
-
-    return _VARIABLE.sub(one, value).replace("$$", "$")
-
-
-def compose_env(service: str, dotenv: dict[str, str], hosts: dict[str, str]) -> dict[str, str]:
-    """The service's environment from docker-compose.yml, hostnames mapped to loopback."""
-    env = {}
-    for name, raw in COMPOSE["services"][service].get("environment", {}).items():
-        value = interpolate(str(raw), dotenv)
-        for container, local in hosts.items():
-            value = value.replace(container, local)
-        env[name] = value
-    return env
-
-
-def _process_env(extra: dict[str, str]) -> dict[str, str]:
-    """This interpreter's environment without any lakehouse setting, plus `extra`."""
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("LAKEHOUSE_", "AWS_", "MLFLOW_", "SPARK_"))
-        and k != "ELASTICSEARCH_URL"
-    }
-    return {**base, **extra}
-
-
-def _compose_command(service: str, dotenv: dict[str, str], hosts: dict[str, str]) -> list[str]:
-    command = COMPOSE["services"][service]["command"]
-    text = interpolate(command[-1] if command[0] == "/bin/sh" else " ".join(command), dotenv)
-    for container, local in hosts.items():
-        text = text.replace(container, local)
-    return text
-
-
-def _prometheus_config(folder: Path, ports: dict[str, int], own_port: int) -> Path:
-    config = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
-    config["global"]["scrape_interval"] = "1s"
-    config.pop("alerting")
-    config.pop("rule_files")
-    for job in config["scrape_configs"]:
-        targets = job["static_configs"][0]["targets"]
-        host = targets[0].split(":")[0]
-        port = own_port if job["job_name"] == "prometheus" else ports[host]
-        job["static_configs"] = [{"targets": [f"127.0.0.1:{port}"]}]
-    path = folder / "prometheus.yml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-@contextlib.contextmanager
-def own_redis_db() -> Iterator[redis.Redis]:
-    """An empty database index of the machine's Redis, claimed with a key for the test's run.
-
-    Other suites use database 0 under their own key prefixes; this test runs the online store
-    with compose's settings (its default prefix), so it takes a whole database instead. On
-    exit it deletes the keys it created, under the store's prefix, and its claim: never a flush.
-    """
-    token = uuid.uuid4().hex
-    for index in random.sample(range(1, 16), 15):
-        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=index)
-        if client.dbsize() == 0 and client.set(REDIS_CLAIM, token, nx=True, ex=3600):
-            break
-    else:
-        raise AssertionError("no empty database index left on the Redis at 127.0.0.1:6379")
-    try:
-        yield client
-    finally:
-        if client.get(REDIS_CLAIM) == token.encode():
-            client.delete(REDIS_CLAIM)
-
-
-def _redis_url(compose_url: str, client: redis.Redis) -> str:
-    """Compose's Redis URL, already mapped to loopback, on the test's own database index."""
-    base, _, index = compose_url.rpartition("/")
-    assert base == f"redis://{REDIS_HOST}:{REDIS_PORT}" and index.isdigit(), compose_url
-    return f"{base}/{client.connection_pool.connection_kwargs['db']}"
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +118,7 @@ def platform(raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         # postgres: the image runs initdb.sh on an empty data directory.
         _run(
             ["bash", str(ROOT / "postgres" / "initdb.sh")],
-            _process_env(
+            process_env(
                 {
                     **compose_env("postgres", dotenv, hosts),
                     "PGHOST": "127.0.0.1",
@@ -216,7 +132,7 @@ def platform(raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         for bucket in (dotenv.get("LAKEHOUSE_LAKE_BUCKET", "lakehouse"), "mlflow"):
             s3.client().create_bucket(Bucket=bucket)
         envs = {
-            name: _process_env(
+            name: process_env(
                 {
                     **compose_env(name, dotenv, hosts),
                     "LAKEHOUSE_DATA_DIR": str(tmp / name),
@@ -226,7 +142,7 @@ def platform(raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
             for name in HTTP_SERVICES
         }
         envs["lakehouse"]["LAKEHOUSE_PIPELINE_METRICS_PORT"] = str(ports["lakehouse"])
-        envs["api_ml"]["LAKEHOUSE_REDIS_URL"] = _redis_url(
+        envs["api_ml"]["LAKEHOUSE_REDIS_URL"] = redis_url(
             envs["api_ml"]["LAKEHOUSE_REDIS_URL"], online
         )
         from lakehouse.config import Settings
@@ -237,7 +153,7 @@ def platform(raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         )
         stack.callback(drop_prefix, online, prefix)  # after the services stop
         envs["api_ml"]["LAKEHOUSE_MODEL_POLL_SECONDS"] = "1"
-        mlflow_env = _process_env(compose_env("mlflow", dotenv, hosts))
+        mlflow_env = process_env(compose_env("mlflow", dotenv, hosts))
         # The platform uses no MLflow server jobs; their worker pool would only take CPU here.
         mlflow_env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
         stack.enter_context(
@@ -245,7 +161,7 @@ def platform(raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
                 [
                     "/bin/sh",
                     "-c",
-                    _compose_command("mlflow", dotenv, hosts).replace(
+                    compose_command("mlflow", dotenv, hosts).replace(
                         # One worker, not the default four: this machine's 2 cores are shared.
                         "--host 0.0.0.0 --port 5000",
                         f"--host 127.0.0.1 --port {ports['mlflow']} --workers 1",
@@ -365,7 +281,7 @@ def test_the_platform_runs_as_docker_compose_wires_it(platform: dict) -> None:
 
     # Prometheus with the stack's scrape configuration sees every service up.
     prom_port = free_port()
-    config = _prometheus_config(tmp, {**ports, "sources_api": ports["sources_api"]}, prom_port)
+    config = prometheus_config(tmp, {**ports, "sources_api": ports["sources_api"]}, prom_port)
     with prometheus_server(config, prom_port, tmp) as prometheus:
         wait_for(lambda: len(query(prometheus, "up == 1")) == len(HTTP_SERVICES) + 1)
 
