@@ -10,7 +10,6 @@ baselines N`).
 
 from __future__ import annotations
 
-import statistics
 import time
 import tracemalloc
 from datetime import datetime, timedelta
@@ -24,21 +23,12 @@ from api_ml.api.codes import basic_inputs, warm_category_codes
 from api_ml.api.normalise import Vocabulary, normalise_seed_fields
 from api_ml.api.online import OnlineState
 from api_ml.api.state import single_threaded
+from benchmarks.latency import summary
 from lakehouse import catalog, storage
 from lakehouse.features.online.compute import day_of
 from lakehouse.features.replay_sql import compute_features_for_events, label_summary
 from lakehouse.ml.features import FEATURE_COLUMNS
 from lakehouse.ml.registry import load_model
-
-
-def summary(latencies: list[float], wall: float) -> dict[str, float]:
-    """Requests per second, p50 and p99 (ms) of a run."""
-    ordered = sorted(latencies)
-    return {
-        "rps": len(ordered) / wall,
-        "p50_ms": 1000 * statistics.median(ordered),
-        "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
-    }
 
 
 def _timed(calls: list) -> dict[str, float]:  # type: ignore[type-arg]

@@ -13,7 +13,6 @@ serving over HTTP costs on top of the query itself.
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from rich.table import Table
 
 from api.database import make_engine
 from api.datamarts import DATAMARTS, ListQuery, get_row, list_rows
+from benchmarks.latency import summary
 from lakehouse.pipeline.publish import analytics_engine, publish_table
 
 console = Console()
@@ -80,15 +80,6 @@ def synthetic_datamarts(clients: int, cards: int, seed: int = 11) -> dict[str, p
     }
 
 
-def _summarise(latencies: list[float], wall: float) -> dict[str, float]:
-    ordered = sorted(latencies)
-    return {
-        "rps": len(ordered) / wall,
-        "p50_ms": 1000 * statistics.median(ordered),
-        "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
-    }
-
-
 def _load(base: str, paths: list[str], concurrency: int) -> dict[str, float]:
     """Send `paths` with `concurrency` clients (one keep-alive connection each)."""
     chunks = [paths[i::concurrency] for i in range(concurrency)]
@@ -105,7 +96,7 @@ def _load(base: str, paths: list[str], concurrency: int) -> dict[str, float]:
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         latencies = [t for timings in pool.map(worker, chunks) for t in timings]
-    return _summarise(latencies, time.perf_counter() - start)
+    return summary(latencies, time.perf_counter() - start)
 
 
 def _direct(calls: list[Callable[[], object]]) -> dict[str, float]:
@@ -115,7 +106,7 @@ def _direct(calls: list[Callable[[], object]]) -> dict[str, float]:
         begin = time.perf_counter()
         call()
         latencies.append(time.perf_counter() - begin)
-    return _summarise(latencies, time.perf_counter() - start)
+    return summary(latencies, time.perf_counter() - start)
 
 
 def _start_api(db_url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -38,7 +38,8 @@ import pyarrow.compute as pc
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.api_ml_paths import baselines, summary
+from benchmarks.api_ml_paths import baselines
+from benchmarks.latency import summary
 
 console = Console()
 # (clients, transactions, requests per cell, batch rows)
