@@ -21,6 +21,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from lakehouse.config import get_settings
+from lakehouse.engines import ENGINE_NAMES
 from lakehouse.observability.elasticsearch import install_elasticsearch_handler
 from lakehouse.observability.logs import configure_logging
 from lakehouse.observability.metrics import PipelineMetrics
@@ -119,8 +120,8 @@ def run(stage: StageOption = None, engine: EngineOption = None, skip: SkipOption
         console.print(f"[red]Unknown stage {unknown[0]!r} in --skip.[/] "
                       f"Choose from: {', '.join(STAGES)}.")
         raise typer.Exit(2)
-    if engine is not None and engine not in ("duckdb", "spark"):
-        console.print(f"[red]Unknown engine {engine!r}.[/] Choose duckdb or spark.")
+    if engine is not None and engine not in ENGINE_NAMES:
+        console.print(f"[red]Unknown engine {engine!r}.[/] Choose {' or '.join(ENGINE_NAMES)}.")
         raise typer.Exit(2)
     shipper = _setup_logging()
     ok = run_once(stage, engine, PipelineMetrics(), tuple(skip or ()))
