@@ -198,8 +198,9 @@ class OnlineState:
     def score_rows(self, rows: list[dict[str, Any]]) -> tuple[list[dict], list[OnlineContext]]:
         """Feature vectors of request rows (in order), each event recorded after it is scored.
 
-        Per row one store call reads the state and records the event (`read_and_add`: one
-        atomic round trip on Redis); the features come from the state before the event.
+        One store call reads each row's state and records its event, in order
+        (`read_and_add_many`: each row sees the earlier rows; one round trip on Redis); the
+        features come from the state before the row's event.
 
         Args:
             rows: request rows of `row`.
@@ -208,10 +209,10 @@ class OnlineState:
             The feature vectors and, per row, what the state knew (card, client, horizon, whether
             the store failed).
         """
+        states, degraded = self._read_and_add([_event(row) for row in rows])
         vectors, contexts = [], []
         horizon = self.meta.horizon_s
-        for row in rows:
-            state, degraded = self._read_and_add(row)
+        for row, state in zip(rows, states, strict=True):
             vectors.append(feature_vector(row, state.card, state.client, state.tallies))
             own = row["transaction_id"]
             contexts.append(
@@ -224,26 +225,14 @@ class OnlineState:
             )
         return vectors, contexts
 
-    def _read_and_add(self, row: dict[str, Any]) -> tuple[EntityState, bool]:
-        """The state before the row's event, and whether the store failed (then: empty state,
-        the event not recorded, counted as a failed "read")."""
-        event = Event(
-            row["transaction_id"],
-            row["ts_s"],
-            row["card_id"],
-            row["client_id"],
-            row["merchant_id"],
-            row["mcc_code"],
-            float(row["amount"]),
-            str(row["merchant_state"]),
-            row["is_abroad_i"],
-            row["is_online_i"],
-        )
+    def _read_and_add(self, events: list[Event]) -> tuple[list[EntityState], bool]:
+        """The state before each event, and whether the store failed (then: empty states, the
+        events perhaps not recorded, counted as one failed "read")."""
         try:
-            return self.store.read_and_add(event, journal=True), False
+            return self.store.read_and_add_many(events, journal=True), False
         except redis.RedisError:
             self._failed("read")
-            return EntityState([], [], Tallies()), True
+            return [EntityState([], [], Tallies()) for _ in events], True
 
     def _failed(self, operation: str) -> None:
         self.errors[operation] = self.errors.get(operation, 0) + 1
@@ -315,6 +304,22 @@ class OnlineState:
             "build_seconds": round(self.built_seconds, 3),
             "errors": dict(self.errors),
         }
+
+
+def _event(row: dict[str, Any]) -> Event:
+    """The stored form of a request row (`OnlineState.row`)."""
+    return Event(
+        row["transaction_id"],
+        row["ts_s"],
+        row["card_id"],
+        row["client_id"],
+        row["merchant_id"],
+        row["mcc_code"],
+        float(row["amount"]),
+        str(row["merchant_state"]),
+        row["is_abroad_i"],
+        row["is_online_i"],
+    )
 
 
 def _redis_state(

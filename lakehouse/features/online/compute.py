@@ -11,8 +11,10 @@ Nothing here reads a store: `store.py` hands the state in, so both backends shar
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from lakehouse.features.declarations import (
@@ -113,51 +115,70 @@ def known_by(
     return out
 
 
-def _std(values: list[float]) -> float | None:
+def _std(values: Sequence[float]) -> float | None:
     """Sample standard deviation (SQL's STDDEV_SAMP): NULL below two values."""
     n = len(values)
     if n < 2:
         return None
     mean = math.fsum(values) / n
-    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    return math.sqrt(math.fsum([(v - mean) ** 2 for v in values]) / (n - 1))
 
 
 # Positions of the `Event` fields: `event[i]` is cheaper than `getattr(event, name)` per event.
 _FIELD_AT: dict[str, int] = {name: i for i, name in enumerate(Event._fields)}
+_TS = _FIELD_AT["ts_s"]
+_BY_TIME = itemgetter(_TS)
+_NO_EVENTS: tuple[tuple[Any, ...], ...] = tuple(() for _ in Event._fields)
+# Whose stored events an entity's aggregates read, and the row field that narrows them further
+# (client x merchant, client x state: the client's events at the row's merchant or state).
+_SOURCE = {
+    "card": "card",
+    "client": "client",
+    "client_merchant": "client",
+    "client_state": "client",
+}
+_MATCH = {"client_merchant": "merchant_id", "client_state": "merchant_state"}
+# The aggregates over stored events, each with its source and window (every one has a window).
+_OVER_EVENTS: tuple[tuple[Aggregate, str, int], ...] = tuple(
+    (a, _SOURCE[a.entity], a.window or HISTORY_SECONDS) for a in AGGREGATES if a.rows == "all"
+)
+
+
+def _earlier(
+    events: Iterable[Event], own: int, since: int, t: int
+) -> tuple[tuple[Any, ...], ...]:
+    """The events of `since <= ts_s < t` other than `own`, oldest first, as one tuple per
+    `Event` field: each window is then a tail, found by bisection (no per-event Python)."""
+    ordered = sorted(events, key=_BY_TIME)
+    columns = tuple(zip(*ordered, strict=True)) or _NO_EVENTS
+    lo, hi = bisect_left(columns[_TS], since), bisect_left(columns[_TS], t)
+    if own in columns[0][lo:hi]:  # the transaction itself, stored earlier (a resend)
+        kept = [e for e in ordered[lo:hi] if e[0] != own]
+        return tuple(zip(*kept, strict=True)) or _NO_EVENTS
+    return tuple(column[lo:hi] for column in columns)
 
 
 def _aggregate(
-    aggregate: Aggregate,
-    chosen: list[Event],
-    row: Mapping[str, Any],
-    columns: dict[str, list[Any]],
+    aggregate: Aggregate, columns: tuple[tuple[Any, ...], ...], start: int, row: Mapping[str, Any]
 ) -> Any:
-    """One windowed aggregate over the entity's events already inside its window.
-
-    `columns` caches, per window, the values of one event field (several aggregates of a
-    window read the same column: sums and the std of `amount`).
-    """
-    if aggregate.entity == "client_merchant":
-        chosen = [e for e in chosen if e.merchant_id == row["merchant_id"]]
-    elif aggregate.entity == "client_state":
-        chosen = [e for e in chosen if e.merchant_state == row["merchant_state"]]
+    """One aggregate over the events from position `start` of `columns` (its window)."""
+    match = _MATCH.get(aggregate.entity)
     if aggregate.kind == "count":
-        return len(chosen)
-    column = "ts_s" if aggregate.kind == "last_seen" else aggregate.column
-    assert column is not None
-    if aggregate.entity in ("card", "client"):
-        values = columns.get(column)
-        if values is None:
-            at = _FIELD_AT[column]
-            values = columns[column] = [e[at] for e in chosen]
-    else:
-        at = _FIELD_AT[column]
-        values = [e[at] for e in chosen]
+        if match is None:
+            return len(columns[_TS]) - start
+        return columns[_FIELD_AT[match]][start:].count(row[match])
+    name = "ts_s" if aggregate.kind == "last_seen" else aggregate.column
+    assert name is not None
+    values: Sequence[Any] = columns[_FIELD_AT[name]][start:]
+    if match is not None:
+        wanted = row[match]
+        at = columns[_FIELD_AT[match]][start:]
+        values = [v for v, m in zip(values, at, strict=True) if m == wanted]
     if aggregate.kind == "last_seen":
         return max(values, default=None)
     if aggregate.kind == "std":
         return _std(values)
-    return math.fsum(values) if column == "amount" else sum(values)
+    return math.fsum(values) if name == "amount" else sum(values)
 
 
 def behaviour(
@@ -167,6 +188,10 @@ def behaviour(
     tallies: Tallies,
 ) -> dict[str, Any]:
     """The behavioural outputs of one transaction (`declarations.OUTPUTS`, by name).
+
+    The card's and client's strictly earlier events within the longest window are sorted by
+    time once (`_earlier`); each window is then a tail of them. Every aggregate is order-free
+    (counts, `math.fsum`, max), so the order of the stored events never changes a value.
 
     Args:
         row: the transaction: `transaction_id`, `ts_s`, `amount`, `merchant_id`,
@@ -182,26 +207,19 @@ def behaviour(
     """
     own, t = row["transaction_id"], row["ts_s"]
     since = t - HISTORY_SECONDS
-    # strictly earlier whole seconds within the longest window; then one cut per window
     earlier = {
-        "card": [e for e in card_events if since <= e.ts_s < t and e.transaction_id != own],
-        "client": [e for e in client_events if since <= e.ts_s < t and e.transaction_id != own],
+        "card": _earlier(card_events, own, since, t),
+        "client": _earlier(client_events, own, since, t),
     }
-    windows: dict[tuple[str, int], list[Event]] = {}
-    cached: dict[tuple[str, int], dict[str, list[Any]]] = {}
+    starts: dict[tuple[str, int], int] = {}
     values: dict[str, Any] = dict(row)
     values.update(tallies.values())
-    for aggregate in AGGREGATES:
-        if aggregate.rows != "all":
-            continue
-        assert aggregate.window is not None
-        source = "card" if aggregate.entity == "card" else "client"
-        key = (source, aggregate.window)
-        if key not in windows:
-            start = t - aggregate.window
-            windows[key] = [e for e in earlier[source] if e.ts_s >= start]
-        columns = cached.setdefault(key, {})
-        values[aggregate.name] = _aggregate(aggregate, windows[key], row, columns)
+    for aggregate, source, window in _OVER_EVENTS:
+        columns = earlier[source]
+        start = starts.get((source, window))
+        if start is None:
+            start = starts[source, window] = bisect_left(columns[_TS], t - window)
+        values[aggregate.name] = _aggregate(aggregate, columns, start, row)
     return {output.name: output.python(values) for output in OUTPUTS}
 
 

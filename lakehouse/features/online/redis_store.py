@@ -12,11 +12,12 @@ Same state and semantics as `MemoryStore` (store.py), in Redis hashes under one 
 and `<prefix>:journal`, the events scored since the last build (for replay into the next
 generation), and `<prefix>:current`, the generation replicas serve.
 
-Each event and each label is one Lua script: atomic (a reader never sees half an event) and
-idempotent (a resend changes nothing). A scoring request is one round trip: one script reads
-the state its features need and adds the event (`read_and_add`); a plain read is one
-pipelined round trip. A reload builds a
-new generation beside the served one and switches `current` when it is complete.
+Each event and each label is one Lua script (`redis_scripts.py`): atomic (a reader never sees
+half an event) and idempotent (a resend changes nothing). A scoring request is one round trip:
+one script reads the state its features need and adds the event (`read_and_add`); a batch is
+one script per chunk of `BATCH_CHUNK` events, all chunks in one pipeline (`read_and_add_many`);
+a plain read is one pipelined round trip. A reload builds a new generation beside the served
+one and switches `current` when it is complete.
 """
 
 from __future__ import annotations
@@ -27,63 +28,18 @@ from typing import Any
 import redis
 
 from lakehouse.features.online.compute import Event, Tallies, day_of, known_by
+from lakehouse.features.online.redis_scripts import (
+    ADD_EVENT,
+    ADD_LABEL,
+    READ_AND_ADD,
+    READ_AND_ADD_MANY,
+)
 from lakehouse.features.online.store import EntityState, LabelEvent, OnlineStore, StoreMeta
 
 JOURNAL_MAX = 1_000_000
-
-# KEYS: ev, card, client, journal, meta; ARGV: id, packed event, journal flag, journal max
-_ADD_EVENT_BODY = """
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-if redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) == 1 and redis.call('HLEN', KEYS[2]) == 1 then
-  redis.call('HINCRBY', KEYS[5], 'cards', 1)
-end
-if redis.call('HSET', KEYS[3], ARGV[1], ARGV[2]) == 1 and redis.call('HLEN', KEYS[3]) == 1 then
-  redis.call('HINCRBY', KEYS[5], 'clients', 1)
-end
-redis.call('HINCRBY', KEYS[5], 'events', 1)
-if ARGV[3] == '1' then
-  redis.call('RPUSH', KEYS[4], ARGV[2])
-  redis.call('LTRIM', KEYS[4], -tonumber(ARGV[4]), -1)
-end
-return 1
-"""
-_ADD_EVENT = _ADD_EVENT_BODY
-# One scoring request in one round trip: read what the event's features need (its card's and
-# client's events, the merchant / MCC / global label tiles), then add it, atomically.
-# KEYS: as _ADD_EVENT, then tile merchant, tile mcc, tile global; ARGV: as _ADD_EVENT.
-_READ_AND_ADD = (
-    """
-local state = {redis.call('HVALS', KEYS[2]), redis.call('HVALS', KEYS[3]),
-               redis.call('HGETALL', KEYS[6]), redis.call('HGETALL', KEYS[7]),
-               redis.call('HGETALL', KEYS[8])}
-local function add()"""
-    + _ADD_EVENT_BODY
-    + """end
-state[6] = add()
-return state
-"""
-)
-# KEYS: labels, tile merchant, tile mcc, tile global; ARGV: id, label, day, merchant, mcc, fold
-_ADD_LABEL = """
-local value = ARGV[2] .. ':' .. ARGV[3] .. ':' .. ARGV[4] .. ':' .. ARGV[5]
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-if old == value then return 0 end
-local fold = tonumber(ARGV[6])
-local function bump(label, day, sign)
-  local d = math.max(tonumber(day), fold)
-  for i = 2, 4 do
-    redis.call('HINCRBY', KEYS[i], d .. ':f', sign * tonumber(label))
-    redis.call('HINCRBY', KEYS[i], d .. ':l', sign)
-  end
-end
-if old then
-  local label, day = string.match(old, '^(%-?%d+):(%-?%d+):')
-  bump(label, day, -1)
-end
-bump(ARGV[2], ARGV[3], 1)
-redis.call('HSET', KEYS[1], ARGV[1], value)
-return 1
-"""
+# Events per `READ_AND_ADD_MANY` call: Redis runs one script at a time, so a chunk keeps the
+# other replicas' requests waiting for at most a few milliseconds.
+BATCH_CHUNK = 100
 
 
 def pack(event: Event) -> str:
@@ -145,9 +101,10 @@ class RedisStore(OnlineStore):
         self.prefix = prefix
         self.generation = generation
         self.ns = f"{prefix}:{generation}"
-        self._add_event = client.register_script(_ADD_EVENT)
-        self._add_label = client.register_script(_ADD_LABEL)
-        self._read_and_add = client.register_script(_READ_AND_ADD)
+        self._add_event = client.register_script(ADD_EVENT)
+        self._add_label = client.register_script(ADD_LABEL)
+        self._read_and_add = client.register_script(READ_AND_ADD)
+        self._read_and_add_many = client.register_script(READ_AND_ADD_MANY)
         self._fold: int | None = None
 
     @classmethod
@@ -199,13 +156,8 @@ class RedisStore(OnlineStore):
         )
 
     def _event_keys(self, event: Event) -> list[str]:
-        return [
-            f"{self.ns}:ev",
-            f"{self.ns}:card:{event.card_id}",
-            f"{self.ns}:client:{event.client_id}",
-            f"{self.prefix}:journal",
-            f"{self.ns}:meta",
-        ]
+        card, client = self._hash_keys(event)
+        return [f"{self.ns}:ev", card, client, f"{self.prefix}:journal", f"{self.ns}:meta"]
 
     def add_events(self, events: Sequence[Event], *, journal: bool = False) -> int:
         """`OnlineStore.add_events`: one Lua call per event, all in one pipeline."""
@@ -287,6 +239,80 @@ class RedisStore(OnlineStore):
             Tallies(*(known_by(_tiles(_pairs(t)), day, kind) for t, kind in
                       ((merchant, "merchant"), (mcc, "mcc"), (everyone, "global")))),
         )
+
+    def read_and_add_many(
+        self, events: Sequence[Event], *, journal: bool = True
+    ) -> list[EntityState]:
+        """`OnlineStore.read_and_add_many`: one Lua call per `BATCH_CHUNK` events, all in one
+        pipeline (one round trip); each call atomic, each event idempotent."""
+        if len(events) <= 1:  # one request: the one-event script, as `read_and_add`
+            return [self.read_and_add(event, journal=journal) for event in events]
+        pipe = self.client.pipeline(transaction=False)
+        chunks = [events[i : i + BATCH_CHUNK] for i in range(0, len(events), BATCH_CHUNK)]
+        calls = [self._chunk_call(chunk, journal, pipe) for chunk in chunks]
+        states: list[EntityState] = []
+        for chunk, call, answer in zip(chunks, calls, pipe.execute(), strict=True):
+            states += self._chunk_states(chunk, *call, *answer)
+        return states
+
+    def _hash_keys(self, event: Event) -> tuple[str, str]:
+        return f"{self.ns}:card:{event.card_id}", f"{self.ns}:client:{event.client_id}"
+
+    def _chunk_call(
+        self, chunk: Sequence[Event], journal: bool, pipe: Any
+    ) -> tuple[list[str], list[str]]:
+        """Queue one READ_AND_ADD_MANY call on `pipe`; its distinct event hashes and tiles."""
+        hashes = list(dict.fromkeys(key for e in chunk for key in self._hash_keys(e)))
+        tiles = list(
+            dict.fromkeys(
+                f"{self.ns}:tile:{key}"
+                for e in chunk
+                for key in self._tile_keys(e.merchant_id, e.mcc_code)
+            )
+        )
+        keys = [f"{self.ns}:ev", f"{self.prefix}:journal", f"{self.ns}:meta", *hashes, *tiles]
+        at = {key: i for i, key in enumerate(keys, start=1)}
+        args: list[Any] = [int(journal), JOURNAL_MAX, len(hashes), len(tiles)]
+        for event in chunk:
+            card, client = self._hash_keys(event)
+            args += [event.transaction_id, pack(event), at[card], at[client]]
+        self._read_and_add_many(keys=keys, args=args, client=pipe)
+        return hashes, tiles
+
+    def _chunk_states(
+        self,
+        chunk: Sequence[Event],
+        hashes: list[str],
+        tiles: list[str],
+        held: list[list[bytes]],
+        fields: list[list[bytes]],
+        added: list[int],
+    ) -> list[EntityState]:
+        """What each event of a chunk read: the hashes as the script read them plus the
+        chunk's earlier new events (labels cannot change inside the script)."""
+        events_of = {
+            key: [unpack(v) for v in values] for key, values in zip(hashes, held, strict=True)
+        }
+        days_of = {key: _tiles(_pairs(flat)) for key, flat in zip(tiles, fields, strict=True)}
+        known: dict[tuple[str, int], dict[str, int]] = {}
+        states = []
+        for event, new in zip(chunk, added, strict=True):
+            day = day_of(event.ts_s)
+            tallies = []
+            keys = self._tile_keys(event.merchant_id, event.mcc_code)
+            for key, kind in zip(keys, ("merchant", "mcc", "global"), strict=True):
+                name = f"{self.ns}:tile:{key}"
+                if (name, day) not in known:
+                    known[name, day] = known_by(days_of[name], day, kind)
+                tallies.append(known[name, day])
+            card, client = self._hash_keys(event)
+            states.append(
+                EntityState(list(events_of[card]), list(events_of[client]), Tallies(*tallies))
+            )
+            if new:
+                events_of[card].append(event)
+                events_of[client].append(event)
+        return states
 
     @staticmethod
     def _tile_keys(merchant_id: int, mcc_code: int) -> tuple[str, str, str]:

@@ -26,6 +26,9 @@ from dataclasses import dataclass, field
 
 from lakehouse.features.online.compute import Event, Tallies, day_of, known_by
 
+# Label tallies cached per (tile, day) at most: the merchants, MCCs and days being scored.
+KNOWN_CACHE_MAX = 200_000
+
 
 @dataclass(frozen=True)
 class LabelEvent:
@@ -124,6 +127,24 @@ class OnlineStore(ABC):
         self.add_events([event], journal=journal)
         return state
 
+    def read_and_add_many(
+        self, events: Sequence[Event], *, journal: bool = True
+    ) -> list[EntityState]:
+        """`read_and_add` of each event in order: each reads the state with the earlier
+        events of the sequence stored (a batch's rows see the batch's earlier rows).
+
+        `RedisStore` reads each distinct card, client and tile once per chunk of events and
+        adds the chunk in one atomic script, all chunks in one round trip.
+
+        Args:
+            events: the scored transactions, in scoring order.
+            journal: also record them for replay into the next state (see `add_events`).
+
+        Returns:
+            Per event, its card's and client's events and the label tallies before it.
+        """
+        return [self.read_and_add(event, journal=journal) for event in events]
+
     @abstractmethod
     def event(self, transaction_id: int) -> Event | None:
         """A stored event by id (None outside the state).
@@ -209,6 +230,10 @@ class MemoryStore(OnlineStore):
         # (kind, key) -> known day -> [fraud, labeled]; kind "merchant" | "mcc" | "global"
         self._tiles: dict[tuple[str, int], dict[int, list[int]]] = defaultdict(dict)
         self._labels: dict[int, LabelEvent] = {}
+        # (kind, key, day) -> `known_by` of that tile on that day, computed once per label
+        # change: a read is then a lookup instead of re-adding every known day of the tile.
+        # A write replaces the whole dict, so a reader that raced it fills only the old one.
+        self._known: dict[tuple[str, int, int], dict[str, int]] = {}
         self._journal: list[Event] = []
         self._lock = threading.Lock()
 
@@ -240,6 +265,8 @@ class MemoryStore(OnlineStore):
                 self._tile(label, 1)
                 self._labels[label.transaction_id] = label
                 changed += 1
+            if changed:
+                self._known = {}
         return changed
 
     def add_tiles(self, rows: Iterable[tuple[int, int, int, int, int]]) -> None:
@@ -252,6 +279,7 @@ class MemoryStore(OnlineStore):
             for merchant, mcc, day, fraud, labeled in rows:
                 for key in (("merchant", merchant), ("mcc", mcc), ("global", 0)):
                     self._bump(key, day, fraud, labeled)
+            self._known = {}
 
     def _tile(self, label: LabelEvent, sign: int) -> None:
         for key in (("merchant", label.merchant_id), ("mcc", label.mcc_code), ("global", 0)):
@@ -265,13 +293,24 @@ class MemoryStore(OnlineStore):
     def read(
         self, card_id: int, client_id: int, merchant_id: int, mcc_code: int, day: int
     ) -> EntityState:
-        """`OnlineStore.read` from the dictionaries (no lock: readers see whole events)."""
+        """`OnlineStore.read` from the dictionaries (no lock: readers see whole events); the
+        label tallies from the per-day cache."""
         card = self._by_card.get(card_id)
         client = self._by_client.get(client_id)
+        cache = self._known
+        if len(cache) > KNOWN_CACHE_MAX:
+            cache = self._known = {}
 
         def known(kind: str, key: int) -> dict[str, int]:
-            tiles = self._tiles.get((kind, key))
-            return known_by({d: (t[0], t[1]) for d, t in tiles.items()}, day, kind) if tiles else {}
+            found = cache.get((kind, key, day))
+            if found is None:
+                tiles = self._tiles.get((kind, key))
+                found = cache[kind, key, day] = (
+                    known_by({d: (t[0], t[1]) for d, t in tiles.items()}, day, kind)
+                    if tiles
+                    else {}
+                )
+            return found
 
         return EntityState(
             list(card.values()) if card else [],
