@@ -69,6 +69,25 @@ def open_table(uri: str, settings: Settings | None = None) -> DeltaTable | None:
         return None
 
 
+def require_table(uri: str, settings: Settings | None = None) -> DeltaTable:
+    """The Delta table at `uri`, for a reader that cannot go on without it.
+
+    Args:
+        uri: the table's location (`lakehouse.catalog.location`).
+        settings: the platform settings (storage options); None means `get_settings()`.
+
+    Returns:
+        The opened table (its latest version).
+
+    Raises:
+        FileNotFoundError: no table exists at `uri` yet.
+    """
+    table = open_table(uri, settings)
+    if table is None:
+        raise FileNotFoundError(f"Delta table {uri} does not exist yet; run the upstream stage")
+    return table
+
+
 def exists(uri: str, settings: Settings | None = None) -> bool:
     """Whether a Delta table was ever committed at `uri`.
 
@@ -121,9 +140,7 @@ def read_dataset(uri: str, settings: Settings | None = None) -> ds.Dataset:
     Raises:
         FileNotFoundError: no table exists at `uri` yet.
     """
-    table = open_table(uri, settings)
-    if table is None:
-        raise FileNotFoundError(f"Delta table {uri} does not exist yet; run the upstream stage")
+    table = require_table(uri, settings)
     return table.to_pyarrow_dataset()
 
 
@@ -339,9 +356,7 @@ def read_files(uri: str, paths: Collection[str], settings: Settings | None = Non
     Raises:
         FileNotFoundError: no table exists at `uri` yet.
     """
-    table = open_table(uri, settings)
-    if table is None:
-        raise FileNotFoundError(f"Delta table {uri} does not exist yet; run the upstream stage")
+    table = require_table(uri, settings)
     if at_version is not None:
         table.load_as_version(at_version)
     dataset = table.to_pyarrow_dataset()

@@ -32,7 +32,7 @@ from deltalake.transaction import AddAction
 
 from lakehouse import storage
 from lakehouse.config import Settings, get_settings
-from lakehouse.storage.delta import METADATA_KEY, filesystem
+from lakehouse.storage.delta import METADATA_KEY, filesystem, require_table
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -75,15 +75,8 @@ def table_schema(uri: str, settings: Settings, columns: tuple[str, ...] | None =
     Raises:
         FileNotFoundError: no Delta table at `uri`.
     """
-    schema = _schema(_open(uri, settings))
+    schema = _schema(require_table(uri, settings))
     return pa.schema([schema.field(c) for c in columns]) if columns else schema
-
-
-def _open(uri: str, settings: Settings) -> DeltaTable:
-    table = storage.open_table(uri, settings)
-    if table is None:
-        raise FileNotFoundError(f"Delta table {uri} does not exist yet; run the upstream stage")
-    return table
 
 
 def _schema(table: DeltaTable) -> pa.Schema:
@@ -114,7 +107,7 @@ def read_delta(
         FileNotFoundError: no Delta table at `uri`.
     """
     settings = settings or get_settings()
-    table = _open(uri, settings)
+    table = require_table(uri, settings)
     schema = _schema(table)
     frame = scan_files(spark, table.file_uris(), schema, settings.storage_options())
     if where:
