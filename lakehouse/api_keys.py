@@ -12,21 +12,20 @@ an access level, that level is open (the embedded mode). The client sends its ke
   of a key matched, and any header (non-ASCII included) gets 403, never 500.
 
 Routes use `api_key_dependency(...)`; code that decides per request (sources_api protects
-some files, not others) calls `check_api_key` itself.
+some files, not others) calls `check_api_key` itself. What a client sends is in
+`lakehouse.client_keys`, which does not import FastAPI (the pipeline is such a client).
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, status
 
+from lakehouse.client_keys import API_KEY_HEADER, Access
 from lakehouse.config import Settings
-
-Access = Literal["read", "write"]
-API_KEY_HEADER = "X-API-Key"
 
 # An optional header parameter, not an OpenAPI security scheme: without configured keys the
 # routes are open, and a required scheme would tell clients (and schemathesis) otherwise.
@@ -107,21 +106,3 @@ def api_key_dependency(settings_dependency: Callable[..., Settings], access: Acc
         check_api_key(settings, given, access)
 
     return Depends(require_api_key)
-
-
-def client_headers(settings: Settings, access: Access) -> dict[str, str]:
-    """The header a client of the platform's own services sends for `access`.
-
-    The least powerful key that works: the read key for reads when one is set, else the
-    main key; no header when no key is configured.
-
-    Args:
-        settings: the client's settings.
-        access: "read" or "write".
-
-    Returns:
-        `{"X-API-Key": key}` or `{}`.
-    """
-    key = settings.read_api_key if access == "read" else None
-    key = key or settings.api_key
-    return {API_KEY_HEADER: key.get_secret_value()} if key is not None else {}

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 
 from api.fastapi_app import create_app as create_api
 from api_ml.api.main import create_app as create_api_ml
-from lakehouse.api_keys import client_headers
+from lakehouse.client_keys import client_headers
 from lakehouse.config import Settings, get_settings
 from sources_api.api import create_app as create_sources_api
 

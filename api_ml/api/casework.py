@@ -24,11 +24,11 @@ import sqlalchemy as sa
 
 from api_ml.api.schemas import PredictionResponse, TransactionRequest
 from api_ml.api.state import Snapshot
-from lakehouse.api_keys import client_headers
 from lakehouse.cases import store
 from lakehouse.cases.outbox import Outbox, OutboxWorker
 from lakehouse.cases.schema import ensure_schema
 from lakehouse.cases.workflow import LABELS
+from lakehouse.client_keys import client_headers
 from lakehouse.config import Settings
 from lakehouse.ml.policy import Policy, decide, model_policy
 from lakehouse.pipeline.publish import analytics_engine

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from lakehouse.api_keys import client_headers
+from lakehouse.client_keys import client_headers
 from lakehouse.config import Settings, get_settings
 
 # Services by the key the UI uses: (label shown to the analyst, command that starts it,

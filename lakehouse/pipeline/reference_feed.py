@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from lakehouse import catalog, storage
-from lakehouse.api_keys import client_headers
+from lakehouse.client_keys import client_headers
 from lakehouse.config import Settings
 from lakehouse.pipeline import feeder
 from lakehouse.pipeline.sources_http import Validators, fetch_reference_file
