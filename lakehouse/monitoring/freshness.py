@@ -11,14 +11,20 @@ prometheus/alerts.yml, panels on the Model health dashboard):
   `RECENT_DAYS` days before the newest one in silver, those with a label known by then.
   Labels arrive days after the transaction, so a share falling well below its usual level
   means labels stopped flowing, and the model's measured quality goes stale with them.
-Reads go through DuckDB over the Delta snapshots (columns only); a missing table gives None.
+Newest times come from the Delta log's file statistics (no data read); the label share reads
+only the rows of the last `RECENT_DAYS` days (files and row groups outside them are skipped by
+their statistics), so measuring after a daily run costs what the recent days cost, not the
+history. A missing table gives None.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
@@ -50,6 +56,15 @@ def _query(settings: Settings, table: str, sql: str) -> tuple | None:
         return connection.execute(sql).fetchone()
 
 
+def _newest(settings: Settings, table: str) -> datetime | None:
+    """MAX(ts) of a catalog table: from the log's statistics, else by a scan."""
+    newest = storage.column_max(catalog.location(table, settings), "ts", settings)
+    if newest is not None:
+        return newest
+    row = _query(settings, table, f"SELECT MAX(ts) FROM {table}")
+    return row[0] if row else None
+
+
 def gold_newest_transaction(settings: Settings) -> datetime | None:
     """Time of the newest transaction in `gold/ml_features`.
 
@@ -59,8 +74,7 @@ def gold_newest_transaction(settings: Settings) -> datetime | None:
     Returns:
         The time, or None before gold exists.
     """
-    row = _query(settings, "ml_features", "SELECT MAX(ts) FROM ml_features")
-    return row[0] if row else None
+    return _newest(settings, "ml_features")
 
 
 def recent_label_known_ratio(settings: Settings) -> float | None:
@@ -73,22 +87,22 @@ def recent_label_known_ratio(settings: Settings) -> float | None:
         The share in [0, 1], or None before silver exists.
     """
     uri = catalog.location("silver_transactions", settings)
-    if not storage.exists(uri, settings):
+    newest = _newest(settings, "silver_transactions")
+    if newest is None:
         return None
+    dataset = storage.read_dataset(uri, settings)
     # A lake written before silver carried `label_known_at` counts any label as known.
-    columns = storage.read_dataset(uri, settings).schema.names
-    known = "label_known_at <= as_of.t" if "label_known_at" in columns else "TRUE"
-    row = _query(
-        settings,
-        "silver_transactions",
-        f"""
-        WITH as_of AS (SELECT MAX(ts) AS t FROM silver_transactions)
-        SELECT AVG(CASE WHEN label IS NOT NULL AND {known} THEN 1.0 ELSE 0.0 END)
-        FROM silver_transactions, as_of
-        WHERE ts > as_of.t - INTERVAL {RECENT_DAYS} DAY
-        """,
-    )
-    return None if row is None or row[0] is None else float(row[0])
+    has_known_at = "label_known_at" in dataset.schema.names
+    recent = dataset.to_table(
+        columns=["label", *(["label_known_at"] if has_known_at else [])],
+        filter=pc.field("ts") > pc.scalar(newest - timedelta(days=RECENT_DAYS)))
+    if recent.num_rows == 0:
+        return None
+    known = pc.is_valid(recent.column("label"))
+    if has_known_at:
+        at = recent.column("label_known_at")
+        known = pc.and_(known, pc.fill_null(pc.less_equal(at, pa.scalar(newest, at.type)), False))
+    return pc.sum(pc.cast(known, "int64")).as_py() / recent.num_rows
 
 
 def source_watermark_lag_seconds(settings: Settings) -> float | None:

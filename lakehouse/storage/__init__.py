@@ -3,6 +3,7 @@
 from lakehouse.storage.delta import (
     MAINTENANCE_OPERATIONS,
     Snapshot,
+    column_max,
     data_files,
     exists,
     history,
@@ -20,6 +21,7 @@ from lakehouse.storage.objects import read_json, write_json
 __all__ = [
     "MAINTENANCE_OPERATIONS",
     "Snapshot",
+    "column_max",
     "data_files",
     "exists",
     "history",

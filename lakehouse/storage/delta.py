@@ -172,6 +172,36 @@ def snapshot(uri: str, settings: Settings | None = None) -> Snapshot | None:
     return Snapshot(table.to_pyarrow_dataset(), _data_version(table))
 
 
+def column_max(uri: str, column: str, settings: Settings | None = None) -> Any | None:
+    """The largest value of `column` in the latest snapshot, from the log's file statistics.
+
+    No data file is read: each file's add action carries its min/max. When a file with
+    non-null values has no statistics for the column (delta-rs collects them for the first
+    32 columns), the answer is unknown and the caller must scan.
+
+    Args:
+        uri: the table's location (`lakehouse.catalog.location`).
+        column: a top-level column.
+        settings: the platform settings (storage options); None means `get_settings()`.
+
+    Returns:
+        The maximum as a Python value; None when the table does not exist, holds no non-null
+        value, or the statistics cannot tell.
+    """
+    table = open_table(uri, settings)
+    if table is None:
+        return None
+    actions = pa.table(table.get_add_actions(flatten=True))
+    names = (f"max.{column}", f"null_count.{column}", "num_records")
+    if actions.num_rows == 0 or any(name not in actions.column_names for name in names):
+        return None
+    maxima, nulls, records = (actions.column(name) for name in names)
+    unknown = pc.and_kleene(pc.is_null(maxima), pc.not_equal(nulls, records))
+    if pc.any(pc.fill_null(unknown, True)).as_py():
+        return None
+    return pc.max(maxima).as_py()
+
+
 def read_table(
     uri: str,
     settings: Settings | None = None,
