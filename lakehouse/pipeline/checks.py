@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import sqlglot
-from sqlglot import exp
 
 from lakehouse.config import get_settings
 from lakehouse.engines.base import Engine
@@ -183,6 +181,9 @@ def _examples_sql(check: Check) -> str:
 
 def _expression_columns(check: Check) -> list[str]:
     """The columns an expression check reads, so examples show exactly those values."""
+    import sqlglot  # only the examples of a failed check parse SQL
+    from sqlglot import exp
+
     names = []
     for column in sqlglot.parse_one(str(check.arg), read="duckdb").find_all(exp.Column):
         if column.name not in names:

@@ -20,8 +20,6 @@ from collections.abc import Callable, Mapping
 from functools import cache
 
 import pyarrow as pa
-import sqlglot
-from sqlglot import exp
 
 from lakehouse.config import Settings, get_settings
 from lakehouse.engines.base import Engine, TableLike
@@ -159,6 +157,9 @@ def run_model(
 @cache
 def _read_more_than_once(name: str) -> frozenset[str]:
     """The inputs that `name`'s SQL scans more than once (from its parse tree)."""
+    import sqlglot  # parsed only when a model runs: a run with nothing new never imports it
+    from sqlglot import exp
+
     model = MODELS[name]
     tree = sqlglot.parse_one(model.render_sql(dict.fromkeys(model.params, 0)), read="duckdb")
     reads = Counter(table.name for table in tree.find_all(exp.Table))

@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from functools import cache
 
 import pyarrow as pa
-import sqlglot
-from sqlglot import exp
 
 from lakehouse.pipeline.models import MODELS
 
@@ -59,6 +57,9 @@ def plan(name: str) -> PartialsPlan:
     Raises:
         ValueError: the model has no `partials` CTE, or a partial column is not a COUNT or a SUM.
     """
+    import sqlglot  # only a run that merges parses SQL: a run with nothing new skips it
+    from sqlglot import exp
+
     model = MODELS[name]
     tree = sqlglot.parse_one(model.sql, read="duckdb")
     with_ = tree.args.get("with_") or tree.args.get("with")
