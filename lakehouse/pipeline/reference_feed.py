@@ -21,6 +21,7 @@ import json
 import logging
 from dataclasses import dataclass
 
+import httpx
 import pyarrow as pa
 
 from lakehouse import catalog, storage
@@ -72,14 +73,16 @@ def feed_reference_files(settings: Settings) -> list[Written]:
         SourceUnavailableError: sources_api unreachable after the retries.
     """
     written = []
-    for table_name, file_name in feeder.REFERENCE_FILES.items():
-        done = _feed_one(table_name, file_name, settings)
-        if done is not None:
-            written.append(done)
+    with httpx.Client() as client:  # one client: its CA certificates are loaded once
+        for table_name, file_name in feeder.REFERENCE_FILES.items():
+            done = _feed_one(table_name, file_name, settings, client)
+            if done is not None:
+                written.append(done)
     return written
 
 
-def _feed_one(table_name: str, file_name: str, settings: Settings) -> Written | None:
+def _feed_one(table_name: str, file_name: str, settings: Settings,
+              client: httpx.Client) -> Written | None:
     key = settings.effective_card_hash_key
     uri = catalog.location(table_name, settings)
     # Labels also come from the analysts' reviews: a new one is a change of the table too.
@@ -93,7 +96,7 @@ def _feed_one(table_name: str, file_name: str, settings: Settings) -> Written | 
         and state.get("inputs_sha256") == inputs
     known = Validators(state.get("etag", ""), state.get("last_modified", "")) if current else None
     fetched = fetch_reference_file(settings.sources_api_url, file_name, settings, known=known,
-                                   headers=client_headers(settings, "read"))
+                                   client=client, headers=client_headers(settings, "read"))
     if fetched.data is None:
         logger.debug("reference file unchanged (304)", extra={"table": table_name})
         return None
