@@ -147,9 +147,11 @@ def run_model(
         params = model_params(model, get_settings())  # a caller outside the stage runner
     sql = model.render_sql(params)
     tables = {relation: inputs[relation] for relation in model.inputs}
-    for relation in _read_more_than_once(name):
-        # A stream can be scanned once only; a model that reads a relation twice gets a copy.
-        if isinstance(tables[relation], pa.RecordBatchReader):
+    streams = {r for r, table in tables.items() if isinstance(table, pa.RecordBatchReader)}
+    # A stream can be scanned once only; a model that reads a relation twice gets a copy.
+    # Only then is the SQL parsed (with sqlglot, which a run otherwise need not import).
+    if streams:
+        for relation in streams & _read_more_than_once(name):
             tables[relation] = tables[relation].read_all()
     return engine.run_sql(sql, tables)
 
