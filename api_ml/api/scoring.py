@@ -11,6 +11,7 @@ Answers leave as `PredictionResponse` objects; nothing here does I/O.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -144,7 +145,8 @@ def _responses(
     probabilities = np.asarray(scores, dtype=float).tolist()
     threshold = float(model.threshold)
     name, version = model.name, str(model.version)
-    columns = model.feature_columns
+    columns = [str(name) for name in model.feature_columns]
+    rows = matrix.tolist() if include_features else None
     answers = []
     for i, probability in enumerate(probabilities):
         label, margin = confidence(probability, threshold)
@@ -164,16 +166,17 @@ def _responses(
                     Reason.model_construct(feature=f, contribution=float(c))
                     for f, c in contributions[i]
                 ],
-                features=_feature_dict(columns, matrix[i]) if include_features else None,
+                features=_feature_dict(columns, rows[i]) if rows is not None else None,
                 online=None if contexts is None else _online_info(contexts[i]),
             )
         )
     return answers
 
 
+@functools.cache
 def _online_info(context: OnlineContext) -> OnlineInfo:
-    """The answer's `online` part (field by field: `dataclasses.asdict` deep-copies, and cost
-    ~60 us a row in a batch)."""
+    """The answer's `online` part: one shared, never modified object per combination of
+    its four flags (built once, not per row)."""
     return OnlineInfo.model_construct(
         card_known=context.card_known,
         client_known=context.client_known,
@@ -189,12 +192,9 @@ def _in_model_order(matrix: np.ndarray, columns: Sequence[str]) -> np.ndarray:
     return matrix[:, [BASIC_FEATURE_COLUMNS.index(c) for c in columns]]
 
 
-def _feature_dict(columns: Sequence[str], row: np.ndarray) -> dict[str, float | None]:
+def _feature_dict(columns: Sequence[str], row: list[float]) -> dict[str, float | None]:
     """One row of inputs by column name; missing values (NaN) as None."""
-    return {
-        str(name): None if math.isnan(value) else value
-        for name, value in zip(columns, row.tolist(), strict=True)
-    }
+    return dict(zip(columns, [None if math.isnan(v) else v for v in row], strict=True))
 
 
 def score(
@@ -232,7 +232,7 @@ def score(
     problems: list[tuple[str, InvalidValue]] = []
     seeds: dict[int, dict[str, Any]] = {}
     served = {flavour: _served(snapshot, flavour) for flavour, idx in groups.items() if idx}
-    payloads = [request.model_dump() for request in requests]
+    payloads = [dict(request) for request in requests]  # the fields, shallow: all scalars
     for flavour, indices in groups.items():
         for i in indices:
             prefix = f"body.{i}" if batch else "body"

@@ -1,0 +1,76 @@
+"""`/predict/batch` answers exactly as the same transactions sent one by one to `/predict`.
+
+Two services start from the same lake: one gets a generated batch, the other each of its
+transactions in order. The batch mixes re-scored lake transactions, a burst on one card (its
+rows see each other), resends inside the batch and of lake ids, a seed-only row, and rows on
+the day after a label became known (recorded on both services first). Every answer, model
+inputs included, must be equal (case ids aside: each case gets a fresh one).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import httpx
+import pyarrow.compute as pc
+from api_ml_lake import payload_from_silver, seed_payload
+
+from api_ml.api.main import create_app
+
+
+def _batch(trained_lake) -> tuple[list[dict], dict]:  # type: ignore[no-untyped-def]
+    silver = trained_lake.silver
+    last = pc.max(silver.column("ts")).as_py()
+    recent = silver.filter(pc.greater_equal(silver.column("ts"), last - timedelta(days=1)))
+    rows = recent.to_pylist()[-30:]
+    lake = [payload_from_silver(row) for row in rows]
+    card = lake[-1]
+    start = datetime.fromisoformat(card["timestamp"]) + timedelta(hours=20)
+    burst = [
+        {
+            **card,
+            "transaction_id": 9_500_000_000 + i,
+            "amount": 5.0 + i,
+            "merchant_id": card["merchant_id"] + i % 2,
+            "timestamp": (start + timedelta(minutes=7 * i)).isoformat(),
+        }
+        for i in range(12)
+    ]
+    first = lake[0]
+    label = {"transaction_id": first["transaction_id"], "label": 1, "known_at": first["timestamp"]}
+    batch = [
+        *lake[:10],
+        *burst[:6],
+        burst[2],  # resent inside the batch
+        seed_payload(),
+        lake[3],  # a lake id resent
+        *burst[6:],
+        {**burst[0], "amount": 999.0},  # the same id again, other values: counted once
+        *lake[10:],
+    ]
+    return batch, label
+
+
+def _without_case_ids(answers: list[dict]) -> list[dict]:
+    return [{k: v for k, v in a.items() if k != "case_id"} for a in answers]
+
+
+def test_a_batch_answers_like_its_rows_one_by_one(api_settings, trained_lake, live_server) -> None:  # type: ignore[no-untyped-def]
+    batch, label = _batch(trained_lake)
+    params = {"include_features": "true"}
+    with live_server(create_app(api_settings)) as url, httpx.Client(timeout=60) as client:
+        assert client.post(f"{url}/online/labels", json=label).status_code == 200
+        response = client.post(f"{url}/predict/batch", params=params, json=batch)
+        assert response.status_code == 200, response.text
+        together = response.json()["data"]
+    with live_server(create_app(api_settings)) as url, httpx.Client(timeout=60) as client:
+        assert client.post(f"{url}/online/labels", json=label).status_code == 200
+        one_by_one = []
+        for payload in batch:
+            answer = client.post(f"{url}/predict", params=params, json=payload)
+            assert answer.status_code == 200, answer.text
+            one_by_one.append(answer.json())
+    assert len(together) == len(batch)
+    counts = [a["features"]["card_tx_count_1h"] for a in together if a["flavour"] == "full"]
+    assert max(counts) >= 5  # the burst's rows saw each other
+    assert _without_case_ids(together) == _without_case_ids(one_by_one)
