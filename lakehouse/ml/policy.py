@@ -251,12 +251,21 @@ def policy_cost(
     )
 
 
-def _candidates(values: np.ndarray) -> np.ndarray:
-    """Upper-tail quantiles of `values`, plus infinity (the branch switched off)."""
-    if len(values) == 0:
+def _candidates(ascending: np.ndarray) -> np.ndarray:
+    """Upper-tail quantiles of sorted values, plus infinity (the branch switched off).
+
+    Linear interpolation between order statistics (numpy's default quantile method), read off
+    the sorted array: a partition per call cost more than the rest of the search together.
+    """
+    if len(ascending) == 0:
         return np.array([math.inf])
     levels = 1.0 - np.logspace(-5, -0.3, GRID_POINTS)
-    return np.unique(np.append(np.quantile(values, levels), math.inf))
+    position = levels * (len(ascending) - 1)
+    below = np.floor(position).astype(np.int64)
+    above = np.minimum(below + 1, len(ascending) - 1)
+    low, high = ascending[below], ascending[above]
+    quantiles = low + (high - low) * (position - below)
+    return np.unique(np.append(quantiles, math.inf))
 
 
 def choose_policy(
@@ -264,9 +273,10 @@ def choose_policy(
 ) -> Policy:
     """The thresholds with the lowest realised cost whose review volume fits the capacity.
 
-    For each decline threshold, the remaining rows are sorted by expected loss once; every
-    review threshold is then a prefix of that order, so its volume, the fraud amount it stops
-    and its cost come from cumulative sums. Ties go to fewer reviews.
+    The rows are sorted by expected loss once; for each decline threshold, the rows it leaves
+    keep that order, so every review threshold is a prefix of them, and its volume, the fraud
+    amount it stops and its cost come from cumulative sums (no sort per decline threshold: at
+    1.8 M validation rows, 60 sorts were most of the search). Ties go to fewer reviews.
 
     Args:
         y: labels of the validation window (1 = fraud).
@@ -285,19 +295,24 @@ def choose_policy(
     loss = p * money
     max_reviews = costs.review_capacity_per_day * max(days, 1)
     best = (total_fraud, 0, threshold_policy(math.inf, "cost"))
-    for decline_at in _candidates(p):
-        declined = p >= decline_at
-        friction = costs.decline_friction_cost * float((declined & (y == 0)).sum())
+    # A stable sort: restricted to the rows left by a decline threshold, this is their own
+    # stable order by decreasing loss.
+    by_loss = np.argsort(-loss, kind="stable")
+    p_by_loss, loss_by_loss = p[by_loss], loss[by_loss]
+    fraud_by_loss = fraud_money[by_loss]
+    legitimate_by_loss = y[by_loss] == 0
+    for decline_at in _candidates(np.sort(p)):
+        declined = p_by_loss >= decline_at
+        friction = costs.decline_friction_cost * float((declined & legitimate_by_loss).sum())
         rest = ~declined
-        order = np.argsort(-loss[rest], kind="stable")
-        sorted_loss = loss[rest][order]
-        stopped = np.concatenate([[0.0], np.cumsum(fraud_money[rest][order])])
-        review_at = _candidates(loss[rest])
+        sorted_loss = loss_by_loss[rest]
+        stopped = np.concatenate([[0.0], np.cumsum(fraud_by_loss[rest])])
+        review_at = _candidates(sorted_loss[::-1])
         # Rows with loss >= t are the prefix of length count(loss >= t) of the sorted order.
         volume = np.searchsorted(-sorted_loss, -review_at, side="right")
         cost = (
             total_fraud
-            - float(fraud_money[declined].sum())
+            - float(fraud_money[p >= decline_at].sum())  # summed in row order, as ever
             - stopped[volume]
             + costs.review_cost * volume
             + friction
