@@ -28,6 +28,7 @@ from rich.table import Table
 
 from api.database import make_engine
 from api.datamarts import DATAMARTS, ListQuery, get_row, list_rows
+from benchmarks.http_load import free_port
 from benchmarks.latency import summary
 from lakehouse.pipeline.publish import analytics_engine, publish_table
 
@@ -110,7 +111,7 @@ def _direct(calls: list[Callable[[], object]]) -> dict[str, float]:
 
 
 def _start_api(db_url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "LAKEHOUSE_ANALYTICS_DB_URL": db_url,
            "LAKEHOUSE_DATA_DIR": str(workdir), "LAKEHOUSE_LOG_LEVEL": "WARNING"}
     command = [sys.executable, "-m", "lakehouse.cli", "serve", "api", "--port", str(port)]
@@ -125,14 +126,6 @@ def _start_api(db_url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str
             time.sleep(0.2)
     process.terminate()
     raise RuntimeError(f"the API did not become healthy on {base}: see its stderr above")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run(scale: str, workdir: Path) -> list[dict]:

@@ -1,14 +1,14 @@
 """Benchmark of the scoring API (`api_ml/api`): latency and throughput of `/predict` on loopback.
 
-The platform's own path builds what the service serves: `lakehouse.datagen.generate` writes
-the five files, `sources_api` loads and serves them, the pipeline builds silver and gold, and
-`train_and_register` trains and registers both flavours in a local MLflow store. Then
-`lakehouse serve api-ml` starts as a subprocess (uvicorn) and is timed with 1 and 32
-concurrent clients (raw HTTP/1.1 on one keep-alive connection each, requests encoded
-beforehand, a bounded number of requests), on the basic path (the seed's eleven fields) and
-the full path (identifiers, features from the online store), plus `/predict/batch` in rows/s
-(with reasons, and with `?reasons=false`),
-then on the Redis store (1 and 32 clients) and with `LAKEHOUSE_API_ML_WORKERS=2` on Redis
+The platform's own path builds what the service serves (`api_ml_platform.py`):
+`lakehouse.datagen.generate` writes the five files, `sources_api` loads and serves them, the
+pipeline builds silver and gold, and `train_and_register` trains and registers both flavours in
+a local MLflow store. Then `lakehouse serve api-ml` starts as a subprocess (uvicorn) and is
+timed with 1 and 32 concurrent clients (`http_load.py`: raw HTTP/1.1 on one keep-alive
+connection each, requests encoded beforehand, a bounded number of requests), on the basic
+path (the seed's eleven fields) and the full path (identifiers, features from the online
+store), plus `/predict/batch` in rows/s (with reasons, and with `?reasons=false`), then on
+the Redis store (1 and 32 clients) and with `LAKEHOUSE_API_ML_WORKERS=2` on Redis
 (32 clients). Each cell also gives the service's peak thread count and the CPU seconds of the
 load generator and of the service: they share the machine's cores, so the CPU split shows
 which side is the limit. In-process figures of the same run (`api_ml_paths.py`): the model
@@ -22,24 +22,19 @@ Last, the state's build time and bytes per card and client on the largest lake a
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
-import pandas as pd
-import pyarrow.compute as pc
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks.api_ml_paths import baselines
-from benchmarks.latency import summary
+from benchmarks.api_ml_platform import build_platform, payloads
+from benchmarks.http_load import free_port, post_concurrently
 
 console = Console()
 # (clients, transactions, requests per cell, batch rows)
@@ -49,211 +44,6 @@ SIZES = {
     "full": (2_000, 1_500_000, 5_000, 1_000),
 }
 CONCURRENCY = (1, 32)
-NEW_IDS_FROM = 9_000_000_000_000
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _sources_api() -> Iterator[str]:
-    """sources_api in a thread: the pipeline's bronze stage fetches reference files from it."""
-    import uvicorn
-
-    from sources_api.api import create_app
-
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-def build_platform(workdir: Path, clients: int, transactions: int) -> None:
-    """Generate, load, run the pipeline and train, all with the platform's own code."""
-    from lakehouse.config import get_settings
-    from lakehouse.datagen import generate
-    from lakehouse.ml.tracking import report_as_dict, train_and_register
-    from lakehouse.orchestrator import run_pipeline
-    from lakehouse.sources.loader import load_batch
-    from lakehouse.sources.schema import source_engine
-
-    os.environ["LAKEHOUSE_DATA_DIR"] = str(workdir / "data")
-    get_settings.cache_clear()
-    settings = get_settings()
-    with console.status("generating data"):
-        generate(
-            settings.raw_path,
-            clients=clients,
-            transactions=transactions,
-            seed=7,
-            start="2018-01-01",
-            end="2019-10-31",
-        )
-    with console.status("loading the source DB"):
-        engine = source_engine(settings.source_db_url)
-        load_batch(engine, settings.raw_path / "transactions_data.csv")
-        engine.dispose()
-    with _sources_api() as url, console.status("running the pipeline"):
-        os.environ["LAKEHOUSE_SOURCES_API_URL"] = url
-        get_settings.cache_clear()
-        results = run_pipeline(get_settings(), skip=("publish", "train"))
-    failed = [r for r in results if r.status == "failed"]
-    if failed:
-        raise RuntimeError(f"pipeline failed: {failed[0].stage}: {failed[0].message}")
-    with console.status("training both flavours"):
-        report = train_and_register(get_settings())
-    console.print(
-        {o.flavour: o.metrics.get("average_precision") for o in report.outcomes}
-        if report.outcomes
-        else report_as_dict(report)
-    )
-
-
-def payloads(settings, count: int) -> tuple[list[dict], list[dict]]:  # type: ignore[no-untyped-def]
-    """Basic and full request bodies from the lake's latest transactions (new ids)."""
-    from api_ml.api.schemas import SEED_FIELDS
-    from lakehouse import catalog, storage
-
-    silver = storage.read_dataset(catalog.location("silver_transactions", settings), settings)
-    last = pc.max(silver.to_table(columns=["ts"]).column("ts")).as_py()
-    recent = silver.to_table(filter=pc.field("ts") >= pd.Timestamp(last - timedelta(days=3)))
-    frame = recent.to_pandas().sample(count, replace=True, random_state=3)
-    basic, full = [], []
-    for i, row in enumerate(frame.to_dict("records")):
-        seed = {name: (None if pd.isna(row[name]) else row[name]) for name in SEED_FIELDS}
-        seed["amount"] = float(seed["amount"])
-        basic.append(seed)
-        full.append(
-            {
-                **seed,
-                "card_id": int(row["card_id"]),
-                "client_id": int(row["client_id"]),
-                "merchant_id": int(row["merchant_id"]),
-                "mcc": int(row["mcc_code"]),
-                "timestamp": (row["ts"] + timedelta(minutes=5)).isoformat(),
-                # New ids, beyond the lake's: every cell re-sends these bodies, and a resend
-                # counts once (as a client's retry would), so the state keeps its size across
-                # cells instead of gaining every body again per cell.
-                "transaction_id": NEW_IDS_FROM + i,
-            }
-        )
-    return basic, full
-
-
-def _request_bytes(base: str, path: str, body: dict | list) -> bytes:
-    """One HTTP/1.1 keep-alive POST, encoded once before the clock starts."""
-    import json
-
-    host = base.removeprefix("http://")
-    payload = json.dumps(body).encode()
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(payload)}\r\n\r\n"
-    )
-    return head.encode() + payload
-
-
-async def _exchange(reader, writer, request: bytes) -> int:  # type: ignore[no-untyped-def]
-    """Send one request, read its answer (Content-Length framed); the status code."""
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    await reader.readexactly(length)
-    return status
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and its waited-for children (/proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
-def _threads(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Threads:"):
-            return int(line.split()[1])
-    return 0
-
-
-def _server_pids(pid: int) -> list[int]:
-    """The service process and its worker processes (uvicorn workers are its children)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [pid, *(int(c) for c in children)]
-
-
-def _load(
-    base: str, bodies: list[dict], concurrency: int, server_pid: int | None = None
-) -> tuple[dict[str, float], int]:
-    """POST every body to /predict with `concurrency` clients; (figures, errors).
-
-    The clients are asyncio tasks on one thread, each with its own keep-alive connection,
-    sending requests encoded beforehand and reading raw HTTP/1.1 answers: the load generator
-    shares the machine's two cores with the service, so it must cost as little as it can
-    (an httpx client spent more CPU per request than the service). With `server_pid`, the
-    figures also give the CPU seconds of the client and of the service (all its processes)
-    during the run, and the service's peak thread count.
-    """
-    import asyncio
-
-    requests = [_request_bytes(base, "/predict", b) for b in bodies]
-    chunks = [requests[i::concurrency] for i in range(concurrency)]
-    latencies: list[float] = []
-    errors = 0
-    host, port = base.removeprefix("http://").split(":")
-    pids = _server_pids(server_pid) if server_pid else []
-    peak = [sum(_threads(p) for p in pids)]
-
-    async def client(chunk: list[bytes]) -> None:
-        nonlocal errors
-        reader, writer = await asyncio.open_connection(host, int(port))
-        try:
-            for request in chunk:
-                start = time.perf_counter()
-                status = await _exchange(reader, writer, request)
-                latencies.append(time.perf_counter() - start)
-                errors += status != 200
-        finally:
-            writer.close()
-
-    async def sample_threads() -> None:
-        while True:
-            peak[0] = max(peak[0], sum(_threads(p) for p in pids))
-            await asyncio.sleep(0.05)
-
-    async def all_clients() -> None:
-        sampler = asyncio.create_task(sample_threads()) if pids else None
-        await asyncio.gather(*(client(chunk) for chunk in chunks))
-        if sampler is not None:
-            sampler.cancel()
-
-    server_cpu = sum(_cpu_seconds(p) for p in pids)
-    client_cpu = time.process_time()
-    start = time.perf_counter()
-    asyncio.run(all_clients())
-    figures = summary(latencies, time.perf_counter() - start)
-    if pids:
-        figures["client_cpu_s"] = time.process_time() - client_cpu
-        figures["server_cpu_s"] = sum(_cpu_seconds(p) for p in pids) - server_cpu
-        figures["server_threads"] = float(peak[0])
-    return figures, errors
 
 
 def _baselines_in_child(workdir: Path, requests: int) -> dict[str, dict[str, float]]:
@@ -268,7 +58,7 @@ def _baselines_in_child(workdir: Path, requests: int) -> dict[str, dict[str, flo
 
 
 def _start_service(workdir: Path, **extra: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "LAKEHOUSE_DATA_DIR": str(workdir / "data"),
@@ -326,8 +116,8 @@ def _cell(
 ) -> list[dict]:
     """One /predict cell: figures, a table row and the summary rows, with the speed-up over
     the in-process SQL-replay path of the same run (p50 and requests/s)."""
-    _load(base, bodies[:50], concurrency)  # warm-up: first calls pay imports and caches
-    figures, errors = _load(base, bodies, concurrency, pid)
+    post_concurrently(base, bodies[:50], concurrency)  # warm-up: first calls pay imports and caches
+    figures, errors = post_concurrently(base, bodies, concurrency, pid)
     p50_gain = sql["p50_ms"] / figures["p50_ms"]
     rps_gain = figures["rps"] / sql["rps"]
     cpu = f"{figures['client_cpu_s']:.1f} / {figures['server_cpu_s']:.1f}"

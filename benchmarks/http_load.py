@@ -1,0 +1,127 @@
+"""A cheap HTTP/1.1 load generator, and /proc figures of the service under load.
+
+The scoring benchmark (`bench_api_ml.py`) times a service sharing the machine's cores with
+its load generator, so the generator must cost as little as it can: asyncio clients on one
+thread, each on its own keep-alive connection, sending requests encoded before the clock
+starts and reading raw answers. The service's CPU seconds and thread count come from /proc.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from benchmarks.latency import summary
+
+
+def free_port() -> int:
+    """A TCP port on loopback that was free a moment ago, for a service to start on."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def request_bytes(base: str, path: str, body: dict | list) -> bytes:
+    """One HTTP/1.1 keep-alive POST, encoded once before the clock starts."""
+    import json
+
+    host = base.removeprefix("http://")
+    payload = json.dumps(body).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    )
+    return head.encode() + payload
+
+
+async def _exchange(reader, writer, request: bytes) -> int:  # type: ignore[no-untyped-def]
+    """Send one request, read its answer (Content-Length framed); the status code."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    await reader.readexactly(length)
+    return status
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its waited-for children (/proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_count(pid: int) -> int:
+    """The process's current number of threads (/proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    return 0
+
+
+def server_pids(pid: int) -> list[int]:
+    """The service process and its worker processes (uvicorn workers are its children)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *(int(c) for c in children)]
+
+
+def post_concurrently(
+    base: str, bodies: list[dict], concurrency: int, server_pid: int | None = None
+) -> tuple[dict[str, float], int]:
+    """POST every body to /predict with `concurrency` clients; (figures, errors).
+
+    The clients are asyncio tasks on one thread, each with its own keep-alive connection,
+    sending requests encoded beforehand and reading raw HTTP/1.1 answers: the load generator
+    shares the machine's two cores with the service, so it must cost as little as it can
+    (an httpx client spent more CPU per request than the service). With `server_pid`, the
+    figures also give the CPU seconds of the client and of the service (all its processes)
+    during the run, and the service's peak thread count.
+    """
+    import asyncio
+
+    requests = [request_bytes(base, "/predict", b) for b in bodies]
+    chunks = [requests[i::concurrency] for i in range(concurrency)]
+    latencies: list[float] = []
+    errors = 0
+    host, port = base.removeprefix("http://").split(":")
+    pids = server_pids(server_pid) if server_pid else []
+    peak = [sum(thread_count(p) for p in pids)]
+
+    async def client(chunk: list[bytes]) -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            for request in chunk:
+                start = time.perf_counter()
+                status = await _exchange(reader, writer, request)
+                latencies.append(time.perf_counter() - start)
+                errors += status != 200
+        finally:
+            writer.close()
+
+    async def sample_threads() -> None:
+        while True:
+            peak[0] = max(peak[0], sum(thread_count(p) for p in pids))
+            await asyncio.sleep(0.05)
+
+    async def all_clients() -> None:
+        sampler = asyncio.create_task(sample_threads()) if pids else None
+        await asyncio.gather(*(client(chunk) for chunk in chunks))
+        if sampler is not None:
+            sampler.cancel()
+
+    server_cpu = sum(cpu_seconds(p) for p in pids)
+    client_cpu = time.process_time()
+    start = time.perf_counter()
+    asyncio.run(all_clients())
+    figures = summary(latencies, time.perf_counter() - start)
+    if pids:
+        figures["client_cpu_s"] = time.process_time() - client_cpu
+        figures["server_cpu_s"] = sum(cpu_seconds(p) for p in pids) - server_cpu
+        figures["server_threads"] = float(peak[0])
+    return figures, errors
