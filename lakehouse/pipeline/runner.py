@@ -150,8 +150,16 @@ def run_bronze(settings: Settings) -> StageResult:
     return result
 
 
+# uri -> ((table id, data version), its row count per situation_date): bronze, silver and the
+# freshness check all ask in one run, and each answer reads a whole column of bronze.
+_batch_counts: dict[str, tuple[tuple[str, int], dict[str, int]]] = {}
+
+
 def bronze_batch_counts(uri: str, settings: Settings) -> dict[str, int]:
     """Row count per situation_date ('YYYY-MM-DD') in a Delta table (empty when absent).
+
+    Read once per table version: a later call on the same version (the silver stage, the
+    freshness check) reuses the counts.
 
     Args:
         uri: the bronze transactions table.
@@ -160,14 +168,19 @@ def bronze_batch_counts(uri: str, settings: Settings) -> dict[str, int]:
     Returns:
         Situation date as text -> rows under it.
     """
-    if not storage.exists(uri, settings):
+    snapshot = storage.snapshot(uri, settings)
+    if snapshot is None:
         return {}
-    days = storage.read_dataset(uri, settings).to_table(columns=["situation_date"])
-    counts = days.group_by("situation_date").aggregate([("situation_date", "count")])
-    return {
-        str(day): int(n)
-        for day, n in zip(counts.column(0).to_pylist(), counts.column(1).to_pylist(), strict=True)
-    }
+    identity = (snapshot.table_id, snapshot.version)
+    known = _batch_counts.get(uri)
+    if known is None or known[0] != identity:
+        days = snapshot.dataset.to_table(columns=["situation_date"])
+        counts = days.group_by("situation_date").aggregate([("situation_date", "count")])
+        known = (identity, {
+            str(day): int(n) for day, n in zip(counts.column(0).to_pylist(),
+                                               counts.column(1).to_pylist(), strict=True)})
+        _batch_counts[uri] = known
+    return dict(known[1])
 
 
 def _feed_transactions(settings: Settings, result: StageResult) -> None:

@@ -150,6 +150,7 @@ class Snapshot:
 
     dataset: ds.Dataset
     version: int
+    table_id: str = ""  # the table's id (a new one if the table is ever created anew)
 
 
 def snapshot(uri: str, settings: Settings | None = None) -> Snapshot | None:
@@ -169,7 +170,7 @@ def snapshot(uri: str, settings: Settings | None = None) -> Snapshot | None:
     table = open_table(uri, settings)
     if table is None:
         return None
-    return Snapshot(table.to_pyarrow_dataset(), _data_version(table))
+    return Snapshot(table.to_pyarrow_dataset(), _data_version(table), str(table.metadata().id))
 
 
 def column_max(uri: str, column: str, settings: Settings | None = None) -> Any | None:
