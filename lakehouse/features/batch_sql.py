@@ -97,10 +97,29 @@ def labels_daily_sql(as_of_day: int | None = None) -> str:
     sql = f"WITH tx AS (SELECT * FROM silver_transactions){LABELS_DAILY_BODY}"
     if as_of_day is None:
         return sql
+    return fold_labels_sql(f"({sql}) AS daily", as_of_day)
+
+
+def fold_labels_sql(relation: str, as_of_day: int, end_day: int | None = None) -> str:
+    """Label tallies (`LABEL_SUMMARY_COLUMNS`) of `relation` folded for the days from
+    `as_of_day` to `end_day`: the days older than the longest recent-label window fold into
+    one row per (merchant, MCC) just before `as_of_day`, and the days from `end_day` on,
+    which no row before `end_day` reads, are left out. The cumulative and windowed sums of
+    every day in between stay identical, over a fraction of the rows.
+
+    Args:
+        relation: the tallies (a relation name, or a parenthesised subquery with an alias).
+        as_of_day: days since 1970-01-01 of the first day to be featurised.
+        end_day: the day after the last one to be featurised (None: no bound).
+
+    Returns:
+        The SQL (`LABEL_SUMMARY_COLUMNS`).
+    """
+    where = "" if end_day is None else f"\nWHERE day_n < {int(end_day)}"
     return f"""
 SELECT merchant_id, mcc_code, GREATEST(day_n, {int(as_of_day) - LABEL_WINDOW_DAYS}) AS day_n,
        CAST(SUM(fraud_n) AS BIGINT) AS fraud_n, CAST(SUM(labeled_n) AS BIGINT) AS labeled_n
-FROM ({sql}) AS daily GROUP BY 1, 2, 3"""
+FROM {relation}{where} GROUP BY 1, 2, 3"""
 
 
 def _recent_label_sql(entity: str, partition: str) -> str:
@@ -296,8 +315,11 @@ def feature_chunks(
 
     Each piece holds the rows of one [start, end) range, its windows fed by the
     `CONTEXT_SECONDS` before it; the merchant/MCC/global label tallies are computed once over
-    all rows and shared. Peak memory is one piece's output, and the pieces are clustered by
-    time, so a later day's merge rewrites only the files of the days it touches.
+    all rows, and each range reads them folded to its own days (`fold_labels_sql`): about
+    one row per (merchant, MCC) plus the range's days, not the whole history (whose windowed
+    tallies were nearly half of a range's cost). Peak memory is one piece's output, and the pieces
+    are clustered by time, so a later day's merge rewrites only the files of the days it
+    touches.
 
     Args:
         engine: a `lakehouse.engines` engine (`run_sql(sql, inputs)`).
@@ -310,5 +332,9 @@ def feature_chunks(
     summary = engine.run_sql(labels_daily_sql(), {"silver_transactions": silver})
     for start, end in ranges:
         source, target = time_range_filters(start, end)
+        end_day = None if end is None else -(-end // DAY)  # the day after the range's last
+        folded = engine.run_sql(
+            fold_labels_sql("label_summary", start // DAY, end_day), {"label_summary": summary}
+        )
         sql = features_sql("label_summary", source_filter=source, target_filter=target)
-        yield engine.run_sql(sql, {"silver_transactions": silver, "label_summary": summary})
+        yield engine.run_sql(sql, {"silver_transactions": silver, "label_summary": folded})

@@ -4,15 +4,18 @@ The one-shot model would hold the whole table in memory (about 6 GB at the full 
 rows); `feature_chunks` gives the same rows in consecutive time ranges of about
 `ML_FEATURES_CHUNK_ROWS` rows each (tested), so only one piece is in memory at a time. Each
 piece is checked, and all are streamed into one Delta commit by `chunks.write_chunks`: a
-failed check leaves the previous version. Because the pieces follow time, the table's files
-are clustered by date, which keeps the day-by-day merge (`features_incremental`) to the files
-of the days it touches.
+failed check leaves the previous version. The next piece is computed in a worker thread while
+the current one is checked and written (DuckDB and delta-rs' Parquet writer both run outside
+the GIL), so the two cores overlap the SQL and the write; two pieces are alive at a time.
+Because the pieces follow time, the table's files are clustered by date, which keeps the
+day-by-day merge (`features_incremental`) to the files of the days it touches.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -60,7 +63,7 @@ def write_ml_features(
 
     def checked_chunks() -> Iterator[pa.Table]:
         nonlocal rows_out
-        for piece in feature_chunks(engine, silver, ranges):
+        for piece in _computed_ahead(feature_chunks(engine, silver, ranges)):
             assert_checks(ML_FEATURES, piece)
             rows_out += piece.num_rows
             yield piece
@@ -77,3 +80,14 @@ def write_ml_features(
         extra={"table": "ml_features", "rows": rows_out, "version": written, "chunks": len(ranges)},
     )
     return rows_out, written
+
+
+def _computed_ahead(pieces: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """`pieces` in order, each next one computed in a worker thread while the caller uses
+    the current one (at most two alive)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ml_features") as pool:
+        pending = pool.submit(next, pieces, None)
+        while (piece := pending.result()) is not None:
+            pending = pool.submit(next, pieces, None)
+            yield piece
+            del piece

@@ -175,6 +175,9 @@ def _silver_chunks(model: Model, engine: Engine, settings: Settings,
         inputs["bronze_transactions"] = bronze.to_table(filter=chunk_filter)
         table = run_model(engine, model.name, inputs, params)
         assert_checks(model, table)
+        # In time order, each file's row groups cover short spans of time: the gold stage's
+        # time ranges of `ml_features` then read their days, not the whole table.
+        table = table.sort_by("ts")
         yield table
         if index == 0:
             pause_point("silver")

@@ -20,13 +20,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from lakehouse.config import Settings, get_settings
 
 # Commit metadata is namespaced so it never collides with delta-rs' own keys.
 METADATA_KEY = "lakehouse"
+# Rows per Parquet row group (delta-rs' default is about a million). Each group's min/max
+# statistics let a filtered scan skip it, so a time range of a table written in time order
+# reads that range, not the whole table; and the writer buffers one group at a time.
+ROW_GROUP_ROWS = 128 * 1024
 # Commits that rewrite or delete files, or set table properties, without changing the rows.
 MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES"})
 
@@ -268,6 +272,7 @@ def write(
             schema_mode=schema_mode,  # type: ignore[arg-type]
             storage_options=_options(settings),
             commit_properties=commit,
+            writer_properties=WriterProperties(max_row_group_size=ROW_GROUP_ROWS),
         )
     except (DeltaError, OSError) as exc:
         # delta-rs reports a full disk as "Failed to parse parquet: ... os error 28".
