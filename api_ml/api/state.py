@@ -27,6 +27,7 @@ from api_ml.api.online import OnlineState, StateUnavailable, lake_version
 from lakehouse.config import Settings
 from lakehouse.ml import registry
 from lakehouse.ml.features import FEATURE_SET_VERSION
+from lakehouse.ml.single_row import SingleRowPredictor
 
 logger = logging.getLogger("lakehouse.api_ml.state")
 
@@ -103,12 +104,18 @@ class _SingleThreadBooster:
     A request scores one row (or a batch of at most 1,000): waking OpenMP worker threads for
     that costs far more than the trees, milliseconds instead of microseconds on a busy
     machine. Concurrency comes from serving requests in parallel, not from within one.
+    A single row (`/predict`) goes through LightGBM's fast single-row API (`SingleRowPredictor`,
+    the same answer for a third of the CPU); anything else through `Booster.predict`.
     """
 
     def __init__(self, booster: Any) -> None:
         self._booster = booster
+        self._single_row = SingleRowPredictor(booster, num_threads=1)
 
     def predict(self, data: Any, **kwargs: Any) -> Any:
+        kind = self._single_row.accepts(data, kwargs)
+        if kind is not None:
+            return self._single_row.predict(data, kind)
         return self._booster.predict(data, num_threads=1, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
