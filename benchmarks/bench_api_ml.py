@@ -9,9 +9,12 @@ connection each, requests encoded beforehand, a bounded number of requests), on 
 path (the seed's eleven fields) and the full path (identifiers, features from the online
 store), plus `/predict/batch` in rows/s (with reasons, and with `?reasons=false`), then on
 the Redis store (1 and 32 clients) and with `LAKEHOUSE_API_ML_WORKERS=2` on Redis
-(32 clients). Each cell also gives the service's peak thread count and the CPU seconds of the
-load generator and of the service: they share the machine's cores, so the CPU split shows
-which side is the limit. In-process figures of the same run (`api_ml_paths.py`): the model
+(32 clients). Each cell also gives the service's peak thread count, the CPU seconds of the
+load generator and of the service, the generator's share of them and the service's CPU per
+request: they share the machine's cores, so the CPU split shows which side is the limit.
+With `wrk` installed, the full path's cells also run under wrk (`wrk_load.py`: C, a fraction
+of the Python client's CPU); without it they are skipped and the run says so. In-process
+figures of the same run (`api_ml_paths.py`): the model
 call alone, the online store path, and the SQL-replay path the store replaced; every HTTP
 figure is printed with its speed-up over that SQL-replay path (p50, requests or rows per
 second), with the state's build time and bytes (in-process via tracemalloc, Redis via
@@ -35,6 +38,7 @@ from rich.table import Table
 from benchmarks.api_ml_paths import baselines
 from benchmarks.api_ml_platform import build_platform, payloads
 from benchmarks.http_load import free_port, post_concurrently
+from benchmarks.wrk_load import wrk_available, wrk_load
 
 console = Console()
 # (clients, transactions, requests per cell, batch rows)
@@ -112,27 +116,45 @@ def _row(figure: str, value: float, unit: str) -> dict:
 
 
 def _cell(
-    label: str, base: str, pid: int, bodies: list[dict], concurrency: int, sql: dict, table: Table
+    label: str,
+    base: str,
+    pid: int,
+    bodies: list[dict],
+    concurrency: int,
+    sql: dict,
+    table: Table,
+    wrk: bool = False,
 ) -> list[dict]:
     """One /predict cell: figures, a table row and the summary rows, with the speed-up over
-    the in-process SQL-replay path of the same run (p50 and requests/s)."""
-    post_concurrently(base, bodies[:50], concurrency)  # warm-up: first calls pay imports and caches
-    figures, errors = post_concurrently(base, bodies, concurrency, pid)
+    the in-process SQL-replay path of the same run (p50 and requests/s). `wrk`: the load
+    comes from `wrk` for a few seconds (`wrk_load.py`) instead of the Python client."""
+    if wrk:
+        seconds = max(5, len(bodies) // 200)
+        wrk_load(base, bodies, concurrency, 2)  # warm-up: first calls pay imports and caches
+        figures, errors = wrk_load(base, bodies, concurrency, seconds, pid)
+    else:
+        post_concurrently(base, bodies[:50], concurrency)  # warm-up, as above
+        figures, errors = post_concurrently(base, bodies, concurrency, pid)
+    generator = "wrk" if wrk else "Python client"
     p50_gain = sql["p50_ms"] / figures["p50_ms"]
     rps_gain = figures["rps"] / sql["rps"]
-    cpu = f"{figures['client_cpu_s']:.1f} / {figures['server_cpu_s']:.1f}"
+    cpu = (
+        f"{figures['client_cpu_s']:.1f} / {figures['server_cpu_s']:.1f} "
+        f"({100 * figures['client_cpu_share']:.0f} %)"
+    )
     table.add_row(
         label,
-        f"HTTP, {concurrency} client(s)",
+        f"HTTP, {concurrency} client(s), {generator}",
         f"{figures['rps']:,.0f}",
         f"{figures['p50_ms']:.2f}",
         f"{figures['p99_ms']:.2f}",
         str(errors),
         f"{figures['server_threads']:.0f}",
         cpu,
+        f"{figures['server_cpu_ms_per_request']:.2f}",
         f"{p50_gain:,.0f}x / {rps_gain:,.0f}x",
     )
-    prefix = f"/predict {label}, {concurrency} client(s)"
+    prefix = f"/predict {label}, {concurrency} client(s)" + (", wrk" if wrk else "")
     return [
         _row(f"{prefix}: requests/s", figures["rps"], "req/s"),
         _row(f"{prefix}: p50 latency", figures["p50_ms"], "ms"),
@@ -141,6 +163,8 @@ def _cell(
         _row(f"{prefix}: server threads (peak)", figures["server_threads"], "threads"),
         _row(f"{prefix}: client CPU", figures["client_cpu_s"], "s"),
         _row(f"{prefix}: server CPU", figures["server_cpu_s"], "s"),
+        _row(f"{prefix}: server CPU per request", figures["server_cpu_ms_per_request"], "ms"),
+        _row(f"{prefix}: load generator CPU share", 100 * figures["client_cpu_share"], "%"),
         _row(f"{prefix}: p50 speed-up vs SQL replay", p50_gain, "x"),
         _row(f"{prefix}: requests/s vs SQL replay", rps_gain, "x"),
     ]
@@ -159,6 +183,9 @@ def _measure_http(
     for path, payloads_ in bodies.items():
         for concurrency in CONCURRENCY:
             rows += _cell(path, base, process.pid, payloads_, concurrency, sql, table)
+    if wrk_available():
+        for concurrency in CONCURRENCY:
+            rows += _cell("full", base, process.pid, bodies["full"], concurrency, sql, table, True)
     for path, payloads_ in bodies.items():
         batch = payloads_[:batch_rows]
         for reasons, mode in ((True, ""), (False, ", reasons=false")):
@@ -166,7 +193,7 @@ def _measure_http(
             gain = rate / sql["rps"]
             table.add_row(
                 path, f"/predict/batch of {len(batch)}{mode}", f"{rate:,.0f} rows/s", "", "", "",
-                "", "", f"{gain:,.0f}x rows/s",
+                "", "", "", f"{gain:,.0f}x rows/s",
             )  # fmt: skip
             rows += [
                 _row(f"/predict/batch {path}{mode} ({len(batch)} rows)", rate, "rows/s"),
@@ -187,6 +214,7 @@ def _baseline_rows(baselines: dict, table: Table) -> list[dict]:
             f"{baseline['p50_ms']:.3f}",
             f"{baseline['p99_ms']:.3f}",
             "0",
+            "",
             "",
             "",
             "",
@@ -241,6 +269,10 @@ def _redis_figures(
         try:
             for clients in CONCURRENCY:
                 rows += _cell("full (Redis store)", base, process.pid, full, clients, sql, table)
+            if wrk_available():
+                rows += _cell(
+                    "full (Redis store)", base, process.pid, full, CONCURRENCY[-1], sql, table, True
+                )
             info = httpx.get(f"{base}/model/info", timeout=30).json()["online_state"]
         finally:
             _stop(process)
@@ -250,6 +282,8 @@ def _redis_figures(
         try:
             label = f"full (Redis store, {workers} workers)"
             rows += _cell(label, base, process.pid, full, CONCURRENCY[-1], sql, table)
+            if wrk_available():
+                rows += _cell(label, base, process.pid, full, CONCURRENCY[-1], sql, table, True)
         finally:
             _stop(process)
         generation = client.get(f"{prefix}:current").decode()
@@ -291,7 +325,8 @@ def run(scale: str, workdir: Path) -> list[dict]:
     )
     columns = (
         "path", "mode", "req/s", "p50 ms", "p99 ms", "errors", "server threads",
-        "CPU s client / server", "vs SQL replay: p50 / req/s",
+        "CPU s client / server (client share)", "server CPU ms/request",
+        "vs SQL replay: p50 / req/s",
     )  # fmt: skip
     for column in columns:
         table.add_column(column)
@@ -306,9 +341,12 @@ def run(scale: str, workdir: Path) -> list[dict]:
     rows += _redis_figures(workdir, full, sql, table)
     console.print(table)
     console.print(
-        "CPU s: seconds of CPU the load generator (one Python process, raw HTTP/1.1 on "
-        "keep-alive connections) and the service (all its processes) used during the cell; "
-        f"the machine has {os.cpu_count()} cores for both."
+        "CPU s: seconds of CPU the load generator (the Python client: one process, raw "
+        "HTTP/1.1 on keep-alive connections; or wrk) and the service (all its processes) used "
+        "during the cell, and the generator's share of the two; server CPU ms/request is the "
+        f"service's capacity figure. The machine has {os.cpu_count()} cores for both."
+        + ("" if wrk_available() else " wrk is not installed (apt-get install wrk): its cells "
+           "are skipped, every figure comes from the Python client.")
     )
     rows += _state_at_scale(scale, workdir)
     return rows

@@ -80,7 +80,7 @@ def post_concurrently(
     shares the machine's two cores with the service, so it must cost as little as it can
     (an httpx client spent more CPU per request than the service). With `server_pid`, the
     figures also give the CPU seconds of the client and of the service (all its processes)
-    during the run, and the service's peak thread count.
+    during the run (`cpu_split`), and the service's peak thread count.
     """
     import asyncio
 
@@ -121,7 +121,18 @@ def post_concurrently(
     asyncio.run(all_clients())
     figures = summary(latencies, time.perf_counter() - start)
     if pids:
-        figures["client_cpu_s"] = time.process_time() - client_cpu
-        figures["server_cpu_s"] = sum(cpu_seconds(p) for p in pids) - server_cpu
+        server_cpu = sum(cpu_seconds(p) for p in pids) - server_cpu
+        figures.update(cpu_split(time.process_time() - client_cpu, server_cpu, len(latencies)))
         figures["server_threads"] = float(peak[0])
     return figures, errors
+
+
+def cpu_split(client_cpu: float, server_cpu: float, requests: int) -> dict[str, float]:
+    """The CPU figures of a cell: both sides' seconds, the service's milliseconds per request
+    (its capacity: requests per second per core) and the load generator's share of the two."""
+    return {
+        "client_cpu_s": client_cpu,
+        "server_cpu_s": server_cpu,
+        "server_cpu_ms_per_request": 1000 * server_cpu / max(1, requests),
+        "client_cpu_share": client_cpu / max(1e-9, client_cpu + server_cpu),
+    }
