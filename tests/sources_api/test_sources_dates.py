@@ -34,8 +34,10 @@ from lakehouse.sources.loader import (
 )
 from lakehouse.sources.schema import latest_situation_date, transaction_data
 
+# One clock for the whole module: every load below is given this window, so a session that
+# crosses midnight UTC does not move the loader's bounds away from the dates built here.
 TODAY = datetime.now(UTC).date()
-WINDOW = DateWindow.from_settings(Settings())
+WINDOW = DateWindow.from_settings(Settings(), TODAY)
 _ids = itertools.count(1)
 
 
@@ -75,7 +77,7 @@ def _stamp(day: date, time: str = "12:00:00") -> str:
 )
 def test_out_of_range_dates_are_refused_with_row_and_column(engine: Engine, stamp: str) -> None:
     with pytest.raises(BatchRejected) as caught:
-        load_batch(engine, _batch(["2010-01-01 08:00:00", stamp]))
+        load_batch(engine, _batch(["2010-01-01 08:00:00", stamp]), window=WINDOW)
     (error,) = caught.value.errors
     assert (error.row, error.column) == (2, "date")
     assert "outside the accepted range" in error.reason
@@ -84,12 +86,12 @@ def test_out_of_range_dates_are_refused_with_row_and_column(engine: Engine, stam
 
 @pytest.mark.parametrize("stamp", ["1990-01-01 00:00:00", _stamp(WINDOW.latest, "23:59:59")])
 def test_the_range_bounds_are_accepted(engine: Engine, stamp: str) -> None:
-    assert load_batch(engine, _batch([stamp])).inserted == 1
+    assert load_batch(engine, _batch([stamp]), window=WINDOW).inserted == 1
 
 
 def test_a_given_situation_date_out_of_range_is_refused(engine: Engine) -> None:
     with pytest.raises(BatchRejected) as caught:
-        load_batch(engine, _normal(), date(9999, 12, 31))
+        load_batch(engine, _normal(), date(9999, 12, 31), window=WINDOW)
     assert caught.value.errors[0].column == "situation_date"
     assert latest_situation_date(engine) is None
 
@@ -111,7 +113,7 @@ def test_a_table_already_at_the_end_of_time_still_takes_batches(engine: Engine) 
     }
     with engine.begin() as connection:
         connection.execute(sa.insert(transaction_data), [row])
-    result = load_batch(engine, _normal())
+    result = load_batch(engine, _normal(), window=WINDOW)
     assert (result.inserted, result.situation_date) == (3, date.max)
 
 
@@ -155,9 +157,9 @@ def test_after_any_batch_a_normal_batch_still_loads(
     # The database keeps its rows from one example to the next: each example continues the
     # history the earlier ones left, which is exactly what must never get stuck.
     with contextlib.suppress(BatchRejected, SituationDateConflict):
-        load_batch(engine, _batch(stamps), given_day)
+        load_batch(engine, _batch(stamps), given_day, window=WINDOW)
     before = latest_situation_date(engine)
-    result = load_batch(engine, _normal())
+    result = load_batch(engine, _normal(), window=WINDOW)
     assert result.inserted == 3
     assert before is None or before <= result.situation_date <= max(before, WINDOW.latest)
     assert result.situation_date <= WINDOW.latest
