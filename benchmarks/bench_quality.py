@@ -69,7 +69,7 @@ def _windows(source: str, scale: str, workdir: Path):  # type: ignore[no-untyped
     from lakehouse.datagen.truth import read_mechanisms
     from lakehouse.engines.duckdb import DuckDBEngine
     from lakehouse.ml.features import FEATURE_COLUMNS
-    from lakehouse.ml.train import TrainConfig, load_windows, time_split
+    from lakehouse.ml.training_data import TrainConfig, load_windows, time_split
     from lakehouse.pipeline.build import build_models
     from lakehouse.pipeline.models import SILVER_MODELS, run_model
 
@@ -99,7 +99,8 @@ def _windows(source: str, scale: str, workdir: Path):  # type: ignore[no-untyped
 
 def _train(windows, columns, truth, delay, trials: int) -> tuple[dict, float]:  # type: ignore[no-untyped-def]
     from lakehouse.ml.mechanisms import mechanism_metrics
-    from lakehouse.ml.train import TrainConfig, train_flavour
+    from lakehouse.ml.train import train_flavour
+    from lakehouse.ml.training_data import TrainConfig
 
     start = time.perf_counter()
     result = train_flavour(windows, "full", replace(TrainConfig(), tuning_trials=trials), columns)

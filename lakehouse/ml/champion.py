@@ -24,7 +24,8 @@ from lakehouse.ml.policy import PolicyChoice
 from lakehouse.ml.registry import CHALLENGER, CHAMPION, ModelNotFoundError, load_model, model_name
 
 if TYPE_CHECKING:  # types only: `lakehouse monitor promote` applies the rule without training
-    from lakehouse.ml.train import FlavourResult, Windows
+    from lakehouse.ml.train import FlavourResult
+    from lakehouse.ml.training_data import Windows
 
 log = logging.getLogger(__name__)
 

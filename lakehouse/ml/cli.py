@@ -98,7 +98,7 @@ def train(
     # Training needs the `ml` extra (scikit-learn, LightGBM, MLflow): loaded only to train,
     # so `lakehouse --help` and the services' images without it still start.
     from lakehouse.ml.tracking import report_as_dict, train_and_register
-    from lakehouse.ml.train import TrainConfig, TrainingError
+    from lakehouse.ml.training_data import TrainConfig, TrainingError
 
     settings = get_settings()
     configure_logging("WARNING")  # the progress display tells the story; logs stay for errors

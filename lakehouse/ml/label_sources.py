@@ -18,7 +18,7 @@ from lakehouse.config import Settings
 from lakehouse.sources.labels import LABEL_SOURCES
 
 if TYPE_CHECKING:  # the type only: importing train would load scikit-learn (the `ml` extra)
-    from lakehouse.ml.train import Windows
+    from lakehouse.ml.training_data import Windows
 
 ANALYST = LABEL_SOURCES[1]
 

@@ -12,7 +12,7 @@ The kept negatives are chosen by a hash of the transaction id, not a random draw
 rows on every run and on both engines (`KEEP_EXPRESSION` is plain integer arithmetic that
 DuckDB and Spark evaluate identically), so a sample is reproducible and engine-independent.
 
-Training (`train.load_windows`) samples its training window with this module's SQL
+Training (`training_data.load_windows`) samples its training window with this module's SQL
 (`choose_rate`, then `downsample_sql`) and drops the weights: the model is calibrated on the
 complete validation window instead.
 

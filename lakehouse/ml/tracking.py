@@ -40,9 +40,8 @@ from lakehouse.ml.registry import (
     model_name,
     write_model_files,
 )
-from lakehouse.ml.train import (
-    FLAVOUR_COLUMNS,
-    FlavourResult,
+from lakehouse.ml.train import FLAVOUR_COLUMNS, FlavourResult, train_flavour
+from lakehouse.ml.training_data import (
     TimeSplit,
     TrainConfig,
     TrainingError,
@@ -50,7 +49,6 @@ from lakehouse.ml.train import (
     check_windows,
     load_windows,
     time_split,
-    train_flavour,
 )
 
 if TYPE_CHECKING:  # MLflow is the `ml` extra's: imported where a store is used

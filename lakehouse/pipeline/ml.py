@@ -47,7 +47,7 @@ def run_training_stage(settings: Settings) -> StageResult:
         The stage's result: `up_to_date`, or the versions registered and their AP.
 
     Raises:
-        lakehouse.ml.train.TrainingError: no feature table, or too few labeled frauds.
+        lakehouse.ml.training_data.TrainingError: no feature table, or too few labeled frauds.
     """
     from lakehouse.ml.tracking import train_and_register
 

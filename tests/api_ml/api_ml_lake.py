@@ -18,7 +18,7 @@ import pyarrow as pa
 from api_ml.api.schemas import SEED_EXAMPLE, SEED_FIELDS
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
-from lakehouse.ml.train import TrainConfig
+from lakehouse.ml.training_data import TrainConfig
 
 # Small data, small model: a session trains both flavours in a few seconds.
 SMALL_TRAINING = TrainConfig(

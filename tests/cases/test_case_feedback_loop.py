@@ -29,7 +29,7 @@ from lakehouse.config import Settings, get_settings
 from lakehouse.demo import load_monthly_batches
 from lakehouse.ml.registry import mlflow_client
 from lakehouse.ml.tracking import train_and_register
-from lakehouse.ml.train import TrainConfig
+from lakehouse.ml.training_data import TrainConfig
 from lakehouse.orchestrator import run_pipeline
 from lakehouse.pipeline.publish import analytics_engine
 from sources_api.api import create_app as create_sources_api

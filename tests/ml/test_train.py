@@ -25,7 +25,7 @@ from lakehouse import catalog, storage
 from lakehouse.ml.features import BASIC_FEATURE_COLUMNS, FEATURE_COLUMNS, FEATURE_SET_VERSION
 from lakehouse.ml.registry import current_version, load_model
 from lakehouse.ml.tracking import train_and_register
-from lakehouse.ml.train import TrainConfig, TrainingError, load_windows, time_split
+from lakehouse.ml.training_data import TrainConfig, TrainingError, load_windows, time_split
 from lakehouse.pipeline.ml import run_training_stage
 
 # The registered names under the default LAKEHOUSE_MODEL_NAME.

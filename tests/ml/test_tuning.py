@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from ml_lake import lake_settings
 
-from lakehouse.ml.train import TrainConfig
+from lakehouse.ml.training_data import TrainConfig
 from lakehouse.ml.tuning import FOLDS, fold_masks
 
 

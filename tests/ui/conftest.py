@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from lakehouse.config import Settings, get_settings
-from lakehouse.ml.train import TrainConfig
+from lakehouse.ml.training_data import TrainConfig
 
 
 def _suite_helpers():  # type: ignore[no-untyped-def]
