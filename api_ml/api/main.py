@@ -27,6 +27,7 @@ from api_ml.api.case_metrics import CaseQueueCollector
 from api_ml.api.case_routes import case_router
 from api_ml.api.casework import CaseDesk
 from api_ml.api.feed import FeedCollector, feed_forever, make_feed
+from api_ml.api.lean import LeanPredict
 from api_ml.api.metrics import ScoringMetrics
 from api_ml.api.monitor import Monitor
 from api_ml.api.reload import poll_forever
@@ -87,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Real-time fraud scores for card transactions (seed-compatible /predict).",
         lifespan=lifespan,
     )
+    # Added first, so it sits inside the metrics and the load shedding `instrument_app` adds.
+    app.add_middleware(LeanPredict)
     http_metrics = instrument_app(app, "api_ml", settings.max_concurrent_requests)
     app.state.settings = settings
     app.state.scoring_metrics = ScoringMetrics(http_metrics.registry)

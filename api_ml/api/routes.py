@@ -130,6 +130,32 @@ def _public(served: ServingModel, flavour: str) -> ModelPublic:
     )
 
 
+async def predict_one(
+    request_app: FastAPI,
+    snapshot: Snapshot,
+    transaction: TransactionRequest,
+    include_features: bool,
+) -> Response:
+    """The `/predict` answer to one validated transaction, whichever path read it.
+
+    Both the FastAPI route below and the lean ASGI path (`lean.py`) answer through here:
+    the same scoring, metrics, cases and audit, the same bytes and error bodies.
+
+    Args:
+        request_app: the application (its state carries metrics, monitor, cases, audit).
+        snapshot: the models served at this moment.
+        transaction: the validated request body.
+        include_features: add the model inputs to the answer.
+
+    Returns:
+        The JSON answer, or the 422/503 error answer.
+    """
+    result = await _score(request_app, snapshot, [transaction], include_features, False)
+    if isinstance(result, JSONResponse):
+        return result
+    return _json(result[0].model_dump_json(exclude_none=True).encode())
+
+
 @router.post(
     "/predict",
     response_model=PredictionResponse,
@@ -143,10 +169,7 @@ async def predict(
     include_features: IncludeFeatures = False,
 ) -> Response:
     """Score one transaction: basic model for the seed's fields, full model with ids."""
-    result = await _score(request.app, snapshot, [transaction], include_features, False)
-    if isinstance(result, JSONResponse):
-        return result
-    return _json(result[0].model_dump_json(exclude_none=True).encode())
+    return await predict_one(request.app, snapshot, transaction, include_features)
 
 
 @router.post(

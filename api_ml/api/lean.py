@@ -1,0 +1,112 @@
+"""The lean path of `POST /predict`: a plain JSON request scored without FastAPI's machinery.
+
+A `/predict` request through FastAPI pays for route matching over every route, a dependency
+resolution pass, Starlette's `Request` object and a JSON parse before the body is validated:
+about 40 % of a full-model request's CPU (docs/benchmarks.md). `LeanPredict` sits in the
+middleware stack inside the metrics and the load shedding (`instrument_app`) and takes the
+common request — `POST /predict`, `Content-Type: application/json`, no query or only
+`include_features=true|false` — straight to a Pydantic parse of the body bytes and
+`routes.predict_one`, the very function the FastAPI route answers through: the same scoring,
+metrics, cases, audit, answer bytes and 422/503 bodies.
+
+Anything else goes to FastAPI unchanged, the body it already read replayed: other paths,
+other content types or query strings, and every body that fails validation (so a bad JSON,
+a wrong type, a missing field get FastAPI's own 422, word for word). The route stays
+declared, so `/docs` and the OpenAPI document do not change.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from api_ml.api.routes import predict_one, router
+from api_ml.api.schemas import TransactionRequest
+from lakehouse.observability.overload import ASGIApp, Message, Receive, Scope, Send
+
+PATH = "/predict"
+# The declared route (its path is the metrics' `route` label, its schema the OpenAPI one).
+PREDICT_ROUTE = next(
+    route for route in router.routes if getattr(route, "path", None) == PATH
+    and "POST" in getattr(route, "methods", ())
+)
+# The query strings the lean path reads itself; any other one is FastAPI's to parse.
+INCLUDE_FEATURES = {
+    b"": False,
+    b"include_features=false": False,
+    b"include_features=true": True,
+}
+
+
+def _is_plain_json(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the request says `Content-Type: application/json`, without parameters."""
+    for name, value in headers:
+        if name == b"content-type":
+            return value.lower() == b"application/json"
+    return False
+
+
+class LeanPredict:
+    """ASGI middleware: plain JSON `POST /predict` requests answered without FastAPI's routing,
+    dependencies and request objects; every other request passes through untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        """Wrap the rest of the application.
+
+        Args:
+            app: the next ASGI application (FastAPI's exception middleware and router).
+        """
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["path"] != PATH
+            or scope["method"] != "POST"
+            or scope["query_string"] not in INCLUDE_FEATURES
+            or not _is_plain_json(scope["headers"])
+        ):
+            await self.app(scope, receive, send)
+            return
+        received, body = await _read_body(receive)
+        transaction = _validated(body) if received[-1]["type"] == "http.request" else None
+        if transaction is None:  # FastAPI answers it, with its own error body
+            await self.app(scope, _replay(received, receive), send)
+            return
+        app = scope["app"]
+        scope["route"] = PREDICT_ROUTE  # the metrics' route label, as FastAPI's routing sets it
+        include_features = INCLUDE_FEATURES[scope["query_string"]]
+        response = await predict_one(app, app.state.holder.snapshot, transaction, include_features)
+        await response(scope, receive, send)
+
+
+def _validated(body: bytes) -> TransactionRequest | None:
+    """The request body as a `TransactionRequest`, or None when it is not a valid one."""
+    if not body:
+        return None
+    try:
+        return TransactionRequest.model_validate_json(body)
+    except ValidationError:
+        return None
+
+
+async def _read_body(receive: Receive) -> tuple[list[Message], bytes]:
+    """The messages received until the body is complete (or the client left), and the body."""
+    received: list[Message] = []
+    while True:
+        message = await receive()
+        received.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            break
+    return received, b"".join(m.get("body", b"") for m in received)
+
+
+def _replay(received: list[Message], receive: Receive) -> Receive:
+    """A `receive` that hands out `received` again, then defers to the server's."""
+    pending = list(received)
+
+    async def replaying() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replaying
