@@ -16,7 +16,11 @@ recompute — the targets — are:
    every row of day K or later (for a new day's labels, K lies after the day: no old row).
 
 The targets are featurised by the one feature SQL (`features_sql`) over their clients' rows
-from `CONTEXT_SECONDS` before their earliest target on, and the Delta table is rewritten only
+from `CONTEXT_SECONDS` before their earliest target on. The label tallies they read are kept
+between runs in `ml_features_partials` (per merchant, MCC and known day, the days before the
+recent-label window folded into one row per pair): a run adds the tallies of silver's changes
+to the stored ones instead of tallying all of silver's labels again, which would grow with the
+history. The Delta table is rewritten only
 over the dates they and the removed rows fall on: one commit with the predicate
 `tx_date BETWEEN first AND last`, holding the untouched rows of those dates and the new ones
 (for a new day, the day's rows alone: the time-clustered files of the full build keep older
@@ -40,6 +44,7 @@ from lakehouse.engines import Engine
 from lakehouse.features.batch_sql import (
     CONTEXT_SECONDS,
     features_sql,
+    fold_labels_sql,
     labels_daily_sql,
     timestamp_sql,
 )
@@ -59,6 +64,9 @@ FULL_REBUILD_FRACTION = 0.5
 WINDOW_INPUTS: tuple[str, ...] = tuple(
     c for c in SILVER_INPUT_COLUMNS if c not in ("label", "label_known_at")
 )
+# The stored known-label tallies (`labels_daily_sql`'s columns), folded at a known day.
+LABEL_TALLIES = "ml_features_partials"
+_TALLIES_SQL = sql_hash(labels_daily_sql(), {})
 
 
 def build_ml_features(
@@ -99,7 +107,81 @@ def build_ml_features(
         if merged is not None:
             return merged
     rows_out, written = write_ml_features(uri, engine, silver, lineage, settings)
+    _store_full_tallies(engine, settings, silver, lineage["inputs"][SILVER])
     return silver.count_rows(), rows_out, written
+
+
+def _store_full_tallies(
+    engine: Engine, settings: Settings, silver: ds.Dataset, version: int | None
+) -> None:
+    """After a full build, store all of silver's label tallies folded at its last day, so the
+    next day's merge starts from them."""
+    last = storage.column_max(catalog.location(SILVER, settings), "ts", settings)
+    if last is None or version is None:  # no rows, or no statistics: the next merge tallies
+        return
+    as_of_day = int(last.replace(tzinfo=UTC).timestamp()) // DAY
+    summary = engine.run_sql(labels_daily_sql(as_of_day), {SILVER: silver})
+    _store_tallies(settings, summary, version, as_of_day, incremental=False)
+
+
+def _store_tallies(
+    settings: Settings, summary: pa.Table, version: int, as_of_day: int, *, incremental: bool
+) -> None:
+    """Commit the folded label tallies with what they reflect (silver's version, the day
+    they are folded at, the tallies' SQL) and whether they were merged from the stored ones."""
+    storage.write(
+        catalog.location(LABEL_TALLIES, settings),
+        summary,
+        metadata={"inputs": {SILVER: version}, "sql": _TALLIES_SQL, "as_of_day": as_of_day,
+                  "rows": summary.num_rows, "incremental": incremental},
+        settings=settings,
+    )
+
+
+def _label_summary(
+    engine: Engine,
+    settings: Settings,
+    silver: ds.Dataset,
+    changes: SilverChanges,
+    tallies: tuple[pa.Table, pa.Table],
+    as_of_day: int,
+) -> pa.Table:
+    """The known-label tallies folded at `as_of_day` (`labels_daily_sql`), stored for the
+    next run.
+
+    They are the stored tallies plus the `tallies` (added, removed) of silver's changes when
+    the stored ones reflect the silver version the changes start from and were folded at
+    `as_of_day` or before (a later fold of a fold is the same fold, and tallies add up);
+    otherwise all of silver's labels are tallied again.
+    """
+    uri = catalog.location(LABEL_TALLIES, settings)
+    stored = storage.last_metadata(uri, settings)
+    reusable = (
+        stored.get("sql") == _TALLIES_SQL
+        and stored.get("inputs", {}).get(SILVER) == changes.since
+        and int(stored.get("as_of_day", as_of_day + 1)) <= as_of_day
+    )
+    if reusable:
+        added, removed = tallies
+        inputs = {"stored": storage.read_dataset(uri, settings), "added": added,
+                  "removed": removed}
+        summary = engine.run_sql(_refold_sql(as_of_day), inputs)
+    else:
+        summary = engine.run_sql(labels_daily_sql(as_of_day), {SILVER: silver})
+    _store_tallies(settings, summary, changes.version, as_of_day, incremental=reusable)
+    return summary
+
+
+def _refold_sql(as_of_day: int) -> str:
+    """Over `stored`, `added` and `removed` tallies: their sum folded at `as_of_day`; a key
+    whose labels all went is dropped, as a tally of silver would not have it."""
+    columns = "merchant_id, mcc_code, day_n"
+    daily = (
+        f"(SELECT {columns}, fraud_n, labeled_n FROM stored UNION ALL "
+        f"SELECT {columns}, fraud_n, labeled_n FROM added UNION ALL "
+        f"SELECT {columns}, -fraud_n, -labeled_n FROM removed) AS daily"
+    )
+    return f"SELECT * FROM ({fold_labels_sql(daily, as_of_day)}) AS folded WHERE labeled_n <> 0"
 
 
 def _changed_windows_sql() -> str:
@@ -114,10 +196,16 @@ SELECT client_id, MIN(ts) AS lo, MAX(ts) + INTERVAL {CONTEXT_SECONDS} SECOND AS 
 FROM moved GROUP BY client_id"""
 
 
-def _first_label_day(engine: Engine, changes: SilverChanges) -> int | None:
-    """The first known day (`day_n`) whose label tallies differ, None when none does."""
-    added = engine.run_sql(labels_daily_sql(), {"silver_transactions": changes.added})
-    removed = engine.run_sql(labels_daily_sql(), {"silver_transactions": changes.removed})
+def _change_tallies(engine: Engine, changes: SilverChanges) -> tuple[pa.Table, pa.Table]:
+    """The label tallies (`labels_daily_sql`, not folded) of the added and the removed rows."""
+    return (engine.run_sql(labels_daily_sql(), {SILVER: changes.added}),
+            engine.run_sql(labels_daily_sql(), {SILVER: changes.removed}))
+
+
+def _first_label_day(engine: Engine, tallies: tuple[pa.Table, pa.Table]) -> int | None:
+    """The first known day (`day_n`) whose label tallies (added, removed) differ, None when
+    none does."""
+    added, removed = tallies
     first = engine.run_sql(
         """
 SELECT MIN(day_n) AS day_n FROM (
@@ -186,7 +274,8 @@ def _merge(
     spans = engine.run_sql(
         _changed_windows_sql(), {"added": changes.added, "removed": changes.removed}
     )
-    first_label_day = _first_label_day(engine, changes)
+    tallies = _change_tallies(engine, changes)
+    first_label_day = _first_label_day(engine, tallies)
     earliest = _earliest_target(changes, spans, first_label_day)
     targets, fresh = None, None
     if earliest is not None:
@@ -204,7 +293,8 @@ def _merge(
             _targets_sql(first_label_day),
             {"candidates": candidates, "added": changes.added, "spans": spans},
         )
-        fresh = _features(engine, silver, candidates, targets, earliest)
+        summary = _label_summary(engine, settings, silver, changes, tallies, earliest // DAY)
+        fresh = _features(engine, summary, candidates, targets)
     gone = changes.removed.select(["transaction_id", "tx_date"])
     recomputed = targets.select(["transaction_id", "tx_date"]) if targets else gone.slice(0, 0)
     written = _rewrite_dates(uri, settings, fresh, recomputed, gone, lineage)
@@ -229,15 +319,12 @@ def _arrow_time(seconds: int) -> pa.Scalar:
 
 
 def _features(
-    engine: Engine, silver: ds.Dataset, candidates: pa.Table, targets: pa.Table, earliest: int
+    engine: Engine, summary: pa.Table, candidates: pa.Table, targets: pa.Table
 ) -> pa.Table:
-    """The feature rows of `targets`, by the one feature SQL over their clients' context.
-
-    The label tallies fold everything older than the recent-label window before the
-    earliest target's day into one row per (merchant, MCC): same numbers, far fewer rows.
-    """
+    """The feature rows of `targets`, by the one feature SQL over their clients' context and
+    the label tallies `summary` (folded at the earliest target's day: same numbers, far
+    fewer rows)."""
     context = engine.run_sql(_context_sql(), {"candidates": candidates, "targets": targets})
-    summary = engine.run_sql(labels_daily_sql(earliest // DAY), {"silver_transactions": silver})
     sql = features_sql(
         "label_summary", target_filter="w.transaction_id IN (SELECT transaction_id FROM targets)"
     )

@@ -91,6 +91,8 @@ def test_incremental_gold_equals_full_recompute(
         _run()
         assert _incremental("dm_client_features")
         assert _incremental("ml_features")
+        # The label tallies are the stored ones plus the day's, not a tally of all silver.
+        assert _incremental("ml_features_partials")
         _write_labels(raw, all_labels)  # late labels arrive with the third batch
         _load(third.drop(withheld.index))
         _run()
@@ -100,6 +102,7 @@ def test_incremental_gold_equals_full_recompute(
         _run()
         assert _incremental("dm_client_velocity")
         assert _incremental("ml_features")
+        assert _incremental("ml_features_partials")  # across the corrected batch too
         _load(fourth)
         _run()
         assert _incremental("ml_features")
