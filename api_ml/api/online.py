@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import redis
 
 from lakehouse import catalog, storage
@@ -36,6 +37,7 @@ from lakehouse.features.online.builder import (
     situation_watermark_of,
     watermark_of,
 )
+from lakehouse.features.online.columnar import feature_matrix, known_flags
 from lakehouse.features.online.compute import (
     Event,
     Tallies,
@@ -44,7 +46,13 @@ from lakehouse.features.online.compute import (
 )
 from lakehouse.features.online.factory import redis_client
 from lakehouse.features.online.redis_store import RedisStore
-from lakehouse.features.online.store import EntityState, MemoryStore, OnlineStore, StoreMeta
+from lakehouse.features.online.store import (
+    BatchRead,
+    EntityState,
+    MemoryStore,
+    OnlineStore,
+    StoreMeta,
+)
 from lakehouse.formats import ONLINE_CITY
 
 logger = logging.getLogger("lakehouse.api_ml.online")
@@ -224,6 +232,41 @@ class OnlineState:
                 )
             )
         return vectors, contexts
+
+    def score_matrix(
+        self, rows: list[dict[str, Any]], columns: list[str]
+    ) -> tuple[np.ndarray, list[OnlineContext]]:
+        """`score_rows` for a batch: the same numbers, computed as columns (`feature_matrix`).
+
+        One store call (`read_batch`) reads each distinct card and client once and records
+        the events; each row still sees the batch's earlier rows.
+
+        Args:
+            rows: request rows of `row`, in scoring order.
+            columns: the feature columns wanted, in this order (the model's).
+
+        Returns:
+            The float64 matrix (missing values NaN) and, per row, what the state knew.
+        """
+        read, degraded = self._read_batch([_event(row) for row in rows])
+        ids = [row["transaction_id"] for row in rows]
+        cards = known_flags(read.cards, read.card_of_row, ids, read.added)
+        clients = known_flags(read.clients, read.client_of_row, ids, read.added)
+        horizon = self.meta.horizon_s
+        contexts = [
+            OnlineContext(card, client, horizon is None or row["ts_s"] >= horizon, degraded)
+            for card, client, row in zip(cards, clients, rows, strict=True)
+        ]
+        return feature_matrix(rows, read, columns), contexts
+
+    def _read_batch(self, events: list[Event]) -> tuple[BatchRead, bool]:
+        """`_read_and_add` grouped (`OnlineStore.read_batch`); empty groups on a store failure."""
+        try:
+            return self.store.read_batch(events, journal=True), False
+        except redis.RedisError:
+            self._failed("read")
+            n = len(events)
+            return BatchRead([[]], [0] * n, [[]], [0] * n, [Tallies()] * n, [False] * n), True
 
     def _read_and_add(self, events: list[Event]) -> tuple[list[EntityState], bool]:
         """The state before each event, and whether the store failed (then: empty states, the

@@ -12,7 +12,6 @@ Answers leave as `PredictionResponse` objects; nothing here does I/O.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -103,7 +102,10 @@ def _missing_for_full(request: TransactionRequest, prefix: str) -> list[tuple[st
 
 
 def full_inputs(
-    served: ServingModel, seeds: list[dict[str, Any]], payloads: Sequence[dict[str, Any]]
+    served: ServingModel,
+    seeds: list[dict[str, Any]],
+    payloads: Sequence[dict[str, Any]],
+    columnar: bool = False,
 ) -> tuple[np.ndarray, list[OnlineContext]]:
     """The full model's input matrix for these events (requests as dumped dicts), in order,
     and what the online state knew of each; every event is recorded in the state.
@@ -112,6 +114,8 @@ def full_inputs(
         served: the full model with its online state.
         seeds: the seed fields of each request, normalised to the dataset's vocabulary.
         payloads: the requests as dumped dicts (identifiers, timestamp, merchant fields).
+        columnar: compute the features as columns for all rows at once (a batch: the same
+            numbers, less Python per row; one row is cheaper row-wise).
 
     Returns:
         The float64 matrix in the model's `feature_columns` order (missing values NaN), and
@@ -120,8 +124,10 @@ def full_inputs(
     online = served.online
     assert online is not None, "a full model is always loaded with its online state"
     rows = [online.row(seed, payload) for seed, payload in zip(seeds, payloads, strict=True)]
-    vectors, contexts = online.score_rows(rows)
     columns = served.model.feature_columns  # the model's order: no reindexing later
+    if columnar:
+        return online.score_matrix(rows, list(columns))
+    vectors, contexts = online.score_rows(rows)
     matrix = np.array([[v[c] for c in columns] for v in vectors], dtype="float64")
     return matrix.reshape(len(vectors), len(columns)), contexts
 
@@ -146,7 +152,7 @@ def _responses(
     threshold = float(model.threshold)
     name, version = model.name, str(model.version)
     columns = [str(name) for name in model.feature_columns]
-    rows = matrix.tolist() if include_features else None
+    features = _feature_dicts(columns, matrix) if include_features else None
     answers = []
     for i, probability in enumerate(probabilities):
         label, margin = confidence(probability, threshold)
@@ -166,7 +172,7 @@ def _responses(
                     Reason.model_construct(feature=f, contribution=float(c))
                     for f, c in contributions[i]
                 ],
-                features=_feature_dict(columns, rows[i]) if rows is not None else None,
+                features=features[i] if features is not None else None,
                 online=None if contexts is None else _online_info(contexts[i]),
             )
         )
@@ -192,9 +198,12 @@ def _in_model_order(matrix: np.ndarray, columns: Sequence[str]) -> np.ndarray:
     return matrix[:, [BASIC_FEATURE_COLUMNS.index(c) for c in columns]]
 
 
-def _feature_dict(columns: Sequence[str], row: list[float]) -> dict[str, float | None]:
-    """One row of inputs by column name; missing values (NaN) as None."""
-    return dict(zip(columns, [None if math.isnan(v) else v for v in row], strict=True))
+def _feature_dicts(columns: Sequence[str], matrix: np.ndarray) -> list[dict[str, float | None]]:
+    """Each row of inputs by column name; missing values (NaN) as None (one pass over the
+    matrix, not one test per cell)."""
+    cells = matrix.astype(object)
+    cells[np.isnan(matrix)] = None
+    return [dict(zip(columns, row, strict=True)) for row in cells.tolist()]
 
 
 def score(
@@ -253,7 +262,9 @@ def score(
         if flavour == "basic":
             inputs = _in_model_order(basic_matrix(rows), served[flavour].model.feature_columns)
         else:
-            inputs, contexts = full_inputs(served[flavour], rows, [payloads[i] for i in indices])
+            inputs, contexts = full_inputs(
+                served[flavour], rows, [payloads[i] for i in indices], columnar=batch
+            )
         scored = _responses(
             served[flavour], flavour, inputs, include_features, contexts, reasons
         )

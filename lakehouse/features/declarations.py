@@ -7,9 +7,10 @@ rows count, an aggregation, and a window. From these declarations
 - `lakehouse.features.online` computes the same numbers from per-entity state, event by event.
 
 `AGGREGATES` are the partial aggregates (what the state must hold); `OUTPUTS` are the model
-inputs, each a formula over aggregates given once in SQL and once in Python, next to each
-other. `FEATURE_SET_VERSION` changes whenever any of this changes: it is logged with every
-model and the scoring API refuses a model of another feature set.
+inputs, each a formula over aggregates given once in SQL, once in Python for one row and once
+over numpy columns for a batch (NULL as NaN), next to each other. `FEATURE_SET_VERSION`
+changes whenever any of this changes: it is logged with every model and the scoring API
+refuses a model of another feature set.
 
 Point in time, by construction:
 - windows cover `[t - window, t - 1]` in whole seconds (`RANGE BETWEEN window PRECEDING AND
@@ -23,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from lakehouse.features.derivations import ERROR_FLAGS
 
@@ -78,11 +81,13 @@ class Aggregate:
 @dataclass(frozen=True)
 class Output:
     """One model input from aggregates: `sql` over the windowed row `w` (and label joins
-    `m`, `c`, `g`), `python` over a dict of the same names; both give the same number."""
+    `m`, `c`, `g`), `python` over a dict of the same names, `array` over a dict of the same
+    names as float64 columns (NULL as NaN, one entry per row); all give the same number."""
 
     name: str
     sql: str
     python: Callable[[Mapping[str, Any]], Any]
+    array: Callable[[Mapping[str, np.ndarray]], np.ndarray]
 
 
 def _windowed(entity: str) -> list[Aggregate]:
@@ -130,8 +135,23 @@ def _ratio(numerator: Any, denominator: Any) -> float | None:
     return numerator / denominator
 
 
+def _ratio_array(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """`_ratio` over columns: NaN where the denominator is 0 or either side NaN."""
+    out = np.full(np.shape(denominator), np.nan)
+    return np.divide(numerator, denominator, out=out, where=denominator != 0)
+
+
 def _mean(v: Mapping[str, Any]) -> float | None:
     return _ratio(v["client_amount_sum_30d"], v["client_tx_count_30d"])
+
+
+def _mean_array(v: Mapping[str, np.ndarray]) -> np.ndarray:
+    return _ratio_array(v["client_amount_sum_30d"], v["client_tx_count_30d"])
+
+
+def _column(name: str) -> Callable[[Mapping[str, Any]], Any]:
+    """The aggregate itself as the output (one row's value, or a batch's column)."""
+    return lambda v: v[name]
 
 
 def _window_mean(entity: str, label: str) -> Output:
@@ -141,6 +161,7 @@ def _window_mean(entity: str, label: str) -> Output:
         f"{entity}_amount_mean_{label}",
         f"w.{total} / NULLIF(w.{count}, 0)",
         lambda v: _ratio(v[total], v[count]),
+        lambda v: _ratio_array(v[total], v[count]),
     )
 
 
@@ -151,6 +172,7 @@ def _to_card_mean(label: str) -> Output:
         f"amount_to_card_mean_{label}",
         f"w.amount / NULLIF(w.{total} / NULLIF(w.{count}, 0), 0)",
         lambda v: _ratio(v["amount"], _ratio(v[total], v[count])),
+        lambda v: _ratio_array(v["amount"], _ratio_array(v[total], v[count])),
     )
 
 
@@ -161,17 +183,20 @@ def _recent_labels(alias: str, entity: str, label: str) -> tuple[Output, ...]:
         Output(
             f"{entity}_recent_frauds_{label}",
             f"CAST(COALESCE({alias}.{fraud}, 0) AS BIGINT)",
-            lambda v: v[fraud],
+            _column(fraud),
+            _column(fraud),
         ),
         Output(
             f"{entity}_recent_labeled_{label}",
             f"CAST(COALESCE({alias}.{labeled}, 0) AS BIGINT)",
-            lambda v: v[labeled],
+            _column(labeled),
+            _column(labeled),
         ),
         Output(
             f"{entity}_recent_fraud_rate_{label}",
             f"CAST({alias}.{fraud} AS DOUBLE) / NULLIF({alias}.{labeled}, 0)",
             lambda v: _ratio(v[fraud], v[labeled]),
+            lambda v: _ratio_array(v[fraud], v[labeled]),
         ),
     )
 
@@ -185,6 +210,11 @@ def _since(entity: str) -> Output:
             if v[f"{entity}_last_seen"] is None
             else v["ts_s"] - v[f"{entity}_last_seen"]
         ),
+        lambda v: np.where(
+            np.isnan(v[f"{entity}_last_seen"]),
+            HISTORY_SECONDS,
+            v["ts_s"] - v[f"{entity}_last_seen"],
+        ),
     )
 
 
@@ -193,6 +223,7 @@ def _first(flag: str, prior: str) -> Output:
         f"is_first_{flag}",
         f"CASE WHEN w.is_{flag}_i = 1 AND COALESCE(w.{prior}, 0) = 0 THEN 1 ELSE 0 END",
         lambda v: int(v[f"is_{flag}_i"] == 1 and not v[prior]),
+        lambda v: ((v[f"is_{flag}_i"] == 1) & (v[prior] == 0)).astype("float64"),
     )
 
 
@@ -205,6 +236,10 @@ def _risk(alias: str, entity: str) -> Output:
             (v[f"{entity}_known_fraud"] + RISK_PRIOR_WEIGHT * _global_rate(v))
             / (v[f"{entity}_known_labeled"] + RISK_PRIOR_WEIGHT)
         ),
+        lambda v: (
+            (v[f"{entity}_known_fraud"] + RISK_PRIOR_WEIGHT * _global_rate_array(v))
+            / (v[f"{entity}_known_labeled"] + RISK_PRIOR_WEIGHT)
+        ),
     )
 
 
@@ -213,16 +248,26 @@ def _global_rate(v: Mapping[str, Any]) -> float:
     return v["global_known_fraud"] / labeled if labeled > 0 else 0.0
 
 
+def _global_rate_array(v: Mapping[str, np.ndarray]) -> np.ndarray:
+    labeled = v["global_known_labeled"]
+    out = np.zeros(np.shape(labeled))
+    return np.divide(v["global_known_fraud"], labeled, out=out, where=labeled > 0)
+
+
 OUTPUTS: tuple[Output, ...] = (
-    *(Output(name, f"w.{name}", lambda v, n=name: v[n]) for name in WINDOW_COLUMNS),
-    Output("client_amount_mean_30d", "w.client_amount_mean_30d", _mean),
+    *(Output(name, f"w.{name}", _column(name), _column(name)) for name in WINDOW_COLUMNS),
+    Output("client_amount_mean_30d", "w.client_amount_mean_30d", _mean, _mean_array),
     Output(
-        "client_amount_std_30d", "w.client_amount_std_30d", lambda v: v["client_amount_std_30d"]
+        "client_amount_std_30d",
+        "w.client_amount_std_30d",
+        _column("client_amount_std_30d"),
+        _column("client_amount_std_30d"),
     ),
     Output(
         "amount_to_client_mean_30d",
         "w.amount / NULLIF(w.client_amount_mean_30d, 0)",
         lambda v: _ratio(v["amount"], _mean(v)),
+        lambda v: _ratio_array(v["amount"], _mean_array(v)),
     ),
     Output(
         "amount_zscore_client_30d",
@@ -230,6 +275,7 @@ OUTPUTS: tuple[Output, ...] = (
         lambda v: (
             None if _mean(v) is None else _ratio(v["amount"] - _mean(v), v["client_amount_std_30d"])
         ),
+        lambda v: _ratio_array(v["amount"] - _mean_array(v), v["client_amount_std_30d"]),
     ),
     _since("card"),
     _since("client"),
@@ -237,11 +283,13 @@ OUTPUTS: tuple[Output, ...] = (
         "is_new_merchant",
         "CASE WHEN w.prior_at_merchant = 0 THEN 1 ELSE 0 END",
         lambda v: int(v["prior_at_merchant"] == 0),
+        lambda v: (v["prior_at_merchant"] == 0).astype("float64"),
     ),
     Output(
         "is_new_state",
         "CASE WHEN w.prior_in_state = 0 THEN 1 ELSE 0 END",
         lambda v: int(v["prior_in_state"] == 0),
+        lambda v: (v["prior_in_state"] == 0).astype("float64"),
     ),
     _first("abroad", "prior_abroad"),
     _first("online", "prior_online"),
@@ -249,10 +297,11 @@ OUTPUTS: tuple[Output, ...] = (
     Output(
         "merchant_labels_known",
         "CAST(COALESCE(m.labeled_known, 0) AS BIGINT)",
-        lambda v: v["merchant_known_labeled"],
+        _column("merchant_known_labeled"),
+        _column("merchant_known_labeled"),
     ),
     _risk("c", "mcc"),
-    Output("global_fraud_rate", "g.rate", _global_rate),
+    Output("global_fraud_rate", "g.rate", _global_rate, _global_rate_array),
     *(_window_mean("client", label) for label in ("24h", "7d")),
     _to_card_mean("7d"),
     _to_card_mean("30d"),

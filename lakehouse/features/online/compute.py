@@ -121,7 +121,9 @@ def _std(values: Sequence[float]) -> float | None:
     if n < 2:
         return None
     mean = math.fsum(values) / n
-    return math.sqrt(math.fsum([(v - mean) ** 2 for v in values]) / (n - 1))
+    # `d * d`, not `d ** 2`: pow may round differently in the last bit, and the batch path
+    # (`columnar._std`) squares a whole column with numpy's multiply.
+    return math.sqrt(math.fsum([(v - mean) * (v - mean) for v in values]) / (n - 1))
 
 
 # Positions of the `Event` fields: `event[i]` is cheaper than `getattr(event, name)` per event.

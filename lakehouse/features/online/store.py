@@ -50,6 +50,23 @@ class EntityState:
     tallies: Tallies
 
 
+@dataclass(frozen=True)
+class BatchRead:
+    """What a batch of events reads, grouped: each row's card and client state is the events
+    of its group stored before the batch plus the group's earlier rows that were `added`.
+
+    Groups are distinct cards and clients (`MemoryStore`), or one group per row holding that
+    row's whole state (`OnlineStore.read_batch`'s default: nothing `added`).
+    """
+
+    cards: list[list[Event]]
+    card_of_row: list[int]
+    clients: list[list[Event]]
+    client_of_row: list[int]
+    tallies: list[Tallies]
+    added: list[bool]
+
+
 @dataclass
 class StoreMeta:
     """Where the state stands: the lake watermark it was built at and its exact horizon.
@@ -145,6 +162,30 @@ class OnlineStore(ABC):
         """
         return [self.read_and_add(event, journal=journal) for event in events]
 
+    def read_batch(self, events: Sequence[Event], *, journal: bool = True) -> BatchRead:
+        """`read_and_add_many` grouped for columnar features (`columnar.feature_matrix`).
+
+        This default groups by row: each row's group is its whole state. `MemoryStore`
+        groups by card and client, so a card's stored events are handed over once per batch.
+
+        Args:
+            events: the scored transactions, in scoring order.
+            journal: also record them for replay into the next state (see `add_events`).
+
+        Returns:
+            The groups, each row's group and tallies, and which events were added.
+        """
+        states = self.read_and_add_many(events, journal=journal)
+        rows = list(range(len(states)))
+        return BatchRead(
+            [s.card for s in states],
+            rows,
+            [s.client for s in states],
+            rows,
+            [s.tallies for s in states],
+            [False] * len(states),
+        )
+
     @abstractmethod
     def event(self, transaction_id: int) -> Event | None:
         """A stored event by id (None outside the state).
@@ -239,17 +280,21 @@ class MemoryStore(OnlineStore):
 
     def add_events(self, events: Sequence[Event], *, journal: bool = False) -> int:
         """`OnlineStore.add_events` under the write lock: indexed by id, card and client."""
-        new = 0
         with self._lock:
-            for event in events:
-                if event.transaction_id in self._events:
-                    continue
-                self._events[event.transaction_id] = event
-                self._by_card[event.card_id][event.transaction_id] = event
-                self._by_client[event.client_id][event.transaction_id] = event
-                new += 1
-                if journal:
-                    self._journal.append(event)
+            return self._add(events, journal)
+
+    def _add(self, events: Sequence[Event], journal: bool) -> int:
+        """`add_events` with the write lock already held."""
+        new = 0
+        for event in events:
+            if event.transaction_id in self._events:
+                continue
+            self._events[event.transaction_id] = event
+            self._by_card[event.card_id][event.transaction_id] = event
+            self._by_client[event.client_id][event.transaction_id] = event
+            new += 1
+            if journal:
+                self._journal.append(event)
         return new
 
     def add_labels(self, labels: Sequence[LabelEvent]) -> int:
@@ -297,6 +342,14 @@ class MemoryStore(OnlineStore):
         label tallies from the per-day cache."""
         card = self._by_card.get(card_id)
         client = self._by_client.get(client_id)
+        return EntityState(
+            list(card.values()) if card else [],
+            list(client.values()) if client else [],
+            self._tallies(merchant_id, mcc_code, day),
+        )
+
+    def _tallies(self, merchant_id: int, mcc_code: int, day: int) -> Tallies:
+        """The labels known on `day` at the merchant, in the MCC and overall (cached)."""
         cache = self._known
         if len(cache) > KNOWN_CACHE_MAX:
             cache = self._known = {}
@@ -312,11 +365,32 @@ class MemoryStore(OnlineStore):
                 )
             return found
 
-        return EntityState(
-            list(card.values()) if card else [],
-            list(client.values()) if client else [],
-            Tallies(known("merchant", merchant_id), known("mcc", mcc_code), known("global", 0)),
-        )
+        return Tallies(known("merchant", merchant_id), known("mcc", mcc_code), known("global", 0))
+
+    def read_batch(self, events: Sequence[Event], *, journal: bool = True) -> BatchRead:
+        """`OnlineStore.read_batch` grouped by card and client, under the write lock: each
+        distinct card's and client's events are read once, before the batch is added."""
+        cards: dict[int, int] = {}
+        clients: dict[int, int] = {}
+        seen: set[int] = set()
+        with self._lock:
+            added = []
+            for event in events:
+                cards.setdefault(event.card_id, len(cards))
+                clients.setdefault(event.client_id, len(clients))
+                tid = event.transaction_id
+                added.append(tid not in self._events and tid not in seen)
+                seen.add(tid)
+            read = BatchRead(
+                [list(self._by_card.get(card, {}).values()) for card in cards],
+                [cards[event.card_id] for event in events],
+                [list(self._by_client.get(client, {}).values()) for client in clients],
+                [clients[event.client_id] for event in events],
+                [self._tallies(e.merchant_id, e.mcc_code, day_of(e.ts_s)) for e in events],
+                added,
+            )
+            self._add(events, journal)
+        return read
 
     def event(self, transaction_id: int) -> Event | None:
         """`OnlineStore.event`: a dictionary lookup."""

@@ -1,0 +1,267 @@
+"""A batch's model inputs from online state as numpy columns: `compute.py` for many rows at once.
+
+`feature_matrix` takes the rows of a batch (silver-shaped, as `compute.feature_vector` takes one),
+the stored events each row's card and client had before it (what `read_and_add_many` returns:
+every row already sees the batch's earlier rows) and the label tallies of its day. It lays the
+(row, event) pairs of all rows side by side, sorted by row and time, so that each window of a
+row is a tail of its segment; counts, matches and integer sums are then one `np.bincount` per
+aggregate for the whole batch, and the `declarations.OUTPUTS` formulas run once over columns
+(their `array` form). The numbers are those of `compute.feature_vector` to the bit: amount sums
+and the standard deviation stay exactly rounded (`math.fsum` over each row's window slice), so
+sums near zero (refunds) do not drift from the gold rows. Nothing here reads a store.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+
+from lakehouse.features.declarations import AGGREGATES, HISTORY_SECONDS, OUTPUTS, Aggregate
+from lakehouse.features.online.compute import Event, Tallies, static_features
+from lakehouse.features.online.store import BatchRead
+
+_FIELD_AT: dict[str, int] = {name: i for i, name in enumerate(Event._fields)}
+# The row field an entity narrows its source's events by (client x merchant, client x state).
+_MATCH = {"client_merchant": "merchant_id", "client_state": "merchant_state"}
+_OUTPUT_NAMES = frozenset(o.name for o in OUTPUTS)
+
+
+# Events of a batch's rows are visible to the rows after them: base events are visible to all.
+_BASE = -1
+_KEY_SHIFT = 41  # group << 41 | seconds since the batch's earliest time: sorts by group, time
+
+
+def _event_columns(flat: Sequence[Event]) -> dict[str, np.ndarray]:
+    """The fields the aggregates read, one array each (`fromiter`: no transposed tuples)."""
+
+    def column(name: str, dtype: Any) -> np.ndarray:
+        values = map(itemgetter(_FIELD_AT[name]), flat)
+        if dtype is object:
+            return np.array(list(values), dtype=object)
+        return np.fromiter(values, dtype=dtype, count=len(flat))
+
+    out = {
+        name: column(name, np.int64)
+        for name in ("transaction_id", "ts_s", "merchant_id", "is_abroad_i", "is_online_i")
+    }
+    out["amount"] = column("amount", np.float64)
+    out["merchant_state"] = column("merchant_state", object)
+    return out
+
+
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (i, position) with `lo[i] <= position < hi[i]`, in order of i then position."""
+    lengths = hi - lo
+    row = np.repeat(np.arange(len(lo)), lengths)
+    starts = np.cumsum(lengths) - lengths
+    return row, np.arange(len(row)) - np.repeat(starts - lo, lengths)
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    """One source's (row, event) pairs: the events each row sees within the history (stored
+    before the batch, or of an earlier row of the batch that was added), own id left out,
+    sorted by row then time; row `i` holds `ends[i] - count[i] .. ends[i]`."""
+
+    row: np.ndarray
+    ts: np.ndarray
+    amount: list[float]
+    fields: dict[str, np.ndarray]
+    ends: np.ndarray
+
+    @classmethod
+    def of(
+        cls,
+        groups: Sequence[Sequence[Event]],
+        group_of_row: Sequence[int],
+        rows: Mapping[str, np.ndarray],
+        added: np.ndarray,
+    ) -> _Pairs:
+        """The pairs of each row with its group's events (`compute._earlier` for all rows).
+
+        Args:
+            groups: per group, its events stored before the batch.
+            group_of_row: each row's group.
+            rows: the rows' columns (`_row_columns`): their own events are the group's too.
+            added: which rows' events were added (visible to the later rows of their group).
+        """
+        n = len(group_of_row)
+        group = np.asarray(group_of_row, dtype=np.int64)
+        base = [event for events in groups for event in events]
+        events = _event_columns(base)
+        mine = np.flatnonzero(added)
+        for name, column in events.items():
+            events[name] = np.concatenate([column, rows[name][mine]])
+        base_group = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
+        owner = np.concatenate([base_group, group[mine]])
+        visible_from = np.concatenate([np.full(len(base), _BASE), mine])
+        t = rows["ts_s"]
+        origin = min(int(t.min()) - HISTORY_SECONDS, int(events["ts_s"].min(initial=t.min())))
+        key = (owner << _KEY_SHIFT) | (events["ts_s"] - origin)
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        lo = np.searchsorted(key, (group << _KEY_SHIFT) | (t - HISTORY_SECONDS - origin))
+        hi = np.searchsorted(key, (group << _KEY_SHIFT) | (t - origin))
+        row, position = _ranges(lo, hi)
+        at = order[position]
+        own = events["transaction_id"][at] == rows["transaction_id"][row]
+        kept = (visible_from[at] < row) & ~own
+        row, at = row[kept], at[kept]
+        fields = {
+            name: events[name][at]
+            for name in ("merchant_id", "merchant_state", "is_abroad_i", "is_online_i")
+        }
+        ends = np.cumsum(np.bincount(row, minlength=n))
+        return cls(row, events["ts_s"][at], events["amount"][at].tolist(), fields, ends)
+
+    def window(self, t: np.ndarray, seconds: int) -> np.ndarray:
+        """Per row, whether each pair is within `seconds` before the row's time."""
+        return self.ts >= (t - seconds)[self.row]
+
+    def count(self, mask: np.ndarray) -> np.ndarray:
+        """Per row, how many of its pairs `mask` keeps."""
+        return np.bincount(self.row[mask], minlength=len(self.ends))
+
+    def fsum_tails(self, values: list[float], count: np.ndarray) -> list[float]:
+        """Per row, `math.fsum` of its last `count` pairs' `values` (a window is a tail)."""
+        ends = self.ends.tolist()
+        return [
+            math.fsum(values[end - k : end]) for end, k in zip(ends, count.tolist(), strict=True)
+        ]
+
+
+def _aggregate(
+    aggregate: Aggregate, pairs: _Pairs, values: Mapping[str, np.ndarray], t: np.ndarray
+) -> np.ndarray:
+    """One `rows="all"` aggregate for every row (`compute._aggregate`'s rules, over pairs)."""
+    assert aggregate.window is not None  # every aggregate over events has one
+    inside = pairs.window(t, aggregate.window)
+    match = _MATCH.get(aggregate.entity)
+    if match is not None:
+        inside &= pairs.fields[match] == values[match][pairs.row]
+    count = pairs.count(inside)
+    if aggregate.kind == "count":
+        return count.astype(np.float64)
+    if aggregate.kind == "last_seen":
+        # Sorted by time within the row: the last pair is the latest (the window is the history).
+        last = pairs.ts[np.maximum(pairs.ends - 1, 0)] if len(pairs.ts) else count
+        return np.where(count > 0, last, np.nan)
+    if aggregate.column == "amount" and aggregate.kind == "sum":
+        return np.array(pairs.fsum_tails(pairs.amount, count))
+    if aggregate.kind == "std":
+        return _std(pairs, count)
+    assert match is None, f"{aggregate.name}: a sum narrowed by a match is not declared"
+    weights = pairs.fields[str(aggregate.column)][inside]
+    return np.bincount(pairs.row[inside], weights=weights, minlength=len(pairs.ends))
+
+
+def _std(pairs: _Pairs, count: np.ndarray) -> np.ndarray:
+    """`compute._std` of each row's amount window (the last `count` pairs): NaN below two."""
+    totals = np.array(pairs.fsum_tails(pairs.amount, count))
+    mean = np.divide(totals, count, out=np.zeros(len(count)), where=count > 0)
+    deviation = np.array(pairs.amount) - mean[pairs.row]
+    spread = np.array(pairs.fsum_tails((deviation * deviation).tolist(), count))
+    out = np.full(len(count), np.nan)
+    np.divide(spread, count - 1, out=out, where=count >= 2)
+    return np.sqrt(out)
+
+
+def _tally_columns(tallies: Sequence[Tallies]) -> dict[str, np.ndarray]:
+    """The labeled_known aggregates (`Tallies.values`) as one column each."""
+    rows = [t.values() for t in tallies]
+    names = rows[0].keys() if rows else Tallies().values().keys()
+    return {name: np.array([r[name] for r in rows], dtype=np.float64) for name in names}
+
+
+def _row_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """The row fields the aggregates and formulas read, one column each."""
+    out = {
+        name: np.array([r[name] for r in rows], dtype=np.int64)
+        for name in ("transaction_id", "ts_s", "merchant_id", "is_abroad_i", "is_online_i")
+    }
+    out["amount"] = np.array([r["amount"] for r in rows], dtype=np.float64)
+    out["merchant_state"] = np.array([r["merchant_state"] for r in rows], dtype=object)
+    return out
+
+
+def known_flags(
+    groups: Sequence[Sequence[Event]], group_of_row: Sequence[int], ids: Sequence[int],
+    added: Sequence[bool],
+) -> list[bool]:
+    """Per row, whether its group held an event other than its own before it (any time).
+
+    Args:
+        groups: per group, its events stored before the batch.
+        group_of_row: each row's group.
+        ids: each row's transaction id.
+        added: which rows' events were added (seen by the later rows of their group).
+
+    Returns:
+        One flag per row (the answer's `card_known` / `client_known`).
+    """
+    stored = [{event.transaction_id for event in events} for events in groups]
+    earlier: list[set[int]] = [set() for _ in groups]
+    out = []
+    for group, own, new in zip(group_of_row, ids, added, strict=True):
+        others = len(stored[group]) + len(earlier[group])
+        others -= (own in stored[group]) + (own in earlier[group])
+        out.append(others > 0)
+        if new:
+            earlier[group].add(own)
+    return out
+
+
+def behaviour_columns(rows: Sequence[Mapping[str, Any]], read: BatchRead) -> dict[str, np.ndarray]:
+    """The behavioural outputs of a batch (`compute.behaviour` of each row), as columns.
+
+    Args:
+        rows: the transactions in scoring order (`transaction_id`, `ts_s`, `amount`,
+            `merchant_id`, `merchant_state`, `is_abroad_i`, `is_online_i`).
+        read: what the store held for them (`OnlineStore.read_batch`): each row sees its
+            card's and client's stored events and the batch's earlier rows that were added.
+
+    Returns:
+        Output name -> float64 column (NaN where the one-row value is None).
+    """
+    values: dict[str, np.ndarray] = {**_row_columns(rows), **_tally_columns(read.tallies)}
+    t = values["ts_s"]
+    added = np.asarray(read.added, dtype=bool)
+    pairs = {
+        "card": _Pairs.of(read.cards, read.card_of_row, values, added),
+        "client": _Pairs.of(read.clients, read.client_of_row, values, added),
+    }
+    for aggregate in AGGREGATES:
+        if aggregate.rows == "all":
+            source = "card" if aggregate.entity == "card" else "client"
+            values[aggregate.name] = _aggregate(aggregate, pairs[source], values, t)
+    return {o.name: np.asarray(o.array(values), dtype=np.float64) for o in OUTPUTS}
+
+
+def feature_matrix(
+    rows: Sequence[Mapping[str, Any]], read: BatchRead, columns: Sequence[str]
+) -> np.ndarray:
+    """`compute.feature_vector` of a batch, as one float64 matrix.
+
+    Args:
+        rows: silver-shaped transactions with `ts_s`, in scoring order (see
+            `behaviour_columns`).
+        read: what the store held for them (`OnlineStore.read_batch`).
+        columns: the feature columns wanted, in this order (a model's `feature_columns`).
+
+    Returns:
+        One row per transaction, one column per name of `columns`; missing values NaN.
+    """
+    behaviour = behaviour_columns(rows, read)
+    static = [static_features(row) for row in rows]
+    matrix = np.empty((len(rows), len(columns)), dtype=np.float64)
+    for j, column in enumerate(columns):
+        if column in _OUTPUT_NAMES:
+            matrix[:, j] = behaviour[column]
+        else:
+            matrix[:, j] = np.array([s[column] for s in static], dtype=np.float64)
+    return matrix

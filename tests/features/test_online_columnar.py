@@ -1,0 +1,150 @@
+"""A batch's columnar features equal its rows computed one by one, on both backends.
+
+`columnar.behaviour_columns` over `read_batch` (the memory store groups by card and client;
+Redis by row) must give, for every row, what `compute.behaviour` gives over what
+`read_and_add` returns for that row alone, in order: on generated batches with bursts in
+one card (same second, minutes apart), resends of stored ids and inside the batch, a stored
+id under another card, unknown cards and clients, foreign and online places, refunds, and
+label tallies on several days. Counts and floats must be equal to the bit (NaN for None);
+`known_flags` must give the answer's `card_known` / `client_known` of the one-by-one path.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+
+from lakehouse.features.declarations import DAY, OUTPUTS
+from lakehouse.features.online.columnar import behaviour_columns, known_flags
+from lakehouse.features.online.compute import Event, behaviour
+from lakehouse.features.online.redis_store import RedisStore, drop_prefix
+from lakehouse.features.online.store import LabelEvent, MemoryStore, OnlineStore, StoreMeta
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+T = 1_540_000_000
+PLACES = ["CA", "NY", "TX", "Italy", "ONLINE"]
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make_store(request: pytest.FixtureRequest) -> Iterator[Callable[[], OnlineStore]]:
+    """Fresh, empty stores of one backend (Redis: this test's own prefixes, dropped after)."""
+    if request.param == "memory":
+        yield lambda: MemoryStore(StoreMeta(fold_day=T // DAY - 40))
+        return
+    client = redis.Redis.from_url(REDIS_URL)
+    prefixes: list[str] = []
+
+    def make() -> OnlineStore:
+        prefixes.append(f"test-columnar-{uuid.uuid4().hex}")
+        store = RedisStore.create(client, prefixes[-1], StoreMeta(fold_day=T // DAY - 40))
+        store.activate()
+        return store
+
+    yield make
+    for prefix in prefixes:
+        drop_prefix(client, prefix)
+
+
+def _event(rng: random.Random, tid: int, card: int, client: int, ts: int) -> Event:
+    place = rng.choice(PLACES)
+    return Event(
+        tid,
+        ts,
+        card,
+        client,
+        rng.randint(1, 5),
+        rng.choice([5411, 5812, 4829]),
+        rng.choice([round(rng.uniform(-120, 500), 2), -25.0, 25.0, 0.1, 1e-3]),
+        place,
+        int(place == "Italy"),
+        int(place == "ONLINE"),
+    )
+
+
+def _batch(rng: random.Random, stored: list[Event]) -> list[Event]:
+    batch: list[Event] = []
+    for i in range(400):
+        roll = rng.random()
+        if roll < 0.08:
+            batch.append(rng.choice(stored))  # a stored id resent
+        elif roll < 0.16 and batch:
+            batch.append(rng.choice(batch))  # resent inside the batch
+        elif roll < 0.2:  # a stored id under another card: not added again
+            batch.append(rng.choice(stored)._replace(card_id=77, ts_s=T + i))
+        elif roll < 0.35:  # a burst on card 1: same second and minutes apart
+            batch.append(_event(rng, 50_000 + i, 1, 1, T + DAY + 60 * (i % 7)))
+        elif roll < 0.42:  # unknown card and client
+            batch.append(_event(rng, 60_000 + i, 100 + i % 5, 200 + i % 3, T + rng.randint(0, DAY)))
+        else:
+            day = rng.choice([-40, -3, 0, 0, 1, 2, 31])
+            card = rng.randint(1, 8)
+            ts = T + day * DAY + rng.randint(0, 900)
+            batch.append(_event(rng, 10_000 + i, card, card % 3, ts))
+    return batch
+
+
+def _filled(make: Callable[[], OnlineStore], rng: random.Random) -> tuple[OnlineStore, list[Event]]:
+    stored = [
+        _event(rng, i, rng.randint(1, 8), 0, T - rng.randint(0, 35 * DAY)) for i in range(1, 300)
+    ]
+    stored = [e._replace(client_id=e.card_id % 3) for e in stored]
+    store = make()
+    store.add_events(stored)
+    store.add_labels(
+        [
+            LabelEvent(
+                e.transaction_id,
+                rng.randint(0, 1),
+                e.ts_s // DAY + rng.randint(1, 9),
+                e.merchant_id,
+                e.mcc_code,
+            )
+            for e in stored[:150]
+        ]
+    )
+    return store, stored
+
+
+def _row(event: Event) -> dict:
+    return event._asdict()
+
+
+@pytest.mark.parametrize("seed", [3, 8])
+def test_columnar_features_equal_the_rows_one_by_one(make_store, seed: int) -> None:  # type: ignore[no-untyped-def]
+    rng = random.Random(seed)
+    one_by_one, stored = _filled(make_store, rng)
+    together, _ = _filled(make_store, random.Random(seed))
+    batch = _batch(rng, stored)
+    rows = [_row(e) for e in batch]
+    expected, known = [], []
+    for row, event in zip(rows, batch, strict=True):
+        state = one_by_one.read_and_add(event, journal=True)
+        expected.append(behaviour(row, state.card, state.client, state.tallies))
+        own = event.transaction_id
+        known.append(
+            (
+                any(e.transaction_id != own for e in state.card),
+                any(e.transaction_id != own for e in state.client),
+            )
+        )
+    read = together.read_batch(batch, journal=True)
+    got = behaviour_columns(rows, read)
+    for output in OUTPUTS:
+        want = [math.nan if v[output.name] is None else float(v[output.name]) for v in expected]
+        have = got[output.name].tolist()
+        assert [w if w == w else "NaN" for w in want] == [h if h == h else "NaN" for h in have], (
+            output.name
+        )
+    assert max(v["card_tx_count_1h"] for v in expected) >= 3  # the burst saw itself
+    ids = [e.transaction_id for e in batch]
+    cards = known_flags(read.cards, read.card_of_row, ids, read.added)
+    clients = known_flags(read.clients, read.client_of_row, ids, read.added)
+    assert list(zip(cards, clients, strict=True)) == known
+    assert not all(cards)  # unknown cards were in the batch
+    assert together.size() == one_by_one.size()
+    assert together.journal() == one_by_one.journal()
