@@ -9,9 +9,12 @@ connection each, requests encoded beforehand, a bounded number of requests), on 
 path (the seed's eleven fields) and the full path (identifiers, features from the online
 store), plus `/predict/batch` in rows/s (with reasons, and with `?reasons=false`), then on
 the Redis store (1 and 32 clients) and with `LAKEHOUSE_API_ML_WORKERS=2` on Redis
-(32 clients). Each cell also gives the service's peak thread count, the CPU seconds of the
-load generator and of the service, the generator's share of them and the service's CPU per
-request: they share the machine's cores, so the CPU split shows which side is the limit.
+(32 clients). A closed loop of 32 clients cannot show p99 ≤ 10 ms at 1,500 req/s (Little's
+law: that needs ≥ 3,200 req/s), so the full path also gets an open-loop cell: 32 connections
+offered a fixed 1,500 req/s (`post_open_loop`), latency counted from each request's due
+time. Each cell also gives the service's peak thread count, the CPU seconds of the load
+generator and of the service, the generator's share of them and the service's CPU per request:
+they share the machine's cores, so the CPU split shows which side is the limit.
 With `wrk` installed, the full path's cells also run under wrk (`wrk_load.py`: C, a fraction
 of the Python client's CPU); without it they are skipped and the run says so. In-process
 figures of the same run (`api_ml_paths.py`): the model
@@ -35,10 +38,11 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.api_ml_cells import cell, open_loop_cell, row
 from benchmarks.api_ml_paths import baselines
 from benchmarks.api_ml_platform import build_platform, payloads
-from benchmarks.http_load import free_port, post_concurrently
-from benchmarks.wrk_load import wrk_available, wrk_load
+from benchmarks.http_load import free_port
+from benchmarks.wrk_load import wrk_available
 
 console = Console()
 # (clients, transactions, requests per cell, batch rows)
@@ -111,65 +115,6 @@ def _batch(base: str, bodies: list[dict], rounds: int = 5, reasons: bool = True)
         return rounds * len(bodies) / (time.perf_counter() - start)
 
 
-def _row(figure: str, value: float, unit: str) -> dict:
-    return {"benchmark": "api_ml", "figure": figure, "value": value, "unit": unit}
-
-
-def _cell(
-    label: str,
-    base: str,
-    pid: int,
-    bodies: list[dict],
-    concurrency: int,
-    sql: dict,
-    table: Table,
-    wrk: bool = False,
-) -> list[dict]:
-    """One /predict cell: figures, a table row and the summary rows, with the speed-up over
-    the in-process SQL-replay path of the same run (p50 and requests/s). `wrk`: the load
-    comes from `wrk` for a few seconds (`wrk_load.py`) instead of the Python client."""
-    if wrk:
-        seconds = max(5, len(bodies) // 200)
-        wrk_load(base, bodies, concurrency, 2)  # warm-up: first calls pay imports and caches
-        figures, errors = wrk_load(base, bodies, concurrency, seconds, pid)
-    else:
-        post_concurrently(base, bodies[:50], concurrency)  # warm-up, as above
-        figures, errors = post_concurrently(base, bodies, concurrency, pid)
-    generator = "wrk" if wrk else "Python client"
-    p50_gain = sql["p50_ms"] / figures["p50_ms"]
-    rps_gain = figures["rps"] / sql["rps"]
-    cpu = (
-        f"{figures['client_cpu_s']:.1f} / {figures['server_cpu_s']:.1f} "
-        f"({100 * figures['client_cpu_share']:.0f} %)"
-    )
-    table.add_row(
-        label,
-        f"HTTP, {concurrency} client(s), {generator}",
-        f"{figures['rps']:,.0f}",
-        f"{figures['p50_ms']:.2f}",
-        f"{figures['p99_ms']:.2f}",
-        str(errors),
-        f"{figures['server_threads']:.0f}",
-        cpu,
-        f"{figures['server_cpu_ms_per_request']:.2f}",
-        f"{p50_gain:,.0f}x / {rps_gain:,.0f}x",
-    )
-    prefix = f"/predict {label}, {concurrency} client(s)" + (", wrk" if wrk else "")
-    return [
-        _row(f"{prefix}: requests/s", figures["rps"], "req/s"),
-        _row(f"{prefix}: p50 latency", figures["p50_ms"], "ms"),
-        _row(f"{prefix}: p99 latency", figures["p99_ms"], "ms"),
-        _row(f"{prefix}: errors", float(errors), "requests"),
-        _row(f"{prefix}: server threads (peak)", figures["server_threads"], "threads"),
-        _row(f"{prefix}: client CPU", figures["client_cpu_s"], "s"),
-        _row(f"{prefix}: server CPU", figures["server_cpu_s"], "s"),
-        _row(f"{prefix}: server CPU per request", figures["server_cpu_ms_per_request"], "ms"),
-        _row(f"{prefix}: load generator CPU share", 100 * figures["client_cpu_share"], "%"),
-        _row(f"{prefix}: p50 speed-up vs SQL replay", p50_gain, "x"),
-        _row(f"{prefix}: requests/s vs SQL replay", rps_gain, "x"),
-    ]
-
-
 def _measure_http(
     process: subprocess.Popen[bytes],
     base: str,
@@ -182,10 +127,11 @@ def _measure_http(
     rows = []
     for path, payloads_ in bodies.items():
         for concurrency in CONCURRENCY:
-            rows += _cell(path, base, process.pid, payloads_, concurrency, sql, table)
+            rows += cell(path, base, process.pid, payloads_, concurrency, sql, table)
     if wrk_available():
         for concurrency in CONCURRENCY:
-            rows += _cell("full", base, process.pid, bodies["full"], concurrency, sql, table, True)
+            rows += cell("full", base, process.pid, bodies["full"], concurrency, sql, table, True)
+    rows += open_loop_cell(base, process.pid, bodies["full"], table)
     for path, payloads_ in bodies.items():
         batch = payloads_[:batch_rows]
         for reasons, mode in ((True, ""), (False, ", reasons=false")):
@@ -196,8 +142,8 @@ def _measure_http(
                 "", "", "", f"{gain:,.0f}x rows/s",
             )  # fmt: skip
             rows += [
-                _row(f"/predict/batch {path}{mode} ({len(batch)} rows)", rate, "rows/s"),
-                _row(f"/predict/batch {path}{mode}: rows/s vs SQL replay", gain, "x"),
+                row(f"/predict/batch {path}{mode} ({len(batch)} rows)", rate, "rows/s"),
+                row(f"/predict/batch {path}{mode}: rows/s vs SQL replay", gain, "x"),
             ]
     return rows
 
@@ -219,9 +165,9 @@ def _baseline_rows(baselines: dict, table: Table) -> list[dict]:
             "",
             "",
         )
-        rows.append(_row(f"{path}: in-process p50", baseline["p50_ms"], "ms"))
+        rows.append(row(f"{path}: in-process p50", baseline["p50_ms"], "ms"))
     speedup = baselines["sql_replay"]["p50_ms"] / baselines["full"]["p50_ms"]
-    rows.append(_row("full in-process p50: SQL replay / online store", speedup, "x"))
+    rows.append(row("full in-process p50: SQL replay / online store", speedup, "x"))
     state = baselines["state"]
     console.print(
         f"online state (memory): built in {state['build_s']:.2f} s, "
@@ -231,13 +177,13 @@ def _baseline_rows(baselines: dict, table: Table) -> list[dict]:
         "client share and the label tiles)"
     )
     rows += [
-        _row("online state build (memory)", state["build_s"], "s"),
-        _row(
+        row("online state build (memory)", state["build_s"], "s"),
+        row(
             "online state bytes per card (memory, all state / cards)",
             state["bytes"] / max(1, state["cards"]),
             "B",
         ),
-        _row(
+        row(
             "online state bytes per client (memory, all state / clients)",
             state["bytes"] / max(1, state["clients"]),
             "B",
@@ -268,9 +214,9 @@ def _redis_figures(
         process, base = _start_service(workdir, **redis_env)
         try:
             for clients in CONCURRENCY:
-                rows += _cell("full (Redis store)", base, process.pid, full, clients, sql, table)
+                rows += cell("full (Redis store)", base, process.pid, full, clients, sql, table)
             if wrk_available():
-                rows += _cell(
+                rows += cell(
                     "full (Redis store)", base, process.pid, full, CONCURRENCY[-1], sql, table, True
                 )
             info = httpx.get(f"{base}/model/info", timeout=30).json()["online_state"]
@@ -281,9 +227,9 @@ def _redis_figures(
         )
         try:
             label = f"full (Redis store, {workers} workers)"
-            rows += _cell(label, base, process.pid, full, CONCURRENCY[-1], sql, table)
+            rows += cell(label, base, process.pid, full, CONCURRENCY[-1], sql, table)
             if wrk_available():
-                rows += _cell(label, base, process.pid, full, CONCURRENCY[-1], sql, table, True)
+                rows += cell(label, base, process.pid, full, CONCURRENCY[-1], sql, table, True)
         finally:
             _stop(process)
         generation = client.get(f"{prefix}:current").decode()
@@ -303,8 +249,8 @@ def _redis_figures(
     )
     return [
         *rows,
-        _row("online state bytes per card (Redis card hash)", per_card, "B"),
-        _row("online state bytes per client (Redis client hash)", per_client, "B"),
+        row("online state bytes per card (Redis card hash)", per_card, "B"),
+        row("online state bytes per client (Redis client hash)", per_client, "B"),
     ]
 
 
@@ -365,7 +311,7 @@ def _state_at_scale(scale: str, workdir: Path) -> list[dict]:
     rows = []
     for figure, value, unit in online_state_scale.figures(found):
         table.add_row(figure, f"{value:,.2f}", unit)
-        rows.append(_row(figure, value, unit))
+        rows.append(row(figure, value, unit))
     console.print(table)
     return rows
 

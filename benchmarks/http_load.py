@@ -4,6 +4,8 @@ The scoring benchmark (`bench_api_ml.py`) times a service sharing the machine's 
 its load generator, so the generator must cost as little as it can: asyncio clients on one
 thread, each on its own keep-alive connection, sending requests encoded before the clock
 starts and reading raw answers. The service's CPU seconds and thread count come from /proc.
+`post_concurrently` is a closed loop (each client sends its next request once answered);
+`post_open_loop` offers a fixed rate, latency counted from each request's due time.
 """
 
 from __future__ import annotations
@@ -120,6 +122,92 @@ def post_concurrently(
     start = time.perf_counter()
     asyncio.run(all_clients())
     figures = summary(latencies, time.perf_counter() - start)
+    if pids:
+        server_cpu = sum(cpu_seconds(p) for p in pids) - server_cpu
+        figures.update(cpu_split(time.process_time() - client_cpu, server_cpu, len(latencies)))
+        figures["server_threads"] = float(peak[0])
+    return figures, errors
+
+
+def post_open_loop(
+    base: str,
+    bodies: list[dict],
+    connections: int,
+    rate: float,
+    seconds: float,
+    server_pid: int | None = None,
+) -> tuple[dict[str, float], int]:
+    """POST to /predict at a fixed offered rate over `connections` keep-alive connections.
+
+    An open loop: request k is due at `start + k / rate` whatever the answers before it did.
+    Each connection takes the next due request as soon as it is free, sleeps until its due
+    time if early, and its latency is counted from that due time, not from when it was sent:
+    a request that waited for a free connection (the service falling behind) carries the wait,
+    so coordinated omission is not hidden. `send_lag_p99_ms` is how late the generator itself
+    sent the requests whose connection was free before their due time (its timer and its
+    CPU), to tell its own lateness from the service's.
+
+    Args:
+        base: the service's base URL.
+        bodies: the request bodies, sent in rotation.
+        connections: concurrent connections (at most one request in flight each).
+        rate: offered requests per second.
+        seconds: how long the schedule runs.
+        server_pid: the service's process, for the CPU split and peak thread count.
+
+    Returns:
+        rps (achieved), offered_rps, p50_ms, p99_ms (from the due times), send_lag_p99_ms
+        (plus the CPU figures with `server_pid`), and the count of non-200 answers.
+    """
+    import asyncio
+
+    requests = [request_bytes(base, "/predict", b) for b in bodies]
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    lags: list[float] = []
+    errors = 0
+    host, port = base.removeprefix("http://").split(":")
+    pids = server_pids(server_pid) if server_pid else []
+    peak = [sum(thread_count(p) for p in pids)]
+    taken = [0]
+
+    async def connection(start: float) -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            while taken[0] < total:
+                k = taken[0]
+                taken[0] += 1
+                due = start + k / rate
+                early = due - time.perf_counter()
+                if early > 0:  # the connection was free in time: any lateness is the generator's
+                    await asyncio.sleep(early)
+                    lags.append(time.perf_counter() - due)
+                status = await _exchange(reader, writer, requests[k % len(requests)])
+                latencies.append(time.perf_counter() - due)
+                errors += status != 200
+        finally:
+            writer.close()
+
+    async def sample_threads() -> None:
+        while True:
+            peak[0] = max(peak[0], sum(thread_count(p) for p in pids))
+            await asyncio.sleep(0.05)
+
+    async def schedule() -> None:
+        sampler = asyncio.create_task(sample_threads()) if pids else None
+        start = time.perf_counter() + 0.1  # the connections open first
+        await asyncio.gather(*(connection(start) for _ in range(connections)))
+        if sampler is not None:
+            sampler.cancel()
+
+    server_cpu = sum(cpu_seconds(p) for p in pids)
+    client_cpu = time.process_time()
+    start = time.perf_counter()
+    asyncio.run(schedule())
+    figures = summary(latencies, time.perf_counter() - start - 0.1)
+    figures["offered_rps"] = rate
+    figures["send_lag_p99_ms"] = summary(lags, 1.0)["p99_ms"] if lags else 0.0
     if pids:
         server_cpu = sum(cpu_seconds(p) for p in pids) - server_cpu
         figures.update(cpu_split(time.process_time() - client_cpu, server_cpu, len(latencies)))

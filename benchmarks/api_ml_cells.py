@@ -1,0 +1,112 @@
+"""The table rows and summary figures of one `/predict` load cell of `bench_api_ml.py`.
+
+`cell` runs a closed loop (the Python client of `http_load.py`, or `wrk`) and `open_loop_cell`
+the open loop (a fixed offered rate, latency from each request's due time); both add a row to
+the run's table and return the summary rows, with the CPU split of the load generator and the
+service.
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from benchmarks.http_load import post_concurrently, post_open_loop
+from benchmarks.wrk_load import wrk_load
+
+# The open-loop cell: this many connections offered a fixed rate (issue 11's 32-client target).
+OPEN_LOOP_CONNECTIONS, OPEN_LOOP_RATE = 32, 1_500
+
+
+def row(figure: str, value: float, unit: str) -> dict:
+    """One summary row of the api_ml benchmark."""
+    return {"benchmark": "api_ml", "figure": figure, "value": value, "unit": unit}
+
+
+def cell(
+    label: str,
+    base: str,
+    pid: int,
+    bodies: list[dict],
+    concurrency: int,
+    sql: dict,
+    table: Table,
+    wrk: bool = False,
+) -> list[dict]:
+    """One /predict cell: figures, a table row and the summary rows, with the speed-up over
+    the in-process SQL-replay path of the same run (p50 and requests/s). `wrk`: the load
+    comes from `wrk` for a few seconds (`wrk_load.py`) instead of the Python client."""
+    if wrk:
+        seconds = max(5, len(bodies) // 200)
+        wrk_load(base, bodies, concurrency, 2)  # warm-up: first calls pay imports and caches
+        figures, errors = wrk_load(base, bodies, concurrency, seconds, pid)
+    else:
+        post_concurrently(base, bodies[:50], concurrency)  # warm-up, as above
+        figures, errors = post_concurrently(base, bodies, concurrency, pid)
+    generator = "wrk" if wrk else "Python client"
+    p50_gain = sql["p50_ms"] / figures["p50_ms"]
+    rps_gain = figures["rps"] / sql["rps"]
+    cpu = (
+        f"{figures['client_cpu_s']:.1f} / {figures['server_cpu_s']:.1f} "
+        f"({100 * figures['client_cpu_share']:.0f} %)"
+    )
+    table.add_row(
+        label,
+        f"HTTP, {concurrency} client(s), {generator}",
+        f"{figures['rps']:,.0f}",
+        f"{figures['p50_ms']:.2f}",
+        f"{figures['p99_ms']:.2f}",
+        str(errors),
+        f"{figures['server_threads']:.0f}",
+        cpu,
+        f"{figures['server_cpu_ms_per_request']:.2f}",
+        f"{p50_gain:,.0f}x / {rps_gain:,.0f}x",
+    )
+    prefix = f"/predict {label}, {concurrency} client(s)" + (", wrk" if wrk else "")
+    return [
+        row(f"{prefix}: requests/s", figures["rps"], "req/s"),
+        row(f"{prefix}: p50 latency", figures["p50_ms"], "ms"),
+        row(f"{prefix}: p99 latency", figures["p99_ms"], "ms"),
+        row(f"{prefix}: errors", float(errors), "requests"),
+        row(f"{prefix}: server threads (peak)", figures["server_threads"], "threads"),
+        row(f"{prefix}: client CPU", figures["client_cpu_s"], "s"),
+        row(f"{prefix}: server CPU", figures["server_cpu_s"], "s"),
+        row(f"{prefix}: server CPU per request", figures["server_cpu_ms_per_request"], "ms"),
+        row(f"{prefix}: load generator CPU share", 100 * figures["client_cpu_share"], "%"),
+        row(f"{prefix}: p50 speed-up vs SQL replay", p50_gain, "x"),
+        row(f"{prefix}: requests/s vs SQL replay", rps_gain, "x"),
+    ]
+
+
+def open_loop_cell(base: str, pid: int, bodies: list[dict], table: Table) -> list[dict]:
+    """/predict full offered `OPEN_LOOP_RATE` req/s over `OPEN_LOOP_CONNECTIONS` connections
+    (`post_open_loop`: latency from each request's due time); a table row and summary rows."""
+    seconds = max(4, len(bodies) // 40)
+    post_open_loop(base, bodies, OPEN_LOOP_CONNECTIONS, OPEN_LOOP_RATE, 1)  # warm-up
+    figures, errors = post_open_loop(
+        base, bodies, OPEN_LOOP_CONNECTIONS, OPEN_LOOP_RATE, seconds, pid
+    )
+    table.add_row(
+        "full",
+        f"HTTP, open loop: {OPEN_LOOP_RATE:,} req/s offered over {OPEN_LOOP_CONNECTIONS} "
+        f"connections (generator late by {figures['send_lag_p99_ms']:.1f} ms p99)",
+        f"{figures['rps']:,.0f}",
+        f"{figures['p50_ms']:.2f}",
+        f"{figures['p99_ms']:.2f}",
+        str(errors),
+        f"{figures['server_threads']:.0f}",
+        f"{figures['client_cpu_s']:.1f} / {figures['server_cpu_s']:.1f} "
+        f"({100 * figures['client_cpu_share']:.0f} %)",
+        f"{figures['server_cpu_ms_per_request']:.2f}",
+        "",
+    )
+    prefix = f"/predict full, open loop {OPEN_LOOP_RATE} req/s offered"
+    return [
+        row(f"{prefix}: achieved requests/s", figures["rps"], "req/s"),
+        row(f"{prefix}: p50 latency from due time", figures["p50_ms"], "ms"),
+        row(f"{prefix}: p99 latency from due time", figures["p99_ms"], "ms"),
+        row(f"{prefix}: generator send lag p99", figures["send_lag_p99_ms"], "ms"),
+        row(f"{prefix}: errors", float(errors), "requests"),
+        row(f"{prefix}: server threads (peak)", figures["server_threads"], "threads"),
+        row(f"{prefix}: server CPU per request", figures["server_cpu_ms_per_request"], "ms"),
+        row(f"{prefix}: load generator CPU share", 100 * figures["client_cpu_share"], "%"),
+    ]
