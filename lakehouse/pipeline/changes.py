@@ -32,6 +32,8 @@ SILVER = "silver_transactions"
 DIFF_MAX_FRACTION = 0.5
 # A partial rewrite of stored partials names at most this many values of one grain column.
 MAX_PREDICATE_VALUES = 64
+# The key of the parsed partials plan in the stored partials' commits (`PartialsPlan.record`).
+PLAN = "plan"
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,7 @@ def merge_state(
 
     Only the stored files holding the merged grain keys are rewritten when one grain column
     bounds them (`_replace_predicate`); the merged rows include keys whose count fell to 0.
+    The commit records the plan's parsed parts, so the next merge does not parse the SQL.
 
     Args:
         plan: the gold table's partials plan (its SQL and grain).
@@ -176,7 +179,7 @@ def merge_state(
         replacement.cast(state.schema),
         mode="overwrite" if merged.num_rows else "append",
         predicate=predicate,
-        metadata={**lineage, "rows_replaced": replacement.num_rows},
+        metadata={**lineage, "rows_replaced": replacement.num_rows, PLAN: plan.record()},
         settings=settings,
     )
     return state, merged

@@ -32,7 +32,7 @@ from lakehouse.config import Settings
 from lakehouse.engines import Engine
 from lakehouse.engines.base import TableBuilder
 from lakehouse.pipeline import partials
-from lakehouse.pipeline.changes import SILVER, ChangeFeed, SilverChanges, merge_state
+from lakehouse.pipeline.changes import PLAN, SILVER, ChangeFeed, SilverChanges, merge_state
 from lakehouse.pipeline.checks import assert_checks
 from lakehouse.pipeline.features_incremental import build_ml_features
 from lakehouse.pipeline.models import MODELS
@@ -80,21 +80,23 @@ def run_gold(settings: Settings, engine: Engine) -> StageResult:
 
 def _plan_changes(
     name: str, settings: Settings, feed: ChangeFeed, lineage: dict
-) -> tuple[bool, SilverChanges | None]:
-    """(up to date?, silver's changes to merge or None for a full build) for table `name`.
+) -> tuple[bool, SilverChanges | None, partials.PartialsPlan]:
+    """(up to date?, silver's changes to merge or None for a full build, the partials plan)
+    for table `name`.
 
     Merging needs the table and its stored partials to reflect the same earlier silver
-    version under the current SQL.
+    version under the current SQL; the plan is then the one the partials recorded.
     """
     previous = storage.last_metadata(catalog.location(name, settings), settings)
     if all(previous.get(k) == v for k, v in lineage.items()):
-        return True, None
+        return True, None, partials.plan(name)
     stored = storage.last_metadata(catalog.location(f"{name}_partials", settings), settings)
     if previous.get("sql") != lineage["sql"] or any(
         stored.get(k) != previous.get(k) for k in lineage
     ):
-        return False, None
-    return False, feed.since(previous.get("inputs", {}).get(SILVER))
+        return False, None, partials.plan(name)
+    plan = partials.recorded_plan(name, stored.get(PLAN))
+    return False, feed.since(previous.get("inputs", {}).get(SILVER)), plan
 
 
 def build_datamart(
@@ -120,10 +122,9 @@ def build_datamart(
     """
     model = MODELS[name]
     lineage = {"inputs": input_versions(model.inputs, settings), "sql": sql_hash(model.sql, {})}
-    current, changes = _plan_changes(name, settings, feed, lineage)
+    current, changes, plan = _plan_changes(name, settings, feed, lineage)
     if current and not force:
         return 0, 0, None
-    plan = partials.plan(name)
     if changes is None or force:
         rows_in, table = _full(plan, engine, settings, lineage)
     else:
@@ -157,7 +158,7 @@ def _full(
     storage.write(
         catalog.location(f"{plan.name}_partials", settings),
         state,
-        metadata={**lineage, "rows": state.num_rows},
+        metadata={**lineage, "rows": state.num_rows, PLAN: plan.record()},
         settings=settings,
     )
     return silver.count_rows(), engine.run_sql(plan.finalize_sql, {partials.PARTIALS: state})

@@ -42,6 +42,35 @@ class PartialsPlan:
     key: tuple[str, ...]  # the datamart's own key (its declared grain)
     count: str = ROW_COUNT  # the additive column counting rows: 0 means the grain key is gone
 
+    def record(self) -> dict[str, object]:
+        """The parsed parts, as recorded in the stored partials' commits (`recorded_plan`).
+
+        Returns:
+            The partials and final SQL, the grain and the additive columns.
+        """
+        return {"partials_sql": self.partials_sql, "finalize_sql": self.finalize_sql,
+                "grain": list(self.grain), "additive": list(self.additive)}
+
+
+def recorded_plan(name: str, record: object) -> PartialsPlan:
+    """The plan of datamart `name` from the parts its stored partials recorded, or parsed
+    from its SQL when they recorded none.
+
+    The parts are recorded beside the SQL hash they were parsed from, so a caller that found
+    the hash unchanged skips parsing (and importing the SQL parser) on every daily run.
+
+    Args:
+        name: a gold datamart whose SQL has a `partials` CTE.
+        record: `PartialsPlan.record()` as a commit stored it, or None.
+
+    Returns:
+        The datamart's partials plan.
+    """
+    if not isinstance(record, dict):
+        return plan(name)
+    return PartialsPlan(name, str(record["partials_sql"]), str(record["finalize_sql"]),
+                        tuple(record["grain"]), tuple(record["additive"]), MODELS[name].key)
+
 
 @cache
 def plan(name: str) -> PartialsPlan:

@@ -22,7 +22,7 @@ from runtime_helpers import (
 from lakehouse import catalog, storage
 from lakehouse.config import get_settings
 from lakehouse.orchestrator import run_pipeline
-from lakehouse.pipeline import changes, features_incremental
+from lakehouse.pipeline import changes, features_incremental, partials
 from lakehouse.sources.loader import load_batch
 from lakehouse.sources.schema import source_engine
 
@@ -93,6 +93,10 @@ def test_incremental_gold_equals_full_recompute(
         assert _incremental("ml_features")
         # The label tallies are the stored ones plus the day's, not a tally of all silver.
         assert _incremental("ml_features_partials")
+        # The merged partials carry the parsed plan the next merge reuses.
+        stored = storage.last_metadata(catalog.location("dm_client_features_partials",
+                                                        get_settings()))
+        assert stored["plan"] == partials.plan("dm_client_features").record()
         _write_labels(raw, all_labels)  # late labels arrive with the third batch
         _load(third.drop(withheld.index))
         _run()
