@@ -12,6 +12,7 @@ host without internet access.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import Response
@@ -61,6 +62,30 @@ class HttpMetrics:
             registry=self.registry,
         )
         self.service = service
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+    def observe(self, method: str, route: str, status: str, seconds: float) -> None:
+        """Count one request and time it.
+
+        The labelled series are looked up once per (method, route, status): `labels()` takes a
+        lock and builds a key on every call, a few microseconds of each request. Routes are
+        templates and statuses few, so the cache stays small.
+
+        Args:
+            method: the HTTP method.
+            route: the route template (`<unmatched>` for 404s).
+            status: the answer's status code.
+            seconds: how long the request took.
+        """
+        key = (method, route, status)
+        series = self._children.get(key)
+        if series is None:
+            series = self._children[key] = (
+                self.requests.labels(self.service, method, route, status),
+                self.latency.labels(self.service, method, route),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
 
 def _route_template(scope: Scope) -> str:
@@ -93,10 +118,8 @@ class _Measure:
         try:
             await self.app(scope, receive, sending)
         finally:
-            metrics, route, method = self.metrics, _route_template(scope), scope["method"]
-            metrics.requests.labels(metrics.service, method, route, str(status)).inc()
-            metrics.latency.labels(metrics.service, method, route).observe(
-                time.perf_counter() - start
+            self.metrics.observe(
+                scope["method"], _route_template(scope), str(status), time.perf_counter() - start
             )
 
 
