@@ -7,7 +7,8 @@ a local MLflow store. Then `lakehouse serve api-ml` starts as a subprocess (uvic
 timed with 1 and 32 concurrent clients (`http_load.py`: raw HTTP/1.1 on one keep-alive
 connection each, requests encoded beforehand, a bounded number of requests), on the basic
 path (the seed's eleven fields) and the full path (identifiers, features from the online
-store), plus `/predict/batch` in rows/s (with reasons, and with `?reasons=false`), then on
+store), plus `/predict/batch` in rows/s (with reasons, and with `?reasons=false`; and in process,
+rows per CPU-second, `api_ml_batch.py`), then on
 the Redis store (1 and 32 clients) and with `LAKEHOUSE_API_ML_WORKERS=2` on Redis
 (32 clients). A closed loop of 32 clients cannot show p99 ≤ 10 ms at 1,500 req/s (Little's
 law: that needs ≥ 3,200 req/s), so the full path also gets an open-loop cell: 32 connections
@@ -38,6 +39,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks import api_ml_batch
 from benchmarks.api_ml_cells import cell, open_loop_cell, row
 from benchmarks.api_ml_paths import baselines
 from benchmarks.api_ml_platform import build_platform, payloads
@@ -278,6 +280,7 @@ def run(scale: str, workdir: Path) -> list[dict]:
         table.add_column(column)
     baselines = _baselines_in_child(workdir, requests)
     rows = _baseline_rows(baselines, table)
+    rows += api_ml_batch.in_child(workdir, batch_rows, table)
     sql = baselines["sql_replay"]
     process, base = _start_service(workdir)
     try:

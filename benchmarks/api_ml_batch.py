@@ -1,0 +1,133 @@
+"""In-process `/predict/batch` figures: rows per CPU-second of the whole route, no socket.
+
+`bench_api_ml` runs this in a fresh interpreter (`python -m benchmarks.api_ml_batch COUNT`, the
+lake in `LAKEHOUSE_DATA_DIR`): the app of `create_app` with its lifespan (models, online state,
+monitor, whose queue is drained inside the timed window), driven through
+`httpx.ASGITransport`, so the figure is the service's own CPU per row —
+body parsing and validation, normalisation, the store, features, model, answers, JSON, cases,
+audit and metrics — without the HTTP server and the load generator sharing the cores. Then
+`scoring.score` alone on the validated rows, with the batch's columnar features
+(`columnar.feature_matrix`) and with the row-wise features (`compute.feature_vector` per row,
+the path the batch used before), in the same process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from pydantic import TypeAdapter
+from rich.table import Table
+
+ROUNDS = 5
+
+
+def _rows_per_cpu_second(call, rows: int, rounds: int = ROUNDS) -> float:  # type: ignore[no-untyped-def]
+    call()  # warm-up: the first call also records the events (later ones are resends)
+    start = time.process_time()
+    for _ in range(rounds):
+        call()
+    return rounds * rows / (time.process_time() - start)
+
+
+async def _route(app, bodies: list[dict]) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Rows per CPU-second of POST /predict/batch, with and without reasons."""
+    content = json.dumps(bodies).encode()
+    headers = {"Content-Type": "application/json"}
+    out = {}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        for reasons in ("true", "false"):
+            path = f"/predict/batch?reasons={reasons}"
+
+            async def post(path: str = path) -> None:
+                (await client.post(path, content=content, headers=headers)).raise_for_status()
+
+            await post()
+            app.state.monitor.join()
+            start = time.process_time()
+            for _ in range(ROUNDS):
+                await post()
+            app.state.monitor.join()  # its drift/skew/shadow work on these rows is the route's
+            out[f"route reasons={reasons}"] = ROUNDS * len(bodies) / (time.process_time() - start)
+    return out
+
+
+def measure(bodies: list[dict]) -> dict[str, float]:
+    """Rows per CPU-second: the route (reasons true and false) and `score` with columnar and
+    row-wise features (`reasons=False`), on the lake of `LAKEHOUSE_DATA_DIR`.
+
+    Args:
+        bodies: full-model request bodies, one batch.
+
+    Returns:
+        Figure name -> rows per CPU-second.
+    """
+    from api_ml.api.main import create_app
+    from api_ml.api.schemas import TransactionRequest
+    from api_ml.api.scoring import score
+    from lakehouse.config import get_settings
+
+    app = create_app(get_settings())
+
+    async def run() -> dict[str, float]:
+        async with app.router.lifespan_context(app):
+            figures = await _route(app, bodies)
+            snapshot = app.state.holder.snapshot
+            requests = TypeAdapter(list[TransactionRequest]).validate_python(bodies)
+            for name, columnar in (("columnar", True), ("row-wise", False)):
+                figures[f"score, {name} features"] = _rows_per_cpu_second(
+                    lambda c=columnar: score(
+                        snapshot, requests, include_features=True, batch=c, reasons=False
+                    ),
+                    len(requests),
+                )
+            return figures
+
+    return asyncio.run(run())
+
+
+def in_child(workdir: Path, rows: int, table: Table) -> list[dict]:
+    """`measure` in a fresh interpreter on `workdir`'s lake, like the service: its figures
+    added to `table` (with the columnar / row-wise ratio) and as summary rows.
+
+    Args:
+        workdir: the benchmark's work folder (lake, MLflow store).
+        rows: the batch size.
+        table: the benchmark's table.
+
+    Returns:
+        The summary rows (`benchmarks.run`'s format).
+    """
+    env = {
+        **os.environ,
+        "LAKEHOUSE_DATA_DIR": str(workdir / "data"),
+        "LAKEHOUSE_LOG_LEVEL": "WARNING",
+        "LAKEHOUSE_MODEL_POLL_SECONDS": "0",
+    }
+    command = [sys.executable, "-m", "benchmarks.api_ml_batch", str(rows)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    out = []
+    for figure, rate in figures.items():
+        name = f"/predict/batch of {rows} in process, {figure}"
+        table.add_row("full", name, f"{rate:,.0f} rows/CPU-s")
+        out.append({"benchmark": "api_ml", "figure": name, "value": rate, "unit": "rows/CPU-s"})
+    gain = figures["score, columnar features"] / figures["score, row-wise features"]
+    table.add_row("full", "in process: score, columnar / row-wise features", f"{gain:.2f}x")
+    name = "/predict/batch in process: columnar vs row-wise features"
+    return [*out, {"benchmark": "api_ml", "figure": name, "value": gain, "unit": "x"}]
+
+
+if __name__ == "__main__":
+    from benchmarks.api_ml_platform import payloads
+    from lakehouse.config import get_settings
+
+    _, full = payloads(get_settings(), int(sys.argv[1]))
+    print(json.dumps(measure(full)))
