@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from benchmarks.http_load import post_concurrently, post_open_loop
+from benchmarks.http_load import JSON, post_concurrently, post_open_loop
 from benchmarks.wrk_load import wrk_load
 
 # The open-loop cell: this many connections offered a fixed rate (issue 11's 32-client target).
@@ -31,17 +31,20 @@ def cell(
     sql: dict,
     table: Table,
     wrk: bool = False,
+    content_type: str = JSON,
 ) -> list[dict]:
     """One /predict cell: figures, a table row and the summary rows, with the speed-up over
     the in-process SQL-replay path of the same run (p50 and requests/s). `wrk`: the load
-    comes from `wrk` for a few seconds (`wrk_load.py`) instead of the Python client."""
+    comes from `wrk` for a few seconds (`wrk_load.py`) instead of the Python client;
+    `content_type=JSON_VIA_ROUTE` sends every request through the FastAPI route."""
     if wrk:
         seconds = max(5, len(bodies) // 200)
-        wrk_load(base, bodies, concurrency, 2)  # warm-up: first calls pay imports and caches
-        figures, errors = wrk_load(base, bodies, concurrency, seconds, pid)
+        # warm-up: first calls pay imports and caches
+        wrk_load(base, bodies, concurrency, 2, content_type=content_type)
+        figures, errors = wrk_load(base, bodies, concurrency, seconds, pid, content_type)
     else:
-        post_concurrently(base, bodies[:50], concurrency)  # warm-up, as above
-        figures, errors = post_concurrently(base, bodies, concurrency, pid)
+        post_concurrently(base, bodies[:50], concurrency, content_type=content_type)  # warm-up
+        figures, errors = post_concurrently(base, bodies, concurrency, pid, content_type)
     generator = "wrk" if wrk else "Python client"
     p50_gain = sql["p50_ms"] / figures["p50_ms"]
     rps_gain = figures["rps"] / sql["rps"]

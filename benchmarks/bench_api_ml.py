@@ -13,9 +13,11 @@ the Redis store (1 and 32 clients) and with `LAKEHOUSE_API_ML_WORKERS=2` on Redi
 (32 clients). A closed loop of 32 clients cannot show p99 ≤ 10 ms at 1,500 req/s (Little's
 law: that needs ≥ 3,200 req/s), so the full path also gets an open-loop cell: 32 connections
 offered a fixed 1,500 req/s (`post_open_loop`), latency counted from each request's due
-time. Each cell also gives the service's peak thread count, the CPU seconds of the load
-generator and of the service, the generator's share of them and the service's CPU per request:
-they share the machine's cores, so the CPU split shows which side is the limit.
+time. The full cells are repeated through the FastAPI route (`JSON_VIA_ROUTE`: the lean
+`/predict` path leaves a body announced with a charset to the route), before/after in one
+run. Each cell also gives the service's peak thread count, the CPU seconds of the load
+generator and of the service, the generator's share of them and the service's CPU per
+request: they share the machine's cores, so the CPU split shows which side is the limit.
 With `wrk` installed, the full path's cells also run under wrk (`wrk_load.py`: C, a fraction
 of the Python client's CPU); without it they are skipped and the run says so. In-process
 figures of the same run (`api_ml_paths.py`): the model
@@ -43,7 +45,7 @@ from benchmarks import api_ml_batch
 from benchmarks.api_ml_cells import cell, open_loop_cell, row
 from benchmarks.api_ml_paths import baselines
 from benchmarks.api_ml_platform import build_platform, payloads
-from benchmarks.http_load import free_port
+from benchmarks.http_load import JSON_VIA_ROUTE, free_port
 from benchmarks.wrk_load import wrk_available
 
 console = Console()
@@ -134,6 +136,11 @@ def _measure_http(
         for concurrency in CONCURRENCY:
             rows += cell("full", base, process.pid, bodies["full"], concurrency, sql, table, True)
     rows += open_loop_cell(base, process.pid, bodies["full"], table)
+    # The same full cells through the FastAPI route (not the lean path): before/after in one run
+    full, via_route = bodies["full"], "full, FastAPI route"
+    rows += cell(via_route, base, process.pid, full, 1, sql, table, False, JSON_VIA_ROUTE)
+    if wrk_available():
+        rows += cell(via_route, base, process.pid, full, 32, sql, table, True, JSON_VIA_ROUTE)
     for path, payloads_ in bodies.items():
         batch = payloads_[:batch_rows]
         for reasons, mode in ((True, ""), (False, ", reasons=false")):

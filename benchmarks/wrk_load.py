@@ -19,19 +19,21 @@ import tempfile
 import threading
 from pathlib import Path
 
-from benchmarks.http_load import cpu_seconds, cpu_split, server_pids, thread_count
+from benchmarks.http_load import JSON, cpu_seconds, cpu_split, server_pids, thread_count
 
-# Each connection takes the next body (one JSON per line of the file given after `--`);
+# Each connection takes the next body (one JSON per line of the file given after `--`, the
+# content type after it);
 # `done` prints the figures as one JSON line (latencies in microseconds).
 SCRIPT = """
-local bodies, i = {}, 0
+local bodies, i, content_type = {}, 0, nil
 function init(args)
   for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+  content_type = args[2]
   i = math.random(#bodies)
 end
 function request()
   i = i % #bodies + 1
-  return wrk.format("POST", wrk.path, {["Content-Type"] = "application/json"}, bodies[i])
+  return wrk.format("POST", wrk.path, {["Content-Type"] = content_type}, bodies[i])
 end
 function done(summary, latency, requests)
   local e = summary.errors
@@ -49,7 +51,12 @@ def wrk_available() -> bool:
 
 
 def wrk_load(
-    base: str, bodies: list[dict], concurrency: int, seconds: int, server_pid: int | None = None
+    base: str,
+    bodies: list[dict],
+    concurrency: int,
+    seconds: int,
+    server_pid: int | None = None,
+    content_type: str = JSON,
 ) -> tuple[dict[str, float], int]:
     """`wrk` on /predict for `seconds` with `concurrency` connections; (figures, errors).
 
@@ -60,6 +67,8 @@ def wrk_load(
         seconds: how long to run.
         server_pid: the service's process; with it, the figures give the CPU split
             (`cpu_split`, the client's CPU being wrk's) and the service's peak thread count.
+        content_type: the requests' Content-Type (`http_load.JSON_VIA_ROUTE`: api_ml's
+            FastAPI route instead of its lean path).
 
     Returns:
         rps, p50_ms, p99_ms (plus the above), and the non-2xx plus socket error count.
@@ -81,7 +90,7 @@ def wrk_load(
         lines.write_text("".join(json.dumps(b) + "\n" for b in bodies))
         command = [
             "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "30s",
-            "-s", str(script), f"{base}/predict", "--", str(lines),
+            "-s", str(script), f"{base}/predict", "--", str(lines), content_type,
         ]  # fmt: skip
         sampler = threading.Thread(target=sample_threads, daemon=True)
         sampler.start()
