@@ -4,18 +4,48 @@ Two services start from the same lake: one gets a generated batch, the other eac
 transactions in order. The batch mixes re-scored lake transactions, a burst on one card (its
 rows see each other), resends inside the batch and of lake ids, a seed-only row, and rows on
 the day after a label became known (recorded on both services first). Every answer, model
-inputs included, must be equal (case ids aside: each case gets a fresh one).
+inputs included, must be equal (case ids aside: each case gets a fresh one). On both online
+store backends: the batch's features are computed as columns (`columnar.feature_matrix` over
+`read_batch`), a single request's row by row (`compute.feature_vector`).
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import httpx
 import pyarrow.compute as pc
+import pytest
+import redis
 from api_ml_lake import payload_from_silver, seed_payload
 
 from api_ml.api.main import create_app
+from lakehouse.config import Settings
+from lakehouse.features.online.redis_store import drop_prefix
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(params=["memory", "redis"])
+def two_services(
+    request: pytest.FixtureRequest, api_settings: Settings
+) -> Iterator[list[Settings]]:
+    """Settings of two services with separate online states (Redis: a key prefix each)."""
+    if request.param == "memory":
+        yield [api_settings, api_settings]
+        return
+    prefixes = [f"test-batch-parity-{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    yield [
+        api_settings.model_copy(
+            update={"online_store": "redis", "redis_url": REDIS_URL, "online_key_prefix": p}
+        )
+        for p in prefixes
+    ]
+    client = redis.Redis.from_url(REDIS_URL)
+    for prefix in prefixes:
+        drop_prefix(client, prefix)
 
 
 def _batch(trained_lake) -> tuple[list[dict], dict]:  # type: ignore[no-untyped-def]
@@ -55,15 +85,18 @@ def _without_case_ids(answers: list[dict]) -> list[dict]:
     return [{k: v for k, v in a.items() if k != "case_id"} for a in answers]
 
 
-def test_a_batch_answers_like_its_rows_one_by_one(api_settings, trained_lake, live_server) -> None:  # type: ignore[no-untyped-def]
+def test_a_batch_answers_like_its_rows_one_by_one(two_services, trained_lake, live_server) -> None:  # type: ignore[no-untyped-def]
     batch, label = _batch(trained_lake)
     params = {"include_features": "true"}
-    with live_server(create_app(api_settings)) as url, httpx.Client(timeout=60) as client:
+    first, second = two_services
+    with live_server(create_app(first)) as url, httpx.Client(timeout=60) as client:
+        info = client.get(f"{url}/model/info").json()
+        assert info["online_state"]["backend"] == first.online_store
         assert client.post(f"{url}/online/labels", json=label).status_code == 200
         response = client.post(f"{url}/predict/batch", params=params, json=batch)
         assert response.status_code == 200, response.text
         together = response.json()["data"]
-    with live_server(create_app(api_settings)) as url, httpx.Client(timeout=60) as client:
+    with live_server(create_app(second)) as url, httpx.Client(timeout=60) as client:
         assert client.post(f"{url}/online/labels", json=label).status_code == 200
         one_by_one = []
         for payload in batch:

@@ -15,7 +15,8 @@ generation), and `<prefix>:current`, the generation replicas serve.
 Each event and each label is one Lua script (`redis_scripts.py`): atomic (a reader never sees
 half an event) and idempotent (a resend changes nothing). A scoring request is one round trip:
 one script reads the state its features need and adds the event (`read_and_add`); a batch is
-one script per chunk of `BATCH_CHUNK` events, all chunks in one pipeline (`read_and_add_many`);
+one script per chunk of `BATCH_CHUNK` events, all chunks in one pipeline (`read_and_add_many`,
+or `read_batch` grouped by card and client for the columnar features);
 a plain read is one pipelined round trip. A reload builds a new generation beside the served
 one and switches `current` when it is complete.
 """
@@ -28,69 +29,25 @@ from typing import Any
 import redis
 
 from lakehouse.features.online.compute import Event, Tallies, day_of, known_by
+from lakehouse.features.online.redis_codec import hash_pairs, pack, tile_days, unpack
 from lakehouse.features.online.redis_scripts import (
     ADD_EVENT,
     ADD_LABEL,
     READ_AND_ADD,
     READ_AND_ADD_MANY,
 )
-from lakehouse.features.online.store import EntityState, LabelEvent, OnlineStore, StoreMeta
+from lakehouse.features.online.store import (
+    BatchRead,
+    EntityState,
+    LabelEvent,
+    OnlineStore,
+    StoreMeta,
+)
 
 JOURNAL_MAX = 1_000_000
 # Events per `READ_AND_ADD_MANY` call: Redis runs one script at a time, so a chunk keeps the
 # other replicas' requests waiting for at most a few milliseconds.
 BATCH_CHUNK = 100
-
-
-def pack(event: Event) -> str:
-    """An event as text; repr keeps the float exact.
-
-    Args:
-        event: the event.
-
-    Returns:
-        Its fields joined by "|".
-    """
-    return "|".join(map(repr, event))
-
-
-def unpack(text: bytes | str) -> Event:
-    """The event `pack` wrote.
-
-    Args:
-        text: what Redis returned.
-
-    Returns:
-        The event.
-    """
-    if isinstance(text, bytes):
-        text = text.decode()
-    f = text.split("|")
-    return Event(
-        int(f[0]),
-        int(f[1]),
-        int(f[2]),
-        int(f[3]),
-        int(f[4]),
-        int(f[5]),
-        float(f[6]),
-        f[7][1:-1],
-        int(f[8]),
-        int(f[9]),
-    )
-
-
-def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
-    """A hash as a Lua script returns HGETALL (field, value, field, value, ...)."""
-    return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
-def _tiles(fields: dict[bytes, bytes]) -> dict[int, tuple[int, int]]:
-    days: dict[int, list[int]] = {}
-    for name, value in fields.items():
-        day, kind = name.decode().split(":")
-        days.setdefault(int(day), [0, 0])[0 if kind == "f" else 1] = int(value)
-    return {d: (v[0], v[1]) for d, v in days.items()}
 
 
 class RedisStore(OnlineStore):
@@ -222,7 +179,7 @@ class RedisStore(OnlineStore):
         return EntityState(
             [unpack(v) for v in card],
             [unpack(v) for v in client],
-            Tallies(*(known_by(_tiles(t), day, kind) for t, kind in
+            Tallies(*(known_by(tile_days(t), day, kind) for t, kind in
                       ((merchant, "merchant"), (mcc, "mcc"), (everyone, "global")))),
         )
 
@@ -236,7 +193,7 @@ class RedisStore(OnlineStore):
         return EntityState(
             [unpack(v) for v in card],
             [unpack(v) for v in client],
-            Tallies(*(known_by(_tiles(_pairs(t)), day, kind) for t, kind in
+            Tallies(*(known_by(tile_days(hash_pairs(t)), day, kind) for t, kind in
                       ((merchant, "merchant"), (mcc, "mcc"), (everyone, "global")))),
         )
 
@@ -247,13 +204,48 @@ class RedisStore(OnlineStore):
         pipeline (one round trip); each call atomic, each event idempotent."""
         if len(events) <= 1:  # one request: the one-event script, as `read_and_add`
             return [self.read_and_add(event, journal=journal) for event in events]
+        states: list[EntityState] = []
+        for chunk, events_of, tallies, added in self._chunks(events, journal):
+            for event, new, tally in zip(chunk, added, tallies, strict=True):
+                card, client = self._hash_keys(event)
+                states.append(EntityState(list(events_of[card]), list(events_of[client]), tally))
+                if new:
+                    events_of[card].append(event)
+                    events_of[client].append(event)
+        return states
+
+    def read_batch(self, events: Sequence[Event], *, journal: bool = True) -> BatchRead:
+        """`OnlineStore.read_batch` in the calls of `read_and_add_many`, grouped by card and
+        client hash as each chunk's script read them (the chunk's new events flagged)."""
+        if len(events) <= 1:
+            return super().read_batch(events, journal=journal)
+        read = BatchRead([], [], [], [], [], [])
+        for chunk, events_of, tallies, added in self._chunks(events, journal):
+            groups: dict[str, int] = {}
+            for event in chunk:
+                card, client = self._hash_keys(event)
+                for key, held, of_row in ((card, read.cards, read.card_of_row),
+                                          (client, read.clients, read.client_of_row)):
+                    if key not in groups:
+                        groups[key] = len(held)
+                        held.append(events_of[key])
+                    of_row.append(groups[key])
+            read.tallies.extend(tallies)
+            read.added.extend(bool(new) for new in added)
+        return read
+
+    def _chunks(
+        self, events: Sequence[Event], journal: bool
+    ) -> list[tuple[Sequence[Event], dict[str, list[Event]], list[Tallies], list[int]]]:
+        """Run every chunk's script in one pipeline; per chunk, its events, the hashes as the
+        script read them, each event's tallies and whether it was added."""
         pipe = self.client.pipeline(transaction=False)
         chunks = [events[i : i + BATCH_CHUNK] for i in range(0, len(events), BATCH_CHUNK)]
         calls = [self._chunk_call(chunk, journal, pipe) for chunk in chunks]
-        states: list[EntityState] = []
-        for chunk, call, answer in zip(chunks, calls, pipe.execute(), strict=True):
-            states += self._chunk_states(chunk, *call, *answer)
-        return states
+        return [
+            (chunk, *self._chunk_read(chunk, *call, *answer))
+            for chunk, call, answer in zip(chunks, calls, pipe.execute(), strict=True)
+        ]
 
     def _hash_keys(self, event: Event) -> tuple[str, str]:
         return f"{self.ns}:card:{event.card_id}", f"{self.ns}:client:{event.client_id}"
@@ -279,7 +271,7 @@ class RedisStore(OnlineStore):
         self._read_and_add_many(keys=keys, args=args, client=pipe)
         return hashes, tiles
 
-    def _chunk_states(
+    def _chunk_read(
         self,
         chunk: Sequence[Event],
         hashes: list[str],
@@ -287,32 +279,28 @@ class RedisStore(OnlineStore):
         held: list[list[bytes]],
         fields: list[list[bytes]],
         added: list[int],
-    ) -> list[EntityState]:
-        """What each event of a chunk read: the hashes as the script read them plus the
-        chunk's earlier new events (labels cannot change inside the script)."""
+    ) -> tuple[dict[str, list[Event]], list[Tallies], list[int]]:
+        """What a chunk's script read: the hashes' events, each event's tallies (labels
+        cannot change inside the script) and which events it added."""
         events_of = {
             key: [unpack(v) for v in values] for key, values in zip(hashes, held, strict=True)
         }
-        days_of = {key: _tiles(_pairs(flat)) for key, flat in zip(tiles, fields, strict=True)}
+        days_of = {
+            key: tile_days(hash_pairs(flat)) for key, flat in zip(tiles, fields, strict=True)
+        }
         known: dict[tuple[str, int], dict[str, int]] = {}
-        states = []
-        for event, new in zip(chunk, added, strict=True):
+        tallies = []
+        for event in chunk:
             day = day_of(event.ts_s)
-            tallies = []
+            found = []
             keys = self._tile_keys(event.merchant_id, event.mcc_code)
             for key, kind in zip(keys, ("merchant", "mcc", "global"), strict=True):
                 name = f"{self.ns}:tile:{key}"
                 if (name, day) not in known:
                     known[name, day] = known_by(days_of[name], day, kind)
-                tallies.append(known[name, day])
-            card, client = self._hash_keys(event)
-            states.append(
-                EntityState(list(events_of[card]), list(events_of[client]), Tallies(*tallies))
-            )
-            if new:
-                events_of[card].append(event)
-                events_of[client].append(event)
-        return states
+                found.append(known[name, day])
+            tallies.append(Tallies(*found))
+        return events_of, tallies, added
 
     @staticmethod
     def _tile_keys(merchant_id: int, mcc_code: int) -> tuple[str, str, str]:
