@@ -29,7 +29,7 @@ import numpy as np
 
 from lakehouse.features.derivations import ERROR_FLAGS
 
-FEATURE_SET_VERSION = "2026.11.4"
+FEATURE_SET_VERSION = "2026.12.1"
 
 DAY = 86_400
 HISTORY_DAYS = 30
@@ -105,6 +105,8 @@ AGGREGATES: tuple[Aggregate, ...] = (
     Aggregate("client_amount_std_30d", "client", "std", "amount", HISTORY_SECONDS),
     Aggregate("prior_at_merchant", "client_merchant", "count", window=HISTORY_SECONDS),
     Aggregate("prior_in_state", "client_state", "count", window=HISTORY_SECONDS),
+    Aggregate("prior_in_state_24h", "client_state", "count", window=DAY),
+    Aggregate("card_online_24h", "card", "sum", "is_online_i", DAY),
     Aggregate("prior_abroad", "client", "sum", "is_abroad_i", HISTORY_SECONDS),
     Aggregate("prior_online", "client", "sum", "is_online_i", HISTORY_SECONDS),
     *(
@@ -307,6 +309,26 @@ OUTPUTS: tuple[Output, ...] = (
     _to_card_mean("30d"),
     *(o for label in RECENT_LABEL_DAYS for o in _recent_labels("m", "merchant", label)),
     *(o for label in ("7d", "30d") for o in _recent_labels("c", "mcc", label)),
+    # Burst signals: a stolen card is used several times within hours, online or in a state
+    # or country its owner seldom shops in, while the owner's own habits spread over the month.
+    Output(
+        "card_online_count_24h",
+        "CAST(w.card_online_24h AS BIGINT)",
+        _column("card_online_24h"),
+        _column("card_online_24h"),
+    ),
+    Output(
+        "card_velocity_24h",
+        f"CAST(w.card_tx_count_24h AS DOUBLE) * {HISTORY_DAYS} / NULLIF(w.card_tx_count_30d, 0)",
+        lambda v: _ratio(v["card_tx_count_24h"] * HISTORY_DAYS, v["card_tx_count_30d"]),
+        lambda v: _ratio_array(v["card_tx_count_24h"] * HISTORY_DAYS, v["card_tx_count_30d"]),
+    ),
+    Output(
+        "state_recent_share_24h",
+        "CAST(w.prior_in_state_24h AS DOUBLE) / NULLIF(w.prior_in_state, 0)",
+        lambda v: _ratio(v["prior_in_state_24h"], v["prior_in_state"]),
+        lambda v: _ratio_array(v["prior_in_state_24h"], v["prior_in_state"]),
+    ),
 )
 
 BASIC_FEATURE_COLUMNS: list[str] = [

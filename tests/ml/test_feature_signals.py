@@ -68,3 +68,31 @@ def test_window_means_and_the_jump_ratio_use_only_earlier_transactions() -> None
     assert out["amount_to_card_mean_30d"][4] == pytest.approx(400 / 25)
     assert out["client_amount_mean_24h"][2] == 20.0  # only the previous day's one
     assert out["client_amount_mean_7d"][4] == 25.0
+
+
+def test_burst_signals_count_a_card_going_online_within_hours() -> None:
+    # A card used once a day in California for ten days, then three times online within an
+    # hour on day 10 (a stolen card's burst), then once more in California an hour later.
+    frame = _one_merchant(14)
+    frame["card_id"] = 11
+    hours = [24 * d for d in range(10)] + [240, 240.25, 240.5, 241.5]
+    frame["ts"] = [pd.Timestamp("2019-03-04 08:00") + pd.Timedelta(hours=h) for h in hours]
+    frame["tx_date"] = frame["ts"].dt.date
+    online = [False] * 10 + [True] * 3 + [False]
+    frame["is_online"] = online
+    frame["is_abroad"] = False
+    frame["merchant_state"] = ["ONLINE" if o else "CA" for o in online]
+    frame["use_chip"] = ["Online Transaction" if o else "Chip Transaction" for o in online]
+    out = _features(frame)
+    assert out["card_online_count_24h"].tolist()[10:] == [0, 1, 2, 3]
+    # The last 24 hours' transactions against the month's daily mean: 1 of 10 before the burst
+    # (the one exactly a day earlier counts), 3 of 13 after it.
+    assert out["card_velocity_24h"][10] == pytest.approx(1 * 30 / 10)
+    assert out["card_velocity_24h"][13] == pytest.approx(3 * 30 / 13)
+    assert pd.isna(out["card_velocity_24h"][0])  # no history: no velocity
+    # Share of the client's month in this state (ONLINE, then CA) that is from the last day.
+    share = out["state_recent_share_24h"]
+    assert pd.isna(share[10])  # first time online in 30 days
+    assert share.tolist()[11:13] == [1.0, 1.0]
+    assert share[13] == 0.0  # back in California: none of its ten in the last day
+    assert share[5] == pytest.approx(1 / 5)
