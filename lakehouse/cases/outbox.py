@@ -3,7 +3,7 @@
 The scoring API must never lose a case it announced, yet must not fail or wait when the
 analytics DB is briefly down. So `Outbox.put` writes each new case into a local SQLite file
 in `LAKEHOUSE_CASE_OUTBOX_DIR` (default `LAKEHOUSE_DATA_DIR/outbox/`; synchronous=FULL: on
-disk when `put` returns), and an
+disk when `put` returns; concurrent puts share one transaction and one sync), and an
 `OutboxWorker` thread moves them into the case store (`store.insert_cases`, idempotent by
 case id) and deletes them from the file only after the store committed. When the store fails,
 the worker retries with a doubling pause capped at `LAKEHOUSE_CASE_OUTBOX_RETRY_SECONDS`; a
@@ -19,6 +19,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,24 @@ BATCH = 200
 FIRST_RETRY_SECONDS = 0.2
 
 
+@dataclass
+class _Ticket:
+    """One `put` waiting for the group commit that writes its rows."""
+
+    rows: list[tuple[str, str]]
+    done: bool = False
+    error: Exception | None = None
+
+
 class Outbox:
     """Records waiting for delivery, in a local SQLite file, one per `key` value."""
 
     def __init__(self, path: Path, key: str = "case_id") -> None:
         self.path = path
         self.key = key
+        self._turn = threading.Condition()
+        self._waiting: list[_Ticket] = []
+        self._writing = False
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as connection:
             connection.execute("PRAGMA journal_mode=WAL")
@@ -57,14 +70,46 @@ class Outbox:
     def put(self, records: Sequence[dict[str, Any]]) -> None:
         """Persist records durably; a key already waiting is replaced (the latest record wins).
 
+        Group commit: the puts of concurrent threads that arrive while a write is syncing go
+        to disk together in the next transaction, one fsync for all of them (a sync costs
+        milliseconds on a plain disk, and CPU per connection). Each call still returns only
+        once its own records are on disk, and raises if their write failed.
+
         Args:
             records: JSON-able dictionaries (datetimes as ISO text), each with the key field.
         """
-        rows = [(str(r[self.key]), json.dumps(r, default=_iso)) for r in records]
-        with self._connect() as connection:
-            connection.executemany(
-                "INSERT OR REPLACE INTO outbox (record_key, payload) VALUES (?, ?)", rows
-            )
+        ticket = _Ticket([(str(r[self.key]), json.dumps(r, default=_iso)) for r in records])
+        with self._turn:
+            self._waiting.append(ticket)
+            while not ticket.done:
+                if self._writing:
+                    self._turn.wait()
+                    continue
+                self._writing = True
+                batch, self._waiting = self._waiting, []
+                self._turn.release()
+                error: Exception | None = RuntimeError("the outbox write was interrupted")
+                try:
+                    error = self._write([row for waiting in batch for row in waiting.rows])
+                finally:
+                    self._turn.acquire()
+                    self._writing = False
+                    for waiting in batch:
+                        waiting.done, waiting.error = True, error
+                    self._turn.notify_all()
+        if ticket.error is not None:
+            raise ticket.error
+
+    def _write(self, rows: list[tuple[str, str]]) -> Exception | None:
+        """Insert rows in one durable transaction, in order; the error, if it failed."""
+        try:
+            with self._connect() as connection:
+                connection.executemany(
+                    "INSERT OR REPLACE INTO outbox (record_key, payload) VALUES (?, ?)", rows
+                )
+        except Exception as exc:  # handed to every caller whose rows were in this write
+            return exc
+        return None
 
     def pending(self) -> int:
         """How many records wait (a gauge of the outbox's backlog).
