@@ -64,3 +64,28 @@ def test_three_batches_equal_one(isolated_settings: Path, tmp_path: Path, live_s
     drop = ["situation_date"]
     assert_tables_match(incremental_silver.drop_columns(drop).sort_by("transaction_id"),
                         full_silver.drop_columns(drop).sort_by("transaction_id"), "silver")
+
+
+def test_a_resent_batch_adds_no_row_and_a_new_one_gets_its_label(  # type: ignore[no-untyped-def]
+        isolated_settings: Path, tmp_path: Path, live_server,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A daily batch reads silver's ids and the labels for its own ids only: rows it resends
+    # must still be recognised, and its new rows must still find their labels.
+    raw = write_tiny_raw(tmp_path / "raw", days=6, per_day=30)
+    with serving_raw(raw, live_server, monkeypatch):
+        use_data_dir(monkeypatch, tmp_path / "lake")
+        settings = get_settings()
+        load_parts(settings, raw, 2, [0])
+        _run_ok()
+        first = storage.read_table(catalog.location("silver_transactions", settings), settings)
+        load_parts(settings, raw, 2, [1, 0])  # the next days, then the first half resent
+        _run_ok()
+        after = sorted_table("silver_transactions", settings).sort_by("transaction_id")
+        use_data_dir(monkeypatch, tmp_path / "full")
+        load_parts(get_settings(), raw, 1, [0])
+        _run_ok()
+        full = sorted_table("silver_transactions", get_settings()).sort_by("transaction_id")
+    assert after.num_rows == full.num_rows > first.num_rows
+    assert after.column("transaction_id").equals(full.column("transaction_id"))
+    assert after.column("label").null_count < after.num_rows  # labels were there to find
+    assert after.column("label").equals(full.column("label"))
