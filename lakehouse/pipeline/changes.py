@@ -164,13 +164,18 @@ def merge_state(
     state = storage.read_dataset(state_uri, settings)
     added = engine.run_sql(plan.partials_sql, {SILVER: changes.added})
     removed = engine.run_sql(plan.partials_sql, {SILVER: changes.removed})
+    touched = pa.concat_tables([added.select(plan.grain), removed.select(plan.grain)])
     merged = engine.run_sql(
-        partials.merge_sql(plan, state.schema), {"state": state, "added": added, "removed": removed}
+        partials.merge_sql(plan, state.schema),
+        {"state": matching_state(state, touched, plan.grain), "added": added,
+         "removed": removed},
     )
-    predicate, where = _replace_predicate(plan, merged)
+    column, predicate, where = _replace_predicate(plan, merged)
     if merged.num_rows:
+        # The rewrite keeps the stored rows under the predicate: only those are read.
+        kept = state if column is None else matching_state(state, merged, (column,))
         replacement = engine.run_sql(
-            partials.state_sql(plan, where=where), {"state": state, "merged": merged}
+            partials.state_sql(plan, where=where), {"state": kept, "merged": merged}
         )
     else:  # nothing moved: an empty append only records the new lineage
         replacement = state.schema.empty_table()
@@ -185,10 +190,35 @@ def merge_state(
     return state, merged
 
 
+def matching_state(state: ds.Dataset, rows: pa.Table, columns: tuple[str, ...]) -> pa.Table:
+    """The stored partials whose value in each of `columns` occurs in `rows`, read with a
+    pyarrow filter.
+
+    A superset of the stored rows SQL matches to `rows` on those columns (NULL matches NULL,
+    as `IS NOT DISTINCT FROM` does), and far fewer than the whole state, which grows with the
+    history (client × day): the merge SQL gets these instead of scanning every stored row.
+
+    Args:
+        state: the stored partials.
+        rows: the rows whose values are wanted (merged or changed partials).
+        columns: grain or key columns present in both.
+
+    Returns:
+        The matching stored rows.
+    """
+    condition = None
+    for column in columns:
+        values = pc.unique(rows.column(column).combine_chunks())
+        wanted = pc.field(column).isin(values.cast(state.schema.field(column).type))
+        condition = wanted if condition is None else condition & wanted
+    return state.to_table(filter=condition)
+
+
 def _replace_predicate(
     plan: partials.PartialsPlan, merged: pa.Table
-) -> tuple[str | None, str | None]:
-    """(Delta predicate, SQL condition) covering the merged grain keys, or (None, None).
+) -> tuple[str | None, str | None, str | None]:
+    """(grain column, Delta predicate, SQL condition) covering the merged grain keys, or
+    (None, None, None).
 
     The grain column with the fewest distinct merged values bounds the rewrite — for a new
     day, `tx_date` names one day — so only the stored files holding those values are
@@ -196,7 +226,7 @@ def _replace_predicate(
     """
     best: tuple[str, list] | None = None
     if not merged.num_rows:
-        return None, None
+        return None, None, None
     for column in plan.grain:
         values = pc.unique(merged.column(column).combine_chunks())
         if values.null_count or len(values) > MAX_PREDICATE_VALUES:
@@ -204,11 +234,11 @@ def _replace_predicate(
         if best is None or len(values) < len(best[1]):
             best = (column, values.to_pylist())
     if best is None:
-        return None, None
+        return None, None, None
     column, values = best
     literals = ", ".join(_literal(value) for value in values)
     condition = f"{column} IN ({literals})"
-    return condition, f"s.{condition}"
+    return column, condition, f"s.{condition}"
 
 
 def _literal(value: object) -> str:

@@ -32,7 +32,14 @@ from lakehouse.config import Settings
 from lakehouse.engines import Engine
 from lakehouse.engines.base import TableBuilder
 from lakehouse.pipeline import partials
-from lakehouse.pipeline.changes import PLAN, SILVER, ChangeFeed, SilverChanges, merge_state
+from lakehouse.pipeline.changes import (
+    PLAN,
+    SILVER,
+    ChangeFeed,
+    SilverChanges,
+    matching_state,
+    merge_state,
+)
 from lakehouse.pipeline.checks import assert_checks
 from lakehouse.pipeline.features_incremental import build_ml_features
 from lakehouse.pipeline.models import MODELS
@@ -174,7 +181,8 @@ def _merge(
     """Fold silver's changes into the stored partials; recompute only the touched keys."""
     state, merged = merge_state(plan, engine, settings, lineage, changes)
     touched = engine.run_sql(
-        partials.state_sql(plan, keys=plan.key), {"state": state, "merged": merged}
+        partials.state_sql(plan, keys=plan.key),
+        {"state": matching_state(state, merged, plan.key), "merged": merged},
     )
     fresh = engine.run_sql(plan.finalize_sql, {partials.PARTIALS: touched})
     current = storage.read_table(catalog.location(plan.name, settings), settings)
