@@ -4,6 +4,7 @@ failed checks that leave tables untouched, retries of transient errors only, the
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from lakehouse import catalog, orchestrator, pipeline_cli, storage
 from lakehouse.config import get_settings
 from lakehouse.observability.metrics import PipelineMetrics
 from lakehouse.pipeline.model import Check
-from lakehouse.pipeline.runner import StageResult
+from lakehouse.pipeline.runner import BATCH_COUNTS, StageResult, bronze_batch_counts
 from lakehouse.pipeline.sources_http import SourceUnavailableError
 
 
@@ -49,6 +50,12 @@ def test_a_full_run_builds_every_table_and_a_rerun_is_a_no_op(pipeline_env: Path
     silver = storage.read_table(catalog.location("silver_transactions", settings), settings)
     assert silver.num_rows == 600
     assert len(set(silver.column("transaction_id").to_pylist())) == 600
+    # Bronze's commit records its rows per batch: runs read them there, not from the data.
+    bronze = catalog.location("bronze_transactions", settings)
+    recorded = storage.last_metadata(bronze, settings)[BATCH_COUNTS]
+    dates = storage.read_table(bronze, settings, columns=["situation_date"]).column(0)
+    assert recorded == {str(d): n for d, n in Counter(dates.to_pylist()).items()}
+    assert bronze_batch_counts(bronze, settings) == recorded
 
     versions = {n: storage.version(catalog.location(n, settings), settings)
                 for n in catalog.CATALOG}
