@@ -14,7 +14,7 @@ import types
 from datetime import date, datetime
 from typing import Annotated, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ValidationInfo, field_validator
+from pydantic import BaseModel, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 # A name: printable characters only.
@@ -49,6 +49,9 @@ def _scalar_kinds(annotation: object) -> set[type]:
     return {annotation} if isinstance(annotation, type) else set()
 
 
+_UNSEEN = object()  # a value type not checked yet for a field
+
+
 def _refused_as(value: object, kinds: set[type]) -> type | None:
     """The declared kind that `value` only passes by a lax conversion, or None if it is fine."""
     if isinstance(value, bool):
@@ -65,34 +68,50 @@ def _refused_as(value: object, kinds: set[type]) -> type | None:
     return converted_to[0] if converted_to else None
 
 
-# (model class, field name) -> the scalar kinds its annotation allows: a model's fields are
-# fixed, and working them out again for every value of every request cost ~5 us a field.
-_KINDS: dict[tuple[type, str], set[type]] = {}
+# Model class -> field name -> JSON value type -> the kind it would be refused as (None: fine).
+# A model's fields are fixed and the verdict depends only on the value's type, so a body is
+# checked with two dictionary lookups a field.
+_VERDICTS: dict[type, dict[str, dict[type, type | None]]] = {}
 
 
 class JsonBody(BaseModel):
     """A request body whose integers, numbers, booleans and dates are of their JSON type."""
 
-    @field_validator("*", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _json_type(cls, value: object, info: ValidationInfo) -> object:
-        """Refuse a value Pydantic would only accept by converting it from another JSON type.
+    def _json_types(cls, data: object) -> object:
+        """Refuse any value Pydantic would only accept by converting it from another JSON type.
+
+        One pass over the body (not one validator call per field: ~1 µs a field of a batch
+        row). Every refused field is reported, each at its own location; the body's other
+        errors (missing fields, ranges) come once the types are right.
 
         Args:
-            value: the field's raw JSON value.
-            info: which field it is.
+            data: the raw body (a dict for JSON objects; anything else is left to Pydantic).
 
         Returns:
-            The value unchanged.
+            The body unchanged.
 
         Raises:
-            PydanticCustomError: the value's JSON type is not the declared one.
+            ValidationError: a value's JSON type is not its field's declared one.
         """
-        name = info.field_name or ""
-        kinds = _KINDS.get((cls, name))
-        if kinds is None:
-            kinds = _KINDS[cls, name] = _scalar_kinds(cls.model_fields[name].annotation)
-        kind = _refused_as(value, kinds)
-        if kind is not None:
-            raise PydanticCustomError(*_WRONG_TYPE[kind])
-        return value
+        if not isinstance(data, dict):
+            return data
+        fields = _VERDICTS.get(cls)
+        if fields is None:
+            fields = _VERDICTS[cls] = {name: {} for name in cls.model_fields}
+        refused = []
+        for name, value in data.items():
+            verdicts = fields.get(name)
+            if verdicts is None:  # not a field: `extra` decides
+                continue
+            kind = verdicts.get(type(value), _UNSEEN)
+            if kind is _UNSEEN:
+                allowed = _scalar_kinds(cls.model_fields[name].annotation)
+                kind = verdicts[type(value)] = _refused_as(value, allowed)
+            if kind is not None:
+                error = PydanticCustomError(*_WRONG_TYPE[kind])
+                refused.append({"type": error, "loc": (name,), "input": value})
+        if refused:
+            raise ValidationError.from_exception_data(cls.__name__, refused)
+        return data
