@@ -66,11 +66,16 @@ class DriftWindow:
         Args:
             now: the monotonic time the age is measured from.
         """
+        gone = []
         while self._rows and (
             len(self._rows) > self.max_rows or self._rows[0][0] < now - self.max_age
         ):
-            _, row = self._rows.popleft()
-            self.counts[self._positions, row] -= 1
+            gone.append(self._rows.popleft()[1])
+        if gone:  # one vectorised update: a full window evicts a row per row it adds
+            cells = (np.stack(gone) + self._positions * self.counts.shape[1]).ravel()
+            self.counts -= np.bincount(cells, minlength=self.counts.size).reshape(
+                self.counts.shape
+            )
 
     @property
     def size(self) -> int:

@@ -23,6 +23,7 @@ from api_ml_lake import payload_from_silver
 from promkit import prometheus_server, query, rules_without_for, wait_for
 from testkit import free_port
 
+from api_ml.api.drift import DriftWindow
 from api_ml.api.main import create_app
 from api_ml.api.schemas import MAX_BATCH, SEED_FIELDS
 from lakehouse.config import Settings, get_settings
@@ -137,3 +138,19 @@ def test_shifted_segment_raises_the_gauge_and_fires_the_alert(
         newest = query(prom, "api_ml_online_newest_transaction_timestamp_seconds")
         latest = trained_lake.silver.column("ts").to_pandas().max()
         assert float(newest[0]["value"][1]) == latest.tz_localize("UTC").timestamp()
+
+
+def test_window_counts_only_its_last_rows() -> None:
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"amount": rng.lognormal(3.3, 0.8, 900), "flag": rng.random(900) < 0.1})
+    scores = rng.random(900)
+    reference = psi.reference(frame, ["amount", "flag"], scores)
+    window = DriftWindow(reference, "1", rows=250, seconds=3600)
+    for start in range(0, 900, 70):  # batches that each push older rows out
+        window.add(frame[start : start + 70], scores[start : start + 70], now=1.0)
+    last = DriftWindow(reference, "1", rows=250, seconds=3600)
+    last.add(frame[-250:], scores[-250:], now=1.0)
+    assert window.size == 250
+    assert (window.counts == last.counts).all()
+    window.evict(now=3602.0)  # every row now older than the window's age
+    assert window.size == 0 and not window.counts.any()
