@@ -16,6 +16,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from lakehouse.features.batch_arrays import (
+    PARTITION_COLUMNS,
+    label_tallies,
+    window_aggregates,
+    window_columns,
+)
 from lakehouse.features.declarations import (
     AGGREGATES,
     BASIC_FEATURE_COLUMNS,
@@ -36,8 +42,6 @@ from lakehouse.features.derivations import (
 )
 from lakehouse.formats import ONLINE_CITY, US_STATES
 
-# The partition column of the raw (not coded) merchant state, for `client_state` windows.
-_SQL_COLUMN = {"merchant_state": "merchant_state_raw"}
 _TIME = "CAST(FLOOR(epoch({column})) AS BIGINT)"
 _KNOWN_DAY = f"CAST(CEIL(epoch(label_known_at) / {DAY}) AS BIGINT)"
 # The furthest any window looks back: a row's features read the rows of its client (and its
@@ -59,9 +63,16 @@ def _state_case(column: str) -> str:
     )
 
 
-def _window_sql(aggregate: Aggregate) -> str:
-    """One windowed aggregate over strictly earlier rows of its entity."""
-    keys = ", ".join(_SQL_COLUMN.get(k, k) for k in ENTITIES[aggregate.entity])
+def window_sql(aggregate: Aggregate) -> str:
+    """One windowed aggregate over strictly earlier rows of its entity.
+
+    Args:
+        aggregate: a `rows="all"` declaration.
+
+    Returns:
+        `<window function> AS <name>`, over the `tx` rows (`tx_sql`).
+    """
+    keys = ", ".join(PARTITION_COLUMNS.get(k, k) for k in ENTITIES[aggregate.entity])
     over = (
         f"OVER (PARTITION BY {keys} ORDER BY ts_s "
         f"RANGE BETWEEN {aggregate.window} PRECEDING AND 1 PRECEDING)"
@@ -136,6 +147,11 @@ def _recent_label_sql(entity: str, partition: str) -> str:
     return "".join(columns)
 
 
+# The relations of the known-label tallies per entity, one row per (key, day): built by the
+# SQL's CTEs, or handed in by name (`batch_arrays.label_tallies`) with the windowed relation.
+KNOWN_RELATIONS = {"merchant": "merchant_known", "mcc": "mcc_known", "global": "global_known"}
+
+
 def _risk_ctes() -> str:
     """Cumulative known-label tallies per merchant, MCC and overall, one row per (key, day):
     the labels known on day D are those whose known day is D or earlier; plus the recent
@@ -151,14 +167,22 @@ def _risk_ctes() -> str:
     FROM (SELECT {keys}day_n, fraud_n, labeled_n FROM labels_daily
           UNION ALL SELECT DISTINCT {keys}day_n, 0, 0 FROM tx) AS u
     GROUP BY {keys}day_n),
-{name}_known AS (
+{KNOWN_RELATIONS[name]} AS (
     SELECT {keys}day_n, SUM(fraud_n) OVER ({frame}) AS fraud_known,
            SUM(labeled_n) OVER ({frame}) AS labeled_known{_recent_label_sql(name, partition)}
     FROM {name}_days)""")
     return ",".join(parts)
 
 
-def _tx_cte(source_filter: str | None) -> str:
+def tx_sql(source_filter: str | None = None) -> str:
+    """The rows the feature windows read (`tx`): silver's columns, typed and coded.
+
+    Args:
+        source_filter: a SQL condition on `silver_transactions` (see `features_sql`).
+
+    Returns:
+        The SELECT (one row per transaction, with `ts_s` and the entity keys).
+    """
     errors = ",\n        ".join(
         f"CASE WHEN errors LIKE '%{text}%' THEN 1 ELSE 0 END AS {name}"
         for name, text in ERROR_FLAGS.items()
@@ -169,7 +193,7 @@ def _tx_cte(source_filter: str | None) -> str:
         if c not in ("card_brand", "card_type", "merchant_state", "use_chip")
     )
     where = f" WHERE {source_filter}" if source_filter else ""
-    return f"""tx AS (
+    return f"""
     SELECT transaction_id, ts, tx_date, card_id, client_id, merchant_id, mcc_code, label,
         label_known_at,
         {_TIME.format(column="ts")} AS ts_s,
@@ -187,13 +211,14 @@ def _tx_cte(source_filter: str | None) -> str:
         CASE WHEN has_chip THEN 1 ELSE 0 END AS has_chip,
         {errors},
         CASE WHEN has_error THEN 1 ELSE 0 END AS has_error
-    FROM silver_transactions{where})"""
+    FROM silver_transactions{where}"""
 
 
 def features_sql(
     label_summary_relation: str | None = None,
     source_filter: str | None = None,
     target_filter: str | None = None,
+    windowed_relation: str | None = None,
 ) -> str:
     """The `ml_features` SQL over `silver_transactions`.
 
@@ -205,6 +230,10 @@ def features_sql(
             `CONTEXT_SECONDS` before it.
         target_filter: a SQL condition on the windowed row `w` restricting the rows returned
             (the context rows above only feed the windows of the rows returned).
+        windowed_relation: read the `tx` rows with their window aggregates already computed
+            from this relation (`batch_arrays.window_columns` over `tx_sql`) and the label
+            tallies from the `KNOWN_RELATIONS` (`batch_arrays.label_tallies`) instead of
+            computing them in SQL; `source_filter` and the label summary are then unused.
 
     Returns:
         The SQL (`KEY_COLUMNS` + `FEATURE_COLUMNS`, one row per transaction).
@@ -214,16 +243,20 @@ def features_sql(
         if label_summary_relation
         else LABELS_DAILY_BODY
     )
-    windowed = ",\n        ".join(_window_sql(a) for a in AGGREGATES if a.rows == "all")
-    outputs = ",\n    ".join(f"{o.sql} AS {o.name}" for o in OUTPUTS)
-    where = f"\nWHERE {target_filter}" if target_filter else ""
-    return f"""
-WITH {_tx_cte(source_filter)},
+    if windowed_relation:
+        ctes = f"tx AS (SELECT * FROM {windowed_relation}),\nwindowed_raw AS (SELECT * FROM tx)"
+    else:
+        aggregates = ",\n        ".join(window_sql(a) for a in window_aggregates())
+        ctes = f"""tx AS ({tx_sql(source_filter)}),
 labels_daily AS ({labels_daily}),{_risk_ctes()},
 windowed_raw AS (
     SELECT tx.*,
-        {windowed}
-    FROM tx),
+        {aggregates}
+    FROM tx)"""
+    outputs = ",\n    ".join(f"{o.sql} AS {o.name}" for o in OUTPUTS)
+    where = f"\nWHERE {target_filter}" if target_filter else ""
+    return f"""
+WITH {ctes},
 windowed AS (
     -- the mean from the 30-day sum and count already computed: one window aggregate less
     SELECT *, client_amount_sum_30d / NULLIF(client_tx_count_30d, 0) AS client_amount_mean_30d
@@ -231,7 +264,7 @@ windowed AS (
 global_rate AS (
     SELECT day_n, CASE WHEN labeled_known > 0 THEN CAST(fraud_known AS DOUBLE) / labeled_known
                        ELSE 0.0 END AS rate
-    FROM global_known)
+    FROM {KNOWN_RELATIONS['global']})
 SELECT w.transaction_id, w.ts, w.tx_date, w.card_id, w.client_id, w.merchant_id, w.label,
     {", ".join(f"w.{c}" for c in BASIC_FEATURE_COLUMNS)},
     w.hour, w.is_refund, w.is_online_i AS is_online, w.is_abroad_i AS is_abroad, w.has_chip,
@@ -239,8 +272,8 @@ SELECT w.transaction_id, w.ts, w.tx_date, w.card_id, w.client_id, w.merchant_id,
     {outputs}
 FROM windowed AS w
 JOIN global_rate AS g ON g.day_n = w.day_n
-LEFT JOIN merchant_known AS m ON m.merchant_id = w.merchant_id AND m.day_n = w.day_n
-LEFT JOIN mcc_known AS c ON c.mcc_code = w.mcc_code AND c.day_n = w.day_n{where}
+LEFT JOIN {KNOWN_RELATIONS['merchant']} AS m ON m.merchant_id = w.merchant_id AND m.day_n = w.day_n
+LEFT JOIN {KNOWN_RELATIONS['mcc']} AS c ON c.mcc_code = w.mcc_code AND c.day_n = w.day_n{where}
 """
 
 
@@ -317,9 +350,11 @@ def feature_chunks(
     `CONTEXT_SECONDS` before it; the merchant/MCC/global label tallies are computed once over
     all rows, and each range reads them folded to its own days (`fold_labels_sql`): about
     one row per (merchant, MCC) plus the range's days, not the whole history (whose windowed
-    tallies were nearly half of a range's cost). Peak memory is one piece's output, and the pieces
-    are clustered by time, so a later day's merge rewrites only the files of the days it
-    touches.
+    tallies were nearly half of a range's cost). The window aggregates of a range are
+    evaluated on its sorted columns (`batch_arrays.window_columns`, several times cheaper than
+    the RANGE windows), or by the SQL windows when its sums cannot be exact. Peak memory is
+    one piece's output, and the pieces are clustered by time, so a later day's merge rewrites
+    only the files of the days it touches.
 
     Args:
         engine: a `lakehouse.engines` engine (`run_sql(sql, inputs)`).
@@ -336,5 +371,18 @@ def feature_chunks(
         folded = engine.run_sql(
             fold_labels_sql("label_summary", start // DAY, end_day), {"label_summary": summary}
         )
+        yield _range_features(engine, silver, folded, source, target)
+
+
+def _range_features(
+    engine: Any, silver: Any, folded: pa.Table, source: str, target: str
+) -> pa.Table:
+    """The feature rows of one range: windows on sorted columns when exact, else in SQL."""
+    windowed = window_columns(engine.run_sql(tx_sql(source), {"silver_transactions": silver}))
+    if windowed is None:
         sql = features_sql("label_summary", source_filter=source, target_filter=target)
-        yield engine.run_sql(sql, {"silver_transactions": silver, "label_summary": folded})
+        return engine.run_sql(sql, {"silver_transactions": silver, "label_summary": folded})
+    tallies = label_tallies(windowed, folded)
+    sql = features_sql(target_filter=target, windowed_relation="windowed_tx")
+    inputs = {KNOWN_RELATIONS[entity]: table for entity, table in tallies.items()}
+    return engine.run_sql(sql, {"windowed_tx": windowed, **inputs})
