@@ -45,6 +45,8 @@ logger = logging.getLogger("lakehouse.pipeline.silver")
 # Rows of bronze handed to one run of the silver_transactions SQL: bounds memory at full
 # scale while keeping DuckDB's per-call overhead negligible.
 SILVER_CHUNK_ROWS = 2_000_000
+# The labels input of the silver SQL: each chunk reads the id bucket of its transactions.
+_LABELS = "bronze_fraud_labels"
 
 
 def run_silver(settings: Settings, engine: Engine) -> StageResult:
@@ -163,37 +165,53 @@ def _batch_inputs(changed: list[str], counts: Mapping[str, int],
     return known, {"bronze_fraud_labels": labels}
 
 
-def _chunk_filters(days: list[str], counts: Mapping[str, int]) -> list[pc.Expression]:
+def _chunk_filters(
+    days: list[str], counts: Mapping[str, int]
+) -> list[tuple[pc.Expression, pc.Expression | None]]:
     """Filters cutting the changed batches into chunks of about SILVER_CHUNK_ROWS rows.
 
     Chunks are buckets of the transaction id (its low bits), not of dates: one batch may hold
     the whole history, and every copy of an id lands in the same bucket, so deduplication
-    inside a chunk is deduplication inside the batch, and chunks never share an id.
+    inside a chunk is deduplication inside the batch, and chunks never share an id. A
+    chunk's labels are the same bucket of `bronze_fraud_labels` (a label joins its
+    transaction by id), so each chunk's join builds its hash table from its own labels, not
+    from all of them.
+
+    Returns:
+        (bronze_transactions filter, bronze_fraud_labels filter or None for all) per chunk.
     """
     rows = sum(counts[d] for d in days)
     buckets = 1 << max(0, math.ceil(math.log2(max(rows, 1) / SILVER_CHUNK_ROWS)))
     in_days = pc.field("situation_date").isin(pa.array(days).cast(pa.date32()))
     if buckets == 1:
-        return [in_days]
+        return [(in_days, None)]
     mask = pa.scalar(buckets - 1, pa.int64())
-    return [in_days & (pc.bit_wise_and(pc.field("id"), mask) == bucket)
+
+    def bucket_of(column: str, bucket: int) -> pc.Expression:
+        return pc.bit_wise_and(pc.field(column), mask) == bucket
+
+    return [(in_days & bucket_of("id", bucket), bucket_of("transaction_id", bucket))
             for bucket in range(buckets)]
 
 
 def _silver_chunks(model: Model, engine: Engine, settings: Settings,
-                   filters: list[pc.Expression], known: pa.Table,
+                   filters: list[tuple[pc.Expression, pc.Expression | None]], known: pa.Table,
                    params: dict[str, float | int],
                    narrowed: Mapping[str, pa.Table]) -> Iterator[pa.Table]:
     """Run the silver SQL chunk by chunk over the changed bronze rows (`narrowed`: inputs
-    already read for those rows only)."""
+    already read for those rows only; with several chunks, each reads its id bucket of the
+    labels)."""
     bronze = storage.read_dataset(catalog.location("bronze_transactions", settings), settings)
     inputs: dict[str, Any] = read_inputs(
         tuple(n for n in model.inputs if n != "bronze_transactions" and n not in narrowed),
         settings)
     inputs.update(narrowed)
+    labels = inputs[_LABELS]
     inputs[KNOWN_IDS] = known
-    for index, chunk_filter in enumerate(filters):
+    for index, (chunk_filter, labels_filter) in enumerate(filters):
         inputs["bronze_transactions"] = bronze.to_table(filter=chunk_filter)
+        inputs[_LABELS] = labels if labels_filter is None else labels.to_table(
+            filter=labels_filter)
         table = run_model(engine, model.name, inputs, params)
         assert_checks(model, table)
         # In time order, each file's row groups cover short spans of time: the gold stage's
