@@ -45,10 +45,10 @@ def window_columns(tx: pa.Table) -> pa.Table | None:
             aggregated columns, in any order.
 
     Returns:
-        The table with the aggregate columns (counts BIGINT, sums and deviations DOUBLE,
-        last-seen BIGINT, NULL where the SQL gives NULL), or None when a summed column is not
-        in whole cents (or a deviation's sums would not fit in int64), so exact sums cannot be
-        promised.
+        The table with the aggregate columns (counts BIGINT, sums of money and deviations
+        DOUBLE, sums of whole numbers and last-seen BIGINT, NULL where the SQL gives NULL),
+        or None when a summed column is not in whole cents (or a deviation's sums would not
+        fit in int64), so exact sums cannot be promised.
     """
     aggregates = window_aggregates()
     units = {a.column: _integer_units(tx.column(a.column))
@@ -130,8 +130,8 @@ class _EntityOrder:
         values, per_unit = units[aggregate.column]
         values = values[self.order]
         total = _window_total(values, low, high)
-        if aggregate.kind == "sum":
-            return pa.array(self._unsorted(total / per_unit))
+        if aggregate.kind == "sum":  # whole numbers stay integers, cents become DOUBLE
+            return pa.array(self._unsorted(total if per_unit == 1 else total / per_unit))
         largest = int(np.abs(values).max(initial=0))
         if (int(count.max(initial=0)) * largest) ** 2 >= 2**62:  # n·Σx² and (Σx)² bound
             raise OverflowError(f"{aggregate.name}: window too large for exact int64 sums")
