@@ -3,8 +3,10 @@ SQL is portable to Spark's dialect (a guard for the Spark adapter, which runs it
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
@@ -165,3 +167,28 @@ def test_calls_from_several_threads_run_side_by_side() -> None:
         assert list(pool.map(total, range(8))) == [3.0 + client for client in range(8)]
     engine.close()
     assert total(1) == 4.0  # a closed engine reopens on the next call
+
+
+
+def test_a_query_larger_than_the_memory_cap_spills_instead_of_failing(tmp_path: Path) -> None:
+    """A sort of ~160 MB of rows under a 64 MB cap finishes, and DuckDB's profile shows it
+    went through the spill folder the settings name."""
+    rows = 4_000_000
+    rng = np.random.default_rng(1)
+    data = pa.table({"id": np.arange(rows), "key": rng.integers(0, 1 << 40, rows),
+                     "x": rng.random(rows), "y": rng.random(rows)})
+    spill = tmp_path / "spill" / "duckdb"
+    engine = DuckDBEngine(memory_limit="64MB", threads=2, temp_directory=spill)
+    profile = tmp_path / "profile.json"
+    connection = engine.connect()
+    try:
+        connection.register("tx", data)
+        connection.execute("PRAGMA enable_profiling='json'")
+        connection.execute(f"PRAGMA profiling_output='{profile}'")
+        ordered = connection.sql("SELECT * FROM tx ORDER BY key").to_arrow_table()
+    finally:
+        connection.close()
+    keys = ordered.column("key").to_numpy()
+    assert ordered.num_rows == rows and np.all(keys[1:] >= keys[:-1])
+    system = json.loads(profile.read_text())["system"]
+    assert system["total_bytes_spilled"] > 0 and system["peak_buffer_memory"] <= 64 * 10**6 * 1.1
