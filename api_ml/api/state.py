@@ -14,6 +14,7 @@ and `/model/info` read the snapshot's `unavailable` reasons ("no champion regist
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from dataclasses import dataclass, field, replace
@@ -192,6 +193,8 @@ class ModelHolder:
                             previous.version if previous else None,
                         )
             self._snapshot = Snapshot(models, unavailable)  # the atomic swap
+            if changed:
+                _settle_heap()
             return changed
 
     def _count(self, flavour: str, outcome: str) -> None:
@@ -251,3 +254,18 @@ class _NoChampion(RuntimeError):
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _settle_heap() -> None:
+    """Take what the service now holds for good (models, online state) out of the cyclic
+    collector's sight.
+
+    A request's allocations trigger collections; each full one walked the whole long-lived
+    heap again (~25 µs a row of a 1,000-row batch on the tests' small lake, more on a large
+    state). Frozen objects are skipped. The previous snapshot's objects, frozen at its load,
+    are unfrozen and collected first, so its cyclic garbage is freed: one full collection per
+    load, in the loading thread, instead of many while serving.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
