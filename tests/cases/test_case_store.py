@@ -16,10 +16,12 @@ ALICE = workflow.Actor("alice", "analyst")
 def test_a_case_is_stored_once_per_transaction(case_engine: sa.Engine) -> None:
     assert store.insert_cases(case_engine, [sample_case("1"), sample_case("2")], "api_ml") == 2
     assert store.insert_cases(case_engine, [sample_case("1"), sample_case("3")], "api_ml") == 1
+    # one batch is one statement: a case id twice in it is still one case
+    assert store.insert_cases(case_engine, [sample_case("4"), sample_case("4")], "api_ml") == 1
     _, count = store.list_cases(case_engine, store.CaseFilter())
-    assert count == 3
+    assert count == 4
     creates = [e for e in store.audit_entries(case_engine) if e["action"] == "create"]
-    assert sorted(e["case_id"] for e in creates) == ["1", "2", "3"]
+    assert sorted(e["case_id"] for e in creates) == ["1", "2", "3", "4"]
 
 
 def test_the_queue_puts_the_largest_expected_loss_first(case_engine: sa.Engine) -> None:
