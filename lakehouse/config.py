@@ -95,11 +95,13 @@ class Settings(BaseSettings):
 
     # Delta table maintenance after each run: files no snapshot younger than the retention
     # needs are vacuumed (readers of an older snapshot keep theirs that long); a table is
-    # compacted once it has this many data files.
+    # compacted once it has this many small data files (under the compaction target, which
+    # also bounds the files compaction writes, so it never rewrites the large files of history).
     vacuum_retention_hours: int = Field(
         168, ge=0, validation_alias=_env("LAKEHOUSE_VACUUM_RETENTION_HOURS")
     )
     compact_min_files: int = Field(8, ge=2, validation_alias=_env("LAKEHOUSE_COMPACT_MIN_FILES"))
+    compact_target_mb: int = Field(16, ge=1, validation_alias=_env("LAKEHOUSE_COMPACT_TARGET_MB"))
 
     # Service URLs (how services and the pipeline find each other)
     sources_api_url: str = Field(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -110,3 +111,27 @@ def test_the_pipeline_schedules_maintenance_after_gold(no_retention: Settings) -
     assert results["maintain"].status == "success", results["maintain"].message
     assert results["maintain"].tables == {"silver_users": 13}
     assert run_pipeline(no_retention, only="maintain")[0].status == "up_to_date"
+
+
+def test_compaction_rewrites_the_small_files_only(
+    isolated_settings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A history file above the target is never rewritten: compaction follows the new days.
+    monkeypatch.setenv("LAKEHOUSE_COMPACT_TARGET_MB", "1")
+    monkeypatch.setenv("LAKEHOUSE_COMPACT_MIN_FILES", "3")
+    get_settings.cache_clear()
+    settings = get_settings()
+    uri = catalog.location("silver_users", settings)
+    history = np.random.default_rng(0).integers(0, 2**62, 300_000)  # ~2.4 MB, incompressible
+    storage.write(uri, pa.table({"id": history}), settings=settings)
+    (big,) = storage.data_files(uri, settings)
+    storage.write(uri, pa.table({"id": [1, 2]}), mode="append", settings=settings)
+    upkeep = maintain_table("silver_users", settings)
+    assert upkeep is not None and upkeep.compacted_files == 0  # one small file: below 3
+    for day in range(2):
+        storage.write(uri, pa.table({"id": [10 + day]}), mode="append", settings=settings)
+    upkeep = maintain_table("silver_users", settings)
+    assert upkeep is not None and upkeep.compacted_files == 3  # the three small files
+    files = storage.data_files(uri, settings)
+    assert big in files and len(files) == 2
+    assert sum(files.values()) == 300_004
