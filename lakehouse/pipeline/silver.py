@@ -17,8 +17,10 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
@@ -105,8 +107,9 @@ def _build_silver_transactions(settings: Settings, engine: Engine, result: Stage
             engine, model, settings, changed, full, params, metadata)
     else:
         known, narrowed = (NO_KNOWN_IDS, {}) if full else _batch_inputs(changed, bronze, settings)
-        chunks = _silver_chunks(model, engine, settings, _chunk_filters(changed, bronze),
-                                known, params, narrowed)
+        filters = _chunk_filters(storage.read_dataset(
+            catalog.location("bronze_transactions", settings), settings), changed, bronze)
+        chunks = _silver_chunks(model, engine, settings, filters, known, params, narrowed)
         result.tables["silver_transactions"] = write_chunks(
             uri, chunks, settings, mode="overwrite",
             predicate=None if full else dates_predicate(changed), metadata=metadata)
@@ -166,32 +169,45 @@ def _batch_inputs(changed: list[str], counts: Mapping[str, int],
 
 
 def _chunk_filters(
-    days: list[str], counts: Mapping[str, int]
+    bronze: ds.Dataset, days: list[str], counts: Mapping[str, int]
 ) -> list[tuple[pc.Expression, pc.Expression | None]]:
     """Filters cutting the changed batches into chunks of about SILVER_CHUNK_ROWS rows.
 
-    Chunks are buckets of the transaction id (its low bits), not of dates: one batch may hold
-    the whole history, and every copy of an id lands in the same bucket, so deduplication
-    inside a chunk is deduplication inside the batch, and chunks never share an id. A
-    chunk's labels are the same bucket of `bronze_fraud_labels` (a label joins its
-    transaction by id), so each chunk's join builds its hash table from its own labels, not
-    from all of them.
+    Chunks are ranges of the transaction id, cut at quantiles of the changed rows' ids, not
+    dates: one batch may hold the whole history, and every copy of an id lands in the same
+    range, so deduplication inside a chunk is deduplication inside the batch, and chunks never
+    share an id. Bronze holds its rows in the source's id order, so a range reads only the
+    row groups whose id statistics overlap it (buckets of the id's low bits read all of bronze
+    once per chunk: 8 decodes of 13.3 M rows at full scale). A chunk's labels are the same
+    range of `bronze_fraud_labels` (a label joins its transaction by id), so each chunk's
+    join builds its hash table from its own labels, not from all of them.
+
+    Args:
+        bronze: `bronze_transactions`.
+        days: the changed batches (situation dates).
+        counts: rows per batch.
 
     Returns:
         (bronze_transactions filter, bronze_fraud_labels filter or None for all) per chunk.
     """
     rows = sum(counts[d] for d in days)
-    buckets = 1 << max(0, math.ceil(math.log2(max(rows, 1) / SILVER_CHUNK_ROWS)))
+    chunks = 1 << max(0, math.ceil(math.log2(max(rows, 1) / SILVER_CHUNK_ROWS)))
     in_days = pc.field("situation_date").isin(pa.array(days).cast(pa.date32()))
-    if buckets == 1:
+    if chunks == 1:
         return [(in_days, None)]
-    mask = pa.scalar(buckets - 1, pa.int64())
+    ids = np.sort(bronze.to_table(columns=["id"], filter=in_days).column("id").to_numpy(
+        zero_copy_only=False))
+    cuts = sorted({int(ids[len(ids) * k // chunks]) for k in range(1, chunks)})
+    bounds = list(zip([None, *cuts], [*cuts, None], strict=True))
 
-    def bucket_of(column: str, bucket: int) -> pc.Expression:
-        return pc.bit_wise_and(pc.field(column), mask) == bucket
+    def in_range(column: str, low: int | None, high: int | None) -> pc.Expression:
+        field = pc.field(column)
+        if low is None:
+            return field < high
+        return field >= low if high is None else (field >= low) & (field < high)
 
-    return [(in_days & bucket_of("id", bucket), bucket_of("transaction_id", bucket))
-            for bucket in range(buckets)]
+    return [(in_days & in_range("id", low, high), in_range("transaction_id", low, high))
+            for low, high in bounds]
 
 
 def _silver_chunks(model: Model, engine: Engine, settings: Settings,
