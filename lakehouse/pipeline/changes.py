@@ -209,9 +209,28 @@ def matching_state(state: ds.Dataset, rows: pa.Table, columns: tuple[str, ...]) 
     condition = None
     for column in columns:
         values = pc.unique(rows.column(column).combine_chunks())
-        wanted = pc.field(column).isin(values.cast(state.schema.field(column).type))
+        wanted = id_filter(column, values.cast(state.schema.field(column).type))
         condition = wanted if condition is None else condition & wanted
     return state.to_table(filter=condition)
+
+
+def id_filter(column: str, values: pa.Array) -> pc.Expression:
+    """`column IN values` as a pyarrow filter, with the values' range too when they hold no
+    NULL: the range lets a scan skip the Parquet row groups whose statistics lie outside it
+    (a day's ids or dates in a table written in time order), which `isin` alone does not.
+
+    Args:
+        column: the column filtered.
+        values: the wanted values, of the column's type.
+
+    Returns:
+        The filter expression.
+    """
+    wanted = pc.field(column).isin(values)
+    if values.null_count or not len(values):
+        return wanted
+    bounds = pc.min_max(values)
+    return (pc.field(column) >= bounds["min"]) & (pc.field(column) <= bounds["max"]) & wanted
 
 
 def _replace_predicate(

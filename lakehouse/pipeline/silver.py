@@ -27,6 +27,7 @@ from lakehouse.config import Settings
 from lakehouse.engines import Engine
 from lakehouse.engines.base import TableBuilder, TableScan
 from lakehouse.pipeline.build import KNOWN_IDS, NO_KNOWN_IDS
+from lakehouse.pipeline.changes import id_filter
 from lakehouse.pipeline.checks import assert_checks
 from lakehouse.pipeline.chunks import write_chunks
 from lakehouse.pipeline.model import Model
@@ -160,7 +161,7 @@ def _batch_inputs(changed: list[str], counts: Mapping[str, int],
         return storage.read_table(silver, settings, columns=["transaction_id"], filter=others), {}
     batches = storage.read_table(catalog.location("bronze_transactions", settings), settings,
                                  columns=["id"], filter=pc.field("situation_date").isin(days))
-    in_batches = pc.field("transaction_id").isin(pc.unique(batches.column("id").combine_chunks()))
+    in_batches = id_filter("transaction_id", pc.unique(batches.column("id").combine_chunks()))
     known = storage.read_table(silver, settings, columns=["transaction_id"],
                                filter=others & in_batches)
     labels = storage.read_table(catalog.location("bronze_fraud_labels", settings), settings,
