@@ -30,6 +30,7 @@ from lakehouse.features.declarations import (
     ERROR_FLAGS,
     LABEL_SUMMARY_COLUMNS,
     LABEL_WINDOW_DAYS,
+    MONEY_COLUMNS,
     OUTPUTS,
     Aggregate,
 )
@@ -77,11 +78,15 @@ def window_sql(aggregate: Aggregate) -> str:
         f"OVER (PARTITION BY {keys} ORDER BY ts_s "
         f"RANGE BETWEEN {aggregate.window} PRECEDING AND 1 PRECEDING)"
     )
+    column = aggregate.column
+    total = f"COALESCE(SUM({column}) {over}, 0)"
+    if column in MONEY_COLUMNS:  # exact in DECIMAL cents, then the nearest DOUBLE
+        total = f"CAST(COALESCE(SUM(CAST({column} AS DECIMAL(18, 2))) {over}, 0) AS DOUBLE)"
     expression = {
         "count": f"COUNT(*) {over}",
-        "sum": f"COALESCE(SUM({aggregate.column}) {over}, 0)",
-        "std": f"STDDEV_SAMP({aggregate.column}) {over}",
-        "last_seen": f"MAX({aggregate.column}) {over}",
+        "sum": total,
+        "std": f"STDDEV_SAMP({column}) {over}",
+        "last_seen": f"MAX({column}) {over}",
     }[aggregate.kind]
     return f"{expression} AS {aggregate.name}"
 

@@ -55,6 +55,10 @@ ENTITIES: dict[str, tuple[str, ...]] = {
 }
 KINDS = ("count", "sum", "std", "last_seen", "known_fraud", "known_labeled")
 ROWS = ("all", "labeled_known")
+# Columns of money in whole cents: their sums are exact (DECIMAL in SQL, integer cents on
+# columns, `math.fsum` online), so a window holding a purchase and its refund sums to 0, not
+# to a floating-point residue that a ratio over it turns into a huge number.
+MONEY_COLUMNS = frozenset({"amount"})
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from lakehouse.features.declarations import AGGREGATES, HISTORY_SECONDS, OUTPUTS, Aggregate
+from lakehouse.features.declarations import (
+    AGGREGATES,
+    HISTORY_SECONDS,
+    MONEY_COLUMNS,
+    OUTPUTS,
+    Aggregate,
+)
 from lakehouse.features.online.compute import Event, Tallies, static_features
 from lakehouse.features.online.store import BatchRead
 
@@ -151,7 +157,7 @@ def _aggregate(
         # Sorted by time within the row: the last pair is the latest (the window is the history).
         last = pairs.ts[np.maximum(pairs.ends - 1, 0)] if len(pairs.ts) else count
         return np.where(count > 0, last, np.nan)
-    if aggregate.column == "amount" and aggregate.kind == "sum":
+    if aggregate.column in MONEY_COLUMNS and aggregate.kind == "sum":
         return np.array(pairs.fsum_tails(pairs.amount, count))
     if aggregate.kind == "std":
         return _std(pairs, count)

@@ -23,6 +23,7 @@ from lakehouse.features.declarations import (
     DAY,
     FEATURE_COLUMNS,
     HISTORY_SECONDS,
+    MONEY_COLUMNS,
     OUTPUTS,
     Aggregate,
 )
@@ -180,7 +181,7 @@ def _aggregate(
         return max(values, default=None)
     if aggregate.kind == "std":
         return _std(values)
-    return math.fsum(values) if name == "amount" else sum(values)
+    return math.fsum(values) if name in MONEY_COLUMNS else sum(values)
 
 
 def behaviour(
