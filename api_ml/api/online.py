@@ -45,14 +45,9 @@ from lakehouse.features.online.compute import (
     known_day_of,
 )
 from lakehouse.features.online.factory import redis_client
+from lakehouse.features.online.memory_store import MemoryStore
 from lakehouse.features.online.redis_store import RedisStore
-from lakehouse.features.online.store import (
-    BatchRead,
-    EntityState,
-    MemoryStore,
-    OnlineStore,
-    StoreMeta,
-)
+from lakehouse.features.online.store import BatchRead, EntityState, OnlineStore, StoreMeta
 from lakehouse.formats import ONLINE_CITY
 
 logger = logging.getLogger("lakehouse.api_ml.online")

@@ -119,7 +119,8 @@ def test_a_source_that_is_down_is_counted_not_echoed(tmp_path) -> None:  # type:
 
     from api_ml.api.feed import feed_summary, make_feed, poll_once
     from lakehouse.config import Settings
-    from lakehouse.features.online.store import MemoryStore, StoreMeta
+    from lakehouse.features.online.memory_store import MemoryStore
+    from lakehouse.features.online.store import StoreMeta
 
     settings = Settings(  # type: ignore[call-arg]
         data_dir=tmp_path, source_db_url="postgresql+psycopg://postgres:secret@127.0.0.1:1/x"

@@ -22,8 +22,9 @@ import redis
 from lakehouse.features.declarations import DAY, OUTPUTS
 from lakehouse.features.online.columnar import behaviour_columns, known_flags
 from lakehouse.features.online.compute import Event, behaviour
+from lakehouse.features.online.memory_store import MemoryStore
 from lakehouse.features.online.redis_store import RedisStore, drop_prefix
-from lakehouse.features.online.store import LabelEvent, MemoryStore, OnlineStore, StoreMeta
+from lakehouse.features.online.store import LabelEvent, OnlineStore, StoreMeta
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 T = 1_540_000_000

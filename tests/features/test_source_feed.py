@@ -42,9 +42,10 @@ from lakehouse.features.online.builder import (
 )
 from lakehouse.features.online.compute import known_day_of
 from lakehouse.features.online.feed import SourceFeed, event_from_source
+from lakehouse.features.online.memory_store import MemoryStore
 from lakehouse.features.online.redis_store import RedisStore, drop_prefix
 from lakehouse.features.online.replay import event_of, same_value, scoring_row, vector_of
-from lakehouse.features.online.store import MemoryStore, OnlineStore
+from lakehouse.features.online.store import OnlineStore
 from lakehouse.formats import TRANSACTIONS_FILE
 from lakehouse.pipeline.build import build_models
 from lakehouse.pipeline.feeder import bronze_from_raw_dir

@@ -12,8 +12,9 @@ from collections.abc import Callable
 import redis
 
 from lakehouse.config import Settings
+from lakehouse.features.online.memory_store import MemoryStore
 from lakehouse.features.online.redis_store import RedisStore
-from lakehouse.features.online.store import MemoryStore, OnlineStore, StoreMeta
+from lakehouse.features.online.store import OnlineStore, StoreMeta
 
 # A scoring request must not hang on a dead Redis: fail fast and answer degraded.
 REDIS_TIMEOUT_SECONDS = 0.5

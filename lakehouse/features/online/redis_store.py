@@ -1,6 +1,6 @@
 """The Redis backend of the online store: one state shared by every scoring replica.
 
-Same state and semantics as `MemoryStore` (store.py), in Redis hashes under one namespace
+Same state and semantics as `MemoryStore` (memory_store.py), in Redis hashes under one namespace
 `<prefix>:<generation>`:
     ev                 transaction id -> packed event (the id index: idempotence, label lookups)
     card:<id>          transaction id -> packed event, one hash per card
