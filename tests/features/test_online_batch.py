@@ -13,20 +13,16 @@ from __future__ import annotations
 
 import math
 import random
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-import redis
+from store_kit import T, fresh_stores
 
 from lakehouse.features.declarations import AGGREGATES, DAY, OUTPUTS
 from lakehouse.features.online.compute import Event, Tallies, _std, behaviour
-from lakehouse.features.online.memory_store import MemoryStore
-from lakehouse.features.online.redis_store import BATCH_CHUNK, RedisStore, drop_prefix
-from lakehouse.features.online.store import LabelEvent, OnlineStore, StoreMeta
+from lakehouse.features.online.redis_store import BATCH_CHUNK
+from lakehouse.features.online.store import LabelEvent, OnlineStore
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-T = 1_540_000_000
 STATES = ["CA", "NY", "TX"]
 
 
@@ -106,21 +102,7 @@ def test_behaviour_equals_the_declarations_event_by_event() -> None:
 @pytest.fixture(params=["memory", "redis"])
 def two_stores(request: pytest.FixtureRequest) -> Iterator[Callable[[], OnlineStore]]:
     """A factory of fresh, empty stores of one backend (Redis: this test's own prefix)."""
-    if request.param == "memory":
-        yield lambda: MemoryStore(StoreMeta(fold_day=T // DAY - 40))
-        return
-    client = redis.Redis.from_url(REDIS_URL)
-    prefixes: list[str] = []
-
-    def make() -> OnlineStore:
-        prefixes.append(f"test-batch-{uuid.uuid4().hex}")
-        store = RedisStore.create(client, prefixes[-1], StoreMeta(fold_day=T // DAY - 40))
-        store.activate()
-        return store
-
-    yield make
-    for prefix in prefixes:
-        drop_prefix(client, prefix)
+    yield from fresh_stores(request.param, "test-batch")
 
 
 def _filled(make: Callable[[], OnlineStore], stored: list[Event], labels: list[LabelEvent]):  # type: ignore[no-untyped-def]

@@ -13,42 +13,23 @@ from __future__ import annotations
 
 import math
 import random
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-import redis
+from store_kit import T, fresh_stores
 
 from lakehouse.features.declarations import DAY, OUTPUTS
 from lakehouse.features.online.columnar import behaviour_columns, known_flags
 from lakehouse.features.online.compute import Event, behaviour
-from lakehouse.features.online.memory_store import MemoryStore
-from lakehouse.features.online.redis_store import RedisStore, drop_prefix
-from lakehouse.features.online.store import LabelEvent, OnlineStore, StoreMeta
+from lakehouse.features.online.store import LabelEvent, OnlineStore
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-T = 1_540_000_000
 PLACES = ["CA", "NY", "TX", "Italy", "ONLINE"]
 
 
 @pytest.fixture(params=["memory", "redis"])
 def make_store(request: pytest.FixtureRequest) -> Iterator[Callable[[], OnlineStore]]:
     """Fresh, empty stores of one backend (Redis: this test's own prefixes, dropped after)."""
-    if request.param == "memory":
-        yield lambda: MemoryStore(StoreMeta(fold_day=T // DAY - 40))
-        return
-    client = redis.Redis.from_url(REDIS_URL)
-    prefixes: list[str] = []
-
-    def make() -> OnlineStore:
-        prefixes.append(f"test-columnar-{uuid.uuid4().hex}")
-        store = RedisStore.create(client, prefixes[-1], StoreMeta(fold_day=T // DAY - 40))
-        store.activate()
-        return store
-
-    yield make
-    for prefix in prefixes:
-        drop_prefix(client, prefix)
+    yield from fresh_stores(request.param, "test-columnar")
 
 
 def _event(rng: random.Random, tid: int, card: int, client: int, ts: int) -> Event:
