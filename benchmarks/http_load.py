@@ -10,8 +10,10 @@ starts and reading raw answers. The service's CPU seconds and thread count come 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 
 from benchmarks.latency import summary
@@ -77,6 +79,22 @@ def server_pids(pid: int) -> list[int]:
     return [pid, *(int(c) for c in children)]
 
 
+async def _sampling_threads(pids: list[int], peak: list[int], work: Awaitable[object]) -> None:
+    """Await `work` while `peak[0]` keeps the largest thread count of `pids` seen (every 50 ms)."""
+
+    async def sample() -> None:
+        while True:
+            peak[0] = max(peak[0], sum(thread_count(p) for p in pids))
+            await asyncio.sleep(0.05)
+
+    sampler = asyncio.create_task(sample()) if pids else None
+    try:
+        await work
+    finally:
+        if sampler is not None:
+            sampler.cancel()
+
+
 def post_concurrently(
     base: str,
     bodies: list[dict],
@@ -94,7 +112,6 @@ def post_concurrently(
     during the run (`cpu_split`), and the service's peak thread count. `content_type`:
     `JSON_VIA_ROUTE` times api_ml's FastAPI route instead of its lean path.
     """
-    import asyncio
 
     requests = [request_bytes(base, "/predict", b, content_type) for b in bodies]
     chunks = [requests[i::concurrency] for i in range(concurrency)]
@@ -116,16 +133,8 @@ def post_concurrently(
         finally:
             writer.close()
 
-    async def sample_threads() -> None:
-        while True:
-            peak[0] = max(peak[0], sum(thread_count(p) for p in pids))
-            await asyncio.sleep(0.05)
-
     async def all_clients() -> None:
-        sampler = asyncio.create_task(sample_threads()) if pids else None
-        await asyncio.gather(*(client(chunk) for chunk in chunks))
-        if sampler is not None:
-            sampler.cancel()
+        await _sampling_threads(pids, peak, asyncio.gather(*(client(chunk) for chunk in chunks)))
 
     server_cpu = sum(cpu_seconds(p) for p in pids)
     client_cpu = time.process_time()
@@ -169,7 +178,6 @@ def post_open_loop(
         rps (achieved), offered_rps, p50_ms, p99_ms (from the due times), send_lag_p99_ms
         (plus the CPU figures with `server_pid`), and the count of non-200 answers.
     """
-    import asyncio
 
     requests = [request_bytes(base, "/predict", b) for b in bodies]
     total = int(rate * seconds)
@@ -199,17 +207,11 @@ def post_open_loop(
         finally:
             writer.close()
 
-    async def sample_threads() -> None:
-        while True:
-            peak[0] = max(peak[0], sum(thread_count(p) for p in pids))
-            await asyncio.sleep(0.05)
-
     async def schedule() -> None:
-        sampler = asyncio.create_task(sample_threads()) if pids else None
         start = time.perf_counter() + 0.1  # the connections open first
-        await asyncio.gather(*(connection(start) for _ in range(connections)))
-        if sampler is not None:
-            sampler.cancel()
+        await _sampling_threads(
+            pids, peak, asyncio.gather(*(connection(start) for _ in range(connections)))
+        )
 
     server_cpu = sum(cpu_seconds(p) for p in pids)
     client_cpu = time.process_time()
