@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
 from lakehouse.engines.duckdb import session
-from lakehouse.pipeline import feeder
+from lakehouse.pipeline import source_extract
 from lakehouse.pipeline.runner import bronze_batch_counts
 from lakehouse.sources.schema import source_engine
 
@@ -120,7 +120,7 @@ def source_watermark_lag_seconds(settings: Settings) -> float | None:
     engine = source_engine(settings.source_db_url or "")
     try:
         since = None if lake is None else date.fromisoformat(lake)
-        source = feeder.source_batch_counts(engine, since)
+        source = source_extract.source_batch_counts(engine, since)
     except Exception as exc:  # the source being down is its own alert; freshness is unknown
         logger.warning("source watermark not measured: %s", exc)
         return None

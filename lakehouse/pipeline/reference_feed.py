@@ -27,7 +27,7 @@ import pyarrow as pa
 from lakehouse import catalog, storage
 from lakehouse.client_keys import client_headers
 from lakehouse.config import Settings
-from lakehouse.pipeline import feeder
+from lakehouse.pipeline import feeder, source_extract
 from lakehouse.pipeline.sources_http import Validators, fetch_reference_file
 from lakehouse.sources.schema import source_engine
 
@@ -125,6 +125,6 @@ def _analyst_labels(settings: Settings) -> list[dict]:
     """The analysts' labels, read from the source DB like the transaction batches."""
     engine = source_engine(settings.source_db_url or "")
     try:
-        return feeder.analyst_labels(engine)
+        return source_extract.analyst_labels(engine)
     finally:
         engine.dispose()

@@ -32,7 +32,7 @@ from lakehouse import catalog, storage
 from lakehouse.config import Settings
 from lakehouse.engines import Engine
 from lakehouse.engines.base import TableBuilder, TableScan
-from lakehouse.pipeline import feeder
+from lakehouse.pipeline import feeder, source_extract
 from lakehouse.pipeline.build import KNOWN_IDS
 from lakehouse.pipeline.checks import assert_checks
 from lakehouse.pipeline.features_stage import write_ml_features
@@ -202,11 +202,11 @@ def _feed_transactions(settings: Settings, result: StageResult) -> None:
     engine = source_engine(settings.source_db_url or "")
     try:
         since = None if watermark is None else date.fromisoformat(watermark)
-        source = feeder.source_batch_counts(engine, since)
+        source = source_extract.source_batch_counts(engine, since)
         changed = sorted(day for day, count in source.items() if bronze.get(day) != count)
         if not changed:
             return
-        batches = feeder.extract_batches(engine, changed)
+        batches = source_extract.extract_batches(engine, changed)
         reader = pa.RecordBatchReader.from_batches(
             feeder.BRONZE_TRANSACTIONS_SCHEMA, _with_pause(batches, "bronze_transactions")
         )

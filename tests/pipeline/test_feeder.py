@@ -14,7 +14,7 @@ from runtime_helpers import load_parts, write_tiny_raw
 
 from lakehouse import catalog, storage
 from lakehouse.config import Settings, get_settings
-from lakehouse.pipeline import feeder, fraud_labels
+from lakehouse.pipeline import feeder, fraud_labels, source_extract
 from lakehouse.pipeline.runner import run_bronze
 from lakehouse.pipeline.sources_http import SourceUnavailableError, fetch_reference_file
 from lakehouse.sources.loader import load_batch
@@ -93,15 +93,15 @@ def test_extract_batches_streams_the_requested_dates(isolated_settings: Path) ->
     settings = get_settings()
     results = load_parts(settings, raw, 3, [0, 1, 2])
     engine = source_engine(settings.source_db_url or "")
-    counts = feeder.source_batch_counts(engine, None)
+    counts = source_extract.source_batch_counts(engine, None)
     assert sorted(counts) == sorted(str(r.situation_date) for r in results)
     second = str(results[1].situation_date)
-    batches = list(feeder.extract_batches(engine, [second], chunk_rows=30))
+    batches = list(source_extract.extract_batches(engine, [second], chunk_rows=30))
     assert len(batches) > 1  # streamed in chunks, not one block
     table = pa.Table.from_batches(batches)
     assert table.num_rows == counts[second] == 100
     assert table.schema == feeder.BRONZE_TRANSACTIONS_SCHEMA
-    assert feeder.source_batch_counts(engine, results[2].situation_date) == {
+    assert source_extract.source_batch_counts(engine, results[2].situation_date) == {
         str(results[2].situation_date): 100}
     engine.dispose()
 
@@ -174,7 +174,7 @@ def test_unreachable_sources_api_is_a_clear_transient_error() -> None:
 def test_an_empty_source_db_says_what_to_do(isolated_settings: Path) -> None:
     engine = source_engine(get_settings().source_db_url or "")
     with pytest.raises(RuntimeError, match="lakehouse sources load"):
-        feeder.source_batch_counts(engine, None)
+        source_extract.source_batch_counts(engine, None)
     engine.dispose()
 
 

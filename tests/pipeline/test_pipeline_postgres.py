@@ -86,7 +86,7 @@ def test_copy_extraction_matches_sqlite_extraction(isolated_settings: Path, pg_u
     """PostgreSQL streams through COPY ... CSV, SQLite through ADBC: same bronze rows."""
     import pyarrow as pa
 
-    from lakehouse.pipeline import feeder
+    from lakehouse.pipeline import feeder, source_extract
 
     raw = write_tiny_raw(isolated_settings / "raw", days=4, per_day=60)
     extracted = {}
@@ -96,9 +96,10 @@ def test_copy_extraction_matches_sqlite_extraction(isolated_settings: Path, pg_u
         get_settings.cache_clear()
         load_parts(get_settings(), raw, 2, [0, 1])
         engine = source_engine(get_settings().source_db_url or "")
-        days = sorted(feeder.source_batch_counts(engine, None))
+        days = sorted(source_extract.source_batch_counts(engine, None))
         extracted[name] = pa.Table.from_batches(
-            list(feeder.extract_batches(engine, days)), schema=feeder.BRONZE_TRANSACTIONS_SCHEMA
+            list(source_extract.extract_batches(engine, days)),
+            schema=feeder.BRONZE_TRANSACTIONS_SCHEMA,
         ).sort_by("id")
         engine.dispose()
     assert extracted["postgres"].num_rows == 240
