@@ -48,7 +48,7 @@ logger = logging.getLogger("lakehouse.pipeline.silver")
 # Rows of bronze handed to one run of the silver_transactions SQL: bounds memory at full
 # scale while keeping DuckDB's per-call overhead negligible.
 SILVER_CHUNK_ROWS = 2_000_000
-# The labels input of the silver SQL: each chunk reads the id bucket of its transactions.
+# The labels input of the silver SQL: each chunk reads the id range of its transactions.
 _LABELS = "bronze_fraud_labels"
 
 
@@ -108,9 +108,10 @@ def _build_silver_transactions(settings: Settings, engine: Engine, result: Stage
             engine, model, settings, changed, full, params, metadata)
     else:
         known, narrowed = (NO_KNOWN_IDS, {}) if full else _batch_inputs(changed, bronze, settings)
-        filters = _chunk_filters(storage.read_dataset(
-            catalog.location("bronze_transactions", settings), settings), changed, bronze)
-        chunks = _silver_chunks(model, engine, settings, filters, known, params, narrowed)
+        source = storage.read_dataset(catalog.location("bronze_transactions", settings), settings)
+        filters = _chunk_filters(source, changed, bronze)
+        chunks = _silver_chunks(model, engine, settings, source, filters, known, params,
+                                narrowed)
         result.tables["silver_transactions"] = write_chunks(
             uri, chunks, settings, mode="overwrite",
             predicate=None if full else dates_predicate(changed), metadata=metadata)
@@ -164,9 +165,8 @@ def _batch_inputs(changed: list[str], counts: Mapping[str, int],
     in_batches = id_filter("transaction_id", pc.unique(batches.column("id").combine_chunks()))
     known = storage.read_table(silver, settings, columns=["transaction_id"],
                                filter=others & in_batches)
-    labels = storage.read_table(catalog.location("bronze_fraud_labels", settings), settings,
-                                filter=in_batches)
-    return known, {"bronze_fraud_labels": labels}
+    labels = storage.read_table(catalog.location(_LABELS, settings), settings, filter=in_batches)
+    return known, {_LABELS: labels}
 
 
 def _chunk_filters(
@@ -211,14 +211,13 @@ def _chunk_filters(
             for low, high in bounds]
 
 
-def _silver_chunks(model: Model, engine: Engine, settings: Settings,
+def _silver_chunks(model: Model, engine: Engine, settings: Settings, bronze: ds.Dataset,
                    filters: list[tuple[pc.Expression, pc.Expression | None]], known: pa.Table,
                    params: dict[str, float | int],
                    narrowed: Mapping[str, pa.Table]) -> Iterator[pa.Table]:
     """Run the silver SQL chunk by chunk over the changed bronze rows (`narrowed`: inputs
-    already read for those rows only; with several chunks, each reads its id bucket of the
+    already read for those rows only; with several chunks, each reads its id range of the
     labels)."""
-    bronze = storage.read_dataset(catalog.location("bronze_transactions", settings), settings)
     inputs: dict[str, Any] = read_inputs(
         tuple(n for n in model.inputs if n != "bronze_transactions" and n not in narrowed),
         settings)
