@@ -28,7 +28,7 @@ from lakehouse.features.declarations import (
     OUTPUTS,
     Aggregate,
 )
-from lakehouse.features.online.compute import Event, Tallies, static_features
+from lakehouse.features.online.compute import TALLY_VALUES, Event, Tallies, static_features
 from lakehouse.features.online.store import BatchRead
 
 _FIELD_AT: dict[str, int] = {name: i for i, name in enumerate(Event._fields)}
@@ -178,10 +178,13 @@ def _std(pairs: _Pairs, count: np.ndarray) -> np.ndarray:
 
 
 def _tally_columns(tallies: Sequence[Tallies]) -> dict[str, np.ndarray]:
-    """The labeled_known aggregates (`Tallies.values`) as one column each."""
-    rows = [t.values() for t in tallies]
-    names = rows[0].keys() if rows else Tallies().values().keys()
-    return {name: np.array([r[name] for r in rows], dtype=np.float64) for name in names}
+    """The labeled_known aggregates (`Tallies.values`) as one column each (read column by
+    column: no dict of every value per row)."""
+    parts = {part: [getattr(t, part) for t in tallies] for _, part, _ in TALLY_VALUES}
+    return {
+        name: np.array([known.get(key, 0) for known in parts[part]], dtype=np.float64)
+        for name, part, key in TALLY_VALUES
+    }
 
 
 def _row_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:

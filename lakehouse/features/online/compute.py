@@ -78,14 +78,19 @@ class Tallies:
             For merchant, MCC and global: known frauds, known labeled rows and each recent-window
             count; 0 where the tally has no entry.
         """
-        out: dict[str, int] = {}
-        for entity, known in (("merchant", self.merchant), ("mcc", self.mcc),
-                              ("global", self.global_)):
-            out[f"{entity}_known_fraud"] = known.get("fraud", 0)
-            out[f"{entity}_known_labeled"] = known.get("labeled", 0)
-            for name, _, _ in _RECENT[entity]:
-                out[name] = known.get(name, 0)
-        return out
+        return {name: getattr(self, part).get(key, 0) for name, part, key in TALLY_VALUES}
+
+
+# Each value of `Tallies.values`, in its order: (aggregate name, Tallies field, tally key).
+TALLY_VALUES: list[tuple[str, str, str]] = [
+    item
+    for entity, part in (("merchant", "merchant"), ("mcc", "mcc"), ("global", "global_"))
+    for item in (
+        (f"{entity}_known_fraud", part, "fraud"),
+        (f"{entity}_known_labeled", part, "labeled"),
+        *((name, part, name) for name, _, _ in _RECENT[entity]),
+    )
+]
 
 
 def known_by(
