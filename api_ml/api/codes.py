@@ -10,6 +10,7 @@ vocabulary allows when the model loads (`warm_category_codes`, called by `state.
 from __future__ import annotations
 
 import itertools
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -35,11 +36,14 @@ def basic_matrix(seeds: list[dict[str, Any]]) -> np.ndarray:
         One row per seed.
     """
     matrix = np.empty((len(seeds), len(BASIC_FEATURE_COLUMNS)), dtype="float64")
-    for row, seed in enumerate(seeds):
-        matrix[row, _CATEGORICAL_AT] = category_codes(*(seed[c] for c in CATEGORICAL_COLUMNS))
-        matrix[row, _NUMERIC_AT] = [
-            np.nan if (value := seed[c]) is None else value for c in _NUMERIC
-        ]
+    if not seeds:
+        return matrix
+    # Column by column: a batch repeats a few combinations, each looked up once.
+    combos = list(map(_CATEGORIES, seeds))
+    codes = {combo: category_codes(*combo) for combo in set(combos)}
+    matrix[:, _CATEGORICAL_AT] = [codes[combo] for combo in combos]
+    for column, at in zip(_NUMERIC, _NUMERIC_AT, strict=True):
+        matrix[:, at] = [np.nan if (value := seed[column]) is None else value for seed in seeds]
     return matrix
 
 
@@ -60,6 +64,7 @@ def basic_inputs(seeds: list[dict[str, Any]]) -> pd.DataFrame:
 _CATEGORICAL_AT = [BASIC_FEATURE_COLUMNS.index(c) for c in CATEGORICAL_COLUMNS]
 _NUMERIC = [c for c in BASIC_FEATURE_COLUMNS if c not in CATEGORICAL_COLUMNS]
 _NUMERIC_AT = [BASIC_FEATURE_COLUMNS.index(c) for c in _NUMERIC]
+_CATEGORIES = itemgetter(*CATEGORICAL_COLUMNS)  # a seed's four categorical values, a tuple
 # (card_brand, card_type, merchant_state, use_chip) -> their codes, filled at model load.
 _CODES: dict[tuple[str, ...], tuple[float, ...]] = {}
 
