@@ -114,6 +114,8 @@ class _SingleThreadBooster:
         self._single_row = SingleRowPredictor(booster, num_threads=1)
 
     def predict(self, data: Any, **kwargs: Any) -> Any:
+        # The loaded model may ask for its own thread count (large batches): one it is, here.
+        kwargs.pop("num_threads", None)
         kind = self._single_row.accepts(data, kwargs)
         if kind is not None:
             return self._single_row.predict(data, kind)
