@@ -32,6 +32,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lakehouse.card_hash_key import embedded_card_hash_key
 
+# The answers of a scoring request that get their SHAP reasons: the reviews and declines, every
+# answer, or none (api_ml/api/scoring.py).
+ReasonsScope = Literal["flagged", "all", "none"]
+
 
 class ConfigurationError(ValueError):
     """A setting is missing or wrong; the message names the variable, never its value."""
@@ -203,6 +207,12 @@ class Settings(BaseSettings):
         gt=0,
         allow_inf_nan=False,
         validation_alias=_env("LAKEHOUSE_CASE_OUTBOX_RETRY_SECONDS"),
+    )
+
+    # Which `/predict` answers carry their SHAP reasons when the request does not say
+    # (docs/scoring.md): `flagged` only reviews and declines (they become cases), `all`, `none`.
+    scoring_reasons: ReasonsScope = Field(
+        "flagged", validation_alias=_env("LAKEHOUSE_SCORING_REASONS")
     )
 
     # Online feature store (docs/scoring.md)

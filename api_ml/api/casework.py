@@ -1,10 +1,11 @@
-"""After scoring: the decision of the model's policy, and a case for every review or decline.
+"""After scoring: a case for every review or decline.
 
-`routes._score` calls `CaseDesk.decide_answers` once the models answered, then `persist`
-(off the event loop: the outbox write is an fsync; `after_scoring` does both in one call). Each
-answer gets `decision`, `decision_rule` and `expected_loss` from the policy stored with the
-model that scored it (`lakehouse.ml.policy`; models trained before it existed fall back to
-their single threshold: decline what is flagged). Reviews and declines become case records —
+Scoring (`scoring.py`) decides each answer — `decision`, `decision_rule`, `expected_loss` —
+from the policy stored with the model that scored it (`policy_of`, `lakehouse.ml.policy`;
+models trained before it existed fall back to their single threshold: decline what is
+flagged). `routes._score` then calls `CaseDesk.open_cases`, then `persist` (off the event
+loop: the outbox write is an fsync; `after_scoring` does both in one call). Reviews and
+declines become case records —
 score, reasons, feature values, model version, amount, expected loss — written to the durable
 outbox before the answer leaves; the outbox worker moves them into the analytics DB. When an
 analyst closes a case as confirmed fraud or legitimate, `forward_label` sends the outcome to
@@ -30,7 +31,7 @@ from lakehouse.cases.schema import ensure_schema
 from lakehouse.cases.workflow import LABELS
 from lakehouse.client_keys import client_headers
 from lakehouse.config import Settings
-from lakehouse.ml.policy import Policy, decide, model_policy
+from lakehouse.ml.policy import Policy, model_policy
 from lakehouse.pipeline.publish import analytics_engine
 
 logger = logging.getLogger("lakehouse.api_ml.cases")
@@ -203,41 +204,38 @@ class CaseDesk:
 
     def after_scoring(
         self,
-        snapshot: Snapshot,
         requests: Sequence[TransactionRequest],
         answers: list[PredictionResponse],
         include_features: bool,
     ) -> list[PredictionResponse]:
-        """Decide each answer, persist a case for each review/decline; answers as returned.
+        """Persist a case for each review/decline among decided answers; answers as returned.
 
         Args:
-            snapshot: the models that produced the answers (their policies decide).
             requests: the scored transactions, in the answers' order.
-            answers: the model answers, decided in place.
+            answers: the decided answers (`scoring.score`); each case gets its case id.
             include_features: keep the features in the answers (else they are dropped).
 
         Returns:
-            `answers`, each with its decision, rule, expected loss and case id.
+            `answers`, each review or decline with its case id.
         """
-        self.persist(self.decide_answers(snapshot, requests, answers, include_features))
+        self.persist(self.open_cases(requests, answers, include_features))
         return answers
 
-    def decide_answers(
+    def open_cases(
         self,
-        snapshot: Snapshot,
         requests: Sequence[TransactionRequest],
         answers: list[PredictionResponse],
         include_features: bool,
     ) -> list[dict[str, Any]]:
-        """Decide each answer in place and collect the case records to `persist`.
+        """The case records of the decided answers that are not approved, to `persist`.
 
-        In memory, no I/O: the scoring route persists them off its event loop.
+        In memory, no I/O: the scoring route persists them off its event loop. Scoring
+        decided each answer and explained every review and decline, so a case always
+        carries its reasons.
 
         Args:
-            snapshot: the models that produced the answers (their policies decide).
             requests: the scored transactions, in the answers' order.
-            answers: the model answers; each gets its decision, rule, expected loss and, for a
-                review or decline, its case id.
+            answers: the decided answers; each review or decline gets its case id.
             include_features: keep the features in the answers (else they are dropped).
 
         Returns:
@@ -245,15 +243,7 @@ class CaseDesk:
         """
         records = []
         for request, answer in zip(requests, answers, strict=True):
-            outcome = decide(
-                policy_of(snapshot.models[answer.flavour].model),
-                answer.fraud_probability,
-                request.amount,
-            )
-            answer.decision = outcome.decision
-            answer.decision_rule = outcome.rule
-            answer.expected_loss = round(outcome.expected_loss, 4)
-            if outcome.decision != "approve":
+            if answer.decision != "approve":
                 record = case_record(request, answer)
                 answer.case_id = record["case_id"]
                 records.append(record)

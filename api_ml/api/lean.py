@@ -5,9 +5,10 @@ resolution pass, Starlette's `Request` object and a JSON parse before the body i
 about 40 % of a full-model request's CPU (docs/benchmarks.md). `LeanPredict` sits in the
 middleware stack inside the metrics and the load shedding (`instrument_app`) and takes the
 common request — `POST /predict`, `Content-Type: application/json`, no query or only
-`include_features=true|false` — straight to a Pydantic parse of the body bytes and
-`routes.predict_one`, the very function the FastAPI route answers through: the same scoring,
-metrics, cases, audit, answer bytes and 422/503 bodies.
+`include_features=true|false` and a valid `reasons` scope, in any order — straight to a
+Pydantic parse of the body bytes and `routes.predict_one`, the very function the FastAPI
+route answers through: the same scoring, metrics, cases, audit, answer bytes and 422/503
+bodies.
 
 Anything else goes to FastAPI unchanged, the body it already read replayed: other paths,
 other content types or query strings, and every body that fails validation (so a bad JSON,
@@ -17,9 +18,13 @@ declared, so `/docs` and the OpenAPI document do not change.
 
 from __future__ import annotations
 
+import functools
+from typing import get_args
+from urllib.parse import parse_qsl
+
 from pydantic import ValidationError
 
-from api_ml.api.routes import predict_one, router
+from api_ml.api.routes import ReasonsQuery, predict_one, router
 from api_ml.api.schemas import TransactionRequest
 from lakehouse.observability.overload import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,12 +34,38 @@ PREDICT_ROUTE = next(
     route for route in router.routes if getattr(route, "path", None) == PATH
     and "POST" in getattr(route, "methods", ())
 )
-# The query strings the lean path reads itself; any other one is FastAPI's to parse.
-INCLUDE_FEATURES = {
-    b"": False,
-    b"include_features=false": False,
-    b"include_features=true": True,
-}
+# The query parameters the lean path reads itself, and the values it reads for each; any
+# other parameter, value or repeat leaves the request to FastAPI.
+INCLUDE_FEATURES = {"false": False, "true": True}
+REASONS = frozenset(get_args(ReasonsQuery))
+
+
+@functools.lru_cache(maxsize=256)
+def lean_query(query: bytes) -> tuple[bool, str | None] | None:
+    """`(include_features, reasons)` of a query string the lean path reads itself.
+
+    Parsed as Starlette parses it (`parse_qsl`, any order); cached, since clients repeat a
+    handful of query strings.
+
+    Args:
+        query: the raw query string of the request.
+
+    Returns:
+        The two parameters (`reasons` None when not given), or None when the query holds
+        anything else: another parameter, a repeat, or a value FastAPI must judge.
+    """
+    try:
+        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        return None
+    values = dict(pairs)
+    if len(values) != len(pairs) or not values.keys() <= {"include_features", "reasons"}:
+        return None
+    include = values.get("include_features", "false")
+    reasons = values.get("reasons")
+    if include not in INCLUDE_FEATURES or (reasons is not None and reasons not in REASONS):
+        return None
+    return INCLUDE_FEATURES[include], reasons
 
 
 def _is_plain_json(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -62,7 +93,7 @@ class LeanPredict:
             scope["type"] != "http"
             or scope["path"] != PATH
             or scope["method"] != "POST"
-            or scope["query_string"] not in INCLUDE_FEATURES
+            or (query := lean_query(scope["query_string"])) is None
             or not _is_plain_json(scope["headers"])
         ):
             await self.app(scope, receive, send)
@@ -74,8 +105,10 @@ class LeanPredict:
             return
         app = scope["app"]
         scope["route"] = PREDICT_ROUTE  # the metrics' route label, as FastAPI's routing sets it
-        include_features = INCLUDE_FEATURES[scope["query_string"]]
-        response = await predict_one(app, app.state.holder.snapshot, transaction, include_features)
+        include_features, reasons = query
+        response = await predict_one(
+            app, app.state.holder.snapshot, transaction, include_features, reasons
+        )
         await response(scope, receive, send)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -36,6 +36,7 @@ from api_ml.api.schemas import (
 )
 from api_ml.api.scoring import ModelUnavailable, flavour_of, score
 from api_ml.api.state import ServingModel, Snapshot
+from lakehouse.config import ReasonsScope, Settings
 from lakehouse.observability.errors import ErrorItem, error_response
 
 router = APIRouter()
@@ -43,11 +44,21 @@ router = APIRouter()
 IncludeFeatures = Annotated[
     bool, Query(description="Also return the model inputs computed for the transaction.")
 ]
+# The values of `?reasons=`: the three scopes, and the `true` / `false` that `/predict/batch`
+# accepted before the scopes existed, meaning `all` and `none`.
+ReasonsQuery = Literal["flagged", "all", "none", "true", "false"]
+REASONS_ALIASES: dict[str, ReasonsScope] = {"true": "all", "false": "none"}
 WithReasons = Annotated[
-    bool,
+    ReasonsQuery | None,
     Query(
-        description="Explain each score (the top SHAP contributions). `false` skips the SHAP "
-        "pass for bulk re-scoring: same probabilities and decisions, `reasons` empty."
+        description="Which answers carry their `reasons`, the three features that pushed the "
+        "score most toward fraud (TreeSHAP contributions, the costliest part of scoring). "
+        "`flagged`: only the answers decided `review` or `decline`, which become cases that "
+        "analysts and the cardholder's bank read; an approved answer has `reasons: []`. "
+        "`all`: every answer. `none`: no SHAP pass at all (bulk re-scoring), every `reasons` "
+        "empty. `true` and `false` mean `all` and `none`. The probability, the decision and "
+        "the case are the same under every scope. Without it: the service's "
+        "`LAKEHOUSE_SCORING_REASONS`, `flagged` unless configured."
     ),
 ]
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -65,13 +76,14 @@ async def _score(
     transactions: list[TransactionRequest],
     include_features: bool,
     batch: bool,
-    reasons: bool = True,
+    reasons: str | None = None,
 ) -> list[PredictionResponse] | JSONResponse:
-    """Score and record; turns domain errors into 422/503 answers."""
+    """Score, decide and record; turns domain errors into 422/503 answers."""
     metrics: ScoringMetrics = request_app.state.scoring_metrics
+    settings: Settings = request_app.state.settings
     start = time.perf_counter()
     try:
-        # Features always computed: a case keeps them; `decide_answers` drops them if unasked.
+        # Features always computed: a case keeps them; `open_cases` drops them if unasked.
         run = functools.partial(
             score,
             snapshot,
@@ -79,11 +91,11 @@ async def _score(
             include_features=True,
             batch=batch,
             monitor=request_app.state.monitor,
-            reasons=reasons,
+            reasons=reasons_scope(reasons, settings),
         )
         # A Redis round trip blocks: keep it off the event loop. The in-process store answers
         # in microseconds, so its requests stay on the loop (no thread hop).
-        remote = request_app.state.settings.online_store == "redis"
+        remote = settings.online_store == "redis"
         needs_thread = remote and any(flavour_of(t) == "full" for t in transactions)
         answers = await run_in_threadpool(run) if needs_thread else run()
     except InvalidRequest as invalid:
@@ -92,7 +104,7 @@ async def _score(
         return error_response(503, str(missing))
     elapsed = time.perf_counter() - start
     cases: CaseDesk = request_app.state.cases
-    records = cases.decide_answers(snapshot, transactions, answers, include_features)
+    records = cases.open_cases(transactions, answers, include_features)
     if records:  # a review or decline: durable (an fsync) before the answer leaves, off the loop
         await run_in_threadpool(cases.persist, records)
     for flavour in {a.flavour for a in answers}:
@@ -102,6 +114,21 @@ async def _score(
         )
     request_app.state.audit.ship(transactions, answers)
     return answers
+
+
+def reasons_scope(asked: str | None, settings: Settings) -> ReasonsScope:
+    """The reasons scope of a request: the one it asked for, else the configured default.
+
+    Args:
+        asked: the `reasons` query value (a `ReasonsQuery`), None when not given.
+        settings: the service's settings (`scoring_reasons`, the default scope).
+
+    Returns:
+        `flagged`, `all` or `none` (`true` and `false` read as `all` and `none`).
+    """
+    if asked is None:
+        return settings.scoring_reasons
+    return REASONS_ALIASES.get(asked, asked)  # type: ignore[return-value]
 
 
 _ANSWERS = TypeAdapter(list[PredictionResponse])
@@ -135,6 +162,7 @@ async def predict_one(
     snapshot: Snapshot,
     transaction: TransactionRequest,
     include_features: bool,
+    reasons: str | None = None,
 ) -> Response:
     """The `/predict` answer to one validated transaction, whichever path read it.
 
@@ -146,11 +174,12 @@ async def predict_one(
         snapshot: the models served at this moment.
         transaction: the validated request body.
         include_features: add the model inputs to the answer.
+        reasons: the `reasons` query value (a `ReasonsQuery`), None for the default scope.
 
     Returns:
         The JSON answer, or the 422/503 error answer.
     """
-    result = await _score(request_app, snapshot, [transaction], include_features, False)
+    result = await _score(request_app, snapshot, [transaction], include_features, False, reasons)
     if isinstance(result, JSONResponse):
         return result
     return _json(result[0].model_dump_json(exclude_none=True).encode())
@@ -167,9 +196,10 @@ async def predict(
     transaction: TransactionRequest,
     snapshot: SnapshotDep,
     include_features: IncludeFeatures = False,
+    reasons: WithReasons = None,
 ) -> Response:
     """Score one transaction: basic model for the seed's fields, full model with ids."""
-    return await predict_one(request.app, snapshot, transaction, include_features)
+    return await predict_one(request.app, snapshot, transaction, include_features, reasons)
 
 
 @router.post(
@@ -183,7 +213,7 @@ async def predict_batch(
     transactions: Transactions,
     snapshot: SnapshotDep,
     include_features: IncludeFeatures = False,
-    reasons: WithReasons = True,
+    reasons: WithReasons = None,
 ) -> Response:
     """Score up to MAX_BATCH transactions with one model call per flavour."""
     if len(transactions) > MAX_BATCH:

@@ -1,11 +1,12 @@
-"""Score transactions: normalise, build the model inputs, predict, explain.
+"""Score transactions: normalise, build the model inputs, predict, decide, explain.
 
 Validated requests arrive from the routes together with the `Snapshot` they read once.
 Requests carrying only the seed's eleven fields go to the basic model through
 `lakehouse.ml.features.basic_feature_frame` (cached per category combination in `codes.py`);
 requests with identifiers (`card_id`, ...) go to the full model, whose behavioural features
 come from the in-memory online state (`online.py`). A batch is scored with one model call
-per flavour.
+per flavour; the model's cost policy (`lakehouse.ml.policy`) decides each answer, and the
+SHAP reasons are computed only for the answers the request's reasons scope asks for.
 Answers leave as `PredictionResponse` objects; nothing here does I/O.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from api_ml.api.casework import policy_of
 from api_ml.api.codes import basic_matrix
 from api_ml.api.monitor import Monitor
 from api_ml.api.normalise import (
@@ -34,7 +36,9 @@ from api_ml.api.schemas import (
     TransactionRequest,
 )
 from api_ml.api.state import ServingModel, Snapshot
+from lakehouse.config import ReasonsScope
 from lakehouse.ml.features import BASIC_FEATURE_COLUMNS
+from lakehouse.ml.policy import decide
 
 # The seed answered "Haute" when |p - 0.5| > 0.3, i.e. when p sat more than 60 % of the way
 # from its 0.5 threshold to 0 or 1. The same rule, relative to the model's own threshold.
@@ -132,29 +136,50 @@ def full_inputs(
     return matrix.reshape(len(vectors), len(columns)), contexts
 
 
+def explained_rows(decisions: Sequence[str], scope: ReasonsScope) -> list[int]:
+    """The positions of the answers that get their SHAP reasons under `scope`.
+
+    Args:
+        decisions: each answer's decision (approve / review / decline), in order.
+        scope: `flagged` (reviews and declines: they become cases), `all` or `none`.
+
+    Returns:
+        The positions to explain, in order.
+    """
+    if scope == "all":
+        return list(range(len(decisions)))
+    if scope == "none":
+        return []
+    return [i for i, decision in enumerate(decisions) if decision != "approve"]
+
+
 def _responses(
     served: ServingModel,
     flavour: str,
     matrix: np.ndarray,
+    amounts: Sequence[float],
     include_features: bool,
     contexts: Sequence[OnlineContext] | None = None,
-    reasons: bool = True,
+    scope: ReasonsScope = "flagged",
 ) -> list[PredictionResponse]:
-    """One answer per row of `matrix` (the model's inputs, its column order): one model call
-    whatever the number of rows — TreeSHAP (the scores and the reasons), or with
-    `reasons=False` the plain prediction (no SHAP pass, every answer's `reasons` empty)."""
+    """One decided answer per row of `matrix` (the model's inputs, its column order).
+
+    The plain prediction scores every row (one model call), the model's policy decides each
+    from its probability and amount, and TreeSHAP (a hundred times the cost of the plain
+    prediction) then runs once, on the rows `scope` explains only: the probability and the
+    decision never depend on the scope."""
     model = served.model
-    if reasons:
-        scores, contributions = model.predict_with_reasons(matrix, top=REASONS)
-    else:
-        scores, contributions = model.predict_proba(matrix), [[] for _ in range(len(matrix))]
-    probabilities = np.asarray(scores, dtype=float).tolist()
+    probabilities = model.predict_proba(matrix).tolist()
     threshold = float(model.threshold)
+    policy = policy_of(model)
+    outcomes = [decide(policy, p, a) for p, a in zip(probabilities, amounts, strict=True)]
+    explained = explained_rows([o.decision for o in outcomes], scope)
+    reasons = dict(zip(explained, model.contributions_of(matrix, explained, REASONS), strict=True))
     name, version = model.name, str(model.version)
     columns = [str(name) for name in model.feature_columns]
     features = _feature_dicts(columns, matrix) if include_features else None
     answers = []
-    for i, probability in enumerate(probabilities):
+    for i, (probability, outcome) in enumerate(zip(probabilities, outcomes, strict=True)):
         label, margin = confidence(probability, threshold)
         # Every value is built here from validated parts: `model_construct` skips a second
         # validation (the answer is serialised by its schema when it leaves).
@@ -170,9 +195,12 @@ def _responses(
                 threshold=threshold,
                 reasons=[
                     Reason.model_construct(feature=f, contribution=float(c))
-                    for f, c in contributions[i]
+                    for f, c in reasons.get(i, ())
                 ],
                 features=features[i] if features is not None else None,
+                decision=outcome.decision,
+                decision_rule=outcome.rule,
+                expected_loss=round(outcome.expected_loss, 4),
                 online=None if contexts is None else _online_info(contexts[i]),
             )
         )
@@ -213,12 +241,12 @@ def score(
     include_features: bool = False,
     batch: bool = False,
     monitor: Monitor | None = None,
-    reasons: bool = True,
+    reasons: ReasonsScope = "flagged",
 ) -> list[PredictionResponse]:
-    """Score requests in order, one model call per flavour.
+    """Score and decide requests in order, one model call per flavour (and one TreeSHAP
+    call for those of its answers that `reasons` explains).
 
     Each model call is handed to `monitor` (drift, skew, shadow), which only queues it.
-    `reasons=False` skips the SHAP pass (bulk re-scoring): the same probabilities, no reasons.
 
     Args:
         snapshot: the models served at this moment (read once for the whole call).
@@ -226,10 +254,11 @@ def score(
         include_features: add each answer's model inputs.
         batch: the requests come from `/predict/batch` (error locations name the item).
         monitor: the drift/skew/shadow queue (None: not monitored).
-        reasons: compute the three SHAP reasons of each answer.
+        reasons: which answers get their three SHAP reasons: `flagged` the reviews and
+            declines, `all`, or `none` (bulk re-scoring); the others' `reasons` are empty.
 
     Returns:
-        One answer per request, in order.
+        One answer per request, in order, each with its decision, rule and expected loss.
 
     Raises:
         InvalidRequest: any value outside the vocabulary (all of them, with positions).
@@ -267,8 +296,9 @@ def score(
             inputs, contexts = full_inputs(
                 served[flavour], rows, [payloads[i] for i in indices], columnar=batch
             )
+        amounts = [float(requests[i].amount) for i in indices]
         scored = _responses(
-            served[flavour], flavour, inputs, include_features, contexts, reasons
+            served[flavour], flavour, inputs, amounts, include_features, contexts, reasons
         )
         for i, answer in zip(indices, scored, strict=True):
             answers[i] = answer

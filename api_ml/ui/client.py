@@ -204,11 +204,13 @@ class LakehouseClient:
         """
         return dict(self._request("api_ml", "GET", "/model/info"))
 
-    def predict(self, transaction: dict[str, Any]) -> dict[str, Any]:
+    def predict(self, transaction: dict[str, Any], reasons: str | None = None) -> dict[str, Any]:
         """`POST /predict`: score one transaction.
 
         Args:
             transaction: the request body (the seed fields and optional ids).
+            reasons: which answers carry SHAP reasons (`flagged`, `all`, `none`); None: the
+                service's default (reviews and declines only).
 
         Returns:
             The API's answer: `fraud_probability`, `is_fraud`, `confidence`, and which model
@@ -217,7 +219,8 @@ class LakehouseClient:
         Raises:
             ServiceError: the scoring API is down or refused the transaction (e.g. a 422).
         """
-        return dict(self._request("api_ml", "POST", "/predict", json=transaction))
+        params = {} if reasons is None else {"reasons": reasons}
+        return dict(self._request("api_ml", "POST", "/predict", json=transaction, params=params))
 
     def predict_each(self, transactions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """`POST /predict` once per transaction, each scored alone, over one connection.

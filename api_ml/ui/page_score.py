@@ -246,7 +246,8 @@ def render(client: LakehouseClient) -> None:
     if values is not None:
         try:
             request = build_request(values)
-            result = client.predict(request)
+            # The page shows the reasons of the one transaction it scores, approved or not.
+            result = client.predict(request, reasons="all")
         except (ValueError, ServiceError) as exc:
             st.error(str(exc))
         else:

@@ -195,24 +195,6 @@ class LoadedModel:
             matrix = matrix[np.asarray(rows, dtype=np.intp)]
         return self._top_reasons(self._predict(matrix, "pred_contrib"), top)
 
-    def predict_with_reasons(
-        self, features: pd.DataFrame | np.ndarray, top: int = 3
-    ) -> tuple[np.ndarray, list[list[tuple[str, float]]]]:
-        """`predict_proba` and `contributions` from one booster call (the scoring API's path).
-
-        SHAP contributions plus the bias column add up to the raw score (TreeSHAP is exact),
-        so the TreeSHAP pass alone gives both: one model call per request instead of two.
-
-        Args:
-            features: as for `predict_proba`.
-            top: how many reasons per row.
-
-        Returns:
-            The calibrated probabilities and, per row, the `top` reasons.
-        """
-        contrib = np.asarray(self.booster.predict(self._matrix(features), pred_contrib=True))
-        return platt(contrib.sum(axis=1), self.calibration), self._top_reasons(contrib, top)
-
     def _top_reasons(self, contrib: np.ndarray, top: int) -> list[list[tuple[str, float]]]:
         per_feature = contrib[:, : len(self.feature_columns)]  # last column is the bias
         # One vectorised sort for the whole batch; a stable sort puts tied contributions in

@@ -37,6 +37,15 @@ def _exchanges(silver_rows: list[dict]) -> list[tuple[str, bytes | None]]:
         ("?include_features=true", other),
         ("?include_features=false", anonymous),
         ("?include_features=1", anonymous),  # FastAPI's own bool parsing on both sides
+        ("?reasons=all", full),
+        ("?reasons=none&include_features=true", other),
+        ("?include_features=false&reasons=flagged", seed_payload(amount=900_000.0)),
+        ("?reasons=true", seed_payload(amount=-20.0)),
+        ("?reasons=false", seed_payload()),
+        ("?reasons=all&reasons=none", seed_payload()),  # a repeat: FastAPI's to read
+        ("?reasons=all&unknown=1", seed_payload()),
+        ("?reasons=some", seed_payload()),  # not a scope: 422 naming the allowed ones
+        ("?reasons=", seed_payload()),
         ("", seed_payload(card_brand="Diners")),  # outside the vocabulary: 422 with allowed
         ("", seed_payload(card_id=100)),  # the full model's other identifiers missing
         ("", {k: v for k, v in seed_payload().items() if k != "amount"}),
@@ -100,7 +109,7 @@ def test_lean_path_answers_as_the_route(two_services, trained_lake) -> None:  # 
         answered = _send(lean, query, body, LEAN)
         assert answered == _send(route, query, body, ROUTE), (query, body)
         statuses.append(answered[0])
-    assert statuses == [200] * 7 + [422] * 11
+    assert statuses == [200] * 14 + [422] * 13
     assert _predict_series(lean) == _predict_series(route)
     answers = [_send(lean, q, b, LEAN) for q, b in exchanges[:2]]
     assert [status for status, _, _ in answers] == [200, 200]
@@ -109,7 +118,14 @@ def test_lean_path_answers_as_the_route(two_services, trained_lake) -> None:  # 
 
 def test_valid_requests_skip_fastapi_and_invalid_ones_reach_it(two_services) -> None:  # type: ignore[no-untyped-def]
     lean, _, routed = two_services
-    for query in ("", "?include_features=true", "?include_features=false"):
+    for query in (
+        "",
+        "?include_features=true",
+        "?include_features=false",
+        "?reasons=all",
+        "?reasons=none&include_features=true",
+        "?include_features=false&reasons=flagged",
+    ):
         assert _send(lean, query, json.dumps(seed_payload()).encode(), LEAN)[0] == 200
     assert routed == []  # never through FastAPI's dependencies
     assert _send(lean, "", json.dumps(seed_payload(amount="lots")).encode(), LEAN)[0] == 422
