@@ -37,13 +37,13 @@ def _rows_per_cpu_second(call, rows: int, rounds: int = ROUNDS) -> float:  # typ
 
 
 async def _route(app, bodies: list[dict]) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """Rows per CPU-second of POST /predict/batch, with and without reasons."""
+    """Rows per CPU-second of POST /predict/batch under each reasons scope."""
     content = json.dumps(bodies).encode()
     headers = {"Content-Type": "application/json"}
     out = {}
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-        for reasons in ("true", "false"):
+        for reasons in ("flagged", "all", "none"):
             path = f"/predict/batch?reasons={reasons}"
 
             async def post(path: str = path) -> None:
@@ -60,8 +60,8 @@ async def _route(app, bodies: list[dict]) -> dict[str, float]:  # type: ignore[n
 
 
 def measure(bodies: list[dict]) -> dict[str, float]:
-    """Rows per CPU-second: the route (reasons true and false) and `score` with columnar and
-    row-wise features (`reasons=False`), on the lake of `LAKEHOUSE_DATA_DIR`.
+    """Rows per CPU-second: the route (each reasons scope) and `score` with columnar and
+    row-wise features (`reasons="none"`), on the lake of `LAKEHOUSE_DATA_DIR`.
 
     Args:
         bodies: full-model request bodies, one batch.
@@ -84,7 +84,7 @@ def measure(bodies: list[dict]) -> dict[str, float]:
             for name, columnar in (("columnar", True), ("row-wise", False)):
                 figures[f"score, {name} features"] = _rows_per_cpu_second(
                     lambda c=columnar: score(
-                        snapshot, requests, include_features=True, batch=c, reasons=False
+                        snapshot, requests, include_features=True, batch=c, reasons="none"
                     ),
                     len(requests),
                 )

@@ -32,19 +32,23 @@ def cell(
     table: Table,
     wrk: bool = False,
     content_type: str = JSON,
+    query: str = "",
 ) -> list[dict]:
     """One /predict cell: figures, a table row and the summary rows, with the speed-up over
     the in-process SQL-replay path of the same run (p50 and requests/s). `wrk`: the load
     comes from `wrk` for a few seconds (`wrk_load.py`) instead of the Python client;
-    `content_type=JSON_VIA_ROUTE` sends every request through the FastAPI route."""
+    `content_type=JSON_VIA_ROUTE` sends every request through the FastAPI route; `query`
+    (e.g. `?reasons=all`) is added to every request's path."""
+    path = f"/predict{query}"
     if wrk:
         seconds = max(5, len(bodies) // 200)
         # warm-up: first calls pay imports and caches
-        wrk_load(base, bodies, concurrency, 2, content_type=content_type)
-        figures, errors = wrk_load(base, bodies, concurrency, seconds, pid, content_type)
+        wrk_load(base, bodies, concurrency, 2, content_type=content_type, path=path)
+        figures, errors = wrk_load(base, bodies, concurrency, seconds, pid, content_type, path)
     else:
-        post_concurrently(base, bodies[:50], concurrency, content_type=content_type)  # warm-up
-        figures, errors = post_concurrently(base, bodies, concurrency, pid, content_type)
+        warm_up = bodies[:50]  # first calls pay imports and caches
+        post_concurrently(base, warm_up, concurrency, content_type=content_type, path=path)
+        figures, errors = post_concurrently(base, bodies, concurrency, pid, content_type, path)
     generator = "wrk" if wrk else "Python client"
     p50_gain = sql["p50_ms"] / figures["p50_ms"]
     rps_gain = figures["rps"] / sql["rps"]

@@ -7,13 +7,16 @@ a local MLflow store. Then `lakehouse serve api-ml` starts as a subprocess (uvic
 timed with 1 and 32 concurrent clients (`http_load.py`: raw HTTP/1.1 on one keep-alive
 connection each, requests encoded beforehand, a bounded number of requests), on the basic
 path (the seed's eleven fields) and the full path (identifiers, features from the online
-store), plus `/predict/batch` in rows/s (with reasons, and with `?reasons=false`; and in process,
-rows per CPU-second, `api_ml_batch.py`), then on
+store), plus `/predict/batch` in rows/s under each reasons scope (`flagged`, the default: SHAP
+reasons for reviews and declines only; `all`; `none`; and in process, rows per CPU-second,
+`api_ml_batch.py`), then on
 the Redis store (1 and 32 clients) and with `LAKEHOUSE_API_ML_WORKERS=2` on Redis
 (32 clients). A closed loop of 32 clients cannot show p99 ≤ 10 ms at 1,500 req/s (Little's
 law: that needs ≥ 3,200 req/s), so the full path also gets an open-loop cell: 32 connections
 offered a fixed 1,500 req/s (`post_open_loop`), latency counted from each request's due
-time. The full cells are repeated through the FastAPI route (`JSON_VIA_ROUTE`: the lean
+time. The full cells run with the default reasons scope and again with `?reasons=all` (every
+answer explained, as before the scopes: 1 client, and 32 under wrk), before/after in one run.
+They are also repeated through the FastAPI route (`JSON_VIA_ROUTE`: the lean
 `/predict` path leaves a body announced with a charset to the route), before/after in one
 run. Each cell also gives the service's peak thread count, the CPU seconds of the load
 generator and of the service, the generator's share of them and the service's CPU per
@@ -103,14 +106,14 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=15)
 
 
-def _batch(base: str, bodies: list[dict], rounds: int = 5, reasons: bool = True) -> float:
-    """Rows per second through /predict/batch (the body encoded once, before the clock);
-    `reasons=False` asks for `?reasons=false` (no SHAP pass, bulk re-scoring)."""
+def _batch(base: str, bodies: list[dict], rounds: int = 5, reasons: str = "flagged") -> float:
+    """Rows per second through /predict/batch (the body encoded once, before the clock), the
+    SHAP reasons computed for the answers the `reasons` scope names (flagged, all, none)."""
     import json
 
     content = json.dumps(bodies).encode()
     headers = {"Content-Type": "application/json"}
-    path = "/predict/batch" if reasons else "/predict/batch?reasons=false"
+    path = f"/predict/batch?reasons={reasons}"
     with httpx.Client(base_url=base, timeout=120, headers=headers) as client:
         client.post(path, content=content).raise_for_status()  # warm-up
         start = time.perf_counter()
@@ -136,6 +139,14 @@ def _measure_http(
         for concurrency in CONCURRENCY:
             rows += cell("full", base, process.pid, bodies["full"], concurrency, sql, table, True)
     rows += open_loop_cell(base, process.pid, bodies["full"], table)
+    # The cells above explain the reviews and declines only (the default scope, `flagged`);
+    # the same full cells explaining every answer, as before the scopes: before/after.
+    explained, everything = "full, reasons=all", "?reasons=all"
+    rows += cell(explained, base, process.pid, bodies["full"], 1, sql, table, query=everything)
+    if wrk_available():
+        rows += cell(
+            explained, base, process.pid, bodies["full"], 32, sql, table, True, query=everything
+        )
     # The same full cells through the FastAPI route (not the lean path): before/after in one run
     full, via_route = bodies["full"], "full, FastAPI route"
     rows += cell(via_route, base, process.pid, full, 1, sql, table, False, JSON_VIA_ROUTE)
@@ -143,8 +154,8 @@ def _measure_http(
         rows += cell(via_route, base, process.pid, full, 32, sql, table, True, JSON_VIA_ROUTE)
     for path, payloads_ in bodies.items():
         batch = payloads_[:batch_rows]
-        for reasons, mode in ((True, ""), (False, ", reasons=false")):
-            rate = _batch(base, batch, reasons=reasons)
+        for scope in ("flagged", "all", "none"):
+            rate, mode = _batch(base, batch, reasons=scope), f", reasons={scope}"
             gain = rate / sql["rps"]
             table.add_row(
                 path, f"/predict/batch of {len(batch)}{mode}", f"{rate:,.0f} rows/s", "", "", "",

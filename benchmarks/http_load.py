@@ -101,8 +101,9 @@ def post_concurrently(
     concurrency: int,
     server_pid: int | None = None,
     content_type: str = JSON,
+    path: str = "/predict",
 ) -> tuple[dict[str, float], int]:
-    """POST every body to /predict with `concurrency` clients; (figures, errors).
+    """POST every body to `path` (/predict) with `concurrency` clients; (figures, errors).
 
     The clients are asyncio tasks on one thread, each with its own keep-alive connection,
     sending requests encoded beforehand and reading raw HTTP/1.1 answers: the load generator
@@ -113,7 +114,7 @@ def post_concurrently(
     `JSON_VIA_ROUTE` times api_ml's FastAPI route instead of its lean path.
     """
 
-    requests = [request_bytes(base, "/predict", b, content_type) for b in bodies]
+    requests = [request_bytes(base, path, b, content_type) for b in bodies]
     chunks = [requests[i::concurrency] for i in range(concurrency)]
     latencies: list[float] = []
     errors = 0

@@ -57,8 +57,9 @@ def wrk_load(
     seconds: int,
     server_pid: int | None = None,
     content_type: str = JSON,
+    path: str = "/predict",
 ) -> tuple[dict[str, float], int]:
-    """`wrk` on /predict for `seconds` with `concurrency` connections; (figures, errors).
+    """`wrk` on `path` (/predict) for `seconds` with `concurrency` connections; (figures, errors).
 
     Args:
         base: the service's base URL.
@@ -69,6 +70,7 @@ def wrk_load(
             (`cpu_split`, the client's CPU being wrk's) and the service's peak thread count.
         content_type: the requests' Content-Type (`http_load.JSON_VIA_ROUTE`: api_ml's
             FastAPI route instead of its lean path).
+        path: the path and query string requested.
 
     Returns:
         rps, p50_ms, p99_ms (plus the above), and the non-2xx plus socket error count.
@@ -90,7 +92,7 @@ def wrk_load(
         lines.write_text("".join(json.dumps(b) + "\n" for b in bodies))
         command = [
             "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "30s",
-            "-s", str(script), f"{base}/predict", "--", str(lines), content_type,
+            "-s", str(script), f"{base}{path}", "--", str(lines), content_type,
         ]  # fmt: skip
         sampler = threading.Thread(target=sample_threads, daemon=True)
         sampler.start()
