@@ -15,11 +15,12 @@ import math
 import random
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import pytest
 from store_kit import T, fresh_stores
 
 from lakehouse.features.declarations import DAY, OUTPUTS
-from lakehouse.features.online.columnar import behaviour_columns, known_flags
+from lakehouse.features.online.columnar import _ExactPrefix, behaviour_columns, known_flags
 from lakehouse.features.online.compute import Event, behaviour
 from lakehouse.features.online.store import LabelEvent, OnlineStore
 
@@ -130,3 +131,31 @@ def test_columnar_features_equal_the_rows_one_by_one(make_store, seed: int) -> N
     assert not all(cards)  # unknown cards were in the batch
     assert together.size() == one_by_one.size()
     assert together.journal() == one_by_one.journal()
+
+
+def test_window_sums_are_fsum_to_the_bit() -> None:
+    """`_ExactPrefix` (integer prefix sums) gives `math.fsum` of every window, to the bit:
+    cents and refunds cancelling to zero, tiny and large amounts, values spanning a hundred
+    binary orders (several parts), windows whose integer parts pass 2**53 (combined as Python
+    integers); extreme exponents fall back to `math.fsum` itself."""
+    rng = np.random.default_rng(11)
+    cents = np.round(rng.uniform(-500, 500, 4000), 2)
+    cases = [
+        cents,
+        np.concatenate([cents, -cents, [1e-3, 0.1, 25.0, -25.0, -0.0, 1e6]]),
+        rng.uniform(0, 1, 3000) ** 6 * 1e4,  # squared deviations: many binary orders
+        np.full(3000, 2.0**40 + 1.0),  # sums far beyond 2**53 units
+    ]
+    for values in cases:
+        rows = 300
+        count = rng.integers(0, len(values) // rows + 40, rows)
+        ends = np.minimum(np.cumsum(rng.integers(1, 2 * len(values) // rows, rows)), len(values))
+        count = np.minimum(count, ends)
+        prefix = _ExactPrefix.of(values)
+        assert prefix is not None
+        got = prefix.tail_sums(ends, count)
+        listed = values.tolist()
+        expected = [math.fsum(listed[e - k : e]) for e, k in zip(ends, count, strict=True)]
+        assert got.tolist() == expected
+        assert [math.copysign(1, x) for x in got] == [math.copysign(1, x) for x in expected]
+    assert _ExactPrefix.of(np.array([1e-300, 1.0])) is None

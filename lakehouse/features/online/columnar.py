@@ -7,12 +7,14 @@ every row already sees the batch's earlier rows) and the label tallies of its da
 row is a tail of its segment; counts, matches and integer sums are then one `np.bincount` per
 aggregate for the whole batch, and the `declarations.OUTPUTS` formulas run once over columns
 (their `array` form). The numbers are those of `compute.feature_vector` to the bit: amount sums
-and the standard deviation stay exactly rounded (`math.fsum` over each row's window slice), so
-sums near zero (refunds) do not drift from the gold rows. Nothing here reads a store.
+and the standard deviation stay exactly rounded (`math.fsum`'s result over each row's window,
+from exact integer prefix sums), so sums near zero (refunds) do not drift from the gold rows.
+Nothing here reads a store.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -76,7 +78,7 @@ class _Pairs:
 
     row: np.ndarray
     ts: np.ndarray
-    amount: list[float]
+    amount: np.ndarray
     fields: dict[str, np.ndarray]
     ends: np.ndarray
 
@@ -123,7 +125,7 @@ class _Pairs:
             for name in ("merchant_id", "merchant_state", "is_abroad_i", "is_online_i")
         }
         ends = np.cumsum(np.bincount(row, minlength=n))
-        return cls(row, events["ts_s"][at], events["amount"][at].tolist(), fields, ends)
+        return cls(row, events["ts_s"][at], events["amount"][at], fields, ends)
 
     def window(self, t: np.ndarray, seconds: int) -> np.ndarray:
         """Per row, whether each pair is within `seconds` before the row's time."""
@@ -133,12 +135,84 @@ class _Pairs:
         """Per row, how many of its pairs `mask` keeps."""
         return np.bincount(self.row[mask], minlength=len(self.ends))
 
-    def fsum_tails(self, values: list[float], count: np.ndarray) -> list[float]:
-        """Per row, `math.fsum` of its last `count` pairs' `values` (a window is a tail)."""
-        ends = self.ends.tolist()
-        return [
-            math.fsum(values[end - k : end]) for end, k in zip(ends, count.tolist(), strict=True)
-        ]
+    def fsum_tails(self, values: np.ndarray, count: np.ndarray) -> np.ndarray:
+        """Per row, `math.fsum` of its last `count` pairs' `values` (a window is a tail):
+        from integer prefix sums (`_ExactPrefix`), or `math.fsum` per row for values of
+        extreme exponents."""
+        prefix = self.amount_prefix if values is self.amount else _ExactPrefix.of(values)
+        if prefix is not None:
+            return prefix.tail_sums(self.ends, count)
+        listed, ends = values.tolist(), self.ends.tolist()
+        return np.array(
+            [math.fsum(listed[end - k : end]) for end, k in zip(ends, count.tolist(), strict=True)]
+        )
+
+    @functools.cached_property
+    def amount_prefix(self) -> _ExactPrefix | None:
+        """The amounts' exact prefix sums, shared by every amount window of these pairs."""
+        return _ExactPrefix.of(self.amount)
+
+
+# Binary exponents far from these would take the parts' scaling out of the normal range.
+_EXPONENT_LIMIT = 900
+_DOUBLE_INTEGERS = 2**53  # every integer up to this magnitude is exactly a float64
+
+
+@dataclass(frozen=True)
+class _ExactPrefix:
+    """Exact prefix sums of float64 values, as integer parts: any run's sum exactly rounded,
+    `math.fsum`'s result to the bit.
+
+    Every finite double is an integer multiple of 2**(e - 53) (`frexp`'s exponent e), so all
+    of them are multiples of 2**low. Each value is cut exactly, from the top, into parts of at
+    most `room` bits each, counted in their own unit 2**split; a part is an integer small
+    enough that a prefix sum over all values stays below 2**62, so a run's sum of each part is
+    exact. One or two parts whose run sums are below 2**53 are exact floats: adding them
+    rounds their exact total once, to nearest even, as `math.fsum` rounds. Otherwise the run's
+    parts are combined as one Python integer, converted to a float (also exactly rounded).
+    """
+
+    prefixes: list[np.ndarray]  # per part, int64 prefix sums (one more than the values)
+    splits: list[int]  # per part, its unit's binary exponent, highest first
+    low: int  # the unit of the smallest part
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> _ExactPrefix | None:
+        """The parts' prefix sums of `values`; None for values not all finite or of extreme
+        binary exponents."""
+        if not np.isfinite(values).all():
+            return None
+        nonzero = values[values != 0]
+        if not len(nonzero):
+            return cls([np.zeros(len(values) + 1, dtype=np.int64)], [0], 0)
+        exponent = np.frexp(nonzero)[1]
+        low, high = int(exponent.min()) - 53, int(exponent.max())
+        if low < -_EXPONENT_LIMIT or high > _EXPONENT_LIMIT:
+            return None
+        room = 62 - len(values).bit_length()  # |part| < 2**room: prefix sums below 2**62
+        prefixes, splits, left = [], [], values
+        for split in range(high - room, low - room, -room):
+            split = max(split, low)
+            part = np.trunc(np.ldexp(left, -split))  # exact: a power-of-two scaling, its integer
+            left = left - np.ldexp(part, split)  # exact: the bits below 2**split
+            prefixes.append(np.concatenate([[0], np.cumsum(part.astype(np.int64))]))
+            splits.append(split)
+        return cls(prefixes, splits, low)
+
+    def tail_sums(self, ends: np.ndarray, count: np.ndarray) -> np.ndarray:
+        """Per run `ends[i] - count[i] .. ends[i]`, the exactly rounded sum of its values."""
+        starts = ends - count
+        sums = [prefix[ends] - prefix[starts] for prefix in self.prefixes]
+        small = np.full(len(ends), len(sums) <= 2)
+        out = np.zeros(len(ends))
+        for total, split in zip(sums[:2], self.splits, strict=False):
+            small &= np.abs(total) <= _DOUBLE_INTEGERS
+            out = out + np.ldexp(total.astype(np.float64), split)
+        shifts = [split - self.low for split in self.splits]
+        for i in np.flatnonzero(~small).tolist():
+            exact = sum(int(total[i]) << shift for total, shift in zip(sums, shifts, strict=True))
+            out[i] = math.ldexp(float(exact), self.low)
+        return out
 
 
 def _aggregate(
@@ -158,7 +232,7 @@ def _aggregate(
         last = pairs.ts[np.maximum(pairs.ends - 1, 0)] if len(pairs.ts) else count
         return np.where(count > 0, last, np.nan)
     if aggregate.column in MONEY_COLUMNS and aggregate.kind == "sum":
-        return np.array(pairs.fsum_tails(pairs.amount, count))
+        return pairs.fsum_tails(pairs.amount, count)
     if aggregate.kind == "std":
         return _std(pairs, count)
     assert match is None, f"{aggregate.name}: a sum narrowed by a match is not declared"
@@ -168,10 +242,10 @@ def _aggregate(
 
 def _std(pairs: _Pairs, count: np.ndarray) -> np.ndarray:
     """`compute._std` of each row's amount window (the last `count` pairs): NaN below two."""
-    totals = np.array(pairs.fsum_tails(pairs.amount, count))
+    totals = pairs.fsum_tails(pairs.amount, count)
     mean = np.divide(totals, count, out=np.zeros(len(count)), where=count > 0)
-    deviation = np.array(pairs.amount) - mean[pairs.row]
-    spread = np.array(pairs.fsum_tails((deviation * deviation).tolist(), count))
+    deviation = pairs.amount - mean[pairs.row]
+    spread = pairs.fsum_tails(deviation * deviation, count)
     out = np.full(len(count), np.nan)
     np.divide(spread, count - 1, out=out, where=count >= 2)
     return np.sqrt(out)
