@@ -101,6 +101,10 @@ def test_seed_form_alone_uses_the_basic_model(ui_env) -> None:  # type: ignore[n
     assert not at.error, [e.value for e in at.error]
     assert "basic model" in " ".join(c.value for c in at.caption)
     assert 0.0 <= float(at.dataframe[-1].value["fraud_probability"][0]) <= 1.0
+    # The page asks for every answer's reasons (`reasons=all`): this approved answer would
+    # have none under the service's default scope (`flagged`).
+    assert at.dataframe[-1].value["decision"].tolist() == ["legitimate"]
+    assert any("Reason codes" in m.value for m in at.markdown)
 
 
 def test_bad_id_is_a_message(ui_env) -> None:  # type: ignore[no-untyped-def]
