@@ -84,18 +84,22 @@ def cell(
     ]
 
 
-def open_loop_cell(base: str, pid: int, bodies: list[dict], table: Table) -> list[dict]:
+def open_loop_cell(
+    base: str, pid: int, bodies: list[dict], table: Table, label: str = "full"
+) -> list[dict]:
     """/predict full offered `OPEN_LOOP_RATE` req/s over `OPEN_LOOP_CONNECTIONS` connections
-    (`post_open_loop`: latency from each request's due time); a table row and summary rows."""
+    (`post_open_loop`: latency from each request's due time); a table row and summary rows,
+    with the p99 of the answers that opened a case (their share in the mode column)."""
     seconds = max(4, len(bodies) // 40)
     post_open_loop(base, bodies, OPEN_LOOP_CONNECTIONS, OPEN_LOOP_RATE, 1)  # warm-up
     figures, errors = post_open_loop(
         base, bodies, OPEN_LOOP_CONNECTIONS, OPEN_LOOP_RATE, seconds, pid
     )
     table.add_row(
-        "full",
+        label,
         f"HTTP, open loop: {OPEN_LOOP_RATE:,} req/s offered over {OPEN_LOOP_CONNECTIONS} "
-        f"connections (generator late by {figures['send_lag_p99_ms']:.1f} ms p99)",
+        f"connections (generator late by {figures['send_lag_p99_ms']:.1f} ms p99; "
+        f"{100 * figures['case_share']:.1f} % case answers, p99 {figures['case_p99_ms']:.1f} ms)",
         f"{figures['rps']:,.0f}",
         f"{figures['p50_ms']:.2f}",
         f"{figures['p99_ms']:.2f}",
@@ -106,11 +110,13 @@ def open_loop_cell(base: str, pid: int, bodies: list[dict], table: Table) -> lis
         f"{figures['server_cpu_ms_per_request']:.2f}",
         "",
     )
-    prefix = f"/predict full, open loop {OPEN_LOOP_RATE} req/s offered"
+    prefix = f"/predict {label}, open loop {OPEN_LOOP_RATE} req/s offered"
     return [
         row(f"{prefix}: achieved requests/s", figures["rps"], "req/s"),
         row(f"{prefix}: p50 latency from due time", figures["p50_ms"], "ms"),
         row(f"{prefix}: p99 latency from due time", figures["p99_ms"], "ms"),
+        row(f"{prefix}: p99 latency of case answers", figures["case_p99_ms"], "ms"),
+        row(f"{prefix}: case answers", 100 * figures["case_share"], "%"),
         row(f"{prefix}: generator send lag p99", figures["send_lag_p99_ms"], "ms"),
         row(f"{prefix}: errors", float(errors), "requests"),
         row(f"{prefix}: server threads (peak)", figures["server_threads"], "threads"),

@@ -14,12 +14,14 @@ the Redis store (1 and 32 clients) and with `LAKEHOUSE_API_ML_WORKERS=2` on Redi
 (32 clients). A closed loop of 32 clients cannot show p99 ≤ 10 ms at 1,500 req/s (Little's
 law: that needs ≥ 3,200 req/s), so the full path also gets an open-loop cell: 32 connections
 offered a fixed 1,500 req/s (`post_open_loop`), latency counted from each request's due
-time. The full cells run with the default reasons scope and again with `?reasons=all` (every
-answer explained, as before the scopes: 1 client, and 32 under wrk), before/after in one run.
-They are also repeated through the FastAPI route (`JSON_VIA_ROUTE`: the lean
-`/predict` path leaves a body announced with a charset to the route), before/after in one
-run. Each cell also gives the service's peak thread count, the CPU seconds of the load
-generator and of the service, the generator's share of them and the service's CPU per
+time, with the p99 of the answers that opened a case; it runs again on a service that fsyncs
+each case before answering (`LAKEHOUSE_CASE_OUTBOX_SYNC=full`, docs/cases.md). The full cells
+run with the default reasons scope and again with `?reasons=all` (every answer explained, as
+before the scopes: 1 client, and 32 under wrk), before/after in one run. They are also
+repeated through the FastAPI route (`JSON_VIA_ROUTE`: the lean `/predict` path leaves a body
+announced with a charset to the route), before/after in one run. Each cell also gives the
+service's peak thread count, the CPU seconds of the load generator and of the service, the
+generator's share of them and the service's CPU per
 request: they share the machine's cores, so the CPU split shows which side is the limit.
 With `wrk` installed, the full path's cells also run under wrk (`wrk_load.py`: C, a fraction
 of the Python client's CPU); without it they are skipped and the run says so. In-process
@@ -28,6 +30,8 @@ call alone, the online store path, and the SQL-replay path the store replaced; e
 figure is printed with its speed-up over that SQL-replay path (p50, requests or rows per
 second), with the state's build time and bytes (in-process via tracemalloc, Redis via
 MEMORY USAGE).
+The case outbox's put (what a review or decline answer waits for) is timed in process under
+each `LAKEHOUSE_CASE_OUTBOX_SYNC` (`api_ml_outbox.py`).
 Last, the state's build time and bytes per card and client on the largest lake at hand — at
 `--scale full` the 13.3 M-row silver (`online_state_scale.py`).
 """
@@ -44,7 +48,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import api_ml_batch
+from benchmarks import api_ml_batch, api_ml_outbox
 from benchmarks.api_ml_cells import cell, open_loop_cell, row
 from benchmarks.api_ml_paths import baselines
 from benchmarks.api_ml_platform import build_platform, payloads
@@ -166,6 +170,16 @@ def _measure_http(
                 row(f"/predict/batch {path}{mode}: rows/s vs SQL replay", gain, "x"),
             ]
     return rows
+
+
+def _synced_cases_open_loop(workdir: Path, full: list[dict], table: Table) -> list[dict]:
+    """The open-loop cell again with every case fsynced before its answer leaves
+    (`LAKEHOUSE_CASE_OUTBOX_SYNC=full`), beside the default's (`normal`) of the same run."""
+    process, base = _start_service(workdir, LAKEHOUSE_CASE_OUTBOX_SYNC="full")
+    try:
+        return open_loop_cell(base, process.pid, full, table, "full, cases fsynced")
+    finally:
+        _stop(process)
 
 
 def _baseline_rows(baselines: dict, table: Table) -> list[dict]:
@@ -299,12 +313,14 @@ def run(scale: str, workdir: Path) -> list[dict]:
     baselines = _baselines_in_child(workdir, requests)
     rows = _baseline_rows(baselines, table)
     rows += api_ml_batch.in_child(workdir, batch_rows, table)
+    rows += api_ml_outbox.measure(workdir / "outbox-puts", table)
     sql = baselines["sql_replay"]
     process, base = _start_service(workdir)
     try:
         rows += _measure_http(process, base, {"basic": basic, "full": full}, sql, table, batch_rows)
     finally:
         _stop(process)
+    rows += _synced_cases_open_loop(workdir, full, table)
     rows += _redis_figures(workdir, full, sql, table)
     console.print(table)
     console.print(

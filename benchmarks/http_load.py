@@ -46,8 +46,8 @@ def request_bytes(base: str, path: str, body: dict | list, content_type: str = J
     return head.encode() + payload
 
 
-async def _exchange(reader, writer, request: bytes) -> int:  # type: ignore[no-untyped-def]
-    """Send one request, read its answer (Content-Length framed); the status code."""
+async def _exchange(reader, writer, request: bytes) -> tuple[int, bytes]:  # type: ignore[no-untyped-def]
+    """Send one request, read its answer (Content-Length framed); the status code and body."""
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
@@ -55,8 +55,7 @@ async def _exchange(reader, writer, request: bytes) -> int:  # type: ignore[no-u
     for line in head.split(b"\r\n"):
         if line[:15].lower() == b"content-length:":
             length = int(line[15:])
-    await reader.readexactly(length)
-    return status
+    return status, await reader.readexactly(length)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -128,7 +127,7 @@ def post_concurrently(
         try:
             for request in chunk:
                 start = time.perf_counter()
-                status = await _exchange(reader, writer, request)
+                status, _ = await _exchange(reader, writer, request)
                 latencies.append(time.perf_counter() - start)
                 errors += status != 200
         finally:
@@ -176,13 +175,15 @@ def post_open_loop(
         server_pid: the service's process, for the CPU split and peak thread count.
 
     Returns:
-        rps (achieved), offered_rps, p50_ms, p99_ms (from the due times), send_lag_p99_ms
-        (plus the CPU figures with `server_pid`), and the count of non-200 answers.
+        rps (achieved), offered_rps, p50_ms, p99_ms (from the due times), send_lag_p99_ms,
+        case_share and case_p99_ms (the answers that opened a case: review or decline) (plus
+        the CPU figures with `server_pid`), and the count of non-200 answers.
     """
 
     requests = [request_bytes(base, "/predict", b) for b in bodies]
     total = int(rate * seconds)
     latencies: list[float] = []
+    case_latencies: list[float] = []
     lags: list[float] = []
     errors = 0
     host, port = base.removeprefix("http://").split(":")
@@ -202,9 +203,11 @@ def post_open_loop(
                 if early > 0:  # the connection was free in time: any lateness is the generator's
                     await asyncio.sleep(early)
                     lags.append(time.perf_counter() - due)
-                status = await _exchange(reader, writer, requests[k % len(requests)])
+                status, answer = await _exchange(reader, writer, requests[k % len(requests)])
                 latencies.append(time.perf_counter() - due)
                 errors += status != 200
+                if b'"case_id"' in answer:  # a review or decline: its case went to the outbox
+                    case_latencies.append(latencies[-1])
         finally:
             writer.close()
 
@@ -221,6 +224,8 @@ def post_open_loop(
     figures = summary(latencies, time.perf_counter() - start - 0.1)
     figures["offered_rps"] = rate
     figures["send_lag_p99_ms"] = summary(lags, 1.0)["p99_ms"] if lags else 0.0
+    figures["case_share"] = len(case_latencies) / max(1, len(latencies))
+    figures["case_p99_ms"] = summary(case_latencies, 1.0)["p99_ms"] if case_latencies else 0.0
     if pids:
         server_cpu = sum(cpu_seconds(p) for p in pids) - server_cpu
         figures.update(cpu_split(time.process_time() - client_cpu, server_cpu, len(latencies)))

@@ -208,6 +208,13 @@ class Settings(BaseSettings):
         allow_inf_nan=False,
         validation_alias=_env("LAKEHOUSE_CASE_OUTBOX_RETRY_SECONDS"),
     )
+    # What a review/decline answer waits for (lakehouse/cases/outbox.py, docs/cases.md):
+    # `full` fsyncs its case first (survives a power loss; the answer waits one disk sync),
+    # `normal` writes it to the outbox's WAL (survives a crash or kill of the service; synced
+    # by the outbox worker within moments, so a power loss can lose the last moments' cases).
+    case_outbox_sync: Literal["full", "normal"] = Field(
+        "normal", validation_alias=_env("LAKEHOUSE_CASE_OUTBOX_SYNC")
+    )
 
     # Which `/predict` answers carry their SHAP reasons when the request does not say
     # (docs/scoring.md): `flagged` only reviews and declines (they become cases), `all`, `none`.

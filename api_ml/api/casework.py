@@ -3,13 +3,16 @@
 Scoring (`scoring.py`) decides each answer — `decision`, `decision_rule`, `expected_loss` —
 from the policy stored with the model that scored it (`policy_of`, `lakehouse.ml.policy`;
 models trained before it existed fall back to their single threshold: decline what is
-flagged). `routes._score` then calls `CaseDesk.open_cases`, then `persist` (off the event
-loop: the outbox write is an fsync; `after_scoring` does both in one call). Reviews and
-declines become case records —
-score, reasons, feature values, model version, amount, expected loss — written to the durable
-outbox before the answer leaves; the outbox worker moves them into the analytics DB. When an
-analyst closes a case as confirmed fraud or legitimate, `forward_label` sends the outcome to
-sources_api's `/labels` through a second durable outbox, with the time it became known.
+flagged). `routes._score` then calls `CaseDesk.open_cases`, then `persist` (on the event loop
+when the write is a cache copy, `persist_on_loop`; in a thread when it is an fsync,
+`LAKEHOUSE_CASE_OUTBOX_SYNC=full`; `after_scoring` does both in one call). Reviews and
+declines become case records — score, reasons, feature values, model version, amount,
+expected loss — written to the durable outbox before the answer leaves (on disk first, or
+within moments, as `LAKEHOUSE_CASE_OUTBOX_SYNC` says: lakehouse/cases/outbox.py); the outbox
+worker moves them into the analytics DB. When an analyst closes a case as confirmed fraud or
+legitimate, `forward_label` sends the outcome to sources_api's `/labels` through a second
+durable outbox (always synced: an analyst's work, off the scoring path), with the time it
+became known.
 """
 
 from __future__ import annotations
@@ -98,11 +101,21 @@ class CaseDesk:
         self.engine: sa.Engine = analytics_engine(settings.analytics_db_url or "")
         assert settings.case_outbox_dir is not None  # derived by Settings
         retry = settings.case_outbox_retry_seconds
-        self.outbox = Outbox(settings.case_outbox_dir / OUTBOX_FILE)
+        self.outbox = Outbox(
+            settings.case_outbox_dir / OUTBOX_FILE, sync=settings.case_outbox_sync
+        )
         self.worker = OutboxWorker(self.outbox, self.deliver, retry)
-        self.labels = Outbox(settings.case_outbox_dir / LABELS_FILE, key="transaction_id")
+        # Labels are an analyst's work and off the scoring path: always synced before the reply.
+        self.labels = Outbox(settings.case_outbox_dir / LABELS_FILE, "transaction_id", "full")
         self.label_worker = OutboxWorker(self.labels, self.send_labels, retry, "sources_api")
         self._schema_ready = False
+        # Under `normal`, one process: the case write is a copy into the OS's cache (~50 us),
+        # cheaper than the hop to a thread and back (two GIL hand-overs: milliseconds under
+        # load), so `routes._score` makes it on the event loop. An fsync (`full`), or another
+        # process on the same file (SQLite's busy wait sleeps), must not stall the loop.
+        self.persist_on_loop = (
+            settings.case_outbox_sync == "normal" and settings.api_ml_workers == 1
+        )
 
     def ready_engine(self) -> sa.Engine:
         """The analytics DB, its case tables created on first use (raises while it is down).
@@ -197,9 +210,11 @@ class CaseDesk:
         self.label_worker.start()
 
     def stop(self) -> None:
-        """Stop both outbox workers (undelivered records stay queued); close the DB pool."""
+        """Stop both outbox workers (undelivered records stay queued); close the files and pool."""
         self.worker.stop()
         self.label_worker.stop()
+        self.outbox.close()
+        self.labels.close()
         self.engine.dispose()
 
     def after_scoring(
@@ -252,11 +267,13 @@ class CaseDesk:
         return records
 
     def persist(self, records: list[dict[str, Any]]) -> None:
-        """Write case records to the durable outbox (an fsync) and wake its worker.
+        """Write case records to the outbox (`LAKEHOUSE_CASE_OUTBOX_SYNC`) and wake its worker.
+
+        Blocking (an fsync under `full`): call it from a thread unless `persist_on_loop`.
 
         Args:
-            records: the case records of `decide_answers` (nothing is done for none).
+            records: the case records of `open_cases` (nothing is done for none).
         """
         if records:
-            self.outbox.put(records)  # durable before the answer leaves
+            self.outbox.put(records)  # written before the answer leaves
             self.worker.wake()

@@ -105,8 +105,11 @@ async def _score(
     elapsed = time.perf_counter() - start
     cases: CaseDesk = request_app.state.cases
     records = cases.open_cases(transactions, answers, include_features)
-    if records:  # a review or decline: durable (an fsync) before the answer leaves, off the loop
-        await run_in_threadpool(cases.persist, records)
+    if records:  # a review or decline: in the outbox before the answer leaves
+        if cases.persist_on_loop:
+            cases.persist(records)
+        else:
+            await run_in_threadpool(cases.persist, records)
     for flavour in {a.flavour for a in answers}:
         mine = [a for a in answers if a.flavour == flavour]
         metrics.observe(
