@@ -68,8 +68,15 @@ def lean_query(query: bytes) -> tuple[bool, str | None] | None:
     return INCLUDE_FEATURES[include], reasons
 
 
-def _is_plain_json(headers: list[tuple[bytes, bytes]]) -> bool:
-    """Whether the request says `Content-Type: application/json`, without parameters."""
+def is_plain_json(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the request says `Content-Type: application/json`, without parameters.
+
+    Args:
+        headers: the ASGI scope's raw headers.
+
+    Returns:
+        True for exactly `application/json` (any case); False for a charset or another type.
+    """
     for name, value in headers:
         if name == b"content-type":
             return value.lower() == b"application/json"
@@ -94,14 +101,14 @@ class LeanPredict:
             or scope["path"] != PATH
             or scope["method"] != "POST"
             or (query := lean_query(scope["query_string"])) is None
-            or not _is_plain_json(scope["headers"])
+            or not is_plain_json(scope["headers"])
         ):
             await self.app(scope, receive, send)
             return
-        received, body = await _read_body(receive)
+        received, body = await read_body(receive)
         transaction = _validated(body) if received[-1]["type"] == "http.request" else None
         if transaction is None:  # FastAPI answers it, with its own error body
-            await self.app(scope, _replay(received, receive), send)
+            await self.app(scope, replay(received, receive), send)
             return
         app = scope["app"]
         scope["route"] = PREDICT_ROUTE  # the metrics' route label, as FastAPI's routing sets it
@@ -122,8 +129,15 @@ def _validated(body: bytes) -> TransactionRequest | None:
         return None
 
 
-async def _read_body(receive: Receive) -> tuple[list[Message], bytes]:
-    """The messages received until the body is complete (or the client left), and the body."""
+async def read_body(receive: Receive) -> tuple[list[Message], bytes]:
+    """The messages received until the body is complete (or the client left), and the body.
+
+    Args:
+        receive: the server's ASGI `receive`.
+
+    Returns:
+        The messages as received (for `replay`) and the body bytes they carried.
+    """
     received: list[Message] = []
     while True:
         message = await receive()
@@ -133,8 +147,16 @@ async def _read_body(receive: Receive) -> tuple[list[Message], bytes]:
     return received, b"".join(m.get("body", b"") for m in received)
 
 
-def _replay(received: list[Message], receive: Receive) -> Receive:
-    """A `receive` that hands out `received` again, then defers to the server's."""
+def replay(received: list[Message], receive: Receive) -> Receive:
+    """A `receive` that hands out `received` again, then defers to the server's.
+
+    Args:
+        received: the messages `read_body` took.
+        receive: the server's ASGI `receive`.
+
+    Returns:
+        The `receive` to hand to FastAPI, which reads the body as if untouched.
+    """
     pending = list(received)
 
     async def replaying() -> Message:

@@ -28,6 +28,7 @@ from api_ml.api.case_routes import case_router
 from api_ml.api.casework import CaseDesk
 from api_ml.api.feed import FeedCollector, feed_forever, make_feed
 from api_ml.api.lean import LeanPredict
+from api_ml.api.lean_batch import LeanBatch
 from api_ml.api.metrics import ScoringMetrics
 from api_ml.api.monitor import Monitor
 from api_ml.api.reload import poll_forever
@@ -91,8 +92,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # global OTel providers on every request, ~13 us of a sub-millisecond /predict.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    # Added first, so it sits inside the metrics and the load shedding `instrument_app` adds.
+    # Added first, so they sit inside the metrics and the load shedding `instrument_app` adds.
     app.add_middleware(LeanPredict)
+    app.add_middleware(LeanBatch)
     http_metrics = instrument_app(app, "api_ml", settings.max_concurrent_requests)
     app.state.settings = settings
     app.state.scoring_metrics = ScoringMetrics(http_metrics.registry)

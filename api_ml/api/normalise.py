@@ -18,7 +18,7 @@ spelling, ready for `lakehouse.ml.features.basic_feature_frame` or the full mode
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -264,3 +264,53 @@ def normalise_seed_fields(payload: Mapping[str, Any], vocabulary: Vocabulary) ->
         value = payload[name]
         row[name] = None if value is None else float(value)
     return row
+
+
+def normalise_columns(
+    payloads: Sequence[Mapping[str, Any]], vocabulary: Vocabulary
+) -> list[dict[str, Any]] | None:
+    """`normalise_seed_fields` of many requests, each distinct vocabulary value converted once.
+
+    A batch repeats a handful of brands, types, states and chip modes: converting each
+    distinct value (and each distinct chip value with its merchant being ONLINE or not) once
+    gives every row the very value the row-wise function would.
+
+    Args:
+        payloads: validated requests as dicts (seed field names), in order.
+        vocabulary: what the serving model was trained on.
+
+    Returns:
+        One row per request, as `normalise_seed_fields` returns it; None when any value is
+        refused (the caller then asks the row-wise path for the 422 and its item locations).
+    """
+    brands = _each_distinct([p["card_brand"] for p in payloads], vocabulary.card_brand_of)
+    types = _each_distinct([p["card_type"] for p in payloads], vocabulary.card_type_of)
+    states = _each_distinct([p["merchant_state"] for p in payloads], vocabulary.merchant_state_of)
+    if brands is None or types is None or states is None:
+        return None
+    chips = _each_distinct(
+        [(p["use_chip"], s == ONLINE_CITY) for p, s in zip(payloads, states, strict=True)],
+        lambda pair: vocabulary.use_chip_of(pair[0], ONLINE_CITY if pair[1] else ""),
+    )
+    if chips is None:
+        return None
+    numbers = [
+        [None if (value := p[name]) is None else float(value) for p in payloads]
+        for name in SEED_NUMERIC
+    ]
+    names = ("card_brand", "card_type", "merchant_state", "use_chip", *SEED_NUMERIC)
+    return [
+        dict(zip(names, values, strict=True))
+        for values in zip(brands, types, states, chips, *numbers, strict=True)
+    ]
+
+
+def _each_distinct(values: list[Any], convert: Callable[[Any], str]) -> list[str] | None:
+    """`convert` of each value, called once per distinct value; None if it refuses any."""
+    converted: dict[Any, str] = {}
+    for value in set(values):
+        try:
+            converted[value] = convert(value)
+        except InvalidValue:
+            return None
+    return [converted[value] for value in values]

@@ -224,7 +224,33 @@ async def predict_batch(
             413,
             f"a batch holds at most {MAX_BATCH} transactions, got {len(transactions)}: split it",
         )
-    result = await _score(request.app, snapshot, transactions, include_features, True, reasons)
+    return await answer_batch(request.app, snapshot, transactions, include_features, reasons)
+
+
+async def answer_batch(
+    request_app: FastAPI,
+    snapshot: Snapshot,
+    transactions: list[TransactionRequest],
+    include_features: bool,
+    reasons: str | None,
+) -> Response:
+    """The `/predict/batch` answer built row by row (`PredictionResponse` objects).
+
+    The route answers through here; so does the lean batch path (`lean_batch.py`) for the
+    requests it leaves to this path (a refused value, a missing model: the same 422/503), and
+    its tests compare its column-built bytes with these.
+
+    Args:
+        request_app: the application (its state carries metrics, monitor, cases, audit).
+        snapshot: the models served at this moment.
+        transactions: the validated batch (1 to MAX_BATCH rows).
+        include_features: add the model inputs to each answer.
+        reasons: the `reasons` query value (a `ReasonsQuery`), None for the default scope.
+
+    Returns:
+        The JSON answer `{"data": [...], "count": n}`, or the 422/503 error answer.
+    """
+    result = await _score(request_app, snapshot, transactions, include_features, True, reasons)
     if isinstance(result, JSONResponse):
         return result
     data = _ANSWERS.dump_json(result, exclude_none=True)

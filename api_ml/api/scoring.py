@@ -177,7 +177,7 @@ def _responses(
     reasons = dict(zip(explained, model.contributions_of(matrix, explained, REASONS), strict=True))
     name, version = model.name, str(model.version)
     columns = [str(name) for name in model.feature_columns]
-    features = _feature_dicts(columns, matrix) if include_features else None
+    features = feature_dicts(columns, matrix) if include_features else None
     answers = []
     for i, (probability, outcome) in enumerate(zip(probabilities, outcomes, strict=True)):
         label, margin = confidence(probability, threshold)
@@ -219,16 +219,32 @@ def _online_info(context: OnlineContext) -> OnlineInfo:
     )
 
 
-def _in_model_order(matrix: np.ndarray, columns: Sequence[str]) -> np.ndarray:
-    """The basic matrix (`BASIC_FEATURE_COLUMNS` order) in the model's column order."""
+def in_model_order(matrix: np.ndarray, columns: Sequence[str]) -> np.ndarray:
+    """The basic matrix (`BASIC_FEATURE_COLUMNS` order) in the model's column order.
+
+    Args:
+        matrix: basic inputs (`codes.basic_matrix`).
+        columns: the model's `feature_columns`.
+
+    Returns:
+        The matrix itself when the orders agree, else its columns reordered.
+    """
     if list(columns) == BASIC_FEATURE_COLUMNS:
         return matrix
     return matrix[:, [BASIC_FEATURE_COLUMNS.index(c) for c in columns]]
 
 
-def _feature_dicts(columns: Sequence[str], matrix: np.ndarray) -> list[dict[str, float | None]]:
+def feature_dicts(columns: Sequence[str], matrix: np.ndarray) -> list[dict[str, float | None]]:
     """Each row of inputs by column name; missing values (NaN) as None (one pass over the
-    matrix, not one test per cell)."""
+    matrix, not one test per cell).
+
+    Args:
+        columns: the matrix's column names.
+        matrix: model inputs, one row per answer.
+
+    Returns:
+        One `{column: value}` dict per row (an answer's `features`, a case's inputs).
+    """
     cells = matrix.astype(object)
     cells[np.isnan(matrix)] = None
     return [dict(zip(columns, row, strict=True)) for row in cells.tolist()]
@@ -291,7 +307,7 @@ def score(
         rows = [seeds[i] for i in indices]
         contexts = None
         if flavour == "basic":
-            inputs = _in_model_order(basic_matrix(rows), served[flavour].model.feature_columns)
+            inputs = in_model_order(basic_matrix(rows), served[flavour].model.feature_columns)
         else:
             inputs, contexts = full_inputs(
                 served[flavour], rows, [payloads[i] for i in indices], columnar=batch

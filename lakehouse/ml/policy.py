@@ -29,6 +29,8 @@ import numpy as np
 Decision = Literal["approve", "review", "decline"]
 DECISIONS: tuple[Decision, ...] = ("approve", "review", "decline")
 SEED_THRESHOLD = 0.5
+# The rule of every approved transaction (it names no value: one string for all of them).
+APPROVE_RULE = "approve: below the review and decline thresholds"
 # Candidate thresholds sit on the upper tail of the validation distribution, where frauds are:
 # quantiles 1 - 10^-5 .. 1 - 10^-0.3 (about the top 50 %), log-spaced.
 GRID_POINTS = 60
@@ -148,7 +150,7 @@ def decide(policy: Policy, probability: float, amount: float) -> Outcome:
     if loss >= policy.review_expected_loss:
         rule = f"review: expected loss ${loss:.2f} >= ${policy.review_expected_loss:.2f}"
         return Outcome("review", rule, loss)
-    return Outcome("approve", "approve: below the review and decline thresholds", loss)
+    return Outcome("approve", APPROVE_RULE, loss)
 
 
 @dataclass(frozen=True)
