@@ -25,7 +25,13 @@ import httpx
 from pydantic import TypeAdapter
 from rich.table import Table
 
+from benchmarks.http_load import JSON_VIA_ROUTE
+
+LEAN = "application/json"  # the Content-Type the lean /predict/batch path takes
+
 ROUNDS = 5
+# The `?reasons=` scopes timed: reviews and declines explained (the default), all, none.
+SCOPES = ("flagged", "all", "none")
 
 
 def _rows_per_cpu_second(call, rows: int, rounds: int = ROUNDS) -> float:  # type: ignore[no-untyped-def]
@@ -36,35 +42,41 @@ def _rows_per_cpu_second(call, rows: int, rounds: int = ROUNDS) -> float:  # typ
     return rounds * rows / (time.process_time() - start)
 
 
-async def _route(app, bodies: list[dict]) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """Rows per CPU-second of POST /predict/batch under each reasons scope."""
+async def _route(app, bodies: list[dict], flavour: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Rows per CPU-second of POST /predict/batch per reasons scope, through the lean batch
+    path (`application/json`) and through the FastAPI route (`JSON_VIA_ROUTE`), alternated."""
     content = json.dumps(bodies).encode()
-    headers = {"Content-Type": "application/json"}
     out = {}
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-        for reasons in ("flagged", "all", "none"):
-            path = f"/predict/batch?reasons={reasons}"
+        for scope in SCOPES:
+            path = f"/predict/batch?reasons={scope}"
+            for via, content_type in (("route", JSON_VIA_ROUTE), ("lean", LEAN)):
+                headers = {"Content-Type": content_type}
 
-            async def post(path: str = path) -> None:
-                (await client.post(path, content=content, headers=headers)).raise_for_status()
+                async def post(path: str = path, headers: dict = headers) -> None:
+                    answer = await client.post(path, content=content, headers=headers)
+                    answer.raise_for_status()
 
-            await post()
-            app.state.monitor.join()
-            start = time.process_time()
-            for _ in range(ROUNDS):
                 await post()
-            app.state.monitor.join()  # its drift/skew/shadow work on these rows is the route's
-            out[f"route reasons={reasons}"] = ROUNDS * len(bodies) / (time.process_time() - start)
+                app.state.monitor.join()
+                start = time.process_time()
+                for _ in range(ROUNDS):
+                    await post()
+                app.state.monitor.join()  # its drift/skew/shadow work on these rows is the route's
+                rate = ROUNDS * len(bodies) / (time.process_time() - start)
+                out[f"{flavour}, {via} reasons={scope}"] = rate
     return out
 
 
-def measure(bodies: list[dict]) -> dict[str, float]:
-    """Rows per CPU-second: the route (each reasons scope) and `score` with columnar and
-    row-wise features (`reasons="none"`), on the lake of `LAKEHOUSE_DATA_DIR`.
+def measure(bodies: list[dict], basic: list[dict]) -> dict[str, float]:
+    """Rows per CPU-second: the lean path and the route per reasons scope (full and basic
+    bodies), and `score` with columnar and row-wise features (`reasons="none"`), on the lake of
+    `LAKEHOUSE_DATA_DIR`.
 
     Args:
         bodies: full-model request bodies, one batch.
+        basic: the same transactions with the seed's fields only (the basic model).
 
     Returns:
         Figure name -> rows per CPU-second.
@@ -78,7 +90,8 @@ def measure(bodies: list[dict]) -> dict[str, float]:
 
     async def run() -> dict[str, float]:
         async with app.router.lifespan_context(app):
-            figures = await _route(app, bodies)
+            figures = await _route(app, bodies, "full")
+            figures.update(await _route(app, basic, "basic"))
             snapshot = app.state.holder.snapshot
             requests = TypeAdapter(list[TransactionRequest]).validate_python(bodies)
             for name, columnar in (("columnar", True), ("row-wise", False)):
@@ -117,17 +130,26 @@ def in_child(workdir: Path, rows: int, table: Table) -> list[dict]:
     out = []
     for figure, rate in figures.items():
         name = f"/predict/batch of {rows} in process, {figure}"
-        table.add_row("full", name, f"{rate:,.0f} rows/CPU-s")
+        flavour = "basic" if figure.startswith("basic") else "full"
+        table.add_row(flavour, name, f"{rate:,.0f} rows/CPU-s")
         out.append({"benchmark": "api_ml", "figure": name, "value": rate, "unit": "rows/CPU-s"})
     gain = figures["score, columnar features"] / figures["score, row-wise features"]
     table.add_row("full", "in process: score, columnar / row-wise features", f"{gain:.2f}x")
     name = "/predict/batch in process: columnar vs row-wise features"
-    return [*out, {"benchmark": "api_ml", "figure": name, "value": gain, "unit": "x"}]
+    out.append({"benchmark": "api_ml", "figure": name, "value": gain, "unit": "x"})
+    for flavour in ("full", "basic"):
+        for scope in SCOPES:
+            lean = figures[f"{flavour}, lean reasons={scope}"]
+            lean /= figures[f"{flavour}, route reasons={scope}"]
+            name = f"/predict/batch in process, {flavour}, reasons={scope}: lean / FastAPI route"
+            table.add_row(flavour, name, f"{lean:.2f}x")
+            out.append({"benchmark": "api_ml", "figure": name, "value": lean, "unit": "x"})
+    return out
 
 
 if __name__ == "__main__":
     from benchmarks.api_ml_platform import payloads
     from lakehouse.config import get_settings
 
-    _, full = payloads(get_settings(), int(sys.argv[1]))
-    print(json.dumps(measure(full)))
+    basic, full = payloads(get_settings(), int(sys.argv[1]))
+    print(json.dumps(measure(full, basic)))
