@@ -6,7 +6,8 @@ is not the limit. It runs for a fixed duration with one wrk thread and `concurre
 keep-alive connections in a closed loop; a Lua script rotates through the same request
 bodies and prints the figures as one JSON line. Its CPU seconds come from `wait4`, the
 service's from /proc, as for the Python client. Nothing requires it: the benchmark skips
-these cells, and says so, when `wrk` is absent.
+these cells, and says so, when `wrk` is absent. A measured run starts once the service is idle
+(`wait_until_idle`): the requests a previous run left in flight are not counted against it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from benchmarks.http_load import JSON, cpu_seconds, cpu_split, server_pids, thread_count
@@ -43,6 +45,36 @@ function done(summary, latency, requests)
     latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
 end
 """
+
+
+# The service counts as idle when it used less than this share of a core over one interval.
+IDLE_SHARE, IDLE_INTERVAL_S, IDLE_TIMEOUT_S = 0.1, 0.2, 30.0
+
+
+def wait_until_idle(pids: list[int]) -> float:
+    """Wait until the service is idle; the seconds waited.
+
+    A wrk run that ends leaves up to its `concurrency` requests in flight in the service (wrk
+    closes its connections without waiting for them): the next run's connections would find
+    the concurrency limit (`LAKEHOUSE_MAX_CONCURRENT_REQUESTS`) taken by them and be shed
+    (503), counted as that run's errors. Idle = under `IDLE_SHARE` of a core for
+    `IDLE_INTERVAL_S` (the background threads alone use less); gives up after `IDLE_TIMEOUT_S`.
+
+    Args:
+        pids: the service's processes.
+
+    Returns:
+        How long it waited.
+    """
+    start = time.monotonic()
+    before = sum(cpu_seconds(p) for p in pids)
+    while time.monotonic() - start < IDLE_TIMEOUT_S:
+        time.sleep(IDLE_INTERVAL_S)
+        now = sum(cpu_seconds(p) for p in pids)
+        if now - before < IDLE_SHARE * IDLE_INTERVAL_S:
+            break
+        before = now
+    return time.monotonic() - start
 
 
 def wrk_available() -> bool:
@@ -94,6 +126,7 @@ def wrk_load(
             "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "30s",
             "-s", str(script), f"{base}{path}", "--", str(lines), content_type,
         ]  # fmt: skip
+        wait_until_idle(pids)  # the requests a previous run left in flight: not this run's
         sampler = threading.Thread(target=sample_threads, daemon=True)
         sampler.start()
         server_cpu = sum(cpu_seconds(p) for p in pids)
