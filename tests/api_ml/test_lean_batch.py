@@ -9,8 +9,8 @@ the same in `/metrics` and open the same cases. The invalid ones are the bad pay
 `test_lean_predict.py` and `test_predict.py` as batch items: the lean path must hand exactly
 those to FastAPI (a body it accepted where FastAPI refuses would answer differently).
 Every reasons scope is sent, so the SHAP reasons of the explained rows land where the row-wise
-path puts them. Then the column forms against their row-wise references: normalisation,
-confidence, decisions.
+path puts them. With Elasticsearch configured, both paths ship the same audit documents. Then
+the column forms against their row-wise references: normalisation, confidence, decisions.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -201,3 +202,36 @@ def test_confidence_and_decisions_as_columns_equal_the_row_functions() -> None:
     for policy in (Policy(0.8, 40.0), Policy(0.3, math.inf, "threshold")):
         outcomes = [decide(policy, x, a) for x, a in zip(p.tolist(), amounts.tolist(), strict=True)]
         assert decide_columns(policy, p, amounts) == [o.decision for o in outcomes]
+
+
+def test_the_audit_gets_the_same_documents(  # type: ignore[no-untyped-def]
+    api_settings, live_server, trained_lake, monkeypatch
+) -> None:
+    """With Elasticsearch configured, a batch through the lean path ships the documents the
+    route ships for it (its answers are only built as objects for the audit then)."""
+    from testkit import fake_es
+
+    from lakehouse.config import get_settings
+
+    rows = trained_lake.silver.slice(trained_lake.silver.num_rows - 30, 3).to_pylist()
+    batch = [seed_payload(), *map(payload_from_silver, rows), seed_payload(amount=900_000.0)]
+    body = json.dumps(batch).encode()
+    with fake_es() as es:
+        monkeypatch.setenv("ELASTICSEARCH_URL", f"http://127.0.0.1:{es.server_address[1]}")
+        get_settings.cache_clear()
+        with live_server(create_app(get_settings())) as url, httpx.Client(base_url=url) as http:
+            for content_type in (ROUTE, ROUTE, LEAN):  # the first: the events are recorded
+                assert _send(http, "", body, content_type)[0] == 200
+            deadline = time.monotonic() + 20
+            while len(es.lines) < 6 * len(batch) and time.monotonic() < deadline:
+                time.sleep(0.1)
+    documents = es.lines[1::2]
+    assert len(documents) == 3 * len(batch)
+
+    def comparable(document: dict) -> str:
+        kept = {k: v for k, v in document.items() if k not in ("@timestamp", "case_id")}
+        return json.dumps(kept, sort_keys=True)
+
+    routed = [comparable(d) for d in documents[len(batch) : 2 * len(batch)]]
+    lean = [comparable(d) for d in documents[2 * len(batch) :]]
+    assert routed == lean
