@@ -13,27 +13,25 @@ bodies.
 Anything else goes to FastAPI unchanged, the body it already read replayed: other paths,
 other content types or query strings, and every body that fails validation (so a bad JSON,
 a wrong type, a missing field get FastAPI's own 422, word for word). The route stays
-declared, so `/docs` and the OpenAPI document do not change.
+declared, so `/docs` and the OpenAPI document do not change. `LeanPath` is that mechanism for
+any declared `POST` route: `LeanPredict` here, `lean_batch.LeanBatch` for `/predict/batch`.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import get_args
+from typing import Any, ClassVar, get_args
 from urllib.parse import parse_qsl
 
+from fastapi.responses import Response
 from pydantic import ValidationError
 
 from api_ml.api.routes import ReasonsQuery, predict_one, router
 from api_ml.api.schemas import TransactionRequest
+from api_ml.api.state import Snapshot
 from lakehouse.observability.overload import ASGIApp, Message, Receive, Scope, Send
 
 PATH = "/predict"
-# The declared route (its path is the metrics' `route` label, its schema the OpenAPI one).
-PREDICT_ROUTE = next(
-    route for route in router.routes if getattr(route, "path", None) == PATH
-    and "POST" in getattr(route, "methods", ())
-)
 # The query parameters the lean path reads itself, and the values it reads for each; any
 # other parameter, value or repeat leaves the request to FastAPI.
 INCLUDE_FEATURES = {"false": False, "true": True}
@@ -83,9 +81,32 @@ def is_plain_json(headers: list[tuple[bytes, bytes]]) -> bool:
     return False
 
 
-class LeanPredict:
-    """ASGI middleware: plain JSON `POST /predict` requests answered without FastAPI's routing,
-    dependencies and request objects; every other request passes through untouched."""
+def declared_route(path: str) -> Any:
+    """The router's `POST path` route: its path is the metrics' `route` label, its schema the
+    OpenAPI one.
+
+    Args:
+        path: the route's path, e.g. `/predict`.
+
+    Returns:
+        The FastAPI route object.
+    """
+    return next(
+        route for route in router.routes if getattr(route, "path", None) == path
+        and "POST" in getattr(route, "methods", ())
+    )
+
+
+class LeanPath:
+    """ASGI middleware: plain JSON `POST` requests to one declared route, with a query the
+    lean paths read (`lean_query`), answered without FastAPI's routing, dependencies and
+    request objects; every other request, and every body `validated` refuses, passes
+    through to FastAPI untouched (the body replayed).
+
+    A subclass names its `path` and says how it validates a body and answers it.
+    """
+
+    path: ClassVar[str]
 
     def __init__(self, app: ASGIApp) -> None:
         """Wrap the rest of the application.
@@ -94,39 +115,56 @@ class LeanPredict:
             app: the next ASGI application (FastAPI's exception middleware and router).
         """
         self.app = app
+        self.route = declared_route(self.path)
+
+    def validated(self, body: bytes) -> Any | None:
+        """The parsed, validated body, or None to leave the request to FastAPI."""
+        raise NotImplementedError
+
+    async def answer(
+        self, app: Any, snapshot: Snapshot, parsed: Any, include_features: bool,
+        reasons: str | None,
+    ) -> Response:  # fmt: skip
+        """The answer to a validated body (the route's own function)."""
+        raise NotImplementedError
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["path"] != PATH
-            or scope["method"] != "POST"
-            or (query := lean_query(scope["query_string"])) is None
-            or not is_plain_json(scope["headers"])
-        ):
+        query = None
+        if scope["type"] == "http" and scope["path"] == self.path and scope["method"] == "POST":
+            query = lean_query(scope["query_string"])
+        if query is None or not is_plain_json(scope["headers"]):
             await self.app(scope, receive, send)
             return
         received, body = await read_body(receive)
-        transaction = _validated(body) if received[-1]["type"] == "http.request" else None
-        if transaction is None:  # FastAPI answers it, with its own error body
+        complete = received[-1]["type"] == "http.request"
+        parsed = self.validated(body) if complete and body else None
+        if parsed is None:  # FastAPI answers it, with its own error body
             await self.app(scope, replay(received, receive), send)
             return
         app = scope["app"]
-        scope["route"] = PREDICT_ROUTE  # the metrics' route label, as FastAPI's routing sets it
-        include_features, reasons = query
-        response = await predict_one(
-            app, app.state.holder.snapshot, transaction, include_features, reasons
-        )
+        scope["route"] = self.route  # the metrics' route label, as FastAPI's routing sets it
+        response = await self.answer(app, app.state.holder.snapshot, parsed, *query)
         await response(scope, receive, send)
 
 
-def _validated(body: bytes) -> TransactionRequest | None:
-    """The request body as a `TransactionRequest`, or None when it is not a valid one."""
-    if not body:
-        return None
-    try:
-        return TransactionRequest.model_validate_json(body)
-    except ValidationError:
-        return None
+class LeanPredict(LeanPath):
+    """`POST /predict`: one transaction, answered through `routes.predict_one`."""
+
+    path = PATH
+
+    def validated(self, body: bytes) -> TransactionRequest | None:
+        """The request body as a `TransactionRequest`, or None when it is not a valid one."""
+        try:
+            return TransactionRequest.model_validate_json(body)
+        except ValidationError:
+            return None
+
+    async def answer(
+        self, app: Any, snapshot: Snapshot, parsed: TransactionRequest, include_features: bool,
+        reasons: str | None,
+    ) -> Response:  # fmt: skip
+        """`routes.predict_one`, the FastAPI route's own answer."""
+        return await predict_one(app, snapshot, parsed, include_features, reasons)
 
 
 async def read_body(receive: Receive) -> tuple[list[Message], bytes]:

@@ -40,10 +40,10 @@ from api_ml.api.audit import NullAudit
 from api_ml.api.batch_answers import ScoredGroup, batch_answer, decide_columns
 from api_ml.api.casework import policy_of
 from api_ml.api.codes import basic_matrix
-from api_ml.api.lean import is_plain_json, lean_query, read_body, replay
+from api_ml.api.lean import LeanPath
 from api_ml.api.monitor import Monitor
 from api_ml.api.normalise import normalise_columns
-from api_ml.api.routes import answer_batch, reasons_scope, router
+from api_ml.api.routes import answer_batch, reasons_scope
 from api_ml.api.schemas import (
     FULL_MODEL_REQUIRED,
     MAX_BATCH,
@@ -53,58 +53,31 @@ from api_ml.api.schemas import (
 from api_ml.api.scoring import REASONS, explained_rows, flavour_of, in_model_order
 from api_ml.api.state import ServingModel, Snapshot
 from lakehouse.config import ReasonsScope
-from lakehouse.observability.overload import ASGIApp, Receive, Scope, Send
 
 PATH = "/predict/batch"
-BATCH_ROUTE = next(
-    route for route in router.routes if getattr(route, "path", None) == PATH
-    and "POST" in getattr(route, "methods", ())
-)
 _BATCH = TypeAdapter(list[TransactionRequest])
 
 
-class LeanBatch:
-    """ASGI middleware: plain JSON `POST /predict/batch` requests answered from columns;
-    every other request passes through untouched."""
+class LeanBatch(LeanPath):
+    """`POST /predict/batch`: the batch validated in one call and answered from columns
+    (`predict_columns`)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        """Wrap the rest of the application.
+    path = PATH
 
-        Args:
-            app: the next ASGI application.
-        """
-        self.app = app
+    def validated(self, body: bytes) -> list[TransactionRequest] | None:
+        """The body as 1 to MAX_BATCH requests, or None (FastAPI's 422 or the route's 413)."""
+        try:
+            requests = _BATCH.validate_json(body)
+        except ValidationError:
+            return None
+        return requests if 1 <= len(requests) <= MAX_BATCH else None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        query = None
-        if scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "POST":
-            query = lean_query(scope["query_string"])  # the same query strings as `/predict`
-        if query is None or not is_plain_json(scope["headers"]):
-            await self.app(scope, receive, send)
-            return
-        received, body = await read_body(receive)
-        requests = _validated(body) if received[-1]["type"] == "http.request" else None
-        if requests is None:  # FastAPI answers it, with its own error body
-            await self.app(scope, replay(received, receive), send)
-            return
-        app = scope["app"]
-        scope["route"] = BATCH_ROUTE  # the metrics' route label, as FastAPI's routing sets it
-        include_features, reasons = query
-        response = await predict_columns(
-            app, app.state.holder.snapshot, requests, include_features, reasons
-        )
-        await response(scope, receive, send)
-
-
-def _validated(body: bytes) -> list[TransactionRequest] | None:
-    """The body as 1 to MAX_BATCH requests, or None (FastAPI's 422 or the route's 413)."""
-    if not body:
-        return None
-    try:
-        requests = _BATCH.validate_json(body)
-    except ValidationError:
-        return None
-    return requests if 1 <= len(requests) <= MAX_BATCH else None
+    async def answer(
+        self, app: FastAPI, snapshot: Snapshot, parsed: list[TransactionRequest],
+        include_features: bool, reasons: str | None,
+    ) -> Response:  # fmt: skip
+        """`predict_columns`, the column-wise answer."""
+        return await predict_columns(app, snapshot, parsed, include_features, reasons)
 
 
 @dataclass(frozen=True)
