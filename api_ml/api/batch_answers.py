@@ -154,6 +154,7 @@ def batch_answer(
     groups: Sequence[ScoredGroup],
     requests: Sequence[TransactionRequest],
     include_features: bool,
+    show_reasons: bool = True,
 ) -> BatchAnswer:
     """The `/predict/batch` answer of scored groups, decided, with their cases.
 
@@ -161,6 +162,8 @@ def batch_answer(
         groups: the batch's rows per flavour, scored.
         requests: the validated batch, in order.
         include_features: add each answer's model inputs.
+        show_reasons: keep the reasons in the answers (`reasons=none`: dropped, once the
+            cases took theirs).
 
     Returns:
         The answer bytes (`{"data": [...], "count": n}`, the row-wise path's bytes), the
@@ -177,6 +180,8 @@ def batch_answer(
             for k, features in zip(flagged_rows, kept, strict=True):
                 i = group.indices[k]
                 records.append((i, _case(mine[k], requests[i], features)))
+                if not show_reasons:
+                    mine[k]["reasons"] = []
         for i, answer in zip(group.indices, mine, strict=True):
             answers[i] = answer
     data = pydantic_core.to_json(answers, inf_nan_mode="null")

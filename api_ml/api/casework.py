@@ -3,13 +3,13 @@
 Scoring (`scoring.py`) decides each answer — `decision`, `decision_rule`, `expected_loss` —
 from the policy stored with the model that scored it (`policy_of`, `lakehouse.ml.policy`;
 models trained before it existed fall back to their single threshold: decline what is
-flagged). `routes._score` then calls `CaseDesk.open_cases`, then `persist` (on the event loop
-when the write is a cache copy, `persist_on_loop`; in a thread when it is an fsync,
-`LAKEHOUSE_CASE_OUTBOX_SYNC=full`; `after_scoring` does both in one call). Reviews and
-declines become case records — score, reasons, feature values, model version, amount,
-expected loss — written to the durable outbox before the answer leaves (on disk first, or
-within moments, as `LAKEHOUSE_CASE_OUTBOX_SYNC` says: lakehouse/cases/outbox.py); the outbox
-worker moves them into the analytics DB. When an analyst closes a case as confirmed fraud or
+flagged). `routes._score` then calls `CaseDesk.open_cases`, then `keep`, which persists them
+(on the event loop when the write is a cache copy, `persist_on_loop`; in a thread when it is
+an fsync, `LAKEHOUSE_CASE_OUTBOX_SYNC=full`). Reviews and declines become case records —
+score, reasons, feature values, model version, amount, expected loss — written to the
+durable outbox before the answer leaves (on disk first, or within moments, as
+`LAKEHOUSE_CASE_OUTBOX_SYNC` says: lakehouse/cases/outbox.py); the outbox worker moves them
+into the analytics DB. When an analyst closes a case as confirmed fraud or
 legitimate, `forward_label` sends the outcome to sources_api's `/labels` through a second
 durable outbox (always synced: an analyst's work, off the scoring path), with the time it
 became known.
@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from fastapi.concurrency import run_in_threadpool
 
 from api_ml.api.schemas import PredictionResponse, TransactionRequest
 from api_ml.api.state import Snapshot
@@ -217,30 +218,12 @@ class CaseDesk:
         self.labels.close()
         self.engine.dispose()
 
-    def after_scoring(
-        self,
-        requests: Sequence[TransactionRequest],
-        answers: list[PredictionResponse],
-        include_features: bool,
-    ) -> list[PredictionResponse]:
-        """Persist a case for each review/decline among decided answers; answers as returned.
-
-        Args:
-            requests: the scored transactions, in the answers' order.
-            answers: the decided answers (`scoring.score`); each case gets its case id.
-            include_features: keep the features in the answers (else they are dropped).
-
-        Returns:
-            `answers`, each review or decline with its case id.
-        """
-        self.persist(self.open_cases(requests, answers, include_features))
-        return answers
-
     def open_cases(
         self,
         requests: Sequence[TransactionRequest],
         answers: list[PredictionResponse],
         include_features: bool,
+        show_reasons: bool = True,
     ) -> list[dict[str, Any]]:
         """The case records of the decided answers that are not approved, to `persist`.
 
@@ -252,6 +235,8 @@ class CaseDesk:
             requests: the scored transactions, in the answers' order.
             answers: the decided answers; each review or decline gets its case id.
             include_features: keep the features in the answers (else they are dropped).
+            show_reasons: keep the reasons in the answers (`reasons=none`: dropped, once
+                the cases took theirs).
 
         Returns:
             One case record per answer not approved.
@@ -264,7 +249,23 @@ class CaseDesk:
                 records.append(record)
             if not include_features:
                 answer.features = None
+            if not show_reasons:
+                answer.reasons = []
         return records
+
+    async def keep(self, records: list[dict[str, Any]]) -> None:
+        """`persist` from the event loop: in place when the write is a cache copy
+        (`persist_on_loop`), in a thread when it is an fsync; nothing for no records.
+
+        Args:
+            records: the case records of a scored request (reviews and declines).
+        """
+        if not records:
+            return
+        if self.persist_on_loop:
+            self.persist(records)
+        else:
+            await run_in_threadpool(self.persist, records)
 
     def persist(self, records: list[dict[str, Any]]) -> None:
         """Write case records to the outbox (`LAKEHOUSE_CASE_OUTBOX_SYNC`) and wake its worker.

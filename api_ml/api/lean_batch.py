@@ -50,7 +50,13 @@ from api_ml.api.schemas import (
     PredictionResponse,
     TransactionRequest,
 )
-from api_ml.api.scoring import REASONS, explained_rows, flavour_of, in_model_order
+from api_ml.api.scoring import (
+    REASONS,
+    explained_rows,
+    flavour_of,
+    in_model_order,
+    shows_reasons,
+)
 from api_ml.api.state import ServingModel, Snapshot
 from lakehouse.config import ReasonsScope
 
@@ -179,18 +185,15 @@ async def predict_columns(
     if groups is None:
         return await answer_batch(request_app, snapshot, requests, include_features, reasons)
     settings = request_app.state.settings
-    run = functools.partial(
-        _score_groups, groups, requests, request_app.state.monitor,
-        reasons_scope(reasons, settings),
-    )  # fmt: skip
+    scope = reasons_scope(reasons, settings)
+    run = functools.partial(_score_groups, groups, requests, request_app.state.monitor, scope)
     # As `routes._score`: a Redis round trip blocks, so it leaves the event loop.
     remote = settings.online_store == "redis"
     needs_thread = remote and any(group.flavour == "full" for group in groups)
     scored = await run_in_threadpool(run) if needs_thread else run()
     elapsed = time.perf_counter() - start
-    answer = batch_answer(scored, requests, include_features)
-    if answer.records:  # a review or decline: durable (an fsync) before the answer leaves
-        await run_in_threadpool(request_app.state.cases.persist, answer.records)
+    answer = batch_answer(scored, requests, include_features, shows_reasons(scope))
+    await request_app.state.cases.keep(answer.records)
     for group in scored:
         threshold = float(group.served.model.threshold)
         request_app.state.scoring_metrics.observe(

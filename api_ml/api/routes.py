@@ -34,7 +34,7 @@ from api_ml.api.schemas import (
     ReloadResponse,
     TransactionRequest,
 )
-from api_ml.api.scoring import ModelUnavailable, flavour_of, score
+from api_ml.api.scoring import ModelUnavailable, flavour_of, score, shows_reasons
 from api_ml.api.state import ServingModel, Snapshot
 from lakehouse.config import ReasonsScope, Settings
 from lakehouse.observability.errors import ErrorItem, error_response
@@ -55,9 +55,10 @@ WithReasons = Annotated[
         "score most toward fraud (TreeSHAP contributions, the costliest part of scoring). "
         "`flagged`: only the answers decided `review` or `decline`, which become cases that "
         "analysts and the cardholder's bank read; an approved answer has `reasons: []`. "
-        "`all`: every answer. `none`: no SHAP pass at all (bulk re-scoring), every `reasons` "
-        "empty. `true` and `false` mean `all` and `none`. The probability, the decision and "
-        "the case are the same under every scope. Without it: the service's "
+        "`all`: every answer. `none`: every `reasons` empty (bulk re-scoring): only the "
+        "reviews and declines are explained, for their cases. `true` and `false` mean `all` "
+        "and `none`. The probability, the decision and the case are the same under every "
+        "scope. Without it: the service's "
         "`LAKEHOUSE_SCORING_REASONS`, `flagged` unless configured."
     ),
 ]
@@ -81,6 +82,7 @@ async def _score(
     """Score, decide and record; turns domain errors into 422/503 answers."""
     metrics: ScoringMetrics = request_app.state.scoring_metrics
     settings: Settings = request_app.state.settings
+    scope = reasons_scope(reasons, settings)
     start = time.perf_counter()
     try:
         # Features always computed: a case keeps them; `open_cases` drops them if unasked.
@@ -91,7 +93,7 @@ async def _score(
             include_features=True,
             batch=batch,
             monitor=request_app.state.monitor,
-            reasons=reasons_scope(reasons, settings),
+            reasons=scope,
         )
         # A Redis round trip blocks: keep it off the event loop. The in-process store answers
         # in microseconds, so its requests stay on the loop (no thread hop).
@@ -104,12 +106,8 @@ async def _score(
         return error_response(503, str(missing))
     elapsed = time.perf_counter() - start
     cases: CaseDesk = request_app.state.cases
-    records = cases.open_cases(transactions, answers, include_features)
-    if records:  # a review or decline: in the outbox before the answer leaves
-        if cases.persist_on_loop:
-            cases.persist(records)
-        else:
-            await run_in_threadpool(cases.persist, records)
+    records = cases.open_cases(transactions, answers, include_features, shows_reasons(scope))
+    await cases.keep(records)
     for flavour in {a.flavour for a in answers}:
         mine = [a for a in answers if a.flavour == flavour]
         metrics.observe(

@@ -137,20 +137,33 @@ def full_inputs(
 
 
 def explained_rows(decisions: Sequence[str], scope: ReasonsScope) -> list[int]:
-    """The positions of the answers that get their SHAP reasons under `scope`.
+    """The positions of the answers TreeSHAP explains under `scope`.
+
+    A review or decline is always explained: it becomes a case, and an analyst works it from
+    its reasons. Under `none` its answer then leaves without them (`shows_reasons`).
 
     Args:
         decisions: each answer's decision (approve / review / decline), in order.
-        scope: `flagged` (reviews and declines: they become cases), `all` or `none`.
+        scope: `flagged` (reviews and declines), `all` or `none`.
 
     Returns:
         The positions to explain, in order.
     """
     if scope == "all":
         return list(range(len(decisions)))
-    if scope == "none":
-        return []
     return [i for i, decision in enumerate(decisions) if decision != "approve"]
+
+
+def shows_reasons(scope: ReasonsScope) -> bool:
+    """Whether the answers carry the reasons computed for them (all but `none`).
+
+    Args:
+        scope: the request's reasons scope.
+
+    Returns:
+        False under `none`: the answers leave with `reasons: []`, their cases keep them.
+    """
+    return scope != "none"
 
 
 def _responses(

@@ -213,3 +213,15 @@ def test_every_case_route_needs_a_token(api_settings, tmp_path, live_server) -> 
             assert answer.status_code == 401, path
         wrong = httpx.post(base + "/auth/token", json={"username": "alice", "password": "x"})
         assert wrong.status_code == 401
+
+
+def test_a_case_keeps_its_reasons_when_the_answer_asks_for_none(desk: Desk, trained_lake) -> None:
+    # `reasons=none` empties the answers' reasons; a case is still explained for its analyst.
+    rows = trained_lake.silver.slice(trained_lake.silver.num_rows - 60, 2).to_pylist()
+    single, batched = ({**payload_from_silver(row), "amount": LARGE} for row in rows)
+    one = desk.http.post("/predict", params={"reasons": "none"}, json=single).json()
+    many = desk.http.post("/predict/batch", params={"reasons": "none"}, json=[batched]).json()
+    alice = desk.login("alice")
+    for answer in (one, many["data"][0]):
+        assert answer["reasons"] == [] and answer["case_id"], answer
+        assert len(desk.case_appears(answer["case_id"], alice)["reasons"]) == 3
