@@ -21,6 +21,7 @@ from api.datamarts import DATAMARTS
 from api.deps import ReadAccess
 from api.routers import datamart, health, summary
 from lakehouse.config import Settings, get_settings
+from lakehouse.observability.body_limit import json_body_limit
 from lakehouse.observability.errors import error_response
 from lakehouse.observability.http import instrument_app
 
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Lakehouse datamarts API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan
     )
     app.dependency_overrides[get_settings] = lambda: settings
-    instrument_app(app, "api", settings.max_concurrent_requests)
+    instrument_app(app, "api", settings.max_concurrent_requests, json_body_limit(settings))
 
     @app.exception_handler(ServiceUnavailable)
     async def _unavailable(_: Request, exc: ServiceUnavailable) -> JSONResponse:

@@ -171,6 +171,11 @@ class Settings(BaseSettings):
     max_concurrent_requests: int = Field(
         32, ge=1, validation_alias=_env("LAKEHOUSE_MAX_CONCURRENT_REQUESTS")
     )
+    # Request bodies past this many bytes get 413 unread (a full /predict/batch of 1,000
+    # transactions is under 1 MB); multipart uploads, spooled to disk, are exempt.
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, validation_alias=_env("LAKEHOUSE_MAX_BODY_BYTES")
+    )
     # Scoring API processes (`lakehouse serve api-ml`, docs/scoring.md): uvicorn workers
     # sharing the port. More than one needs LAKEHOUSE_ONLINE_STORE=redis: the online state
     # must be shared, or each process would see only its own share of a card's events.

@@ -39,6 +39,7 @@ from lakehouse.api_keys import GivenKey, check_api_key
 from lakehouse.config import get_settings
 from lakehouse.database import SOURCE_DB_SETTING, database_url
 from lakehouse.formats import REFERENCE_FILES
+from lakehouse.observability.body_limit import Limit
 from lakehouse.observability.errors import ErrorItem, error_response
 from lakehouse.observability.http import instrument_app
 from lakehouse.sources.files import (
@@ -59,7 +60,6 @@ from lakehouse.sources.loader import (
 from lakehouse.sources.schema import latest_situation_date, table_stats
 from sources_api.db import EngineDep, SettingsDep, WriteAccess, engine_for
 from sources_api.labels import labels_router
-from sources_api.limits import UploadLimit
 from sources_api.schemas import (
     BatchLoadedPublic,
     ErrorPublic,
@@ -286,9 +286,12 @@ def create_app() -> FastAPI:
         settings = app.dependency_overrides.get(get_settings, get_settings)()
         return settings.max_upload_mb * 1024 * 1024
 
-    # Added before instrument_app so the metrics middleware (outermost) also counts its 413s.
-    app.add_middleware(UploadLimit, limit_bytes=upload_limit_bytes)
-    instrument_app(app, SERVICE, get_settings().max_concurrent_requests)
+    uploads = Limit(
+        upload_limit_bytes,
+        "LAKEHOUSE_MAX_UPLOAD_MB",
+        "split the file with `lakehouse sources split` and send the parts",
+    )
+    instrument_app(app, SERVICE, get_settings().max_concurrent_requests, uploads)
     _install_load_error_handlers(app)
     for router in (files_router, transactions_router, labels_router, health_router):
         app.include_router(router)

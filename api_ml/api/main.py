@@ -33,8 +33,10 @@ from api_ml.api.metrics import ScoringMetrics
 from api_ml.api.monitor import Monitor
 from api_ml.api.reload import poll_forever
 from api_ml.api.routes import router
+from api_ml.api.schemas import MAX_BATCH
 from api_ml.api.state import ModelHolder
 from lakehouse.config import Settings, get_settings
+from lakehouse.observability.body_limit import json_body_limit
 from lakehouse.observability.http import instrument_app
 
 
@@ -95,7 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added first, so they sit inside the metrics and the load shedding `instrument_app` adds.
     app.add_middleware(LeanPredict)
     app.add_middleware(LeanBatch)
-    http_metrics = instrument_app(app, "api_ml", settings.max_concurrent_requests)
+    body_limit = json_body_limit(settings, f"a /predict/batch holds at most {MAX_BATCH} rows")
+    http_metrics = instrument_app(app, "api_ml", settings.max_concurrent_requests, body_limit)
     app.state.settings = settings
     app.state.scoring_metrics = ScoringMetrics(http_metrics.registry)
     app.state.holder = ModelHolder(settings, app.state.scoring_metrics)

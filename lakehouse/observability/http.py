@@ -3,7 +3,8 @@
 `instrument_app(app, service)` is called once by each service's app factory (sources_api,
 api, api_ml). It adds a middleware that counts requests and times them per route template
 (so `/client_features/{client_id}` is one series, not one per id), serves those metrics at
-`GET /metrics` in the Prometheus text format, and installs the one error model of
+`GET /metrics` in the Prometheus text format, sheds load past a concurrency limit
+(`overload.py`), refuses oversized bodies (`body_limit.py`), and installs the one error model of
 `lakehouse.observability.errors` (JSON bodies, declared in the OpenAPI document). Its `/docs`
 and `/redoc` pages load their assets from the service itself (`api_docs`), so they work on a
 host without internet access.
@@ -25,6 +26,7 @@ from prometheus_client import (
 )
 
 from lakehouse.observability.api_docs import serve_docs_offline
+from lakehouse.observability.body_limit import BodyLimit, Limit
 from lakehouse.observability.elasticsearch import ShippingCollector
 from lakehouse.observability.errors import declare_error_responses, install_error_handlers
 from lakehouse.observability.overload import (
@@ -123,13 +125,17 @@ class _Measure:
             )
 
 
-def instrument_app(app: FastAPI, service: str, max_concurrent: int) -> HttpMetrics:
-    """Add request metrics, `GET /metrics`, JSON errors, load shedding and offline docs.
+def instrument_app(
+    app: FastAPI, service: str, max_concurrent: int, body_limit: Limit
+) -> HttpMetrics:
+    """Add request metrics, `GET /metrics`, JSON errors, load shedding, a body size limit and
+    offline docs.
 
     Args:
         app: the service's application.
         service: its name, the `service` label of its metrics.
         max_concurrent: requests in flight past which it answers 503 (`ConcurrencyLimit`).
+        body_limit: request bodies larger than this are answered 413 (`BodyLimit`).
 
     Returns:
         The metrics, whose registry the service may add its own to.
@@ -137,6 +143,9 @@ def instrument_app(app: FastAPI, service: str, max_concurrent: int) -> HttpMetri
     metrics = HttpMetrics(service)
     metrics.registry.register(ShippingCollector())
     app.state.http_metrics = metrics
+    # Inside the load shedding and the metrics (a 413 is counted), outside every route and
+    # the scoring API's lean paths, which read bodies themselves.
+    app.add_middleware(BodyLimit, limit=body_limit)
     # Added before the metrics middleware, so it sits inside it: shed requests are counted.
     app.add_middleware(
         ConcurrencyLimit, limit=max_concurrent, service=service, registry=metrics.registry

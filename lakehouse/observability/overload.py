@@ -63,17 +63,36 @@ class ConcurrencyLimit:
             self.in_flight -= 1
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps(
-            error_body(
-                503,
-                f"overloaded: {self.limit} requests already in progress "
-                f"(LAKEHOUSE_MAX_CONCURRENT_REQUESTS); retry after {RETRY_AFTER_SECONDS} s",
-            )
-        ).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 503, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_error(
+            send,
+            503,
+            f"overloaded: {self.limit} requests already in progress "
+            f"(LAKEHOUSE_MAX_CONCURRENT_REQUESTS); retry after {RETRY_AFTER_SECONDS} s",
+            [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())],
+        )
+
+
+async def send_error(
+    send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """Answer with the one JSON error body (`errors.error_body`), from a plain ASGI middleware.
+
+    Args:
+        send: the server's ASGI `send`.
+        status: the HTTP status.
+        message: what went wrong and what to do next.
+        headers: extra response headers (e.g. `Retry-After`).
+    """
+    body = json.dumps(error_body(status, message)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
