@@ -1,9 +1,11 @@
-"""`LAKEHOUSE_CASE_OUTBOX_SYNC`: what a put survives, when the WAL reaches the file, bad values.
+"""`LAKEHOUSE_CASE_OUTBOX_SYNC`: what a put survives, when the WAL reaches the file, where the
+scoring API makes the write, bad values.
 
 Real parts: a child process that puts a case and is killed with SIGKILL (its file then read
-back by a fresh `Outbox`), the outbox worker's thread, and `lakehouse serve api-ml` started
-with a wrong value. A power loss cannot be staged here: that `normal` loses what a power loss
-catches before the checkpoint is the documented price (docs/cases.md), not a tested promise.
+back by a fresh `Outbox`), the outbox worker's thread, the scoring API's `CaseDesk` on its
+SQLite files, and `lakehouse serve api-ml` started with a wrong value. A power loss cannot be
+staged here: that `normal` loses what a power loss catches before the checkpoint is the
+documented price (docs/cases.md), not a tested promise.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pytest
 from promkit import wait_for
 from pydantic import ValidationError
 
+from api_ml.api.casework import CaseDesk
 from lakehouse.cases.outbox import Outbox, OutboxWorker
 from lakehouse.config import Settings
 
@@ -90,6 +93,25 @@ def test_the_worker_checkpoints_what_waits_for_a_store_that_is_down(tmp_path: Pa
     finally:
         worker.stop()
     assert outbox.pending() == 1
+
+
+@pytest.mark.parametrize(
+    ("sync", "workers", "on_loop"), [("normal", 1, True), ("full", 1, False), ("normal", 2, False)]
+)
+def test_the_case_write_stays_on_the_event_loop_only_when_it_cannot_wait(
+    tmp_path: Path, sync: str, workers: int, on_loop: bool
+) -> None:
+    # An fsync, or SQLite's busy wait on a file another worker process writes, would stall
+    # every request on the loop; the labels outbox is synced whatever the setting.
+    settings = Settings(data_dir=tmp_path, case_outbox_sync=sync, api_ml_workers=workers)  # type: ignore[arg-type]
+    desk = CaseDesk(settings)
+    try:
+        assert desk.persist_on_loop is on_loop
+        assert (desk.outbox.sync, desk.labels.sync) == (sync, "full")
+    finally:
+        desk.outbox.close()
+        desk.labels.close()
+        desk.engine.dispose()
 
 
 def test_a_wrong_sync_value_is_refused() -> None:
