@@ -25,6 +25,7 @@ import httpx
 import numpy as np
 import pytest
 from api_ml_lake import payload_from_silver, seed_payload
+from lean_kit import route_series, send
 
 from api_ml.api import lean_batch
 from api_ml.api.batch_answers import confidence_columns, decide_columns
@@ -87,24 +88,7 @@ def _batches(silver_rows: list[dict]) -> list[tuple[str, bytes | None, bool]]:
 
 
 def _send(http: httpx.Client, query: str, body: bytes | None, content_type: str) -> tuple:
-    """Status, content type and body (case ids, random per service, masked) of one POST."""
-    headers = {} if body is None else {"content-type": content_type}
-    response = http.post(f"/predict/batch{query}", content=body or b"", headers=headers)
-    text = re.sub(r'"case_id":"req-[^"]*"', '"case_id":"<case>"', response.text)
-    return response.status_code, response.headers.get("content-type"), text
-
-
-def _batch_series(http: httpx.Client) -> list[str]:
-    """The `/metrics` lines that count /predict/batch requests, scores and decisions."""
-    text = http.get("/metrics").text
-    return sorted(
-        line
-        for line in text.splitlines()
-        if (
-            ('route="/predict/batch"' in line and line.startswith("http_requests_total"))
-            or line.startswith(("api_ml_decisions_total", "api_ml_fraud_probability_count"))
-        )
-    )
+    return send(http, "/predict/batch", query, body, content_type)
 
 
 @pytest.fixture
@@ -158,7 +142,7 @@ def test_lean_batch_answers_as_the_route(two_services, trained_lake) -> None:  #
         if answered[0] == 200:
             decisions |= {a["decision"] for a in json.loads(answered[2])["data"]}
     assert {"approve", "review"} <= decisions
-    assert _batch_series(lean) == _batch_series(route)
+    assert route_series(lean, "/predict/batch") == route_series(route, "/predict/batch")
     assert persisted[0] == persisted[1] and persisted[0]  # the same cases, in the same order
 
 

@@ -10,12 +10,12 @@ case id aside), and count the same in `/metrics`.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from api_ml_lake import payload_from_silver, seed_payload
+from lean_kit import route_series, send
 
 from api_ml.api.deps import get_snapshot
 from api_ml.api.main import create_app
@@ -60,24 +60,7 @@ def _exchanges(silver_rows: list[dict]) -> list[tuple[str, bytes | None]]:
 
 
 def _send(http: httpx.Client, query: str, body: bytes | None, content_type: str) -> tuple:
-    """Status, content type and body (case ids, random per service, masked) of one POST."""
-    headers = {} if body is None else {"content-type": content_type}
-    response = http.post(f"/predict{query}", content=body or b"", headers=headers)
-    text = re.sub(r'"case_id":"[^"]*"', '"case_id":"<case>"', response.text)
-    return response.status_code, response.headers.get("content-type"), text
-
-
-def _predict_series(http: httpx.Client) -> list[str]:
-    """The `/metrics` lines that count /predict requests and scores."""
-    text = http.get("/metrics").text
-    return sorted(
-        line
-        for line in text.splitlines()
-        if (
-            ('route="/predict"' in line and line.startswith("http_requests_total"))
-            or line.startswith(("api_ml_decisions_total", "api_ml_fraud_probability_count"))
-        )
-    )
+    return send(http, "/predict", query, body, content_type, r'"case_id":"[^"]*"')
 
 
 @pytest.fixture
@@ -110,7 +93,7 @@ def test_lean_path_answers_as_the_route(two_services, trained_lake) -> None:  # 
         assert answered == _send(route, query, body, ROUTE), (query, body)
         statuses.append(answered[0])
     assert statuses == [200] * 14 + [422] * 13
-    assert _predict_series(lean) == _predict_series(route)
+    assert route_series(lean, "/predict") == route_series(route, "/predict")
     answers = [_send(lean, q, b, LEAN) for q, b in exchanges[:2]]
     assert [status for status, _, _ in answers] == [200, 200]
     assert '"features":{' in _send(lean, "?include_features=true", exchanges[4][1], LEAN)[2]
