@@ -272,8 +272,8 @@ def normalise_columns(
     """`normalise_seed_fields` of many requests, each distinct vocabulary value converted once.
 
     A batch repeats a handful of brands, types, states and chip modes: converting each
-    distinct value (and each distinct chip value with its merchant being ONLINE or not) once
-    gives every row the very value the row-wise function would.
+    distinct value (a chip value with its normalised merchant state) once gives every row the
+    very value the row-wise function would.
 
     Args:
         payloads: validated requests as dicts (seed field names), in order.
@@ -289,8 +289,8 @@ def normalise_columns(
     if brands is None or types is None or states is None:
         return None
     chips = _each_distinct(
-        [(p["use_chip"], s == ONLINE_CITY) for p, s in zip(payloads, states, strict=True)],
-        lambda pair: vocabulary.use_chip_of(pair[0], ONLINE_CITY if pair[1] else ""),
+        [(p["use_chip"], s) for p, s in zip(payloads, states, strict=True)],
+        lambda pair: vocabulary.use_chip_of(*pair),
     )
     if chips is None:
         return None
