@@ -190,9 +190,8 @@ class LoadedModel:
         """
         if not len(rows):
             return []
-        matrix = self._matrix(features)
-        if len(rows) != len(matrix) or list(rows) != list(range(len(matrix))):
-            matrix = matrix[np.asarray(rows, dtype=np.intp)]
+        # A copy of the chosen rows: nothing beside TreeSHAP's ~0.8 ms a row.
+        matrix = self._matrix(features)[np.asarray(rows, dtype=np.intp)]
         return self._top_reasons(self._predict(matrix, "pred_contrib"), top)
 
     def _top_reasons(self, contrib: np.ndarray, top: int) -> list[list[tuple[str, float]]]:
