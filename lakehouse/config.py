@@ -171,8 +171,9 @@ class Settings(BaseSettings):
     max_concurrent_requests: int = Field(
         32, ge=1, validation_alias=_env("LAKEHOUSE_MAX_CONCURRENT_REQUESTS")
     )
-    # Request bodies past this many bytes get 413 unread (a full /predict/batch of 1,000
-    # transactions is under 1 MB); multipart uploads, spooled to disk, are exempt.
+    # Request bodies of the JSON APIs (api, api_ml) past this many bytes get 413 unread (a full
+    # /predict/batch of 1,000 transactions is under 1 MB); sources_api's uploads have their own
+    # limit, `max_upload_mb` (lakehouse/observability/body_limit.py).
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, validation_alias=_env("LAKEHOUSE_MAX_BODY_BYTES")
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -186,8 +187,4 @@ def batch_answer(
             answers[i] = answer
     data = pydantic_core.to_json(answers, inf_nan_mode="null")
     body = b'{"data":' + data + b',"count":' + str(len(answers)).encode() + b"}"
-    return BatchAnswer(body, answers, [record for _, record in sorted(records, key=_first)])
-
-
-def _first(pair: tuple[int, Any]) -> int:
-    return pair[0]
+    return BatchAnswer(body, answers, [record for _, record in sorted(records, key=itemgetter(0))])

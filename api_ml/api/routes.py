@@ -58,8 +58,8 @@ WithReasons = Annotated[
         "`all`: every answer. `none`: every `reasons` empty (bulk re-scoring): only the "
         "reviews and declines are explained, for their cases. `true` and `false` mean `all` "
         "and `none`. The probability, the decision and the case are the same under every "
-        "scope. Without it: the service's "
-        "`LAKEHOUSE_SCORING_REASONS`, `flagged` unless configured."
+        "scope. Without it: the service's `LAKEHOUSE_SCORING_REASONS`, `flagged` unless "
+        "configured."
     ),
 ]
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {

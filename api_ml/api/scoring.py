@@ -283,8 +283,9 @@ def score(
         include_features: add each answer's model inputs.
         batch: the requests come from `/predict/batch` (error locations name the item).
         monitor: the drift/skew/shadow queue (None: not monitored).
-        reasons: which answers get their three SHAP reasons: `flagged` the reviews and
-            declines, `all`, or `none` (bulk re-scoring); the others' `reasons` are empty.
+        reasons: which answers carry their three SHAP reasons: `flagged` the reviews and
+            declines, `all`, or `none` (bulk re-scoring; the reviews and declines are still
+            explained, for their cases: `shows_reasons`); the others' `reasons` are empty.
 
     Returns:
         One answer per request, in order, each with its decision, rule and expected loss.

@@ -31,7 +31,7 @@ class _TooLarge(Exception):
 class Limit:
     """A service's body limit and how its 413 tells the client what to do."""
 
-    bytes: Callable[[], int]  # read per request (tests override the settings)
+    max_bytes: Callable[[], int]  # read per request (tests override the settings)
     setting: str  # the environment variable that sets it
     advice: str  # what to do next, e.g. "split the file with `lakehouse sources split`"
 
@@ -80,7 +80,7 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] not in WITH_BODY:
             await self.app(scope, receive, send)
             return
-        limit = self.limit.bytes()
+        limit = self.limit.max_bytes()
         announced = _content_length(scope)
         if announced is not None and announced > limit:
             await self._reject(send, limit)
