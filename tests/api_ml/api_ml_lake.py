@@ -5,6 +5,7 @@
 behavioural features can see, then builds `gold/ml_features` with the pipeline's own stage
 runner and the DuckDB engine — the training table the serving features are compared with.
 Deterministic for a seed; a few thousand rows so the whole session stays quick.
+`promote_copy` makes a new champion version for the reload tests.
 """
 
 from __future__ import annotations
@@ -226,3 +227,20 @@ def payload_from_silver(row: dict[str, object]) -> dict[str, object]:
         "zip": row["zip"],
         "errors": None if errors == "no error" else errors,
     }
+
+
+def promote_copy(tracking_uri: str, name: str) -> str:
+    """Register the current champion's files again as a new version and make it champion.
+
+    What a promotion looks like to the scoring API (a new version behind `champion`),
+    without a second training run.
+    """
+    from mlflow.tracking import MlflowClient
+
+    from lakehouse.ml import registry
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    current = client.get_model_version_by_alias(name, registry.CHAMPION)
+    version = client.create_model_version(name, current.source, run_id=current.run_id)
+    client.set_registered_model_alias(name, registry.CHAMPION, version.version)
+    return str(version.version)

@@ -3,7 +3,8 @@
 Once per session: `write_small_lake` writes silver tables and builds `gold/ml_features` with
 the pipeline; both flavours are trained on it and registered as champions in a temporary
 MLflow SQLite store. Training is the platform's own (`train_and_register`) with a
-small configuration; `promote_copy` makes a new champion version for the reload tests.
+small configuration (`api_ml_lake.SMALL_TRAINING`). Helpers live in `api_ml_lake.py`, not
+here: `from conftest import ...` is ambiguous once another folder's conftest is loaded first.
 """
 
 from __future__ import annotations
@@ -29,23 +30,6 @@ class TrainedLake:
     tracking_uri: str
     silver: pa.Table
     gold: pd.DataFrame
-
-
-def promote_copy(tracking_uri: str, name: str) -> str:
-    """Register the current champion's files again as a new version and make it champion.
-
-    What a promotion looks like to the scoring API (a new version behind `champion`),
-    without a second training run.
-    """
-    from mlflow.tracking import MlflowClient
-
-    from lakehouse.ml import registry
-
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    current = client.get_model_version_by_alias(name, registry.CHAMPION)
-    version = client.create_model_version(name, current.source, run_id=current.run_id)
-    client.set_registered_model_alias(name, registry.CHAMPION, version.version)
-    return str(version.version)
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,7 @@ import time
 
 import httpx
 import pytest
-from api_ml_lake import seed_payload
-from conftest import promote_copy
+from api_ml_lake import promote_copy, seed_payload
 
 from api_ml.api.main import create_app
 from lakehouse.config import get_settings

@@ -23,8 +23,7 @@ from pathlib import Path
 import httpx
 import pyarrow.compute as pc
 import pytest
-from api_ml_lake import payload_from_silver
-from conftest import SMALL_TRAINING
+from api_ml_lake import SMALL_TRAINING, payload_from_silver
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
