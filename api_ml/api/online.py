@@ -245,8 +245,8 @@ class OnlineState:
         """
         read, degraded = self._read_batch([_event(row) for row in rows])
         ids = [row["transaction_id"] for row in rows]
-        cards = known_flags(read.cards, read.card_of_row, ids, read.added)
-        clients = known_flags(read.clients, read.client_of_row, ids, read.added)
+        cards = known_flags(read.cards, ids, read.added)
+        clients = known_flags(read.clients, ids, read.added)
         horizon = self.meta.horizon_s
         contexts = [
             OnlineContext(card, client, horizon is None or row["ts_s"] >= horizon, degraded)
@@ -261,7 +261,8 @@ class OnlineState:
         except redis.RedisError:
             self._failed("read")
             n = len(events)
-            return BatchRead([[]], [0] * n, [[]], [0] * n, [Tallies()] * n, [False] * n), True
+            nothing = ([[]], [0] * n)
+            return BatchRead.of_lists(events, nothing, nothing, [Tallies()] * n, [False] * n), True
 
     def _read_and_add(self, events: list[Event]) -> tuple[list[EntityState], bool]:
         """The state before each event, and whether the store failed (then: empty states, the

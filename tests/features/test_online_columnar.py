@@ -125,8 +125,8 @@ def test_columnar_features_equal_the_rows_one_by_one(make_store, seed: int) -> N
         )
     assert max(v["card_tx_count_1h"] for v in expected) >= 3  # the burst saw itself
     ids = [e.transaction_id for e in batch]
-    cards = known_flags(read.cards, read.card_of_row, ids, read.added)
-    clients = known_flags(read.clients, read.client_of_row, ids, read.added)
+    cards = known_flags(read.cards, ids, read.added)
+    clients = known_flags(read.clients, ids, read.added)
     assert list(zip(cards, clients, strict=True)) == known
     assert not all(cards)  # unknown cards were in the batch
     assert together.size() == one_by_one.size()

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -30,10 +30,9 @@ from lakehouse.features.declarations import (
     OUTPUTS,
     Aggregate,
 )
-from lakehouse.features.online.compute import TALLY_VALUES, Event, Tallies, static_features
-from lakehouse.features.online.store import BatchRead
+from lakehouse.features.online.compute import TALLY_VALUES, Tallies, static_features
+from lakehouse.features.online.store import EVENT_COLUMNS, BatchRead, Groups
 
-_FIELD_AT: dict[str, int] = {name: i for i, name in enumerate(Event._fields)}
 # The row field an entity narrows its source's events by (client x merchant, client x state).
 _MATCH = {"client_merchant": "merchant_id", "client_state": "merchant_state"}
 _OUTPUT_NAMES = frozenset(o.name for o in OUTPUTS)
@@ -42,24 +41,6 @@ _OUTPUT_NAMES = frozenset(o.name for o in OUTPUTS)
 # Events of a batch's rows are visible to the rows after them: base events are visible to all.
 _BASE = -1
 _KEY_SHIFT = 41  # group << 41 | seconds since the batch's earliest time: sorts by group, time
-
-
-def _event_columns(flat: Sequence[Event]) -> dict[str, np.ndarray]:
-    """The fields the aggregates read, one array each (`fromiter`: no transposed tuples)."""
-
-    def column(name: str, dtype: Any) -> np.ndarray:
-        values = map(itemgetter(_FIELD_AT[name]), flat)
-        if dtype is object:
-            return np.array(list(values), dtype=object)
-        return np.fromiter(values, dtype=dtype, count=len(flat))
-
-    out = {
-        name: column(name, np.int64)
-        for name in ("transaction_id", "ts_s", "merchant_id", "is_abroad_i", "is_online_i")
-    }
-    out["amount"] = column("amount", np.float64)
-    out["merchant_state"] = column("merchant_state", object)
-    return out
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -74,40 +55,37 @@ def _ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class _Pairs:
     """One source's (row, event) pairs: the events each row sees within the history (stored
     before the batch, or of an earlier row of the batch that was added), own id left out,
-    sorted by row then time; row `i` holds `ends[i] - count[i] .. ends[i]`."""
+    sorted by row then time; row `i` holds `ends[i] - count[i] .. ends[i]`, so each window of
+    a row is a tail of its pairs, found by bisecting `key` (row, then seconds from `origin`)."""
 
     row: np.ndarray
     ts: np.ndarray
     amount: np.ndarray
     fields: dict[str, np.ndarray]
     ends: np.ndarray
+    key: np.ndarray
+    origin: int
 
     @classmethod
-    def of(
-        cls,
-        groups: Sequence[Sequence[Event]],
-        group_of_row: Sequence[int],
-        rows: Mapping[str, np.ndarray],
-        added: np.ndarray,
-    ) -> _Pairs:
+    def of(cls, groups: Groups, rows: Mapping[str, np.ndarray], added: np.ndarray) -> _Pairs:
         """The pairs of each row with its group's events (`compute._earlier` for all rows).
 
         Args:
-            groups: per group, its events stored before the batch.
-            group_of_row: each row's group.
+            groups: the rows' groups and the events they held before the batch.
             rows: the rows' columns (`_row_columns`): their own events are the group's too.
             added: which rows' events were added (visible to the later rows of their group).
         """
-        n = len(group_of_row)
-        group = np.asarray(group_of_row, dtype=np.int64)
-        base = [event for events in groups for event in events]
-        events = _event_columns(base)
+        n = len(groups.of_row)
+        group = groups.of_row
         mine = np.flatnonzero(added)
-        for name, column in events.items():
-            events[name] = np.concatenate([column, rows[name][mine]])
-        base_group = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
-        owner = np.concatenate([base_group, group[mine]])
-        visible_from = np.concatenate([np.full(len(base), _BASE), mine])
+        events = {
+            name: np.concatenate([column, rows[name][mine]])
+            for name, column in groups.events.items()
+        }
+        stored = len(groups.events["ts_s"])
+        held = np.repeat(np.arange(len(groups.lengths)), groups.lengths)
+        owner = np.concatenate([held, group[mine]])
+        visible_from = np.concatenate([np.full(stored, _BASE), mine])
         t = rows["ts_s"]
         origin = min(int(t.min()) - HISTORY_SECONDS, int(events["ts_s"].min(initial=t.min())))
         key = (owner << _KEY_SHIFT) | (events["ts_s"] - origin)
@@ -125,15 +103,27 @@ class _Pairs:
             for name in ("merchant_id", "merchant_state", "is_abroad_i", "is_online_i")
         }
         ends = np.cumsum(np.bincount(row, minlength=n))
-        return cls(row, events["ts_s"][at], events["amount"][at], fields, ends)
+        ts = events["ts_s"][at]
+        pair_key = (row << _KEY_SHIFT) | (ts - origin)
+        return cls(row, ts, events["amount"][at], fields, ends, pair_key, origin)
 
     def window(self, t: np.ndarray, seconds: int) -> np.ndarray:
-        """Per row, whether each pair is within `seconds` before the row's time."""
+        """Per pair, whether it is within `seconds` before its row's time."""
         return self.ts >= (t - seconds)[self.row]
+
+    def tail(self, t: np.ndarray, seconds: int) -> np.ndarray:
+        """Per row, how many of its last pairs are within `seconds` before its time."""
+        since = (np.arange(len(self.ends)) << _KEY_SHIFT) | (t - seconds - self.origin)
+        return self.ends - np.searchsorted(self.key, since)
 
     def count(self, mask: np.ndarray) -> np.ndarray:
         """Per row, how many of its pairs `mask` keeps."""
         return np.bincount(self.row[mask], minlength=len(self.ends))
+
+    def int_tails(self, name: str, count: np.ndarray) -> np.ndarray:
+        """Per row, the sum of its last `count` pairs' integer field `name`."""
+        prefix = np.concatenate([[0], np.cumsum(self.fields[name])])
+        return prefix[self.ends] - prefix[self.ends - count]
 
     def fsum_tails(self, values: np.ndarray, count: np.ndarray) -> np.ndarray:
         """Per row, `math.fsum` of its last `count` pairs' `values` (a window is a tail):
@@ -193,8 +183,10 @@ class _ExactPrefix:
         prefixes, splits, left = [], [], values
         for split in range(high - room, low - room, -room):
             split = max(split, low)
-            part = np.trunc(np.ldexp(left, -split))  # exact: a power-of-two scaling, its integer
-            left = left - np.ldexp(part, split)  # exact: the bits below 2**split
+            # Scaling by a power of two (a product: numpy's ldexp is several times slower) is
+            # exact within these exponents; `trunc` keeps its integer, `left` the bits below.
+            part = np.trunc(left * 2.0**-split)
+            left = left - part * 2.0**split
             prefixes.append(np.concatenate([[0], np.cumsum(part.astype(np.int64))]))
             splits.append(split)
         return cls(prefixes, splits, low)
@@ -207,7 +199,7 @@ class _ExactPrefix:
         out = np.zeros(len(ends))
         for total, split in zip(sums[:2], self.splits, strict=False):
             small &= np.abs(total) <= _DOUBLE_INTEGERS
-            out = out + np.ldexp(total.astype(np.float64), split)
+            out = out + total.astype(np.float64) * 2.0**split
         shifts = [split - self.low for split in self.splits]
         for i in np.flatnonzero(~small).tolist():
             exact = sum(int(total[i]) << shift for total, shift in zip(sums, shifts, strict=True))
@@ -220,11 +212,13 @@ def _aggregate(
 ) -> np.ndarray:
     """One `rows="all"` aggregate for every row (`compute._aggregate`'s rules, over pairs)."""
     assert aggregate.window is not None  # every aggregate over events has one
-    inside = pairs.window(t, aggregate.window)
     match = _MATCH.get(aggregate.entity)
     if match is not None:
+        assert aggregate.kind == "count", f"{aggregate.name}: only counts are narrowed by a match"
+        inside = pairs.window(t, aggregate.window)
         inside &= pairs.fields[match] == values[match][pairs.row]
-    count = pairs.count(inside)
+        return pairs.count(inside).astype(np.float64)
+    count = pairs.tail(t, aggregate.window)
     if aggregate.kind == "count":
         return count.astype(np.float64)
     if aggregate.kind == "last_seen":
@@ -235,9 +229,7 @@ def _aggregate(
         return pairs.fsum_tails(pairs.amount, count)
     if aggregate.kind == "std":
         return _std(pairs, count)
-    assert match is None, f"{aggregate.name}: a sum narrowed by a match is not declared"
-    weights = pairs.fields[str(aggregate.column)][inside]
-    return np.bincount(pairs.row[inside], weights=weights, minlength=len(pairs.ends))
+    return pairs.int_tails(str(aggregate.column), count).astype(np.float64)
 
 
 def _std(pairs: _Pairs, count: np.ndarray) -> np.ndarray:
@@ -261,38 +253,35 @@ def _tally_columns(tallies: Sequence[Tallies]) -> dict[str, np.ndarray]:
     }
 
 
-def _row_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
-    """The row fields the aggregates and formulas read, one column each."""
+def _row_columns(rows: Sequence[Mapping[str, Any]], states: np.ndarray) -> dict[str, np.ndarray]:
+    """The row fields the aggregates and formulas read, one column each (`EVENT_COLUMNS`;
+    the merchant states as `states`, their codes)."""
     out = {
-        name: np.array([r[name] for r in rows], dtype=np.int64)
-        for name in ("transaction_id", "ts_s", "merchant_id", "is_abroad_i", "is_online_i")
+        name: np.array([r[name] for r in rows], dtype=dtype)
+        for name, dtype in EVENT_COLUMNS.items()
+        if name != "merchant_state"
     }
-    out["amount"] = np.array([r["amount"] for r in rows], dtype=np.float64)
-    out["merchant_state"] = np.array([r["merchant_state"] for r in rows], dtype=object)
+    out["merchant_state"] = states
     return out
 
 
-def known_flags(
-    groups: Sequence[Sequence[Event]], group_of_row: Sequence[int], ids: Sequence[int],
-    added: Sequence[bool],
-) -> list[bool]:
+def known_flags(groups: Groups, ids: Sequence[int], added: Sequence[bool]) -> list[bool]:
     """Per row, whether its group held an event other than its own before it (any time).
 
     Args:
-        groups: per group, its events stored before the batch.
-        group_of_row: each row's group.
+        groups: the rows' groups and what they held before the batch.
         ids: each row's transaction id.
         added: which rows' events were added (seen by the later rows of their group).
 
     Returns:
         One flag per row (the answer's `card_known` / `client_known`).
     """
-    stored = [{event.transaction_id for event in events} for events in groups]
-    earlier: list[set[int]] = [set() for _ in groups]
+    stored = groups.lengths.tolist()
+    earlier: defaultdict[int, set[int]] = defaultdict(set)
     out = []
-    for group, own, new in zip(group_of_row, ids, added, strict=True):
-        others = len(stored[group]) + len(earlier[group])
-        others -= (own in stored[group]) + (own in earlier[group])
+    rows = zip(groups.of_row.tolist(), ids, added, groups.own.tolist(), strict=True)
+    for group, own, new, own_stored in rows:
+        others = stored[group] - own_stored + len(earlier[group]) - (own in earlier[group])
         out.append(others > 0)
         if new:
             earlier[group].add(own)
@@ -311,12 +300,12 @@ def behaviour_columns(rows: Sequence[Mapping[str, Any]], read: BatchRead) -> dic
     Returns:
         Output name -> float64 column (NaN where the one-row value is None).
     """
-    values: dict[str, np.ndarray] = {**_row_columns(rows), **_tally_columns(read.tallies)}
+    values = {**_row_columns(rows, read.states), **_tally_columns(read.tallies)}
     t = values["ts_s"]
     added = np.asarray(read.added, dtype=bool)
     pairs = {
-        "card": _Pairs.of(read.cards, read.card_of_row, values, added),
-        "client": _Pairs.of(read.clients, read.client_of_row, values, added),
+        "card": _Pairs.of(read.cards, values, added),
+        "client": _Pairs.of(read.clients, values, added),
     }
     for aggregate in AGGREGATES:
         if aggregate.rows == "all":

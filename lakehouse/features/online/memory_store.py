@@ -11,18 +11,65 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from itertools import chain
+
+import numpy as np
 
 from lakehouse.features.online.compute import Event, Tallies, day_of, known_by
 from lakehouse.features.online.store import (
+    EVENT_COLUMNS,
     BatchRead,
     EntityState,
+    Groups,
     LabelEvent,
     OnlineStore,
+    StateCodes,
     StoreMeta,
+    event_columns,
 )
 
 # Label tallies cached per (tile, day) at most: the merchants, MCCs and days being scored.
 KNOWN_CACHE_MAX = 200_000
+
+
+class _EventTable:
+    """Every stored event as `EVENT_COLUMNS`, in arrays grown by doubling: a batch takes its
+    cards' and clients' events by position, with no Python per event (`MemoryStore.read_batch`).
+    """
+
+    def __init__(self) -> None:
+        self.codes = StateCodes()
+        self.size = 0
+        self._columns = {name: np.empty(1024, dtype=t) for name, t in EVENT_COLUMNS.items()}
+
+    def append(self, events: Sequence[Event]) -> None:
+        """Add events at positions `size`, `size + 1`, ...
+
+        Args:
+            events: the new events.
+        """
+        end = self.size + len(events)
+        capacity = len(self._columns["ts_s"])
+        if end > capacity:
+            capacity = max(end, 2 * capacity)
+            for name, column in self._columns.items():
+                grown = np.empty(capacity, dtype=column.dtype)
+                grown[: self.size] = column[: self.size]
+                self._columns[name] = grown
+        for name, values in event_columns(events, self.codes).items():
+            self._columns[name][self.size : end] = values
+        self.size = end
+
+    def take(self, positions: np.ndarray) -> dict[str, np.ndarray]:
+        """The events at `positions`, as columns.
+
+        Args:
+            positions: positions given by `append`.
+
+        Returns:
+            Column name -> array, one value per position.
+        """
+        return {name: column[positions] for name, column in self._columns.items()}
 
 
 class MemoryStore(OnlineStore):
@@ -33,6 +80,10 @@ class MemoryStore(OnlineStore):
         self._events: dict[int, Event] = {}
         self._by_card: dict[int, dict[int, Event]] = defaultdict(dict)
         self._by_client: dict[int, dict[int, Event]] = defaultdict(dict)
+        # The same events as columns, and each card's and client's positions in them.
+        self._table = _EventTable()
+        self._card_at: dict[int, list[int]] = defaultdict(list)
+        self._client_at: dict[int, list[int]] = defaultdict(list)
         # (kind, key) -> known day -> [fraud, labeled]; kind "merchant" | "mcc" | "global"
         self._tiles: dict[tuple[str, int], dict[int, list[int]]] = defaultdict(dict)
         self._labels: dict[int, LabelEvent] = {}
@@ -50,17 +101,21 @@ class MemoryStore(OnlineStore):
 
     def _add(self, events: Sequence[Event], journal: bool) -> int:
         """`add_events` with the write lock already held."""
-        new = 0
+        new: list[Event] = []
         for event in events:
             if event.transaction_id in self._events:
                 continue
             self._events[event.transaction_id] = event
             self._by_card[event.card_id][event.transaction_id] = event
             self._by_client[event.client_id][event.transaction_id] = event
-            new += 1
-            if journal:
-                self._journal.append(event)
-        return new
+            at = self._table.size + len(new)
+            self._card_at[event.card_id].append(at)
+            self._client_at[event.client_id].append(at)
+            new.append(event)
+        self._table.append(new)
+        if journal:
+            self._journal.extend(new)
+        return len(new)
 
     def add_labels(self, labels: Sequence[LabelEvent]) -> int:
         """`OnlineStore.add_labels` under the write lock: a changed label moves its tile counts."""
@@ -134,28 +189,54 @@ class MemoryStore(OnlineStore):
 
     def read_batch(self, events: Sequence[Event], *, journal: bool = True) -> BatchRead:
         """`OnlineStore.read_batch` grouped by card and client, under the write lock: each
-        distinct card's and client's events are read once, before the batch is added."""
-        cards: dict[int, int] = {}
-        clients: dict[int, int] = {}
+        distinct card's and client's events are taken once, as columns, before the batch is
+        added."""
         seen: set[int] = set()
         with self._lock:
-            added = []
+            added, stored = [], []
             for event in events:
-                cards.setdefault(event.card_id, len(cards))
-                clients.setdefault(event.client_id, len(clients))
                 tid = event.transaction_id
-                added.append(tid not in self._events and tid not in seen)
+                before = self._events.get(tid)
+                stored.append(before)
+                added.append(before is None and tid not in seen)
                 seen.add(tid)
+            cards = self._groups(events, "card_id", self._card_at, stored)
+            clients = self._groups(events, "client_id", self._client_at, stored)
             read = BatchRead(
-                [list(self._by_card.get(card, {}).values()) for card in cards],
-                [cards[event.card_id] for event in events],
-                [list(self._by_client.get(client, {}).values()) for client in clients],
-                [clients[event.client_id] for event in events],
+                cards,
+                clients,
+                self._table.codes.codes(events),
                 [self._tallies(e.merchant_id, e.mcc_code, day_of(e.ts_s)) for e in events],
                 added,
             )
             self._add(events, journal)
         return read
+
+    def _groups(
+        self,
+        events: Sequence[Event],
+        entity: str,
+        positions: dict[int, list[int]],
+        stored: list[Event | None],
+    ) -> Groups:
+        """The rows' distinct cards (or clients) and their stored events, as columns.
+
+        Args:
+            events: the batch's events.
+            entity: `card_id` or `client_id`.
+            positions: card (or client) -> positions of its events in the table.
+            stored: per row, the event stored under its id before the batch, or None (an id
+                is in a row's group when its stored event is the same card or client's).
+        """
+        keys = [getattr(event, entity) for event in events]
+        group_of: dict[int, int] = {}
+        of_row = [group_of.setdefault(key, len(group_of)) for key in keys]
+        held = [positions.get(key, ()) for key in group_of]
+        lengths = np.fromiter(map(len, held), dtype=np.int64, count=len(held))
+        at = np.fromiter(chain.from_iterable(held), dtype=np.int64, count=int(lengths.sum()))
+        pairs = zip(stored, keys, strict=True)
+        own = np.array([e is not None and getattr(e, entity) == key for e, key in pairs])
+        return Groups(self._table.take(at), lengths, np.asarray(of_row, dtype=np.int64), own)
 
     def event(self, transaction_id: int) -> Event | None:
         """`OnlineStore.event`: a dictionary lookup."""

@@ -219,20 +219,22 @@ class RedisStore(OnlineStore):
         client hash as each chunk's script read them (the chunk's new events flagged)."""
         if len(events) <= 1:
             return super().read_batch(events, journal=journal)
-        read = BatchRead([], [], [], [], [], [])
-        for chunk, events_of, tallies, added in self._chunks(events, journal):
+        cards: tuple[list[list[Event]], list[int]] = ([], [])
+        clients: tuple[list[list[Event]], list[int]] = ([], [])
+        tallies: list[Tallies] = []
+        added: list[bool] = []
+        for chunk, events_of, chunk_tallies, chunk_added in self._chunks(events, journal):
             groups: dict[str, int] = {}
             for event in chunk:
-                card, client = self._hash_keys(event)
-                for key, held, of_row in ((card, read.cards, read.card_of_row),
-                                          (client, read.clients, read.client_of_row)):
+                keys = self._hash_keys(event)
+                for key, (held, of_row) in zip(keys, (cards, clients), strict=True):
                     if key not in groups:
                         groups[key] = len(held)
                         held.append(events_of[key])
                     of_row.append(groups[key])
-            read.tallies.extend(tallies)
-            read.added.extend(bool(new) for new in added)
-        return read
+            tallies.extend(chunk_tallies)
+            added.extend(bool(new) for new in chunk_added)
+        return BatchRead.of_lists(events, cards, clients, tallies, added)
 
     def _chunks(
         self, events: Sequence[Event], journal: bool

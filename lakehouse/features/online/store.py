@@ -19,8 +19,11 @@ entry point for labels as they become known (an analyst's decision, a late label
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
+
+import numpy as np
 
 from lakehouse.features.online.compute import Event, Tallies, day_of
 
@@ -45,21 +48,145 @@ class EntityState:
     tallies: Tallies
 
 
-@dataclass(frozen=True)
-class BatchRead:
-    """What a batch of events reads, grouped: each row's card and client state is the events
-    of its group stored before the batch plus the group's earlier rows that were `added`.
+# The event fields a batch's features read, as columns of these types; `merchant_state` is a
+# code (`StateCodes`), so that matching a client's states is an integer comparison.
+EVENT_COLUMNS: dict[str, type] = {
+    "transaction_id": np.int64,
+    "ts_s": np.int64,
+    "merchant_id": np.int64,
+    "merchant_state": np.int64,
+    "amount": np.float64,
+    "is_abroad_i": np.int64,
+    "is_online_i": np.int64,
+}
+_FIELD_AT: dict[str, int] = {name: i for i, name in enumerate(Event._fields)}
+_STATE = _FIELD_AT["merchant_state"]
 
-    Groups are distinct cards and clients (`MemoryStore`), or one group per row holding that
-    row's whole state (`OnlineStore.read_batch`'s default: nothing `added`).
+
+class StateCodes(dict[str, int]):
+    """Merchant state -> a code of its own, given at first sight (codes are only compared)."""
+
+    def codes(self, events: Iterable[Event]) -> np.ndarray:
+        """The codes of the events' states, new states coded on the way.
+
+        Args:
+            events: the events.
+
+        Returns:
+            One int64 code per event.
+        """
+        states = map(itemgetter(_STATE), events)
+        return np.fromiter((self.setdefault(s, len(self)) for s in states), dtype=np.int64)
+
+
+def event_columns(events: Sequence[Event], codes: StateCodes) -> dict[str, np.ndarray]:
+    """`EVENT_COLUMNS` of events, one array each (`fromiter`: no transposed tuples).
+
+    Args:
+        events: the events, in their order.
+        codes: the state codes to code `merchant_state` with.
+
+    Returns:
+        Column name -> array, one value per event.
+    """
+    out = {}
+    for name, dtype in EVENT_COLUMNS.items():
+        if name == "merchant_state":
+            out[name] = codes.codes(events)
+        else:
+            values = map(itemgetter(_FIELD_AT[name]), events)
+            out[name] = np.fromiter(values, dtype=dtype, count=len(events))
+    return out
+
+
+@dataclass(frozen=True)
+class Groups:
+    """A batch's distinct cards (or clients) and the events each held before the batch.
+
+    `events` holds every group's events as `EVENT_COLUMNS`, group after group: group `g` has
+    `lengths[g]` of them (any order). `of_row[i]` is row i's group; `own[i]` says whether
+    that group already held row i's own id (a resend).
     """
 
-    cards: list[list[Event]]
-    card_of_row: list[int]
-    clients: list[list[Event]]
-    client_of_row: list[int]
+    events: dict[str, np.ndarray]
+    lengths: np.ndarray
+    of_row: np.ndarray
+    own: np.ndarray
+
+    @classmethod
+    def of_lists(
+        cls,
+        groups: Sequence[Sequence[Event]],
+        of_row: Sequence[int],
+        ids: Sequence[int],
+        codes: StateCodes,
+    ) -> Groups:
+        """The groups of per-group event lists.
+
+        Args:
+            groups: per group, its events.
+            of_row: each row's group.
+            ids: each row's transaction id.
+            codes: the state codes of the batch.
+
+        Returns:
+            The groups as columns.
+        """
+        held = [{event.transaction_id for event in events} for events in groups]
+        return cls(
+            event_columns([event for events in groups for event in events], codes),
+            np.fromiter(map(len, groups), dtype=np.int64, count=len(groups)),
+            np.asarray(of_row, dtype=np.int64),
+            np.array([tid in held[g] for g, tid in zip(of_row, ids, strict=True)], dtype=bool),
+        )
+
+
+@dataclass(frozen=True)
+class BatchRead:
+    """What a batch of events reads: each row's card and client state is the events its group
+    held before the batch plus the group's earlier rows that were `added`.
+
+    Groups are distinct cards and clients (`MemoryStore`), or one group per row holding that
+    row's whole state (`OnlineStore.read_batch`'s default: nothing `added`). `states` are the
+    rows' merchant states, coded as the groups' events are.
+    """
+
+    cards: Groups
+    clients: Groups
+    states: np.ndarray
     tallies: list[Tallies]
     added: list[bool]
+
+    @classmethod
+    def of_lists(
+        cls,
+        events: Sequence[Event],
+        cards: tuple[Sequence[Sequence[Event]], Sequence[int]],
+        clients: tuple[Sequence[Sequence[Event]], Sequence[int]],
+        tallies: list[Tallies],
+        added: list[bool],
+    ) -> BatchRead:
+        """The read of per-group event lists (a backend that reads events one by one).
+
+        Args:
+            events: the batch's events, in scoring order.
+            cards: the card groups' events, and each row's card group.
+            clients: the client groups' events, and each row's client group.
+            tallies: each row's label tallies.
+            added: which rows' events were added.
+
+        Returns:
+            The read, its groups as columns.
+        """
+        codes = StateCodes()
+        ids = [event.transaction_id for event in events]
+        return cls(
+            Groups.of_lists(*cards, ids, codes),
+            Groups.of_lists(*clients, ids, codes),
+            codes.codes(events),
+            tallies,
+            added,
+        )
 
 
 @dataclass
@@ -172,11 +299,10 @@ class OnlineStore(ABC):
         """
         states = self.read_and_add_many(events, journal=journal)
         rows = list(range(len(states)))
-        return BatchRead(
-            [s.card for s in states],
-            rows,
-            [s.client for s in states],
-            rows,
+        return BatchRead.of_lists(
+            events,
+            ([s.card for s in states], rows),
+            ([s.client for s in states], rows),
             [s.tallies for s in states],
             [False] * len(states),
         )
