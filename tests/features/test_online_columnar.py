@@ -22,7 +22,8 @@ from store_kit import T, fresh_stores
 from lakehouse.features.declarations import DAY, OUTPUTS
 from lakehouse.features.online.columnar import _ExactPrefix, behaviour_columns, known_flags
 from lakehouse.features.online.compute import Event, behaviour
-from lakehouse.features.online.store import LabelEvent, OnlineStore
+from lakehouse.features.online.memory_store import MemoryStore
+from lakehouse.features.online.store import BatchRead, LabelEvent, OnlineStore, StoreMeta
 
 PLACES = ["CA", "NY", "TX", "Italy", "ONLINE"]
 
@@ -159,3 +160,45 @@ def test_window_sums_are_fsum_to_the_bit() -> None:
         assert got.tolist() == expected
         assert [math.copysign(1, x) for x in got] == [math.copysign(1, x) for x in expected]
     assert _ExactPrefix.of(np.array([1e-300, 1.0])) is None
+
+
+
+def _held(read: BatchRead, row: int, entity: str) -> list[tuple]:
+    """Row `row`'s card (or client) group as read, one sorted tuple per event."""
+    groups = read.cards if entity == "card_id" else read.clients
+    starts = np.concatenate([[0], np.cumsum(groups.lengths)])
+    g = int(groups.of_row[row])
+    columns = [groups.events[name][starts[g] : starts[g + 1]].tolist() for name in EVENT_FIELDS]
+    return sorted(zip(*columns, strict=True))
+
+
+EVENT_FIELDS = ("transaction_id", "ts_s", "merchant_id", "amount", "is_abroad_i", "is_online_i")
+
+
+def test_the_memory_event_table_holds_every_event_of_each_group() -> None:
+    """`MemoryStore` hands a batch its cards' and clients' events from its column table: past
+    the table's first capacity and its write queue (a bulk add, then single adds between
+    batches, a resend in a batch), each group's columns are exactly the events `read` gave
+    just before, and a state's code stands for one state."""
+    rng = random.Random(5)
+    store = MemoryStore(StoreMeta(fold_day=T // DAY - 40))
+    store.add_events([_event(rng, i, i % 40, i % 13, T - i) for i in range(1, 6_000)])
+    for round_ in range(3):
+        for i in range(50):  # one request at a time, as /predict adds them
+            store.read_and_add(_event(rng, 10_000 + 100 * round_ + i, i % 7, i % 5, T + i))
+        batch = [_event(rng, 20_000 + 10 * round_ + i, i % 9, i % 4, T + 60) for i in range(8)]
+        batch.append(batch[0])  # a resend inside the batch
+        before = {
+            (entity, getattr(e, entity)): sorted(
+                (x.transaction_id, x.ts_s, x.merchant_id, x.amount, x.is_abroad_i, x.is_online_i)
+                for x in getattr(store.read(e.card_id, e.client_id, 1, 1, T // DAY), part)
+            )
+            for e in batch
+            for entity, part in (("card_id", "card"), ("client_id", "client"))
+        }
+        read = store.read_batch(batch, journal=True)
+        for row, event in enumerate(batch):
+            for entity in ("card_id", "client_id"):
+                assert _held(read, row, entity) == before[entity, getattr(event, entity)]
+        states = dict(zip(read.states.tolist(), (e.merchant_state for e in batch), strict=True))
+        assert len(set(states.values())) == len(states)

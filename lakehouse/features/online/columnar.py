@@ -1,14 +1,16 @@
 """A batch's model inputs from online state as numpy columns: `compute.py` for many rows at once.
 
-`feature_matrix` takes the rows of a batch (silver-shaped, as `compute.feature_vector` takes one),
-the stored events each row's card and client had before it (what `read_and_add_many` returns:
-every row already sees the batch's earlier rows) and the label tallies of its day. It lays the
-(row, event) pairs of all rows side by side, sorted by row and time, so that each window of a
-row is a tail of its segment; counts, matches and integer sums are then one `np.bincount` per
-aggregate for the whole batch, and the `declarations.OUTPUTS` formulas run once over columns
-(their `array` form). The numbers are those of `compute.feature_vector` to the bit: amount sums
-and the standard deviation stay exactly rounded (`math.fsum`'s result over each row's window,
-from exact integer prefix sums), so sums near zero (refunds) do not drift from the gold rows.
+`feature_matrix` takes the rows of a batch (silver-shaped, as `compute.feature_vector` takes one)
+and what the store held for them (`store.BatchRead`: the events of each distinct card and client
+before the batch, as columns, plus which rows were added, so every row also sees the batch's
+earlier rows; and the label tallies of each row's day). It lays the (row, event) pairs of all
+rows side by side, sorted by row and time, so that each window of a row is a tail of its
+segment, found by bisection: counts are differences of positions, integer sums differences of
+prefix sums, the two matched counts (same merchant, same state) one `np.bincount` each, and the
+`declarations.OUTPUTS` formulas run once over columns (their `array` form). The numbers are
+those of `compute.feature_vector` to the bit: amount sums and the standard deviation stay
+exactly rounded (`math.fsum`'s result over each row's window, from exact integer prefix sums),
+so sums near zero (refunds) do not drift from the gold rows.
 Nothing here reads a store.
 """
 

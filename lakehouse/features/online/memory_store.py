@@ -2,8 +2,11 @@
 
 The default backend of one api_ml process (and of replay and the tests): events per card and
 per client, label tiles per merchant, MCC and overall, and a cache of the label tallies of the
-(tile, day) pairs being scored, dropped on any label write. Several replicas sharing one card's
-velocity use `RedisStore` (redis_store.py) instead; both follow `store.OnlineStore`.
+(tile, day) pairs being scored, dropped on any label write. The events are also kept as columns
+(`_EventTable`, with each card's and client's positions in it), so that a batch takes its cards'
+and clients' events without Python per event (~12 % more memory, ~15 % longer build). Several
+replicas sharing one card's velocity use `RedisStore` (redis_store.py) instead; both follow
+`store.OnlineStore`.
 """
 
 from __future__ import annotations
@@ -35,30 +38,32 @@ KNOWN_CACHE_MAX = 200_000
 class _EventTable:
     """Every stored event as `EVENT_COLUMNS`, in arrays grown by doubling: a batch takes its
     cards' and clients' events by position, with no Python per event (`MemoryStore.read_batch`).
+
+    Appending queues the events (one scored request adds one: ~0.1 µs, where writing seven
+    arrays would cost ~13 µs); the queue is written into the arrays in one pass at the next
+    `take`, or once it holds `WRITE_EVERY` events (a build's chunks, a busy stream of requests:
+    no first batch after a reload pays for the whole state).
     """
+
+    WRITE_EVERY = 4096
 
     def __init__(self) -> None:
         self.codes = StateCodes()
-        self.size = 0
+        self.size = 0  # positions given, the queued events' included
+        self._written = 0
+        self._queued: list[Event] = []
         self._columns = {name: np.empty(1024, dtype=t) for name, t in EVENT_COLUMNS.items()}
 
     def append(self, events: Sequence[Event]) -> None:
-        """Add events at positions `size`, `size + 1`, ...
+        """Give events the positions `size`, `size + 1`, ... (written at the next `take`).
 
         Args:
             events: the new events.
         """
-        end = self.size + len(events)
-        capacity = len(self._columns["ts_s"])
-        if end > capacity:
-            capacity = max(end, 2 * capacity)
-            for name, column in self._columns.items():
-                grown = np.empty(capacity, dtype=column.dtype)
-                grown[: self.size] = column[: self.size]
-                self._columns[name] = grown
-        for name, values in event_columns(events, self.codes).items():
-            self._columns[name][self.size : end] = values
-        self.size = end
+        self._queued.extend(events)
+        self.size += len(events)
+        if len(self._queued) >= self.WRITE_EVERY:
+            self._write()
 
     def take(self, positions: np.ndarray) -> dict[str, np.ndarray]:
         """The events at `positions`, as columns.
@@ -69,7 +74,24 @@ class _EventTable:
         Returns:
             Column name -> array, one value per position.
         """
+        if self._queued:
+            self._write()
         return {name: column[positions] for name, column in self._columns.items()}
+
+    def _write(self) -> None:
+        """Write the queued events into the arrays (grown to fit)."""
+        end = self.size
+        capacity = len(self._columns["ts_s"])
+        if end > capacity:
+            capacity = max(end, 2 * capacity)
+            for name, column in self._columns.items():
+                grown = np.empty(capacity, dtype=column.dtype)
+                grown[: self._written] = column[: self._written]
+                self._columns[name] = grown
+        for name, values in event_columns(self._queued, self.codes).items():
+            self._columns[name][self._written : end] = values
+        self._written = end
+        self._queued = []
 
 
 class MemoryStore(OnlineStore):
