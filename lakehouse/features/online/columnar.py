@@ -246,13 +246,27 @@ def _std(pairs: _Pairs, count: np.ndarray) -> np.ndarray:
 
 
 def _tally_columns(tallies: Sequence[Tallies]) -> dict[str, np.ndarray]:
-    """The labeled_known aggregates (`Tallies.values`) as one column each (read column by
-    column: no dict of every value per row)."""
-    parts = {part: [getattr(t, part) for t in tallies] for _, part, _ in TALLY_VALUES}
-    return {
-        name: np.array([known.get(key, 0) for known in parts[part]], dtype=np.float64)
-        for name, part, key in TALLY_VALUES
-    }
+    """The labeled_known aggregates (`Tallies.values`) as one column each.
+
+    The rows of one merchant (MCC, everyone) and day share one tally dict (the stores cache
+    them): each distinct dict is read once, and its values spread to its rows.
+    """
+    out = {}
+    for part in dict.fromkeys(part for _, part, _ in TALLY_VALUES):
+        slot: dict[int, int] = {}
+        distinct: list[Mapping[str, int]] = []
+        of_row = []
+        for known in (getattr(t, part) for t in tallies):
+            at = slot.get(id(known))
+            if at is None:
+                at = slot[id(known)] = len(distinct)
+                distinct.append(known)
+            of_row.append(at)
+        rows = np.asarray(of_row, dtype=np.int64)
+        for name, _, key in (v for v in TALLY_VALUES if v[1] == part):
+            values = np.array([known.get(key, 0) for known in distinct], dtype=np.float64)
+            out[name] = values[rows]
+    return out
 
 
 def _row_columns(rows: Sequence[Mapping[str, Any]], states: np.ndarray) -> dict[str, np.ndarray]:
