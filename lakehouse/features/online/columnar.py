@@ -21,6 +21,7 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -345,11 +346,15 @@ def feature_matrix(
         One row per transaction, one column per name of `columns`; missing values NaN.
     """
     behaviour = behaviour_columns(rows, read)
-    static = [static_features(row) for row in rows]
     matrix = np.empty((len(rows), len(columns)), dtype=np.float64)
+    static = []
     for j, column in enumerate(columns):
         if column in _OUTPUT_NAMES:
             matrix[:, j] = behaviour[column]
         else:
-            matrix[:, j] = np.array([s[column] for s in static], dtype=np.float64)
+            static.append(j)
+    if static:  # row by row, as one block (None becomes NaN)
+        pick = itemgetter(*(columns[j] for j in static))
+        values = [pick(static_features(row)) for row in rows]
+        matrix[:, static] = np.array(values, dtype=np.float64).reshape(len(rows), len(static))
     return matrix
