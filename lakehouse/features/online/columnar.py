@@ -175,11 +175,13 @@ class _ExactPrefix:
         binary exponents."""
         if not np.isfinite(values).all():
             return None
-        nonzero = values[values != 0]
+        magnitude = np.abs(values)
+        nonzero = magnitude[magnitude != 0]
         if not len(nonzero):
             return cls([np.zeros(len(values) + 1, dtype=np.int64)], [0], 0)
-        exponent = np.frexp(nonzero)[1]
-        low, high = int(exponent.min()) - 53, int(exponent.max())
+        # frexp's exponent grows with the magnitude: the extremes' exponents are the extremes.
+        low = math.frexp(float(nonzero.min()))[1] - 53
+        high = math.frexp(float(nonzero.max()))[1]
         if low < -_EXPONENT_LIMIT or high > _EXPONENT_LIMIT:
             return None
         room = 62 - len(values).bit_length()  # |part| < 2**room: prefix sums below 2**62
@@ -190,7 +192,9 @@ class _ExactPrefix:
             # exact within these exponents; `trunc` keeps its integer, `left` the bits below.
             part = np.trunc(left * 2.0**-split)
             left = left - part * 2.0**split
-            prefixes.append(np.concatenate([[0], np.cumsum(part.astype(np.int64))]))
+            prefix = np.zeros(len(values) + 1, dtype=np.int64)
+            np.cumsum(part.astype(np.int64), out=prefix[1:])
+            prefixes.append(prefix)
             splits.append(split)
         return cls(prefixes, splits, low)
 
