@@ -20,7 +20,7 @@ import functools
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
@@ -67,7 +67,10 @@ class _Pairs:
     fields: dict[str, np.ndarray]
     ends: np.ndarray
     key: np.ndarray
+    times: np.ndarray  # each row's own time
     origin: int
+    # Window length -> `tail` of it: several aggregates share a window (a count and a sum).
+    _tails: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def of(cls, groups: Groups, rows: Mapping[str, np.ndarray], added: np.ndarray) -> _Pairs:
@@ -108,16 +111,20 @@ class _Pairs:
         ends = np.cumsum(np.bincount(row, minlength=n))
         ts = events["ts_s"][at]
         pair_key = (row << _KEY_SHIFT) | (ts - origin)
-        return cls(row, ts, events["amount"][at], fields, ends, pair_key, origin)
+        return cls(row, ts, events["amount"][at], fields, ends, pair_key, t, origin)
 
-    def window(self, t: np.ndarray, seconds: int) -> np.ndarray:
-        """Per pair, whether it is within `seconds` before its row's time."""
-        return self.ts >= (t - seconds)[self.row]
+    def window(self, seconds: int) -> np.ndarray:
+        """Per pair, whether it is within `seconds` before its row's time (in its row's tail)."""
+        return np.arange(len(self.row)) >= (self.ends - self.tail(seconds))[self.row]
 
-    def tail(self, t: np.ndarray, seconds: int) -> np.ndarray:
+    def tail(self, seconds: int) -> np.ndarray:
         """Per row, how many of its last pairs are within `seconds` before its time."""
-        since = (np.arange(len(self.ends)) << _KEY_SHIFT) | (t - seconds - self.origin)
-        return self.ends - np.searchsorted(self.key, since)
+        found = self._tails.get(seconds)
+        if found is None:
+            rows = np.arange(len(self.ends))
+            since = (rows << _KEY_SHIFT) | (self.times - seconds - self.origin)
+            found = self._tails[seconds] = self.ends - np.searchsorted(self.key, since)
+        return found
 
     def count(self, mask: np.ndarray) -> np.ndarray:
         """Per row, how many of its pairs `mask` keeps."""
@@ -215,17 +222,17 @@ class _ExactPrefix:
 
 
 def _aggregate(
-    aggregate: Aggregate, pairs: _Pairs, values: Mapping[str, np.ndarray], t: np.ndarray
+    aggregate: Aggregate, pairs: _Pairs, values: Mapping[str, np.ndarray]
 ) -> np.ndarray:
     """One `rows="all"` aggregate for every row (`compute._aggregate`'s rules, over pairs)."""
     assert aggregate.window is not None  # every aggregate over events has one
     match = _MATCH.get(aggregate.entity)
     if match is not None:
         assert aggregate.kind == "count", f"{aggregate.name}: only counts are narrowed by a match"
-        inside = pairs.window(t, aggregate.window)
+        inside = pairs.window(aggregate.window)
         inside &= pairs.fields[match] == values[match][pairs.row]
         return pairs.count(inside).astype(np.float64)
-    count = pairs.tail(t, aggregate.window)
+    count = pairs.tail(aggregate.window)
     if aggregate.kind == "count":
         return count.astype(np.float64)
     if aggregate.kind == "last_seen":
@@ -322,7 +329,6 @@ def behaviour_columns(rows: Sequence[Mapping[str, Any]], read: BatchRead) -> dic
         Output name -> float64 column (NaN where the one-row value is None).
     """
     values = {**_row_columns(rows, read.states), **_tally_columns(read.tallies)}
-    t = values["ts_s"]
     added = np.asarray(read.added, dtype=bool)
     pairs = {
         "card": _Pairs.of(read.cards, values, added),
@@ -331,7 +337,7 @@ def behaviour_columns(rows: Sequence[Mapping[str, Any]], read: BatchRead) -> dic
     for aggregate in AGGREGATES:
         if aggregate.rows == "all":
             source = "card" if aggregate.entity == "card" else "client"
-            values[aggregate.name] = _aggregate(aggregate, pairs[source], values, t)
+            values[aggregate.name] = _aggregate(aggregate, pairs[source], values)
     return {o.name: np.asarray(o.array(values), dtype=np.float64) for o in OUTPUTS}
 
 
