@@ -25,9 +25,15 @@ import pydantic_core
 from api_ml.api.casework import case_record, policy_of
 from api_ml.api.online import OnlineContext
 from api_ml.api.schemas import PredictionResponse, TransactionRequest
-from api_ml.api.scoring import HIGH_CONFIDENCE_MARGIN, feature_dicts
+from api_ml.api.scoring import HIGH_CONFIDENCE_MARGIN, feature_dicts, online_info
 from api_ml.api.state import ServingModel
-from lakehouse.ml.policy import APPROVE_RULE, Policy, decide, decision_masks
+from lakehouse.ml.policy import (
+    APPROVE_RULE,
+    Policy,
+    decide,
+    decision_masks,
+    expected_losses,
+)
 
 
 @dataclass(frozen=True)
@@ -90,12 +96,7 @@ def decide_columns(policy: Policy, probability: np.ndarray, amount: np.ndarray) 
 @functools.cache
 def _online(context: OnlineContext) -> dict[str, bool]:
     """The answer's `online` part as serialised (one shared dict per flag combination)."""
-    return {
-        "card_known": context.card_known,
-        "client_known": context.client_known,
-        "within_horizon": context.within_horizon,
-        "degraded": context.degraded,
-    }
+    return online_info(context).model_dump()
 
 
 def _group_answers(group: ScoredGroup, include_features: bool) -> list[dict[str, Any]]:
@@ -104,8 +105,7 @@ def _group_answers(group: ScoredGroup, include_features: bool) -> list[dict[str,
     p, amounts = group.probabilities, group.amounts
     threshold = float(model.threshold)
     labels, margins = confidence_columns(p, threshold)
-    # `policy.expected_loss`: P(fraud) x the amount, a refund (and -0.0) kept as max() keeps it.
-    losses = [round(x, 4) for x in (p * np.where(amounts < 0, 0.0, amounts)).tolist()]
+    losses = [round(x, 4) for x in expected_losses(p, amounts).tolist()]
     columns = [str(name) for name in model.feature_columns]
     features = feature_dicts(columns, group.matrix) if include_features else None
     fixed = {

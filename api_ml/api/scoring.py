@@ -214,16 +214,23 @@ def _responses(
                 decision=outcome.decision,
                 decision_rule=outcome.rule,
                 expected_loss=round(outcome.expected_loss, 4),
-                online=None if contexts is None else _online_info(contexts[i]),
+                online=None if contexts is None else online_info(contexts[i]),
             )
         )
     return answers
 
 
 @functools.cache
-def _online_info(context: OnlineContext) -> OnlineInfo:
+def online_info(context: OnlineContext) -> OnlineInfo:
     """The answer's `online` part: one shared, never modified object per combination of
-    its four flags (built once, not per row)."""
+    its four flags (built once, not per row).
+
+    Args:
+        context: what the online state knew of the row.
+
+    Returns:
+        The `OnlineInfo` of those flags.
+    """
     return OnlineInfo.model_construct(
         card_known=context.card_known,
         client_known=context.client_known,

@@ -205,7 +205,6 @@ class Outbox:
                 [(k,) for k in keys],
             )
 
-
     def checkpoint(self) -> None:
         """Copy the WAL into the file and sync both (the worker calls it after each round).
 
