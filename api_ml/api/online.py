@@ -3,7 +3,8 @@
 At start-up and on every reload `OnlineState.load` builds an online store
 (`lakehouse.features.online`: in-process, or Redis shared by every replica) from the lake's
 `silver_transactions` — the last `HISTORY_DAYS` + `LAKEHOUSE_ONLINE_HORIZON_DAYS` of events and
-all known-label tallies — then replays the events scored since the previous state was built.
+all known-label tallies — then replays the events scored since the previous state was built
+(what it reads from the lake, and the Redis state replicas share: `online_lake.py`).
 
 For a request, `score_rows` rebuilds the transaction as silver would hold it through the
 shared derivations (`lakehouse.features.derivations`: online, abroad, errors, hour...), reads
@@ -26,9 +27,13 @@ from typing import Any
 import numpy as np
 import redis
 
-from lakehouse import catalog, storage
+from api_ml.api.online_lake import (
+    StateUnavailable,
+    chip_flags,
+    shared_redis_state,
+    table_snapshot,
+)
 from lakehouse.config import Settings
-from lakehouse.engines.base import TableLike
 from lakehouse.features.derivations import RawTransaction, blank_to_none, derive_row
 from lakehouse.features.online.builder import (
     fill_store,
@@ -44,22 +49,15 @@ from lakehouse.features.online.compute import (
     feature_vector,
     known_day_of,
 )
-from lakehouse.features.online.factory import redis_client
 from lakehouse.features.online.memory_store import MemoryStore
-from lakehouse.features.online.redis_store import RedisStore
 from lakehouse.features.online.store import BatchRead, EntityState, OnlineStore, StoreMeta
 from lakehouse.formats import ONLINE_CITY
 
 logger = logging.getLogger("lakehouse.api_ml.online")
 
-BUILD_LOCK_SECONDS = 600
 # Ids for scored events that carry no transaction_id: negative, never a real id.
 _event_ids = itertools.count(1)
 _run_base = -(uuid.uuid4().int % 10**12) * 10**6
-
-
-class StateUnavailable(RuntimeError):
-    """The lake has no history to score with (pipeline not run yet)."""
 
 
 @dataclass(frozen=True)
@@ -70,25 +68,6 @@ class OnlineContext:
     client_known: bool
     within_horizon: bool
     degraded: bool = False
-
-
-def _snapshot(settings: Settings, name: str) -> storage.Snapshot | None:
-    """The latest snapshot of the catalog table `name`, None when there is none to read."""
-    uri = catalog.location(name, settings)
-    try:
-        return storage.snapshot(uri, settings)
-    except Exception:  # a half-written or unreadable table means "no state", said in /health
-        logger.warning("cannot open Delta table %s", uri, exc_info=True)
-        return None
-
-
-def _has_chip(settings: Settings) -> dict[int, bool]:
-    """card_id -> has_chip from `silver_cards` (empty before the pipeline ran)."""
-    uri = catalog.location("silver_cards", settings)
-    if not storage.exists(uri, settings):
-        return {}
-    cards = storage.read_table(uri, settings, columns=["card_id", "has_chip"]).to_pydict()
-    return {int(c): bool(h) for c, h in zip(cards["card_id"], cards["has_chip"], strict=True)}
 
 
 @dataclass
@@ -122,7 +101,7 @@ class OnlineState:
             StateUnavailable: no or an empty `silver_transactions`, or another replica building
                 the Redis state for too long.
         """
-        snapshot = _snapshot(settings, "silver_transactions")
+        snapshot = table_snapshot(settings, "silver_transactions")
         if snapshot is None:
             raise StateUnavailable(
                 f"no silver_transactions table under {settings.lake}: run `lakehouse pipeline run`"
@@ -133,7 +112,7 @@ class OnlineState:
         if watermark is None:
             raise StateUnavailable(f"silver_transactions under {settings.lake} is empty")
         if settings.online_store == "redis":
-            store = _redis_state(settings, silver, watermark, version)
+            store = shared_redis_state(settings, silver, watermark, version)
         else:
             cut = lake_cut(watermark, settings.online_horizon_days)
             store = MemoryStore(meta_for(cut, watermark, version))
@@ -145,7 +124,7 @@ class OnlineState:
             store,
             settings.online_store,
             version,
-            _has_chip(settings),
+            chip_flags(settings),
             time.perf_counter() - start,
             store.meta(),
             situation_watermark_of(silver, settings),
@@ -359,56 +338,3 @@ def _event(row: dict[str, Any]) -> Event:
         row["is_abroad_i"],
         row["is_online_i"],
     )
-
-
-def _redis_state(
-    settings: Settings, silver: TableLike, watermark: int, version: int
-) -> RedisStore:
-    """The shared state for this lake version: attach to it, or build it (one builder)."""
-    client = redis_client(settings)
-    prefix = settings.online_key_prefix
-    deadline = time.monotonic() + BUILD_LOCK_SECONDS
-    while True:
-        current = RedisStore.current(client, prefix)
-        if current is not None and current.meta().lake_version == version:
-            current.add_events(current.journal())  # events another replica scored meanwhile
-            return current
-        if client.set(f"{prefix}:build", version, nx=True, ex=BUILD_LOCK_SECONDS):
-            break
-        if time.monotonic() > deadline:
-            raise StateUnavailable(
-                "another replica has been building the online state for "
-                f"{BUILD_LOCK_SECONDS} s: check its logs"
-            )
-        time.sleep(0.2)
-    try:
-        cut = lake_cut(watermark, settings.online_horizon_days)
-        store = RedisStore.create(client, prefix, meta_for(cut, watermark, version))
-        fill_store(store, silver, cut, tiles_bulk=store.add_tiles, settings=settings)
-        replay = [e for e in store.journal() if e.ts_s >= cut.events_from]
-        store.add_events(replay)
-        store.activate()
-        store.add_events(store.journal())  # scored while switching
-        return store
-    finally:
-        client.delete(f"{prefix}:build")
-
-
-def lake_version(settings: Settings) -> int | None:
-    """Current data version of `silver_transactions` (None before the pipeline ran).
-
-    `storage.version`, as `OnlineState.load` records it: compacting the lake changes no row,
-    so it does not rebuild the state.
-
-    Args:
-        settings: where the lake is.
-
-    Returns:
-        The version, or None when the table cannot be opened (logged).
-    """
-    uri = catalog.location("silver_transactions", settings)
-    try:
-        return storage.version(uri, settings)
-    except Exception:  # as `_snapshot`: an unreadable table is reported, not raised
-        logger.warning("cannot open Delta table %s", uri, exc_info=True)
-        return None

@@ -24,7 +24,8 @@ from typing import Any, Literal
 from api_ml.api.codes import warm_category_codes
 from api_ml.api.metrics import ScoringMetrics
 from api_ml.api.normalise import Vocabulary
-from api_ml.api.online import OnlineState, StateUnavailable, lake_version
+from api_ml.api.online import OnlineState
+from api_ml.api.online_lake import StateUnavailable, lake_version
 from lakehouse.config import Settings
 from lakehouse.ml import registry
 from lakehouse.ml.features import FEATURE_SET_VERSION
