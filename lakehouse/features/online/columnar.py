@@ -33,11 +33,15 @@ from lakehouse.features.declarations import (
     OUTPUTS,
     Aggregate,
 )
-from lakehouse.features.online.compute import TALLY_VALUES, Tallies, static_features
+from lakehouse.features.online.compute import (
+    MATCHED_BY,
+    SOURCE_OF,
+    TALLY_VALUES,
+    Tallies,
+    static_features,
+)
 from lakehouse.features.online.store import EVENT_COLUMNS, BatchRead, Groups
 
-# The row field an entity narrows its source's events by (client x merchant, client x state).
-_MATCH = {"client_merchant": "merchant_id", "client_state": "merchant_state"}
 _OUTPUT_NAMES = frozenset(o.name for o in OUTPUTS)
 
 
@@ -226,7 +230,7 @@ def _aggregate(
 ) -> np.ndarray:
     """One `rows="all"` aggregate for every row (`compute._aggregate`'s rules, over pairs)."""
     assert aggregate.window is not None  # every aggregate over events has one
-    match = _MATCH.get(aggregate.entity)
+    match = MATCHED_BY.get(aggregate.entity)
     if match is not None:
         assert aggregate.kind == "count", f"{aggregate.name}: only counts are narrowed by a match"
         inside = pairs.window(aggregate.window)
@@ -336,8 +340,8 @@ def behaviour_columns(rows: Sequence[Mapping[str, Any]], read: BatchRead) -> dic
     }
     for aggregate in AGGREGATES:
         if aggregate.rows == "all":
-            source = "card" if aggregate.entity == "card" else "client"
-            values[aggregate.name] = _aggregate(aggregate, pairs[source], values)
+            source = pairs[SOURCE_OF[aggregate.entity]]
+            values[aggregate.name] = _aggregate(aggregate, source, values)
     return {o.name: np.asarray(o.array(values), dtype=np.float64) for o in OUTPUTS}
 
 

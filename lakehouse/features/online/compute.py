@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -21,6 +21,7 @@ from lakehouse.features.declarations import (
     AGGREGATES,
     BASIC_FEATURE_COLUMNS,
     DAY,
+    ENTITIES,
     FEATURE_COLUMNS,
     HISTORY_SECONDS,
     MONEY_COLUMNS,
@@ -137,19 +138,11 @@ _FIELD_AT: dict[str, int] = {name: i for i, name in enumerate(Event._fields)}
 _TS = _FIELD_AT["ts_s"]
 _BY_TIME = itemgetter(_TS)
 _NO_EVENTS: tuple[tuple[Any, ...], ...] = tuple(() for _ in Event._fields)
-# Whose stored events an entity's aggregates read, and the row field that narrows them further
-# (client x merchant, client x state: the client's events at the row's merchant or state).
-_SOURCE = {
-    "card": "card",
-    "client": "client",
-    "client_merchant": "client",
-    "client_state": "client",
-}
-_MATCH = {"client_merchant": "merchant_id", "client_state": "merchant_state"}
-# The aggregates over stored events, each with its source and window (every one has a window).
-_OVER_EVENTS: tuple[tuple[Aggregate, str, int], ...] = tuple(
-    (a, _SOURCE[a.entity], a.window or HISTORY_SECONDS) for a in AGGREGATES if a.rows == "all"
-)
+# From each entity's keys: the row field a pair entity narrows its first entity's events by
+# (client x merchant: the client's events at the row's merchant), and whose stored events an
+# entity's aggregates read (card, client).
+MATCHED_BY: dict[str, str] = {e: keys[1] for e, keys in ENTITIES.items() if len(keys) == 2}
+SOURCE_OF: dict[str, str] = {e: keys[0].removesuffix("_id") for e, keys in ENTITIES.items() if keys}
 
 
 def _earlier(
@@ -158,35 +151,54 @@ def _earlier(
     """The events of `since <= ts_s < t` other than `own`, oldest first, as one tuple per
     `Event` field: each window is then a tail, found by bisection (no per-event Python)."""
     ordered = sorted(events, key=_BY_TIME)
-    columns = tuple(zip(*ordered, strict=True)) or _NO_EVENTS
-    lo, hi = bisect_left(columns[_TS], since), bisect_left(columns[_TS], t)
-    if own in columns[0][lo:hi]:  # the transaction itself, stored earlier (a resend)
-        kept = [e for e in ordered[lo:hi] if e[0] != own]
-        return tuple(zip(*kept, strict=True)) or _NO_EVENTS
-    return tuple(column[lo:hi] for column in columns)
+    lo = bisect_left(ordered, since, key=_BY_TIME)
+    kept = ordered[lo : bisect_left(ordered, t, lo, key=_BY_TIME)]
+    columns = tuple(zip(*kept, strict=True)) or _NO_EVENTS
+    if own in columns[0]:  # the transaction itself, stored earlier (a resend)
+        return tuple(zip(*(e for e in kept if e[0] != own), strict=True)) or _NO_EVENTS
+    return columns
 
 
-def _aggregate(
-    aggregate: Aggregate, columns: tuple[tuple[Any, ...], ...], start: int, row: Mapping[str, Any]
-) -> Any:
-    """One aggregate over the events from position `start` of `columns` (its window)."""
-    match = _MATCH.get(aggregate.entity)
+# One aggregate over the events from position `start` of `columns` (its window), for `row`.
+_Evaluate = Callable[[tuple[tuple[Any, ...], ...], int, Mapping[str, Any]], Any]
+
+
+def _evaluator(aggregate: Aggregate) -> _Evaluate:
+    """How `aggregate` is computed over a window's columns, its rules looked up once: a count
+    is a length (or the matches in the window), `last_seen` the last time (the columns are
+    sorted by time), a sum `math.fsum` for money and `sum` for integers, `std` `_std`."""
+    match = MATCHED_BY.get(aggregate.entity)
     if aggregate.kind == "count":
         if match is None:
-            return len(columns[_TS]) - start
-        return columns[_FIELD_AT[match]][start:].count(row[match])
-    name = "ts_s" if aggregate.kind == "last_seen" else aggregate.column
-    assert name is not None
-    values: Sequence[Any] = columns[_FIELD_AT[name]][start:]
+            return lambda columns, start, row: len(columns[_TS]) - start
+        at = _FIELD_AT[match]
+        return lambda columns, start, row: columns[at][start:].count(row[match])
     if match is not None:
-        wanted = row[match]
-        at = columns[_FIELD_AT[match]][start:]
-        values = [v for v, m in zip(values, at, strict=True) if m == wanted]
+        raise ValueError(f"{aggregate.name}: only counts are narrowed by a match")
     if aggregate.kind == "last_seen":
-        return max(values, default=None)
+        return lambda columns, start, row: (
+            columns[_TS][-1] if len(columns[_TS]) > start else None
+        )
+    assert aggregate.column is not None
+    at = _FIELD_AT[aggregate.column]
     if aggregate.kind == "std":
-        return _std(values)
-    return math.fsum(values) if name in MONEY_COLUMNS else sum(values)
+        return lambda columns, start, row: _std(columns[at][start:])
+    total = math.fsum if aggregate.column in MONEY_COLUMNS else sum
+    return lambda columns, start, row: total(columns[at][start:])
+
+
+# The aggregates over stored events (every one has a window), per source (card, client) and
+# window, each with its evaluator: a window's start is found once for all of its aggregates.
+_PLAN: dict[str, dict[int, list[tuple[str, _Evaluate]]]] = {}
+for _aggregate in AGGREGATES:
+    if _aggregate.rows == "all":
+        _windows = _PLAN.setdefault(SOURCE_OF[_aggregate.entity], {})
+        _windows.setdefault(_aggregate.window or HISTORY_SECONDS, []).append(
+            (_aggregate.name, _evaluator(_aggregate))
+        )
+
+
+_FORMULAS = [(output.name, output.python) for output in OUTPUTS]
 
 
 def behaviour(
@@ -215,20 +227,16 @@ def behaviour(
     """
     own, t = row["transaction_id"], row["ts_s"]
     since = t - HISTORY_SECONDS
-    earlier = {
-        "card": _earlier(card_events, own, since, t),
-        "client": _earlier(client_events, own, since, t),
-    }
-    starts: dict[tuple[str, int], int] = {}
     values: dict[str, Any] = dict(row)
     values.update(tallies.values())
-    for aggregate, source, window in _OVER_EVENTS:
-        columns = earlier[source]
-        start = starts.get((source, window))
-        if start is None:
-            start = starts[source, window] = bisect_left(columns[_TS], t - window)
-        values[aggregate.name] = _aggregate(aggregate, columns, start, row)
-    return {output.name: output.python(values) for output in OUTPUTS}
+    for source, events in (("card", card_events), ("client", client_events)):
+        columns = _earlier(events, own, since, t)
+        times = columns[_TS]
+        for window, evaluators in _PLAN[source].items():
+            start = bisect_left(times, t - window)
+            for name, evaluate in evaluators:
+                values[name] = evaluate(columns, start, row)
+    return {name: formula(values) for name, formula in _FORMULAS}
 
 
 def static_features(row: Mapping[str, Any]) -> dict[str, Any]:
