@@ -37,7 +37,7 @@ from api_ml.api.schemas import (
 )
 from api_ml.api.state import ServingModel, Snapshot
 from lakehouse.config import ReasonsScope
-from lakehouse.ml.features import BASIC_FEATURE_COLUMNS
+from lakehouse.ml.features import BASIC_FEATURE_COLUMNS, FEATURE_COLUMNS
 from lakehouse.ml.policy import decide
 
 # The seed answered "Haute" when |p - 0.5| > 0.3, i.e. when p sat more than 60 % of the way
@@ -132,7 +132,11 @@ def full_inputs(
     if columnar:
         return online.score_matrix(rows, list(columns))
     vectors, contexts = online.score_rows(rows)
-    matrix = np.array([[v[c] for c in columns] for v in vectors], dtype="float64")
+    if columns == FEATURE_COLUMNS:  # the vectors' own order: their values as they are
+        cells = [list(v.values()) for v in vectors]
+    else:
+        cells = [[v[c] for c in columns] for v in vectors]
+    matrix = np.array(cells, dtype="float64")  # None becomes NaN
     return matrix.reshape(len(vectors), len(columns)), contexts
 
 
