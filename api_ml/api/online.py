@@ -43,12 +43,8 @@ from lakehouse.features.online.builder import (
     watermark_of,
 )
 from lakehouse.features.online.columnar import feature_matrix, known_flags
-from lakehouse.features.online.compute import (
-    Event,
-    Tallies,
-    feature_vector,
-    known_day_of,
-)
+from lakehouse.features.online.compute import Tallies, feature_vector, known_day_of
+from lakehouse.features.online.events import Event, holds_other_than
 from lakehouse.features.online.memory_store import MemoryStore
 from lakehouse.features.online.store import BatchRead, EntityState, OnlineStore, StoreMeta
 from lakehouse.formats import ONLINE_CITY
@@ -199,8 +195,8 @@ class OnlineState:
             own = row["transaction_id"]
             contexts.append(
                 OnlineContext(
-                    card_known=any(e.transaction_id != own for e in state.card),
-                    client_known=any(e.transaction_id != own for e in state.client),
+                    card_known=holds_other_than(state.card, own),
+                    client_known=holds_other_than(state.client, own),
                     within_horizon=horizon is None or row["ts_s"] >= horizon,
                     degraded=degraded,
                 )

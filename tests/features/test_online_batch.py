@@ -19,7 +19,8 @@ import pytest
 from store_kit import T, fresh_stores
 
 from lakehouse.features.declarations import AGGREGATES, DAY, OUTPUTS
-from lakehouse.features.online.compute import Event, Tallies, _std, behaviour
+from lakehouse.features.online.compute import Tallies, _std, behaviour
+from lakehouse.features.online.events import Event
 from lakehouse.features.online.redis_store import BATCH_CHUNK
 from lakehouse.features.online.store import LabelEvent, OnlineStore
 

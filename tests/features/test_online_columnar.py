@@ -21,7 +21,8 @@ from store_kit import T, fresh_stores
 
 from lakehouse.features.declarations import DAY, OUTPUTS
 from lakehouse.features.online.columnar import _ExactPrefix, behaviour_columns, known_flags
-from lakehouse.features.online.compute import Event, behaviour
+from lakehouse.features.online.compute import behaviour
+from lakehouse.features.online.events import Event
 from lakehouse.features.online.memory_store import MemoryStore
 from lakehouse.features.online.store import BatchRead, LabelEvent, OnlineStore, StoreMeta
 

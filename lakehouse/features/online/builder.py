@@ -18,7 +18,7 @@ from lakehouse.config import Settings
 from lakehouse.engines.base import TableLike
 from lakehouse.engines.duckdb import session
 from lakehouse.features.declarations import DAY, HISTORY_SECONDS, LABEL_WINDOW_DAYS
-from lakehouse.features.online.compute import Event
+from lakehouse.features.online.events import Event
 from lakehouse.features.online.store import LabelEvent, OnlineStore, StoreMeta
 
 _EVENT_COLUMNS = """transaction_id, CAST(FLOOR(epoch(ts)) AS BIGINT) AS ts_s, card_id, client_id,

@@ -15,7 +15,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 from lakehouse.features.declarations import (
     AGGREGATES,
@@ -36,22 +36,7 @@ from lakehouse.features.derivations import (
     code_of,
     state_code,
 )
-
-
-class Event(NamedTuple):
-    """What the online state keeps of one transaction (one per id, per card and client)."""
-
-    transaction_id: int
-    ts_s: int
-    card_id: int
-    client_id: int
-    merchant_id: int
-    mcc_code: int
-    amount: float
-    merchant_state: str
-    is_abroad_i: int
-    is_online_i: int
-
+from lakehouse.features.online.events import Event, History
 
 # Windowed known-label tallies per entity: (aggregate name, tally, days), from the declarations.
 _RECENT: dict[str, list[tuple[str, str, int]]] = {
@@ -210,14 +195,15 @@ def behaviour(
     """The behavioural outputs of one transaction (`declarations.OUTPUTS`, by name).
 
     The card's and client's strictly earlier events within the longest window are sorted by
-    time once (`_earlier`); each window is then a tail of them. Every aggregate is order-free
-    (counts, `math.fsum`, max), so the order of the stored events never changes a value.
+    time once (`_earlier`; a `History` is sorted already and slices its columns); each window
+    is then a tail of them. Every aggregate is order-free (counts, `math.fsum`, max), so the
+    order of the stored events never changes a value.
 
     Args:
         row: the transaction: `transaction_id`, `ts_s`, `amount`, `merchant_id`,
             `merchant_state` (silver spelling), `is_abroad_i`, `is_online_i`.
-        card_events: the stored events of its card (any order; the transaction itself, if
-            stored, is ignored).
+        card_events: the stored events of its card (a list in any order, or a `History`;
+            the transaction itself, if stored, is ignored).
         client_events: the stored events of its client (same rules).
         tallies: the labels known on the transaction's day.
 
@@ -230,7 +216,10 @@ def behaviour(
     values: dict[str, Any] = dict(row)
     values.update(tallies.values())
     for source, events in (("card", card_events), ("client", client_events)):
-        columns = _earlier(events, own, since, t)
+        if isinstance(events, History):  # the store's columns: the window is a slice
+            columns = events.window(own, since, t)
+        else:
+            columns = _earlier(events, own, since, t)
         times = columns[_TS]
         for window, evaluators in _PLAN[source].items():
             start = bisect_left(times, t - window)

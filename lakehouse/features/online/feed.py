@@ -31,7 +31,8 @@ from sqlalchemy.engine import Engine
 
 from lakehouse.features.declarations import DAY, HISTORY_SECONDS
 from lakehouse.features.derivations import RawTransaction, blank_to_none, derive_row
-from lakehouse.features.online.compute import Event, known_day_of
+from lakehouse.features.online.compute import known_day_of
+from lakehouse.features.online.events import Event
 from lakehouse.features.online.store import LabelEvent, OnlineStore
 from lakehouse.sources import recent
 

@@ -4,7 +4,7 @@ one text value of its fields (exact floats), a tile one hash of per-day counts.
 
 from __future__ import annotations
 
-from lakehouse.features.online.compute import Event
+from lakehouse.features.online.events import Event
 
 
 def pack(event: Event) -> str:

@@ -28,7 +28,8 @@ from typing import Any
 
 import redis
 
-from lakehouse.features.online.compute import Event, Tallies, day_of, known_by
+from lakehouse.features.online.compute import Tallies, day_of, known_by
+from lakehouse.features.online.events import Event
 from lakehouse.features.online.redis_codec import hash_pairs, pack, tile_days, unpack
 from lakehouse.features.online.redis_scripts import (
     ADD_EVENT,

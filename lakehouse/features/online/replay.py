@@ -25,7 +25,8 @@ from lakehouse.engines.duckdb import session
 from lakehouse.features.declarations import DAY, FEATURE_COLUMNS, HISTORY_SECONDS
 from lakehouse.features.derivations import NO_ERROR, RawTransaction, derive_row
 from lakehouse.features.online.builder import _KNOWN_DAY, Cut, fill_store, fold_day_for, meta_for
-from lakehouse.features.online.compute import Event, day_of, feature_vector
+from lakehouse.features.online.compute import day_of, feature_vector
+from lakehouse.features.online.events import Event
 from lakehouse.features.online.store import LabelEvent, OnlineStore, StoreMeta
 from lakehouse.formats import ONLINE_CITY
 

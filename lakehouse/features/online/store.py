@@ -25,7 +25,8 @@ from operator import itemgetter
 
 import numpy as np
 
-from lakehouse.features.online.compute import Event, Tallies, day_of
+from lakehouse.features.online.compute import Tallies, day_of
+from lakehouse.features.online.events import Event
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,11 @@ class LabelEvent:
 
 @dataclass(frozen=True)
 class EntityState:
-    """What one scoring request reads: its card's and client's events and the label tallies."""
+    """What one scoring request reads: its card's and client's events (a list, or the
+    store's `History` copy) and the label tallies."""
 
-    card: list[Event]
-    client: list[Event]
+    card: Sequence[Event]
+    client: Sequence[Event]
     tallies: Tallies
 
 
