@@ -114,9 +114,10 @@ class History(Sequence[Event]):
         return tuple(out)
 
     def holds_other_than(self, own: int) -> bool:
-        """Whether any event but `own` is held (the card or client is known)."""
+        """Whether any event but `own` is held (the card or client is known): an id is held
+        once, so two events always hold another."""
         ids = self._columns[_ID]
-        return len(ids) > ids.count(own)
+        return len(ids) > 1 or (len(ids) == 1 and ids[0] != own)
 
     def __len__(self) -> int:
         return len(self._columns[_ID])
