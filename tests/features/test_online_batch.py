@@ -153,3 +153,20 @@ def test_a_batch_reads_and_adds_like_one_event_at_a_time(two_stores) -> None:  #
     assert together.journal() == one_by_one.journal()
     for event in batch:
         assert together.event(event.transaction_id) == one_by_one.event(event.transaction_id)
+
+
+def test_repeated_reads_see_every_new_event_and_label(two_stores) -> None:  # type: ignore[no-untyped-def]
+    """Reads of the same card and tiles, request after request (what the Redis backend's
+    decoding caches serve), still see each event and label added in between."""
+    rng = random.Random(9)
+    store = _filled(two_stores, [_event(rng, i, 1, 1, T - i * 60) for i in range(1, 40)], [])
+    day = T // DAY
+    seen = []
+    for i in range(5):
+        scored = _event(rng, 1_000 + i, 1, 1, T + i)._replace(merchant_id=7, mcc_code=7)
+        state = store.read_and_add(scored)
+        seen.append((len(state.card), state.tallies.values()))
+        store.add_labels([LabelEvent(i + 1, 1, day, 7, 7)])  # known today at merchant 7
+    assert [cards for cards, _ in seen] == [39, 40, 41, 42, 43]
+    assert [tallies["merchant_known_fraud"] for _, tallies in seen] == [0, 1, 2, 3, 4]
+    assert [tallies["global_known_labeled"] for _, tallies in seen] == [0, 1, 2, 3, 4]
