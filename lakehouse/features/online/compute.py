@@ -172,17 +172,21 @@ def _evaluator(aggregate: Aggregate) -> _Evaluate:
     return lambda columns, start, row: total(columns[at][start:])
 
 
-# The aggregates over stored events (every one has a window), per source (card, client) and
-# window, each with its evaluator: a window's start is found once for all of its aggregates.
-_PLAN: dict[str, dict[int, list[tuple[str, _Evaluate]]]] = {}
-for _aggregate in AGGREGATES:
-    if _aggregate.rows == "all":
-        _windows = _PLAN.setdefault(SOURCE_OF[_aggregate.entity], {})
-        _windows.setdefault(_aggregate.window or HISTORY_SECONDS, []).append(
-            (_aggregate.name, _evaluator(_aggregate))
-        )
+def _plan() -> dict[str, dict[int, list[tuple[str, _Evaluate]]]]:
+    """The aggregates over stored events (every one has a window), per source (card, client)
+    and window, each with its evaluator: a window's start is found once for all of its
+    aggregates."""
+    plan: dict[str, dict[int, list[tuple[str, _Evaluate]]]] = {}
+    for aggregate in AGGREGATES:
+        if aggregate.rows == "all":
+            windows = plan.setdefault(SOURCE_OF[aggregate.entity], {})
+            window = windows.setdefault(aggregate.window or HISTORY_SECONDS, [])
+            window.append((aggregate.name, _evaluator(aggregate)))
+    return plan
 
 
+_PLAN = _plan()
+# Each output's name and its formula over one row's values.
 _FORMULAS = [(output.name, output.python) for output in OUTPUTS]
 
 

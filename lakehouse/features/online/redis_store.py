@@ -50,9 +50,9 @@ JOURNAL_MAX = 1_000_000
 # Decoding what a read returns is a pure function of its bytes, and the same bytes come back
 # request after request: the events of the cards and clients being scored, the label tiles of
 # their merchants (a tile changes only when a label arrives). Both are decoded once and kept,
-# up to these many entries (~0.8 kB an event): one by one, decoding a client's events and
-# three tiles was most of a Redis read's CPU.
-EVENT_CACHE = 1 << 16
+# up to these many entries (~1.4 kB an event, its key included, so ~45 MB): one by one,
+# decoding a client's events and three tiles was most of a Redis read's CPU.
+EVENT_CACHE = 1 << 15
 TALLY_CACHE = 1 << 12
 _decoded = functools.lru_cache(maxsize=EVENT_CACHE)(unpack)
 
