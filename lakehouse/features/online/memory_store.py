@@ -35,6 +35,9 @@ from lakehouse.features.online.store import (
 
 # Label tallies cached per (tile, day) at most: the merchants, MCCs and days being scored.
 KNOWN_CACHE_MAX = 200_000
+# Events added per hold of the write lock: a source batch of thousands (the feed) keeps a
+# request's read waiting for one chunk, ~1 ms, not for the whole batch.
+ADD_CHUNK = 256
 
 
 class _EventTable:
@@ -120,9 +123,13 @@ class MemoryStore(OnlineStore):
         self._lock = threading.Lock()
 
     def add_events(self, events: Sequence[Event], *, journal: bool = False) -> int:
-        """`OnlineStore.add_events` under the write lock: indexed by id, card and client."""
-        with self._lock:
-            return self._add(events, journal)
+        """`OnlineStore.add_events` under the write lock, `ADD_CHUNK` events per hold (a
+        request's read waits for one chunk at most): indexed by id, card and client."""
+        added = 0
+        for start in range(0, len(events), ADD_CHUNK):
+            with self._lock:
+                added += self._add(events[start : start + ADD_CHUNK], journal)
+        return added
 
     def _add(self, events: Sequence[Event], journal: bool) -> int:
         """`add_events` with the write lock already held."""
