@@ -33,18 +33,23 @@ class Event(NamedTuple):
     is_online_i: int
 
 
-# The fields a history keeps, with their `array` type code (None: a list, for the state names).
+# The event fields the features read (the id, to leave a resend out), with their kind (bool:
+# a 0/1 integer): what a `History` keeps, and the columns a batch reads (`store.EVENT_COLUMNS`).
+READ_FIELDS: dict[str, type] = {
+    "transaction_id": int,
+    "ts_s": int,
+    "merchant_id": int,
+    "merchant_state": str,
+    "amount": float,
+    "is_abroad_i": bool,
+    "is_online_i": bool,
+}
+# Each kept field's `array` type code (None: a list, for the state names).
 _KEPT: dict[str, str | None] = {
-    "transaction_id": "q",
-    "ts_s": "q",
-    "merchant_id": "q",
-    "amount": "d",
-    "merchant_state": None,
-    "is_abroad_i": "b",
-    "is_online_i": "b",
+    name: {int: "q", bool: "b", float: "d"}.get(kind) for name, kind in READ_FIELDS.items()
 }
 _KEPT_AT = [Event._fields.index(name) for name in _KEPT]
-_ID, _TS = 0, 1  # positions of the id and time columns in a history
+_ID, _TS = list(_KEPT).index("transaction_id"), list(_KEPT).index("ts_s")
 
 
 def _column(code: str | None, values: Any = ()) -> Any:

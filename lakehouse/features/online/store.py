@@ -26,7 +26,7 @@ from operator import itemgetter
 import numpy as np
 
 from lakehouse.features.online.compute import Tallies, day_of
-from lakehouse.features.online.events import Event
+from lakehouse.features.online.events import READ_FIELDS, Event
 
 
 @dataclass(frozen=True)
@@ -50,16 +50,11 @@ class EntityState:
     tallies: Tallies
 
 
-# The event fields a batch's features read, as columns of these types; `merchant_state` is a
-# code (`StateCodes`), so that matching a client's states is an integer comparison.
+# The event fields the features read (`events.READ_FIELDS`), as a batch's columns of these
+# types; `merchant_state` is a code (`StateCodes`), so that matching a client's states is an
+# integer comparison.
 EVENT_COLUMNS: dict[str, type] = {
-    "transaction_id": np.int64,
-    "ts_s": np.int64,
-    "merchant_id": np.int64,
-    "merchant_state": np.int64,
-    "amount": np.float64,
-    "is_abroad_i": np.int64,
-    "is_online_i": np.int64,
+    name: np.float64 if kind is float else np.int64 for name, kind in READ_FIELDS.items()
 }
 _FIELD_AT: dict[str, int] = {name: i for i, name in enumerate(Event._fields)}
 _STATE = _FIELD_AT["merchant_state"]
