@@ -23,7 +23,6 @@ one and switches `current` when it is complete.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -31,7 +30,14 @@ import redis
 
 from lakehouse.features.online.compute import Tallies, day_of, known_by
 from lakehouse.features.online.events import Event
-from lakehouse.features.online.redis_codec import hash_pairs, pack, tile_days, unpack
+from lakehouse.features.online.redis_codec import (
+    decoded,
+    hash_pairs,
+    known_of_tile,
+    pack,
+    tile_days,
+    unpack,
+)
 from lakehouse.features.online.redis_scripts import (
     ADD_EVENT,
     ADD_LABEL,
@@ -47,21 +53,6 @@ from lakehouse.features.online.store import (
 )
 
 JOURNAL_MAX = 1_000_000
-# Decoding what a read returns is a pure function of its bytes, and the same bytes come back
-# request after request: the events of the cards and clients being scored, the label tiles of
-# their merchants (a tile changes only when a label arrives). Both are decoded once and kept,
-# up to these many entries (~1.4 kB an event, its key included, so ~45 MB): one by one,
-# decoding a client's events and three tiles was most of a Redis read's CPU.
-EVENT_CACHE = 1 << 15
-TALLY_CACHE = 1 << 12
-_decoded = functools.lru_cache(maxsize=EVENT_CACHE)(unpack)
-
-
-@functools.lru_cache(maxsize=TALLY_CACHE)
-def _known(flat: tuple[bytes, ...], day: int, kind: str) -> dict[str, int]:
-    """`known_by` of a tile as the read script returns it (field, value, ...), on `day`
-    (shared by the readers of the same tile and day: never modified)."""
-    return known_by(tile_days(hash_pairs(list(flat))), day, kind)
 # Events per `READ_AND_ADD_MANY` call: Redis runs one script at a time, so a chunk keeps the
 # other replicas' requests waiting for at most a few milliseconds.
 BATCH_CHUNK = 100
@@ -208,12 +199,12 @@ class RedisStore(OnlineStore):
         card, client, merchant, mcc, everyone, _ = self._read_and_add(keys=keys, args=args)
         day = day_of(event.ts_s)
         return EntityState(
-            list(map(_decoded, card)),
-            list(map(_decoded, client)),
+            list(map(decoded, card)),
+            list(map(decoded, client)),
             Tallies(
-                _known(tuple(merchant), day, "merchant"),
-                _known(tuple(mcc), day, "mcc"),
-                _known(tuple(everyone), day, "global"),
+                known_of_tile(tuple(merchant), day, "merchant"),
+                known_of_tile(tuple(mcc), day, "mcc"),
+                known_of_tile(tuple(everyone), day, "global"),
             ),
         )
 
@@ -305,7 +296,7 @@ class RedisStore(OnlineStore):
         """What a chunk's script read: the hashes' events, each event's tallies (labels
         cannot change inside the script) and which events it added."""
         events_of = {
-            key: list(map(_decoded, values)) for key, values in zip(hashes, held, strict=True)
+            key: list(map(decoded, values)) for key, values in zip(hashes, held, strict=True)
         }
         days_of = {
             key: tile_days(hash_pairs(flat)) for key, flat in zip(tiles, fields, strict=True)
