@@ -36,7 +36,7 @@ from lakehouse.features.derivations import (
     code_of,
     state_code,
 )
-from lakehouse.features.online.events import Event, History
+from lakehouse.features.online.events import FIELD_AT, Event, History
 
 # Windowed known-label tallies per entity: (aggregate name, tally, days), from the declarations.
 _RECENT: dict[str, list[tuple[str, str, int]]] = {
@@ -118,9 +118,7 @@ def _std(values: Sequence[float]) -> float | None:
     return math.sqrt(math.fsum([(v - mean) * (v - mean) for v in values]) / (n - 1))
 
 
-# Positions of the `Event` fields: `event[i]` is cheaper than `getattr(event, name)` per event.
-_FIELD_AT: dict[str, int] = {name: i for i, name in enumerate(Event._fields)}
-_TS = _FIELD_AT["ts_s"]
+_TS = FIELD_AT["ts_s"]
 _BY_TIME = itemgetter(_TS)
 _NO_EVENTS: tuple[tuple[Any, ...], ...] = tuple(() for _ in Event._fields)
 # From each entity's keys: the row field a pair entity narrows its first entity's events by
@@ -156,7 +154,7 @@ def _evaluator(aggregate: Aggregate) -> _Evaluate:
     if aggregate.kind == "count":
         if match is None:
             return lambda columns, start, row: len(columns[_TS]) - start
-        at = _FIELD_AT[match]
+        at = FIELD_AT[match]
         return lambda columns, start, row: columns[at][start:].count(row[match])
     if match is not None:
         raise ValueError(f"{aggregate.name}: only counts are narrowed by a match")
@@ -165,7 +163,7 @@ def _evaluator(aggregate: Aggregate) -> _Evaluate:
             columns[_TS][-1] if len(columns[_TS]) > start else None
         )
     assert aggregate.column is not None
-    at = _FIELD_AT[aggregate.column]
+    at = FIELD_AT[aggregate.column]
     if aggregate.kind == "std":
         return lambda columns, start, row: _std(columns[at][start:])
     total = math.fsum if aggregate.column in MONEY_COLUMNS else sum

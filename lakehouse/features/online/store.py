@@ -26,7 +26,7 @@ from operator import itemgetter
 import numpy as np
 
 from lakehouse.features.online.compute import Tallies, day_of
-from lakehouse.features.online.events import READ_FIELDS, Event
+from lakehouse.features.online.events import FIELD_AT, READ_FIELDS, Event
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,7 @@ class EntityState:
 EVENT_COLUMNS: dict[str, type] = {
     name: np.float64 if kind is float else np.int64 for name, kind in READ_FIELDS.items()
 }
-_FIELD_AT: dict[str, int] = {name: i for i, name in enumerate(Event._fields)}
-_STATE = _FIELD_AT["merchant_state"]
+_STATE = FIELD_AT["merchant_state"]
 
 
 class StateCodes(dict[str, int]):
@@ -91,7 +90,7 @@ def event_columns(events: Sequence[Event], codes: StateCodes) -> dict[str, np.nd
         if name == "merchant_state":
             out[name] = codes.codes(events)
         else:
-            values = map(itemgetter(_FIELD_AT[name]), events)
+            values = map(itemgetter(FIELD_AT[name]), events)
             out[name] = np.fromiter(values, dtype=dtype, count=len(events))
     return out
 
