@@ -28,16 +28,9 @@ from typing import Any
 
 import redis
 
-from lakehouse.features.online.compute import Tallies, day_of, known_by
+from lakehouse.features.online.compute import Tallies, day_of
 from lakehouse.features.online.events import Event
-from lakehouse.features.online.redis_codec import (
-    decoded,
-    hash_pairs,
-    known_of_tile,
-    pack,
-    tile_days,
-    unpack,
-)
+from lakehouse.features.online.redis_codec import decoded, pack, tallies_of, unpack
 from lakehouse.features.online.redis_scripts import (
     ADD_EVENT,
     ADD_LABEL,
@@ -142,12 +135,7 @@ class RedisStore(OnlineStore):
         fold = self._fold
         pipe = self.client.pipeline(transaction=False)
         for label in labels:
-            keys = [
-                f"{self.ns}:labels",
-                f"{self.ns}:tile:merchant:{label.merchant_id}",
-                f"{self.ns}:tile:mcc:{label.mcc_code}",
-                f"{self.ns}:tile:global:0",
-            ]
+            keys = [f"{self.ns}:labels", *self._tiles(label.merchant_id, label.mcc_code)]
             args = [
                 label.transaction_id,
                 label.label,
@@ -167,9 +155,9 @@ class RedisStore(OnlineStore):
         """
         pipe = self.client.pipeline(transaction=False)
         for merchant, mcc, day, fraud, labeled in rows:
-            for key in (f"merchant:{merchant}", f"mcc:{mcc}", "global:0"):
-                pipe.hincrby(f"{self.ns}:tile:{key}", f"{day}:f", int(fraud))
-                pipe.hincrby(f"{self.ns}:tile:{key}", f"{day}:l", int(labeled))
+            for key in self._tiles(merchant, mcc):
+                pipe.hincrby(key, f"{day}:f", int(fraud))
+                pipe.hincrby(key, f"{day}:l", int(labeled))
             if len(pipe) > 5_000:
                 pipe.execute()
         pipe.execute()
@@ -181,31 +169,22 @@ class RedisStore(OnlineStore):
         pipe = self.client.pipeline(transaction=False)
         pipe.hvals(f"{self.ns}:card:{card_id}")
         pipe.hvals(f"{self.ns}:client:{client_id}")
-        for key in (f"merchant:{merchant_id}", f"mcc:{mcc_code}", "global:0"):
-            pipe.hgetall(f"{self.ns}:tile:{key}")
-        card, client, merchant, mcc, everyone = pipe.execute()
+        for key in self._tiles(merchant_id, mcc_code):
+            pipe.hgetall(key)
+        card, client, *tiles = pipe.execute()
         return EntityState(
-            [unpack(v) for v in card],
-            [unpack(v) for v in client],
-            Tallies(*(known_by(tile_days(t), day, kind) for t, kind in
-                      ((merchant, "merchant"), (mcc, "mcc"), (everyone, "global")))),
+            [unpack(v) for v in card], [unpack(v) for v in client], tallies_of(tiles, day)
         )
 
     def read_and_add(self, event: Event, *, journal: bool = True) -> EntityState:
         """`OnlineStore.read_and_add` as one Lua call: atomic, one round trip."""
-        tiles = self._tile_keys(event.merchant_id, event.mcc_code)
-        keys = [*self._event_keys(event), *(f"{self.ns}:tile:{key}" for key in tiles)]
+        keys = [*self._event_keys(event), *self._tiles(event.merchant_id, event.mcc_code)]
         args = [event.transaction_id, pack(event), int(journal), JOURNAL_MAX]
-        card, client, merchant, mcc, everyone, _ = self._read_and_add(keys=keys, args=args)
-        day = day_of(event.ts_s)
+        card, client, *tiles, _ = self._read_and_add(keys=keys, args=args)
         return EntityState(
             list(map(decoded, card)),
             list(map(decoded, client)),
-            Tallies(
-                known_of_tile(tuple(merchant), day, "merchant"),
-                known_of_tile(tuple(mcc), day, "mcc"),
-                known_of_tile(tuple(everyone), day, "global"),
-            ),
+            tallies_of(tiles, day_of(event.ts_s)),
         )
 
     def read_and_add_many(
@@ -269,11 +248,7 @@ class RedisStore(OnlineStore):
         """Queue one READ_AND_ADD_MANY call on `pipe`; its distinct event hashes and tiles."""
         hashes = list(dict.fromkeys(key for e in chunk for key in self._hash_keys(e)))
         tiles = list(
-            dict.fromkeys(
-                f"{self.ns}:tile:{key}"
-                for e in chunk
-                for key in self._tile_keys(e.merchant_id, e.mcc_code)
-            )
+            dict.fromkeys(key for e in chunk for key in self._tiles(e.merchant_id, e.mcc_code))
         )
         keys = [f"{self.ns}:ev", f"{self.prefix}:journal", f"{self.ns}:meta", *hashes, *tiles]
         at = {key: i for i, key in enumerate(keys, start=1)}
@@ -298,26 +273,20 @@ class RedisStore(OnlineStore):
         events_of = {
             key: list(map(decoded, values)) for key, values in zip(hashes, held, strict=True)
         }
-        days_of = {
-            key: tile_days(hash_pairs(flat)) for key, flat in zip(tiles, fields, strict=True)
-        }
-        known: dict[tuple[str, int], dict[str, int]] = {}
+        flat_of = {key: tuple(flat) for key, flat in zip(tiles, fields, strict=True)}
+        of_day: dict[tuple[int, int, int], Tallies] = {}  # rows of one merchant and day share it
         tallies = []
         for event in chunk:
-            day = day_of(event.ts_s)
-            found = []
-            keys = self._tile_keys(event.merchant_id, event.mcc_code)
-            for key, kind in zip(keys, ("merchant", "mcc", "global"), strict=True):
-                name = f"{self.ns}:tile:{key}"
-                if (name, day) not in known:
-                    known[name, day] = known_by(days_of[name], day, kind)
-                found.append(known[name, day])
-            tallies.append(Tallies(*found))
+            at = (event.merchant_id, event.mcc_code, day_of(event.ts_s))
+            if at not in of_day:
+                of_day[at] = tallies_of([flat_of[key] for key in self._tiles(*at[:2])], at[2])
+            tallies.append(of_day[at])
         return events_of, tallies, added
 
-    @staticmethod
-    def _tile_keys(merchant_id: int, mcc_code: int) -> tuple[str, str, str]:
-        return f"merchant:{merchant_id}", f"mcc:{mcc_code}", "global:0"
+    def _tiles(self, merchant_id: int, mcc_code: int) -> list[str]:
+        """The Redis keys of a transaction's label tiles, in `TILE_KINDS` order."""
+        tile = f"{self.ns}:tile"
+        return [f"{tile}:merchant:{merchant_id}", f"{tile}:mcc:{mcc_code}", f"{tile}:global:0"]
 
     def event(self, transaction_id: int) -> Event | None:
         """`OnlineStore.event`: one HGET of the events hash."""
