@@ -3,7 +3,10 @@ old table or the new one, never half, never none), with an index and a publish_l
 
 from __future__ import annotations
 
-import threading
+import json
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -58,39 +61,50 @@ def test_missing_gold_table_is_a_clear_error(isolated_settings: Path) -> None:
         publish_datamarts(get_settings())
 
 
-def test_a_reader_never_sees_half_a_table(isolated_settings: Path) -> None:
+# A reader of the analytics DB in a process of its own, as the datamarts API is: it counts the
+# table's rows until told to stop, and fails on any error ("no such table" would be a gap).
+_READER = """
+import json, sys, pathlib
+import sqlalchemy as sa
+url, folder = sys.argv[1], pathlib.Path(sys.argv[2])
+reader = sa.create_engine(url, connect_args={"timeout": 30})
+count = sa.text("SELECT COUNT(*) FROM dm_client_features")
+seen, reads = set(), 0
+while not (folder / "stop").exists():
+    with reader.connect() as connection:
+        seen.add(connection.execute(count).scalar_one())
+    reads += 1
+    if reads == 1:
+        (folder / "reading").touch()
+print(json.dumps({"seen": sorted(seen), "reads": reads}))
+"""
+
+
+def test_a_reader_never_sees_half_a_table(isolated_settings: Path, tmp_path: Path) -> None:
+    """A reading process sees the old table or the new one through every swap, never half of
+    one and never none. (A reader thread of the writer's own process would instead starve the
+    writer of the GIL, a minute for 12 swaps that take 0.3 s.)"""
     settings = get_settings()
-    writer = analytics_engine(settings.analytics_db_url or "")
+    url = settings.analytics_db_url.get_secret_value()
+    writer = analytics_engine(url)
     small, large = _mart(500), _mart(5000, offset=10_000)
     publish_table(writer, "dm_client_features", small, 0)
-    reader = sa.create_engine(settings.analytics_db_url.get_secret_value(),
-                              connect_args={"timeout": 30})
-    seen: list[int] = []
-    errors: list[BaseException] = []
-    stop = threading.Event()
-
-    def read() -> None:
-        while not stop.is_set():
-            try:
-                with reader.connect() as connection:
-                    seen.append(connection.execute(
-                        sa.text("SELECT COUNT(*) FROM dm_client_features")).scalar_one())
-            except BaseException as exc:  # "no such table" would mean a visible gap
-                errors.append(exc)
-                return
-
-    thread = threading.Thread(target=read)
-    thread.start()
+    command = [sys.executable, "-c", _READER, url, str(tmp_path)]
+    reader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        for round_ in range(12):
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "reading").exists() and reader.poll() is None:
+            assert time.monotonic() < deadline, "the reader never read"
+            time.sleep(0.01)
+        for round_ in range(1, 13):
             publish_table(writer, "dm_client_features", large if round_ % 2 else small, round_)
     finally:
-        stop.set()
-        thread.join()
-    writer.dispose()
-    reader.dispose()
-    assert not errors, errors
-    assert seen and set(seen) <= {500, 5000}
+        (tmp_path / "stop").touch()
+        out, err = reader.communicate(timeout=60)
+        writer.dispose()
+    assert reader.returncode == 0, err
+    found = json.loads(out)
+    assert found["reads"] > 0 and set(found["seen"]) <= {500, 5000}, found
 
 
 def test_a_swap_failing_halfway_leaves_the_old_table(isolated_settings: Path,
