@@ -6,7 +6,8 @@ returns is decoded once per distinct bytes (`decoded`, `known_of_tile`).
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from itertools import chain
 
 from lakehouse.features.online.compute import Tallies, known_by
 from lakehouse.features.online.events import Event
@@ -18,9 +19,6 @@ from lakehouse.features.online.events import Event
 # decoding a client's events and three tiles was most of a Redis read's CPU.
 EVENT_CACHE = 1 << 15
 TALLY_CACHE = 1 << 12
-
-# The label tiles a transaction reads, in `Tallies`' order: merchant, MCC, everyone.
-TILE_KINDS = ("merchant", "mcc", "global")
 
 
 def pack(event: Event) -> str:
@@ -110,19 +108,22 @@ def known_of_tile(flat: tuple[bytes, ...], day: int, kind: str) -> dict[str, int
     return known_by(tile_days(hash_pairs(list(flat))), day, kind)
 
 
-def tallies_of(tiles: Sequence[Sequence[bytes] | Mapping[bytes, bytes]], day: int) -> Tallies:
+def tallies_of(tiles: Sequence[Sequence[bytes] | dict[bytes, bytes]], day: int) -> Tallies:
     """A transaction's `Tallies` from its three tiles as Redis returned them (`known_of_tile`).
 
     Args:
-        tiles: the merchant, MCC and global tile hashes (`TILE_KINDS` order), each as a script
+        tiles: the merchant, MCC and global tile hashes (in this order), each as a script
             returns HGETALL (field, value, ...) or as redis-py's HGETALL dict.
         day: the transaction's day.
 
     Returns:
         The labels known by `day` per merchant, MCC and overall.
     """
-    flats = (
-        tuple(x for pair in t.items() for x in pair) if isinstance(t, Mapping) else tuple(t)
-        for t in tiles
+    merchant, mcc, everyone = (
+        tuple(chain.from_iterable(t.items())) if isinstance(t, dict) else tuple(t) for t in tiles
     )
-    return Tallies(*(known_of_tile(f, day, k) for f, k in zip(flats, TILE_KINDS, strict=True)))
+    return Tallies(
+        known_of_tile(merchant, day, "merchant"),
+        known_of_tile(mcc, day, "mcc"),
+        known_of_tile(everyone, day, "global"),
+    )

@@ -284,7 +284,7 @@ class RedisStore(OnlineStore):
         return events_of, tallies, added
 
     def _tiles(self, merchant_id: int, mcc_code: int) -> list[str]:
-        """The Redis keys of a transaction's label tiles, in `TILE_KINDS` order."""
+        """A transaction's label tile keys: merchant, MCC, everyone (`Tallies`' order)."""
         tile = f"{self.ns}:tile"
         return [f"{tile}:merchant:{merchant_id}", f"{tile}:mcc:{mcc_code}", f"{tile}:global:0"]
 
