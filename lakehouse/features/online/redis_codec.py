@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from itertools import chain
 
 from lakehouse.features.online.compute import Tallies, known_by
 from lakehouse.features.online.events import Event
@@ -108,20 +107,18 @@ def known_of_tile(flat: tuple[bytes, ...], day: int, kind: str) -> dict[str, int
     return known_by(tile_days(hash_pairs(list(flat))), day, kind)
 
 
-def tallies_of(tiles: Sequence[Sequence[bytes] | dict[bytes, bytes]], day: int) -> Tallies:
+def tallies_of(tiles: Sequence[Sequence[bytes]], day: int) -> Tallies:
     """A transaction's `Tallies` from its three tiles as Redis returned them (`known_of_tile`).
 
     Args:
         tiles: the merchant, MCC and global tile hashes (in this order), each as a script
-            returns HGETALL (field, value, ...) or as redis-py's HGETALL dict.
+            returns HGETALL: field, value, field, value, ...
         day: the transaction's day.
 
     Returns:
         The labels known by `day` per merchant, MCC and overall.
     """
-    merchant, mcc, everyone = (
-        tuple(chain.from_iterable(t.items())) if isinstance(t, dict) else tuple(t) for t in tiles
-    )
+    merchant, mcc, everyone = map(tuple, tiles)
     return Tallies(
         known_of_tile(merchant, day, "merchant"),
         known_of_tile(mcc, day, "mcc"),

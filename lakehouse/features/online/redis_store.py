@@ -24,6 +24,7 @@ one and switches `current` when it is complete.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from typing import Any
 
 import redis
@@ -172,8 +173,10 @@ class RedisStore(OnlineStore):
         for key in self._tiles(merchant_id, mcc_code):
             pipe.hgetall(key)
         card, client, *tiles = pipe.execute()
+        # redis-py gives HGETALL as a dict; a script gives it flat (field, value, ...).
+        flats = [list(chain.from_iterable(tile.items())) for tile in tiles]
         return EntityState(
-            [unpack(v) for v in card], [unpack(v) for v in client], tallies_of(tiles, day)
+            list(map(decoded, card)), list(map(decoded, client)), tallies_of(flats, day)
         )
 
     def read_and_add(self, event: Event, *, journal: bool = True) -> EntityState:
@@ -277,9 +280,11 @@ class RedisStore(OnlineStore):
         of_day: dict[tuple[int, int, int], Tallies] = {}  # rows of one merchant and day share it
         tallies = []
         for event in chunk:
-            at = (event.merchant_id, event.mcc_code, day_of(event.ts_s))
+            day = day_of(event.ts_s)
+            at = (event.merchant_id, event.mcc_code, day)
             if at not in of_day:
-                of_day[at] = tallies_of([flat_of[key] for key in self._tiles(*at[:2])], at[2])
+                keys = self._tiles(event.merchant_id, event.mcc_code)
+                of_day[at] = tallies_of([flat_of[key] for key in keys], day)
             tallies.append(of_day[at])
         return events_of, tallies, added
 
