@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 EXTRAS ?= all,dev
+# pytest-xdist workers for `make test`: one per core, at most 4 (TEST_WORKERS=0: one process).
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 4 ? 4 : n )))
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint bench up down clean
@@ -37,7 +39,7 @@ run: install ## Run the whole platform on embedded defaults (lakehouse demo)
 	$(VENV)/bin/lakehouse demo
 
 test: install ## Run the whole test suite
-	@$(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (check PYTEST_ARGS)"; exit 0; fi; \
 	exit $$rc
 

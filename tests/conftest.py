@@ -9,6 +9,13 @@
 - `s3`: one S3-compatible server process (moto) for the session; `s3_lake`: isolated settings
   whose lake lives in a fresh bucket of it.
 
+`make test` runs the suite on several pytest-xdist workers (`--dist loadgroup`): each test file
+is one group, so a file's tests run in order in one process, and a folder whose tests share a
+costly session fixture (`SHARED_FOLDERS`) is one group, so the fixture is built once. Groups
+run in collection order, as the tests of a single process do (the UI's platform sets the
+environment of its process for the rest of the session, and its folder comes last). Tests
+never share a database, a Redis key prefix, a port or a folder, so workers cannot collide.
+
 At the end of a run, each group of skipped tests gets one line: what it needs and the command
 that enables it (tests skip through `testkit.skip_missing`, which words the reason so).
 """
@@ -44,6 +51,10 @@ SMALL_TRANSACTIONS = 40_000
 SMALL_SEED = 7
 SMALL_START = "2018-01-01"
 SMALL_END = "2018-12-31"
+
+# Folders whose files share a session fixture too costly to build in two workers (the UI's
+# platform: pipeline, training and three services, ~45 s).
+SHARED_FOLDERS = ("ui",)
 
 
 @pytest.fixture
@@ -130,6 +141,15 @@ __all__ = [
     "serve_app",
     "wait_http",
 ]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """One xdist group per test file, or per folder of `SHARED_FOLDERS` (see the docstring)."""
+    tests = Path(__file__).parent
+    for item in items:
+        path = item.path.relative_to(tests)
+        group = path.parts[0] if path.parts[0] in SHARED_FOLDERS else path.as_posix()
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
