@@ -218,10 +218,14 @@ class _ExactPrefix:
         for total, split in zip(sums[:2], self.splits, strict=False):
             small &= np.abs(total) <= _DOUBLE_INTEGERS
             out = out + total.astype(np.float64) * 2.0**split
-        shifts = [split - self.low for split in self.splits]
-        for i in np.flatnonzero(~small).tolist():
-            exact = sum(int(total[i]) << shift for total, shift in zip(sums, shifts, strict=True))
-            out[i] = math.ldexp(float(exact), self.low)
+        rest = np.flatnonzero(~small)
+        if len(rest):  # each run's parts as one Python integer: one exact rounding
+            shifts = [split - self.low for split in self.splits]
+            parts = zip(*(total[rest].tolist() for total in sums), strict=True)
+            out[rest] = [
+                math.ldexp(float(sum(p << k for p, k in zip(run, shifts, strict=True))), self.low)
+                for run in parts
+            ]
         return out
 
 
