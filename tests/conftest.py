@@ -11,10 +11,10 @@
 
 `make test` runs the suite on several pytest-xdist workers (`--dist loadgroup`): each test file
 is one group, so a file's tests run in order in one process, and a folder whose tests share a
-costly session fixture (`SHARED_FOLDERS`) is one group, so the fixture is built once. Groups
-run in collection order, as the tests of a single process do (the UI's platform sets the
-environment of its process for the rest of the session, and its folder comes last). Tests
-never share a database, a Redis key prefix, a port or a folder, so workers cannot collide.
+costly session fixture (`SHARED_FOLDERS`) is one group, so the fixture is built once. Tests
+never share a database, a Redis key prefix, a port or a folder, so workers cannot collide, and
+a session fixture gives its process's environment back once built, so no test depends on
+which tests ran before it in its worker.
 
 At the end of a run, each group of skipped tests gets one line: what it needs and the command
 that enables it (tests skip through `testkit.skip_missing`, which words the reason so).

@@ -80,34 +80,44 @@ def ui_raw_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def ui_stack(ui_raw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiStack]:
-    """sources_api, datamarts API and scoring API over a freshly built small platform."""
+    """sources_api, datamarts API and scoring API over a freshly built small platform.
+
+    The environment points at the stack only while it is built; each server keeps the
+    settings it was built with, so the tests that run after these in the same process see
+    their own environment (`ui_env` points a test at the stack).
+    """
     from lakehouse.demo import load_monthly_batches
 
     root = tmp_path_factory.mktemp("ui_stack")
     env = {"LAKEHOUSE_DATA_DIR": str(root / "data"), "LAKEHOUSE_RAW_DIR": str(ui_raw_dir),
            "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
            "LAKEHOUSE_MODEL_POLL_SECONDS": "0"}
-    with pytest.MonkeyPatch.context() as patch, contextlib.ExitStack() as servers:
-        for name in list(os.environ):
-            if name.startswith("LAKEHOUSE_") or name == "MLFLOW_TRACKING_URI":
-                patch.delenv(name)
-        for name, value in env.items():
-            patch.setenv(name, value)
+    with contextlib.ExitStack() as servers:
+        with pytest.MonkeyPatch.context() as patch:
+            for name in list(os.environ):
+                if name.startswith("LAKEHOUSE_") or name == "MLFLOW_TRACKING_URI":
+                    patch.delenv(name)
+            for name, value in env.items():
+                patch.setenv(name, value)
+            get_settings.cache_clear()
+            load_monthly_batches(get_settings())
+            from sources_api.api import create_app as sources_app
+
+            sources, source_settings = sources_app(), get_settings()
+            # Its routes read `get_settings()` at each request: they keep this stack's.
+            sources.dependency_overrides[get_settings] = lambda: source_settings
+            env["LAKEHOUSE_SOURCES_API_URL"] = servers.enter_context(serve_app(sources))
+            patch.setenv("LAKEHOUSE_SOURCES_API_URL", env["LAKEHOUSE_SOURCES_API_URL"])
+            get_settings.cache_clear()
+            settings = get_settings()
+            _pipeline_and_models(settings)
+
+            from api.fastapi_app import create_app as api_app
+            from api_ml.api.main import create_app as api_ml_app
+
+            env["LAKEHOUSE_API_URL"] = servers.enter_context(serve_app(api_app(settings)))
+            env["LAKEHOUSE_API_ML_URL"] = servers.enter_context(serve_app(api_ml_app(settings)))
         get_settings.cache_clear()
-        load_monthly_batches(get_settings())
-        from sources_api.api import create_app as sources_app
-
-        env["LAKEHOUSE_SOURCES_API_URL"] = servers.enter_context(serve_app(sources_app()))
-        patch.setenv("LAKEHOUSE_SOURCES_API_URL", env["LAKEHOUSE_SOURCES_API_URL"])
-        get_settings.cache_clear()
-        settings = get_settings()
-        _pipeline_and_models(settings)
-
-        from api.fastapi_app import create_app as api_app
-        from api_ml.api.main import create_app as api_ml_app
-
-        env["LAKEHOUSE_API_URL"] = servers.enter_context(serve_app(api_app(settings)))
-        env["LAKEHOUSE_API_ML_URL"] = servers.enter_context(serve_app(api_ml_app(settings)))
         yield UiStack(settings, env)
     get_settings.cache_clear()
 
