@@ -147,6 +147,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """One xdist group per test file, or per folder of `SHARED_FOLDERS` (see the docstring)."""
     tests = Path(__file__).parent
     for item in items:
+        if not item.path.is_relative_to(tests):  # named from elsewhere: xdist spreads it per test
+            continue
         path = item.path.relative_to(tests)
         group = path.parts[0] if path.parts[0] in SHARED_FOLDERS else path.as_posix()
         item.add_marker(pytest.mark.xdist_group(group))
