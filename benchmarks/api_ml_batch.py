@@ -106,9 +106,25 @@ def measure(bodies: list[dict], basic: list[dict]) -> dict[str, float]:
     return asyncio.run(run())
 
 
+def _measure_in_child(workdir: Path, rows: int, compiled: bool) -> dict[str, float]:
+    """`measure` in a fresh interpreter on `workdir`'s lake, trees compiled or not."""
+    env = {
+        **os.environ,
+        "LAKEHOUSE_DATA_DIR": str(workdir / "data"),
+        "LAKEHOUSE_LOG_LEVEL": "WARNING",
+        "LAKEHOUSE_MODEL_POLL_SECONDS": "0",
+        "LAKEHOUSE_COMPILED_TREES": "true" if compiled else "false",
+    }
+    command = [sys.executable, "-m", "benchmarks.api_ml_batch", str(rows)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def in_child(workdir: Path, rows: int, table: Table) -> list[dict]:
     """`measure` in a fresh interpreter on `workdir`'s lake, like the service: its figures
-    added to `table` (with the columnar / row-wise ratio) and as summary rows.
+    added to `table` (with the columnar / row-wise ratio) and as summary rows; then the lean
+    path's full rows again with LightGBM's own predictor (`LAKEHOUSE_COMPILED_TREES=false`),
+    the compiled trees' gain.
 
     Args:
         workdir: the benchmark's work folder (lake, MLflow store).
@@ -118,15 +134,7 @@ def in_child(workdir: Path, rows: int, table: Table) -> list[dict]:
     Returns:
         The summary rows (`benchmarks.run`'s format).
     """
-    env = {
-        **os.environ,
-        "LAKEHOUSE_DATA_DIR": str(workdir / "data"),
-        "LAKEHOUSE_LOG_LEVEL": "WARNING",
-        "LAKEHOUSE_MODEL_POLL_SECONDS": "0",
-    }
-    command = [sys.executable, "-m", "benchmarks.api_ml_batch", str(rows)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    figures = _measure_in_child(workdir, rows, compiled=True)
     out = []
     for figure, rate in figures.items():
         name = f"/predict/batch of {rows} in process, {figure}"
@@ -144,6 +152,17 @@ def in_child(workdir: Path, rows: int, table: Table) -> list[dict]:
             name = f"/predict/batch in process, {flavour}, reasons={scope}: lean / FastAPI route"
             table.add_row(flavour, name, f"{lean:.2f}x")
             out.append({"benchmark": "api_ml", "figure": name, "value": lean, "unit": "x"})
+    interpreted = _measure_in_child(workdir, rows, compiled=False)
+    for scope in ("flagged", "none"):
+        figure = f"full, lean reasons={scope}"
+        name = f"/predict/batch in process, {figure}, LightGBM's predictor"
+        rate = interpreted[figure]
+        table.add_row("full", name, f"{rate:,.0f} rows/CPU-s")
+        out.append({"benchmark": "api_ml", "figure": name, "value": rate, "unit": "rows/CPU-s"})
+        gain = figures[figure] / interpreted[figure]
+        name = f"/predict/batch in process, {figure}: compiled trees / LightGBM's predictor"
+        table.add_row("full", name, f"{gain:.2f}x")
+        out.append({"benchmark": "api_ml", "figure": name, "value": gain, "unit": "x"})
     return out
 
 

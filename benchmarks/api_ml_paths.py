@@ -77,8 +77,9 @@ def baselines(settings, basic: list[dict], full: list[dict]) -> dict[str, dict[s
     """
     uri = settings.mlflow_tracking_uri
     # As the service holds them: predictions on the calling thread (see `single_threaded`).
-    basic_model = single_threaded(load_model("fraud-detector-basic", tracking_uri=uri))
-    full_model = single_threaded(load_model("fraud-detector", tracking_uri=uri))
+    compiled = settings.compiled_trees
+    basic_model = single_threaded(load_model("fraud-detector-basic", tracking_uri=uri), compiled)
+    full_model = single_threaded(load_model("fraud-detector", tracking_uri=uri), compiled)
     vocabulary = Vocabulary.from_values({"merchant_state": [b["merchant_state"] for b in basic]})
     warm_category_codes(vocabulary)  # as the service does when it loads the model
     tracemalloc.start()

@@ -181,6 +181,9 @@ class Settings(BaseSettings):
     # sharing the port. More than one needs LAKEHOUSE_ONLINE_STORE=redis: the online state
     # must be shared, or each process would see only its own share of a card's events.
     api_ml_workers: int = Field(1, ge=1, le=64, validation_alias=_env("LAKEHOUSE_API_ML_WORKERS"))
+    # Its raw scores from the trees compiled to machine code (lakehouse/ml/compiled_trees.py:
+    # the same numbers, ~1.5 s of compiling per model load); false: LightGBM's own predictor.
+    compiled_trees: bool = Field(True, validation_alias=_env("LAKEHOUSE_COMPILED_TREES"))
     # One retry policy (lakehouse/retry.py) for stage retries and the feeder's fetches:
     # at most this many attempts, never past this deadline from the first attempt.
     retry_attempts: int = Field(3, ge=1, le=20, validation_alias=_env("LAKEHOUSE_RETRY_ATTEMPTS"))

@@ -74,7 +74,7 @@ class ShadowScorer:
                 self.challengers.pop(flavour, None)
             elif loaded is None or str(loaded.version) != version:
                 model = registry.load_model(name, registry.CHALLENGER, tracking_uri=uri)
-                self.challengers[flavour] = single_threaded(model)
+                self.challengers[flavour] = single_threaded(model, self.settings.compiled_trees)
                 logger.info("shadowing %s with challenger v%s", name, model.version)
         except Exception:  # the registry being away must not stop the other monitors
             logger.exception("looking up the %s challenger failed", name)
