@@ -32,8 +32,14 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 # The compiled entry point, `void forest(double *rows, double *out, int start, int end)`, taking
-# plain addresses (cheaper per call than typed pointers); ctypes gives the GIL back during it.
-_ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32)
+# plain addresses (cheaper per call than typed pointers). Through `CFUNCTYPE` the call gives the
+# GIL back; through `PYFUNCTYPE` it keeps it. A thread that gives the GIL back while another is
+# busy in Python waits up to the switch interval (5 ms) to have it again: worth it for a batch's
+# milliseconds of trees (the monitor's thread runs meanwhile), not for one request's microseconds.
+_ARGUMENTS = (None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32)
+_RELEASING_GIL = ctypes.CFUNCTYPE(*_ARGUMENTS)
+_HOLDING_GIL = ctypes.PYFUNCTYPE(*_ARGUMENTS)
+RELEASE_GIL_ROWS = 64  # from this many rows (~0.2 ms of trees) the call gives the GIL back
 PROBE_ROWS = 512
 # LightGBM's `kZeroThreshold` (1e-35f): its predictor reads any |value| up to it as 0.0 (a
 # "missing" zero for its zero-missing splits), where the compiled code tests `== 0.0`.
@@ -52,7 +58,9 @@ class CompiledTrees:
             columns: the booster's number of features.
         """
         self._model = model
-        self._entry = _ENTRY(ctypes.cast(model._c_entry_func, ctypes.c_void_p).value)
+        address = ctypes.cast(model._c_entry_func, ctypes.c_void_p).value
+        self._releasing = _RELEASING_GIL(address)
+        self._holding = _HOLDING_GIL(address)
         self.columns = columns
 
     def raw_score(self, matrix: np.ndarray) -> np.ndarray:
@@ -75,7 +83,8 @@ class CompiledTrees:
             data = np.where(tiny, 0.0, data)
         out = np.empty(len(data), dtype=np.float64)
         if len(data):
-            self._entry(data.ctypes.data, out.ctypes.data, 0, len(data))
+            entry = self._releasing if len(data) >= RELEASE_GIL_ROWS else self._holding
+            entry(data.ctypes.data, out.ctypes.data, 0, len(data))
         return out
 
 
