@@ -34,12 +34,13 @@ logger = logging.getLogger(__name__)
 # The compiled entry point, `void forest(double *rows, double *out, int start, int end)`, taking
 # plain addresses (cheaper per call than typed pointers). Through `CFUNCTYPE` the call gives the
 # GIL back; through `PYFUNCTYPE` it keeps it. A thread that gives the GIL back while another is
-# busy in Python waits up to the switch interval (5 ms) to have it again: worth it for a batch's
-# milliseconds of trees (the monitor's thread runs meanwhile), not for one request's microseconds.
+# busy in Python waits up to the switch interval (5 ms) to win it back, so a call keeps it unless
+# its trees take longer than that wait (a request's row, or a batch of at most 1,000 rows: 3.4 ms
+# of trees for the benchmark's model, measured a little faster over HTTP holding the GIL).
 _ARGUMENTS = (None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32)
 _RELEASING_GIL = ctypes.CFUNCTYPE(*_ARGUMENTS)
 _HOLDING_GIL = ctypes.PYFUNCTYPE(*_ARGUMENTS)
-RELEASE_GIL_ROWS = 64  # from this many rows (~0.2 ms of trees) the call gives the GIL back
+RELEASE_GIL_ROWS = 2_048  # from this many rows the call gives the GIL back
 PROBE_ROWS = 512
 # LightGBM's `kZeroThreshold` (1e-35f): its predictor reads any |value| up to it as 0.0 (a
 # "missing" zero for its zero-missing splits), where the compiled code tests `== 0.0`.
