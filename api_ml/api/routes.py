@@ -155,6 +155,7 @@ def _public(served: ServingModel, flavour: str) -> ModelPublic:
         trained_at=str(model.trained_at),
         loaded_at=served.loaded_at,
         vocabulary=served.vocabulary.as_dict(),
+        compiled_trees=bool(getattr(model.booster, "compiled", False)),
     )
 
 

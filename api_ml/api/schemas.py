@@ -300,6 +300,12 @@ class ModelPublic(BaseModel):
     vocabulary: dict[str, list[str]] = Field(
         default_factory=dict, description="Values the model accepts per categorical field."
     )
+    compiled_trees: bool = Field(
+        False,
+        description="Its scores come from its trees compiled to machine code (the same numbers); "
+        "false: LightGBM's own predictor (LAKEHOUSE_COMPILED_TREES=false, or the compiled "
+        "trees were refused at load, see the service log).",
+    )
 
 
 class ModelInfoResponse(BaseModel):

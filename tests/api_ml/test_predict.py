@@ -156,6 +156,7 @@ def test_model_info_and_health(client: httpx.Client) -> None:
         assert {"version", "metrics", "threshold", "data_versions", "feature_set_version"} <= set(
             model
         )
+        assert model["compiled_trees"] is True  # LAKEHOUSE_COMPILED_TREES' default
     assert info["online_state"]["events"] > 0 and info["online_state"]["backend"] == "memory"
     health = client.get("/health")
     assert health.status_code == 200 and health.json()["status"] == "ok"
