@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ _RELEASING_GIL = ctypes.CFUNCTYPE(*_ARGUMENTS)
 _HOLDING_GIL = ctypes.PYFUNCTYPE(*_ARGUMENTS)
 RELEASE_GIL_ROWS = 2_048  # from this many rows the call gives the GIL back
 PROBE_ROWS = 512
+_COMPILING = threading.Lock()
 # LightGBM's `kZeroThreshold` (1e-35f): its predictor reads any |value| up to it as 0.0 (a
 # "missing" zero for its zero-missing splits), where the compiled code tests `== 0.0`.
 ZERO_THRESHOLD = float(np.float32(1e-35))
@@ -106,7 +108,9 @@ def compile_trees(booster: Any) -> CompiledTrees | None:
     try:
         import lleaves
 
-        with tempfile.TemporaryDirectory(prefix="lakehouse-trees-") as folder:
+        # One compile at a time: llvmlite works in LLVM's global context, which is not
+        # thread-safe (a champion's reload and a challenger's load may overlap).
+        with _COMPILING, tempfile.TemporaryDirectory(prefix="lakehouse-trees-") as folder:
             path = Path(folder) / "booster.txt"
             path.write_text(booster.model_to_string(), encoding="utf-8")
             model = lleaves.Model(model_file=str(path))

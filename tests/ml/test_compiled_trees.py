@@ -97,6 +97,25 @@ def test_threads_share_compiled_trees(booster: lgb.Booster) -> None:
     assert np.array_equal(got, expected)
 
 
+def test_compiles_in_several_threads_at_once(booster: lgb.Booster) -> None:
+    """A champion's reload and a challenger's load may compile at the same moment."""
+    compiled: list[object] = [None] * 3
+
+    def build(i: int) -> None:
+        compiled[i] = compile_trees(booster)
+
+    threads = [threading.Thread(target=build, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    rows = _rows(booster, 300)
+    expected = booster.predict(rows, raw_score=True, num_threads=1)
+    for trees in compiled:
+        assert trees is not None
+        assert np.array_equal(trees.raw_score(rows), expected)  # type: ignore[attr-defined]
+
+
 def test_wrong_width_and_empty_input(booster: lgb.Booster) -> None:
     compiled = compile_trees(booster)
     assert compiled is not None
