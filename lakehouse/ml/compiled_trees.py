@@ -82,7 +82,8 @@ class CompiledTrees:
         if data.ndim != 2 or data.shape[1] != self.columns:
             raise ValueError(f"expected rows of {self.columns} features, got shape {data.shape}")
         tiny = (np.abs(data) <= ZERO_THRESHOLD) & (data != 0.0)
-        if tiny.any():  # LightGBM's zeros, as LightGBM reads its input
+        if np.count_nonzero(tiny):  # LightGBM's zeros, as LightGBM reads its input (and no
+            # Python-level `any` on the request path)
             data = np.where(tiny, 0.0, data)
         out = np.empty(len(data), dtype=np.float64)
         if len(data):
