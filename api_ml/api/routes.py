@@ -85,12 +85,13 @@ async def _score(
     scope = reasons_scope(reasons, settings)
     start = time.perf_counter()
     try:
-        # Features always computed: a case keeps them; `open_cases` drops them if unasked.
+        # A review's or decline's inputs are always added (its case keeps them); `open_cases`
+        # drops them from the answer when they were not asked for.
         run = functools.partial(
             score,
             snapshot,
             transactions,
-            include_features=True,
+            include_features=include_features,
             batch=batch,
             monitor=request_app.state.monitor,
             reasons=scope,

@@ -140,7 +140,7 @@ def full_inputs(
     return matrix.reshape(len(vectors), len(columns)), contexts
 
 
-def explained_rows(decisions: Sequence[str], scope: ReasonsScope) -> list[int]:
+def explained_rows(decisions: Sequence[str], scope: ReasonsScope = "flagged") -> list[int]:
     """The positions of the answers TreeSHAP explains under `scope`.
 
     A review or decline is always explained: it becomes a case, and an analyst works it from
@@ -190,11 +190,14 @@ def _responses(
     threshold = float(model.threshold)
     policy = policy_of(model)
     outcomes = [decide(policy, p, a) for p, a in zip(probabilities, amounts, strict=True)]
-    explained = explained_rows([o.decision for o in outcomes], scope)
+    decisions = [o.decision for o in outcomes]
+    explained = explained_rows(decisions, scope)
     reasons = dict(zip(explained, model.contributions_of(matrix, explained, REASONS), strict=True))
     name, version = model.name, str(model.version)
     columns = [str(name) for name in model.feature_columns]
-    features = feature_dicts(columns, matrix) if include_features else None
+    # Every answer's inputs when asked; else the reviews' and declines' only, for their cases.
+    with_inputs = list(range(len(outcomes))) if include_features else explained_rows(decisions)
+    features = dict(zip(with_inputs, feature_dicts(columns, matrix[with_inputs]), strict=True))
     answers = []
     for i, (probability, outcome) in enumerate(zip(probabilities, outcomes, strict=True)):
         label, margin = confidence(probability, threshold)
@@ -214,7 +217,7 @@ def _responses(
                     Reason.model_construct(feature=f, contribution=float(c))
                     for f, c in reasons.get(i, ())
                 ],
-                features=features[i] if features is not None else None,
+                features=features.get(i),
                 decision=outcome.decision,
                 decision_rule=outcome.rule,
                 expected_loss=round(outcome.expected_loss, 4),
@@ -291,7 +294,8 @@ def score(
     Args:
         snapshot: the models served at this moment (read once for the whole call).
         requests: the validated transactions, scored in this order.
-        include_features: add each answer's model inputs.
+        include_features: add each answer's model inputs (a review or decline carries them
+            either way: its case keeps them, `CaseDesk.open_cases` drops them from the answer).
         batch: the requests come from `/predict/batch` (error locations name the item).
         monitor: the drift/skew/shadow queue (None: not monitored).
         reasons: which answers carry their three SHAP reasons: `flagged` the reviews and
