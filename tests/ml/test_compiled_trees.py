@@ -148,6 +148,18 @@ def test_without_lleaves_lightgbm_answers(
     assert "trees not compiled (ModuleNotFoundError: import of lleaves halted" in caplog.text
 
 
+def test_linear_trees_are_refused_by_the_probe(caplog: pytest.LogCaptureFixture) -> None:
+    """lleaves compiles a linear-tree booster without its leaves' linear models: the probe
+    rows must see the difference (a real one, not a patched one) and refuse the code."""
+    rng = np.random.default_rng(10)
+    features = rng.normal(size=(500, 4))
+    params = {"objective": "binary", "linear_tree": True, "verbose": -1, "num_threads": 1}
+    booster = lgb.train(params, lgb.Dataset(features, (features[:, 0] > 0).astype(int)), 5)
+    with caplog.at_level(logging.WARNING, logger=compiled_trees.__name__):
+        assert compile_trees(booster) is None
+    assert "differ from LightGBM" in caplog.text
+
+
 def test_multiclass_booster_is_not_compiled() -> None:
     assert compile_trees(_train(objective="multiclass")) is None
 
