@@ -160,6 +160,21 @@ def test_linear_trees_are_refused_by_the_probe(caplog: pytest.LogCaptureFixture)
     assert "differ from LightGBM" in caplog.text
 
 
+def test_a_changed_lleaves_leaves_lightgbm_in_charge(
+    booster: lgb.Booster, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The binding reads lleaves' compiled entry point (`_c_entry_func`): a release that
+    renames it must not stop a model from loading."""
+
+    def renamed(self: object, model: object, columns: int) -> None:
+        raise AttributeError("'Model' object has no attribute '_c_entry_func'")
+
+    monkeypatch.setattr(compiled_trees.CompiledTrees, "__init__", renamed)
+    with caplog.at_level(logging.WARNING, logger=compiled_trees.__name__):
+        assert compile_trees(booster) is None
+    assert "trees not compiled (AttributeError" in caplog.text
+
+
 def test_multiclass_booster_is_not_compiled() -> None:
     assert compile_trees(_train(objective="multiclass")) is None
 
