@@ -54,6 +54,13 @@ def _rows(booster: lgb.Booster, count: int = 2_000) -> np.ndarray:
     return np.vstack([rows, probe_rows(booster)])
 
 
+def _refusal(booster: lgb.Booster, caplog: pytest.LogCaptureFixture) -> str:
+    """What the log says when `compile_trees` refuses `booster` (it must return None)."""
+    with caplog.at_level(logging.WARNING, logger=compiled_trees.__name__):
+        assert compile_trees(booster) is None
+    return caplog.text
+
+
 def test_raw_scores_equal_lightgbm_to_the_bit(booster: lgb.Booster) -> None:
     compiled = compile_trees(booster)
     assert compiled is not None
@@ -134,18 +141,15 @@ def test_differing_trees_are_not_used(
         "raw_score",
         lambda self, matrix: np.nextafter(real(self, matrix), np.inf),
     )
-    with caplog.at_level(logging.WARNING, logger=compiled_trees.__name__):
-        assert compile_trees(booster) is None
-    assert "differ from LightGBM" in caplog.text
+    assert "differ from LightGBM" in _refusal(booster, caplog)
 
 
 def test_without_lleaves_lightgbm_answers(
     booster: lgb.Booster, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setitem(sys.modules, "lleaves", None)  # `import lleaves` fails
-    with caplog.at_level(logging.WARNING, logger=compiled_trees.__name__):
-        assert compile_trees(booster) is None
-    assert "trees not compiled (ModuleNotFoundError: import of lleaves halted" in caplog.text
+    logged = _refusal(booster, caplog)
+    assert "trees not compiled (ModuleNotFoundError: import of lleaves halted" in logged
 
 
 def test_linear_trees_are_refused_by_the_probe(caplog: pytest.LogCaptureFixture) -> None:
@@ -155,9 +159,7 @@ def test_linear_trees_are_refused_by_the_probe(caplog: pytest.LogCaptureFixture)
     features = rng.normal(size=(500, 4))
     params = {"objective": "binary", "linear_tree": True, "verbose": -1, "num_threads": 1}
     booster = lgb.train(params, lgb.Dataset(features, (features[:, 0] > 0).astype(int)), 5)
-    with caplog.at_level(logging.WARNING, logger=compiled_trees.__name__):
-        assert compile_trees(booster) is None
-    assert "differ from LightGBM" in caplog.text
+    assert "differ from LightGBM" in _refusal(booster, caplog)
 
 
 def test_a_changed_lleaves_leaves_lightgbm_in_charge(
@@ -170,9 +172,7 @@ def test_a_changed_lleaves_leaves_lightgbm_in_charge(
         raise AttributeError("'Model' object has no attribute '_c_entry_func'")
 
     monkeypatch.setattr(compiled_trees.CompiledTrees, "__init__", renamed)
-    with caplog.at_level(logging.WARNING, logger=compiled_trees.__name__):
-        assert compile_trees(booster) is None
-    assert "trees not compiled (AttributeError" in caplog.text
+    assert "trees not compiled (AttributeError" in _refusal(booster, caplog)
 
 
 def test_multiclass_booster_is_not_compiled() -> None:
