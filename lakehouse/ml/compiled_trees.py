@@ -15,8 +15,8 @@ exactly, one ulp below and one above, and missing (inputs within LightGBM's zero
 are read as 0.0 first, as LightGBM reads them). Anything else (no lleaves, a compiler
 error, a multi-class booster, one differing bit, e.g. a linear-tree booster, whose leaves'
 linear models lleaves drops) leaves the booster's own predictor in charge, said once in the
-log. Inlining is off: a compile of ~1.5 s instead of ~20 s for the
-benchmark's model, for predictions ~30 % slower than inlined ones.
+log. Inlining is off: a compile of ~1.5 s instead of ~20 s for the benchmark's model, for
+trees 8-25 % slower than inlined ones (docs/benchmarks.md).
 """
 
 from __future__ import annotations
