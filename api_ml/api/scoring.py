@@ -140,7 +140,7 @@ def full_inputs(
     return matrix.reshape(len(vectors), len(columns)), contexts
 
 
-def explained_rows(decisions: Sequence[str], scope: ReasonsScope = "flagged") -> list[int]:
+def explained_rows(decisions: Sequence[str], scope: ReasonsScope) -> list[int]:
     """The positions of the answers TreeSHAP explains under `scope`.
 
     A review or decline is always explained: it becomes a case, and an analyst works it from
@@ -196,7 +196,7 @@ def _responses(
     name, version = model.name, str(model.version)
     columns = [str(name) for name in model.feature_columns]
     # Every answer's inputs when asked; else the reviews' and declines' only, for their cases.
-    with_inputs = list(range(len(outcomes))) if include_features else explained_rows(decisions)
+    with_inputs = explained_rows(decisions, "all" if include_features else "flagged")
     features = dict(zip(with_inputs, feature_dicts(columns, matrix[with_inputs]), strict=True))
     answers = []
     for i, (probability, outcome) in enumerate(zip(probabilities, outcomes, strict=True)):

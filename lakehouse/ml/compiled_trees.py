@@ -82,9 +82,10 @@ class CompiledTrees:
         data = np.ascontiguousarray(matrix, dtype=np.float64)
         if data.ndim != 2 or data.shape[1] != self.columns:
             raise ValueError(f"expected rows of {self.columns} features, got shape {data.shape}")
+        # LightGBM's zeros, read as LightGBM reads its input (`count_nonzero`, not `any`: the
+        # latter goes through a Python wrapper on the request path).
         tiny = (np.abs(data) <= ZERO_THRESHOLD) & (data != 0.0)
-        if np.count_nonzero(tiny):  # LightGBM's zeros, as LightGBM reads its input (and no
-            # Python-level `any` on the request path)
+        if np.count_nonzero(tiny):
             data = np.where(tiny, 0.0, data)
         out = np.empty(len(data), dtype=np.float64)
         if len(data):
