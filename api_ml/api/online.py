@@ -20,6 +20,7 @@ import itertools
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -34,7 +35,14 @@ from api_ml.api.online_lake import (
     table_snapshot,
 )
 from lakehouse.config import Settings
-from lakehouse.features.derivations import RawTransaction, blank_to_none, derive_row
+from lakehouse.features.derivations import (
+    DERIVED,
+    RawColumns,
+    RawTransaction,
+    blank_to_none,
+    derive_columns,
+    derive_row,
+)
 from lakehouse.features.online.builder import (
     fill_store,
     lake_cut,
@@ -43,7 +51,12 @@ from lakehouse.features.online.builder import (
     watermark_of,
 )
 from lakehouse.features.online.columnar import feature_matrix, known_flags
-from lakehouse.features.online.compute import Tallies, feature_vector, known_day_of
+from lakehouse.features.online.compute import (
+    STATIC_RULES,
+    Tallies,
+    feature_vector,
+    known_day_of,
+)
 from lakehouse.features.online.events import Event, holds_other_than
 from lakehouse.features.online.memory_store import MemoryStore
 from lakehouse.features.online.store import BatchRead, EntityState, OnlineStore, StoreMeta
@@ -51,6 +64,8 @@ from lakehouse.formats import ONLINE_CITY
 
 logger = logging.getLogger("lakehouse.api_ml.online")
 
+_EPOCH = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
 # Ids for scored events that carry no transaction_id: negative, never a real id.
 _event_ids = itertools.count(1)
 _run_base = -(uuid.uuid4().int % 10**12) * 10**6
@@ -139,31 +154,24 @@ class OnlineState:
         Returns:
             The row with silver's derived columns, `ts_s`, the ids and `has_chip`.
         """
-        ts = extra.get("timestamp") or datetime.now(UTC)
-        if ts.tzinfo is not None:
-            ts = ts.astimezone(UTC).replace(tzinfo=None)
+        ts = _request_time(extra)
         state = seed["merchant_state"]
-        online = state == ONLINE_CITY
-        city = blank_to_none(extra.get("merchant_city")) or (ONLINE_CITY if online else None)
         # The source holds an online purchase with an empty state: so does this raw row.
         raw = RawTransaction(
             ts,
             seed["amount"],
             seed["use_chip"],
-            city,
-            None if online else state,
+            _source_city(extra, state),
+            _source_state(state),
             blank_to_none(extra.get("zip")),
             blank_to_none(extra.get("errors")),
         )
         derived = derive_row(raw)
-        transaction_id = extra.get("transaction_id")
         return {
             **seed,
             **derived,
-            "transaction_id": _run_base - next(_event_ids)
-            if transaction_id is None
-            else int(transaction_id),
-            "ts_s": int(ts.replace(tzinfo=UTC).timestamp()),
+            "transaction_id": _transaction_id(extra),
+            "ts_s": _epoch_second(_micros(ts)),
             "card_id": int(extra["card_id"]),
             "client_id": int(extra["client_id"]),
             "merchant_id": int(extra["merchant_id"]),
@@ -172,6 +180,66 @@ class OnlineState:
             "is_abroad_i": int(derived["is_abroad"]),
             "is_online_i": int(derived["is_online"]),
         }
+
+    def rows(
+        self, seeds: Sequence[dict[str, Any]], extras: Sequence[dict[str, Any]]
+    ) -> RequestRows:
+        """`row` of each request of a batch, as columns, and the events to record.
+
+        The same values as `row` gives one by one: the derivations run over the batch's
+        columns (`derive_columns`: each text rule once per distinct value).
+
+        Args:
+            seeds: the normalised seed fields of each request (`row`'s `seed`), in order.
+            extras: each request's extra fields (`row`'s `extra`).
+
+        Returns:
+            The rows' silver-shaped fields as columns, and their `Event`s.
+        """
+        micros = [_micros(_request_time(extra)) for extra in extras]
+        states = [seed["merchant_state"] for seed in seeds]
+        raw = RawColumns(
+            np.array(micros, dtype=np.int64).view("datetime64[us]"),
+            np.array([seed["amount"] for seed in seeds], dtype=np.float64),
+            [seed["use_chip"] for seed in seeds],
+            [_source_city(extra, state) for extra, state in zip(extras, states, strict=True)],
+            [_source_state(state) for state in states],
+            [blank_to_none(extra.get("zip")) for extra in extras],
+            [blank_to_none(extra.get("errors")) for extra in extras],
+        )
+        columns: dict[str, Any] = {name: [seed[name] for seed in seeds] for name in seeds[0]}
+        columns.update(derive_columns(raw, _BATCH_DERIVED))
+        ids = {
+            name: [int(extra[field]) for extra in extras]
+            for name, field in (
+                ("card_id", "card_id"),
+                ("client_id", "client_id"),
+                ("merchant_id", "merchant_id"),
+                ("mcc_code", "mcc"),
+            )
+        }
+        columns.update(ids)
+        columns["transaction_id"] = [_transaction_id(extra) for extra in extras]
+        columns["ts_s"] = [_epoch_second(us) for us in micros]
+        columns["has_chip"] = [self.has_chip.get(card) for card in ids["card_id"]]
+        columns["is_abroad_i"] = columns["is_abroad"].astype(np.int64)
+        columns["is_online_i"] = columns["is_online"].astype(np.int64)
+        events = list(
+            map(
+                Event,
+                columns["transaction_id"],
+                columns["ts_s"],
+                ids["card_id"],
+                ids["client_id"],
+                ids["merchant_id"],
+                ids["mcc_code"],
+                raw.amount.tolist(),
+                columns["merchant_state"].tolist(),
+                columns["is_abroad_i"].tolist(),
+                columns["is_online_i"].tolist(),
+            )
+        )
+        return RequestRows(columns, events)
 
     def score_rows(self, rows: list[dict[str, Any]]) -> tuple[list[dict], list[OnlineContext]]:
         """Feature vectors of request rows (in order), each event recorded after it is scored.
@@ -204,7 +272,7 @@ class OnlineState:
         return vectors, contexts
 
     def score_matrix(
-        self, rows: list[dict[str, Any]], columns: list[str]
+        self, rows: RequestRows, columns: list[str]
     ) -> tuple[np.ndarray, list[OnlineContext]]:
         """`score_rows` for a batch: the same numbers, computed as columns (`feature_matrix`).
 
@@ -212,22 +280,22 @@ class OnlineState:
         the events; each row still sees the batch's earlier rows.
 
         Args:
-            rows: request rows of `row`, in scoring order.
+            rows: the batch's rows (`rows`), in scoring order.
             columns: the feature columns wanted, in this order (the model's).
 
         Returns:
             The float64 matrix (missing values NaN) and, per row, what the state knew.
         """
-        read, degraded = self._read_batch([_event(row) for row in rows])
-        ids = [row["transaction_id"] for row in rows]
+        read, degraded = self._read_batch(rows.events)
+        ids = rows.columns["transaction_id"]
         cards = known_flags(read.cards, ids, read.added)
         clients = known_flags(read.clients, ids, read.added)
         horizon = self.meta.horizon_s
         contexts = [
-            OnlineContext(card, client, horizon is None or row["ts_s"] >= horizon, degraded)
-            for card, client, row in zip(cards, clients, rows, strict=True)
+            OnlineContext(card, client, horizon is None or ts_s >= horizon, degraded)
+            for card, client, ts_s in zip(cards, clients, rows.columns["ts_s"], strict=True)
         ]
-        return feature_matrix(rows, read, columns), contexts
+        return feature_matrix(rows.columns, read, columns), contexts
 
     def _read_batch(self, events: list[Event]) -> tuple[BatchRead, bool]:
         """`_read_and_add` grouped (`OnlineStore.read_batch`); empty groups on a store failure."""
@@ -334,3 +402,56 @@ def _event(row: dict[str, Any]) -> Event:
         row["is_abroad_i"],
         row["is_online_i"],
     )
+
+
+@dataclass(frozen=True)
+class RequestRows:
+    """A batch's requests as silver would hold them (`OnlineState.rows`)."""
+
+    columns: dict[str, Any]  # silver field -> one value per row (a list or an array)
+    events: list[Event]  # their stored form, in order
+
+
+# The derived fields a batch's features read: the static inputs' and the events'.
+_BATCH_DERIVED = [
+    name
+    for name in DERIVED
+    if name in {field for _, field, _ in STATIC_RULES}
+    or name in ("merchant_state", "is_abroad", "is_online")
+]
+
+
+def _request_time(extra: dict[str, Any]) -> datetime:
+    """A request's time as naive UTC (silver's), now when it gives none."""
+    ts = extra.get("timestamp") or datetime.now(UTC)
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(UTC).replace(tzinfo=None)
+    return ts
+
+
+def _micros(ts: datetime) -> int:
+    """A naive UTC time in microseconds since the epoch (exact)."""
+    return (ts - _EPOCH) // _MICROSECOND
+
+
+def _epoch_second(micros: int) -> int:
+    """The epoch second (`ts_s`) of a time in microseconds: `int(ts.timestamp())` of the
+    aware UTC time, which divides the same microseconds by 10**6, rounded once, then truncates."""
+    return int(micros / 1_000_000)
+
+
+def _transaction_id(extra: dict[str, Any]) -> int:
+    """The request's transaction id, or a fresh negative one (unique to this process)."""
+    transaction_id = extra.get("transaction_id")
+    return _run_base - next(_event_ids) if transaction_id is None else int(transaction_id)
+
+
+def _source_state(state: str) -> str | None:
+    """The source's merchant state of a normalised one: an online purchase has none."""
+    return None if state == ONLINE_CITY else state
+
+
+def _source_city(extra: dict[str, Any], state: str) -> str | None:
+    """The source's merchant city: the request's, else ONLINE for an online purchase."""
+    city = blank_to_none(extra.get("merchant_city"))
+    return city or (ONLINE_CITY if state == ONLINE_CITY else None)

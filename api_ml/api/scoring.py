@@ -127,10 +127,10 @@ def full_inputs(
     """
     online = served.online
     assert online is not None, "a full model is always loaded with its online state"
-    rows = [online.row(seed, payload) for seed, payload in zip(seeds, payloads, strict=True)]
     columns = served.model.feature_columns  # the model's order: no reindexing later
     if columnar:
-        return online.score_matrix(rows, list(columns))
+        return online.score_matrix(online.rows(seeds, payloads), list(columns))
+    rows = [online.row(seed, payload) for seed, payload in zip(seeds, payloads, strict=True)]
     vectors, contexts = online.score_rows(rows)
     if columns == FEATURE_COLUMNS:  # the vectors' own order: their values as they are
         cells = [list(v.values()) for v in vectors]

@@ -4,9 +4,11 @@ A source transaction carries `date`, `amount`, `use_chip`, `merchant_city`, `mer
 `zip`, `errors` as text (DATA.md). Whether it was online, abroad or a refund, its hour, its
 error flags and its normalised state are decided here, once: each `Derivation` holds the SQL
 expression that `silver_transactions.sql` gets (its `{{ derived: name }}` markers are replaced
-by `render_silver`) and the Python function that a scoring request goes through
-(`derive_row`), side by side so they cannot drift. `tests/features/test_derivations.py` runs
-both over the same raw values and demands equal results.
+by `render_silver`), the Python function that a scoring request goes through (`derive_row`)
+and its form over a batch's columns (`derive_columns`), side by side so they cannot drift. A
+rule over text fields is written once (`_by_value`): one row calls it, a batch calls it once
+per distinct value. `tests/features/test_derivations.py` runs all three over the same raw
+values and demands equal results.
 
 The category codes every later step uses (card brands, types, chip modes, us/online/abroad,
 error flags) live here too; the source vocabularies themselves (US states, the ONLINE city)
@@ -17,10 +19,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import numpy as np
 
 from lakehouse.formats import ONLINE_CITY, US_STATES
 
@@ -66,8 +70,46 @@ class RawTransaction:
 
 
 @dataclass(frozen=True)
+class RawColumns:
+    """Many transactions' raw fields, one column each: `RawTransaction`'s, for a batch.
+
+    `ts` is naive UTC `datetime64[us]`, `amount` float64; the text fields are sequences
+    (None where the source field is empty).
+    """
+
+    ts: np.ndarray
+    amount: np.ndarray
+    use_chip: Sequence[str]
+    merchant_city: Sequence[str | None]
+    merchant_state: Sequence[str | None]
+    zip: Sequence[str | None]
+    errors: Sequence[str | None]
+
+    @classmethod
+    def of(cls, raws: Sequence[RawTransaction]) -> RawColumns:
+        """The columns of transactions given one by one.
+
+        Args:
+            raws: the transactions (naive UTC times).
+
+        Returns:
+            Their fields as columns, in order.
+        """
+        return cls(
+            np.array([r.ts for r in raws], dtype="datetime64[us]"),
+            np.array([r.amount for r in raws], dtype=np.float64),
+            [r.use_chip for r in raws],
+            [r.merchant_city for r in raws],
+            [r.merchant_state for r in raws],
+            [r.zip for r in raws],
+            [r.errors for r in raws],
+        )
+
+
+@dataclass(frozen=True)
 class Derivation:
-    """One silver column: its SQL over the typed source columns and the same rule in Python.
+    """One silver column: its SQL over the typed source columns, the same rule in Python
+    over one transaction, and over a batch's columns (`array`: one value per row).
 
     SQL names: `t.ts`, `t.amount`, `t.use_chip`, `t.merchant_city`, `t.raw_state`,
     `t.raw_zip`, `t.raw_errors` (the `typed` step of silver_transactions.sql).
@@ -76,14 +118,49 @@ class Derivation:
     name: str
     sql: str
     python: Callable[[RawTransaction], Any]
+    array: Callable[[RawColumns], np.ndarray]
+
+
+def _by_value(
+    name: str, sql: str, fields: tuple[str, ...], rule: Callable[..., Any], dtype: Any
+) -> Derivation:
+    """A derivation of text fields only, its rule written once: `rule(*fields)` of one
+    transaction, and of a batch once per distinct combination of the fields' values (a batch
+    repeats a handful of chip modes, states and error lists)."""
+
+    def python(raw: RawTransaction) -> Any:
+        return rule(*(getattr(raw, field) for field in fields))
+
+    def array(raw: RawColumns) -> np.ndarray:
+        keys = list(zip(*(getattr(raw, field) for field in fields), strict=True))
+        table = {key: rule(*key) for key in set(keys)}
+        out = np.empty(len(keys), dtype=dtype)
+        out[:] = [table[key] for key in keys]
+        return out
+
+    return Derivation(name, sql, python, array)
+
+
+def _hours(raw: RawColumns) -> np.ndarray:
+    """The hour of each time (0-23), as `datetime.hour` gives it."""
+    return (raw.ts - raw.ts.astype("datetime64[D]")).astype("timedelta64[h]").astype(np.int64)
+
+
+def _days(raw: RawColumns) -> np.ndarray:
+    """Days since 1970-01-01 of each time (floored, as `date` counts them)."""
+    return raw.ts.astype("datetime64[D]").astype(np.int64)
+
+
+def _is_night(hour: Any) -> Any:
+    """22:00-05:59 (an `int` or an array of hours)."""
+    return (hour >= NIGHT_FROM_HOUR) | (hour < NIGHT_UNTIL_HOUR)
 
 
 def _states_sql() -> str:
     return ", ".join(f"'{state}'" for state in US_STATES)
 
 
-def _is_abroad(raw: RawTransaction) -> bool:
-    state = raw.merchant_state
+def _is_abroad(state: str | None) -> bool:
     return state is not None and state != ONLINE_CITY and state not in _US
 
 
@@ -99,44 +176,62 @@ def _zip5(value: str | None) -> str | None:
 
 
 DERIVATIONS: tuple[Derivation, ...] = (
-    Derivation("tx_date", "CAST(t.ts AS DATE)", lambda r: r.ts.date()),
-    Derivation("hour", "CAST(hour(t.ts) AS INT)", lambda r: r.ts.hour),
-    Derivation("is_refund", "t.amount < 0", lambda r: r.amount < 0),
-    # online purchases carry no state in the source; the original platform named them ONLINE
     Derivation(
+        "tx_date",
+        "CAST(t.ts AS DATE)",
+        lambda r: r.ts.date(),
+        lambda raw: raw.ts.astype("datetime64[D]"),
+    ),
+    Derivation("hour", "CAST(hour(t.ts) AS INT)", lambda r: r.ts.hour, _hours),
+    Derivation("is_refund", "t.amount < 0", lambda r: r.amount < 0, lambda raw: raw.amount < 0),
+    # online purchases carry no state in the source; the original platform named them ONLINE
+    _by_value(
         "merchant_state",
         f"COALESCE(t.raw_state, '{ONLINE_CITY}')",
-        lambda r: r.merchant_state if r.merchant_state is not None else ONLINE_CITY,
+        ("merchant_state",),
+        lambda state: state if state is not None else ONLINE_CITY,
+        object,
     ),
-    Derivation(
+    _by_value(
         "zip",
         "CASE WHEN t.raw_zip IS NOT NULL "
         "THEN lpad(CAST(CAST(CAST(t.raw_zip AS DOUBLE) AS BIGINT) AS STRING), 5, '0') END",
-        lambda r: _zip5(r.zip),
+        ("zip",),
+        _zip5,
+        object,
     ),
-    Derivation(
+    _by_value(
         "errors",
         f"COALESCE(t.raw_errors, '{NO_ERROR}')",
-        lambda r: r.errors if r.errors is not None else NO_ERROR,
+        ("errors",),
+        lambda errors: errors if errors is not None else NO_ERROR,
+        object,
     ),
-    Derivation("has_error", "t.raw_errors IS NOT NULL", lambda r: r.errors is not None),
+    _by_value(
+        "has_error", "t.raw_errors IS NOT NULL", ("errors",), lambda e: e is not None, bool
+    ),
     # the chip mode says online, and so does the source's ONLINE city (DATA.md)
-    Derivation(
+    _by_value(
         "is_online",
         f"COALESCE(t.use_chip = '{ONLINE_USE_CHIP}' OR t.merchant_city = '{ONLINE_CITY}', FALSE)",
-        lambda r: r.use_chip == ONLINE_USE_CHIP or r.merchant_city == ONLINE_CITY,
+        ("use_chip", "merchant_city"),
+        lambda chip, city: chip == ONLINE_USE_CHIP or city == ONLINE_CITY,
+        bool,
     ),
     # abroad: a state that is neither ONLINE nor a US state/DC code is a country name
-    Derivation(
+    _by_value(
         "is_abroad",
         f"COALESCE(t.raw_state <> '{ONLINE_CITY}' AND t.raw_state NOT IN ({_states_sql()}), FALSE)",
+        ("merchant_state",),
         _is_abroad,
+        bool,
     ),
     # night: 22:00-05:59, when card-not-present fraud peaks and most clients sleep
     Derivation(
         "is_night",
         f"hour(t.ts) >= {NIGHT_FROM_HOUR} OR hour(t.ts) < {NIGHT_UNTIL_HOUR}",
-        lambda r: r.ts.hour >= NIGHT_FROM_HOUR or r.ts.hour < NIGHT_UNTIL_HOUR,
+        lambda r: _is_night(r.ts.hour),
+        lambda raw: _is_night(_hours(raw)),
     ),
     # weekend from the day number (1970-01-01 was a Thursday: +3 makes Monday 0), not a
     # dayofweek() whose numbering differs between DuckDB and Spark
@@ -144,6 +239,7 @@ DERIVATIONS: tuple[Derivation, ...] = (
         "is_weekend",
         f"(CAST(FLOOR(epoch(t.ts) / {SECONDS_PER_DAY}) AS BIGINT) + 3) % 7 >= 5",
         lambda r: r.ts.weekday() >= 5,
+        lambda raw: (_days(raw) + 3) % 7 >= 5,
     ),
 )
 DERIVED: dict[str, Derivation] = {d.name: d for d in DERIVATIONS}
@@ -197,6 +293,20 @@ def derive_row(raw: RawTransaction) -> dict[str, Any]:
         `{derived column: value}`, equal to what silver's SQL computes.
     """
     return {d.name: d.python(raw) for d in DERIVATIONS}
+
+
+def derive_columns(raw: RawColumns, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Derived silver columns of a batch (the column side of `DERIVATIONS`).
+
+    Args:
+        raw: the batch's raw fields.
+        names: the derivations wanted (default: all).
+
+    Returns:
+        `{derived column: one value per row}`, row for row what `derive_row` gives.
+    """
+    wanted = DERIVED if names is None else {name: DERIVED[name] for name in names}
+    return {name: d.array(raw) for name, d in wanted.items()}
 
 
 def code_of(value: object, codes: Mapping[str, int]) -> int:

@@ -1,8 +1,9 @@
 """Row-level derivations: the silver SQL and a scoring request give every row the same meaning.
 
 Each `Derivation`'s SQL runs on DuckDB over a grid of raw values (online by chip mode or by
-city, US/foreign/missing states, refunds, errors, odd zips), and its Python twin over the same
-values; every column must agree. The silver model really contains the generated expressions.
+city, US/foreign/missing states, refunds, errors, odd zips), its Python twin over the same
+values one by one, and its column form over them as one batch; every column must agree.
+The silver model really contains the generated expressions.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import pyarrow as pa
 
 from lakehouse.features.derivations import (
     DERIVATIONS,
+    RawColumns,
     RawTransaction,
+    derive_columns,
     derive_row,
     render_silver,
 )
@@ -55,6 +58,29 @@ def test_sql_and_python_derivations_agree() -> None:
     rows = connection.sql(f"SELECT {selects} FROM typed AS t").to_arrow_table().to_pylist()
     for raw, from_sql in zip(raws, rows, strict=True):
         assert derive_row(raw) == from_sql, raw
+
+
+def test_column_and_row_derivations_agree() -> None:
+    # The grid, plus times where flooring matters: before 1970, the edges of a day and of the
+    # calendar, a Sunday and a Monday.
+    edges = [
+        datetime(1969, 12, 31, 23, 59, 59, 500_000),
+        datetime(1, 1, 1),
+        datetime(9999, 12, 31, 23, 59, 59, 999_999),
+        datetime(2026, 11, 29, 5, 59, 59),
+        datetime(2026, 11, 30, 6, 0),
+    ]
+    edge_rows = [RawTransaction(ts, 0.0, "Chip Transaction", None, "TX", "", "") for ts in edges]
+    raws = _raw_grid() + edge_rows
+    columns = derive_columns(RawColumns.of(raws))
+    assert list(columns) == [d.name for d in DERIVATIONS]
+    for name, values in columns.items():
+        assert len(values) == len(raws)
+        for raw, value in zip(raws, values.tolist(), strict=True):
+            expected = derive_row(raw)[name]
+            assert value == expected and type(value) is type(expected), (name, raw, value)
+    picked = derive_columns(RawColumns.of(raws[:3]), ["is_online", "hour"])
+    assert list(picked) == ["is_online", "hour"]
 
 
 def test_online_is_decided_by_chip_mode_or_city_not_by_state() -> None:

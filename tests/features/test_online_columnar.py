@@ -118,7 +118,7 @@ def test_columnar_features_equal_the_rows_one_by_one(make_store, seed: int) -> N
             )
         )
     read = together.read_batch(batch, journal=True)
-    got = behaviour_columns(rows, read)
+    got = behaviour_columns({name: [row[name] for row in rows] for name in rows[0]}, read)
     for output in OUTPUTS:
         want = [math.nan if v[output.name] is None else float(v[output.name]) for v in expected]
         have = got[output.name].tolist()

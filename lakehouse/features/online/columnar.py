@@ -1,13 +1,15 @@
 """A batch's model inputs from online state as numpy columns: `compute.py` for many rows at once.
 
-`feature_matrix` takes the rows of a batch (silver-shaped, as `compute.feature_vector` takes one)
-and what the store held for them (`store.BatchRead`: the events of each distinct card and client
-before the batch, as columns, plus which rows were added, so every row also sees the batch's
-earlier rows; and the label tallies of each row's day). It lays the (row, event) pairs of all
+`feature_matrix` takes the rows of a batch (silver-shaped, as `compute.feature_vector` takes
+one, but one sequence per field) and what the store held for them (`store.BatchRead`: the
+events of each distinct card and client before the batch, as columns, plus which rows were
+added, so every row also sees the batch's earlier rows; and the label tallies of each row's
+day). It lays the (row, event) pairs of all
 rows side by side, sorted by row and time, so that each window of a row is a tail of its
 segment, found by bisection: counts are differences of positions, integer sums differences of
 prefix sums, the two matched counts (same merchant, same state) one `np.bincount` each, and the
-`declarations.OUTPUTS` formulas run once over columns (their `array` form). The numbers are
+`declarations.OUTPUTS` formulas run once over columns (their `array` form), as do the static
+inputs (`compute.static_columns`). The numbers are
 those of `compute.feature_vector` to the bit: amount sums and the standard deviation stay
 exactly rounded (`math.fsum`'s result over each row's window, from exact integer prefix sums),
 so sums near zero (refunds) do not drift from the gold rows.
@@ -21,7 +23,6 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,7 @@ from lakehouse.features.online.compute import (
     SOURCE_OF,
     TALLY_VALUES,
     Tallies,
-    static_features,
+    static_columns,
 )
 from lakehouse.features.online.store import EVENT_COLUMNS, BatchRead, Groups
 
@@ -289,11 +290,13 @@ def _tally_columns(tallies: Sequence[Tallies]) -> dict[str, np.ndarray]:
     return out
 
 
-def _row_columns(rows: Sequence[Mapping[str, Any]], states: np.ndarray) -> dict[str, np.ndarray]:
-    """The row fields the aggregates and formulas read, one column each (`EVENT_COLUMNS`;
+def _row_columns(
+    rows: Mapping[str, Sequence[Any]], states: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The row fields the aggregates and formulas read, one array each (`EVENT_COLUMNS`;
     the merchant states as `states`, their codes)."""
     out = {
-        name: np.array([r[name] for r in rows], dtype=dtype)
+        name: np.asarray(rows[name], dtype=dtype)
         for name, dtype in EVENT_COLUMNS.items()
         if name != "merchant_state"
     }
@@ -324,12 +327,14 @@ def known_flags(groups: Groups, ids: Sequence[int], added: Sequence[bool]) -> li
     return out
 
 
-def behaviour_columns(rows: Sequence[Mapping[str, Any]], read: BatchRead) -> dict[str, np.ndarray]:
+def behaviour_columns(
+    rows: Mapping[str, Sequence[Any]], read: BatchRead
+) -> dict[str, np.ndarray]:
     """The behavioural outputs of a batch (`compute.behaviour` of each row), as columns.
 
     Args:
-        rows: the transactions in scoring order (`transaction_id`, `ts_s`, `amount`,
-            `merchant_id`, `merchant_state`, `is_abroad_i`, `is_online_i`).
+        rows: the transactions in scoring order, one sequence per field (`transaction_id`,
+            `ts_s`, `amount`, `merchant_id`, `is_abroad_i`, `is_online_i`).
         read: what the store held for them (`OnlineStore.read_batch`): each row sees its
             card's and client's stored events and the batch's earlier rows that were added.
 
@@ -350,13 +355,13 @@ def behaviour_columns(rows: Sequence[Mapping[str, Any]], read: BatchRead) -> dic
 
 
 def feature_matrix(
-    rows: Sequence[Mapping[str, Any]], read: BatchRead, columns: Sequence[str]
+    rows: Mapping[str, Sequence[Any]], read: BatchRead, columns: Sequence[str]
 ) -> np.ndarray:
     """`compute.feature_vector` of a batch, as one float64 matrix.
 
     Args:
-        rows: silver-shaped transactions with `ts_s`, in scoring order (see
-            `behaviour_columns`).
+        rows: silver-shaped transactions with `ts_s`, in scoring order, one sequence per
+            field (`behaviour_columns`' fields and `compute.STATIC_RULES`').
         read: what the store held for them (`OnlineStore.read_batch`).
         columns: the feature columns wanted, in this order (a model's `feature_columns`).
 
@@ -364,15 +369,8 @@ def feature_matrix(
         One row per transaction, one column per name of `columns`; missing values NaN.
     """
     behaviour = behaviour_columns(rows, read)
-    matrix = np.empty((len(rows), len(columns)), dtype=np.float64)
-    static = []
+    static = static_columns(rows, [c for c in columns if c not in _OUTPUT_NAMES])
+    matrix = np.empty((len(read.added), len(columns)), dtype=np.float64)
     for j, column in enumerate(columns):
-        if column in _OUTPUT_NAMES:
-            matrix[:, j] = behaviour[column]
-        else:
-            static.append(j)
-    if static:  # row by row, as one block (None becomes NaN)
-        pick = itemgetter(*(columns[j] for j in static))
-        values = [pick(static_features(row)) for row in rows]
-        matrix[:, static] = np.array(values, dtype=np.float64).reshape(len(rows), len(static))
+        matrix[:, j] = behaviour[column] if column in _OUTPUT_NAMES else static[column]
     return matrix

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
+import numpy as np
+
 from lakehouse.features.declarations import (
     AGGREGATES,
     BASIC_FEATURE_COLUMNS,
@@ -26,6 +28,7 @@ from lakehouse.features.declarations import (
     HISTORY_SECONDS,
     MONEY_COLUMNS,
     OUTPUTS,
+    STATIC_COLUMNS,
     Aggregate,
 )
 from lakehouse.features.derivations import (
@@ -230,6 +233,53 @@ def behaviour(
     return {name: formula(values) for name, formula in _FORMULAS}
 
 
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _flag(value: Any) -> int:
+    return 1 if value else 0
+
+
+def _error_flag(text: str) -> Callable[[Any], int]:
+    """1 when a silver `errors` value names the error `text`."""
+    return lambda errors: 1 if text in (errors or "") else 0
+
+
+def _category(codes: Mapping[str, int]) -> Callable[[Any], int]:
+    return lambda value: code_of(value, codes)
+
+
+_CATEGORY_CODES = {
+    "card_brand": CARD_BRAND_CODES,
+    "card_type": CARD_TYPE_CODES,
+    "use_chip": USE_CHIP_CODES,
+}
+
+
+def _static_rule(column: str) -> tuple[str, Callable[[Any], Any]]:
+    """The silver field a static input reads, and its rule over that field's value."""
+    if column in _CATEGORY_CODES:
+        return column, _category(_CATEGORY_CODES[column])
+    if column == "merchant_state":
+        return column, state_code
+    if column in BASIC_FEATURE_COLUMNS:
+        return column, _number
+    if column == "hour":
+        return column, int
+    if column in ERROR_FLAGS:
+        return "errors", _error_flag(ERROR_FLAGS[column])
+    return column, _flag  # is_refund, is_online, is_abroad, has_chip, has_error
+
+
+# Each static model input, in the declared order, coded like the SQL: (its name, the silver
+# field it reads, its rule over that field's value). `static_features` applies them to one
+# row, `static_columns` to a batch's columns.
+STATIC_RULES: list[tuple[str, str, Callable[[Any], Any]]] = [
+    (column, *_static_rule(column)) for column in (*BASIC_FEATURE_COLUMNS, *STATIC_COLUMNS)
+]
+
+
 def static_features(row: Mapping[str, Any]) -> dict[str, Any]:
     """The basic and static model inputs of a silver-shaped row, coded like the SQL.
 
@@ -240,26 +290,38 @@ def static_features(row: Mapping[str, Any]) -> dict[str, Any]:
         The basic feature columns (categories as their integer codes, numbers as float),
         `hour`, the 0/1 flags and one 0/1 column per error.
     """
-    codes = {
-        "card_brand": CARD_BRAND_CODES,
-        "card_type": CARD_TYPE_CODES,
-        "use_chip": USE_CHIP_CODES,
-    }
-    out: dict[str, Any] = {}
-    for column in BASIC_FEATURE_COLUMNS:
-        if column in codes:
-            out[column] = code_of(row.get(column), codes[column])
-        elif column == "merchant_state":
-            out[column] = state_code(row.get("merchant_state"))
-        else:
-            value = row.get(column)
-            out[column] = None if value is None else float(value)
-    out["hour"] = int(row["hour"])
-    for name in ("is_refund", "is_online", "is_abroad", "has_chip", "has_error"):
-        out[name] = 1 if row.get(name) else 0
-    errors = row.get("errors") or ""
-    for name, text in ERROR_FLAGS.items():
-        out[name] = 1 if text in errors else 0
+    return {name: rule(row.get(field)) for name, field, rule in STATIC_RULES}
+
+
+def static_columns(
+    columns: Mapping[str, Sequence[Any]], names: Iterable[str]
+) -> dict[str, np.ndarray]:
+    """`static_features` of a batch, as float64 columns (missing values NaN).
+
+    Numbers become a column in one conversion (`_number`'s values); every other rule is
+    called once per distinct value of its field (a batch repeats a handful of brands, hours,
+    flags and error lists).
+
+    Args:
+        columns: the batch's silver-shaped fields, one sequence each (`STATIC_RULES` fields).
+        names: the static inputs wanted.
+
+    Returns:
+        Input name -> one float64 value per row, as `static_features` gives them.
+    """
+    wanted = set(names)
+    out = {}
+    for name, field_name, rule in STATIC_RULES:
+        if name not in wanted:
+            continue
+        values = columns[field_name]
+        if rule is _number:
+            out[name] = np.array(values, dtype=np.float64)  # None becomes NaN
+            continue
+        if isinstance(values, np.ndarray):
+            values = values.tolist()  # Python scalars, as one row holds them
+        table = {value: rule(value) for value in set(values)}
+        out[name] = np.array([table[value] for value in values], dtype=np.float64)
     return out
 
 
