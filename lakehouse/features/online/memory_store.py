@@ -13,9 +13,9 @@ replicas sharing one card's velocity use `RedisStore` (redis_store.py) instead; 
 from __future__ import annotations
 
 import threading
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from itertools import chain
 
 import numpy as np
 
@@ -99,6 +99,14 @@ class _EventTable:
         self._queued = []
 
 
+def _positions() -> array[int]:
+    """An empty int64 array of positions in the event table."""
+    return array("q")
+
+
+_NO_POSITIONS = _positions()
+
+
 class MemoryStore(OnlineStore):
     """The embedded backend: dictionaries in this process, guarded by one lock for writes."""
 
@@ -108,17 +116,20 @@ class MemoryStore(OnlineStore):
         # Each card's and client's events, oldest first, as columns (one request reads slices).
         self._card_history: dict[int, History] = {}
         self._client_history: dict[int, History] = {}
-        # The same events as columns, and each card's and client's positions in them.
+        # The same events as columns, and each card's and client's positions in them (int64
+        # arrays: 8 bytes a position, and a batch joins its groups' positions in one call).
         self._table = _EventTable()
-        self._card_at: dict[int, list[int]] = defaultdict(list)
-        self._client_at: dict[int, list[int]] = defaultdict(list)
+        self._card_at: dict[int, array[int]] = defaultdict(_positions)
+        self._client_at: dict[int, array[int]] = defaultdict(_positions)
         # (kind, key) -> known day -> [fraud, labeled]; kind "merchant" | "mcc" | "global"
         self._tiles: dict[tuple[str, int], dict[int, list[int]]] = defaultdict(dict)
         self._labels: dict[int, LabelEvent] = {}
         # (kind, key, day) -> `known_by` of that tile on that day, computed once per label
-        # change: a read is then a lookup instead of re-adding every known day of the tile.
-        # A write replaces the whole dict, so a reader that raced it fills only the old one.
+        # change: a read is then a lookup instead of re-adding every known day of the tile;
+        # and (merchant, MCC, day) -> the `Tallies` of those three, one lookup a read.
+        # A write replaces both dicts, so a reader that raced it fills only the old ones.
         self._known: dict[tuple[str, int, int], dict[str, int]] = {}
+        self._known_tallies: dict[tuple[int, int, int], Tallies] = {}
         self._journal: list[Event] = []
         self._lock = threading.Lock()
 
@@ -169,7 +180,7 @@ class MemoryStore(OnlineStore):
                 self._labels[label.transaction_id] = label
                 changed += 1
             if changed:
-                self._known = {}
+                self._forget_known()
         return changed
 
     def add_tiles(self, rows: Iterable[tuple[int, int, int, int, int]]) -> None:
@@ -182,7 +193,12 @@ class MemoryStore(OnlineStore):
             for merchant, mcc, day, fraud, labeled in rows:
                 for key in (("merchant", merchant), ("mcc", mcc), ("global", 0)):
                     self._bump(key, day, fraud, labeled)
-            self._known = {}
+            self._forget_known()
+
+    def _forget_known(self) -> None:
+        """Drop the cached tallies (a label changed a tile)."""
+        self._known = {}
+        self._known_tallies = {}
 
     def _tile(self, label: LabelEvent, sign: int) -> None:
         for key in (("merchant", label.merchant_id), ("mcc", label.mcc_code), ("global", 0)):
@@ -226,22 +242,30 @@ class MemoryStore(OnlineStore):
 
     def _tallies(self, merchant_id: int, mcc_code: int, day: int) -> Tallies:
         """The labels known on `day` at the merchant, in the MCC and overall (cached)."""
+        tallies = self._known_tallies
+        found = tallies.get((merchant_id, mcc_code, day))
+        if found is None:
+            if len(tallies) > KNOWN_CACHE_MAX:
+                tallies = self._known_tallies = {}
+            found = tallies[merchant_id, mcc_code, day] = Tallies(
+                self._known_part("merchant", merchant_id, day),
+                self._known_part("mcc", mcc_code, day),
+                self._known_part("global", 0, day),
+            )
+        return found
+
+    def _known_part(self, kind: str, key: int, day: int) -> dict[str, int]:
+        """`known_by` of one tile on `day` (cached)."""
         cache = self._known
         if len(cache) > KNOWN_CACHE_MAX:
             cache = self._known = {}
-
-        def known(kind: str, key: int) -> dict[str, int]:
-            found = cache.get((kind, key, day))
-            if found is None:
-                tiles = self._tiles.get((kind, key))
-                found = cache[kind, key, day] = (
-                    known_by({d: (t[0], t[1]) for d, t in tiles.items()}, day, kind)
-                    if tiles
-                    else {}
-                )
-            return found
-
-        return Tallies(known("merchant", merchant_id), known("mcc", mcc_code), known("global", 0))
+        found = cache.get((kind, key, day))
+        if found is None:
+            tiles = self._tiles.get((kind, key))
+            found = cache[kind, key, day] = (
+                known_by({d: (t[0], t[1]) for d, t in tiles.items()}, day, kind) if tiles else {}
+            )
+        return found
 
     def read_batch(self, events: Sequence[Event], *, journal: bool = True) -> BatchRead:
         """`OnlineStore.read_batch` grouped by card and client, under the write lock: each
@@ -272,7 +296,7 @@ class MemoryStore(OnlineStore):
         self,
         events: Sequence[Event],
         entity: str,
-        positions: dict[int, list[int]],
+        positions: dict[int, array[int]],
         stored: list[Event | None],
     ) -> Groups:
         """The rows' distinct cards (or clients) and their stored events, as columns.
@@ -287,9 +311,9 @@ class MemoryStore(OnlineStore):
         keys = [getattr(event, entity) for event in events]
         group_of: dict[int, int] = {}
         of_row = [group_of.setdefault(key, len(group_of)) for key in keys]
-        held = [positions.get(key, ()) for key in group_of]
+        held = [positions.get(key, _NO_POSITIONS) for key in group_of]
         lengths = np.fromiter(map(len, held), dtype=np.int64, count=len(held))
-        at = np.fromiter(chain.from_iterable(held), dtype=np.int64, count=int(lengths.sum()))
+        at = np.frombuffer(b"".join(held), dtype=np.int64)
         pairs = zip(stored, keys, strict=True)
         own = np.array([e is not None and getattr(e, entity) == key for e, key in pairs])
         return Groups(self._table.take(at), lengths, np.asarray(of_row, dtype=np.int64), own)
