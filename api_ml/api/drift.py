@@ -38,7 +38,9 @@ class DriftWindow:
         self._edges = [reference.edges[f] for f in self.features]
         width = max(len(e) for e in self._edges) + 2
         self.counts = np.zeros((len(self.features), width), dtype="int64")
-        self._rows: deque[tuple[float, np.ndarray]] = deque()
+        # The counted rows' bins, oldest first, one entry per added batch: (its time, its rows).
+        self._batches: deque[tuple[float, np.ndarray]] = deque()
+        self._size = 0
         self._positions = np.arange(len(self.features))
 
     def add(self, inputs: pd.DataFrame, scores: np.ndarray, now: float) -> None:
@@ -57,7 +59,8 @@ class DriftWindow:
             [psi.bin_index(e, c) for e, c in zip(self._edges, columns, strict=True)], axis=1
         )
         self.counts += self._tally(bins)
-        self._rows.extend((now, row) for row in bins)
+        self._batches.append((now, bins))
+        self._size += len(bins)
         self.evict(now)
 
     def evict(self, now: float) -> None:
@@ -67,12 +70,19 @@ class DriftWindow:
             now: the monotonic time the age is measured from.
         """
         gone = []
-        while self._rows and (
-            len(self._rows) > self.max_rows or self._rows[0][0] < now - self.max_age
-        ):
-            gone.append(self._rows.popleft()[1])
+        while self._batches:
+            added_at, bins = self._batches[0]
+            excess = self._size - self.max_rows
+            if added_at >= now - self.max_age and excess < len(bins):
+                if excess > 0:  # the oldest rows of this batch leave, the rest stays
+                    gone.append(bins[:excess])
+                    self._batches[0] = (added_at, bins[excess:])
+                    self._size -= excess
+                break
+            gone.append(self._batches.popleft()[1])
+            self._size -= len(bins)
         if gone:  # one vectorised update: a full window evicts a row per row it adds
-            self.counts -= self._tally(np.stack(gone))
+            self.counts -= self._tally(np.concatenate(gone))
 
     def _tally(self, bins: np.ndarray) -> np.ndarray:
         """How many of these rows fall in each (feature, bin) cell, shaped as `counts`
@@ -83,7 +93,7 @@ class DriftWindow:
     @property
     def size(self) -> int:
         """Rows now in the window."""
-        return len(self._rows)
+        return self._size
 
     def values(self) -> dict[str, float]:
         """PSI per feature (and for the score) of the rows in the window.

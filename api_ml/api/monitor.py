@@ -194,13 +194,12 @@ class Monitor:
 
     def _log_samples(self, batch: ScoredBatch) -> None:
         """Log the inputs of the sampled transactions for the skew job (`feature_samples`)."""
-        rate = self.settings.skew_sample_rate
-        picked = [
-            (i, r.transaction_id)
-            for i, r in enumerate(batch.requests)
-            if getattr(r, "transaction_id", None) is not None
-            and store.sampled(r.transaction_id, rate)
-        ]
+        ids = [getattr(r, "transaction_id", None) for r in batch.requests]
+        given = [i for i, tid in enumerate(ids) if tid is not None]
+        if not given:
+            return
+        kept = store.sampled_many(np.array([ids[i] for i in given]), self.settings.skew_sample_rate)
+        picked = [(i, ids[i]) for i, keep in zip(given, kept.tolist(), strict=True) if keep]
         if not picked:
             return
         columns = list(batch.model.feature_columns)
@@ -215,8 +214,8 @@ class Monitor:
                     "model_version": str(batch.model.version),
                     "scored_at": now,
                     "features": {
-                        c: None if np.isnan(v) else float(v)
-                        for c, v in zip(columns, values[i], strict=True)
+                        c: None if v != v else v  # NaN: missing
+                        for c, v in zip(columns, values[i].tolist(), strict=True)
                     },
                 }
                 for i, tid in picked

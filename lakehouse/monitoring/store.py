@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -109,6 +110,21 @@ def sampled(transaction_id: int, rate: float) -> bool:
         True when its id hash falls under `rate`.
     """
     return (transaction_id * _HASH) % _SPACE < rate * _SPACE
+
+
+def sampled_many(transaction_ids: np.ndarray, rate: float) -> np.ndarray:
+    """`sampled` of many non-negative ids at once.
+
+    Args:
+        transaction_ids: the transactions (non-negative integers).
+        rate: the share of transactions sampled, in [0, 1].
+
+    Returns:
+        One flag per id, as `sampled` answers: the product wraps modulo 2**64 in uint64,
+        which leaves it unchanged modulo `_SPACE` (2**32).
+    """
+    hashed = (np.asarray(transaction_ids, dtype=np.uint64) * np.uint64(_HASH)) % np.uint64(_SPACE)
+    return hashed < rate * _SPACE
 
 
 def write_samples(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:

@@ -28,6 +28,7 @@ from api_ml.api.main import create_app
 from api_ml.api.schemas import MAX_BATCH, SEED_FIELDS
 from lakehouse.config import Settings, get_settings
 from lakehouse.ml import psi
+from lakehouse.monitoring.store import sampled, sampled_many
 
 pytestmark = pytest.mark.slow
 WINDOW = 400
@@ -154,3 +155,35 @@ def test_window_counts_only_its_last_rows() -> None:
     assert (window.counts == last.counts).all()
     window.evict(now=3602.0)  # every row now older than the window's age
     assert window.size == 0 and not window.counts.any()
+
+
+def test_window_evicts_as_a_row_by_row_window_would() -> None:
+    """Batches of random sizes and ages: after each, the window holds exactly the rows a
+    row-by-row window keeps (the last `rows`, none older than `seconds`), counts included."""
+    rng = np.random.default_rng(8)
+    frame = pd.DataFrame({"amount": rng.lognormal(3.3, 0.8, 3000)})
+    scores = rng.random(3000)
+    reference = psi.reference(frame, ["amount"], scores)
+    window = DriftWindow(reference, "1", rows=400, seconds=50.0)
+    kept: list[tuple[float, int]] = []  # (time, row) a row-by-row window keeps
+    start, now = 0, 0.0
+    while start < 2800:
+        size = int(rng.integers(1, 300))
+        now += float(rng.choice([1.0, 20.0, 60.0]))
+        window.add(frame[start : start + size], scores[start : start + size], now=now)
+        kept += [(now, row) for row in range(start, min(start + size, 3000))]
+        kept = [(t, row) for t, row in kept[-400:] if t >= now - 50.0]
+        start += size
+        rows = [row for _, row in kept]
+        expected = DriftWindow(reference, "1", rows=400, seconds=50.0)
+        if rows:
+            expected.add(frame.iloc[rows], scores[rows], now=now)
+        assert window.size == len(rows)
+        assert (window.counts == expected.counts).all()
+
+
+def test_many_ids_are_sampled_as_each_one_is() -> None:
+    rng = np.random.default_rng(3)
+    ids = np.concatenate([rng.integers(0, 2**40, 5000), [0, 1, 2**32 - 1, 2**32, 10**12]])
+    for rate in (0.0, 0.01, 0.5, 1.0):
+        assert sampled_many(ids, rate).tolist() == [sampled(int(i), rate) for i in ids]
