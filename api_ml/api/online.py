@@ -190,7 +190,8 @@ class OnlineState:
         columns (`derive_columns`: each text rule once per distinct value).
 
         Args:
-            seeds: the normalised seed fields of each request (`row`'s `seed`), in order.
+            seeds: the normalised seed fields of each request (`row`'s `seed`), in order; one
+                or more, each with the same fields.
             extras: each request's extra fields (`row`'s `extra`).
 
         Returns:
@@ -211,12 +212,7 @@ class OnlineState:
         columns.update(derive_columns(raw, _BATCH_DERIVED))
         ids = {
             name: [int(extra[field]) for extra in extras]
-            for name, field in (
-                ("card_id", "card_id"),
-                ("client_id", "client_id"),
-                ("merchant_id", "merchant_id"),
-                ("mcc_code", "mcc"),
-            )
+            for name, field in _ID_FIELDS.items()
         }
         columns.update(ids)
         columns["transaction_id"] = [_transaction_id(extra) for extra in extras]
@@ -412,6 +408,13 @@ class RequestRows:
     events: list[Event]  # their stored form, in order
 
 
+# A row's identifiers and the request fields they come from.
+_ID_FIELDS = {
+    "card_id": "card_id",
+    "client_id": "client_id",
+    "merchant_id": "merchant_id",
+    "mcc_code": "mcc",
+}
 # The derived fields a batch's features read: the static inputs' and the events'.
 _BATCH_DERIVED = [
     name
