@@ -184,6 +184,7 @@ def test_window_evicts_as_a_row_by_row_window_would() -> None:
 
 def test_many_ids_are_sampled_as_each_one_is() -> None:
     rng = np.random.default_rng(3)
-    ids = np.concatenate([rng.integers(0, 2**40, 5000), [0, 1, 2**32 - 1, 2**32, 10**12]])
+    edges = [0, 1, 2**32 - 1, 2**32, 10**12, 2**53 - 1]  # 2**53 - 1: the schema's largest id
+    ids = np.concatenate([rng.integers(0, 2**40, 5000), edges])
     for rate in (0.0, 0.01, 0.5, 1.0):
         assert sampled_many(ids, rate).tolist() == [sampled(int(i), rate) for i in ids]
