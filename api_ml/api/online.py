@@ -6,20 +6,19 @@ At start-up and on every reload `OnlineState.load` builds an online store
 all known-label tallies — then replays the events scored since the previous state was built
 (what it reads from the lake, and the Redis state replicas share: `online_lake.py`).
 
-For a request, `score_rows` rebuilds the transaction as silver would hold it through the
-shared derivations (`lakehouse.features.derivations`: online, abroad, errors, hour...), reads
-its card's and client's state, computes the declared features (`compute.feature_vector`, the
-same numbers as the gold `ml_features` row), then records the event — idempotent by
-`transaction_id`. No disk read, no SQL engine per request. A dead Redis does not stop scoring:
-the features are computed from empty state, and the answer and a metric say so.
+A request is first rebuilt as silver would hold it (`request_rows.py`, through the shared
+derivations of `lakehouse.features.derivations`: online, abroad, errors, hour...); then
+`score_rows` reads its card's and client's state, computes the declared features
+(`compute.feature_vector`, the same numbers as the gold `ml_features` row), then records the
+event — idempotent by `transaction_id`. No disk read, no SQL engine per request. A dead Redis
+does not stop scoring: the features are computed from empty state, and the answer and a metric
+say so.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -34,15 +33,8 @@ from api_ml.api.online_lake import (
     shared_redis_state,
     table_snapshot,
 )
+from api_ml.api.request_rows import RequestRows, event_of, request_row, request_rows
 from lakehouse.config import Settings
-from lakehouse.features.derivations import (
-    DERIVED,
-    RawColumns,
-    RawTransaction,
-    blank_to_none,
-    derive_columns,
-    derive_row,
-)
 from lakehouse.features.online.builder import (
     fill_store,
     lake_cut,
@@ -51,24 +43,12 @@ from lakehouse.features.online.builder import (
     watermark_of,
 )
 from lakehouse.features.online.columnar import feature_matrix, known_flags
-from lakehouse.features.online.compute import (
-    STATIC_RULES,
-    Tallies,
-    feature_vector,
-    known_day_of,
-)
+from lakehouse.features.online.compute import Tallies, feature_vector, known_day_of
 from lakehouse.features.online.events import Event, holds_other_than
 from lakehouse.features.online.memory_store import MemoryStore
 from lakehouse.features.online.store import BatchRead, EntityState, OnlineStore, StoreMeta
-from lakehouse.formats import ONLINE_CITY
 
 logger = logging.getLogger("lakehouse.api_ml.online")
-
-_EPOCH = datetime(1970, 1, 1)
-_MICROSECOND = timedelta(microseconds=1)
-# Ids for scored events that carry no transaction_id: negative, never a real id.
-_event_ids = itertools.count(1)
-_run_base = -(uuid.uuid4().int % 10**12) * 10**6
 
 
 @dataclass(frozen=True)
@@ -144,98 +124,32 @@ class OnlineState:
         return state
 
     def row(self, seed: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-        """One request as `silver_transactions` would hold it, plus its epoch second.
+        """One request as `silver_transactions` would hold it (`request_rows.request_row`,
+        with this state's chip flags).
 
         Args:
             seed: the normalised seed fields (amount, use_chip, merchant_state, ...).
-            extra: the full model's extra fields (ids, mcc, timestamp, city, zip, errors); no
-                timestamp means now, no transaction id a fresh negative id (unique to this process).
+            extra: the full model's extra fields (ids, mcc, timestamp, city, zip, errors).
 
         Returns:
             The row with silver's derived columns, `ts_s`, the ids and `has_chip`.
         """
-        ts = _request_time(extra)
-        state = seed["merchant_state"]
-        # The source holds an online purchase with an empty state: so does this raw row.
-        raw = RawTransaction(
-            ts,
-            seed["amount"],
-            seed["use_chip"],
-            _source_city(extra, state),
-            _source_state(state),
-            blank_to_none(extra.get("zip")),
-            blank_to_none(extra.get("errors")),
-        )
-        derived = derive_row(raw)
-        return {
-            **seed,
-            **derived,
-            "transaction_id": _transaction_id(extra),
-            "ts_s": _epoch_second(_micros(ts)),
-            "card_id": int(extra["card_id"]),
-            "client_id": int(extra["client_id"]),
-            "merchant_id": int(extra["merchant_id"]),
-            "mcc_code": int(extra["mcc"]),
-            "has_chip": self.has_chip.get(int(extra["card_id"])),
-            "is_abroad_i": int(derived["is_abroad"]),
-            "is_online_i": int(derived["is_online"]),
-        }
+        return request_row(seed, extra, self.has_chip)
 
     def rows(
         self, seeds: Sequence[dict[str, Any]], extras: Sequence[dict[str, Any]]
     ) -> RequestRows:
-        """`row` of each request of a batch, as columns, and the events to record.
-
-        The same values as `row` gives one by one: the derivations run over the batch's
-        columns (`derive_columns`: each text rule once per distinct value).
+        """`row` of each request of a batch, as columns, and the events to record
+        (`request_rows.request_rows`).
 
         Args:
-            seeds: the normalised seed fields of each request (`row`'s `seed`), in order; one
-                or more, each with the same fields.
-            extras: each request's extra fields (`row`'s `extra`).
+            seeds: the normalised seed fields of each request, in order (one or more).
+            extras: each request's extra fields.
 
         Returns:
             The rows' silver-shaped fields as columns, and their `Event`s.
         """
-        micros = [_micros(_request_time(extra)) for extra in extras]
-        states = [seed["merchant_state"] for seed in seeds]
-        raw = RawColumns(
-            np.array(micros, dtype=np.int64).view("datetime64[us]"),
-            np.array([seed["amount"] for seed in seeds], dtype=np.float64),
-            [seed["use_chip"] for seed in seeds],
-            [_source_city(extra, state) for extra, state in zip(extras, states, strict=True)],
-            [_source_state(state) for state in states],
-            [blank_to_none(extra.get("zip")) for extra in extras],
-            [blank_to_none(extra.get("errors")) for extra in extras],
-        )
-        columns: dict[str, Any] = {name: [seed[name] for seed in seeds] for name in seeds[0]}
-        columns.update(derive_columns(raw, _BATCH_DERIVED))
-        ids = {
-            name: [int(extra[field]) for extra in extras]
-            for name, field in _ID_FIELDS.items()
-        }
-        columns.update(ids)
-        columns["transaction_id"] = [_transaction_id(extra) for extra in extras]
-        columns["ts_s"] = [_epoch_second(us) for us in micros]
-        columns["has_chip"] = [self.has_chip.get(card) for card in ids["card_id"]]
-        columns["is_abroad_i"] = columns["is_abroad"].astype(np.int64)
-        columns["is_online_i"] = columns["is_online"].astype(np.int64)
-        events = list(
-            map(
-                Event,
-                columns["transaction_id"],
-                columns["ts_s"],
-                ids["card_id"],
-                ids["client_id"],
-                ids["merchant_id"],
-                ids["mcc_code"],
-                raw.amount.tolist(),
-                columns["merchant_state"].tolist(),
-                columns["is_abroad_i"].tolist(),
-                columns["is_online_i"].tolist(),
-            )
-        )
-        return RequestRows(columns, events)
+        return request_rows(seeds, extras, self.has_chip)
 
     def score_rows(self, rows: list[dict[str, Any]]) -> tuple[list[dict], list[OnlineContext]]:
         """Feature vectors of request rows (in order), each event recorded after it is scored.
@@ -251,7 +165,7 @@ class OnlineState:
             The feature vectors and, per row, what the state knew (card, client, horizon, whether
             the store failed).
         """
-        states, degraded = self._read_and_add([_event(row) for row in rows])
+        states, degraded = self._read_and_add([event_of(row) for row in rows])
         vectors, contexts = [], []
         horizon = self.meta.horizon_s
         for row, state in zip(rows, states, strict=True):
@@ -382,79 +296,3 @@ class OnlineState:
             "build_seconds": round(self.built_seconds, 3),
             "errors": dict(self.errors),
         }
-
-
-def _event(row: dict[str, Any]) -> Event:
-    """The stored form of a request row (`OnlineState.row`)."""
-    return Event(
-        row["transaction_id"],
-        row["ts_s"],
-        row["card_id"],
-        row["client_id"],
-        row["merchant_id"],
-        row["mcc_code"],
-        float(row["amount"]),
-        str(row["merchant_state"]),
-        row["is_abroad_i"],
-        row["is_online_i"],
-    )
-
-
-@dataclass(frozen=True)
-class RequestRows:
-    """A batch's requests as silver would hold them (`OnlineState.rows`)."""
-
-    columns: dict[str, Any]  # silver field -> one value per row (a list or an array)
-    events: list[Event]  # their stored form, in order
-
-
-# A row's identifiers and the request fields they come from.
-_ID_FIELDS = {
-    "card_id": "card_id",
-    "client_id": "client_id",
-    "merchant_id": "merchant_id",
-    "mcc_code": "mcc",
-}
-# The derived fields a batch's features read: the static inputs' and the events'.
-_BATCH_DERIVED = [
-    name
-    for name in DERIVED
-    if name in {field for _, field, _ in STATIC_RULES}
-    or name in ("merchant_state", "is_abroad", "is_online")
-]
-
-
-def _request_time(extra: dict[str, Any]) -> datetime:
-    """A request's time as naive UTC (silver's), now when it gives none."""
-    ts = extra.get("timestamp") or datetime.now(UTC)
-    if ts.tzinfo is not None:
-        ts = ts.astimezone(UTC).replace(tzinfo=None)
-    return ts
-
-
-def _micros(ts: datetime) -> int:
-    """A naive UTC time in microseconds since the epoch (exact)."""
-    return (ts - _EPOCH) // _MICROSECOND
-
-
-def _epoch_second(micros: int) -> int:
-    """The epoch second (`ts_s`) of a time in microseconds: `int(ts.timestamp())` of the
-    aware UTC time, which divides the same microseconds by 10**6, rounded once, then truncates."""
-    return int(micros / 1_000_000)
-
-
-def _transaction_id(extra: dict[str, Any]) -> int:
-    """The request's transaction id, or a fresh negative one (unique to this process)."""
-    transaction_id = extra.get("transaction_id")
-    return _run_base - next(_event_ids) if transaction_id is None else int(transaction_id)
-
-
-def _source_state(state: str) -> str | None:
-    """The source's merchant state of a normalised one: an online purchase has none."""
-    return None if state == ONLINE_CITY else state
-
-
-def _source_city(extra: dict[str, Any], state: str) -> str | None:
-    """The source's merchant city: the request's, else ONLINE for an online purchase."""
-    city = blank_to_none(extra.get("merchant_city"))
-    return city or (ONLINE_CITY if state == ONLINE_CITY else None)

@@ -1,6 +1,6 @@
-"""A batch's request rows as columns (`OnlineState.rows`) hold what `OnlineState.row` gives
-one by one: every silver field the features read, the events recorded, and the static model
-inputs (`compute.static_columns` against `compute.static_features`).
+"""A batch's request rows as columns (`request_rows`, through `OnlineState.rows`) hold what
+`request_row` gives one by one: every silver field the features read, the events recorded,
+and the static model inputs (`compute.static_columns` against `compute.static_features`).
 
 The requests vary every field a derivation reads: chip modes, a merchant city given, blank
 or the ONLINE city, US, foreign and ONLINE states, zips and error lists present, blank and
@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 
-from api_ml.api.online import OnlineState, _epoch_second, _event, _micros
+from api_ml.api.online import OnlineState
+from api_ml.api.request_rows import _epoch_second, _micros, event_of
 from lakehouse.features.declarations import BASIC_FEATURE_COLUMNS, STATIC_COLUMNS
 from lakehouse.features.online.compute import static_columns, static_features
 from lakehouse.features.online.memory_store import MemoryStore
@@ -83,7 +84,7 @@ def test_batch_rows_equal_the_rows_one_by_one() -> None:
     state = _state()
     batch = state.rows(seeds, extras)
     rows = [state.row(seed, extra) for seed, extra in zip(seeds, extras, strict=True)]
-    assert batch.events == [_event(row) for row in rows]
+    assert batch.events == [event_of(row) for row in rows]
     for name, values in batch.columns.items():
         listed = values.tolist() if isinstance(values, np.ndarray) else list(values)
         expected = [row[name] for row in rows]
