@@ -1,5 +1,6 @@
-"""What a service's request fields accept: free text without NUL or control characters, and
-JSON scalars of exactly their declared type (`JsonBody`).
+"""What a service's request fields accept: free text without NUL or control characters, JSON
+scalars of exactly their declared type (`JsonBody`), and date-times whose UTC instant is on the
+calendar (`RequestDatetime`).
 
 PostgreSQL text columns refuse the NUL character (the driver raises, the request would answer
 500), and control characters in names or notes only ever come from a broken client or an
@@ -11,16 +12,39 @@ the same on SQLite and PostgreSQL, and the OpenAPI document says what is accepte
 from __future__ import annotations
 
 import types
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 # A name: printable characters only.
 SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
 # A note: printable characters, tabs and line breaks.
 MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
+def _on_the_calendar_in_utc(moment: datetime) -> datetime:
+    """Refuse a date-time whose offset takes its UTC instant outside years 1 to 9999.
+
+    Pydantic accepts `9999-12-31T23:00:00-05:00`, but every reader converts it to UTC (the
+    online store, the lake's labels), and Python cannot: the request would fail later, as a
+    500 or a broken pipeline run, instead of a 422 now.
+    """
+    if moment.tzinfo is not None:
+        try:
+            moment.astimezone(UTC)
+        except OverflowError:
+            raise PydanticCustomError(
+                "datetime_range",
+                "Input should be a date-time within years 1 to 9999 once converted to UTC",
+            ) from None
+    return moment
+
+
+# A request's date-time: ISO 8601, naive meaning UTC, an offset allowed if its UTC instant is on
+# the calendar.
+RequestDatetime = Annotated[datetime, AfterValidator(_on_the_calendar_in_utc)]
 
 
 # Pydantic's lax mode reads JSON `true` as the number 1, the text "12" as 12, the number 1 as

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict, Field
 
 from lakehouse.sources.labels import read_labels, record_labels
-from lakehouse.text_fields import SINGLE_LINE, JsonBody
+from lakehouse.text_fields import SINGLE_LINE, JsonBody, RequestDatetime
 from sources_api.db import EngineDep, WriteAccess
 
 labels_router = APIRouter(tags=["labels"])
@@ -30,7 +30,7 @@ class LabelIn(JsonBody):
     is_fraud: bool
     source: Literal["analyst_review"] = "analyst_review"
     reviewer: str | None = Field(None, max_length=64, pattern=SINGLE_LINE)
-    label_known_at: datetime | None = Field(
+    label_known_at: RequestDatetime | None = Field(
         None, description="When the label became known (default: when it is received)."
     )
 

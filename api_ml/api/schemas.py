@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
 from operator import itemgetter
 from typing import Annotated, Any, Literal
 
@@ -33,7 +32,7 @@ from api_ml.api.spelling import (
     USE_CHIP_PATTERN,
 )
 from lakehouse.formats import CARD_BRANDS, CARD_TYPES, USE_CHIP_VALUES
-from lakehouse.text_fields import JsonBody
+from lakehouse.text_fields import JsonBody, RequestDatetime
 
 MAX_BATCH = 1000
 # Amounts beyond this are not card transactions; rejecting them keeps the model in range.
@@ -197,7 +196,7 @@ class TransactionRequest(TransactionBase):
     client_id: int | None = Field(None, ge=0, le=MAX_ID)
     merchant_id: int | None = Field(None, ge=0, le=MAX_ID)
     mcc: int | None = Field(None, ge=0, le=9999, description="ISO 18245 merchant category code.")
-    timestamp: datetime | None = Field(
+    timestamp: RequestDatetime | None = Field(
         None, description="When the transaction happened (default: now, UTC)."
     )
     merchant_city: str | None = Field(None, max_length=80)
@@ -344,7 +343,7 @@ class LabelRequest(JsonBody):
 
     transaction_id: int = Field(..., ge=0, le=MAX_ID)
     label: Literal[0, 1] = Field(..., description="1 fraud, 0 legitimate.")
-    known_at: datetime = Field(
+    known_at: RequestDatetime = Field(
         ...,
         description="When it became known (silver label_known_at).",
     )

@@ -98,6 +98,26 @@ def test_bad_payloads_get_422(client: httpx.Client, payload: dict) -> None:
     assert response.json()["status"] == 422
 
 
+@pytest.mark.parametrize("timestamp", ["9999-12-31T23:00:00-05:00", "0001-01-01T01:00:00+05:00"])
+def test_a_time_beyond_the_calendar_in_utc_is_a_422(  # type: ignore[no-untyped-def]
+    client: httpx.Client, trained_lake, timestamp: str
+) -> None:
+    """The online store reads every time in UTC: an offset that takes it past year 9999 (or
+    before year 1) is refused with its location, on every path, and nothing breaks after."""
+    row = trained_lake.silver.slice(trained_lake.silver.num_rows - 5, 1).to_pylist()[0]
+    body = {**payload_from_silver(row), "timestamp": timestamp}
+    one = client.post("/predict", json=body)
+    assert one.status_code == 422, one.text
+    assert [d["location"] for d in one.json()["detail"]] == ["body.timestamp"]
+    batch = client.post("/predict/batch", json=[payload_from_silver(row), body])
+    assert batch.status_code == 422, batch.text
+    assert [d["location"] for d in batch.json()["detail"]] == ["body.1.timestamp"]
+    label = {"transaction_id": 1, "label": 1, "known_at": timestamp}
+    assert client.post("/online/labels", json=label).status_code == 422
+    on_the_edge = {**body, "timestamp": "9999-12-31T23:59:59Z"}
+    assert client.post("/predict", json=on_the_edge).status_code == 200
+
+
 def test_not_json_is_422_not_500(client: httpx.Client) -> None:
     response = client.post(
         "/predict", content=b"{not json", headers={"content-type": "application/json"}

@@ -59,6 +59,18 @@ def test_bad_labels_are_refused_and_writes_need_the_key(
     assert keyed.status_code == 201
 
 
+@pytest.mark.parametrize("known_at", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+01:00"])
+def test_a_known_at_beyond_the_calendar_in_utc_is_a_422(url: str, known_at: str) -> None:
+    """Its UTC instant is not a date-time Python can hold: the pipeline would fail on it later."""
+    refused = httpx.post(f"{url}/labels", json=[_label(4, True), _label(5, True, known_at)])
+    assert refused.status_code == 422, refused.text
+    assert "years 1 to 9999" in refused.text and "label_known_at" in refused.text
+    assert known_at not in refused.text  # the value is not echoed
+    assert httpx.get(f"{url}/labels").json()["count"] == 0  # nothing of the batch recorded
+    edge = httpx.post(f"{url}/labels", json=[_label(4, True, "9999-12-31T23:59:59+00:00")])
+    assert edge.status_code == 201, edge.text
+
+
 @pytest.mark.postgres
 def test_a_nul_byte_in_a_reviewer_is_a_422_on_postgresql(  # type: ignore[no-untyped-def]
     pg_url: str, monkeypatch: pytest.MonkeyPatch, isolated_settings: Path, live_server
