@@ -132,6 +132,7 @@ def request_rows(
         [blank_to_none(extra.get("errors")) for extra in extras],
     )
     columns: dict[str, Any] = {name: [seed[name] for seed in seeds] for name in seeds[0]}
+    columns["amount"] = raw.amount
     columns.update(derive_columns(raw, _BATCH_DERIVED))
     ids = {name: [int(extra[field]) for extra in extras] for name, field in _ID_FIELDS.items()}
     columns.update(ids)
@@ -140,21 +141,9 @@ def request_rows(
     columns["has_chip"] = [has_chip.get(card) for card in ids["card_id"]]
     columns["is_abroad_i"] = columns["is_abroad"].astype(np.int64)
     columns["is_online_i"] = columns["is_online"].astype(np.int64)
-    events = list(
-        map(
-            Event,
-            columns["transaction_id"],
-            columns["ts_s"],
-            ids["card_id"],
-            ids["client_id"],
-            ids["merchant_id"],
-            ids["mcc_code"],
-            raw.amount.tolist(),
-            columns["merchant_state"].tolist(),
-            columns["is_abroad_i"].tolist(),
-            columns["is_online_i"].tolist(),
-        )
-    )
+    # Every `Event` field is a column of the same name (arrays as Python scalars).
+    fields = (columns[name] for name in Event._fields)
+    events = list(map(Event, *(f.tolist() if isinstance(f, np.ndarray) else f for f in fields)))
     return RequestRows(columns, events)
 
 

@@ -85,26 +85,6 @@ class RawColumns:
     zip: Sequence[str | None]
     errors: Sequence[str | None]
 
-    @classmethod
-    def of(cls, raws: Sequence[RawTransaction]) -> RawColumns:
-        """The columns of transactions given one by one.
-
-        Args:
-            raws: the transactions (naive UTC times).
-
-        Returns:
-            Their fields as columns, in order.
-        """
-        return cls(
-            np.array([r.ts for r in raws], dtype="datetime64[us]"),
-            np.array([r.amount for r in raws], dtype=np.float64),
-            [r.use_chip for r in raws],
-            [r.merchant_city for r in raws],
-            [r.merchant_state for r in raws],
-            [r.zip for r in raws],
-            [r.errors for r in raws],
-        )
-
 
 @dataclass(frozen=True)
 class Derivation:
