@@ -8,8 +8,10 @@ service.
 
 from __future__ import annotations
 
+import re
 import time
 
+import httpx
 from rich.table import Table
 
 from benchmarks.http_load import JSON, post_concurrently, post_open_loop
@@ -33,6 +35,16 @@ def work_unit_ms() -> float:
             table[i & 1023] = table.get(i & 1023, 0) + i
         best = min(best, time.process_time() - start)
     return best * 1e3
+
+
+def scoring_calls(base: str) -> tuple[float, float]:
+    """(scoring calls, requests) of `/predict` requests scored together so far
+    (`api_ml_predict_group_requests`: nothing when `LAKEHOUSE_PREDICT_COALESCE` is off)."""
+    text = httpx.get(f"{base}/metrics", timeout=30).text
+    found = dict(
+        re.findall(r"^api_ml_predict_group_requests_(count|sum) (\S+)$", text, re.MULTILINE)
+    )
+    return float(found.get("count", 0)), float(found.get("sum", 0))
 
 
 def row(figure: str, value: float, unit: str) -> dict:
@@ -111,15 +123,20 @@ def open_loop_cell(
     seconds = max(4, len(bodies) // 40)
     post_open_loop(base, bodies, OPEN_LOOP_CONNECTIONS, OPEN_LOOP_RATE, 1)  # warm-up
     before = work_unit_ms()
+    calls_before, requests_before = scoring_calls(base)
     figures, errors = post_open_loop(
         base, bodies, OPEN_LOOP_CONNECTIONS, OPEN_LOOP_RATE, seconds, pid
     )
+    calls, requests = scoring_calls(base)
+    calls, requests = calls - calls_before, requests - requests_before
+    per_call = requests / calls if calls else 1.0
     unit_ms = max(before, work_unit_ms())
     table.add_row(
         label,
         f"HTTP, open loop: {OPEN_LOOP_RATE:,} req/s offered over {OPEN_LOOP_CONNECTIONS} "
         f"connections (generator late by {figures['send_lag_p99_ms']:.1f} ms p99; "
         f"{100 * figures['case_share']:.1f} % case answers, p99 {figures['case_p99_ms']:.1f} ms; "
+        f"{per_call:.2f} requests per scoring call; "
         f"host: a fixed Python work unit took {unit_ms:.1f} CPU ms)",
         f"{figures['rps']:,.0f}",
         f"{figures['p50_ms']:.2f}",
@@ -142,6 +159,7 @@ def open_loop_cell(
         row(f"{prefix}: errors", float(errors), "requests"),
         row(f"{prefix}: server threads (peak)", figures["server_threads"], "threads"),
         row(f"{prefix}: server CPU per request", figures["server_cpu_ms_per_request"], "ms"),
+        row(f"{prefix}: requests per scoring call", per_call, "requests"),
         row(f"{prefix}: load generator CPU share", 100 * figures["client_cpu_share"], "%"),
         row(f"{prefix}: host speed, fixed Python work unit (lower is faster)", unit_ms, "ms"),
     ]

@@ -14,8 +14,11 @@ the Redis store (1 and 32 clients) and with `LAKEHOUSE_API_ML_WORKERS=2` on Redi
 (32 clients). A closed loop of 32 clients cannot show p99 ≤ 10 ms at 1,500 req/s (Little's
 law: that needs ≥ 3,200 req/s), so the full path also gets an open-loop cell: 32 connections
 offered a fixed 1,500 req/s (`post_open_loop`), latency counted from each request's due
-time, with the p99 of the answers that opened a case; it runs again on a service that fsyncs
-each case before answering (`LAKEHOUSE_CASE_OUTBOX_SYNC=full`, docs/cases.md). The full cells
+time, with the p99 of the answers that opened a case and the requests per scoring call (the
+requests that arrive together are scored together: `lean.Coalescer`); it runs again on a
+service that fsyncs each case before answering (`LAKEHOUSE_CASE_OUTBOX_SYNC=full`,
+docs/cases.md), and on one that scores each request alone (`LAKEHOUSE_PREDICT_COALESCE=false`,
+with the 32-client wrk cell: before/after). The full cells
 run with the default reasons scope and again with `?reasons=all` (every answer explained, as
 before the scopes: 1 client, and 32 under wrk), before/after in one run. They are also
 repeated through the FastAPI route (`JSON_VIA_ROUTE`: the lean `/predict` path leaves a body
@@ -202,6 +205,21 @@ def _synced_cases_open_loop(workdir: Path, full: list[dict], table: Table) -> li
         _stop(process)
 
 
+def _uncoalesced(workdir: Path, full: list[dict], sql: dict, table: Table) -> list[dict]:
+    """The open-loop cell (and the 32-client wrk cell) on a service that scores every
+    `/predict` request alone (`LAKEHOUSE_PREDICT_COALESCE=false`, as before the coalescer):
+    the default's before/after in one run."""
+    process, base = _start_service(workdir, LAKEHOUSE_PREDICT_COALESCE="false")
+    label = "full, each request alone"
+    try:
+        rows = open_loop_cell(base, process.pid, full, table, label)
+        if wrk_available():
+            rows += cell(label, base, process.pid, full, 32, sql, table, True)
+        return rows
+    finally:
+        _stop(process)
+
+
 def _baseline_rows(baselines: dict, table: Table) -> list[dict]:
     rows = []
     for path in ("basic", "full", "sql_replay"):
@@ -341,6 +359,7 @@ def run(scale: str, workdir: Path) -> list[dict]:
     finally:
         _stop(process)
     rows += _synced_cases_open_loop(workdir, full, table)
+    rows += _uncoalesced(workdir, full, sql, table)
     rows += _redis_figures(workdir, full, sql, table)
     console.print(table)
     console.print(

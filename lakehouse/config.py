@@ -230,6 +230,9 @@ class Settings(BaseSettings):
     scoring_reasons: ReasonsScope = Field(
         "flagged", validation_alias=_env("LAKEHOUSE_SCORING_REASONS")
     )
+    # `/predict` requests that arrive together are scored by one call (api_ml/api/lean.py,
+    # `Coalescer`); false: each alone.
+    predict_coalesce: bool = Field(True, validation_alias=_env("LAKEHOUSE_PREDICT_COALESCE"))
 
     # Online feature store (docs/scoring.md)
     online_store: Literal["memory", "redis"] = Field(

@@ -8,7 +8,8 @@ common request — `POST /predict`, `Content-Type: application/json`, no query o
 `include_features=true|false` and a valid `reasons` scope, in any order — straight to a
 Pydantic parse of the body bytes and `routes.predict_one`, the very function the FastAPI
 route answers through: the same scoring, metrics, cases, audit, answer bytes and 422/503
-bodies.
+bodies. Requests that arrive together are scored by one call (`Coalescer`,
+`routes.predict_together`), each still getting the answer it would have got alone.
 
 Anything else goes to FastAPI unchanged, the body it already read replayed: other paths,
 other content types or query strings, and every body that fails validation (so a bad JSON,
@@ -19,14 +20,17 @@ any declared `POST` route: `LeanPredict` here, `lean_batch.LeanBatch` for `/pred
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import itertools
+from dataclasses import dataclass
 from typing import Any, ClassVar, get_args
 from urllib.parse import parse_qsl
 
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from api_ml.api.routes import ReasonsQuery, predict_one, router
+from api_ml.api.routes import ReasonsQuery, predict_one, predict_together, router
 from api_ml.api.schemas import TransactionRequest
 from api_ml.api.state import Snapshot
 from lakehouse.observability.overload import ASGIApp, Message, Receive, Scope, Send
@@ -147,10 +151,101 @@ class LeanPath:
         await response(scope, receive, send)
 
 
+@dataclass(frozen=True)
+class _Waiting:
+    """A validated `/predict` request waiting for its answer."""
+
+    snapshot: Snapshot
+    transaction: TransactionRequest
+    include_features: bool
+    reasons: str | None
+    answer: asyncio.Future[Response]
+
+    def call(self) -> tuple[int, bool, str | None]:
+        """What a scoring call is made with: requests that share it can share the call."""
+        return id(self.snapshot), self.include_features, self.reasons
+
+
+class Coalescer:
+    """Concurrent `/predict` requests answered by one scoring call (`predict_together`).
+
+    A request waits for one turn of the event loop: every request whose body was read in the
+    same turn (the loop reads all the connections that are ready at once) joins it, and the
+    lot is scored by one call — one model call, one store read, one case write, one monitor
+    record — in arrival order. A lone request is answered by `predict_one` as before, one
+    loop turn later; under load the calls grow with the queue and each request costs less
+    CPU (docs/scoring.md). Consecutive requests with other models or another query are
+    scored in calls of their own, in order.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: list[_Waiting] = []
+        self._drains: set[asyncio.Task[None]] = set()  # referenced until done
+
+    async def answer(
+        self, app: Any, snapshot: Snapshot, transaction: TransactionRequest,
+        include_features: bool, reasons: str | None,
+    ) -> Response:  # fmt: skip
+        """The request's answer, once the call that scores it has run.
+
+        Args:
+            app: the application (`predict_one`'s).
+            snapshot: the models served when the request arrived.
+            transaction: the validated request body.
+            include_features: add the model inputs to the answer.
+            reasons: the `reasons` query value, None for the default scope.
+
+        Returns:
+            What `predict_one` answers to this request.
+        """
+        loop = asyncio.get_running_loop()
+        waiting = _Waiting(snapshot, transaction, include_features, reasons, loop.create_future())
+        self._waiting.append(waiting)
+        if len(self._waiting) == 1:  # the first of this turn: the drain runs on the next one
+            drain = loop.create_task(self._drain(app))
+            self._drains.add(drain)
+            drain.add_done_callback(self._drains.discard)
+        return await waiting.answer
+
+    async def _drain(self, app: Any) -> None:
+        """Answer every waiting request, in runs of requests one call can answer."""
+        taken, self._waiting = self._waiting, []
+        for _, consecutive in itertools.groupby(taken, key=_Waiting.call):
+            run = list(consecutive)
+            app.state.scoring_metrics.groups.observe(len(run))
+            first = run[0]
+            try:
+                if len(run) == 1:
+                    answers = [
+                        await predict_one(
+                            app, first.snapshot, first.transaction, first.include_features,
+                            first.reasons,
+                        )
+                    ]  # fmt: skip
+                else:
+                    answers = await predict_together(
+                        app, first.snapshot, [w.transaction for w in run],
+                        first.include_features, first.reasons,
+                    )  # fmt: skip
+            except Exception as error:  # each request fails as it would have alone
+                for waiting in run:
+                    if not waiting.answer.done():
+                        waiting.answer.set_exception(error)
+                continue
+            for waiting, answer in zip(run, answers, strict=True):
+                if not waiting.answer.done():
+                    waiting.answer.set_result(answer)
+
+
 class LeanPredict(LeanPath):
-    """`POST /predict`: one transaction, answered through `routes.predict_one`."""
+    """`POST /predict`: one transaction, answered through `routes.predict_one`, or with the
+    requests that arrived with it (`Coalescer`)."""
 
     path = PATH
+
+    def __init__(self, app: ASGIApp) -> None:
+        super().__init__(app)
+        self.coalescer = Coalescer()
 
     def validated(self, body: bytes) -> TransactionRequest | None:
         """The request body as a `TransactionRequest`, or None when it is not a valid one."""
@@ -163,8 +258,11 @@ class LeanPredict(LeanPath):
         self, app: Any, snapshot: Snapshot, parsed: TransactionRequest, include_features: bool,
         reasons: str | None,
     ) -> Response:  # fmt: skip
-        """`routes.predict_one`, the FastAPI route's own answer."""
-        return await predict_one(app, snapshot, parsed, include_features, reasons)
+        """`routes.predict_one`'s answer, the FastAPI route's own, through the coalescer
+        unless `LAKEHOUSE_PREDICT_COALESCE` is off."""
+        if not app.state.settings.predict_coalesce:
+            return await predict_one(app, snapshot, parsed, include_features, reasons)
+        return await self.coalescer.answer(app, snapshot, parsed, include_features, reasons)
 
 
 async def read_body(receive: Receive) -> tuple[list[Message], bytes]:

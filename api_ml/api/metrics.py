@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 SCORE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
 MODEL_BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
 class ScoringMetrics:
@@ -40,6 +41,13 @@ class ScoringMetrics:
             ["flavour", "decision"],
             registry=registry,
         )
+        self.groups = Histogram(
+            "api_ml_predict_group_requests",
+            "Requests to /predict answered by one scoring call: those that arrived together "
+            "(api_ml/api/lean.py, `Coalescer`).",
+            buckets=GROUP_BUCKETS,
+            registry=registry,
+        )
         self.model_info = Gauge(
             "api_ml_model_info",
             "1 for the model version being served, by flavour.",
@@ -61,7 +69,12 @@ class ScoringMetrics:
         )
 
     def observe(
-        self, flavour: str, seconds: float, scores: list[float], decisions: list[bool]
+        self,
+        flavour: str,
+        seconds: float,
+        scores: list[float],
+        decisions: list[bool],
+        requests: int = 1,
     ) -> None:
         """Count one scored batch: its latency, each score and the fraud/legitimate decisions.
 
@@ -70,8 +83,12 @@ class ScoringMetrics:
             seconds: the time the batch took to score.
             scores: the fraud probabilities.
             decisions: whether each transaction was called fraud.
+            requests: how many requests the batch answered, each of which waited `seconds`
+                (several `/predict` requests scored together: `routes.predict_together`).
         """
-        self._child(self.latency, flavour).observe(seconds)
+        latency = self._child(self.latency, flavour)
+        for _ in range(requests):
+            latency.observe(seconds)
         histogram = self._child(self.scores, flavour)
         for score in scores:
             histogram.observe(score)

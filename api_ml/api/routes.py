@@ -66,6 +66,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     422: {"description": "A value the model does not know; `detail` lists what is allowed."},
     503: {"description": "No model is loaded for this kind of request, or overloaded."},
 }
+# From this many rows a call computes its features as columns, below it row by row
+# (`predict_together`; docs/benchmarks.md has the crossing).
+COLUMNAR_ROWS = 40
 Transactions = Annotated[
     list[TransactionRequest], Body(min_length=1, description=f"1 to {MAX_BATCH} transactions.")
 ]
@@ -78,8 +81,11 @@ async def _score(
     include_features: bool,
     batch: bool,
     reasons: str | None = None,
+    rows_are_requests: bool = False,
 ) -> list[PredictionResponse] | JSONResponse:
-    """Score, decide and record; turns domain errors into 422/503 answers."""
+    """Score, decide and record; turns domain errors into 422/503 answers. With
+    `rows_are_requests` each row is a request of its own (`predict_together`), each counted
+    by the latency histogram."""
     metrics: ScoringMetrics = request_app.state.scoring_metrics
     settings: Settings = request_app.state.settings
     scope = reasons_scope(reasons, settings)
@@ -112,8 +118,9 @@ async def _score(
     for flavour in {a.flavour for a in answers}:
         mine = [a for a in answers if a.flavour == flavour]
         metrics.observe(
-            flavour, elapsed, [a.fraud_probability for a in mine], [a.is_fraud for a in mine]
-        )
+            flavour, elapsed, [a.fraud_probability for a in mine], [a.is_fraud for a in mine],
+            len(mine) if rows_are_requests else 1,
+        )  # fmt: skip
     request_app.state.audit.ship(transactions, answers)
     return answers
 
@@ -186,6 +193,45 @@ async def predict_one(
     if isinstance(result, JSONResponse):
         return result
     return _json(result[0].model_dump_json(exclude_none=True).encode())
+
+
+async def predict_together(
+    request_app: FastAPI,
+    snapshot: Snapshot,
+    transactions: list[TransactionRequest],
+    include_features: bool,
+    reasons: str | None = None,
+) -> list[Response]:
+    """The `/predict` answers to several requests that arrived together, scored in one call.
+
+    The answers are those of `predict_one` on each request in turn, byte for byte: a row sees
+    the earlier rows' events as a one-row call would (`OnlineState.read_batch`), and each
+    answer is serialised alone. From `COLUMNAR_ROWS` rows the features are computed as
+    columns (`columnar.feature_matrix`). A call that any request makes fail (a value outside
+    the vocabulary, a model not loaded) fails before anything is scored or recorded; each
+    request is then answered alone, with its own 422/503.
+
+    Args:
+        request_app: the application (its state carries metrics, monitor, cases, audit).
+        snapshot: the models served at this moment.
+        transactions: the validated request bodies, in arrival order.
+        include_features: add the model inputs to each answer.
+        reasons: the `reasons` query value (a `ReasonsQuery`), None for the default scope.
+
+    Returns:
+        One answer per request, in order.
+    """
+    columnar = len(transactions) >= COLUMNAR_ROWS
+    result = await _score(
+        request_app, snapshot, transactions, include_features, columnar, reasons,
+        rows_are_requests=True,
+    )  # fmt: skip
+    if isinstance(result, JSONResponse):
+        return [
+            await predict_one(request_app, snapshot, transaction, include_features, reasons)
+            for transaction in transactions
+        ]
+    return [_json(answer.model_dump_json(exclude_none=True).encode()) for answer in result]
 
 
 @router.post(
