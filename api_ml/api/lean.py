@@ -212,9 +212,9 @@ class Coalescer:
         taken, self._waiting = self._waiting, []
         for _, consecutive in itertools.groupby(taken, key=_Waiting.call):
             run = list(consecutive)
-            app.state.scoring_metrics.groups.observe(len(run))
             first = run[0]
             try:
+                app.state.scoring_metrics.groups.observe(len(run))
                 if len(run) == 1:
                     answers = [
                         await predict_one(

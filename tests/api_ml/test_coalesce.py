@@ -198,3 +198,34 @@ def test_concurrent_clients_over_loopback(api_settings, trained_lake, live_serve
         groups, requests = _group_counts(http.get("/metrics").text)
         assert requests == len(bodies) and 1 <= groups <= requests
         assert _series(http.get("/metrics").text) == _series(reference.get("/metrics").text)
+
+
+def test_a_failing_call_fails_its_requests_only(api_settings, trained_lake, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from api_ml.api import lean
+
+    bodies = [body for _, body in _exchanges(trained_lake)[:4]]
+    scored_together = lean.predict_together
+
+    async def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("the store went away")
+
+    async def run() -> tuple[list[int], list[int]]:
+        app = create_app(api_settings)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+
+                async def post_all() -> list[int]:
+                    answers = await asyncio.gather(
+                        *(http.post("/predict", content=b, headers=HEADERS) for b in bodies)
+                    )
+                    return [a.status_code for a in answers]
+
+                monkeypatch.setattr(lean, "predict_together", broken)
+                failed = await asyncio.wait_for(post_all(), 60)  # answered, not left waiting
+                monkeypatch.setattr(lean, "predict_together", scored_together)
+                return failed, await asyncio.wait_for(post_all(), 60)
+
+    failed, after = asyncio.run(run())
+    assert failed == [500] * len(bodies)
+    assert after == [200] * len(bodies)  # the next requests are served as ever
