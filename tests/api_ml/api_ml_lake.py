@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from api_ml.api.schemas import SEED_EXAMPLE, SEED_FIELDS
 from lakehouse import catalog, storage
@@ -227,6 +228,29 @@ def payload_from_silver(row: dict[str, object]) -> dict[str, object]:
         "zip": row["zip"],
         "errors": None if errors == "no error" else errors,
     }
+
+
+def lake_and_burst(
+    silver: pa.Table, rows: int, burst: int, first_id: int, minutes: int
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Requests: the lake's last `rows` transactions (of its last day), and a burst of `burst`
+    new ones on the card of the last, `minutes` apart from 20 hours after it (ids from
+    `first_id`, amounts rising from 5.0, two merchants in turn)."""
+    last = pc.max(silver.column("ts")).as_py()
+    recent = silver.filter(pc.greater_equal(silver.column("ts"), last - timedelta(days=1)))
+    lake = [payload_from_silver(row) for row in recent.to_pylist()[-rows:]]
+    card = lake[-1]
+    start = datetime.fromisoformat(str(card["timestamp"])) + timedelta(hours=20)
+    return lake, [
+        {
+            **card,
+            "transaction_id": first_id + i,
+            "amount": 5.0 + i,
+            "merchant_id": card["merchant_id"] + i % 2,  # type: ignore[operator]
+            "timestamp": (start + timedelta(minutes=minutes * i)).isoformat(),
+        }
+        for i in range(burst)
+    ]
 
 
 def promote_copy(tracking_uri: str, name: str) -> str:

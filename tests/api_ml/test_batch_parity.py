@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 
 import httpx
-import pyarrow.compute as pc
 import pytest
 import redis
-from api_ml_lake import payload_from_silver, seed_payload
+from api_ml_lake import lake_and_burst, seed_payload
 
 from api_ml.api.main import create_app
 from lakehouse.config import Settings
@@ -49,23 +47,7 @@ def two_services(
 
 
 def _batch(trained_lake) -> tuple[list[dict], dict]:  # type: ignore[no-untyped-def]
-    silver = trained_lake.silver
-    last = pc.max(silver.column("ts")).as_py()
-    recent = silver.filter(pc.greater_equal(silver.column("ts"), last - timedelta(days=1)))
-    rows = recent.to_pylist()[-30:]
-    lake = [payload_from_silver(row) for row in rows]
-    card = lake[-1]
-    start = datetime.fromisoformat(card["timestamp"]) + timedelta(hours=20)
-    burst = [
-        {
-            **card,
-            "transaction_id": 9_500_000_000 + i,
-            "amount": 5.0 + i,
-            "merchant_id": card["merchant_id"] + i % 2,
-            "timestamp": (start + timedelta(minutes=7 * i)).isoformat(),
-        }
-        for i in range(12)
-    ]
+    lake, burst = lake_and_burst(trained_lake.silver, 30, 12, 9_500_000_000, 7)
     first = lake[0]
     label = {"transaction_id": first["transaction_id"], "label": 1, "known_at": first["timestamp"]}
     batch = [

@@ -24,13 +24,11 @@ import re
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
 
 import httpx
-import pyarrow.compute as pc
 import pytest
 import redis
-from api_ml_lake import payload_from_silver, seed_payload
+from api_ml_lake import lake_and_burst, payload_from_silver, seed_payload
 from lean_kit import RANDOM_CASE_ID
 
 from api_ml.api.main import create_app
@@ -74,22 +72,7 @@ def two_services(
 def _exchanges(trained_lake) -> list[tuple[str, bytes]]:  # type: ignore[no-untyped-def]
     """(query, body) of each request: lake rows, a burst on one card, resends, a seed-only
     row, a row scoring refuses, a body FastAPI refuses, other queries."""
-    silver = trained_lake.silver
-    last = pc.max(silver.column("ts")).as_py()
-    recent = silver.filter(pc.greater_equal(silver.column("ts"), last - timedelta(days=1)))
-    lake = [payload_from_silver(row) for row in recent.to_pylist()[-12:]]
-    card = lake[-1]
-    start = datetime.fromisoformat(card["timestamp"]) + timedelta(hours=20)
-    burst = [
-        {
-            **card,
-            "transaction_id": 9_600_000_000 + i,
-            "amount": 7.0 + i,
-            "merchant_id": card["merchant_id"] + i % 2,
-            "timestamp": (start + timedelta(minutes=3 * i)).isoformat(),
-        }
-        for i in range(10)
-    ]
+    lake, burst = lake_and_burst(trained_lake.silver, 12, 10, 9_600_000_000, 3)
     anonymous = {k: v for k, v in burst[9].items() if k != "transaction_id"}
     sequence: list[tuple[str, object]] = [
         *(("", row) for row in lake[:6]),
