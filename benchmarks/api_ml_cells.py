@@ -37,14 +37,18 @@ def work_unit_ms() -> float:
     return best * 1e3
 
 
-def scoring_calls(base: str) -> tuple[float, float]:
-    """(scoring calls, requests) of `/predict` requests scored together so far
-    (`api_ml_predict_group_requests`: nothing when `LAKEHOUSE_PREDICT_COALESCE` is off)."""
-    text = httpx.get(f"{base}/metrics", timeout=30).text
+def group_counts(metrics: str) -> tuple[float, float]:
+    """(scoring calls, requests) of the `/predict` requests scored together so far, from a
+    `/metrics` text (`api_ml_predict_group_requests`: nothing when
+    `LAKEHOUSE_PREDICT_COALESCE` is off)."""
     found = dict(
-        re.findall(r"^api_ml_predict_group_requests_(count|sum) (\S+)$", text, re.MULTILINE)
+        re.findall(r"^api_ml_predict_group_requests_(count|sum) (\S+)$", metrics, re.MULTILINE)
     )
     return float(found.get("count", 0)), float(found.get("sum", 0))
+
+
+def _scoring_calls(base: str) -> tuple[float, float]:
+    return group_counts(httpx.get(f"{base}/metrics", timeout=30).text)
 
 
 def row(figure: str, value: float, unit: str) -> dict:
@@ -123,11 +127,11 @@ def open_loop_cell(
     seconds = max(4, len(bodies) // 40)
     post_open_loop(base, bodies, OPEN_LOOP_CONNECTIONS, OPEN_LOOP_RATE, 1)  # warm-up
     before = work_unit_ms()
-    calls_before, requests_before = scoring_calls(base)
+    calls_before, requests_before = _scoring_calls(base)
     figures, errors = post_open_loop(
         base, bodies, OPEN_LOOP_CONNECTIONS, OPEN_LOOP_RATE, seconds, pid
     )
-    calls, requests = scoring_calls(base)
+    calls, requests = _scoring_calls(base)
     calls, requests = calls - calls_before, requests - requests_before
     per_call = requests / calls if calls else 1.0
     unit_ms = max(before, work_unit_ms())

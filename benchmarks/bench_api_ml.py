@@ -195,25 +195,15 @@ def _measure_http(
     return rows + _batch_cells(base, bodies, sql, table, batch_rows)
 
 
-def _synced_cases_open_loop(workdir: Path, full: list[dict], table: Table) -> list[dict]:
-    """The open-loop cell again with every case fsynced before its answer leaves
-    (`LAKEHOUSE_CASE_OUTBOX_SYNC=full`), beside the default's (`normal`) of the same run."""
-    process, base = _start_service(workdir, LAKEHOUSE_CASE_OUTBOX_SYNC="full")
-    try:
-        return open_loop_cell(base, process.pid, full, table, "full, cases fsynced")
-    finally:
-        _stop(process)
-
-
-def _uncoalesced(workdir: Path, full: list[dict], sql: dict, table: Table) -> list[dict]:
-    """The open-loop cell (and the 32-client wrk cell) on a service that scores every
-    `/predict` request alone (`LAKEHOUSE_PREDICT_COALESCE=false`, as before the coalescer):
-    the default's before/after in one run."""
-    process, base = _start_service(workdir, LAKEHOUSE_PREDICT_COALESCE="false")
-    label = "full, each request alone"
+def _open_loop_on(
+    workdir: Path, full: list[dict], sql: dict, table: Table, label: str, wrk: bool, **env: str
+) -> list[dict]:
+    """The open-loop cell (and with `wrk` the 32-client wrk cell) on a service started with
+    `env`, beside the default service's cells of the same run."""
+    process, base = _start_service(workdir, **env)
     try:
         rows = open_loop_cell(base, process.pid, full, table, label)
-        if wrk_available():
+        if wrk and wrk_available():
             rows += cell(label, base, process.pid, full, 32, sql, table, True)
         return rows
     finally:
@@ -358,8 +348,15 @@ def run(scale: str, workdir: Path) -> list[dict]:
         rows += _measure_http(process, base, {"basic": basic, "full": full}, sql, table, batch_rows)
     finally:
         _stop(process)
-    rows += _synced_cases_open_loop(workdir, full, table)
-    rows += _uncoalesced(workdir, full, sql, table)
+    # Every case fsynced before its answer leaves (docs/cases.md), against `normal`.
+    rows += _open_loop_on(
+        workdir, full, sql, table, "full, cases fsynced", False, LAKEHOUSE_CASE_OUTBOX_SYNC="full"
+    )
+    # Every /predict request scored alone, as before the coalescer: before/after.
+    rows += _open_loop_on(
+        workdir, full, sql, table, "full, each request alone", True,
+        LAKEHOUSE_PREDICT_COALESCE="false",
+    )  # fmt: skip
     rows += _redis_figures(workdir, full, sql, table)
     console.print(table)
     console.print(

@@ -172,7 +172,7 @@ class Coalescer:
     A request waits for one turn of the event loop: every request whose body was read in the
     same turn (the loop reads all the connections that are ready at once) joins it, and the
     lot is scored by one call — one model call, one store read, one case write, one monitor
-    record — in arrival order. A lone request is answered by `predict_one` as before, one
+    record — in arrival order. A lone request is answered as before (`predict_one`), one
     loop turn later; under load the calls grow with the queue and each request costs less
     CPU (docs/scoring.md). Consecutive requests with other models or another query are
     scored in calls of their own, in order.
@@ -215,18 +215,10 @@ class Coalescer:
             first = run[0]
             try:
                 app.state.scoring_metrics.groups.observe(len(run))
-                if len(run) == 1:
-                    answers = [
-                        await predict_one(
-                            app, first.snapshot, first.transaction, first.include_features,
-                            first.reasons,
-                        )
-                    ]  # fmt: skip
-                else:
-                    answers = await predict_together(
-                        app, first.snapshot, [w.transaction for w in run],
-                        first.include_features, first.reasons,
-                    )  # fmt: skip
+                answers = await predict_together(
+                    app, first.snapshot, [w.transaction for w in run], first.include_features,
+                    first.reasons,
+                )  # fmt: skip
             except Exception as error:  # each request fails as it would have alone
                 for waiting in run:
                     if not waiting.answer.done():

@@ -204,12 +204,13 @@ async def predict_together(
 ) -> list[Response]:
     """The `/predict` answers to several requests that arrived together, scored in one call.
 
-    The answers are those of `predict_one` on each request in turn, byte for byte: a row sees
-    the earlier rows' events as a one-row call would (`OnlineState.read_batch`), and each
-    answer is serialised alone. From `COLUMNAR_ROWS` rows the features are computed as
-    columns (`columnar.feature_matrix`). A call that any request makes fail (a value outside
-    the vocabulary, a model not loaded) fails before anything is scored or recorded; each
-    request is then answered alone, with its own 422/503.
+    The answers are those of `predict_one` on each request in turn, byte for byte (a lone
+    request is simply answered by it): a row sees the earlier rows' events as a one-row call
+    would (`OnlineState.read_batch`), and each answer is serialised alone. From
+    `COLUMNAR_ROWS` rows the features are computed as columns (`columnar.feature_matrix`). A
+    call that any request makes fail (a value outside the vocabulary, a model not loaded)
+    fails before anything is scored or recorded; each request is then answered alone, with
+    its own 422/503.
 
     Args:
         request_app: the application (its state carries metrics, monitor, cases, audit).
@@ -221,17 +222,19 @@ async def predict_together(
     Returns:
         One answer per request, in order.
     """
-    columnar = len(transactions) >= COLUMNAR_ROWS
-    result = await _score(
-        request_app, snapshot, transactions, include_features, columnar, reasons,
-        rows_are_requests=True,
-    )  # fmt: skip
-    if isinstance(result, JSONResponse):
-        return [
-            await predict_one(request_app, snapshot, transaction, include_features, reasons)
-            for transaction in transactions
-        ]
-    return [_json(answer.model_dump_json(exclude_none=True).encode()) for answer in result]
+    if len(transactions) > 1:
+        columnar = len(transactions) >= COLUMNAR_ROWS
+        result = await _score(
+            request_app, snapshot, transactions, include_features, columnar, reasons,
+            rows_are_requests=True,
+        )  # fmt: skip
+        if not isinstance(result, JSONResponse):
+            return [_json(a.model_dump_json(exclude_none=True).encode()) for a in result]
+    # One request, or a call that one of them made fail: each alone, with its own 422/503.
+    return [
+        await predict_one(request_app, snapshot, transaction, include_features, reasons)
+        for transaction in transactions
+    ]
 
 
 @router.post(

@@ -5,21 +5,27 @@
 behavioural features can see, then builds `gold/ml_features` with the pipeline's own stage
 runner and the DuckDB engine — the training table the serving features are compared with.
 Deterministic for a seed; a few thousand rows so the whole session stays quick.
-`promote_copy` makes a new champion version for the reload tests.
+`promote_copy` makes a new champion version for the reload tests; `on_redis` gives services
+online states of their own in the machine's Redis.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import redis
 
 from api_ml.api.schemas import SEED_EXAMPLE, SEED_FIELDS
 from lakehouse import catalog, storage
 from lakehouse.config import Settings
+from lakehouse.features.online.redis_store import drop_prefix
 from lakehouse.ml.training_data import TrainConfig
 
 # Small data, small model: a session trains both flavours in a few seconds.
@@ -251,6 +257,27 @@ def lake_and_burst(
         }
         for i in range(burst)
     ]
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@contextmanager
+def on_redis(settings: Settings, count: int) -> Iterator[list[Settings]]:
+    """`count` copies of `settings` on the Redis online store, each under a key prefix of its
+    own (separate states), whose keys are dropped afterwards."""
+    prefixes = [f"test-{uuid.uuid4().hex[:12]}" for _ in range(count)]
+    try:
+        yield [
+            settings.model_copy(
+                update={"online_store": "redis", "redis_url": REDIS_URL, "online_key_prefix": p}
+            )
+            for p in prefixes
+        ]
+    finally:
+        client = redis.Redis.from_url(REDIS_URL)
+        for prefix in prefixes:
+            drop_prefix(client, prefix)
 
 
 def promote_copy(tracking_uri: str, name: str) -> str:

@@ -11,17 +11,14 @@ store backends: the batch's features are computed as columns (`columnar.feature_
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import redis
-from api_ml_lake import lake_and_burst, seed_payload
+from api_ml_lake import lake_and_burst, on_redis, seed_payload
 
 from api_ml.api.main import create_app
 from lakehouse.config import Settings
-from lakehouse.features.online.redis_store import drop_prefix
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -34,16 +31,8 @@ def two_services(
     if request.param == "memory":
         yield [api_settings, api_settings]
         return
-    prefixes = [f"test-batch-parity-{uuid.uuid4().hex[:10]}" for _ in range(2)]
-    yield [
-        api_settings.model_copy(
-            update={"online_store": "redis", "redis_url": REDIS_URL, "online_key_prefix": p}
-        )
-        for p in prefixes
-    ]
-    client = redis.Redis.from_url(REDIS_URL)
-    for prefix in prefixes:
-        drop_prefix(client, prefix)
+    with on_redis(api_settings, 2) as services:
+        yield services
 
 
 def _batch(trained_lake) -> tuple[list[dict], dict]:  # type: ignore[no-untyped-def]

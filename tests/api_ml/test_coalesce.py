@@ -21,21 +21,17 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-import redis
-from api_ml_lake import lake_and_burst, payload_from_silver, seed_payload
+from api_ml_lake import lake_and_burst, on_redis, payload_from_silver, seed_payload
 from lean_kit import RANDOM_CASE_ID
 
 from api_ml.api.main import create_app
+from benchmarks.api_ml_cells import group_counts
 from lakehouse.config import Settings
-from lakehouse.features.online.redis_store import drop_prefix
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 HEADERS = {"content-type": "application/json"}  # the lean path's requests
 SERIES = (
@@ -56,17 +52,8 @@ def two_services(
     if request.param == "memory":
         yield api_settings, api_settings.model_copy(update=alone)
         return
-    prefixes = [f"test-coalesce-{uuid.uuid4().hex[:10]}" for _ in range(2)]
-    on_redis = [
-        api_settings.model_copy(
-            update={"online_store": "redis", "redis_url": REDIS_URL, "online_key_prefix": p}
-        )
-        for p in prefixes
-    ]
-    yield on_redis[0], on_redis[1].model_copy(update=alone)
-    client = redis.Redis.from_url(REDIS_URL)
-    for prefix in prefixes:
-        drop_prefix(client, prefix)
+    with on_redis(api_settings, 2) as (coalescing, other):
+        yield coalescing, other.model_copy(update=alone)
 
 
 def _exchanges(trained_lake) -> list[tuple[str, bytes]]:  # type: ignore[no-untyped-def]
@@ -98,14 +85,6 @@ def _answer(response: httpx.Response) -> tuple[int, str]:
 
 def _series(metrics: str) -> list[str]:
     return sorted(line for line in metrics.splitlines() if line.startswith(SERIES))
-
-
-def _group_counts(metrics: str) -> tuple[float, float]:
-    """(groups, requests) of `api_ml_predict_group_requests`."""
-    found = dict(
-        re.findall(r"^api_ml_predict_group_requests_(count|sum) (\S+)$", metrics, re.MULTILINE)
-    )
-    return float(found.get("count", 0)), float(found.get("sum", 0))
 
 
 async def _in_process(
@@ -140,10 +119,10 @@ def test_requests_scored_together_answer_as_one_by_one(two_services, trained_lak
     assert statuses.count(422) == 2 and statuses.count(200) == len(exchanges) - 2
     assert '"features":{' in together[12][1]
     assert _series(metrics) == _series(reference)
-    groups, requests = _group_counts(metrics)
+    groups, requests = group_counts(metrics)
     assert requests == len(exchanges) - 1  # all but FastAPI's 422 went through the coalescer
     assert groups < requests  # some were scored together
-    assert _group_counts(reference) == (0.0, 0.0)  # coalescing off: never grouped
+    assert group_counts(reference) == (0.0, 0.0)  # coalescing off: never grouped
 
 
 def test_concurrent_clients_over_loopback(api_settings, trained_lake, live_server) -> None:  # type: ignore[no-untyped-def]
@@ -178,7 +157,7 @@ def test_concurrent_clients_over_loopback(api_settings, trained_lake, live_serve
         expected = [_answer(reference.post("/predict", content=b, headers=HEADERS)) for b in bodies]
         assert answered == expected
         assert [status for status, _ in answered] == [200] * len(bodies)
-        groups, requests = _group_counts(http.get("/metrics").text)
+        groups, requests = group_counts(http.get("/metrics").text)
         assert requests == len(bodies) and 1 <= groups <= requests
         assert _series(http.get("/metrics").text) == _series(reference.get("/metrics").text)
 
