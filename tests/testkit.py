@@ -149,12 +149,19 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serve_app(app, host: str = "127.0.0.1") -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """Run `app` under uvicorn in a thread; yields its base URL; stops it afterwards."""
+    """Run `app` under uvicorn in a thread; yields its base URL; stops it afterwards.
+
+    The listening socket is bound here and handed to uvicorn: a port picked first and bound
+    later can be taken in between (by any connection's ephemeral port), and the server would
+    then fail to start.
+    """
     import uvicorn
 
-    port = free_port()
+    sock = socket.socket()
+    sock.bind((host, 0))
+    port = int(sock.getsockname()[1])
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     base_url = f"http://{host}:{port}"
     # Generous: a service loading models on a loaded 2-core machine can take a while to start.
@@ -168,6 +175,7 @@ def serve_app(app, host: str = "127.0.0.1") -> Iterator[str]:  # type: ignore[no
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        sock.close()
 
 
 _DOCS_ASSET = re.compile(r"""(?:src|href|url)\s*[=:(]\s*['"]([^'"]+)['"]""")
