@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,11 @@ if TYPE_CHECKING:  # MLflow is the `ml` extra's: imported only where a store is 
     from mlflow.tracking import MlflowClient
 
 log = logging.getLogger(__name__)
+
+# MLflow draws a tqdm bar for every artifact download (two a model load): in a service's or a
+# pipeline run's log they are lines of carriage returns between its own. Off unless the
+# operator's environment turns them on.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
