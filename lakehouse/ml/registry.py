@@ -32,9 +32,11 @@ if TYPE_CHECKING:  # MLflow is the `ml` extra's: imported only where a store is 
 
 log = logging.getLogger(__name__)
 
-# MLflow draws a tqdm bar for every artifact download (two a model load): in a service's or a
-# pipeline run's log they are lines of carriage returns between its own. Off unless the
-# operator's environment turns them on.
+# MLflow's INFO lines ("Validating input example against model signature") and its tqdm bar
+# for every artifact download (two a model load) interleave with a command's own progress and
+# fill the services' logs with carriage returns; its warnings still show. Set before MLflow is
+# imported (every use of it imports this module first); the operator's environment wins.
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 CHAMPION = "champion"
