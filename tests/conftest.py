@@ -27,6 +27,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from serverkit import S3Server, s3_server
@@ -143,6 +144,9 @@ __all__ = [
 ]
 
 
+# First: xdist's worker reads the `xdist_group` marks in this same hook, and a mark added after
+# it ran groups nothing (every test of a file went to any worker, each building its fixtures).
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """One xdist group per test file, or per folder of `SHARED_FOLDERS` (see the docstring)."""
     tests = Path(__file__).parent
@@ -152,6 +156,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         path = item.path.relative_to(tests)
         group = path.parts[0] if path.parts[0] in SHARED_FOLDERS else path.as_posix()
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """Stop a `--dist loadgroup` run whose groups did not take, before any test runs.
+
+    xdist groups a test by renaming it `<id>@<group>` on the worker; a pytest that keeps ids
+    where xdist cannot rename them (9.2 with xdist 3.8) spreads a file's tests over every
+    worker, each building the file's fixtures (the Spark sessions, the UI's platform) again,
+    silently.
+    """
+    grouped = any("@" in nodeid for nodeid in ids)
+    if node.config.getoption("dist", "no") == "loadgroup" and ids and not grouped:
+        pytest.exit(
+            "pytest-xdist's --dist loadgroup grouped no test: the marks must come before xdist "
+            "reads them (`pytest_collection_modifyitems` above) and pytest must let xdist rename "
+            "a test (pyproject.toml pins such a pytest: run `make install`)", returncode=3)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
