@@ -167,9 +167,10 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     worker, each building the file's fixtures (the Spark sessions, the UI's platform) again,
     silently.
     """
+    if node.config.getoption("dist", "no") != "loadgroup":
+        return
     ours = [nodeid for nodeid in ids if nodeid.startswith("tests/")]  # what the hook marks
-    grouped = any("@" in nodeid for nodeid in ours)
-    if node.config.getoption("dist", "no") == "loadgroup" and ours and not grouped:
+    if ours and not any("@" in nodeid for nodeid in ours):
         pytest.exit(
             "pytest-xdist's --dist loadgroup grouped no test: the marks must come before xdist "
             "reads them (`pytest_collection_modifyitems` above) and pytest must let xdist rename "

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 PG_ADMIN_URL = os.environ.get(
     "LAKEHOUSE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+# The machine's Redis: tests keep to key prefixes of their own and drop them afterwards.
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def pg_admin_engine():  # type: ignore[no-untyped-def]

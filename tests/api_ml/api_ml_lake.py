@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import redis
+from testkit import REDIS_URL
 
 from api_ml.api.schemas import SEED_EXAMPLE, SEED_FIELDS
 from lakehouse import catalog, storage
@@ -257,9 +258,6 @@ def lake_and_burst(
         }
         for i in range(burst)
     ]
-
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @contextmanager

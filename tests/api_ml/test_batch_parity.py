@@ -20,8 +20,6 @@ from api_ml_lake import lake_and_burst, on_redis, seed_payload
 from api_ml.api.main import create_app
 from lakehouse.config import Settings
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
 
 @pytest.fixture(params=["memory", "redis"])
 def two_services(

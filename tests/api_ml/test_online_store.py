@@ -26,12 +26,10 @@ import pyarrow.compute as pc
 import pytest
 import redis
 from api_ml_lake import payload_from_silver
-from testkit import free_port, wait_http
+from testkit import REDIS_URL, free_port, wait_http
 
 from api_ml.api.main import create_app
 from lakehouse.features.online.redis_store import drop_prefix
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def _burst(row: dict, count: int, start_id: int) -> list[dict]:

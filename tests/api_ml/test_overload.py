@@ -24,12 +24,11 @@ import httpx
 import pytest
 import redis
 from api_ml_lake import payload_from_silver
-from testkit import free_port, wait_http
+from testkit import REDIS_URL, free_port, wait_http
 
 from lakehouse.config import Settings
 from lakehouse.features.online.redis_store import drop_prefix
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 CLIENTS = 48
 REQUESTS_PER_CLIENT = 3
 LIMIT = 2

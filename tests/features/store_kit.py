@@ -9,13 +9,13 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import redis
+from testkit import REDIS_URL
 
 from lakehouse.features.declarations import DAY
 from lakehouse.features.online.memory_store import MemoryStore
 from lakehouse.features.online.redis_store import RedisStore, drop_prefix
 from lakehouse.features.online.store import OnlineStore, StoreMeta
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 # The tests' clock: events around this second, labels folded up to 40 days before it.
 T = 1_540_000_000
 

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 import redis
+from testkit import REDIS_URL
 from typer.testing import CliRunner
 
 from lakehouse import catalog, storage
@@ -31,7 +32,6 @@ from lakehouse.pipeline.models import SILVER_MODELS, run_model
 
 WEEK = ("2018-01-08", "2018-01-15")
 DELAY_DAYS = 7
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import pytest
 import redis
 from sqlalchemy.engine import Engine
+from testkit import REDIS_URL
 
 from lakehouse.database import create_engine_for
 from lakehouse.engines.duckdb import DuckDBEngine
@@ -57,7 +58,6 @@ from lakehouse.sources.schema import ensure_schema
 CUT = date(2018, 1, 8)  # the lake holds the transactions before this day
 WEEK_END = date(2018, 1, 15)
 DELAY_DAYS = 7
-REDIS_URL = "redis://127.0.0.1:6379/0"
 WINDOW = DateWindow(date(1990, 1, 1), date(2100, 1, 1))
 
 
